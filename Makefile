@@ -1,0 +1,144 @@
+# rally: one non-recursive Makefile for every binary, test and task.
+#
+#   make            build everything into build/ (SANITIZE=1: ASan+UBSan into build-san/)
+#   make run        start the local stack on 127.0.0.1:$(RALLY_HTTP_PORT) (default 8080)
+#   make stop       stop it
+#   make test       unit + integration tests under ASan+UBSan
+#   make bench      throughput and latency ratios against a hello-world function
+#   make lint       cppcheck + clang-tidy;  make format / format-check: clang-format
+#
+# V=1 shows full command lines; WERROR=1 (set in CI) turns warnings into errors.
+
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+ifdef SANITIZE
+BUILD ?= build-san
+OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+OPTLDFLAGS := -fsanitize=address,undefined
+else
+BUILD ?= build
+OPTFLAGS := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+OPTLDFLAGS :=
+endif
+
+CC ?= cc
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
+	-Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Wundef -fno-common
+ifdef WERROR
+WARNINGS += -Werror
+endif
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) $(OPTFLAGS) \
+	-Icommon -I/usr/include/postgresql -MMD -MP $(CFLAGS)
+ALL_LDFLAGS := $(OPTLDFLAGS) $(LDFLAGS)
+LIBS := -lfcgi -lpq -ljansson -ljwt -lcrypto
+TEST_LIBS := -lcheck -lsubunit -lm -lrt -lpthread
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBCOMMON := $(BUILD)/libcommon.a
+
+FUNCTIONS := $(notdir $(wildcard functions/*))
+FUNCTION_BINS := $(FUNCTIONS:%=$(BUILD)/bin/%)
+TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
+TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+ALL_OBJ := $(COMMON_OBJ)
+.SECONDARY:
+
+# A change of flags rebuilds everything.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
+$(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && test "$$(cat $(FLAGS_STAMP))" = "$(FLAGS_NOW)") || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
+
+all: $(FUNCTION_BINS) $(TOOL_BINS) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Each function is every .c under functions/<name>/, linked with libcommon.
+define function_rule
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c)) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+ALL_OBJ += $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c))
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call function_rule,$(f))))
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+ALL_OBJ += $(TOOLS:%=$(BUILD)/obj/tools/%.o)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+ALL_OBJ += $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+
+-include $(ALL_OBJ:.o=.d)
+
+# ---- tasks ---------------------------------------------------------------
+
+RALLY_HTTP_PORT ?= 8080
+export RALLY_HTTP_PORT
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/stack.sh start .run
+	@scripts/walkthrough.sh
+
+stop:
+	@scripts/stack.sh stop .run
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+test: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@$(MAKE) --no-print-directory SANITIZE=1 unit
+	@BUILD=build-san scripts/integration.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=build scripts/bench.sh
+
+compose-check:
+	@scripts/compose-check.sh
+
+format:
+	@clang-format -i $(shell git ls-files '*.c' '*.h')
+
+format-check:
+	@clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
+
+lint: all
+	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+		--suppress=missingIncludeSystem -Icommon common functions tools
+	@git ls-files 'common/*.c' 'functions/*.c' 'tools/*.c' | \
+		xargs -n1 -P2 clang-tidy --quiet -- -std=c11 -D_GNU_SOURCE -Icommon -I/usr/include/postgresql
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps run stop unit test bench compose-check format format-check lint clean

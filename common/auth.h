@@ -1,0 +1,73 @@
+/*
+ * Access tokens: RS256 JWTs signed with the current key of a kid set and
+ * verified against current + previous keys (DESIGN §3).
+ *
+ * Key directory layout (written by tools/rally-keys):
+ *   <dir>/current            the kid that signs new tokens
+ *   <dir>/previous           the kid still accepted for verification (optional)
+ *   <dir>/keys/<kid>.pub     public key, PEM
+ *   <dir>/keys/<kid>.key     private key, PEM, mode 0600 (signers only)
+ *
+ * Debian 12's libjwt 1.10.2 checks only the signature, and skips even that
+ * for alg "none" or a NULL key, and would verify an HS256 token using the
+ * public key PEM as the HMAC secret. So auth_verify() checks the header's alg
+ * and kid itself before jwt_decode(), and every claim after it.
+ */
+#ifndef RALLY_COMMON_AUTH_H
+#define RALLY_COMMON_AUTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct arena;
+
+enum {
+    AUTH_SCOPE_GUEST = 1u << 0,
+    AUTH_SCOPE_AUTHENTICATED = 1u << 1,
+    AUTH_SCOPE_SERVER = 1u << 2,
+    AUTH_SCOPE_ADMIN = 1u << 3,
+    AUTH_SCOPE_PLAYER = AUTH_SCOPE_GUEST | AUTH_SCOPE_AUTHENTICATED,
+};
+
+struct auth_claims {
+    const char *sub;   /* user id (PlayerId) or fleet id for server tokens */
+    const char *scope; /* scope claim as sent */
+    const char *sid;   /* refresh family of the session, or NULL */
+    const char *jti;
+    const char *kid;
+    unsigned scope_bit;
+    int64_t exp;
+};
+
+enum auth_result {
+    AUTH_OK = 0,
+    AUTH_MISSING = -1,   /* no token */
+    AUTH_INVALID = -2,   /* malformed, bad signature, unknown kid, wrong alg/iss/aud */
+    AUTH_EXPIRED = -3,   /* exp passed or nbf in the future */
+    AUTH_FORBIDDEN = -4, /* valid token, scope not allowed here */
+};
+
+/* Loads the kid set from dir. with_signing_key also loads the current
+ * private key. Returns 0, or -1 after logging why. Safe to call again to
+ * reload (keys are replaced). */
+int auth_keys_load(const char *dir, bool with_signing_key);
+void auth_keys_free(void);
+
+/* The kid that signs new tokens (borrowed, valid until the next load). */
+const char *auth_current_kid(void);
+
+/* Maps a scope name to its AUTH_SCOPE_* bit, 0 if unknown. */
+unsigned auth_scope_bit(const char *scope);
+
+/* Verifies `authorization` ("Bearer <jwt>" or the bare jwt) for a route that
+ * accepts `scopes`. On AUTH_OK fills *out with arena strings. *why gets a
+ * static explanation on failure. */
+enum auth_result auth_verify(struct arena *a, const char *authorization, unsigned scopes,
+                             int64_t now, struct auth_claims *out, const char **why);
+
+/* Signs an access token for sub with the current key. sid may be NULL.
+ * Returns an arena string, or NULL if no signing key is loaded. */
+char *auth_sign(struct arena *a, const char *sub, const char *scope, const char *sid,
+                int64_t now, int64_t ttl);
+
+#endif

@@ -1,0 +1,98 @@
+/* Environment configuration, validated once at start. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct cfg *cfg;
+static struct cfg the_cfg;
+
+__attribute__((noreturn)) static void die(const char *var, const char *why)
+{
+    fprintf(stderr, "rally: invalid configuration: %s: %s\n", var, why);
+    exit(2);
+}
+
+static const char *env_str(const char *var, const char *def)
+{
+    const char *v = getenv(var);
+    return (v != NULL && *v != '\0') ? v : def;
+}
+
+static long env_long(const char *var, long def, long min, long max)
+{
+    const char *v = getenv(var);
+    if (v == NULL || *v == '\0')
+        return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || end == v)
+        die(var, "not an integer");
+    if (n < min || n > max) {
+        char why[96];
+        snprintf(why, sizeof(why), "must be between %ld and %ld", min, max);
+        die(var, why);
+    }
+    return n;
+}
+
+int cfg_parse_list(const char *s, struct cfg_list *out)
+{
+    out->n = 0;
+    while (s != NULL && *s != '\0') {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        if (*s == '\0')
+            break;
+        const char *end = strchr(s, ',');
+        size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
+        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+            len--;
+        if (out->n == CFG_MAX_LIST)
+            return -1;
+        out->items[out->n++] = strndup(s, len);
+        s += len;
+    }
+    return 0;
+}
+
+const struct cfg *cfg_load(const char *service)
+{
+    struct cfg *c = &the_cfg;
+    static char default_listen[512];
+
+    c->service = service;
+    const char *sock_dir = env_str("RALLY_SOCKET_DIR", "/run/rally");
+    snprintf(default_listen, sizeof(default_listen), "%s/%s.sock", sock_dir, service);
+    c->listen = env_str("RALLY_LISTEN", default_listen);
+    c->workers = (int)env_long("RALLY_WORKERS", 4, 1, 64);
+    c->listen_backlog = (int)env_long("RALLY_LISTEN_BACKLOG", 1024, 16, 65535);
+
+    c->jwt_key_dir = env_str("RALLY_JWT_KEY_DIR", NULL);
+    c->jwt_issuer = env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");
+    c->jwt_audience = env_str("RALLY_JWT_AUDIENCE", "gamebackend");
+    c->access_token_ttl = env_long("RALLY_ACCESS_TOKEN_TTL", 900, 10, 86400);
+    c->refresh_token_ttl = env_long("RALLY_REFRESH_TOKEN_TTL", 6 * 86400, 60, 90L * 86400);
+    c->jwt_leeway = env_long("RALLY_JWT_LEEWAY", 60, 0, 600);
+
+    c->ticket_ttl = env_long("RALLY_TICKET_TTL_SECONDS", 3 * 3600, 1, 30L * 86400);
+    c->default_configuration = env_str("RALLY_DEFAULT_CONFIGURATION", "SampleFlexMatchConfiguration");
+    c->region = env_str("RALLY_REGION", "local");
+    c->account_id = env_str("RALLY_ACCOUNT_ID", "000000000000");
+
+    c->sns_cert_dir = env_str("RALLY_SNS_CERT_DIR", NULL);
+    if (cfg_parse_list(env_str("RALLY_SNS_CERT_URL_PREFIXES", ""), &c->sns_cert_url_prefixes) < 0)
+        die("RALLY_SNS_CERT_URL_PREFIXES", "too many entries");
+    if (cfg_parse_list(env_str("RALLY_SNS_TOPICS", ""), &c->sns_topics) < 0)
+        die("RALLY_SNS_TOPICS", "too many entries");
+
+    c->fleet_secret_dir = env_str("RALLY_FLEET_SECRET_DIR", NULL);
+
+    if (strncmp(c->jwt_issuer, "http", 4) != 0)
+        die("RALLY_JWT_ISSUER", "must be an http(s) URL");
+    cfg = c;
+    return c;
+}

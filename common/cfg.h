@@ -1,0 +1,52 @@
+/*
+ * Configuration from the environment: read once at start by cfg_load(),
+ * validated (one clear line and exit status 2 on anything wrong), then
+ * immutable. Handlers read the global `cfg`; nothing else calls getenv().
+ */
+#ifndef RALLY_COMMON_CFG_H
+#define RALLY_COMMON_CFG_H
+
+#include <stddef.h>
+
+#define CFG_MAX_LIST 16
+
+struct cfg_list {
+    const char *items[CFG_MAX_LIST];
+    size_t n;
+};
+
+struct cfg {
+    const char *service;        /* process name, e.g. "poll-ticket" */
+    const char *listen;         /* unix socket path or ":port" */
+    int workers;                /* worker processes per function */
+    int listen_backlog;
+
+    const char *jwt_key_dir;    /* RALLY_JWT_KEY_DIR: private keys + kid files */
+    const char *jwt_issuer;     /* iss of tokens we sign and accept */
+    const char *jwt_audience;   /* aud of access tokens */
+    long access_token_ttl;      /* seconds */
+    long refresh_token_ttl;     /* seconds */
+    long jwt_leeway;            /* seconds of clock skew tolerated on exp/nbf */
+
+    long ticket_ttl;            /* seconds a ticket result stays readable */
+    const char *default_configuration;
+    const char *region;         /* used in ARNs */
+    const char *account_id;     /* used in ARNs */
+
+    const char *sns_cert_dir;
+    struct cfg_list sns_cert_url_prefixes;
+    struct cfg_list sns_topics;
+
+    const char *fleet_secret_dir; /* one file per fleet: <fleetId>.secret */
+};
+
+extern const struct cfg *cfg;
+
+/* Reads the environment for service `name`; exits(2) with one line on error. */
+const struct cfg *cfg_load(const char *service);
+
+/* Parses a comma-separated list (whitespace around items ignored) into out.
+ * The strings are copied and live as long as the process. 0 or -1 (too many). */
+int cfg_parse_list(const char *s, struct cfg_list *out);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * PostgreSQL access: one connection per worker process, every statement
+ * prepared once per connection from a table the function declares, and a
+ * transparent reconnect after PostgreSQL restarts.
+ *
+ * While the database is unreachable, db_exec() fails fast with DB_DOWN (the
+ * caller answers 503); the next call tries to reconnect. connect_timeout and
+ * statement_timeout bound every wait, so a worker never hangs.
+ */
+#ifndef RALLY_COMMON_DB_H
+#define RALLY_COMMON_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct arena;
+
+struct db_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+    /* Safe to send again when the connection broke under it (reads, and
+     * writes that are idempotent by construction). */
+    bool retry_safe;
+};
+
+enum db_rc {
+    DB_OK = 0,
+    DB_DOWN = -1,  /* no connection: answer 503 */
+    DB_ERROR = -2, /* the statement failed: see db_sqlstate() */
+};
+
+/* Remembers the statement table (borrowed for the process lifetime) and
+ * tries to connect; a failed connect is not an error here (retried later). */
+void db_init(const char *app_name, const struct db_stmt *stmts, int nstmts);
+void db_close(void);
+
+/* Runs prepared statement `idx` with text parameters (NULL = SQL NULL).
+ * On DB_OK, *out is a tuples/command-ok result owned by the arena. */
+enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult **out);
+
+/* SQLSTATE and primary message of the last DB_ERROR (borrowed, valid until
+ * the next db_exec). */
+const char *db_sqlstate(void);
+const char *db_message(void);
+
+/* Field helpers: NULL for SQL NULL. */
+const char *db_get(const PGresult *r, int row, int col);
+
+#endif

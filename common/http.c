@@ -1,0 +1,205 @@
+/* Request helpers and the single response writer. */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+const char *http_param(const struct http_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = req->envp; e != NULL && *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *http_url_decode(struct arena *a, const char *s, size_t len, bool plus_is_space)
+{
+    char *out = arena_alloc(a, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 &&
+            (lo = hex_value(s[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (s[i] == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+size_t http_parse_query(struct arena *a, const char *query, struct http_query_pair **out)
+{
+    size_t cap = 1;
+    for (const char *p = query; *p != '\0'; p++)
+        cap += *p == '&';
+    struct http_query_pair *pairs = arena_alloc(a, cap * sizeof(*pairs));
+    size_t n = 0;
+    const char *p = query;
+    while (*p != '\0') {
+        size_t plen = strcspn(p, "&");
+        if (plen > 0) {
+            const char *eq = memchr(p, '=', plen);
+            size_t klen = eq != NULL ? (size_t)(eq - p) : plen;
+            if (klen > 0) {
+                pairs[n].key = http_url_decode(a, p, klen, true);
+                pairs[n].value = eq != NULL ? http_url_decode(a, eq + 1, plen - klen - 1, true)
+                                            : arena_strdup(a, "");
+                n++;
+            }
+        }
+        p += plen;
+        if (*p == '&')
+            p++;
+    }
+    *out = pairs;
+    return n;
+}
+
+const char *http_query(struct http_req *req, const char *key)
+{
+    if (!req->query_parsed) {
+        req->nqpairs = http_parse_query(req->arena, req->query, &req->qpairs);
+        req->query_parsed = true;
+    }
+    for (size_t i = 0; i < req->nqpairs; i++)
+        if (strcmp(req->qpairs[i].key, key) == 0)
+            return req->qpairs[i].value;
+    return NULL;
+}
+
+static void json_decref_hook(void *p)
+{
+    json_decref(p);
+}
+
+json_t *http_json_body(struct http_req *req, struct http_resp *resp)
+{
+    json_error_t jerr;
+    if (req->body_len == 0) {
+        http_error(req, resp, 400, "invalid_body", "request body must be a JSON object");
+        return NULL;
+    }
+    json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        http_error(req, resp, 400, "invalid_json", "request body is not valid JSON: %s",
+                   jerr.text);
+        return NULL;
+    }
+    arena_defer(req->arena, json_decref_hook, root);
+    if (!json_is_object(root)) {
+        http_error(req, resp, 400, "invalid_body", "request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+void http_reply(struct http_req *req, struct http_resp *resp, int status, json_t *body)
+{
+    if (resp->body != NULL)
+        json_decref(resp->body);
+    resp->status = status;
+    resp->body = body;
+    (void)req;
+}
+
+void http_error(struct http_req *req, struct http_resp *resp, int status, const char *code,
+                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    json_t *body;
+    switch (req->route != NULL ? req->route->dialect : DIALECT_NATIVE) {
+    case DIALECT_V2:
+        body = json_string(msg);
+        break;
+    case DIALECT_V1:
+        body = json_pack("{s:s}", "message", msg);
+        break;
+    default:
+        body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+        break;
+    }
+    http_reply(req, resp, status, body);
+}
+
+void http_add_header(struct http_resp *resp, const char *name, const char *value)
+{
+    if (resp->nheaders < HTTP_MAX_HEADERS) {
+        resp->headers[resp->nheaders][0] = name;
+        resp->headers[resp->nheaders][1] = value;
+        resp->nheaders++;
+    }
+}
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+char *http_render(struct http_req *req, const struct http_resp *resp, size_t *len)
+{
+    enum http_dialect d = req->route != NULL ? req->route->dialect : DIALECT_NATIVE;
+    /* The GUIDANCE sample answers with Python's json.dumps: ", " and ": "
+     * separators, which jansson writes without JSON_COMPACT. */
+    size_t flags = JSON_ENCODE_ANY | (d == DIALECT_V2 ? 0 : JSON_COMPACT);
+    char *body = resp->body != NULL ? json_dumps(resp->body, flags) : NULL;
+    const char *b = body != NULL ? body : "{}";
+
+    char head[1024];
+    int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n",
+                      resp->status, http_reason(resp->status));
+    if (d == DIALECT_V2)
+        hn += snprintf(head + hn, sizeof(head) - (size_t)hn,
+                       "Access-Control-Allow-Origin: *\r\n"
+                       "Access-Control-Allow-Credentials: True\r\n");
+    for (size_t i = 0; i < resp->nheaders && hn < (int)sizeof(head); i++)
+        hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "%s: %s\r\n", resp->headers[i][0],
+                       resp->headers[i][1]);
+    if (hn >= (int)sizeof(head) - 3)
+        hn = (int)sizeof(head) - 3;
+    char *out = arena_sprintf(req->arena, "%.*s\r\n%s", hn, head, b);
+    *len = strlen(out);
+    free(body);
+    return out;
+}

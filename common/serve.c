@@ -1,0 +1,376 @@
+/*
+ * Master/worker FastCGI server. The master only forks and reaps; all request
+ * work happens in single-threaded workers that share the listening socket,
+ * so each worker owns exactly one database connection and needs no locks.
+ */
+
+#include "serve.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_WORKERS 64
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+struct worker_slot {
+    pid_t pid;
+    time_t started;
+};
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    FCGX_ShutdownPending();
+}
+
+static void on_reload(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+static void on_child(int sig)
+{
+    (void)sig; /* Only here so SIGCHLD interrupts sigsuspend(). */
+}
+
+/* Installs handlers without SA_RESTART so a blocked accept() returns EINTR. */
+static void set_handler(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+void serve_db_error(struct http_req *req, struct http_resp *resp, int rc)
+{
+    if (rc == DB_DOWN) {
+        http_add_header(resp, "Retry-After", "1");
+        http_error(req, resp, 503, "unavailable", "the database is unavailable, retry shortly");
+    } else {
+        log_error("database error %s: %s", db_sqlstate(), db_message());
+        http_error(req, resp, 500, "internal", "internal error");
+    }
+}
+
+static void auth_error(struct http_req *req, struct http_resp *resp, enum auth_result rc,
+                       const char *why)
+{
+    int status = rc == AUTH_FORBIDDEN ? 403 : 401;
+    if (req->route->dialect != DIALECT_NATIVE) {
+        /* API Gateway's own bodies, which the AWS sample clients see. */
+        http_reply(req, resp, status,
+                   json_pack("{s:s}", "message", status == 403 ? "Forbidden" : "Unauthorized"));
+        return;
+    }
+    if (status == 401)
+        http_add_header(resp, "WWW-Authenticate", "Bearer");
+    http_error(req, resp, status, status == 403 ? "forbidden" : "unauthorized", "%s", why);
+}
+
+void serve_dispatch(const struct service *svc, struct http_req *req, struct http_resp *resp,
+                    const char *route_name)
+{
+    const struct http_route *named = NULL;
+    for (size_t i = 0; i < svc->nroutes; i++) {
+        if (route_name == NULL || strcmp(svc->routes[i].name, route_name) != 0)
+            continue;
+        named = &svc->routes[i];
+        if (strcmp(svc->routes[i].method, req->method) == 0) {
+            req->route = &svc->routes[i];
+            break;
+        }
+    }
+    if (req->route == NULL) {
+        req->route = named; /* answer in the route's dialect when we know it */
+        if (named != NULL) {
+            http_add_header(resp, "Allow", named->method);
+            http_error(req, resp, 405, "method_not_allowed", "use %s on this route", named->method);
+        } else {
+            http_error(req, resp, 404, "not_found", "no such route");
+        }
+        return;
+    }
+    if (req->route->scopes != 0) {
+        const char *why = NULL;
+        enum auth_result rc = auth_verify(req->arena, http_param(req, "HTTP_AUTHORIZATION"),
+                                          req->route->scopes, util_now(), &req->claims, &why);
+        if (rc != AUTH_OK) {
+            auth_error(req, resp, rc, why);
+            return;
+        }
+    }
+    req->route->handle(req, resp);
+}
+
+/* Reads the body, bounded by max_body; 0, or -1 after setting the error. */
+static int read_body(const struct service *svc, FCGX_Request *fr, struct http_req *req,
+                     struct http_resp *resp)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+    req->body = "";
+    req->body_len = 0;
+    if (cl == NULL || *cl == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(cl, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 0) {
+        http_error(req, resp, 400, "invalid_length", "invalid Content-Length");
+        return -1;
+    }
+    if ((unsigned long long)n > svc->max_body) {
+        http_error(req, resp, 413, "body_too_large", "request body exceeds %zu bytes",
+                   svc->max_body);
+        return -1;
+    }
+    char *buf = arena_alloc(req->arena, (size_t)n + 1);
+    int got = n > 0 ? FCGX_GetStr(buf, (int)n, fr->in) : 0;
+    if (got != (int)n) {
+        http_error(req, resp, 400, "short_body", "request body is shorter than Content-Length");
+        return -1;
+    }
+    buf[n] = '\0';
+    req->body = buf;
+    req->body_len = (size_t)n;
+    return 0;
+}
+
+static void json_decref_hook(void *p)
+{
+    json_decref(p);
+}
+
+static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena *arena)
+{
+    double t0 = util_mono_ms();
+    struct http_req req;
+    struct http_resp resp;
+    memset(&req, 0, sizeof(req));
+    memset(&resp, 0, sizeof(resp));
+    resp.status = 500; /* pessimistic until a handler says otherwise */
+
+    req.arena = arena;
+    req.envp = fr->envp;
+    req.method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+    if (req.method == NULL)
+        req.method = "GET";
+    req.query = FCGX_GetParam("QUERY_STRING", fr->envp);
+    if (req.query == NULL)
+        req.query = "";
+    req.request_id = FCGX_GetParam("REQUEST_ID", fr->envp);
+    if (req.request_id == NULL)
+        req.request_id = "-";
+    log_set_request_id(req.request_id);
+    const char *route_name = FCGX_GetParam("RALLY_ROUTE", fr->envp);
+    const char *path_id = FCGX_GetParam("RALLY_PATH_ID", fr->envp);
+    if (path_id != NULL)
+        req.path_id = http_url_decode(arena, path_id, strlen(path_id), false);
+
+    if (read_body(svc, fr, &req, &resp) == 0)
+        serve_dispatch(svc, &req, &resp, route_name);
+    if (resp.body == NULL && resp.status >= 400)
+        http_error(&req, &resp, resp.status, "internal", "internal error");
+    arena_defer(arena, json_decref_hook, resp.body);
+
+    size_t len = 0;
+    char *out = http_render(&req, &resp, &len);
+    FCGX_PutStr(out, (int)len, fr->out);
+    FCGX_Finish_r(fr);
+    log_request(req.method, req.route != NULL ? req.route->name : (route_name ? route_name : "-"),
+                resp.status, util_mono_ms() - t0);
+    log_set_request_id(NULL);
+}
+
+__attribute__((noreturn)) static void worker_main(const struct service *svc, int listen_fd)
+{
+    set_handler(SIGTERM, on_stop);
+    set_handler(SIGINT, on_stop);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    if (svc->verifies_tokens || svc->signs_tokens) {
+        if (auth_keys_load(cfg->jwt_key_dir, svc->signs_tokens) < 0)
+            exit(1);
+    }
+    if (svc->stmts != NULL)
+        db_init(svc->name, svc->stmts, svc->nstmts);
+    if (svc->worker_init != NULL && svc->worker_init() < 0)
+        exit(1);
+
+    FCGX_Request fr;
+    struct arena arena = {0};
+    if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+        log_fatal("could not initialise fastcgi request");
+    while (!stop_requested) {
+        if (FCGX_Accept_r(&fr) < 0) {
+            if (stop_requested)
+                break;
+            continue; /* a signal we do not stop on, or a peer that went away */
+        }
+        serve_one(svc, &fr, &arena);
+        arena_reset(&arena);
+    }
+    arena_destroy(&arena);
+    db_close();
+    auth_keys_free();
+    exit(0);
+}
+
+static pid_t spawn(const struct service *svc, int listen_fd)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("could not fork worker: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0)
+        worker_main(svc, listen_fd);
+    return pid;
+}
+
+static int open_listener(const struct service *svc)
+{
+    const char *path = cfg->listen;
+    if (path[0] == '/')
+        unlink(path); /* a socket left by a killed master */
+    int fd = FCGX_OpenSocket(path, cfg->listen_backlog);
+    if (fd < 0) {
+        log_error("could not listen on %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* nginx workers run as another user: the socket directory guards access. */
+    if (path[0] == '/')
+        chmod(path, 0666);
+    (void)svc;
+    return fd;
+}
+
+/* Asks a worker to finish its request and exit; its exit is then expected. */
+static void retire(struct worker_slot *slot)
+{
+    if (slot->pid > 0) {
+        kill(slot->pid, SIGTERM);
+        slot->started = 0;
+    }
+}
+
+static int slot_of(struct worker_slot *slots, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++)
+        if (slots[i].pid == pid)
+            return i;
+    return -1;
+}
+
+void serve_main(const struct service *svc)
+{
+    log_init(svc->name);
+    cfg_load(svc->name);
+    if (FCGX_Init() != 0)
+        log_fatal("could not initialise libfcgi");
+    int fd = open_listener(svc);
+    if (fd < 0)
+        exit(1);
+
+    /* Keep signals blocked except inside sigsuspend(), so no wake-up is lost. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    set_handler(SIGTERM, on_stop);
+    set_handler(SIGINT, on_stop);
+    set_handler(SIGHUP, on_reload);
+    set_handler(SIGCHLD, on_child);
+    signal(SIGPIPE, SIG_IGN);
+
+    int n = cfg->workers;
+    struct worker_slot slots[MAX_WORKERS];
+    for (int i = 0; i < n; i++) {
+        slots[i].pid = spawn(svc, fd);
+        slots[i].started = time(NULL);
+    }
+    log_info("listening on %s with %d workers", cfg->listen, n);
+
+    sigset_t wait_mask;
+    sigemptyset(&wait_mask);
+    int reload_next = -1;
+    while (!stop_requested) {
+        sigsuspend(&wait_mask);
+        if (reload_requested && reload_next < 0) {
+            /* One worker at a time, so the others keep serving meanwhile. */
+            reload_requested = 0;
+            reload_next = 0;
+            log_info("reload requested: replacing workers");
+            retire(&slots[0]);
+        }
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            int i = slot_of(slots, n, pid);
+            if (i < 0)
+                continue;
+            bool expected = slots[i].started == 0;
+            if (!expected && !stop_requested) {
+                if (WIFSIGNALED(status))
+                    log_error("worker %ld crashed with signal %d; restarting", (long)pid,
+                              WTERMSIG(status));
+                else
+                    log_error("worker %ld exited with status %d; restarting", (long)pid,
+                              WEXITSTATUS(status));
+                if (time(NULL) - slots[i].started < 1)
+                    sleep(1); /* crash loop: do not spin */
+            }
+            slots[i].pid = -1;
+            if (!stop_requested) {
+                slots[i].pid = spawn(svc, fd);
+                slots[i].started = time(NULL);
+                if (expected && reload_next == i) {
+                    reload_next = i + 1 < n ? i + 1 : -1;
+                    if (reload_next >= 0)
+                        retire(&slots[reload_next]);
+                }
+            }
+        }
+    }
+
+    /* Drain: workers finish the request in hand, then exit. */
+    log_info("shutting down: draining %d workers", n);
+    for (int i = 0; i < n; i++)
+        if (slots[i].pid > 0)
+            kill(slots[i].pid, SIGTERM);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    for (int i = 0; i < n; i++)
+        if (slots[i].pid > 0)
+            waitpid(slots[i].pid, NULL, 0);
+    if (cfg->listen[0] == '/')
+        unlink(cfg->listen);
+    log_info("stopped");
+    exit(0);
+}

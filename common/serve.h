@@ -1,0 +1,43 @@
+/*
+ * The FastCGI process model shared by every function binary.
+ *
+ * serve_main() opens the listening socket, forks cfg->workers worker
+ * processes that each run the reentrant libfcgi accept loop, and supervises
+ * them: a worker that dies is restarted (with a pause if it keeps dying);
+ * SIGTERM/SIGINT stop accepting, let every in-flight request finish, and
+ * exit; SIGHUP replaces the workers one by one (they reload keys).
+ */
+#ifndef RALLY_COMMON_SERVE_H
+#define RALLY_COMMON_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http.h"
+
+struct db_stmt;
+
+struct service {
+    const char *name;
+    size_t max_body;                /* larger bodies get 413 */
+    const struct http_route *routes;
+    size_t nroutes;
+    const struct db_stmt *stmts;    /* NULL for functions without a database */
+    int nstmts;
+    bool signs_tokens;              /* load the private key of the current kid */
+    bool verifies_tokens;           /* load the public kid set */
+    /* Per-worker start-up after the database and keys; 0 or -1 (exit). */
+    int (*worker_init)(void);
+};
+
+/* Never returns: exits 0 after a clean shutdown, 1 on a start-up failure. */
+__attribute__((noreturn)) void serve_main(const struct service *svc);
+
+/* Handles one request already read into req; exposed for unit tests. */
+void serve_dispatch(const struct service *svc, struct http_req *req, struct http_resp *resp,
+                    const char *route_name);
+
+/* Maps a db_exec failure onto the response: 503 for DB_DOWN, else 500. */
+void serve_db_error(struct http_req *req, struct http_resp *resp, int rc);
+
+#endif
