@@ -184,7 +184,7 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     const char *route_name = FCGX_GetParam("RALLY_ROUTE", fr->envp);
     const char *path_id = FCGX_GetParam("RALLY_PATH_ID", fr->envp);
     if (path_id != NULL)
-        req.path_id = http_url_decode(arena, path_id, strlen(path_id), false);
+        req.path_id = path_id; /* nginx already decoded the URI it matched */
 
     if (read_body(svc, fr, &req, &resp) == 0)
         serve_dispatch(svc, &req, &resp, route_name);

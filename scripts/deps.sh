@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages rally needs to build, run and test, if any
+# are missing. Needs root (or sudo) only when something must be installed.
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config
+    libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev check libsubunit-dev
+    postgresql-15 postgresql-client-15 nginx
+    curl python3 openssl wrk docker-compose
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "rally: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql package would start a system cluster on 5432; rally runs
+# its own cluster, so keep the packaged service from starting.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Starts or stops a complete local rally stack in one directory:
+#   PostgreSQL 15 cluster (unix socket only), migrations, keys, config,
+#   every function (FastCGI), the sweeper, and nginx on 127.0.0.1:$RALLY_HTTP_PORT.
+#
+#   scripts/stack.sh start DIR     (BUILD=build|build-san picks the binaries)
+#   scripts/stack.sh stop DIR
+#
+# DIR keeps logs, pids, keys and an `env` file that tools and tests source.
+# Sockets, the database cluster and served files live in a runtime directory
+# that the postgres and www-data users can reach: DIR/rt when they can, or a
+# directory under /tmp named after DIR when DIR sits below a private directory.
+set -euo pipefail
+
+cmd=${1:?usage: stack.sh start|stop DIR}
+RUN=$(mkdir -p "${2:?usage: stack.sh start|stop DIR}" && cd "$2" && pwd)
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+BIN=$TOP/$BUILD/bin
+PORT=${RALLY_HTTP_PORT:-8080}
+IS_ROOT=0
+[ "$(id -u)" -eq 0 ] && IS_ROOT=1
+
+as_pg() { if [ $IS_ROOT = 1 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pgbin() { echo "/usr/lib/postgresql/15/bin/$1"; }
+
+runtime_dir() {
+    local rt=$RUN/rt
+    if [ $IS_ROOT = 1 ] && ! runuser -u postgres -- test -x "$RUN"; then
+        rt=/tmp/rally-rt-$(printf '%s' "$RUN" | sha1sum | cut -c1-12)
+    fi
+    echo "$rt"
+}
+RT=$(runtime_dir)
+
+stop_pidfile() {
+    local f=$1
+    [ -f "$f" ] || return 0
+    local pid
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
+do_stop() {
+    if [ -f "$RT/nginx/nginx.pid" ]; then
+        nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -s quit 2>/dev/null || true
+        for _ in $(seq 1 50); do [ -f "$RT/nginx/nginx.pid" ] || break; sleep 0.1; done
+    fi
+    for f in "$RUN"/pids/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
+    if [ -f "$RT/pg/data/postmaster.pid" ]; then
+        as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" -m fast -w stop >/dev/null || true
+    fi
+    echo "rally: stopped ($RUN)"
+}
+
+start_pg() {
+    mkdir -p "$RT/pg"
+    chmod 755 "$RT"
+    [ $IS_ROOT = 1 ] && chown postgres "$RT/pg"
+    if [ ! -f "$RT/pg/data/PG_VERSION" ]; then
+        as_pg "$(pgbin initdb)" -D "$RT/pg/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$RUN/logs/initdb.log"
+    fi
+    local extra=""
+    [ "${RALLY_PG_FAST:-0}" = 1 ] && extra="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ ! -f "$RT/pg/data/postmaster.pid" ]; then
+        as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" -l "$RT/pg/server.log" -w -t 60 start \
+            -o "-k $RT/pg -c listen_addresses='' -c port=5432 -c max_connections=300 -c shared_buffers=256MB $extra" >/dev/null
+    fi
+    if ! psql -h "$RT/pg" -U postgres -d postgres -Atqc "SELECT 1 FROM pg_roles WHERE rolname='rally'" | grep -q 1; then
+        psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE ROLE rally LOGIN" >/dev/null
+        psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE DATABASE rally OWNER rally" >/dev/null
+    fi
+}
+
+write_env() {
+    cat >"$RUN/env" <<ENV
+export RALLY_RUN_DIR='$RUN'
+export RALLY_RT_DIR='$RT'
+export RALLY_BIN='$BIN'
+export RALLY_HTTP_PORT='$PORT'
+export RALLY_URL='http://127.0.0.1:$PORT'
+export PGHOST='$RT/pg'
+export PGPORT=5432
+export PGDATABASE=rally
+export PGUSER=rally
+export RALLY_JWT_KEY_DIR='$RUN/keys'
+export RALLY_JWT_ISSUER='http://127.0.0.1:$PORT'
+export RALLY_SOCKET_DIR='$RT/sock'
+export RALLY_WORKERS='${RALLY_WORKERS:-4}'
+export RALLY_TICKET_TTL_SECONDS='${RALLY_TICKET_TTL_SECONDS:-10800}'
+export RALLY_SNS_CERT_DIR='$RUN/sns/certs'
+export RALLY_SNS_CERT_URL_PREFIXES='${RALLY_SNS_CERT_URL_PREFIXES:-https://sns.local.rally.invalid/}'
+export RALLY_SNS_TOPICS='${RALLY_SNS_TOPICS:-arn:aws:sns:local:000000000000:rally-matchmaking-events}'
+export RALLY_SNS_SIGNING_KEY='$RUN/sns/signing.key'
+export RALLY_SNS_SIGNING_CERT_URL='https://sns.local.rally.invalid/rally-local-sns.pem'
+export RALLY_FLEET_SECRET_DIR='$RUN/fleets'
+export RALLY_CONFIG_DIR='${RALLY_CONFIG_DIR:-$TOP/config}'
+export RALLY_LOG_LEVEL='${RALLY_LOG_LEVEL:-info}'
+ENV
+    if [ -n "${ASAN_OPTIONS:-}" ]; then echo "export ASAN_OPTIONS='$ASAN_OPTIONS'" >>"$RUN/env"; fi
+    if [ -n "${UBSAN_OPTIONS:-}" ]; then echo "export UBSAN_OPTIONS='$UBSAN_OPTIONS'" >>"$RUN/env"; fi
+}
+
+make_secrets() {
+    if [ ! -f "$RUN/keys/current" ]; then
+        "$BIN/rally-keys" init "$RUN/keys" >/dev/null
+    fi
+    "$BIN/rally-keys" jwks "$RUN/keys" "$RT/www/.well-known" >/dev/null
+    # The local SNS signing identity: the certificate event-ingest trusts, and
+    # the key that `rally-sns-sign` (and later the matchmaker) signs with.
+    mkdir -p "$RUN/sns/certs"
+    if [ ! -f "$RUN/sns/signing.key" ]; then
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=rally local sns" \
+            -keyout "$RUN/sns/signing.key" -out "$RUN/sns/certs/rally-local-sns.pem" 2>/dev/null
+        chmod 600 "$RUN/sns/signing.key"
+    fi
+    # A development fleet for `POST /v1/identity/server`.
+    mkdir -p "$RUN/fleets"
+    chmod 700 "$RUN/fleets"
+    if [ ! -f "$RUN/fleets/fleet-local.secret" ]; then
+        (umask 077; openssl rand -hex 24 >"$RUN/fleets/fleet-local.secret")
+    fi
+}
+
+start_daemon() {
+    local name=$1; shift
+    if [ -f "$RUN/pids/$name.pid" ] && kill -0 "$(cat "$RUN/pids/$name.pid")" 2>/dev/null; then
+        return 0
+    fi
+    setsid "$@" </dev/null >>"$RUN/logs/$name.log" 2>&1 &
+    echo $! >"$RUN/pids/$name.pid"
+}
+
+functions_list() {
+    for d in "$TOP"/functions/*/; do
+        local f
+        f=$(basename "$d")
+        [ "$f" = hello ] && [ "${RALLY_BENCH:-0}" != 1 ] && continue
+        echo "$f"
+    done
+}
+
+do_start() {
+    for b in rally-keys rally-admin rally-sweeper; do
+        [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing: run make first" >&2; exit 1; }
+    done
+    mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/www/.well-known" "$RT/nginx/tmp"
+    chmod 755 "$RT" "$RT/sock" "$RT/www" "$RT/www/.well-known"
+    write_env
+    # shellcheck disable=SC1091
+    . "$RUN/env"
+    start_pg
+    "$TOP/scripts/migrate.sh" "$TOP/sql" >>"$RUN/logs/migrate.log"
+    make_secrets
+    "$BIN/rally-admin" load-config "$RALLY_CONFIG_DIR" >>"$RUN/logs/admin.log"
+
+    for f in $(functions_list); do
+        start_daemon "$f" "$BIN/$f"
+    done
+    start_daemon sweeper "$BIN/rally-sweeper"
+
+    "$TOP/scripts/nginx-conf.sh" "$RT" "$PORT" "$RUN/logs" >"$RT/nginx/nginx.conf"
+    if [ ! -f "$RT/nginx/nginx.pid" ] || ! kill -0 "$(cat "$RT/nginx/nginx.pid")" 2>/dev/null; then
+        nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log"
+    else
+        nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log" -s reload
+    fi
+
+    # Ready when every function socket exists and nginx answers.
+    for _ in $(seq 1 100); do
+        local ok=1
+        for f in $(functions_list); do [ -S "$RT/sock/$f.sock" ] || ok=0; done
+        if [ $ok = 1 ] && curl -fsS "http://127.0.0.1:$PORT/.well-known/jwks.json" >/dev/null 2>&1; then
+            echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "rally: the stack did not come up; see $RUN/logs" >&2
+    exit 1
+}
+
+case $cmd in
+start) do_start ;;
+stop) do_stop ;;
+*) echo "usage: stack.sh start|stop DIR" >&2; exit 2 ;;
+esac

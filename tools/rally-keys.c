@@ -1,0 +1,284 @@
+/*
+ * rally-keys: creates and rotates the RS256 signing keys, writes the JWKS and
+ * OpenID configuration that nginx serves, and mints tokens for tests and
+ * benchmarks.
+ *
+ *   rally-keys init DIR              first key (no-op if DIR/current exists)
+ *   rally-keys rotate DIR            new current key; old current -> previous;
+ *                                    keys older than previous are deleted
+ *   rally-keys jwks DIR OUTDIR       OUTDIR/jwks.json + openid-configuration
+ *   rally-keys mint DIR SCOPE COUNT [TTL]
+ *                                    COUNT lines "sub token" (random subs)
+ *
+ * After `rotate`, send SIGHUP to each function master (or restart) so workers
+ * load the new kid set; tokens signed with the previous key stay valid until
+ * they expire. The issuer comes from RALLY_JWT_ISSUER.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "auth.h"
+#include "cfg.h"
+#include "log.h"
+#include "util.h"
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: rally-keys init DIR | rotate DIR | jwks DIR OUTDIR | "
+                    "mint DIR SCOPE COUNT [TTL]\n");
+    return 2;
+}
+
+static int write_text(const char *path, const char *text, mode_t mode)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "rally-keys: could not write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    chmod(tmp, mode);
+    /* rename() makes the switch atomic for readers. */
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "rally-keys: could not rename %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int read_kid(const char *dir, const char *name, char *out, size_t cap)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    int ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return ok && out[0] != '\0' ? 0 : -1;
+}
+
+/* Generates an RSA-2048 key under a new kid; writes DIR/keys/<kid>.{key,pub}. */
+static int new_key(const char *dir, char *kid, size_t cap)
+{
+    char path[1024];
+    unsigned char rnd[3];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    util_random(rnd, sizeof(rnd));
+    snprintf(kid, cap, "k%04d%02d%02d%02d%02d%02d-%02x%02x%02x", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
+
+    snprintf(path, sizeof(path), "%s/keys", dir);
+    mkdir(dir, 0700);
+    mkdir(path, 0700);
+
+    EVP_PKEY *pkey = EVP_RSA_gen(2048);
+    if (pkey == NULL) {
+        fprintf(stderr, "rally-keys: could not generate an RSA key\n");
+        return -1;
+    }
+    int rc = -1;
+    snprintf(path, sizeof(path), "%s/keys/%s.key", dir, kid);
+    mode_t old = umask(077);
+    FILE *f = fopen(path, "w");
+    umask(old);
+    if (f != NULL && PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) == 1 &&
+        fclose(f) == 0) {
+        f = NULL;
+        snprintf(path, sizeof(path), "%s/keys/%s.pub", dir, kid);
+        f = fopen(path, "w");
+        if (f != NULL && PEM_write_PUBKEY(f, pkey) == 1 && fclose(f) == 0) {
+            f = NULL;
+            rc = 0;
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    if (rc != 0)
+        fprintf(stderr, "rally-keys: could not write %s\n", path);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+static int cmd_init(const char *dir)
+{
+    char kid[128];
+    char path[1024];
+    if (read_kid(dir, "current", kid, sizeof(kid)) == 0) {
+        printf("%s\n", kid);
+        return 0;
+    }
+    if (new_key(dir, kid, sizeof(kid)) < 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/current", dir);
+    if (write_text(path, kid, 0600) < 0)
+        return 1;
+    printf("%s\n", kid);
+    return 0;
+}
+
+static int cmd_rotate(const char *dir)
+{
+    char cur[128], kid[128], path[1024], text[160];
+    if (read_kid(dir, "current", cur, sizeof(cur)) < 0) {
+        fprintf(stderr, "rally-keys: %s has no current key: run init first\n", dir);
+        return 1;
+    }
+    if (new_key(dir, kid, sizeof(kid)) < 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/previous", dir);
+    snprintf(text, sizeof(text), "%s\n", cur);
+    if (write_text(path, text, 0600) < 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/current", dir);
+    snprintf(text, sizeof(text), "%s\n", kid);
+    if (write_text(path, text, 0600) < 0)
+        return 1;
+
+    /* Keys older than the previous one verify nothing any more. */
+    snprintf(path, sizeof(path), "%s/keys", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        size_t cl = strlen(cur), kl = strlen(kid);
+        if (e->d_name[0] == '.' || (strncmp(e->d_name, cur, cl) == 0 && e->d_name[cl] == '.') ||
+            (strncmp(e->d_name, kid, kl) == 0 && e->d_name[kl] == '.'))
+            continue;
+        char old[1400];
+        snprintf(old, sizeof(old), "%s/%s", path, e->d_name);
+        unlink(old);
+    }
+    if (d != NULL)
+        closedir(d);
+    printf("%s\n", kid);
+    return 0;
+}
+
+static json_t *jwk_of(struct arena *a, const char *dir, const char *kid)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/keys/%s.pub", dir, kid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    EVP_PKEY *pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    BIGNUM *n = NULL, *e = NULL;
+    json_t *jwk = NULL;
+    if (pkey != NULL && EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+        EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1) {
+        unsigned char nb[1024], eb[16];
+        int nl = BN_bn2bin(n, nb);
+        int el = BN_bn2bin(e, eb);
+        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "RSA", "use", "sig", "alg",
+                        "RS256", "kid", kid, "n", util_b64url_encode(a, nb, (size_t)nl), "e",
+                        util_b64url_encode(a, eb, (size_t)el));
+    }
+    BN_free(n);
+    BN_free(e);
+    EVP_PKEY_free(pkey);
+    return jwk;
+}
+
+static int write_json(const char *path, json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2));
+    int rc = s != NULL ? write_text(path, s, 0644) : -1;
+    free(s);
+    return rc;
+}
+
+static int cmd_jwks(const char *dir, const char *outdir)
+{
+    struct arena a = {0};
+    char kid[128], prev[128], path[1024];
+    int rc = 1;
+    cfg_load("rally-keys");
+    if (read_kid(dir, "current", kid, sizeof(kid)) < 0) {
+        fprintf(stderr, "rally-keys: %s has no current key\n", dir);
+        return 1;
+    }
+    json_t *keys = json_array();
+    json_array_append_new(keys, jwk_of(&a, dir, kid));
+    if (read_kid(dir, "previous", prev, sizeof(prev)) == 0 && strcmp(prev, kid) != 0) {
+        json_t *p = jwk_of(&a, dir, prev);
+        if (p != NULL)
+            json_array_append_new(keys, p);
+    }
+    json_t *jwks = json_pack("{s:o}", "keys", keys);
+    char jwks_uri[600];
+    snprintf(jwks_uri, sizeof(jwks_uri), "%s/.well-known/jwks.json", cfg->jwt_issuer);
+    json_t *oidc = json_pack("{s:s, s:s, s:[s], s:[s], s:[s,s,s,s], s:[s]}", "issuer",
+                             cfg->jwt_issuer, "jwks_uri", jwks_uri,
+                             "id_token_signing_alg_values_supported", "RS256",
+                             "response_types_supported", "token", "scopes_supported", "guest",
+                             "authenticated", "server", "admin", "subject_types_supported",
+                             "public");
+    snprintf(path, sizeof(path), "%s/jwks.json", outdir);
+    if (write_json(path, jwks) == 0) {
+        snprintf(path, sizeof(path), "%s/openid-configuration", outdir);
+        rc = write_json(path, oidc) == 0 ? 0 : 1;
+    }
+    json_decref(jwks);
+    json_decref(oidc);
+    arena_destroy(&a);
+    return rc;
+}
+
+static int cmd_mint(const char *dir, const char *scope, long count, long ttl)
+{
+    struct arena a = {0};
+    cfg_load("rally-keys");
+    if (auth_keys_load(dir, true) < 0)
+        return 1;
+    int64_t now = util_now();
+    for (long i = 0; i < count; i++) {
+        char sub[37], sid[37];
+        util_uuid(sub);
+        util_uuid(sid);
+        char *tok = auth_sign(&a, sub, scope, sid, now, ttl);
+        if (tok == NULL)
+            return 1;
+        printf("%s %s\n", sub, tok);
+        arena_reset(&a);
+    }
+    arena_destroy(&a);
+    auth_keys_free();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("rally-keys");
+    if (argc == 3 && strcmp(argv[1], "init") == 0)
+        return cmd_init(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "rotate") == 0)
+        return cmd_rotate(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "jwks") == 0)
+        return cmd_jwks(argv[2], argv[3]);
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "mint") == 0) {
+        long count = strtol(argv[4], NULL, 10);
+        long ttl = argc == 6 ? strtol(argv[5], NULL, 10) : 900;
+        if (auth_scope_bit(argv[3]) == 0 || count < 1 || count > 10000000)
+            return usage();
+        return cmd_mint(argv[2], argv[3], count, ttl);
+    }
+    return usage();
+}

@@ -1,0 +1,80 @@
+/*
+ * rally-sweeper: deletes expired rows (ticket results, processed SNS message
+ * ids, refresh tokens) in small batches. Reads never depend on it: every read
+ * filters on expires_at, so a late sweep only costs disk, never correctness.
+ *
+ * RALLY_SWEEP_INTERVAL (seconds, default 30) between passes; a pass repeats
+ * batches of RALLY_SWEEP_BATCH (default 500) while they come back full.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+enum { SWEEP };
+static const struct db_stmt stmts[] = {
+    [SWEEP] = {"sweep", "SELECT backend.sweep_expired($1::integer)", 1, true},
+};
+
+static long env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    long n = v != NULL ? strtol(v, NULL, 10) : 0;
+    return n > 0 ? n : def;
+}
+
+int main(void)
+{
+    log_init("sweeper");
+    cfg_load("sweeper");
+    long interval = env_long("RALLY_SWEEP_INTERVAL", 30);
+    long batch = env_long("RALLY_SWEEP_BATCH", 500);
+    char batch_s[32];
+    snprintf(batch_s, sizeof(batch_s), "%ld", batch);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    db_init("sweeper", stmts, 1);
+    struct arena a = {0};
+    log_info("sweeping every %lds in batches of %ld", interval, batch);
+    while (!stopping) {
+        long total = 0;
+        for (;;) {
+            const char *p[] = {batch_s};
+            PGresult *r;
+            if (db_exec(&a, SWEEP, p, &r) != DB_OK) {
+                log_warn("could not sweep: %s", db_message());
+                break;
+            }
+            long n = strtol(db_get(r, 0, 0), NULL, 10);
+            arena_reset(&a);
+            total += n;
+            if (n < batch || stopping)
+                break;
+        }
+        if (total > 0)
+            log_info("swept %ld expired rows", total);
+        for (long s = 0; s < interval && !stopping; s++)
+            sleep(1);
+    }
+    arena_destroy(&a);
+    db_close();
+    return 0;
+}
