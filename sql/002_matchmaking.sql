@@ -246,8 +246,11 @@ BEGIN
     END IF;
     UPDATE matchmaking.tickets SET status = 'CANCELLED', updated_at = now()
         WHERE ticket_id = p_ticket_id;
+    -- The client sees the cancellation at once; the matchmaker's own
+    -- MatchmakingCancelled event, when it comes, finds the ticket final.
     UPDATE backend.ticket_results SET status = 'CANCELLED', status_reason = 'Cancelled',
-           status_message = 'Cancelled by request.', end_time = now(), updated_at = now()
+           status_message = 'Cancelled by request.', end_time = now(), updated_at = now(),
+           last_event = 'MatchmakingCancelled', last_event_time = now()
         WHERE ticket_id = p_ticket_id;
     UPDATE backend.ticket_players SET active = false WHERE ticket_id = p_ticket_id;
     PERFORM pg_notify('rally_tickets', r.configuration_name);

@@ -1,0 +1,91 @@
+/*
+ * Matchmaking tickets as clients see them: input validation shared by the
+ * routes that start tickets, the one SQL read of a ticket, and its rendering
+ * as GameLift's MatchmakingTicket in each dialect.
+ */
+#ifndef RALLY_COMMON_TICKET_H
+#define RALLY_COMMON_TICKET_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+
+struct arena;
+
+#define TICKET_MAX_REGIONS 32
+#define TICKET_MAX_LATENCY 999999
+#define TICKET_MAX_ATTRIBUTES 10
+
+/* The columns of a ticket read, over backend.ticket_results r (TICKET_COL_*
+ * order, less the last one). */
+#define TICKET_COLUMNS_SQL                                                                        \
+    "r.ticket_id, r.configuration_name, r.status, r.status_reason, r.status_message, "           \
+    "(extract(epoch FROM r.start_time) * 1000000)::bigint, "                                     \
+    "(extract(epoch FROM r.end_time) * 1000000)::bigint, r.estimated_wait_time, "               \
+    "r.game_session_arn, r.ip_address, r.dns_name, r.port, r.last_event, "                       \
+    "(SELECT json_agg(json_build_object('PlayerId', p.player_id, 'PlayerAttributes', "           \
+    "p.attributes, 'LatencyInMs', p.latency, 'Team', p.team, 'PlayerSessionId', "                \
+    "p.player_session_id) ORDER BY p.ord, p.player_id) FROM backend.ticket_players p "          \
+    "WHERE p.ticket_id = r.ticket_id)"
+
+/* The read of one ticket for one of its players ($1 ticket, $2 player):
+ * no row when unknown, expired, or not this player's. */
+#define TICKET_VIEW_SQL                                                                           \
+    "SELECT " TICKET_COLUMNS_SQL ", me.player_session_id "                                       \
+    "FROM backend.ticket_results r JOIN backend.ticket_players me "                              \
+    "ON me.ticket_id = r.ticket_id AND me.player_id = $2 "                                       \
+    "WHERE r.ticket_id = $1 AND r.expires_at > now()"
+
+enum {
+    TICKET_COL_ID,
+    TICKET_COL_CONFIGURATION,
+    TICKET_COL_STATUS,
+    TICKET_COL_STATUS_REASON,
+    TICKET_COL_STATUS_MESSAGE,
+    TICKET_COL_START_US,
+    TICKET_COL_END_US,
+    TICKET_COL_WAIT,
+    TICKET_COL_GAME_SESSION_ARN,
+    TICKET_COL_IP,
+    TICKET_COL_DNS,
+    TICKET_COL_PORT,
+    TICKET_COL_LAST_EVENT,
+    TICKET_COL_PLAYERS,
+    TICKET_COL_MY_PLAYER_SESSION,
+};
+
+/* Validates a latencyInMs object: 1..TICKET_MAX_REGIONS regions named
+ * [A-Za-z0-9-]{1,64}, integer values 1..TICKET_MAX_LATENCY. With clamp, 0
+ * becomes 1 (the AWS sample clients may send 0). Returns a new object, or
+ * NULL with *why set. */
+json_t *ticket_latency_from_json(json_t *in, bool clamp, const char **why);
+
+/* Parses the LEGACY sample's "region_ms_region_ms" list (underscores or
+ * whitespace between items). Same checks and result as above. */
+json_t *ticket_latency_from_v1(struct arena *a, const char *s, const char **why);
+
+/* Validates client player attributes: an object of at most
+ * TICKET_MAX_ATTRIBUTES names, each exactly one of {"S": string 1..100},
+ * {"N": number}, {"SL": [<=100 strings 1..100]}, {"SDM": {<=10 string:number}}.
+ * 0, or -1 with *why set. */
+int ticket_check_attributes(json_t *attrs, const char **why);
+
+/* True if id is a valid TicketId: 1..128 of [a-zA-Z0-9-.]. */
+bool ticket_id_is_valid(const char *id);
+
+/* Renders row `row` of a TICKET_VIEW_SQL result as a MatchmakingTicket, with
+ * times in the dialect's format. New reference. */
+json_t *ticket_render(struct arena *a, const PGresult *r, int row, enum http_dialect d);
+
+/* Formats microseconds since the epoch: ISO 8601 UTC with milliseconds
+ * ("2024-02-16T12:00:00.123Z"), or for DIALECT_V2 Python's str(datetime)
+ * ("2024-02-16 12:00:00.123000+00:00"). Arena string. */
+char *ticket_format_time(struct arena *a, int64_t us, enum http_dialect d);
+
+/* "arn:aws:gamelift:<region>:<account>:matchmakingconfiguration/<name>" */
+char *ticket_configuration_arn(struct arena *a, const char *name);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * auth-guest: guest identity (Cognito's job in the AWS flow) and server
+ * tokens for fleets.
+ *
+ *   POST /v1/identity/guest    {} -> new guest; {"user_id","guest_secret"} -> login
+ *   GET  /login-as-guest[?user_id=&guest_secret=]   the GUIDANCE sample's form
+ *   POST /v1/identity/server   {"fleetId","fleetSecret"} -> server-scope token
+ *
+ * Guest secrets and refresh tokens are 256-bit random values stored as
+ * SHA-256 digests; the secret check compares digests in constant time.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "serve.h"
+#include "util.h"
+
+enum { CREATE_GUEST, USER_SECRET, START_SESSION };
+
+static const struct db_stmt stmts[] = {
+    [CREATE_GUEST] = {"create_guest",
+                      "SELECT identity.create_guest($1::uuid, $2, $3::uuid, $4, $5::integer)", 5,
+                      false},
+    [USER_SECRET] = {"user_secret",
+                     "SELECT secret_sha256 FROM identity.users WHERE user_id = $1::uuid", 1, true},
+    [START_SESSION] = {"start_session",
+                       "SELECT identity.start_session($1::uuid, $2::uuid, $3, $4::integer)", 4,
+                       false},
+};
+
+static bool is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (dash ? c != '-' : !hex)
+            return false;
+    }
+    return true;
+}
+
+/* Builds the login response; secret is NULL for returning guests. */
+static void reply_tokens(struct http_req *req, struct http_resp *resp, const char *user_id,
+                         const char *secret, const char *family_id, const char *refresh)
+{
+    char *token = auth_sign(req->arena, user_id, "guest", family_id, util_now(),
+                            cfg->access_token_ttl);
+    if (token == NULL) {
+        http_error(req, resp, 500, "internal", "could not sign token");
+        return;
+    }
+    json_t *body = json_object();
+    if (secret != NULL && req->route->dialect == DIALECT_V2)
+        json_object_set_new(body, "guest_secret", json_string(secret));
+    json_object_set_new(body, "user_id", json_string(user_id));
+    if (secret != NULL && req->route->dialect != DIALECT_V2)
+        json_object_set_new(body, "guest_secret", json_string(secret));
+    json_object_set_new(body, "auth_token", json_string(token));
+    json_object_set_new(body, "refresh_token", json_string(refresh));
+    json_object_set_new(body, "auth_token_expires_in", json_integer(cfg->access_token_ttl));
+    json_object_set_new(body, "refresh_token_expires_in", json_integer(cfg->refresh_token_ttl));
+    http_reply(req, resp, 200, body);
+}
+
+static void login(struct http_req *req, struct http_resp *resp, const char *user_id,
+                  const char *secret)
+{
+    char family_id[37];
+    char refresh_hash[65];
+    char ttl[24];
+    PGresult *r;
+    util_uuid(family_id);
+    char *refresh = util_random_token(req->arena, 32);
+    util_sha256_hex(refresh, strlen(refresh), refresh_hash);
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->refresh_token_ttl);
+
+    if (user_id == NULL) {
+        char new_id[37];
+        char secret_hash[65];
+        util_uuid(new_id);
+        char *new_secret = util_random_token(req->arena, 32);
+        util_sha256_hex(new_secret, strlen(new_secret), secret_hash);
+        const char *p[] = {new_id, secret_hash, family_id, refresh_hash, ttl};
+        int rc = db_exec(req->arena, CREATE_GUEST, p, &r);
+        if (rc != DB_OK) {
+            serve_db_error(req, resp, rc);
+            return;
+        }
+        reply_tokens(req, resp, arena_strdup(req->arena, new_id), new_secret, family_id, refresh);
+        return;
+    }
+
+    /* Same answer for an unknown user and a wrong secret. */
+    if (!is_uuid(user_id) || secret == NULL || strlen(secret) > 256) {
+        http_error(req, resp, 401, "invalid_credentials", "unknown user_id or wrong guest_secret");
+        return;
+    }
+    const char *p1[] = {user_id};
+    int rc = db_exec(req->arena, USER_SECRET, p1, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    char given[65];
+    util_sha256_hex(secret, strlen(secret), given);
+    const char *stored = db_get(r, 0, 0);
+    if (stored == NULL || strlen(stored) != 64 || !util_ct_equal(stored, given, 64)) {
+        http_error(req, resp, 401, "invalid_credentials", "unknown user_id or wrong guest_secret");
+        return;
+    }
+    const char *p2[] = {user_id, family_id, refresh_hash, ttl};
+    rc = db_exec(req->arena, START_SESSION, p2, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    reply_tokens(req, resp, user_id, NULL, family_id, refresh);
+}
+
+static void handle_guest(struct http_req *req, struct http_resp *resp)
+{
+    const char *user_id = NULL, *secret = NULL;
+    if (req->body_len > 0) {
+        json_t *body = http_json_body(req, resp);
+        json_error_t jerr;
+        if (body == NULL)
+            return;
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?:s, s?:s}", "user_id", &user_id,
+                           "guest_secret", &secret) != 0) {
+            http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+            return;
+        }
+        if ((user_id == NULL) != (secret == NULL)) {
+            http_error(req, resp, 400, "invalid_body",
+                       "send both user_id and guest_secret, or neither for a new guest");
+            return;
+        }
+    }
+    login(req, resp, user_id, secret);
+}
+
+static void handle_login_v2(struct http_req *req, struct http_resp *resp)
+{
+    const char *user_id = http_query(req, "user_id");
+    const char *secret = http_query(req, "guest_secret");
+    if (user_id != NULL && *user_id == '\0')
+        user_id = NULL;
+    if (user_id != NULL && secret == NULL) {
+        http_error(req, resp, 400, "invalid_query", "guest_secret is required with user_id");
+        return;
+    }
+    login(req, resp, user_id, user_id != NULL ? secret : NULL);
+}
+
+/* Reads <dir>/<fleet>.secret into out (trailing whitespace trimmed). */
+static int read_fleet_secret(const char *fleet, char *out, size_t cap)
+{
+    char path[1024];
+    if (cfg->fleet_secret_dir == NULL)
+        return -1;
+    snprintf(path, sizeof(path), "%s/%s.secret", cfg->fleet_secret_dir, fleet);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static void handle_server(struct http_req *req, struct http_resp *resp)
+{
+    const char *fleet = NULL, *secret = NULL;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s}", "fleetId", &fleet, "fleetSecret",
+                       &secret) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    char stored[512];
+    char a[65], b[65];
+    bool ok = util_is_token(fleet, 128, "-_.") && read_fleet_secret(fleet, stored, sizeof(stored)) == 0;
+    /* Compare digests so the time taken says nothing about lengths. */
+    util_sha256_hex(secret, strlen(secret), a);
+    util_sha256_hex(ok ? stored : "", ok ? strlen(stored) : 0, b);
+    if (!ok || !util_ct_equal(a, b, 64)) {
+        http_error(req, resp, 401, "invalid_credentials", "unknown fleetId or wrong fleetSecret");
+        return;
+    }
+    char *token = auth_sign(req->arena, fleet, "server", NULL, util_now(), cfg->access_token_ttl);
+    if (token == NULL) {
+        http_error(req, resp, 500, "internal", "could not sign token");
+        return;
+    }
+    http_reply(req, resp, 200,
+               json_pack("{s:s, s:I}", "auth_token", token, "auth_token_expires_in",
+                         (json_int_t)cfg->access_token_ttl));
+}
+
+static const struct http_route routes[] = {
+    {.name = "guest", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_guest},
+    {.name = "login_v2", .method = "GET", .dialect = DIALECT_V2, .handle = handle_login_v2},
+    {.name = "server", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_server},
+};
+
+int main(void)
+{
+    static const struct service svc = {
+        .name = "auth-guest",
+        .max_body = 4096,
+        .routes = routes,
+        .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .stmts = stmts,
+        .nstmts = sizeof(stmts) / sizeof(stmts[0]),
+        .signs_tokens = true,
+        .verifies_tokens = true,
+    };
+    serve_main(&svc);
+}

@@ -1,0 +1,218 @@
+/*
+ * poll-ticket: reads a ticket for one of its players. Anything that is not
+ * the caller's (unknown, expired, someone else's) is the same 404: the answer
+ * never reveals that a ticket exists.
+ *
+ *   GET  /v1/matchmaking/{ticketId}          MatchmakingTicket
+ *   GET  /get-match-status?ticketId=         GUIDANCE sample: MatchmakingStatus, Port as a string
+ *   GET  /requestmatchstatus?ticketId=       LEGACY sample: connection info or "NotPlacedYet"
+ *   POST /v1/fleet/matchmaking/describe      server scope: DescribeMatchmaking {"TicketIds"}
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "db.h"
+#include "serve.h"
+#include "ticket.h"
+
+enum { VIEW, VIEW_ANY };
+
+static const struct db_stmt stmts[] = {
+    [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
+    /* Tickets by id for a trusted backend. $1 is a text[] literal; ids are
+     * [a-zA-Z0-9-.] only, so they need no quoting inside it. */
+    [VIEW_ANY] = {"view_any",
+                  "SELECT " TICKET_COLUMNS_SQL ", NULL FROM backend.ticket_results r "
+                  "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now() "
+                  "ORDER BY array_position($1::text[], r.ticket_id)",
+                  1, true},
+};
+
+/* Reads the caller's ticket; NULL after answering when there is none. */
+static PGresult *read_ticket(struct http_req *req, struct http_resp *resp, const char *id)
+{
+    PGresult *r;
+    if (!ticket_id_is_valid(id)) {
+        http_error(req, resp, 404, "not_found", "no such ticket");
+        return NULL;
+    }
+    const char *p[] = {id, req->claims.sub};
+    int rc = db_exec(req->arena, VIEW, p, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return NULL;
+    }
+    if (PQntuples(r) == 0) {
+        http_error(req, resp, 404, "not_found", "no such ticket");
+        return NULL;
+    }
+    return r;
+}
+
+static void handle_ticket(struct http_req *req, struct http_resp *resp)
+{
+    PGresult *r = read_ticket(req, resp, req->path_id);
+    if (r != NULL)
+        http_reply(req, resp, 200, ticket_render(req->arena, r, 0, DIALECT_NATIVE));
+}
+
+/* GUIDANCE: {"MatchmakingStatus", then on success "Port" (a string), "IpAddress",
+ * "DnsName", "PlayerSessionId"}; 400 until the first event. */
+static void handle_status_v2(struct http_req *req, struct http_resp *resp)
+{
+    const char *id = http_query(req, "ticketId");
+    if (id == NULL || *id == '\0') {
+        http_error(req, resp, 400, "invalid_query", "ticketId not available in querystrings");
+        return;
+    }
+    PGresult *r;
+    const char *p[] = {id, req->claims.sub};
+    int rc = ticket_id_is_valid(id) ? db_exec(req->arena, VIEW, p, &r) : DB_OK;
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    const char *event = ticket_id_is_valid(id) && PQntuples(r) == 1
+                            ? db_get(r, 0, TICKET_COL_LAST_EVENT)
+                            : NULL;
+    if (event == NULL) {
+        http_error(req, resp, 400, "not_found", "TicketId not found in DynamoDB table");
+        return;
+    }
+    json_t *body = json_pack("{s:s}", "MatchmakingStatus", event);
+    if (strcmp(event, "MatchmakingSucceeded") == 0) {
+        const char *port = db_get(r, 0, TICKET_COL_PORT);
+        const char *ip = db_get(r, 0, TICKET_COL_IP);
+        const char *dns = db_get(r, 0, TICKET_COL_DNS);
+        const char *psess = db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION);
+        if (port != NULL)
+            json_object_set_new(body, "Port", json_string(port));
+        if (ip != NULL)
+            json_object_set_new(body, "IpAddress", json_string(ip));
+        if (dns != NULL)
+            json_object_set_new(body, "DnsName", json_string(dns));
+        if (psess != NULL)
+            json_object_set_new(body, "PlayerSessionId", json_string(psess));
+    }
+    http_reply(req, resp, 200, body);
+}
+
+/* LEGACY: {"IpAddress","Port" (number),"PlayerSessionId","DnsName"} once placed,
+ * else the sentinel {"IpAddress":"","Port":0,"PlayerSessionId":"NotPlacedYet"}. */
+static void handle_status_v1(struct http_req *req, struct http_resp *resp)
+{
+    const char *id = http_query(req, "ticketId");
+    if (id == NULL || *id == '\0') {
+        http_error(req, resp, 400, "invalid_query", "ticketId query parameter is required");
+        return;
+    }
+    PGresult *r = NULL;
+    const char *p[] = {id, req->claims.sub};
+    if (ticket_id_is_valid(id)) {
+        int rc = db_exec(req->arena, VIEW, p, &r);
+        if (rc != DB_OK) {
+            serve_db_error(req, resp, rc);
+            return;
+        }
+    }
+    const char *psess = r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION)
+                                                        : NULL;
+    const char *status = psess != NULL ? db_get(r, 0, TICKET_COL_STATUS) : NULL;
+    if (status == NULL || strcmp(status, "COMPLETED") != 0) {
+        http_reply(req, resp, 200,
+                   json_pack("{s:s, s:i, s:s}", "IpAddress", "", "Port", 0, "PlayerSessionId",
+                             "NotPlacedYet"));
+        return;
+    }
+    const char *ip = db_get(r, 0, TICKET_COL_IP);
+    const char *port = db_get(r, 0, TICKET_COL_PORT);
+    const char *dns = db_get(r, 0, TICKET_COL_DNS);
+    json_t *body = json_pack("{s:s, s:I, s:s}", "IpAddress", ip != NULL ? ip : "", "Port",
+                             (json_int_t)(port != NULL ? strtoll(port, NULL, 10) : 0),
+                             "PlayerSessionId", psess);
+    if (dns != NULL)
+        json_object_set_new(body, "DnsName", json_string(dns));
+    http_reply(req, resp, 200, body);
+}
+
+/* DescribeMatchmaking for trusted backends: up to 10 ids; unknown ones are
+ * simply left out, as GameLift does. */
+static void handle_describe(struct http_req *req, struct http_resp *resp)
+{
+    json_t *ids = NULL;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:o}", "TicketIds", &ids) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > 10) {
+        http_error(req, resp, 400, "invalid_body", "TicketIds must be an array of 1 to 10 ids");
+        return;
+    }
+    char list[10 * 129 + 3] = "{";
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (!ticket_id_is_valid(json_string_value(v))) {
+            http_error(req, resp, 400, "invalid_body", "TicketIds[%zu] is not a ticket id", i);
+            return;
+        }
+        if (i > 0)
+            strcat(list, ",");
+        strcat(list, json_string_value(v));
+    }
+    strcat(list, "}");
+    PGresult *r;
+    const char *p[] = {list};
+    int rc = db_exec(req->arena, VIEW_ANY, p, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    json_t *out = json_array();
+    for (int row = 0; row < PQntuples(r); row++)
+        json_array_append_new(out, ticket_render(req->arena, r, row, DIALECT_NATIVE));
+    http_reply(req, resp, 200, json_pack("{s:o}", "TicketList", out));
+}
+
+static const struct http_route routes[] = {
+    {.name = "ticket",
+     .method = "GET",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_ticket},
+    {.name = "status_v2",
+     .method = "GET",
+     .dialect = DIALECT_V2,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_status_v2},
+    {.name = "status_v1",
+     .method = "GET",
+     .dialect = DIALECT_V1,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_status_v1},
+    {.name = "describe",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_describe},
+};
+
+int main(void)
+{
+    static const struct service svc = {
+        .name = "poll-ticket",
+        .max_body = 4096,
+        .routes = routes,
+        .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .stmts = stmts,
+        .nstmts = sizeof(stmts) / sizeof(stmts[0]),
+        .verifies_tokens = true,
+    };
+    serve_main(&svc);
+}

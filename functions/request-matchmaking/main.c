@@ -1,0 +1,218 @@
+/*
+ * request-matchmaking: StartMatchmaking for the calling player.
+ *
+ *   POST /v1/matchmaking   {"configuration"?, "latencyInMs", "attributes"?, "ticketId"?}
+ *   POST /request-matchmaking          {"latencyInMs"}        (GUIDANCE sample)
+ *   GET  /requestmatchmaking?latencies=us-east-1_23_us-west-2_81   (LEGACY sample)
+ *
+ * Server-side attributes (skill...) come from the players row, created with
+ * the rule set defaults on first use; a client may only set the attributes
+ * its configuration lists in ClientSettableAttributes. One active ticket per
+ * player: the same ticketId again returns that ticket (200); another while it
+ * is active is 409 with the active TicketId. The compatibility routes return
+ * the active ticket instead, since those clients restart matchmaking blindly.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "serve.h"
+#include "ticket.h"
+#include "util.h"
+
+enum { START, VIEW };
+
+static const struct db_stmt stmts[] = {
+    [START] = {"start",
+               "SELECT outcome, ticket_id, detail FROM matchmaking.start_matchmaking("
+               "$1, $2, $3, $4::jsonb, $5::jsonb, $6::integer, $7::boolean)",
+               7, false},
+    [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
+};
+
+static void json_decref_hook(void *p)
+{
+    json_decref(p);
+}
+
+/* Runs StartMatchmaking and answers with the ticket. Takes no ownership. */
+static void start(struct http_req *req, struct http_resp *resp, const char *configuration,
+                  json_t *latency, json_t *attributes, const char *ticket_id)
+{
+    char *lat = json_dumps(latency, JSON_COMPACT);
+    char *attrs = json_dumps(attributes, JSON_COMPACT);
+    arena_defer(req->arena, free, lat);
+    arena_defer(req->arena, free, attrs);
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *reuse = req->route->dialect == DIALECT_NATIVE ? "false" : "true";
+
+    PGresult *r;
+    const char *p[] = {ticket_id, configuration, req->claims.sub, lat, attrs, ttl, reuse};
+    int rc = db_exec(req->arena, START, p, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    const char *outcome = db_get(r, 0, 0);
+    const char *id = db_get(r, 0, 1);
+    const char *detail = db_get(r, 0, 2);
+    int status = 201;
+    if (strcmp(outcome, "existing") == 0) {
+        status = 200;
+    } else if (strcmp(outcome, "active") == 0) {
+        http_reply(req, resp, 409,
+                   json_pack("{s:s, s:s, s:s}", "error", "active_ticket", "message",
+                             "the player already has an active ticket", "TicketId", detail));
+        return;
+    } else if (strcmp(outcome, "ticket_id_taken") == 0) {
+        http_error(req, resp, 409, "ticket_id_taken", "ticketId %s is already in use", id);
+        return;
+    } else if (strcmp(outcome, "unknown_configuration") == 0) {
+        http_error(req, resp, 400, "unknown_configuration", "no matchmaking configuration %s",
+                   detail);
+        return;
+    } else if (strcmp(outcome, "attribute_not_settable") == 0) {
+        http_error(req, resp, 400, "attribute_not_settable",
+                   "attribute %s is not client-settable in this configuration", detail);
+        return;
+    } else if (strcmp(outcome, "attribute_type") == 0) {
+        http_error(req, resp, 400, "attribute_type",
+                   "attribute %s does not have the type its rule set declares", detail);
+        return;
+    } else if (strcmp(outcome, "created") != 0) {
+        http_error(req, resp, 500, "internal", "unexpected outcome %s", outcome);
+        return;
+    }
+
+    const char *pv[] = {id, req->claims.sub};
+    rc = db_exec(req->arena, VIEW, pv, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    if (PQntuples(r) != 1) {
+        http_error(req, resp, 500, "internal", "ticket vanished");
+        return;
+    }
+    /* The AWS samples answer 200 to a new ticket. */
+    if (req->route->dialect != DIALECT_NATIVE)
+        status = 200;
+    http_reply(req, resp, status, ticket_render(req->arena, r, 0, req->route->dialect));
+}
+
+static void handle_start(struct http_req *req, struct http_resp *resp)
+{
+    const char *configuration = NULL, *ticket_id = NULL;
+    json_t *latency_in = NULL, *attributes = NULL;
+    json_error_t jerr;
+    const char *why;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?:s, s:o, s?:o, s?:s}", "configuration",
+                       &configuration, "latencyInMs", &latency_in, "attributes", &attributes,
+                       "ticketId", &ticket_id) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    if (configuration != NULL && !util_is_token(configuration, 256, "-_.")) {
+        http_error(req, resp, 400, "invalid_body", "configuration must be a configuration name");
+        return;
+    }
+    if (ticket_id != NULL && !ticket_id_is_valid(ticket_id)) {
+        http_error(req, resp, 400, "invalid_body", "ticketId must be 1-128 of [a-zA-Z0-9-.]");
+        return;
+    }
+    json_t *latency = ticket_latency_from_json(latency_in, false, &why);
+    if (latency == NULL) {
+        http_error(req, resp, 400, "invalid_latency", "%s", why);
+        return;
+    }
+    arena_defer(req->arena, json_decref_hook, latency);
+    if (attributes != NULL && ticket_check_attributes(attributes, &why) < 0) {
+        http_error(req, resp, 400, "invalid_attributes", "%s", why);
+        return;
+    }
+    json_t *none = json_object();
+    arena_defer(req->arena, json_decref_hook, none);
+    start(req, resp, configuration != NULL ? configuration : cfg->default_configuration, latency,
+          attributes != NULL ? attributes : none, ticket_id);
+}
+
+static void handle_start_v2(struct http_req *req, struct http_resp *resp)
+{
+    const char *why;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    json_t *latency_in = json_object_get(body, "latencyInMs");
+    if (latency_in == NULL) {
+        http_error(req, resp, 400, "invalid_latency", "No latency data provided");
+        return;
+    }
+    json_t *latency = ticket_latency_from_json(latency_in, true, &why);
+    if (latency == NULL) {
+        http_error(req, resp, 400, "invalid_latency", "%s", why);
+        return;
+    }
+    arena_defer(req->arena, json_decref_hook, latency);
+    json_t *none = json_object();
+    arena_defer(req->arena, json_decref_hook, none);
+    start(req, resp, cfg->default_configuration, latency, none, NULL);
+}
+
+static void handle_start_v1(struct http_req *req, struct http_resp *resp)
+{
+    const char *why;
+    const char *latencies = http_query(req, "latencies");
+    if (latencies == NULL || *latencies == '\0') {
+        http_error(req, resp, 400, "invalid_latency", "latencies query parameter is required");
+        return;
+    }
+    json_t *latency = ticket_latency_from_v1(req->arena, latencies, &why);
+    if (latency == NULL) {
+        http_error(req, resp, 400, "invalid_latency", "%s", why);
+        return;
+    }
+    arena_defer(req->arena, json_decref_hook, latency);
+    json_t *none = json_object();
+    arena_defer(req->arena, json_decref_hook, none);
+    start(req, resp, cfg->default_configuration, latency, none, NULL);
+}
+
+static const struct http_route routes[] = {
+    {.name = "start",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_start},
+    {.name = "start_v2",
+     .method = "POST",
+     .dialect = DIALECT_V2,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_start_v2},
+    {.name = "start_v1",
+     .method = "GET",
+     .dialect = DIALECT_V1,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_start_v1},
+};
+
+int main(void)
+{
+    static const struct service svc = {
+        .name = "request-matchmaking",
+        .max_body = 8192,
+        .routes = routes,
+        .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .stmts = stmts,
+        .nstmts = sizeof(stmts) / sizeof(stmts[0]),
+        .verifies_tokens = true,
+    };
+    serve_main(&svc);
+}
