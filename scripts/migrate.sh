@@ -6,7 +6,7 @@
 set -euo pipefail
 dir=${1:-$(dirname "$0")/../sql}
 
-psql -v ON_ERROR_STOP=1 -qX <<'SQL'
+PGOPTIONS="-c client_min_messages=warning" psql -v ON_ERROR_STOP=1 -qX <<'SQL'
 CREATE TABLE IF NOT EXISTS public.rally_migrations (
     version     text PRIMARY KEY,
     applied_at  timestamptz NOT NULL DEFAULT now()

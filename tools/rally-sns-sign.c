@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     const char *topic = NULL;
     const char *key_path = getenv("RALLY_SNS_SIGNING_KEY");
     const char *cert_url = getenv("RALLY_SNS_SIGNING_CERT_URL");
-    char id_buf[37], stamp_buf[40];
+    char id_buf[37], stamp_buf[96];
     int opt;
 
     log_init("rally-sns-sign");
