@@ -97,9 +97,6 @@ ALL_OBJ += $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 # ---- tasks ---------------------------------------------------------------
 
-RALLY_HTTP_PORT ?= 8080
-export RALLY_HTTP_PORT
-
 deps:
 	@scripts/deps.sh
 

@@ -115,7 +115,10 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
             *out = r;
             return DB_OK;
         }
-        set_error(PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+        set_error(PQresultErrorField(r, PG_DIAG_SQLSTATE),
+                  PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) != NULL
+                      ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                      : PQerrorMessage(conn));
         PQclear(r);
         if (PQstatus(conn) == CONNECTION_OK) {
             /* A statement error on a live connection: the caller decides. */
@@ -123,12 +126,19 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
                 return DB_DOWN; /* canceled by timeout or admin: transient */
             return DB_ERROR;
         }
-        /* The connection broke (server restart): drop it and, for statements
-         * that may safely run twice, try once more on a new connection. */
+        /* The connection broke (server restart): drop it and try once more
+         * on a new connection when that cannot run the statement twice: the
+         * statement is safe to repeat, or the server had already ended this
+         * session before our statement reached it (57P01-57P03, or nothing
+         * could be sent at all). */
+        bool not_sent = strncmp(last_state, "57P0", 4) == 0 ||
+                        strstr(last_msg, "could not send") != NULL ||
+                        strstr(last_msg, "no connection to the server") != NULL ||
+                        strstr(last_msg, "terminating connection due to administrator") != NULL;
         log_warn("database connection lost: %s", last_msg);
         PQfinish(conn);
         conn = NULL;
-        if (!stmts[idx].retry_safe)
+        if (!stmts[idx].retry_safe && !not_sent)
             return DB_DOWN;
     }
     return DB_DOWN;

@@ -129,8 +129,21 @@ void http_error(struct http_req *req, struct http_resp *resp, int status, const 
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof(msg)) {
+        /* Truncated: drop a UTF-8 character cut in half, or jansson refuses
+         * the string and the error body is lost. */
+        size_t k = sizeof(msg) - 1;
+        while (k > 0 && ((unsigned char)msg[k - 1] & 0xC0) == 0x80)
+            k--;
+        if (k > 0 && (unsigned char)msg[k - 1] >= 0xC0) {
+            unsigned char lead = (unsigned char)msg[k - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (sizeof(msg) - k < need)
+                msg[k - 1] = '\0';
+        }
+    }
 
     json_t *body;
     switch (req->route != NULL ? req->route->dialect : DIALECT_NATIVE) {
@@ -193,11 +206,14 @@ char *http_render(struct http_req *req, const struct http_resp *resp, size_t *le
         hn += snprintf(head + hn, sizeof(head) - (size_t)hn,
                        "Access-Control-Allow-Origin: *\r\n"
                        "Access-Control-Allow-Credentials: True\r\n");
-    for (size_t i = 0; i < resp->nheaders && hn < (int)sizeof(head); i++)
-        hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "%s: %s\r\n", resp->headers[i][0],
-                       resp->headers[i][1]);
-    if (hn >= (int)sizeof(head) - 3)
-        hn = (int)sizeof(head) - 3;
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        int n = snprintf(head + hn, sizeof(head) - (size_t)hn, "%s: %s\r\n", resp->headers[i][0],
+                         resp->headers[i][1]);
+        if (n < 0 || n >= (int)sizeof(head) - hn)
+            continue; /* skip a header that does not fit whole: a cut line would eat the
+                       * blank line that ends the headers */
+        hn += n;
+    }
     char *out = arena_sprintf(req->arena, "%.*s\r\n%s", hn, head, b);
     *len = strlen(out);
     free(body);

@@ -169,19 +169,20 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     memset(&resp, 0, sizeof(resp));
     resp.status = 500; /* pessimistic until a handler says otherwise */
 
+    /* FastCGI parameters die at FCGX_Finish_r(); what is logged after it
+     * is copied into the arena first. */
+    const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+    const char *request_id = FCGX_GetParam("REQUEST_ID", fr->envp);
+    const char *route_name = FCGX_GetParam("RALLY_ROUTE", fr->envp);
     req.arena = arena;
     req.envp = fr->envp;
-    req.method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
-    if (req.method == NULL)
-        req.method = "GET";
+    req.method = arena_strdup(arena, method != NULL ? method : "GET");
     req.query = FCGX_GetParam("QUERY_STRING", fr->envp);
     if (req.query == NULL)
         req.query = "";
-    req.request_id = FCGX_GetParam("REQUEST_ID", fr->envp);
-    if (req.request_id == NULL)
-        req.request_id = "-";
+    req.request_id = arena_strdup(arena, request_id != NULL ? request_id : "-");
+    route_name = route_name != NULL ? arena_strdup(arena, route_name) : NULL;
     log_set_request_id(req.request_id);
-    const char *route_name = FCGX_GetParam("RALLY_ROUTE", fr->envp);
     const char *path_id = FCGX_GetParam("RALLY_PATH_ID", fr->envp);
     if (path_id != NULL)
         req.path_id = path_id; /* nginx already decoded the URI it matched */
@@ -196,6 +197,7 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     char *out = http_render(&req, &resp, &len);
     FCGX_PutStr(out, (int)len, fr->out);
     FCGX_Finish_r(fr);
+    req.envp = NULL;
     log_request(req.method, req.route != NULL ? req.route->name : (route_name ? route_name : "-"),
                 resp.status, util_mono_ms() - t0);
     log_set_request_id(NULL);

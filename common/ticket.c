@@ -192,6 +192,9 @@ char *ticket_format_time(struct arena *a, int64_t us, enum http_dialect d)
     long frac = (long)(us % 1000000);
     struct tm tm;
     gmtime_r(&secs, &tm);
+    if (d == DIALECT_V2 && frac == 0) /* str(datetime) leaves out a zero fraction */
+        return arena_sprintf(a, "%04d-%02d-%02d %02d:%02d:%02d+00:00", tm.tm_year + 1900,
+                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (d == DIALECT_V2)
         return arena_sprintf(a, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);

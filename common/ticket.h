@@ -82,7 +82,8 @@ json_t *ticket_render(struct arena *a, const PGresult *r, int row, enum http_dia
 
 /* Formats microseconds since the epoch: ISO 8601 UTC with milliseconds
  * ("2024-02-16T12:00:00.123Z"), or for DIALECT_V2 Python's str(datetime)
- * ("2024-02-16 12:00:00.123000+00:00"). Arena string. */
+ * ("2024-02-16 12:00:00.123000+00:00", or "2024-02-16 12:00:00+00:00" when
+ * the microseconds are 0). Arena string. */
 char *ticket_format_time(struct arena *a, int64_t us, enum http_dialect d);
 
 /* "arn:aws:gamelift:<region>:<account>:matchmakingconfiguration/<name>" */

@@ -18,8 +18,9 @@ BENCH_ROUTES=""
 [ "${RALLY_BENCH:-0}" = 1 ] && BENCH_ROUTES="include $TOP/nginx/bench.conf;"
 
 if [ "${RALLY_RATE_LIMIT:-on}" = off ]; then
-    LIMITS="limit_req_zone \$binary_remote_addr zone=identity:1m rate=1000000r/s;
-    limit_req_zone \$binary_remote_addr zone=matchmaking:1m rate=1000000r/s;"
+    # Same zone sizes as below, so a reload can switch limits on and off.
+    LIMITS="limit_req_zone \$binary_remote_addr zone=identity:10m rate=1000000r/s;
+    limit_req_zone \$binary_remote_addr zone=matchmaking:10m rate=1000000r/s;"
 else
     LIMITS="limit_req_zone \$binary_remote_addr zone=identity:10m rate=${RATE_ID}r/s;
     limit_req_zone \$binary_remote_addr zone=matchmaking:10m rate=${RATE_MM}r/s;"

@@ -5,6 +5,7 @@
 #
 #   scripts/stack.sh start DIR     (BUILD=build|build-san picks the binaries)
 #   scripts/stack.sh stop DIR
+#   scripts/stack.sh pg-start DIR   (start only PostgreSQL again, for restart tests)
 #
 # DIR keeps logs, pids, keys and an `env` file that tools and tests source.
 # Sockets, the database cluster and served files live in a runtime directory
@@ -187,6 +188,7 @@ do_start() {
 
 case $cmd in
 start) do_start ;;
+pg-start) mkdir -p "$RUN/logs"; start_pg ;;
 stop) do_stop ;;
 *) echo "usage: stack.sh start|stop DIR" >&2; exit 2 ;;
 esac

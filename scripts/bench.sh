@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Throughput and latency of the hot routes, each as a ratio of a hello-world
+# function behind the same nginx (DESIGN §9). One stack, started in a fresh
+# temporary directory on a free port, is measured in one run:
+#
+#   1. hello-world       GET  /bench/hello                       (the baseline)
+#   2. guest login       POST /v1/identity/guest {}              (new guest, RS256 signing)
+#   3. poll-ticket       GET  /v1/matchmaking/{ticketId}         (tickets made beforehand)
+#   4. request-matchmaking POST /v1/matchmaking                  (a new player per request,
+#                                                                 tokens from rally-keys mint)
+#
+# Every route runs with the same wrk threads/connections/duration after a short
+# warm-up; bench/rally.lua builds the requests and prints the figures.
+#
+#   BUILD=build scripts/bench.sh          (what `make bench` runs)
+#
+# Knobs (environment): BENCH_THREADS (2), BENCH_CONNECTIONS (32),
+# BENCH_DURATION seconds (5), BENCH_WARMUP seconds (1), BENCH_PORT (first port
+# tried, 18480), BENCH_POLL_TICKETS (200), BENCH_MM_HEADROOM (1.5: tokens are
+# minted for request-matchmaking for this many times the rate of a short probe
+# run; a run that still runs out stops early and its rate is over the time it
+# ran), BENCH_MAX_ERROR_RATE (0.01: above it a route's figure is INVALID and the
+# bench fails), BENCH_STRICT=1 (a missed target fails too), BENCH_KEEP=1 (keep
+# the database of the run). RALLY_WORKERS and RALLY_PG_FAST pass through to the
+# stack; RALLY_PG_FAST=1 (fsync and synchronous_commit off) is labelled in the
+# output because it is not how rally runs.
+#
+# Results: a table on stdout, DIR/bench-results.json, copied to
+# $BUILD/bench-results.json. The stack is always stopped.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+BIN=$TOP/$BUILD/bin
+LUA=$TOP/bench/rally.lua
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNECTIONS:-32}
+DURATION=${BENCH_DURATION:-5}
+WARMUP=${BENCH_WARMUP:-1}
+POLL_TICKETS=${BENCH_POLL_TICKETS:-200}
+MM_HEADROOM=${BENCH_MM_HEADROOM:-1.5}
+MM_PROBE_FRACTION=0.1
+MAX_ERROR_RATE=${BENCH_MAX_ERROR_RATE:-0.01}
+PG_FAST=${RALLY_PG_FAST:-0}
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+for t in wrk curl python3 ss; do
+    command -v "$t" >/dev/null || die "$t is not installed (scripts/deps.sh installs it)"
+done
+for b in hello auth-guest request-matchmaking poll-ticket rally-keys; do
+    [ -x "$BIN/$b" ] || die "$BIN/$b is missing: run make first"
+done
+
+port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+PORT=${BENCH_PORT:-18480}
+for _ in $(seq 1 50); do port_free "$PORT" && break; PORT=$((PORT + 1)); done
+port_free "$PORT" || die "no free port from ${BENCH_PORT:-18480}"
+
+WORK=$(mktemp -d /tmp/rally-bench.XXXXXX)
+chmod 755 "$WORK" # so the postgres and www-data users can reach the runtime dir in it
+STACK=$WORK/stack
+RESULTS=$WORK/bench-results.json
+STARTED=0
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    # Our own wrk or minting jobs, if we were interrupted while one ran.
+    local j
+    for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
+    if [ "$STARTED" = 1 ]; then
+        "$TOP/scripts/stack.sh" stop "$STACK" >/dev/null 2>&1 || say "could not stop the stack in $STACK"
+        if [ "${BENCH_KEEP:-0}" != 1 ] && [ -n "${RALLY_RT_DIR:-}" ]; then
+            rm -rf "$RALLY_RT_DIR" # the database cluster and sockets; logs stay
+        fi
+    fi
+    if [ "$rc" -ne 0 ]; then
+        say "FAILED (exit $rc); logs and wrk output in $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+if python3 -c "import sys; sys.exit(0 if float('$LOAD_BEFORE') > 0.5 else 1)"; then
+    say "warning: load average is $LOAD_BEFORE before the bench: something else is using the CPU and the figures will be low"
+fi
+
+say "starting a stack on port $PORT in $STACK"
+STARTED=1
+env RALLY_HTTP_PORT="$PORT" RALLY_RATE_LIMIT=off RALLY_BENCH=1 RALLY_ACCESS_LOG=off \
+    RALLY_LOG_LEVEL=warn RALLY_PG_FAST="$PG_FAST" ${RALLY_WORKERS:+RALLY_WORKERS="$RALLY_WORKERS"} \
+    BUILD="$BUILD" "$TOP/scripts/stack.sh" start "$STACK" >"$WORK/stack-start.log" 2>&1 ||
+    { cat "$WORK/stack-start.log" >&2; die "the stack did not start"; }
+# shellcheck disable=SC1091
+. "$STACK/env"
+URL=$RALLY_URL
+NGINX_WORKERS=$(pgrep -c -P "$(cat "$RALLY_RT_DIR/nginx/nginx.pid")" || true)
+
+# run_wrk NAME MODE [FILE FIRST COUNT] [-- WARMUP-FILE FIRST COUNT]
+#   warms up for WARMUP seconds, then measures for DURATION seconds;
+#   leaves the figures in $WORK/NAME.json.
+run_wrk() {
+    local name=$1 mode=$2
+    shift 2
+    local main_args=() warm_args=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do main_args+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    warm_args=("$@")
+    [ ${#warm_args[@]} -gt 0 ] || warm_args=("${main_args[@]+"${main_args[@]}"}")
+
+    if [ "$WARMUP" != 0 ]; then
+        wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "$URL" -- "$mode" "$THREADS" \
+            "${warm_args[@]+"${warm_args[@]}"}" >"$WORK/wrk-$name-warmup.txt" 2>&1 ||
+            { cat "$WORK/wrk-$name-warmup.txt" >&2; die "wrk failed warming up $name"; }
+    fi
+    say "measuring $name (${DURATION}s, -t$THREADS -c$CONNS)"
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA" "$URL" -- "$mode" "$THREADS" \
+        "${main_args[@]+"${main_args[@]}"}" >"$WORK/wrk-$name.txt" 2>&1 ||
+        { cat "$WORK/wrk-$name.txt" >&2; die "wrk failed on $name"; }
+    local line
+    line=$(grep '^BENCH-JSON ' "$WORK/wrk-$name.txt" | tail -1 | cut -d' ' -f2-)
+    [ -n "$line" ] || { cat "$WORK/wrk-$name.txt" >&2; die "no figures from wrk for $name"; }
+    echo "$line" >"$WORK/$name.json"
+}
+
+json_get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+# ---- 1. baseline, 2. guest login --------------------------------------------------
+run_wrk hello hello
+HELLO_RPS=$(json_get "$WORK/hello.json" rps)
+run_wrk guest_login guest
+
+# ---- tokens ------------------------------------------------------------------------
+# rally-keys mint signs every token (RS256), so tokens cost about as much as a
+# guest login: mint them on every core, and only as many as the run can use.
+NPROC=$(nproc)
+MINTED=0
+MINT_S=0
+# mint COUNT FILE: COUNT new "sub token" lines (TTL 1 h) into FILE.
+mint() {
+    local count=$1 file=$2 per i p t0
+    local pids=()
+    t0=$(date +%s.%N)
+    per=$(((count + NPROC - 1) / NPROC))
+    say "minting $((per * NPROC)) guest tokens on $NPROC cores"
+    for i in $(seq 1 "$NPROC"); do
+        "$BIN/rally-keys" mint "$RALLY_JWT_KEY_DIR" guest "$per" 3600 >"$file.$i" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || die "rally-keys mint failed"; done
+    for i in $(seq 1 "$NPROC"); do cat "$file.$i"; rm -f "$file.$i"; done >"$file"
+    [ "$(wc -l <"$file")" -ge "$count" ] || die "rally-keys minted too few tokens"
+    MINTED=$((MINTED + per * NPROC))
+    MINT_S=$(python3 -c "import time; print(round($MINT_S + time.time() - $t0, 1))")
+}
+# The first batch: the poll-ticket players, and a probe of request-matchmaking
+# that tells how many tokens its warm-up and measured run need.
+PROBE=$(python3 -c "import math; print(max(1000, math.ceil($HELLO_RPS * $MM_PROBE_FRACTION * $WARMUP)))")
+mint $((POLL_TICKETS + PROBE)) "$WORK/tokens-a"
+head -n "$POLL_TICKETS" "$WORK/tokens-a" >"$WORK/tokens-poll"
+tail -n +$((POLL_TICKETS + 1)) "$WORK/tokens-a" >"$WORK/tokens-probe"
+
+# ---- 3. poll-ticket: tickets made beforehand, one per player ----------------------------
+say "creating $POLL_TICKETS tickets for poll-ticket"
+# shellcheck disable=SC2317 # called through xargs
+make_ticket() {
+    local sub=$1 tok=$2 out
+    out=$(curl -sS -X POST "$URL/v1/matchmaking" -H "Authorization: Bearer $tok" \
+        -H 'Content-Type: application/json' -d '{"latencyInMs":{"us-east-1":20,"eu-west-1":80}}' \
+        -w '\n%{http_code}') || return 1
+    local code=${out##*$'\n'} id
+    id=$(printf '%s' "$out" | grep -o '"TicketId":"[^"]*"' | head -1 | cut -d'"' -f4)
+    if [ "$code" != 201 ] || [ -z "$id" ]; then
+        echo "bench: ticket for $sub: HTTP $code: ${out%$'\n'*}" >&2
+        return 1
+    fi
+    echo "$id $tok"
+}
+export -f make_ticket
+export URL
+# $0 and $1 below are make_ticket's arguments, not this shell's.
+# shellcheck disable=SC2016
+xargs -P 4 -L 1 bash -c 'make_ticket "$0" "$1"' <"$WORK/tokens-poll" >"$WORK/poll-tickets" ||
+    die "could not create the poll-ticket tickets"
+[ "$(wc -l <"$WORK/poll-tickets")" -eq "$POLL_TICKETS" ] || die "created too few tickets"
+run_wrk poll_ticket poll "$WORK/poll-tickets"
+
+# ---- 4. request-matchmaking: a new player per request ----------------------------------
+# The probe (WARMUP seconds, or until its tokens run out) gives the rate; the
+# warm-up and the measured run get tokens for MM_HEADROOM times that rate, and a
+# run that still runs out stops early and is measured over the time it ran.
+PROBE_OUT=$WORK/wrk-request_matchmaking-probe.txt
+wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "$URL" -- matchmaking "$THREADS" \
+    "$WORK/tokens-probe" 1 "$PROBE" >"$PROBE_OUT" 2>&1 ||
+    { cat "$PROBE_OUT" >&2; die "wrk failed on the request-matchmaking probe"; }
+PROBE_RPS=$(grep '^BENCH-JSON ' "$PROBE_OUT" | cut -d' ' -f2- |
+    python3 -c "import json,sys; print(json.load(sys.stdin)['rps'])")
+MM_WARM=$(python3 -c "import math; print(max(500, math.ceil($PROBE_RPS * $MM_HEADROOM * $WARMUP)))")
+MM_MAIN=$(python3 -c "import math; print(min(200000, max(2000, math.ceil($PROBE_RPS * $MM_HEADROOM * $DURATION))))")
+say "request-matchmaking probe: $PROBE_RPS req/s"
+mint $((MM_WARM + MM_MAIN)) "$WORK/tokens-mm"
+run_wrk request_matchmaking matchmaking "$WORK/tokens-mm" $((MM_WARM + 1)) "$MM_MAIN" \
+    -- "$WORK/tokens-mm" 1 "$MM_WARM"
+
+# ---- report ------------------------------------------------------------------------
+WORKERS=$RALLY_WORKERS
+report_rc=0
+python3 - "$WORK" "$RESULTS" <<PY || report_rc=$?
+import json, sys, time, os
+work, out = sys.argv[1], sys.argv[2]
+routes = [
+    ("hello", "hello-world", "GET /bench/hello", []),
+    ("guest_login", "guest login", "POST /v1/identity/guest", [("issue", 0.25), ("DESIGN §9", 0.10)]),
+    ("request_matchmaking", "request-matchmaking", "POST /v1/matchmaking", [("issue", 0.30)]),
+    ("poll_ticket", "poll-ticket", "GET /v1/matchmaking/{id}", [("issue", 0.50)]),
+]
+max_err = float("$MAX_ERROR_RATE")
+res = {}
+for key, *_ in routes:
+    res[key] = json.load(open(os.path.join(work, key + ".json")))
+base = res["hello"]["rps"]
+invalid, missed = [], []
+for key, label, path, targets in routes:
+    r = res[key]
+    r["route"] = path
+    errs = r["non2xx"] + r["socket_errors"] + r["timeouts"]
+    r["error_rate"] = errs / r["requests"] if r["requests"] else 1.0
+    r["valid"] = r["requests"] > 0 and r["error_rate"] <= max_err
+    if not r["valid"]:
+        invalid.append(label)
+    r["ratio"] = r["rps"] / base if base else 0.0
+    r["targets"] = [{"name": n, "min": t, "pass": r["ratio"] >= t} for n, t in targets]
+    for t in r["targets"]:
+        if not t["pass"] and t["name"] == "issue" and key != "guest_login":
+            missed.append(label)
+    if key == "guest_login" and not r["targets"][1]["pass"]:
+        missed.append(label)
+
+pg_fast = "$PG_FAST" == "1"
+doc = {
+    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "config": {
+        "wrk": {"threads": $THREADS, "connections": $CONNS, "duration_s": $DURATION, "warmup_s": $WARMUP},
+        "cores": $NPROC, "load_before": float("$LOAD_BEFORE"),
+        "rally_workers_per_function": int("$WORKERS"), "nginx_workers": int("${NGINX_WORKERS:-0}" or 0),
+        "rate_limit": "off", "access_log": "off", "log_level": "warn",
+        "pg_fast": pg_fast, "build": "$BUILD",
+        "tokens_minted": $MINTED, "mint_seconds": $MINT_S, "poll_tickets": $POLL_TICKETS,
+        "request_matchmaking_probe_rps": $PROBE_RPS,
+    },
+    "routes": res,
+    "valid": not invalid,
+}
+json.dump(doc, open(out, "w"), indent=2)
+
+def mark(t):
+    return ("PASS" if t["pass"] else "MISS") + f" >={t['min']:.2f} ({t['name']})"
+print()
+if pg_fast:
+    print("*** RALLY_PG_FAST=1: fsync, synchronous_commit and full_page_writes are OFF: not rally's real settings ***")
+print(f"rally bench: wrk -t$THREADS -c$CONNS -d${DURATION}s (warm-up ${WARMUP}s), {doc['config']['cores']} cores, "
+      f"RALLY_WORKERS=$WORKERS, nginx workers ${NGINX_WORKERS:-?}, load before {doc['config']['load_before']}")
+hdr = f"{'route':<21}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>7}  target"
+print(hdr)
+print("-" * (len(hdr) + 32))
+for key, label, path, targets in routes:
+    r = res[key]
+    errs = r["non2xx"] + r["socket_errors"] + r["timeouts"]
+    tgt = "baseline" if key == "hello" else ", ".join(mark(t) for t in r["targets"])
+    if not r["valid"]:
+        tgt = f"INVALID: {r['error_rate']:.1%} errors; " + tgt
+    if r.get("threads_out_of_tokens"):
+        tgt += f" [ran out of tokens after {r['duration_s']:.1f}s]"
+    print(f"{label:<21}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+          f"{errs:>8}{r['ratio']:>7.3f}  {tgt}")
+print()
+print(f"errors = responses >= 400 + socket errors + timeouts; results: {out}")
+if invalid:
+    print(f"bench: INVALID: too many errors on {', '.join(invalid)} (over {max_err:.0%}); see {work}/wrk-*.txt and {work}/stack/logs", file=sys.stderr)
+    sys.exit(3)
+if missed and "${BENCH_STRICT:-0}" == "1":
+    print(f"bench: targets missed: {', '.join(missed)}", file=sys.stderr)
+    sys.exit(4)
+PY
+[ -f "$RESULTS" ] || die "no results written"
+mkdir -p "$TOP/$BUILD"
+cp "$RESULTS" "$TOP/$BUILD/bench-results.json"
+say "results in $RESULTS and $BUILD/bench-results.json"
+exit $report_rc

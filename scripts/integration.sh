@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Integration tests: a complete stack (real PostgreSQL, real nginx, the
+# sanitizer build of every function) in a temporary directory, the Python
+# test suite against it over HTTP, then a scan of every log for sanitizer
+# reports and crashed workers. RALLY_HTTP_PORT picks the port (default 18080).
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export BUILD=${BUILD:-build-san}
+export RALLY_HTTP_PORT=${RALLY_HTTP_PORT:-18080}
+export RALLY_RATE_LIMIT=off RALLY_PG_FAST=1 RALLY_SWEEP_INTERVAL=1 RALLY_WORKERS=3
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+RUN=$(mktemp -d /tmp/rally-test.XXXXXX)
+chmod 755 "$RUN"
+
+cleanup() {
+    "$TOP/scripts/stack.sh" stop "$RUN" >/dev/null 2>&1 || true
+    if [ "${KEEP_RUN:-0}" != 1 ]; then rm -rf "$RUN"; fi
+}
+trap cleanup EXIT
+
+"$TOP/scripts/stack.sh" start "$RUN"
+set +e
+(. "$RUN/env" && cd "$TOP/tests/integration" && /usr/bin/python3 -u run.py "$@")
+rc=$?
+set -e
+
+# A sanitizer report or a crashed worker fails the run even if every request
+# looked right from outside.
+if grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal" "$RUN"/logs/*.log >/dev/null 2>&1; then
+    echo "integration: sanitizer or crash reports found:" >&2
+    grep -n -E -A20 "AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal" "$RUN"/logs/*.log | head -80 >&2
+    rc=1
+fi
+if [ $rc -ne 0 ]; then
+    echo "integration: FAILED (logs were in $RUN/logs)" >&2
+    tail -n 20 "$RUN"/logs/*.log >&2 || true
+fi
+exit $rc

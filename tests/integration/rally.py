@@ -1,0 +1,183 @@
+"""Helpers for rally's integration tests: HTTP against the real nginx, SQL
+against the real PostgreSQL, signed SNS deliveries, forged tokens.
+
+Only the Python standard library; signing goes through the project's own
+rally-sns-sign tool and the openssl command line."""
+
+import base64
+import http.client
+import json
+import os
+import subprocess
+import time
+import uuid
+
+ENV = os.environ
+URL_HOST = "127.0.0.1"
+PORT = int(ENV["RALLY_HTTP_PORT"])
+BIN = ENV["RALLY_BIN"]
+RUN = ENV["RALLY_RUN_DIR"]
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOPIC = ENV["RALLY_SNS_TOPICS"].split(",")[0]
+CONFIG_ARN = "arn:aws:gamelift:local:000000000000:matchmakingconfiguration/"
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:300])
+
+
+def request(method, path, body=None, token=None, headers=None, bare=False):
+    """One HTTP request; body may be bytes, str or a JSON-able object."""
+    h = {}
+    if token is not None:
+        h["Authorization"] = token if bare else "Bearer " + token
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    if isinstance(body, str):
+        body = body.encode()
+    h.update(headers or {})
+    conn = http.client.HTTPConnection(URL_HOST, PORT, timeout=20)
+    try:
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+def guest():
+    r = request("POST", "/v1/identity/guest", {})
+    assert r.status == 200, r
+    return r.json
+
+
+def psql(sql, *args):
+    """Runs one SQL statement as the rally role; returns stdout lines.
+    Arguments are bound through psql variables, never pasted into SQL."""
+    cmd = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"]
+    for i, a in enumerate(args):
+        cmd += ["-v", "p%d=%s" % (i + 1, a)]
+    out = subprocess.run(cmd, input=sql, capture_output=True, text=True, check=True)
+    return [l for l in out.stdout.splitlines() if l]
+
+
+def now_iso(offset=0.0):
+    t = time.time() + offset
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+
+def event(etype, tickets, configuration="SampleFlexMatchConfiguration", when=None, **detail):
+    """A FlexMatch matchmaking event (the SNS Message), reference/aws-flow.md §3.
+    tickets: list of (ticketId, [player dicts])."""
+    d = {"tickets": [{"ticketId": tid, "startTime": now_iso(-5), "players": players}
+                     for tid, players in tickets],
+         "type": etype,
+         "gameSessionInfo": {"players": [p for _, ps in tickets for p in ps]}}
+    d.update(detail)
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "GameLift Matchmaking Event",
+            "source": "aws.gamelift", "account": "000000000000",
+            "time": when or now_iso(), "region": "local",
+            "resources": [CONFIG_ARN + configuration], "detail": d}
+
+
+def sign(message, version="2", message_id=None, topic=None, key=None, cert_url=None,
+         timestamp=None):
+    """A signed SNS Notification body (dict) for message (dict or str)."""
+    args = [os.path.join(BIN, "rally-sns-sign"), "-v", version]
+    if message_id:
+        args += ["-i", message_id]
+    if topic:
+        args += ["-T", topic]
+    if key:
+        args += ["-k", key]
+    if cert_url:
+        args += ["-u", cert_url]
+    if timestamp:
+        args += ["-t", timestamp]
+    text = message if isinstance(message, str) else json.dumps(message)
+    out = subprocess.run(args, input=text, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def deliver(notification, message_type=None, headers=None):
+    h = {"x-amz-sns-message-type": message_type or notification.get("Type", "Notification"),
+         "x-amz-sns-message-id": notification.get("MessageId", ""),
+         "x-amz-sns-topic-arn": notification.get("TopicArn", ""),
+         "Content-Type": "text/plain; charset=UTF-8"}
+    h.update(headers or {})
+    return request("POST", "/v1/events/sns", json.dumps(notification), headers=h)
+
+
+def publish(etype, tickets, **kw):
+    """Signs and delivers one event; returns the response."""
+    return deliver(sign(event(etype, tickets, **kw)))
+
+
+def start_ticket(token, latency=None, **body):
+    body.setdefault("latencyInMs", latency or {"us-east-1": 20, "eu-west-1": 90})
+    return request("POST", "/v1/matchmaking", body, token=token)
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(obj):
+    return b64url(json.dumps(obj, separators=(",", ":")))
+
+
+def decode_part(part):
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def rs256_sign(signing_input, key_path):
+    out = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path], input=signing_input.encode(),
+                         capture_output=True, check=True)
+    return b64url(out.stdout)
+
+
+def current_kid():
+    with open(os.path.join(ENV["RALLY_JWT_KEY_DIR"], "current")) as f:
+        return f.read().strip()
+
+
+def forge(claims=None, header=None, key_path=None):
+    """An RS256 token with chosen header/claims, signed with key_path (default:
+    the real current key, so only the claims are wrong)."""
+    kid = current_kid()
+    now = int(time.time())
+    c = {"iss": ENV["RALLY_JWT_ISSUER"], "sub": str(uuid.uuid4()), "aud": "gamebackend",
+         "scope": "guest", "iat": now, "nbf": now, "exp": now + 600, "jti": str(uuid.uuid4())}
+    c.update(claims or {})
+    h = {"alg": "RS256", "typ": "JWT", "kid": kid}
+    h.update(header or {})
+    signing_input = b64url_json(h) + "." + b64url_json(c)
+    key = key_path or os.path.join(ENV["RALLY_JWT_KEY_DIR"], "keys", kid + ".key")
+    return signing_input + "." + rs256_sign(signing_input, key)
+
+
+def pids(name):
+    with open(os.path.join(RUN, "pids", name + ".pid")) as f:
+        return int(f.read().strip())
+
+
+def wait_until(predicate, timeout=10.0, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

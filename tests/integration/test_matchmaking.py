@@ -1,0 +1,201 @@
+"""Starting, reading, cancelling and accepting tickets on the native routes."""
+
+import json
+import unittest
+
+from rally import guest, psql, publish, request, start_ticket
+
+
+def count_tickets(player):
+    return psql("SELECT count(*) FROM backend.ticket_players WHERE player_id = :'p1'", player)[0]
+
+
+class StartMatchmaking(unittest.TestCase):
+    def test_new_ticket(self):
+        g = guest()
+        r = start_ticket(g["auth_token"])
+        self.assertEqual(r.status, 201, r)
+        t = r.json
+        self.assertEqual(list(t), ["TicketId", "ConfigurationName", "ConfigurationArn", "Status",
+                                   "StartTime", "Players"])
+        self.assertEqual(t["Status"], "QUEUED")
+        self.assertEqual(t["ConfigurationName"], "SampleFlexMatchConfiguration")
+        self.assertRegex(t["StartTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(t["Players"], [{"PlayerId": g["user_id"],
+                                         "PlayerAttributes": {"skill": {"N": 10}},
+                                         "LatencyInMs": {"us-east-1": 20, "eu-west-1": 90}}])
+        # The players row now exists with the rule set's default skill, and
+        # the pool has the ticket for the matchmaker.
+        self.assertEqual(psql("SELECT attributes->'skill'->>'N' FROM backend.players WHERE player_id = :'p1'",
+                              g["user_id"]), ["10"])
+        self.assertEqual(psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'",
+                              t["TicketId"]), ["QUEUED"])
+
+    def test_server_side_skill_is_used(self):
+        g = guest()
+        psql("INSERT INTO backend.players (player_id, attributes) VALUES (:'p1', '{\"skill\": {\"N\": 42}}')",
+             g["user_id"])
+        r = start_ticket(g["auth_token"])
+        self.assertEqual(r.json["Players"][0]["PlayerAttributes"], {"skill": {"N": 42}})
+
+    def test_same_ticket_id_is_idempotent(self):
+        g = guest()
+        first = start_ticket(g["auth_token"], ticketId="my-ticket-" + g["user_id"][:8])
+        self.assertEqual(first.status, 201)
+        again = start_ticket(g["auth_token"], ticketId=first.json["TicketId"])
+        self.assertEqual(again.status, 200)
+        self.assertEqual(again.json, first.json)
+        self.assertEqual(count_tickets(g["user_id"]), "1")
+
+    def test_second_ticket_while_active_is_409_with_active_id(self):
+        g = guest()
+        first = start_ticket(g["auth_token"]).json
+        r = start_ticket(g["auth_token"])
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.json["TicketId"], first["TicketId"])
+        self.assertEqual(r.json["error"], "active_ticket")
+
+    def test_ticket_id_of_another_player_is_409(self):
+        a, b = guest(), guest()
+        t = start_ticket(a["auth_token"], ticketId="shared-" + a["user_id"][:8]).json["TicketId"]
+        r = start_ticket(b["auth_token"], ticketId=t)
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.json["error"], "ticket_id_taken")
+
+    def test_new_ticket_after_the_old_one_ended(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        self.assertEqual(request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"]).status, 200)
+        self.assertEqual(start_ticket(g["auth_token"]).status, 201)
+
+    def test_client_settable_attributes(self):
+        g = guest()
+        r = start_ticket(g["auth_token"], configuration="ModesConfiguration",
+                         attributes={"gameMode": {"S": "ctf"}, "maps": {"SL": ["a", "b"]},
+                                     "roles": {"SDM": {"tank": 2.5}}})
+        self.assertEqual(r.status, 201, r)
+        attrs = r.json["Players"][0]["PlayerAttributes"]
+        self.assertEqual(attrs["gameMode"], {"S": "ctf"})
+        self.assertEqual(attrs["skill"], {"N": 10})
+        self.assertEqual(attrs["roles"], {"SDM": {"tank": 2.5}})
+
+    def test_bad_input_is_400_and_writes_nothing(self):
+        g = guest()
+        tok = g["auth_token"]
+        many = {"r%d" % i: 10 for i in range(33)}
+        huge = {"r%d" % i: 10 for i in range(2000)}
+        cases = [
+            ({"latencyInMs": {"us-east-1": 0}}, "invalid_latency"),
+            ({"latencyInMs": {"us-east-1": -5}}, "invalid_latency"),
+            ({"latencyInMs": {"us-east-1": 1.5}}, "invalid_latency"),
+            ({"latencyInMs": {"us-east-1": "20"}}, "invalid_latency"),
+            ({"latencyInMs": {"us east 1": 20}}, "invalid_latency"),
+            ({"latencyInMs": {}}, "invalid_latency"),
+            ({"latencyInMs": []}, "invalid_latency"),
+            ({"latencyInMs": many}, "invalid_latency"),
+            ({"latencyInMs": {"a": 10}, "extra": 1}, "invalid_body"),
+            ({"latencyInMs": {"a": 10}, "ticketId": "bad id!"}, "invalid_body"),
+            ({"latencyInMs": {"a": 10}, "ticketId": 7}, "invalid_body"),
+            ({"latencyInMs": {"a": 10}, "configuration": "Nope"}, "unknown_configuration"),
+            ({"latencyInMs": {"a": 10}, "attributes": {"skill": {"N": 99}}}, "attribute_not_settable"),
+            ({"latencyInMs": {"a": 10}, "configuration": "ModesConfiguration",
+              "attributes": {"gameMode": {"N": 3}}}, "attribute_type"),
+            ({"latencyInMs": {"a": 10}, "configuration": "ModesConfiguration",
+              "attributes": {"gameMode": {"S": "x", "N": 1}}}, "invalid_attributes"),
+            ({"latencyInMs": {"a": 10}, "configuration": "ModesConfiguration",
+              "attributes": {"gameMode": {"S": ""}}}, "invalid_attributes"),
+            ({}, "invalid_body"),
+        ]
+        for body, code in cases:
+            r = request("POST", "/v1/matchmaking", body, token=tok)
+            self.assertEqual((r.status, r.json["error"]), (400, code), body)
+        for raw in (b"{", b"[1]", b'{"latencyInMs": {"\xc3\x28": 5}}', b"\xff\xfe{}", b"null"):
+            r = request("POST", "/v1/matchmaking", raw, token=tok)
+            self.assertEqual(r.status, 400, raw)
+            self.assertIn(r.json["error"], ("invalid_json", "invalid_body"))
+        # A huge latency map is refused whole: by the function's body limit
+        # (413) or by validation (400), never stored.
+        r = request("POST", "/v1/matchmaking", {"latencyInMs": huge}, token=tok)
+        self.assertIn(r.status, (400, 413))
+        self.assertEqual(r.json["error"], "body_too_large")
+        self.assertEqual(count_tickets(g["user_id"]), "0")
+        self.assertEqual(psql("SELECT count(*) FROM backend.players WHERE player_id = :'p1'",
+                              g["user_id"]), ["0"])
+
+
+class ReadTicket(unittest.TestCase):
+    def test_owner_reads_others_get_404(self):
+        a, b = guest(), guest()
+        t = start_ticket(a["auth_token"]).json["TicketId"]
+        mine = request("GET", "/v1/matchmaking/" + t, token=a["auth_token"])
+        self.assertEqual(mine.status, 200)
+        self.assertEqual(mine.json["TicketId"], t)
+        theirs = request("GET", "/v1/matchmaking/" + t, token=b["auth_token"])
+        unknown = request("GET", "/v1/matchmaking/no-such-ticket", token=b["auth_token"])
+        # Indistinguishable: never reveal that someone else's ticket exists.
+        self.assertEqual((theirs.status, theirs.body), (unknown.status, unknown.body))
+        self.assertEqual(theirs.status, 404)
+
+    def test_expired_result_is_404_before_any_sweep(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        psql("UPDATE backend.ticket_results SET expires_at = now() - interval '1 millisecond' "
+             "WHERE ticket_id = :'p1'", t)
+        self.assertEqual(request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).status, 404)
+        r = request("GET", "/get-match-status?ticketId=" + t, token=g["auth_token"])
+        self.assertEqual(r.status, 400)
+        r = request("GET", "/requestmatchstatus?ticketId=" + t, token=g["auth_token"])
+        self.assertEqual(r.json["PlayerSessionId"], "NotPlacedYet")
+        # The row is still there (no sweep has run on it yet)...
+        self.assertEqual(psql("SELECT count(*) FROM backend.ticket_results WHERE ticket_id = :'p1'", t), ["1"])
+        # ...and an expired ticket no longer blocks a new one.
+        self.assertEqual(start_ticket(g["auth_token"]).status, 201)
+
+
+class CancelAndAccept(unittest.TestCase):
+    def test_cancel(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        r = request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"])
+        self.assertEqual((r.status, r.json), (200, {}))
+        got = request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).json
+        self.assertEqual(got["Status"], "CANCELLED")
+        self.assertIn("EndTime", got)
+        self.assertEqual(psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'", t), ["CANCELLED"])
+        again = request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"])
+        self.assertEqual(again.status, 409)
+
+    def test_cancel_someone_elses_ticket_is_404(self):
+        a, b = guest(), guest()
+        t = start_ticket(a["auth_token"]).json["TicketId"]
+        self.assertEqual(request("DELETE", "/v1/matchmaking/" + t, token=b["auth_token"]).status, 404)
+        self.assertEqual(request("GET", "/v1/matchmaking/" + t, token=a["auth_token"]).json["Status"], "QUEUED")
+
+    def test_cancel_refused_while_placing(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        r = publish("PotentialMatchCreated", [(t, [{"playerId": g["user_id"], "team": "oneteam"}])],
+                    matchId="m-" + t, acceptanceRequired=False, acceptanceTimeout=0,
+                    ruleEvaluationMetrics=[])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).json["Status"], "PLACING")
+        r = request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"])
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.json["message"], "Matchmaking ticket is in PLACING status and cannot be canceled.")
+
+    def test_accept_only_when_acceptance_is_required(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        path = "/v1/matchmaking/%s/accept" % t
+        self.assertEqual(request("POST", path, {"acceptanceType": "ACCEPT"}, token=g["auth_token"]).status, 409)
+        publish("PotentialMatchCreated", [(t, [{"playerId": g["user_id"], "team": "red"}])],
+                matchId="m-" + t, acceptanceRequired=True, acceptanceTimeout=30, ruleEvaluationMetrics=[])
+        got = request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).json
+        self.assertEqual(got["Status"], "REQUIRES_ACCEPTANCE")
+        for bad in ({"acceptanceType": "MAYBE"}, {"acceptanceType": 1}, {}, {"acceptanceType": "ACCEPT", "x": 1}):
+            self.assertEqual(request("POST", path, bad, token=g["auth_token"]).status, 400, bad)
+        r = request("POST", path, {"acceptanceType": "ACCEPT"}, token=g["auth_token"])
+        self.assertEqual((r.status, r.json), (200, {}))
+        self.assertEqual(psql("SELECT accepted FROM backend.ticket_players WHERE ticket_id = :'p1'", t), ["t"])
+        other = guest()
+        self.assertEqual(request("POST", path, {"acceptanceType": "REJECT"}, token=other["auth_token"]).status, 404)

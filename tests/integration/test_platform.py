@@ -1,0 +1,173 @@
+"""nginx edges, rate limits, the sweeper, PostgreSQL restarts, key rotation."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+from rally import (ENV, RUN, TOP, current_kid, decode_part, guest, pids, psql, request,
+                   start_ticket, wait_until)
+
+FUNCTIONS = ["auth-guest", "auth-refresh", "request-matchmaking", "poll-ticket",
+             "ticket-actions", "event-ingest"]
+
+
+def render_nginx(**env):
+    e = dict(os.environ)
+    e.update(env)
+    conf = subprocess.run([os.path.join(TOP, "scripts", "nginx-conf.sh"), ENV["RALLY_RT_DIR"],
+                           ENV["RALLY_HTTP_PORT"], os.path.join(RUN, "logs")],
+                          env=e, capture_output=True, text=True, check=True).stdout
+    path = os.path.join(ENV["RALLY_RT_DIR"], "nginx", "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    subprocess.run(["nginx", "-p", os.path.join(ENV["RALLY_RT_DIR"], "nginx"), "-c", path,
+                    "-e", os.path.join(RUN, "logs", "nginx-error.log"), "-s", "reload"], check=True)
+    time.sleep(1.0)
+
+
+class Edges(unittest.TestCase):
+    def test_request_id_on_every_response(self):
+        r = request("GET", "/.well-known/jwks.json")
+        self.assertRegex(r.headers["x-request-id"], r"^[0-9a-f]{32}$")
+        r = request("GET", "/nowhere", headers={"X-Request-Id": "client-abc.123"})
+        self.assertEqual(r.headers["x-request-id"], "client-abc.123")
+        self.assertEqual((r.status, r.json["error"]), (404, "not_found"))
+        r = request("GET", "/nowhere", headers={"X-Request-Id": "bad id \x7f"})
+        self.assertRegex(r.headers["x-request-id"], r"^[0-9a-f]{32}$")
+
+    def test_request_id_reaches_the_function_log(self):
+        request("POST", "/v1/identity/guest", {}, headers={"X-Request-Id": "trace-me-42"})
+        def logged():
+            with open(os.path.join(RUN, "logs", "auth-guest.log")) as f:
+                return any('"request_id":"trace-me-42"' in l and '"status":200' in l for l in f)
+        self.assertTrue(wait_until(logged, 5))
+
+    def test_oversized_body_is_413_json_from_nginx(self):
+        r = request("POST", "/v1/identity/guest", "x" * 20000)
+        self.assertEqual((r.status, r.json["error"]), (413, "body_too_large"))
+        self.assertIn("x-request-id", r.headers)
+
+    def test_jwks_and_openid_configuration(self):
+        jwks = request("GET", "/.well-known/jwks.json").json
+        self.assertIn(current_kid(), [k["kid"] for k in jwks["keys"]])
+        self.assertTrue(all(k["alg"] == "RS256" and k["kty"] == "RSA" for k in jwks["keys"]))
+        oidc = request("GET", "/.well-known/openid-configuration").json
+        self.assertEqual(oidc["issuer"], ENV["RALLY_JWT_ISSUER"])
+        self.assertEqual(oidc["jwks_uri"], ENV["RALLY_JWT_ISSUER"] + "/.well-known/jwks.json")
+
+
+class RateLimits(unittest.TestCase):
+    def test_identity_routes_are_rate_limited_per_client(self):
+        render_nginx(RALLY_RATE_LIMIT="on", RALLY_RATE_IDENTITY="2")
+        try:
+            codes = [request("POST", "/v1/identity/guest", {}).status for _ in range(40)]
+            self.assertIn(429, codes)
+            self.assertIn(200, codes)
+            r = request("POST", "/v1/identity/guest", {})
+            if r.status == 429:
+                self.assertEqual(r.json["error"], "rate_limited")
+        finally:
+            render_nginx(RALLY_RATE_LIMIT="off")
+        self.assertEqual(request("POST", "/v1/identity/guest", {}).status, 200)
+
+
+class Sweeper(unittest.TestCase):
+    def test_expired_rows_are_deleted_in_batches(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        psql("UPDATE backend.ticket_results SET expires_at = now() - interval '1 second' WHERE ticket_id = :'p1'", t)
+        gone = lambda: psql("SELECT count(*) FROM backend.ticket_results WHERE ticket_id = :'p1'", t) == ["0"]
+        self.assertTrue(wait_until(gone, 10, 0.5))
+        self.assertEqual(psql("SELECT count(*) FROM backend.ticket_players WHERE ticket_id = :'p1'", t), ["0"])
+
+
+class DatabaseRestart(unittest.TestCase):
+    def test_restart_under_load_gives_503s_then_recovers(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        masters = {f: pids(f) for f in FUNCTIONS}
+        codes = []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = request("GET", "/v1/matchmaking/" + t, token=g["auth_token"])
+                    codes.append(r.status)
+                    if r.status == 503:
+                        self.assertEqual(r.json["error"], "unavailable")
+                except OSError:
+                    codes.append(-1)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for th in threads:
+            th.start()
+        time.sleep(1.0)
+        pg_ctl = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(ENV["RALLY_RT_DIR"], "pg", "data"),
+                  "-m", "fast", "-w", "stop"]
+        if os.getuid() == 0:
+            pg_ctl = ["runuser", "-u", "postgres", "--"] + pg_ctl
+        subprocess.run(pg_ctl, check=True, capture_output=True)
+        time.sleep(1.5)  # requests while the database is down
+        subprocess.run(pg_restart_command(), check=True, capture_output=True)
+        time.sleep(1.5)
+        stop.set()
+        for th in threads:
+            th.join()
+        self.assertTrue(codes)
+        self.assertEqual(set(codes) - {200, 503}, set(), "only 200 and 503 while the database restarts")
+        self.assertIn(503, codes)
+        self.assertEqual(codes[-1], 200)
+        for _ in range(20):
+            self.assertEqual(request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).status, 200)
+        # No function master was replaced and no worker crashed.
+        self.assertEqual({f: pids(f) for f in FUNCTIONS}, masters)
+        for f in FUNCTIONS:
+            with open(os.path.join(RUN, "logs", f + ".log")) as fh:
+                self.assertNotIn("crashed", fh.read(), f)
+
+
+def pg_restart_command():
+    return [os.path.join(TOP, "scripts", "stack.sh"), "pg-start", RUN]
+
+
+class KeyRotation(unittest.TestCase):
+    """Runs last: it changes the signing keys of the whole stack."""
+
+    def reload_functions(self):
+        for f in FUNCTIONS:
+            os.kill(pids(f), signal.SIGHUP)
+
+    def works(self, token, n=12):
+        return all(request("GET", "/v1/matchmaking/none", token=token).status == 404 for _ in range(n))
+
+    def test_rotation_keeps_old_tokens_until_they_expire(self):
+        bin_ = ENV["RALLY_BIN"]
+        keydir = ENV["RALLY_JWT_KEY_DIR"]
+        wk = os.path.join(ENV["RALLY_RT_DIR"], "www", ".well-known")
+        old = guest()["auth_token"]
+        old_kid = decode_part(old.split(".")[0])["kid"]
+
+        subprocess.run([bin_ + "/rally-keys", "rotate", keydir], check=True, capture_output=True)
+        subprocess.run([bin_ + "/rally-keys", "jwks", keydir, wk], check=True, capture_output=True)
+        self.reload_functions()
+        new_kid = current_kid()
+        self.assertNotEqual(new_kid, old_kid)
+        self.assertTrue(wait_until(lambda: decode_part(guest()["auth_token"].split(".")[0])["kid"] == new_kid, 15, 0.3))
+        new = guest()["auth_token"]
+        self.assertTrue(wait_until(lambda: self.works(new), 15, 0.3))
+        self.assertTrue(self.works(old), "a token of the previous key still verifies")
+        kids = [k["kid"] for k in request("GET", "/.well-known/jwks.json").json["keys"]]
+        self.assertEqual(kids, [new_kid, old_kid])
+
+        # A second rotation retires the first key: its tokens stop working.
+        subprocess.run([bin_ + "/rally-keys", "rotate", keydir], check=True, capture_output=True)
+        subprocess.run([bin_ + "/rally-keys", "jwks", keydir, wk], check=True, capture_output=True)
+        self.reload_functions()
+        gone = lambda: all(request("GET", "/v1/matchmaking/none", token=old).status == 401 for _ in range(12))
+        self.assertTrue(wait_until(gone, 15, 0.3))
+        self.assertTrue(self.works(new))
