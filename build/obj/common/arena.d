@@ -1,3 +1,0 @@
-build/obj/common/arena.o: common/arena.c common/arena.h common/log.h
-common/arena.h:
-common/log.h:

@@ -1,2 +1,0 @@
-build/obj/common/cfg.o: common/cfg.c common/cfg.h
-common/cfg.h:
