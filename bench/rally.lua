@@ -14,6 +14,19 @@
 --                  lines; every thread rotates through all of them
 --
 -- done() prints one line "BENCH-JSON {...}" that scripts/bench.sh parses.
+-- wrk itself always divides by the full -d duration, even when every thread
+-- stopped early, so a run that ran out of tokens is timed here instead.
+
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long sec; long nsec; } rally_timespec;
+int clock_gettime(int clk, rally_timespec *ts);
+]]
+local ts = ffi.new("rally_timespec")
+local function now()
+   ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+end
 
 local threads = {}
 local counter = 0
@@ -29,7 +42,9 @@ local fixed         -- the request when it never changes
 local tokens = {}   -- matchmaking: this thread's tokens; poll: tokens
 local ids = {}      -- poll: ticket ids, parallel to tokens
 local pos, last = 0, 0
-used, exhausted, overflow = 0, 0, 0  -- globals: done() reads them through thread:get
+-- Globals, which done() reads through thread:get.
+used, exhausted, overflow = 0, 0, 0
+t_first, t_stop = 0, 0
 
 local mm_body = '{"latencyInMs":{"us-east-1":20,"eu-west-1":80}}'
 
@@ -96,11 +111,15 @@ function request()
       return fixed
    end
    if mode == "matchmaking" then
+      if t_first == 0 then
+         t_first = now()
+      end
       if pos >= last then
          -- Out of fresh players: stop this thread rather than send a reused
          -- token (409). The loop stops before this request is written.
          if exhausted == 0 then
             exhausted = 1
+            t_stop = now()
             wrk.thread:stop()
          end
          overflow = overflow + 1
@@ -118,12 +137,20 @@ end
 
 function done(summary, latency, requests)
    local u, ex = 0, 0
+   local first, stop = math.huge, 0
    for _, t in ipairs(threads) do
       u = u + (t:get("used") or 0)
       ex = ex + (t:get("exhausted") or 0)
+      local f, s = t:get("t_first") or 0, t:get("t_stop") or 0
+      if f > 0 and f < first then first = f end
+      if s > stop then stop = s end
    end
    local e = summary.errors
    local secs = summary.duration / 1e6
+   if ex > 0 and stop > first then
+      -- Out of tokens: the run lasted until the last thread stopped.
+      secs = stop - first
+   end
    io.write(string.format(
       'BENCH-JSON {"requests":%d,"duration_s":%.3f,"rps":%.1f,' ..
       '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
