@@ -59,7 +59,7 @@ for _ in $(seq 1 50); do port_free "$PORT" && break; PORT=$((PORT + 1)); done
 port_free "$PORT" || die "no free port from ${BENCH_PORT:-18480}"
 
 WORK=$(mktemp -d /tmp/rally-bench.XXXXXX)
-chmod 755 "$WORK" # so the postgres and www-data users can reach the runtime dir in it
+chmod 711 "$WORK" # so the postgres and www-data users can reach the runtime dir in it
 STACK=$WORK/stack
 RESULTS=$WORK/bench-results.json
 STARTED=0
@@ -165,11 +165,11 @@ mint() {
     per=$(((count + NPROC - 1) / NPROC))
     say "minting $((per * NPROC)) guest tokens on $NPROC cores"
     for i in $(seq 1 "$NPROC"); do
-        "$BIN/rally-keys" mint "$RALLY_JWT_KEY_DIR" guest "$per" 3600 >"$file.$i" &
+        (umask 077 && exec "$BIN/rally-keys" mint "$RALLY_JWT_KEY_DIR" guest "$per" 3600 >"$file.$i") &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || die "rally-keys mint failed"; done
-    for i in $(seq 1 "$NPROC"); do cat "$file.$i"; rm -f "$file.$i"; done >"$file"
+    (umask 077 && for i in $(seq 1 "$NPROC"); do cat "$file.$i"; rm -f "$file.$i"; done >"$file")
     [ "$(wc -l <"$file")" -ge "$count" ] || die "rally-keys minted too few tokens"
     MINTED=$((MINTED + per * NPROC))
     MINT_S=$(python3 -c "import time; print(round($MINT_S + time.time() - $t0, 1))")
