@@ -133,7 +133,7 @@ lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=missingIncludeSystem -Icommon common functions tools
 	@git ls-files 'common/*.c' 'functions/*.c' 'tools/*.c' | \
-		xargs -n1 -P2 clang-tidy --quiet -- -std=c11 -D_GNU_SOURCE -Icommon -I/usr/include/postgresql
+		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -I/usr/include/postgresql
 
 clean:
 	rm -rf build build-san

@@ -67,7 +67,7 @@ enum auth_result auth_verify(struct arena *a, const char *authorization, unsigne
 
 /* Signs an access token for sub with the current key. sid may be NULL.
  * Returns an arena string, or NULL if no signing key is loaded. */
-char *auth_sign(struct arena *a, const char *sub, const char *scope, const char *sid,
-                int64_t now, int64_t ttl);
+char *auth_sign(struct arena *a, const char *sub, const char *scope, const char *sid, int64_t now,
+                int64_t ttl);
 
 #endif

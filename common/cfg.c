@@ -79,7 +79,8 @@ const struct cfg *cfg_load(const char *service)
     c->jwt_leeway = env_long("RALLY_JWT_LEEWAY", 60, 0, 600);
 
     c->ticket_ttl = env_long("RALLY_TICKET_TTL_SECONDS", 3 * 3600, 1, 30L * 86400);
-    c->default_configuration = env_str("RALLY_DEFAULT_CONFIGURATION", "SampleFlexMatchConfiguration");
+    c->default_configuration =
+        env_str("RALLY_DEFAULT_CONFIGURATION", "SampleFlexMatchConfiguration");
     c->region = env_str("RALLY_REGION", "local");
     c->account_id = env_str("RALLY_ACCOUNT_ID", "000000000000");
 

@@ -16,22 +16,22 @@ struct cfg_list {
 };
 
 struct cfg {
-    const char *service;        /* process name, e.g. "poll-ticket" */
-    const char *listen;         /* unix socket path or ":port" */
-    int workers;                /* worker processes per function */
+    const char *service; /* process name, e.g. "poll-ticket" */
+    const char *listen;  /* unix socket path or ":port" */
+    int workers;         /* worker processes per function */
     int listen_backlog;
 
-    const char *jwt_key_dir;    /* RALLY_JWT_KEY_DIR: private keys + kid files */
-    const char *jwt_issuer;     /* iss of tokens we sign and accept */
-    const char *jwt_audience;   /* aud of access tokens */
-    long access_token_ttl;      /* seconds */
-    long refresh_token_ttl;     /* seconds */
-    long jwt_leeway;            /* seconds of clock skew tolerated on exp/nbf */
+    const char *jwt_key_dir;  /* RALLY_JWT_KEY_DIR: private keys + kid files */
+    const char *jwt_issuer;   /* iss of tokens we sign and accept */
+    const char *jwt_audience; /* aud of access tokens */
+    long access_token_ttl;    /* seconds */
+    long refresh_token_ttl;   /* seconds */
+    long jwt_leeway;          /* seconds of clock skew tolerated on exp/nbf */
 
-    long ticket_ttl;            /* seconds a ticket result stays readable */
+    long ticket_ttl; /* seconds a ticket result stays readable */
     const char *default_configuration;
-    const char *region;         /* used in ARNs */
-    const char *account_id;     /* used in ARNs */
+    const char *region;     /* used in ARNs */
+    const char *account_id; /* used in ARNs */
 
     const char *sns_cert_dir;
     struct cfg_list sns_cert_url_prefixes;

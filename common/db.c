@@ -107,8 +107,8 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
             set_error("08006", "database unavailable");
             return DB_DOWN;
         }
-        PGresult *r = PQexecPrepared(conn, stmts[idx].name, stmts[idx].nparams, params, NULL,
-                                     NULL, 0);
+        PGresult *r =
+            PQexecPrepared(conn, stmts[idx].name, stmts[idx].nparams, params, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             arena_defer(a, pqclear_hook, r);

@@ -102,8 +102,7 @@ json_t *http_json_body(struct http_req *req, struct http_resp *resp)
     }
     json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        http_error(req, resp, 400, "invalid_json", "request body is not valid JSON: %s",
-                   jerr.text);
+        http_error(req, resp, 400, "invalid_json", "request body is not valid JSON: %s", jerr.text);
         return NULL;
     }
     arena_defer(req->arena, json_decref_hook, root);
@@ -147,15 +146,9 @@ void http_error(struct http_req *req, struct http_resp *resp, int status, const 
 
     json_t *body;
     switch (req->route != NULL ? req->route->dialect : DIALECT_NATIVE) {
-    case DIALECT_V2:
-        body = json_string(msg);
-        break;
-    case DIALECT_V1:
-        body = json_pack("{s:s}", "message", msg);
-        break;
-    default:
-        body = json_pack("{s:s, s:s}", "error", code, "message", msg);
-        break;
+    case DIALECT_V2: body = json_string(msg); break;
+    case DIALECT_V1: body = json_pack("{s:s}", "message", msg); break;
+    default: body = json_pack("{s:s, s:s}", "error", code, "message", msg); break;
     }
     http_reply(req, resp, status, body);
 }

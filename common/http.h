@@ -34,7 +34,7 @@ struct http_route {
     const char *name;   /* RALLY_ROUTE value set by nginx */
     const char *method; /* "GET", "POST", "DELETE" */
     enum http_dialect dialect;
-    unsigned scopes;    /* AUTH_SCOPE_* bits accepted; 0 = no token needed */
+    unsigned scopes; /* AUTH_SCOPE_* bits accepted; 0 = no token needed */
     void (*handle)(struct http_req *req, struct http_resp *resp);
 };
 
@@ -53,7 +53,7 @@ struct http_req {
     const char *body;       /* NUL-terminated copy of the body, never NULL */
     size_t body_len;
     struct auth_claims claims; /* valid when route->scopes != 0 */
-    char **envp;            /* FastCGI parameters (borrowed) */
+    char **envp;               /* FastCGI parameters (borrowed) */
     struct http_query_pair *qpairs;
     size_t nqpairs;
     bool query_parsed;
@@ -63,7 +63,7 @@ struct http_req {
 
 struct http_resp {
     int status;
-    json_t *body;      /* owned: released with the request */
+    json_t *body; /* owned: released with the request */
     const char *headers[HTTP_MAX_HEADERS][2];
     size_t nheaders;
 };

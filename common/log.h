@@ -16,7 +16,8 @@ void log_set_level(enum log_level level);
 void log_set_request_id(const char *request_id);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-__attribute__((noreturn)) void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void log_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* The access line: one per request. */
 void log_request(const char *method, const char *route, int status, double duration_ms);

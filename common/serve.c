@@ -313,7 +313,7 @@ void serve_main(const struct service *svc)
     signal(SIGPIPE, SIG_IGN);
 
     int n = cfg->workers;
-    struct worker_slot slots[MAX_WORKERS];
+    struct worker_slot slots[MAX_WORKERS] = {0};
     for (int i = 0; i < n; i++) {
         slots[i].pid = spawn(svc, fd);
         slots[i].started = time(NULL);

@@ -19,13 +19,13 @@ struct db_stmt;
 
 struct service {
     const char *name;
-    size_t max_body;                /* larger bodies get 413 */
+    size_t max_body; /* larger bodies get 413 */
     const struct http_route *routes;
     size_t nroutes;
-    const struct db_stmt *stmts;    /* NULL for functions without a database */
+    const struct db_stmt *stmts; /* NULL for functions without a database */
     int nstmts;
-    bool signs_tokens;              /* load the private key of the current kid */
-    bool verifies_tokens;           /* load the public kid set */
+    bool signs_tokens;    /* load the private key of the current kid */
+    bool verifies_tokens; /* load the public kid set */
     /* Per-worker start-up after the database and keys; 0 or -1 (exit). */
     int (*worker_init)(void);
 };

@@ -11,10 +11,10 @@
 #include "util.h"
 
 /* Keys in byte order, as SNS signs them; optional ones only when present. */
-static const char *const notification_keys[] = {"Message", "MessageId", "Subject", "Timestamp",
-                                                "TopicArn", "Type", NULL};
-static const char *const subscription_keys[] = {"Message", "MessageId", "SubscribeURL",
-                                                "Timestamp", "Token", "TopicArn", "Type", NULL};
+static const char *const notification_keys[] = {"Message",  "MessageId", "Subject", "Timestamp",
+                                                "TopicArn", "Type",      NULL};
+static const char *const subscription_keys[] = {"Message", "MessageId", "SubscribeURL", "Timestamp",
+                                                "Token",   "TopicArn",  "Type",         NULL};
 
 char *sns_string_to_sign(struct arena *a, json_t *msg, const char **why)
 {

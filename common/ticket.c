@@ -183,7 +183,7 @@ int ticket_check_attributes(json_t *attrs, const char **why)
 
 bool ticket_id_is_valid(const char *id)
 {
-    return id != NULL && util_is_token(id, 128, "-.");
+    return id != NULL && util_is_token(id, TICKET_MAX_ID, "-.");
 }
 
 char *ticket_format_time(struct arena *a, int64_t us, enum http_dialect d)

@@ -21,22 +21,22 @@ struct arena;
 
 /* The columns of a ticket read, over backend.ticket_results r (TICKET_COL_*
  * order, less the last one). */
-#define TICKET_COLUMNS_SQL                                                                        \
-    "r.ticket_id, r.configuration_name, r.status, r.status_reason, r.status_message, "           \
-    "(extract(epoch FROM r.start_time) * 1000000)::bigint, "                                     \
-    "(extract(epoch FROM r.end_time) * 1000000)::bigint, r.estimated_wait_time, "               \
-    "r.game_session_arn, r.ip_address, r.dns_name, r.port, r.last_event, "                       \
-    "(SELECT json_agg(json_build_object('PlayerId', p.player_id, 'PlayerAttributes', "           \
-    "p.attributes, 'LatencyInMs', p.latency, 'Team', p.team, 'PlayerSessionId', "                \
-    "p.player_session_id) ORDER BY p.ord, p.player_id) FROM backend.ticket_players p "          \
+#define TICKET_COLUMNS_SQL                                                                         \
+    "r.ticket_id, r.configuration_name, r.status, r.status_reason, r.status_message, "             \
+    "(extract(epoch FROM r.start_time) * 1000000)::bigint, "                                       \
+    "(extract(epoch FROM r.end_time) * 1000000)::bigint, r.estimated_wait_time, "                  \
+    "r.game_session_arn, r.ip_address, r.dns_name, r.port, r.last_event, "                         \
+    "(SELECT json_agg(json_build_object('PlayerId', p.player_id, 'PlayerAttributes', "             \
+    "p.attributes, 'LatencyInMs', p.latency, 'Team', p.team, 'PlayerSessionId', "                  \
+    "p.player_session_id) ORDER BY p.ord, p.player_id) FROM backend.ticket_players p "             \
     "WHERE p.ticket_id = r.ticket_id)"
 
 /* The read of one ticket for one of its players ($1 ticket, $2 player):
  * no row when unknown, expired, or not this player's. */
-#define TICKET_VIEW_SQL                                                                           \
-    "SELECT " TICKET_COLUMNS_SQL ", me.player_session_id "                                       \
-    "FROM backend.ticket_results r JOIN backend.ticket_players me "                              \
-    "ON me.ticket_id = r.ticket_id AND me.player_id = $2 "                                       \
+#define TICKET_VIEW_SQL                                                                            \
+    "SELECT " TICKET_COLUMNS_SQL ", me.player_session_id "                                         \
+    "FROM backend.ticket_results r JOIN backend.ticket_players me "                                \
+    "ON me.ticket_id = r.ticket_id AND me.player_id = $2 "                                         \
     "WHERE r.ticket_id = $1 AND r.expires_at > now()"
 
 enum {
@@ -73,7 +73,9 @@ json_t *ticket_latency_from_v1(struct arena *a, const char *s, const char **why)
  * 0, or -1 with *why set. */
 int ticket_check_attributes(json_t *attrs, const char **why);
 
-/* True if id is a valid TicketId: 1..128 of [a-zA-Z0-9-.]. */
+#define TICKET_MAX_ID 128
+
+/* True if id is a valid TicketId: 1..TICKET_MAX_ID of [a-zA-Z0-9-.]. */
 bool ticket_id_is_valid(const char *id);
 
 /* Renders row `row` of a TICKET_VIEW_SQL result as a MatchmakingTicket, with

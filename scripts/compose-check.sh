@@ -119,7 +119,7 @@ fi
 if command -v nginx >/dev/null 2>&1; then
     mkdir -p "$tmp/nginx"
     cp nginx/*.conf "$tmp/nginx/"
-    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_MATCHMAKING@/10/' nginx/compose.conf >"$tmp/nginx/nginx.conf"
+    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_MATCHMAKING@/10/' -e 's/@LIMIT_KEY@/$binary_remote_addr/' nginx/compose.conf >"$tmp/nginx/nginx.conf"
     if grep -q '@[A-Z_]*@' "$tmp/nginx/nginx.conf"; then
         fail "nginx/compose.conf has a placeholder the nginx service does not fill"
     fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages rally needs to build, run and test, if any
 # are missing. Needs root (or sudo) only when something must be installed.
+#   scripts/deps.sh          what make, make run, make test and make bench need
+#   scripts/deps.sh --dev    also the format and lint tools (CI runs both)
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,7 @@ packages=(
     postgresql-15 postgresql-client-15 nginx
     curl python3 openssl wrk docker-compose
 )
+[ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)
 
 missing=()
 for p in "${packages[@]}"; do

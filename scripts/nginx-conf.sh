@@ -17,14 +17,15 @@ USER_LINE=""
 BENCH_ROUTES=""
 [ "${RALLY_BENCH:-0}" = 1 ] && BENCH_ROUTES="include $TOP/nginx/bench.conf;"
 
-if [ "${RALLY_RATE_LIMIT:-on}" = off ]; then
-    # Same zone sizes as below, so a reload can switch limits on and off.
-    LIMITS="limit_req_zone \$binary_remote_addr zone=identity:10m rate=1000000r/s;
-    limit_req_zone \$binary_remote_addr zone=matchmaking:10m rate=1000000r/s;"
-else
-    LIMITS="limit_req_zone \$binary_remote_addr zone=identity:10m rate=${RATE_ID}r/s;
-    limit_req_zone \$binary_remote_addr zone=matchmaking:10m rate=${RATE_MM}r/s;"
-fi
+# Requests with an empty key are not counted, so "off" empties the key (a
+# huge rate would not do: limit_req counts in whole milliseconds, and a burst
+# of 20 in one millisecond would still be refused). Both modes key on the same
+# variable so that a reload can switch between them.
+LIMIT_KEY='$binary_remote_addr'
+[ "${RALLY_RATE_LIMIT:-on}" = off ] && LIMIT_KEY='""'
+LIMITS="map \"\" \$rally_limit_key { default $LIMIT_KEY; }
+    limit_req_zone \$rally_limit_key zone=identity:10m rate=${RATE_ID}r/s;
+    limit_req_zone \$rally_limit_key zone=matchmaking:10m rate=${RATE_MM}r/s;"
 
 cp "$TOP/nginx/rally-fastcgi.conf" "$RT/nginx/rally-fastcgi.conf"
 

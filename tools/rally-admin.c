@@ -186,8 +186,8 @@ static void check_configuration(struct config_set *cs, struct item *c)
                  "every entry must name a playerAttribute of the rule set");
     }
     json_t *t = json_object_get(c->body, "RequestTimeoutSeconds");
-    if (t != NULL && (!json_is_integer(t) || json_integer_value(t) < 1 ||
-                      json_integer_value(t) > 43200))
+    if (t != NULL &&
+        (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 43200))
         fail(c->path, "RequestTimeoutSeconds", "must be an integer from 1 to 43200");
 }
 
@@ -213,11 +213,12 @@ static int store(struct config_set *cs)
     for (size_t i = 0; rc == 0 && i < cs->nrulesets; i++) {
         char *body = json_dumps(cs->rulesets[i].body, JSON_COMPACT);
         const char *p[] = {cs->rulesets[i].name, body};
-        rc = exec_params(conn,
-                         "INSERT INTO matchmaking.rule_sets (name, body) VALUES ($1, $2::jsonb) "
-                         "ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = now() "
-                         "WHERE matchmaking.rule_sets.body IS DISTINCT FROM excluded.body",
-                         2, p);
+        rc =
+            exec_params(conn,
+                        "INSERT INTO matchmaking.rule_sets (name, body) VALUES ($1, $2::jsonb) "
+                        "ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = now() "
+                        "WHERE matchmaking.rule_sets.body IS DISTINCT FROM excluded.body",
+                        2, p);
         free(body);
     }
     for (size_t i = 0; rc == 0 && i < cs->nconfigurations; i++) {
@@ -244,7 +245,8 @@ static int store(struct config_set *cs)
 int main(int argc, char **argv)
 {
     log_init("rally-admin");
-    if (argc != 3 || (strcmp(argv[1], "load-config") != 0 && strcmp(argv[1], "check-config") != 0)) {
+    if (argc != 3 ||
+        (strcmp(argv[1], "load-config") != 0 && strcmp(argv[1], "check-config") != 0)) {
         fprintf(stderr, "usage: rally-admin load-config DIR | check-config DIR\n");
         return 2;
     }

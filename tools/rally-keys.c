@@ -225,12 +225,11 @@ static int cmd_jwks(const char *dir, const char *outdir)
     json_t *jwks = json_pack("{s:o}", "keys", keys);
     char jwks_uri[600];
     snprintf(jwks_uri, sizeof(jwks_uri), "%s/.well-known/jwks.json", cfg->jwt_issuer);
-    json_t *oidc = json_pack("{s:s, s:s, s:[s], s:[s], s:[s,s,s,s], s:[s]}", "issuer",
-                             cfg->jwt_issuer, "jwks_uri", jwks_uri,
-                             "id_token_signing_alg_values_supported", "RS256",
-                             "response_types_supported", "token", "scopes_supported", "guest",
-                             "authenticated", "server", "admin", "subject_types_supported",
-                             "public");
+    json_t *oidc =
+        json_pack("{s:s, s:s, s:[s], s:[s], s:[s,s,s,s], s:[s]}", "issuer", cfg->jwt_issuer,
+                  "jwks_uri", jwks_uri, "id_token_signing_alg_values_supported", "RS256",
+                  "response_types_supported", "token", "scopes_supported", "guest", "authenticated",
+                  "server", "admin", "subject_types_supported", "public");
     snprintf(path, sizeof(path), "%s/jwks.json", outdir);
     if (write_json(path, jwks) == 0) {
         snprintf(path, sizeof(path), "%s/openid-configuration", outdir);

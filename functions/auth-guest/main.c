@@ -50,8 +50,8 @@ static bool is_uuid(const char *s)
 static void reply_tokens(struct http_req *req, struct http_resp *resp, const char *user_id,
                          const char *secret, const char *family_id, const char *refresh)
 {
-    char *token = auth_sign(req->arena, user_id, "guest", family_id, util_now(),
-                            cfg->access_token_ttl);
+    char *token =
+        auth_sign(req->arena, user_id, "guest", family_id, util_now(), cfg->access_token_ttl);
     if (token == NULL) {
         http_error(req, resp, 500, "internal", "could not sign token");
         return;
@@ -191,7 +191,8 @@ static void handle_server(struct http_req *req, struct http_resp *resp)
     }
     char stored[512];
     char a[65], b[65];
-    bool ok = util_is_token(fleet, 128, "-_.") && read_fleet_secret(fleet, stored, sizeof(stored)) == 0;
+    bool ok =
+        util_is_token(fleet, 128, "-_.") && read_fleet_secret(fleet, stored, sizeof(stored)) == 0;
     /* Compare digests so the time taken says nothing about lengths. */
     util_sha256_hex(secret, strlen(secret), a);
     util_sha256_hex(ok ? stored : "", ok ? strlen(stored) : 0, b);

@@ -30,8 +30,7 @@
 enum { APPLY, RECORD_SUBSCRIPTION };
 
 static const struct db_stmt stmts[] = {
-    [APPLY] = {"apply",
-               "SELECT backend.apply_matchmaking_event($1, $2, $3::jsonb, $4::integer)", 4,
+    [APPLY] = {"apply", "SELECT backend.apply_matchmaking_event($1, $2, $3::jsonb, $4::integer)", 4,
                true /* deduplicated by MessageId: safe to send twice */},
     [RECORD_SUBSCRIPTION] = {"record_subscription",
                              "INSERT INTO backend.sns_subscriptions (message_id, message_type, "
@@ -42,8 +41,8 @@ static const struct db_stmt stmts[] = {
 
 static const char *const event_types[] = {
     "MatchmakingSearching", "PotentialMatchCreated", "AcceptMatch",
-    "AcceptMatchCompleted", "MatchmakingSucceeded", "MatchmakingTimedOut",
-    "MatchmakingCancelled", "MatchmakingFailed",    NULL,
+    "AcceptMatchCompleted", "MatchmakingSucceeded",  "MatchmakingTimedOut",
+    "MatchmakingCancelled", "MatchmakingFailed",     NULL,
 };
 
 /* Messages older than the dedupe window (7 days) could be replayed once
@@ -210,7 +209,8 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
     int64_t ts = stamp != NULL ? parse_timestamp(stamp) : -1;
     int64_t now = util_now();
     if (ts < 0 || ts < now - MAX_MESSAGE_AGE || ts > now + MAX_CLOCK_SKEW) {
-        http_error(req, resp, 400, "stale_message", "Timestamp is missing, too old or in the future");
+        http_error(req, resp, 400, "stale_message",
+                   "Timestamp is missing, too old or in the future");
         return;
     }
     json_t *ev = parse_event(req, resp, text);

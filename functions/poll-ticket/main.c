@@ -66,16 +66,16 @@ static void handle_status_v2(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_query", "ticketId not available in querystrings");
         return;
     }
-    PGresult *r;
+    PGresult *r = NULL;
     const char *p[] = {id, req->claims.sub};
-    int rc = ticket_id_is_valid(id) ? db_exec(req->arena, VIEW, p, &r) : DB_OK;
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return;
+    if (ticket_id_is_valid(id)) {
+        int rc = db_exec(req->arena, VIEW, p, &r);
+        if (rc != DB_OK) {
+            serve_db_error(req, resp, rc);
+            return;
+        }
     }
-    const char *event = ticket_id_is_valid(id) && PQntuples(r) == 1
-                            ? db_get(r, 0, TICKET_COL_LAST_EVENT)
-                            : NULL;
+    const char *event = r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_LAST_EVENT) : NULL;
     if (event == NULL) {
         http_error(req, resp, 400, "not_found", "TicketId not found in DynamoDB table");
         return;
@@ -116,8 +116,8 @@ static void handle_status_v1(struct http_req *req, struct http_resp *resp)
             return;
         }
     }
-    const char *psess = r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION)
-                                                        : NULL;
+    const char *psess =
+        r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION) : NULL;
     const char *status = psess != NULL ? db_get(r, 0, TICKET_COL_STATUS) : NULL;
     if (status == NULL || strcmp(status, "COMPLETED") != 0) {
         http_reply(req, resp, 200,
@@ -153,20 +153,21 @@ static void handle_describe(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_body", "TicketIds must be an array of 1 to 10 ids");
         return;
     }
-    char list[10 * 129 + 3] = "{";
+    /* A PostgreSQL text[] literal; ids are [A-Za-z0-9-.] so need no quoting. */
+    char list[10 * (TICKET_MAX_ID + 1) + 2] = "{";
+    size_t len = 1;
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)
     {
-        if (!ticket_id_is_valid(json_string_value(v))) {
+        const char *id = json_string_value(v);
+        if (!ticket_id_is_valid(id)) {
             http_error(req, resp, 400, "invalid_body", "TicketIds[%zu] is not a ticket id", i);
             return;
         }
-        if (i > 0)
-            strcat(list, ",");
-        strcat(list, json_string_value(v));
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i > 0 ? "," : "", id);
     }
-    strcat(list, "}");
+    snprintf(list + len, sizeof(list) - len, "}");
     PGresult *r;
     const char *p[] = {list};
     int rc = db_exec(req->arena, VIEW_ANY, p, &r);

@@ -15,8 +15,7 @@
 enum { STOP, ACCEPT };
 
 static const struct db_stmt stmts[] = {
-    [STOP] = {"stop", "SELECT outcome, detail FROM matchmaking.stop_matchmaking($1, $2)", 2,
-              false},
+    [STOP] = {"stop", "SELECT outcome, detail FROM matchmaking.stop_matchmaking($1, $2)", 2, false},
     [ACCEPT] = {"accept",
                 "SELECT outcome, detail FROM matchmaking.accept_match($1, $2, $3::boolean)", 3,
                 true},
@@ -77,7 +76,8 @@ static void handle_accept(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 404, "not_found", "no such ticket");
         return;
     }
-    const char *p[] = {req->path_id, req->claims.sub, strcmp(type, "ACCEPT") == 0 ? "true" : "false"};
+    const char *p[] = {req->path_id, req->claims.sub,
+                       strcmp(type, "ACCEPT") == 0 ? "true" : "false"};
     int rc = db_exec(req->arena, ACCEPT, p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);

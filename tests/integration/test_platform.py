@@ -75,6 +75,25 @@ class RateLimits(unittest.TestCase):
         self.assertEqual(request("POST", "/v1/identity/guest", {}).status, 200)
 
 
+    def test_limits_off_never_refuses_a_burst(self):
+        # limit_req counts in whole milliseconds: a huge rate with a burst of
+        # 20 still refused the 22nd request of one millisecond. "off" must
+        # count nothing, whatever the configured rate.
+        render_nginx(RALLY_RATE_LIMIT="off", RALLY_RATE_IDENTITY="1")
+        codes = []
+        def burst():
+            for _ in range(10):
+                codes.append(request("POST", "/v1/identity/refresh", {}).status)
+        threads = [threading.Thread(target=burst) for _ in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(codes), 240)
+        self.assertNotIn(429, codes)
+        self.assertEqual(set(codes), {400})
+
+
 class Sweeper(unittest.TestCase):
     def test_expired_rows_are_deleted_in_batches(self):
         g = guest()

@@ -50,8 +50,8 @@ START_TEST(test_alignment)
     unsigned char *p[8];
     for (int k = 0; k < 8; k++) {
         unsigned char *odd = arena_alloc(&arena, (size_t)(2 * k + 1));
-        ck_assert_msg(is_aligned(odd), "alloc(%d) = %p not aligned to %zu", 2 * k + 1,
-                      (void *)odd, (size_t)ALIGN);
+        ck_assert_msg(is_aligned(odd), "alloc(%d) = %p not aligned to %zu", 2 * k + 1, (void *)odd,
+                      (size_t)ALIGN);
         p[k] = arena_alloc(&arena, size);
         ck_assert_msg(is_aligned(p[k]), "alloc(%zu) = %p not aligned to %zu", size, (void *)p[k],
                       (size_t)ALIGN);
@@ -72,15 +72,18 @@ START_TEST(test_packing)
         size_t size;
         size_t stride;
     } cases[] = {
-        {1, ALIGN}, {ALIGN - 1, ALIGN}, {ALIGN, ALIGN}, {ALIGN + 1, 2 * ALIGN}, {100, (100 + ALIGN - 1) / ALIGN * ALIGN},
+        {1, ALIGN},
+        {ALIGN - 1, ALIGN},
+        {ALIGN, ALIGN},
+        {ALIGN + 1, 2 * ALIGN},
+        {100, (100 + ALIGN - 1) / ALIGN * ALIGN},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         arena_reset(&arena);
         char *a = arena_alloc(&arena, cases[c].size);
         char *b = arena_alloc(&arena, cases[c].size);
-        ck_assert_msg((size_t)(b - a) == cases[c].stride,
-                      "alloc(%zu) twice: stride %td, want %zu", cases[c].size, b - a,
-                      cases[c].stride);
+        ck_assert_msg((size_t)(b - a) == cases[c].stride, "alloc(%zu) twice: stride %td, want %zu",
+                      cases[c].size, b - a, cases[c].stride);
     }
 }
 END_TEST

@@ -95,8 +95,8 @@ static void put_key(const char *dir, const char *kid, EVP_PKEY *k, int with_priv
 
 static void remove_dir(const char *dir)
 {
-    static const char *const names[] = {"current",     "previous",    "keys/k1.pub", "keys/k1.key",
-                                        "keys/k2.pub", "keys/k2.key"};
+    static const char *const names[] = {"current",     "previous",    "keys/k1.pub",
+                                        "keys/k1.key", "keys/k2.pub", "keys/k2.key"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         remove_file(dir, names[i]);
     char keys[80];
@@ -247,9 +247,9 @@ static char *sign_custom(const char *kid, json_t *grants, const char *hkey, cons
 /* The claims auth_sign writes, for sign_custom. */
 static json_t *good_grants(void)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", ISSUER, "aud", AUDIENCE,
-                     "sub", "player-1", "scope", "guest", "iat", (json_int_t)now, "nbf",
-                     (json_int_t)now, "exp", (json_int_t)(now + 900));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", ISSUER, "aud", AUDIENCE, "sub",
+                     "player-1", "scope", "guest", "iat", (json_int_t)now, "nbf", (json_int_t)now,
+                     "exp", (json_int_t)(now + 900));
 }
 
 /* ---- valid tokens ------------------------------------------------------ */
@@ -413,17 +413,14 @@ static const struct {
     int64_t ttl;
     enum auth_result want;
 } time_cases[] = {
-    {0, 900, AUTH_OK},
-    {-899, 900, AUTH_OK},
-    {-1000, 900, AUTH_EXPIRED},       /* expired 100 s ago */
-    {-930, 900, AUTH_OK},             /* expired 30 s ago: within leeway */
-    {-960, 900, AUTH_OK},             /* exactly the leeway */
-    {-961, 900, AUTH_EXPIRED},
-    {-100000, 900, AUTH_EXPIRED},
-    {1000, 900, AUTH_EXPIRED},        /* nbf in the future */
-    {60, 900, AUTH_OK},               /* nbf within leeway */
-    {61, 900, AUTH_EXPIRED},
-    {100000, 900, AUTH_EXPIRED},
+    {0, 900, AUTH_OK},          {-899, 900, AUTH_OK},
+    {-1000, 900, AUTH_EXPIRED}, /* expired 100 s ago */
+    {-930, 900, AUTH_OK},       /* expired 30 s ago: within leeway */
+    {-960, 900, AUTH_OK},       /* exactly the leeway */
+    {-961, 900, AUTH_EXPIRED},  {-100000, 900, AUTH_EXPIRED},
+    {1000, 900, AUTH_EXPIRED}, /* nbf in the future */
+    {60, 900, AUTH_OK},        /* nbf within leeway */
+    {61, 900, AUTH_EXPIRED},    {100000, 900, AUTH_EXPIRED},
 };
 #define NTIME (int)(sizeof(time_cases) / sizeof(time_cases[0]))
 
@@ -599,6 +596,76 @@ START_TEST(test_keys_load_errors)
 }
 END_TEST
 
+/* A verified token is remembered, but time and scope are checked on every
+ * use, and a token the cache has seen is no more valid than it was. */
+START_TEST(test_cached_token_rechecked)
+{
+    char *t = sign("player-1", "guest", now, 900);
+    struct auth_claims c;
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_str_eq(c.sub, "player-1");
+    ck_assert_ptr_null(c.sid);
+    ck_assert_str_eq(c.kid, "k1");
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_SERVER, NULL), AUTH_FORBIDDEN);
+    int64_t saved = now;
+    now += 900 + LEEWAY + 1;
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, NULL), AUTH_EXPIRED);
+    now = saved - LEEWAY - 1;
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, NULL), AUTH_EXPIRED); /* before nbf */
+    now = saved;
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, NULL), AUTH_OK);
+    /* One byte off in the signature: a different token, verified afresh. */
+    char *bad = arena_strdup(&arena, t);
+    size_t n = strlen(bad);
+    bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(verify(bad, AUTH_SCOPE_PLAYER, NULL), AUTH_INVALID);
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, NULL), AUTH_OK);
+}
+END_TEST
+
+/* Our tokens verify under libjwt (a second implementation) with the public
+ * PEM, and carry the claims we put in. */
+START_TEST(test_libjwt_reads_our_tokens)
+{
+    char *t = auth_sign(&arena, "player-9", "authenticated", "family-9", now, 600);
+    jwt_t *jwt = NULL;
+    ck_assert_int_eq(
+        jwt_decode(&jwt, t, (const unsigned char *)key1_pub_pem, (int)strlen(key1_pub_pem)), 0);
+    ck_assert_int_eq(jwt_get_alg(jwt), JWT_ALG_RS256);
+    ck_assert_str_eq(jwt_get_header(jwt, "kid"), "k1");
+    ck_assert_str_eq(jwt_get_grant(jwt, "sub"), "player-9");
+    ck_assert_str_eq(jwt_get_grant(jwt, "scope"), "authenticated");
+    ck_assert_str_eq(jwt_get_grant(jwt, "sid"), "family-9");
+    ck_assert_int_eq(jwt_get_grant_int(jwt, "exp"), now + 600);
+    jwt_free(jwt);
+}
+END_TEST
+
+/* A private key that is not the current public key's other half is refused
+ * at load, rather than signing tokens nobody can verify. */
+START_TEST(test_mismatched_signing_key)
+{
+    char dir[64];
+    make_dir(dir);
+    write_file(dir, "current", "k1\n");
+    write_file(dir, "keys/k1.pub", key1_pub_pem);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/keys/k1.key", evil_dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char pem[8192];
+    size_t n = fread(pem, 1, sizeof(pem) - 1, f);
+    fclose(f);
+    pem[n] = '\0';
+    write_file(dir, "keys/k1.key", pem);
+    ck_assert_int_eq(auth_keys_load(dir, true), -1);
+    ck_assert_ptr_null(auth_current_kid());
+    ck_assert_int_eq(auth_keys_load(dir, false), 0); /* verifying alone is fine */
+    remove_dir(dir);
+}
+END_TEST
+
 /* ---- issuer, audience and required claims ------------------------------ */
 
 START_TEST(test_wrong_issuer)
@@ -698,6 +765,9 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_other_key_same_kid);
     tcase_add_test(tc, test_rotation);
     tcase_add_test(tc, test_keys_load_errors);
+    tcase_add_test(tc, test_cached_token_rechecked);
+    tcase_add_test(tc, test_libjwt_reads_our_tokens);
+    tcase_add_test(tc, test_mismatched_signing_key);
     tcase_add_test(tc, test_wrong_issuer);
     tcase_add_test(tc, test_wrong_audience);
     tcase_add_loop_test(tc, test_claims, 0, NCLAIM);

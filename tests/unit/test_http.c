@@ -51,38 +51,38 @@ static const struct {
     size_t npairs;
 } query_cases[] = {
     {"ticketId=abc", "ticketId", "abc", 1},
-    {"&ticketId=abc", "ticketId", "abc", 1},           /* "?&ticketId=abc" */
+    {"&ticketId=abc", "ticketId", "abc", 1}, /* "?&ticketId=abc" */
     {"&&ticketId=abc&", "ticketId", "abc", 1},
     {"a=1&&b=2", "a", "1", 2},
     {"a=1&&b=2", "b", "2", 2},
     {"a=1&&b=2", "", NULL, 2},
-    {"flag&x=1", "flag", "", 2},                       /* key without '=' */
+    {"flag&x=1", "flag", "", 2}, /* key without '=' */
     {"x=1&flag", "flag", "", 2},
     {"empty=&x=1", "empty", "", 2},
-    {"name=John+Smith", "name", "John Smith", 1},      /* '+' is a space */
+    {"name=John+Smith", "name", "John Smith", 1}, /* '+' is a space */
     {"first+name=Jo", "first name", "Jo", 1},
-    {"q=%41%62c", "q", "Abc", 1},                      /* %xx, either case */
+    {"q=%41%62c", "q", "Abc", 1}, /* %xx, either case */
     {"q=%4a%4A", "q", "JJ", 1},
-    {"q=a%2Bb", "q", "a+b", 1},                        /* an encoded '+' stays '+' */
+    {"q=a%2Bb", "q", "a+b", 1}, /* an encoded '+' stays '+' */
     {"q=a%26b%3Dc", "q", "a&b=c", 1},
     {"q=%e2%82%ac", "q", "\xe2\x82\xac", 1},
     {"k%20x=y", "k x", "y", 1},
-    {"q=%zz", "q", "%zz", 1},                          /* bad %xx stays literal */
+    {"q=%zz", "q", "%zz", 1}, /* bad %xx stays literal */
     {"q=%g1", "q", "%g1", 1},
     {"q=%1g", "q", "%1g", 1},
-    {"q=%4", "q", "%4", 1},                            /* truncated */
+    {"q=%4", "q", "%4", 1}, /* truncated */
     {"q=abc%", "q", "abc%", 1},
     {"q=%%41", "q", "%A", 1},
-    {"q=%4&r=1", "q", "%4", 2},                        /* truncated by the '&' */
+    {"q=%4&r=1", "q", "%4", 2}, /* truncated by the '&' */
     {"q=%4&r=1", "r", "1", 2},
     {"a=1=2", "a", "1=2", 1},
-    {"=v&k=1", "k", "1", 1},                           /* empty key is dropped */
+    {"=v&k=1", "k", "1", 1}, /* empty key is dropped */
     {"=v", "", NULL, 0},
     {"", "a", NULL, 0},
     {"&", "a", NULL, 0},
     {"&&&", "a", NULL, 0},
-    {"a=1&a=2", "a", "1", 2},                          /* first wins */
-    {"A=1", "a", NULL, 1},                             /* case-sensitive */
+    {"a=1&a=2", "a", "1", 2}, /* first wins */
+    {"A=1", "a", NULL, 1},    /* case-sensitive */
     {"ticketId=abc", "ticket", NULL, 1},
     {"ticketIdx=abc", "ticketId", NULL, 1},
 };
@@ -143,17 +143,11 @@ static const struct {
     int plus_is_space;
     const char *want;
 } decode_cases[] = {
-    {"a+b", 3, 1, "a b"},
-    {"a+b", 3, 0, "a+b"},
-    {"%41", 3, 0, "A"},
-    {"%41BC", 2, 0, "%4"},     /* the length bounds the escape */
-    {"%41BC", 3, 0, "A"},
-    {"%41BC", 5, 0, "ABC"},
-    {"%2b", 3, 1, "+"},
-    {"%", 1, 0, "%"},
-    {"", 0, 0, ""},
-    {"abc", 0, 0, ""},
-    {"%00x", 4, 0, ""},        /* decodes to a NUL byte: the C string ends there */
+    {"a+b", 3, 1, "a b"},     {"a+b", 3, 0, "a+b"},   {"%41", 3, 0, "A"},
+    {"%41BC", 2, 0, "%4"}, /* the length bounds the escape */
+    {"%41BC", 3, 0, "A"},     {"%41BC", 5, 0, "ABC"}, {"%2b", 3, 1, "+"},
+    {"%", 1, 0, "%"},         {"", 0, 0, ""},         {"abc", 0, 0, ""},
+    {"%00x", 4, 0, ""}, /* decodes to a NUL byte: the C string ends there */
     {"%ZZ%41", 6, 0, "%ZZA"},
 };
 #define NDECODE (int)(sizeof(decode_cases) / sizeof(decode_cases[0]))
@@ -256,9 +250,16 @@ static const struct {
     const char *prefix;
     const char *ch;
 } long_error_cases[] = {
-    {"", "\xc3\xa9"}, {"x", "\xc3\xa9"}, {"", "\xe2\x82\xac"}, {"x", "\xe2\x82\xac"},
-    {"xx", "\xe2\x82\xac"}, {"", "\xf0\x9f\x8e\xb2"}, {"x", "\xf0\x9f\x8e\xb2"},
-    {"xx", "\xf0\x9f\x8e\xb2"}, {"xxx", "\xf0\x9f\x8e\xb2"}, {"", "a"},
+    {"", "\xc3\xa9"},
+    {"x", "\xc3\xa9"},
+    {"", "\xe2\x82\xac"},
+    {"x", "\xe2\x82\xac"},
+    {"xx", "\xe2\x82\xac"},
+    {"", "\xf0\x9f\x8e\xb2"},
+    {"x", "\xf0\x9f\x8e\xb2"},
+    {"xx", "\xf0\x9f\x8e\xb2"},
+    {"xxx", "\xf0\x9f\x8e\xb2"},
+    {"", "a"},
 };
 #define NLONGERROR (int)(sizeof(long_error_cases) / sizeof(long_error_cases[0]))
 
@@ -292,8 +293,8 @@ END_TEST
 
 static json_t *sample_body(void)
 {
-    return json_pack("{s:s, s:i, s:[i, i], s:{s:b}, s:n}", "TicketId", "t-1", "Port", 7777,
-                     "List", 1, 2, "Nested", "ok", 1, "Null");
+    return json_pack("{s:s, s:i, s:[i, i], s:{s:b}, s:n}", "TicketId", "t-1", "Port", 7777, "List",
+                     1, 2, "Nested", "ok", 1, "Null");
 }
 
 static const struct {
@@ -383,11 +384,21 @@ static const struct {
     int status;
     const char *reason;
 } reason_cases[] = {
-    {200, "OK"},           {201, "Created"},          {204, "No Content"},
-    {400, "Bad Request"},  {401, "Unauthorized"},     {403, "Forbidden"},
-    {404, "Not Found"},    {405, "Method Not Allowed"}, {409, "Conflict"},
-    {413, "Payload Too Large"}, {415, "Unsupported Media Type"}, {429, "Too Many Requests"},
-    {500, "Internal Server Error"}, {503, "Service Unavailable"}, {418, "Unknown"},
+    {200, "OK"},
+    {201, "Created"},
+    {204, "No Content"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {409, "Conflict"},
+    {413, "Payload Too Large"},
+    {415, "Unsupported Media Type"},
+    {429, "Too Many Requests"},
+    {500, "Internal Server Error"},
+    {503, "Service Unavailable"},
+    {418, "Unknown"},
 };
 #define NREASON (int)(sizeof(reason_cases) / sizeof(reason_cases[0]))
 

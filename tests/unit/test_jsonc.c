@@ -46,7 +46,8 @@ static const struct {
     {"{\"c\":\"/* not a comment */\"}", "{\"c\":\"/* not a comment */\"}"},
     {"{\"s\":\"a,}\",\"t\":\"b,]\"}", "{\"s\":\"a,}\",\"t\":\"b,]\"}"},
     {"[\",\",\"//\",]", "[\",\",\"//\"]"},
-    {"{\"q\":\"say \\\"hi\\\" // still a string\"}", "{\"q\":\"say \\\"hi\\\" // still a string\"}"},
+    {"{\"q\":\"say \\\"hi\\\" // still a string\"}",
+     "{\"q\":\"say \\\"hi\\\" // still a string\"}"},
     {"{\"q\":\"\\\"\",\"r\":\"//,}\"}", "{\"q\":\"\\\"\",\"r\":\"//,}\"}"},
     {"{\"p\":\"C:\\\\\",\"x\":\"//\"} // ends in a backslash", "{\"p\":\"C:\\\\\",\"x\":\"//\"}"},
     {"{\"p\":\"\\\\\\\"//\",}", "{\"p\":\"\\\\\\\"//\"}"}, /* \\ then \" inside */
@@ -132,11 +133,8 @@ END_TEST
 
 /* Malformed input is left malformed (and read safely). */
 static const char *const broken[] = {
-    "{\"a\":\"unterminated",
-    "{\"a\":1 /* unterminated comment",
-    "{\"a\":\"ends in a backslash\\",
-    "{\"a\":1,,}",
-    "{\"a\":1, /* unterminated",
+    "{\"a\":\"unterminated", "{\"a\":1 /* unterminated comment", "{\"a\":\"ends in a backslash\\",
+    "{\"a\":1,,}",           "{\"a\":1, /* unterminated",
 };
 #define NBROKEN (int)(sizeof(broken) / sizeof(broken[0]))
 

@@ -74,7 +74,8 @@ static json_t *notification(const char *version, int with_subject)
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Type", "Notification", "MessageId",
         "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324", "TopicArn",
         "arn:aws:sns:us-west-2:123456789012:MyTopic", "Message",
-        "{\"detail-type\":\"GameLift Matchmaking Event\",\"detail\":{\"type\":\"MatchmakingSucceeded\"}}",
+        "{\"detail-type\":\"GameLift Matchmaking "
+        "Event\",\"detail\":{\"type\":\"MatchmakingSucceeded\"}}",
         "Timestamp", "2024-02-16T12:00:00.123Z", "SignatureVersion", version, "SigningCertURL",
         "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-abc.pem", "UnsubscribeURL",
         "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe");
@@ -147,8 +148,8 @@ START_TEST(test_string_to_sign_confirmation)
         "165545c9-2a5c-472c-8df2-7ff2be2b3b1b", "Token", "2336412f37fb687f5d51e6e241d09c8058",
         "TopicArn", "arn:aws:sns:us-west-2:123456789012:MyTopic", "Message",
         "You have chosen to subscribe to the topic.", "SubscribeURL",
-        "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=2336",
-        "Timestamp", "2012-04-26T20:45:04.751Z", "SignatureVersion", "1", "Subject",
+        "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=2336", "Timestamp",
+        "2012-04-26T20:45:04.751Z", "SignatureVersion", "1", "Subject",
         "ignored for confirmations");
     const char *why = NULL;
     char *s = sns_string_to_sign(&arena, m, &why);
@@ -235,11 +236,10 @@ END_TEST
 
 START_TEST(test_round_trip_confirmation)
 {
-    json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Type",
-                          "SubscriptionConfirmation", "MessageId", "m-1", "Token", "tok",
-                          "TopicArn", "arn:t", "Message", "confirm", "SubscribeURL", "https://u",
-                          "Timestamp", "2024-02-16T12:00:00.000Z", "SignatureVersion",
-                          versions[_i]);
+    json_t *m = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Type", "SubscriptionConfirmation", "MessageId",
+        "m-1", "Token", "tok", "TopicArn", "arn:t", "Message", "confirm", "SubscribeURL",
+        "https://u", "Timestamp", "2024-02-16T12:00:00.000Z", "SignatureVersion", versions[_i]);
     sign_into(m, key);
     const char *why = NULL;
     ck_assert_msg(sns_verify(&arena, m, pub, &why) == 0, "%s", why);
@@ -256,7 +256,10 @@ static const struct {
     const char *value; /* NULL: remove the field */
     int still_valid;
 } tamper_cases[] = {
-    {"Message", "{\"detail-type\":\"GameLift Matchmaking Event\",\"detail\":{\"type\":\"MatchmakingCancelled\"}}", 0},
+    {"Message",
+     "{\"detail-type\":\"GameLift Matchmaking "
+     "Event\",\"detail\":{\"type\":\"MatchmakingCancelled\"}}",
+     0},
     {"Message", "", 0},
     {"MessageId", "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf325", 0},
     {"Timestamp", "2024-02-16T12:00:00.124Z", 0},
@@ -280,8 +283,7 @@ START_TEST(test_tampered)
         const char *why = NULL;
         int rc = sns_verify(&arena, m, pub, &why);
         ck_assert_msg(rc == (tamper_cases[_i].still_valid ? 0 : -1),
-                      "version %s, %s changed: verify %d", versions[v], tamper_cases[_i].field,
-                      rc);
+                      "version %s, %s changed: verify %d", versions[v], tamper_cases[_i].field, rc);
         if (rc != 0)
             ck_assert_ptr_nonnull(why);
         json_decref(m);
@@ -390,8 +392,8 @@ START_TEST(test_key_files)
     X509_gmtime_adj(X509_getm_notAfter(x), 3600);
     X509_set_pubkey(x, key);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"sns.test", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"sns.test", -1, -1,
+                               0);
     X509_set_issuer_name(x, name);
     ck_assert_int_gt(X509_sign(x, key, EVP_sha256()), 0);
     FILE *f = fopen(cert_path, "w");

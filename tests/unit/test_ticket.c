@@ -63,7 +63,7 @@ static json_t *parse(const char *text)
 /* ---- latencyInMs ------------------------------------------------------- */
 
 static const struct {
-    const char *in;  /* JSON, with <N> expansion */
+    const char *in; /* JSON, with <N> expansion */
     int clamp;
     const char *want; /* the result, or NULL: rejected */
 } latency_cases[] = {
@@ -73,26 +73,26 @@ static const struct {
     {"{\"r\":999999}", 0, "{\"r\":999999}"},
     {"{\"r\":1000000}", 0, NULL},
     {"{\"r\":1000000}", 1, NULL},
-    {"{\"r\":0}", 0, NULL},           /* 0 rejected natively */
-    {"{\"r\":0}", 1, "{\"r\":1}"},    /* but clamped for the samples */
+    {"{\"r\":0}", 0, NULL},        /* 0 rejected natively */
+    {"{\"r\":0}", 1, "{\"r\":1}"}, /* but clamped for the samples */
     {"{\"a\":0,\"b\":5}", 1, "{\"a\":1,\"b\":5}"},
     {"{\"r\":-1}", 0, NULL},
     {"{\"r\":-1}", 1, NULL},
     {"{\"r\":-999999}", 1, NULL},
-    {"{\"r\":1.5}", 0, NULL},         /* non-integers */
+    {"{\"r\":1.5}", 0, NULL}, /* non-integers */
     {"{\"r\":1.0}", 0, NULL},
     {"{\"r\":\"23\"}", 0, NULL},
     {"{\"r\":true}", 0, NULL},
     {"{\"r\":null}", 1, NULL},
     {"{\"r\":[23]}", 0, NULL},
-    {"{}", 0, NULL},                   /* no regions */
+    {"{}", 0, NULL}, /* no regions */
     {"{}", 1, NULL},
-    {"[]", 0, NULL},                   /* not an object */
+    {"[]", 0, NULL}, /* not an object */
     {"[{\"r\":1}]", 0, NULL},
     {"\"us-east-1_23\"", 1, NULL},
     {"23", 0, NULL},
     {"null", 0, NULL},
-    {"{\"us east\":1}", 0, NULL},      /* bad region names */
+    {"{\"us east\":1}", 0, NULL}, /* bad region names */
     {"{\"us_east\":1}", 0, NULL},
     {"{\"us.east\":1}", 0, NULL},
     {"{\"us/east\":1}", 0, NULL},
@@ -113,14 +113,14 @@ START_TEST(test_latency_from_json)
     json_t *out = ticket_latency_from_json(in, latency_cases[_i].clamp != 0, &why);
     if (latency_cases[_i].want == NULL) {
         char *dump = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
-        ck_assert_msg(out == NULL, "%s (clamp %d) accepted as %s", in_text,
-                      latency_cases[_i].clamp, dump);
+        ck_assert_msg(out == NULL, "%s (clamp %d) accepted as %s", in_text, latency_cases[_i].clamp,
+                      dump);
         free(dump);
         ck_assert_ptr_nonnull(why);
         ck_assert_uint_gt(strlen(why), 0);
     } else {
-        ck_assert_msg(out != NULL, "%s (clamp %d) rejected: %s", in_text,
-                      latency_cases[_i].clamp, why);
+        ck_assert_msg(out != NULL, "%s (clamp %d) rejected: %s", in_text, latency_cases[_i].clamp,
+                      why);
         json_t *want = parse(expand(latency_cases[_i].want));
         ck_assert(json_equal(out, want));
         ck_assert_ptr_ne(out, in); /* a new object */
@@ -162,20 +162,20 @@ static const struct {
     {"us-east-1 23\tus-west-2 81", "{\"us-east-1\":23,\"us-west-2\":81}"},
     {"_us-east-1__23_", "{\"us-east-1\":23}"},
     {"us-east-1_23", "{\"us-east-1\":23}"},
-    {"us-east-1_0", "{\"us-east-1\":1}"},       /* the samples send 0: clamped */
+    {"us-east-1_0", "{\"us-east-1\":1}"}, /* the samples send 0: clamped */
     {"us-east-1_999999", "{\"us-east-1\":999999}"},
     {"us-east-1_1000000", NULL},
     {"us-east-1_99999999999999999999999", NULL}, /* overflows long */
     {"us-east-1_-5", NULL},
-    {"us-east-1_23_us-west-2", NULL},             /* odd item count */
+    {"us-east-1_23_us-west-2", NULL}, /* odd item count */
     {"us-east-1", NULL},
-    {"us-east-1_abc", NULL},                      /* non-numeric */
+    {"us-east-1_abc", NULL}, /* non-numeric */
     {"us-east-1_23ms", NULL},
     {"us-east-1_2.5", NULL},
     {"us-east-1_0x10", NULL},
-    {"23_us-east-1", NULL},                       /* swapped: "us-east-1" is no number */
-    {"us.east_23", NULL},                         /* bad region name */
-    {"", NULL},                                   /* no regions */
+    {"23_us-east-1", NULL}, /* swapped: "us-east-1" is no number */
+    {"us.east_23", NULL},   /* bad region name */
+    {"", NULL},             /* no regions */
     {"___", NULL},
 };
 #define NV1 (int)(sizeof(v1_cases) / sizeof(v1_cases[0]))
@@ -246,38 +246,38 @@ static const struct {
     {"{\"a\":{\"N\":1},\"b\":{\"N\":1},\"c\":{\"N\":1},\"d\":{\"N\":1},\"e\":{\"N\":1},"
      "\"f\":{\"N\":1},\"g\":{\"N\":1},\"h\":{\"N\":1},\"i\":{\"N\":1},\"j\":{\"N\":1},"
      "\"k\":{\"N\":1}}",
-     0},                                        /* 11 attributes */
+     0}, /* 11 attributes */
     {"{\"<1025>\":{\"N\":1}}", 0},
     {"{\"\":{\"N\":1}}", 0},
     {"{\"mode\":{\"S\":\"ranked\",\"N\":1}}", 0}, /* two keys */
     {"{\"mode\":{\"S\":\"a\",\"S2\":\"b\"}}", 0},
-    {"{\"mode\":{\"S\":\"\"}}", 0},              /* empty string */
-    {"{\"mode\":{\"S\":\"<101>\"}}", 0},         /* 101 characters */
+    {"{\"mode\":{\"S\":\"\"}}", 0},      /* empty string */
+    {"{\"mode\":{\"S\":\"<101>\"}}", 0}, /* 101 characters */
     {"{\"mode\":{\"S\":5}}", 0},
     {"{\"mode\":{\"S\":null}}", 0},
     {"{\"skill\":{\"N\":\"10\"}}", 0},
     {"{\"skill\":{\"N\":true}}", 0},
-    {"{\"maps\":{\"SL\":5}}", 0},                /* SL with a number */
+    {"{\"maps\":{\"SL\":5}}", 0}, /* SL with a number */
     {"{\"maps\":{\"SL\":\"a\"}}", 0},
     {"{\"maps\":{\"SL\":[1]}}", 0},
     {"{\"maps\":{\"SL\":[\"a\",\"\"]}}", 0},
     {"{\"maps\":{\"SL\":[\"<101>\"]}}", 0},
     {"{\"lat\":{\"SDM\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,"
      "\"i\":9,\"j\":10,\"k\":11}}}",
-     0},                                        /* SDM with 11 entries */
+     0}, /* SDM with 11 entries */
     {"{\"lat\":{\"SDM\":{\"a\":\"1\"}}}", 0},
     {"{\"lat\":{\"SDM\":{\"\":1}}}", 0},
     {"{\"lat\":{\"SDM\":{\"<101>\":1}}}", 0},
     {"{\"lat\":{\"SDM\":[1,2]}}", 0},
-    {"{\"x\":{\"X\":\"y\"}}", 0},                /* unknown key */
+    {"{\"x\":{\"X\":\"y\"}}", 0}, /* unknown key */
     {"{\"x\":{\"s\":\"y\"}}", 0},
     {"{\"x\":{}}", 0},
-    {"{\"x\":\"y\"}", 0},                        /* non-object value */
+    {"{\"x\":\"y\"}", 0}, /* non-object value */
     {"{\"x\":5}", 0},
     {"{\"x\":[{\"N\":1}]}", 0},
     {"{\"x\":null}", 0},
     {"{\"ok\":{\"N\":1},\"bad\":{\"N\":\"1\"}}", 0},
-    {"[]", 0},                                  /* non-object */
+    {"[]", 0}, /* non-object */
     {"\"attrs\"", 0},
     {"null", 0},
 };
@@ -452,13 +452,13 @@ START_TEST(test_render_searching)
     };
     PGresult *r = make_row(values);
     json_t *t = ticket_render(&arena, r, 0, DIALECT_NATIVE);
-    json_t *want = parse(
-        "{\"TicketId\":\"t-1\",\"ConfigurationName\":\"Conf\","
-        "\"ConfigurationArn\":\"arn:aws:gamelift:eu-west-1:123456789012:"
-        "matchmakingconfiguration/Conf\",\"Status\":\"SEARCHING\","
-        "\"StartTime\":\"2024-02-16T12:00:00.123Z\","
-        "\"Players\":[{\"PlayerId\":\"p1\",\"PlayerAttributes\":{\"skill\":{\"N\":1}},"
-        "\"LatencyInMs\":{\"r\":5}}]}");
+    json_t *want =
+        parse("{\"TicketId\":\"t-1\",\"ConfigurationName\":\"Conf\","
+              "\"ConfigurationArn\":\"arn:aws:gamelift:eu-west-1:123456789012:"
+              "matchmakingconfiguration/Conf\",\"Status\":\"SEARCHING\","
+              "\"StartTime\":\"2024-02-16T12:00:00.123Z\","
+              "\"Players\":[{\"PlayerId\":\"p1\",\"PlayerAttributes\":{\"skill\":{\"N\":1}},"
+              "\"LatencyInMs\":{\"r\":5}}]}");
     char *dump = json_dumps(t, JSON_COMPACT);
     ck_assert_msg(json_equal(t, want), "got %s", dump);
     free(dump);

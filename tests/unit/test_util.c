@@ -116,17 +116,12 @@ static const struct {
     const char *enc;
     int url; /* 1: base64url decoder, 0: standard */
 } bad_b64[] = {
-    {"Z", 1},        /* a length no encoding produces */
-    {"Zm9vY", 1},
-    {"Zm9v!", 1},
-    {"Zm 9v", 1},
-    {"Zm9v\n", 1},
-    {"+/8", 1},      /* standard characters in base64url */
-    {"Zg==Zg", 1},   /* padding in the middle */
-    {"-_8=", 0},     /* URL-safe characters in standard */
-    {"Zg=a", 0},
-    {"Z===", 0},
-    {"\xc3\xa9\xc3\xa9", 0},
+    {"Z", 1}, /* a length no encoding produces */
+    {"Zm9vY", 1},  {"Zm9v!", 1}, {"Zm 9v", 1},
+    {"Zm9v\n", 1}, {"+/8", 1}, /* standard characters in base64url */
+    {"Zg==Zg", 1},             /* padding in the middle */
+    {"-_8=", 0},               /* URL-safe characters in standard */
+    {"Zg=a", 0},   {"Z===", 0},  {"\xc3\xa9\xc3\xa9", 0},
 };
 #define NBAD (int)(sizeof(bad_b64) / sizeof(bad_b64[0]))
 
@@ -206,10 +201,10 @@ static const struct {
 } token_cases[] = {
     {"abc", 10, "", 1},
     {"ABCxyz019", 9, "", 1},
-    {"abc", 3, "", 1},            /* exactly max */
-    {"abcd", 3, "", 0},           /* one over */
+    {"abc", 3, "", 1},  /* exactly max */
+    {"abcd", 3, "", 0}, /* one over */
     {"a", 1, "", 1},
-    {"", 10, "", 0},              /* empty */
+    {"", 10, "", 0}, /* empty */
     {"", 10, "-", 0},
     {"a-b", 10, "-", 1},
     {"a-b", 10, "", 0},
@@ -220,7 +215,7 @@ static const struct {
     {"a b", 10, "", 0},
     {"a\tb", 10, "", 0},
     {"a/b", 10, "-.", 0},
-    {"caf\xc3\xa9", 10, "", 0},   /* non-ASCII */
+    {"caf\xc3\xa9", 10, "", 0}, /* non-ASCII */
     {"abc\n", 10, "", 0},
     {"a+b", 10, "-", 0},
     {"a=b", 10, "=", 1},
@@ -263,8 +258,8 @@ START_TEST(test_uuid)
         else
             ck_assert_msg(strchr("0123456789abcdef", a[i]) != NULL, "%s: bad char at %d", a, i);
     }
-    ck_assert_int_eq(a[14], '4');                         /* version 4 */
-    ck_assert_ptr_nonnull(strchr("89ab", a[19]));          /* RFC 4122 variant */
+    ck_assert_int_eq(a[14], '4');                 /* version 4 */
+    ck_assert_ptr_nonnull(strchr("89ab", a[19])); /* RFC 4122 variant */
 }
 END_TEST
 
