@@ -30,9 +30,9 @@ ifdef WERROR
 WARNINGS += -Werror
 endif
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) $(OPTFLAGS) \
-	-Icommon -I/usr/include/postgresql -MMD -MP $(CFLAGS)
+	-Icommon -Imatchmaker -I/usr/include/postgresql -MMD -MP $(CFLAGS)
 ALL_LDFLAGS := $(OPTLDFLAGS) $(LDFLAGS)
-LIBS := -lfcgi -lpq -ljansson -ljwt -lcrypto
+LIBS := -lfcgi -lpq -ljansson -ljwt -lcrypto -lm
 TEST_LIBS := -lcheck -lsubunit -lm -lrt -lpthread
 
 ifeq ($(V),1)
@@ -45,6 +45,12 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBCOMMON := $(BUILD)/libcommon.a
 
+# The FlexMatch engine (rule sets, expressions, evaluation, match building):
+# linked by the matchmaker daemon, rally-admin and the unit tests.
+MATCH_SRC := $(filter-out matchmaker/main.c,$(wildcard matchmaker/*.c))
+MATCH_OBJ := $(MATCH_SRC:%.c=$(BUILD)/obj/%.o)
+LIBMATCH := $(BUILD)/libmatch.a
+
 FUNCTIONS := $(notdir $(wildcard functions/*))
 FUNCTION_BINS := $(FUNCTIONS:%=$(BUILD)/bin/%)
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
@@ -52,7 +58,7 @@ TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-ALL_OBJ := $(COMMON_OBJ)
+ALL_OBJ := $(COMMON_OBJ) $(MATCH_OBJ)
 .SECONDARY:
 
 # A change of flags rebuilds everything.
@@ -71,6 +77,10 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(LIBMATCH): $(MATCH_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 # Each function is every .c under functions/<name>/, linked with libcommon.
 define function_rule
 $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c)) $(LIBCOMMON)
@@ -81,13 +91,13 @@ ALL_OBJ += $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c))
 endef
 $(foreach f,$(FUNCTIONS),$(eval $(call function_rule,$(f))))
 
-$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBCOMMON)
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 ALL_OBJ += $(TOOLS:%=$(BUILD)/obj/tools/%.o)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
@@ -131,9 +141,10 @@ format-check:
 
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-		--suppress=missingIncludeSystem -Icommon common functions tools
-	@git ls-files 'common/*.c' 'functions/*.c' 'tools/*.c' | \
-		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -I/usr/include/postgresql
+		--suppress=missingIncludeSystem -Icommon -Imatchmaker common matchmaker functions tools
+	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' | \
+		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -Imatchmaker \
+		-I/usr/include/postgresql
 
 clean:
 	rm -rf build build-san

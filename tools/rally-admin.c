@@ -20,6 +20,7 @@
 
 #include "jsonc.h"
 #include "log.h"
+#include "ruleset.h"
 #include "util.h"
 
 #define MAX_FILES 256
@@ -96,40 +97,15 @@ static int load_dir(const char *dir, const char *sub, struct item *items)
     return n;
 }
 
-static const char *const attribute_types[] = {"string", "number", "string_list",
-                                              "string_number_map", NULL};
-
 static void check_ruleset(const struct item *rs)
 {
     if (!util_is_token(rs->name, 128, "-_."))
         fail(rs->path, "(name)", "file name must be 1-128 characters of [A-Za-z0-9-_.]");
-    json_t *attrs = json_object_get(rs->body, "playerAttributes");
-    if (attrs != NULL && !json_is_array(attrs)) {
-        fail(rs->path, "playerAttributes", "must be an array");
-        return;
-    }
-    size_t i;
-    json_t *a;
-    json_array_foreach(attrs, i, a)
-    {
-        char field[64];
-        snprintf(field, sizeof(field), "playerAttributes[%zu]", i);
-        const char *name = json_string_value(json_object_get(a, "name"));
-        const char *type = json_string_value(json_object_get(a, "type"));
-        if (name == NULL || *name == '\0') {
-            fail(rs->path, field, "name must be a non-empty string");
-            continue;
-        }
-        int known = 0;
-        for (const char *const *t = attribute_types; type != NULL && *t != NULL; t++)
-            known |= strcmp(type, *t) == 0;
-        if (!known)
-            fail(rs->path, field,
-                 "type must be one of string, number, string_list, string_number_map");
-    }
-    json_t *teams = json_object_get(rs->body, "teams");
-    if (teams != NULL && (!json_is_array(teams) || json_array_size(teams) == 0))
-        fail(rs->path, "teams", "must be a non-empty array");
+    struct fm_error err = {{0}, {0}};
+    struct fm_ruleset *parsed = fm_ruleset_parse(rs->body, &err);
+    if (parsed == NULL)
+        fail(rs->path, err.field, err.message);
+    fm_ruleset_free(parsed);
 }
 
 static const struct item *find(const struct item *items, size_t n, const char *name)
@@ -187,8 +163,21 @@ static void check_configuration(struct config_set *cs, struct item *c)
     }
     json_t *t = json_object_get(c->body, "RequestTimeoutSeconds");
     if (t != NULL &&
-        (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 43200))
+        (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 43200)) {
         fail(c->path, "RequestTimeoutSeconds", "must be an integer from 1 to 43200");
+        return;
+    }
+    /* Expansion steps must come before the request times out. */
+    struct fm_error err = {{0}, {0}};
+    struct fm_ruleset *parsed = fm_ruleset_parse(rs->body, &err);
+    if (parsed != NULL && t != NULL &&
+        fm_ruleset_check_timeout(parsed, (double)json_integer_value(t), &err) < 0) {
+        char field[200];
+        snprintf(field, sizeof(field), "RequestTimeoutSeconds (rule set %s: %s)", rs->name,
+                 err.field);
+        fail(c->path, field, err.message);
+    }
+    fm_ruleset_free(parsed);
 }
 
 static int exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
