@@ -12,10 +12,14 @@ static const struct {
     enum fm_func func;
     int natural_depth; /* the input depth the function consumes */
 } funcs[] = {
-    {"min", FM_F_MIN, 1},       {"max", FM_F_MAX, 1},
-    {"avg", FM_F_AVG, 1},       {"median", FM_F_MEDIAN, 1},
-    {"sum", FM_F_SUM, 1},       {"count", FM_F_COUNT, 1},
-    {"stddev", FM_F_STDDEV, 1}, {"flatten", FM_F_FLATTEN, 2},
+    {"min", FM_F_MIN, 1},
+    {"max", FM_F_MAX, 1},
+    {"avg", FM_F_AVG, 1},
+    {"median", FM_F_MEDIAN, 1},
+    {"sum", FM_F_SUM, 1},
+    {"count", FM_F_COUNT, 1},
+    {"stddev", FM_F_STDDEV, 1},
+    {"flatten", FM_F_FLATTEN, 2},
     {"set_intersection", FM_F_SET_INTERSECTION, 2},
 };
 #define NFUNCS (sizeof(funcs) / sizeof(funcs[0]))
@@ -186,7 +190,8 @@ static struct fm_expr *parse_expr(struct parser *ps)
     while (isalpha((unsigned char)*ps->p) || *ps->p == '_')
         ps->p++;
     size_t len = (size_t)(ps->p - start);
-    if ((len == 5 && strncmp(start, "teams", 5) == 0) || (len == 4 && strncmp(start, "team", 4) == 0))
+    if ((len == 5 && strncmp(start, "teams", 5) == 0) ||
+        (len == 4 && strncmp(start, "team", 4) == 0))
         return parse_path(ps, e);
     for (size_t i = 0; i < NFUNCS; i++) {
         if (strlen(funcs[i].name) != len || strncmp(start, funcs[i].name, len) != 0)
@@ -206,12 +211,13 @@ static struct fm_expr *parse_expr(struct parser *ps)
         }
         int in = e->arg->depth;
         if (in < funcs[i].natural_depth && e->func != FM_F_FLATTEN) {
-            ps->why = e->func == FM_F_SET_INTERSECTION ? "set_intersection needs lists of string lists"
-                                                       : "the function needs a list";
+            ps->why = e->func == FM_F_SET_INTERSECTION
+                          ? "set_intersection needs lists of string lists"
+                          : "the function needs a list";
             return NULL;
         }
-        bool numeric = e->func != FM_F_COUNT && e->func != FM_F_FLATTEN &&
-                       e->func != FM_F_SET_INTERSECTION;
+        bool numeric =
+            e->func != FM_F_COUNT && e->func != FM_F_FLATTEN && e->func != FM_F_SET_INTERSECTION;
         if (numeric && e->arg->of_strings) {
             ps->why = "the function needs numbers, not strings";
             return NULL;
@@ -280,7 +286,8 @@ static struct fm_val attr_value(struct arena *a, const struct fm_attrval *av, in
     case FM_A_LIST:
         v = list(a, av->n);
         for (size_t i = 0; i < av->n; i++)
-            v.items[v.len++] = (struct fm_val){.kind = FM_V_STR, .ticket = ticket, .str = av->strs[i]};
+            v.items[v.len++] =
+                (struct fm_val){.kind = FM_V_STR, .ticket = ticket, .str = av->strs[i]};
         break;
     default: break;
     }

@@ -30,7 +30,7 @@ struct fm_attrval {
 
 struct fm_player {
     const char *id;
-    struct fm_attrval *attrs; /* one per rule set attribute, in its order */
+    struct fm_attrval *attrs;    /* one per rule set attribute, in its order */
     int latency[FM_MAX_REGIONS]; /* ms, or -1 when not reported */
 };
 
@@ -52,10 +52,10 @@ struct fm_match {
     int n, cap;
     int players;
     /* Effective values after expansions, for the current ticket set. */
-    double *props;    /* nrules x FM_NPROPS */
-    int *team_min;    /* per team */
-    int *team_max;    /* per team */
-    int region;       /* the location the latency rules agreed on, or -1 */
+    double *props; /* nrules x FM_NPROPS */
+    int *team_min; /* per team */
+    int *team_max; /* per team */
+    int region;    /* the location the latency rules agreed on, or -1 */
 };
 
 void fm_match_init(struct fm_match *m, const struct fm_ruleset *rs);

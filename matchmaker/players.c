@@ -27,7 +27,8 @@ const char *fm_region_name(int index)
 
 /* Reads one typed AttributeValue ({"N": 1}, {"S": ""}, {"SL": []},
  * {"SDM": {}}) as the declared type; false if it is not that type. */
-static bool read_value(struct arena *a, enum fm_attr_type type, json_t *typed, struct fm_attrval *out)
+static bool read_value(struct arena *a, enum fm_attr_type type, json_t *typed,
+                       struct fm_attrval *out)
 {
     json_t *v;
     size_t i;

@@ -430,7 +430,7 @@ void fm_ticket_latency(const struct fm_ticket *t, enum fm_party party, int out[F
 static enum fm_outcome eval_latency(struct arena *a, struct fm_match *m, int rule)
 {
     const struct fm_rule *r = &m->rs->rules[rule];
-    int (*lat)[FM_MAX_REGIONS] = arena_alloc(a, (size_t)(m->n + 1) * sizeof(*lat));
+    int(*lat)[FM_MAX_REGIONS] = arena_alloc(a, (size_t)(m->n + 1) * sizeof(*lat));
     double maxlat = r->has[FM_P_MAX_LATENCY] ? prop(m, rule, FM_P_MAX_LATENCY) : INFINITY;
     uint64_t common = ~(uint64_t)0;
     for (int t = 0; t < m->n; t++) {
@@ -605,7 +605,7 @@ static enum fm_outcome eval_stmt(struct arena *a, struct fm_match *m, const stru
 static enum fm_outcome eval_one(struct arena *a, struct fm_match *m, int rule, bool complete,
                                 enum fm_outcome *memo)
 {
-    if (memo != NULL && memo[rule] != (enum fm_outcome)-1)
+    if (memo != NULL && memo[rule] != (enum fm_outcome) - 1)
         return memo[rule];
     const struct fm_rule *r = &m->rs->rules[rule];
     enum fm_outcome o = FM_PASS;
@@ -641,7 +641,7 @@ int fm_rules_check(struct arena *scratch, struct fm_match *m, bool complete,
     const struct fm_ruleset *rs = m->rs;
     enum fm_outcome *memo = arena_alloc(scratch, (rs->nrules + 1) * sizeof(*memo));
     for (size_t i = 0; i < rs->nrules; i++)
-        memo[i] = (enum fm_outcome)-1;
+        memo[i] = (enum fm_outcome) - 1;
     int first_failed = -1;
     for (size_t i = 0; i < rs->nrules; i++) {
         const struct fm_rule *r = &rs->rules[i];

@@ -108,7 +108,8 @@ static json_t *typed_default(enum fm_attr_type t, json_t *d, bool *none)
             *none = true;
             return NULL;
         }
-        return json_is_string(d) && json_string_length(d) <= 100 ? json_pack("{s:O}", "S", d) : NULL;
+        return json_is_string(d) && json_string_length(d) <= 100 ? json_pack("{s:O}", "S", d)
+                                                                 : NULL;
     case FM_STRING_LIST: {
         size_t i;
         json_t *v;
@@ -261,13 +262,16 @@ static bool parse_teams(struct ctx *c, json_t *list)
 static bool parse_algorithm(struct ctx *c, json_t *alg)
 {
     struct fm_ruleset *rs = c->rs;
-    static const char *const keys[] = {"strategy",           "batchingPreference",
-                                       "sortByAttributes",   "balancedAttribute",
-                                       "expansionAgeSelection", "backfillPriority",
+    static const char *const keys[] = {"strategy",
+                                       "batchingPreference",
+                                       "sortByAttributes",
+                                       "balancedAttribute",
+                                       "expansionAgeSelection",
+                                       "backfillPriority",
                                        NULL};
     static const char *const strategies[] = {"exhaustiveSearch", "balanced", NULL};
-    static const char *const batching[] = {"random", "sorted", "largestPopulation",
-                                           "fastestRegion", NULL};
+    static const char *const batching[] = {"random", "sorted", "largestPopulation", "fastestRegion",
+                                           NULL};
     static const char *const ages[] = {"newest", "oldest", NULL};
     static const char *const priorities[] = {"normal", "high", "low", NULL};
 
@@ -277,8 +281,9 @@ static bool parse_algorithm(struct ctx *c, json_t *alg)
     rs->strategy = rs->large ? FM_BALANCED : FM_EXHAUSTIVE;
     if (alg == NULL) {
         rs->batching = rs->large ? FM_BATCH_LARGEST_POPULATION : FM_BATCH_RANDOM;
-        return rs->large ? fail(c, "algorithm", "a match of more than %d players needs strategy "
-                                                "balanced and a balancedAttribute",
+        return rs->large ? fail(c, "algorithm",
+                                "a match of more than %d players needs strategy "
+                                "balanced and a balancedAttribute",
                                 FM_SMALL_MATCH_MAX)
                          : true;
     }
@@ -355,14 +360,28 @@ static bool parse_algorithm(struct ctx *c, json_t *alg)
 
 /* ---- rules -------------------------------------------------------------- */
 
-static const char *const rule_types[] = {"distance",      "comparison",    "collection",
-                                         "latency",       "batchDistance", "absoluteSort",
-                                         "distanceSort",  "compound",      NULL};
-static const char *const rule_keys[] = {
-    "name",          "description", "type",          "measurements", "referenceValue",
-    "maxDistance",   "minDistance", "operation",     "minCount",     "maxCount",
-    "maxLatency",    "distanceReference", "partyAggregation", "batchAttribute",
-    "sortDirection", "sortAttribute", "mapKey",      "statement",    NULL};
+static const char *const rule_types[] = {"distance",     "comparison",    "collection",
+                                         "latency",      "batchDistance", "absoluteSort",
+                                         "distanceSort", "compound",      NULL};
+static const char *const rule_keys[] = {"name",
+                                        "description",
+                                        "type",
+                                        "measurements",
+                                        "referenceValue",
+                                        "maxDistance",
+                                        "minDistance",
+                                        "operation",
+                                        "minCount",
+                                        "maxCount",
+                                        "maxLatency",
+                                        "distanceReference",
+                                        "partyAggregation",
+                                        "batchAttribute",
+                                        "sortDirection",
+                                        "sortAttribute",
+                                        "mapKey",
+                                        "statement",
+                                        NULL};
 static const char *const prop_names[FM_NPROPS] = {"referenceValue", "maxDistance", "minDistance",
                                                   "minCount",       "maxCount",    "maxLatency"};
 
@@ -407,9 +426,18 @@ static bool is_expression(const char *s)
 {
     while (*s == ' ')
         s++;
-    static const char *const heads[] = {"teams[", "team[", "min(",  "max(",     "avg(",
-                                        "median(", "sum(", "count(", "stddev(", "flatten(",
-                                        "set_intersection(", NULL};
+    static const char *const heads[] = {"teams[",
+                                        "team[",
+                                        "min(",
+                                        "max(",
+                                        "avg(",
+                                        "median(",
+                                        "sum(",
+                                        "count(",
+                                        "stddev(",
+                                        "flatten(",
+                                        "set_intersection(",
+                                        NULL};
     for (size_t i = 0; heads[i] != NULL; i++)
         if (strncmp(s, heads[i], strlen(heads[i])) == 0 || (strncmp(s, "count (", 7) == 0))
             return true;
@@ -509,7 +537,8 @@ static struct fm_stmt *parse_stmt(struct stmt_parser *sp, int depth)
     }
     int r = *word != '\0' ? fm_rule_index(rs, word) : -1;
     if (r < 0 || r >= sp->self) {
-        fail(sp->c, sp->field, "%s is not a rule defined before this one", *word ? word : "(empty)");
+        fail(sp->c, sp->field, "%s is not a rule defined before this one",
+             *word ? word : "(empty)");
         return NULL;
     }
     if (rs->rules[r].type == FM_RULE_BATCH_DISTANCE) {
@@ -534,7 +563,8 @@ static bool parse_party(struct ctx *c, const char *f, json_t *v, struct fm_rule 
     char field[160];
     snprintf(field, sizeof(field), "%s.partyAggregation", f);
     if (p < 0)
-        return fail(c, field, collection ? "must be union or intersection" : "must be avg, min or max");
+        return fail(c, field,
+                    collection ? "must be union or intersection" : "must be avg, min or max");
     r->party = collection ? (enum fm_party)(FM_PARTY_UNION + p) : (enum fm_party)p;
     return true;
 }
@@ -560,8 +590,8 @@ static bool check_rule_type(struct ctx *c, const char *f, json_t *j, struct fm_r
 {
     struct fm_ruleset *rs = c->rs;
     static const char *const cmp_ops[] = {"<", "<=", "=", "!=", ">", ">=", NULL};
-    static const char *const coll_ops[] = {"intersection", "contains", "reference_intersection_count",
-                                           NULL};
+    static const char *const coll_ops[] = {"intersection", "contains",
+                                           "reference_intersection_count", NULL};
     char field[160];
     switch (r->type) {
     case FM_RULE_DISTANCE:
@@ -697,12 +727,14 @@ static bool parse_rule(struct ctx *c, json_t *j, size_t index)
         return fail(c, f, "name %s is used by another rule", name);
     int type = choice(json_string_value(json_object_get(j, "type")), rule_types);
     if (type < 0)
-        return fail(c, f, "type must be one of distance, comparison, collection, latency, "
-                          "batchDistance, absoluteSort, distanceSort, compound");
+        return fail(c, f,
+                    "type must be one of distance, comparison, collection, latency, "
+                    "batchDistance, absoluteSort, distanceSort, compound");
     r->type = (enum fm_rule_type)type;
     if (rs->large && r->type != FM_RULE_LATENCY && r->type != FM_RULE_BATCH_DISTANCE)
-        return fail(c, f, "matches of more than %d players allow latency and batchDistance rules "
-                          "only",
+        return fail(c, f,
+                    "matches of more than %d players allow latency and batchDistance rules "
+                    "only",
                     FM_SMALL_MATCH_MAX);
     for (int p = FM_P_MAX_DISTANCE; p < FM_NPROPS; p++) {
         json_t *v = json_object_get(j, prop_names[p]);
@@ -775,7 +807,8 @@ static bool parse_target(struct ctx *c, const char *f, const char *text, struct 
         x->prop = (enum fm_prop)p;
         return true;
     }
-    if ((head == 5 && strncmp(text, "teams", 5) == 0) || (head == 4 && strncmp(text, "team", 4) == 0)) {
+    if ((head == 5 && strncmp(text, "teams", 5) == 0) ||
+        (head == 4 && strncmp(text, "team", 4) == 0)) {
         if (strcmp(prop, "minPlayers") == 0)
             x->kind = FM_TARGET_TEAM_MIN;
         else if (strcmp(prop, "maxPlayers") == 0)
@@ -791,7 +824,8 @@ static bool parse_target(struct ctx *c, const char *f, const char *text, struct 
             while (n > 0 && name[n - 1] == ' ')
                 name[--n] = '\0';
             if (strcmp(name, "*") == 0)
-                return fail(c, f, "wildcards are not allowed in expansion targets (as in FlexMatch)");
+                return fail(c, f,
+                            "wildcards are not allowed in expansion targets (as in FlexMatch)");
             int d = -1;
             for (size_t k = 0; k < rs->nteam_defs && d < 0; k++)
                 if (strcmp(rs->team_defs[k].name, name) == 0)
@@ -844,11 +878,13 @@ static bool parse_expansions(struct ctx *c, json_t *list)
         {
             struct fm_step *st = &x->steps[k];
             snprintf(sf, sizeof(sf), "%s.steps[%zu]", f, k);
-            if (!json_is_object(s) || !number_of(json_object_get(s, "waitTimeSeconds"), &st->wait_seconds) ||
+            if (!json_is_object(s) ||
+                !number_of(json_object_get(s, "waitTimeSeconds"), &st->wait_seconds) ||
                 !number_of(json_object_get(s, "value"), &st->value))
                 return fail(c, sf, "needs numbers waitTimeSeconds and value");
             if (st->wait_seconds < 0 || (k > 0 && st->wait_seconds <= x->steps[k - 1].wait_seconds))
-                return fail(c, sf, "waitTimeSeconds must grow from step to step (they are absolute)");
+                return fail(c, sf,
+                            "waitTimeSeconds must grow from step to step (they are absolute)");
             if (x->kind != FM_TARGET_RULE && !whole(st->value, 0, FM_MAX_PLAYERS))
                 return fail(c, sf, "a team size must be a whole number");
             x->nsteps++;
@@ -862,8 +898,14 @@ static bool parse_expansions(struct ctx *c, json_t *list)
 
 struct fm_ruleset *fm_ruleset_parse(json_t *body, struct fm_error *err)
 {
-    static const char *const keys[] = {"name",  "ruleLanguageVersion", "playerAttributes", "algorithm",
-                                       "teams", "rules",               "expansions",       NULL};
+    static const char *const keys[] = {"name",
+                                       "ruleLanguageVersion",
+                                       "playerAttributes",
+                                       "algorithm",
+                                       "teams",
+                                       "rules",
+                                       "expansions",
+                                       NULL};
     struct fm_ruleset *rs = calloc(1, sizeof(*rs));
     if (rs == NULL)
         abort();
@@ -875,8 +917,8 @@ struct fm_ruleset *fm_ruleset_parse(json_t *body, struct fm_error *err)
         fail(&c, "(rule set)", "must be a JSON object");
     else if (!only_keys(&c, body, "", keys))
         ;
-    else if ((v = json_object_get(body, "ruleLanguageVersion")) == NULL ||
-             !json_is_string(v) || strcmp(json_string_value(v), "1.0") != 0)
+    else if ((v = json_object_get(body, "ruleLanguageVersion")) == NULL || !json_is_string(v) ||
+             strcmp(json_string_value(v), "1.0") != 0)
         fail(&c, "ruleLanguageVersion", "must be \"1.0\"");
     else if ((v = json_object_get(body, "name")) != NULL && !json_is_string(v))
         fail(&c, "name", "must be a string");
@@ -910,10 +952,11 @@ int fm_ruleset_check_timeout(const struct fm_ruleset *rs, double request_timeout
     for (size_t i = 0; i < rs->nexpansions; i++) {
         const struct fm_expansion *x = &rs->expansions[i];
         if (x->steps[x->nsteps - 1].wait_seconds > request_timeout) {
-            snprintf(err->field, sizeof(err->field), "expansions[%zu].steps[%zu]", i, x->nsteps - 1);
+            snprintf(err->field, sizeof(err->field), "expansions[%zu].steps[%zu]", i,
+                     x->nsteps - 1);
             snprintf(err->message, sizeof(err->message),
-                     "waits %g s, longer than RequestTimeoutSeconds %g", x->steps[x->nsteps - 1].wait_seconds,
-                     request_timeout);
+                     "waits %g s, longer than RequestTimeoutSeconds %g",
+                     x->steps[x->nsteps - 1].wait_seconds, request_timeout);
             return -1;
         }
     }

@@ -21,8 +21,8 @@
 
 #include "arena.h"
 
-#define FM_MAX_PLAYERS 200      /* large matches go up to 200 players */
-#define FM_SMALL_MATCH_MAX 40   /* above this total, large-match rules apply */
+#define FM_MAX_PLAYERS 200    /* large matches go up to 200 players */
+#define FM_SMALL_MATCH_MAX 40 /* above this total, large-match rules apply */
 #define FM_MAX_TICKET_PLAYERS 10
 
 enum fm_attr_type { FM_STRING, FM_NUMBER, FM_STRING_LIST, FM_STRING_NUMBER_MAP };
@@ -106,13 +106,13 @@ struct fm_rule {
     bool has[FM_NPROPS];
     enum fm_op op;
     enum fm_party party;
-    int attr;              /* batchAttribute / sortAttribute, else -1 */
-    bool descending;       /* sorts */
-    int map_key;           /* sorts on a string_number_map: 0, 1 minValue, 2 maxValue */
-    bool reference_is_avg; /* latency distanceReference: avg (else min) */
+    int attr;                  /* batchAttribute / sortAttribute, else -1 */
+    bool descending;           /* sorts */
+    int map_key;               /* sorts on a string_number_map: 0, 1 minValue, 2 maxValue */
+    bool reference_is_avg;     /* latency distanceReference: avg (else min) */
     struct fm_stmt *statement; /* compound */
-    bool in_compound;      /* referenced by a compound: decided there, not alone */
-    bool needs_complete;   /* its outcome depends on players yet to come */
+    bool in_compound;          /* referenced by a compound: decided there, not alone */
+    bool needs_complete;       /* its outcome depends on players yet to come */
 };
 
 /* One expansion: a numeric property (of rules or of team definitions) and
@@ -126,16 +126,21 @@ struct fm_step {
 
 struct fm_expansion {
     enum fm_target_kind kind;
-    int rule;               /* FM_TARGET_RULE */
-    enum fm_prop prop;      /* FM_TARGET_RULE */
-    int *team_defs;         /* FM_TARGET_TEAM_*: the definitions named */
+    int rule;          /* FM_TARGET_RULE */
+    enum fm_prop prop; /* FM_TARGET_RULE */
+    int *team_defs;    /* FM_TARGET_TEAM_*: the definitions named */
     size_t nteam_defs;
     struct fm_step *steps;
     size_t nsteps;
 };
 
 enum fm_strategy { FM_EXHAUSTIVE, FM_BALANCED };
-enum fm_batching { FM_BATCH_RANDOM, FM_BATCH_SORTED, FM_BATCH_LARGEST_POPULATION, FM_BATCH_FASTEST_REGION };
+enum fm_batching {
+    FM_BATCH_RANDOM,
+    FM_BATCH_SORTED,
+    FM_BATCH_LARGEST_POPULATION,
+    FM_BATCH_FASTEST_REGION
+};
 enum fm_backfill_priority { FM_BACKFILL_NORMAL, FM_BACKFILL_HIGH, FM_BACKFILL_LOW };
 
 struct fm_ruleset {

@@ -172,7 +172,7 @@ static void check_configuration(struct config_set *cs, struct item *c)
     struct fm_ruleset *parsed = fm_ruleset_parse(rs->body, &err);
     if (parsed != NULL && t != NULL &&
         fm_ruleset_check_timeout(parsed, (double)json_integer_value(t), &err) < 0) {
-        char field[200];
+        char field[512];
         snprintf(field, sizeof(field), "RequestTimeoutSeconds (rule set %s: %s)", rs->name,
                  err.field);
         fail(c->path, field, err.message);

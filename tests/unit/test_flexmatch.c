@@ -139,16 +139,17 @@ END_TEST
 /* Rule sets that must be refused, the field the error names, and a word of
  * its message. */
 #define RS(body) "{\"ruleLanguageVersion\": \"1.0\", " body "}"
-#define TEAMS "\"teams\": [{\"name\": \"red\", \"maxPlayers\": 5, \"minPlayers\": 1}, " \
-              "{\"name\": \"blue\", \"maxPlayers\": 5, \"minPlayers\": 1}]"
+#define TEAMS                                                                                      \
+    "\"teams\": [{\"name\": \"red\", \"maxPlayers\": 5, \"minPlayers\": 1}, "                      \
+    "{\"name\": \"blue\", \"maxPlayers\": 5, \"minPlayers\": 1}]"
 #define SKILL "\"playerAttributes\": [{\"name\": \"skill\", \"type\": \"number\"}]"
 static const struct {
     const char *body;
     const char *field;
     const char *says;
 } refused[] = {
-    {"{\"teams\": [{\"name\": \"a\", \"maxPlayers\": 1, \"minPlayers\": 1}]}", "ruleLanguageVersion",
-     "1.0"},
+    {"{\"teams\": [{\"name\": \"a\", \"maxPlayers\": 1, \"minPlayers\": 1}]}",
+     "ruleLanguageVersion", "1.0"},
     {RS("\"teams\": []"), "teams", "at least one"},
     {RS("\"nme\": \"x\", " TEAMS), "nme", "not a field"},
     {RS("\"teams\": [{\"name\": \"a\", \"maxPlayers\": 0, \"minPlayers\": 0}]"), "teams[0]",
@@ -163,54 +164,61 @@ static const struct {
      "playerAttributes[1]", "second time"},
     {RS("\"playerAttributes\": [{\"name\": \"s\", \"type\": \"int\"}], " TEAMS),
      "playerAttributes[0]", "type must be"},
-    {RS("\"playerAttributes\": [{\"name\": \"s\", \"type\": \"number\", \"default\": \"high\"}], " TEAMS),
+    {RS("\"playerAttributes\": [{\"name\": \"s\", \"type\": \"number\", \"default\": "
+        "\"high\"}], " TEAMS),
      "playerAttributes[0]", "default"},
     {RS(TEAMS ", \"rules\": [{\"name\": \"r\", \"type\": \"closeness\"}]"), "rules[0]",
      "type must be"},
-    {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
-        "[\"avg(teams[red].players.attributes[skill])\"], \"referenceValue\": 10}]"),
+    {RS(SKILL ", " TEAMS
+              ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
+              "[\"avg(teams[red].players.attributes[skill])\"], \"referenceValue\": 10}]"),
      "rules[0]", "maxDistance or minDistance"},
-    {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
-        "[\"avg(teams[red].players.attributes[skil])\"], \"maxDistance\": 10}]"),
+    {RS(SKILL ", " TEAMS
+              ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
+              "[\"avg(teams[red].players.attributes[skil])\"], \"maxDistance\": 10}]"),
      "rules[0].measurements", "does not declare"},
-    {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
-        "[\"avg(teams[green].players.attributes[skill])\"], \"maxDistance\": 10}]"),
+    {RS(SKILL ", " TEAMS
+              ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
+              "[\"avg(teams[green].players.attributes[skill])\"], \"maxDistance\": 10}]"),
      "rules[0].measurements", "does not define"},
-    {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
-        "[\"avg(teams[red].players.attributes[skill])\"], \"maxDistance\": -1}]"),
+    {RS(SKILL ", " TEAMS
+              ", \"rules\": [{\"name\": \"r\", \"type\": \"distance\", \"measurements\": "
+              "[\"avg(teams[red].players.attributes[skill])\"], \"maxDistance\": -1}]"),
      "rules[0].maxDistance", "0 or more"},
-    {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"r\", \"type\": \"comparison\", \"measurements\": "
-        "[\"teams[red].players.attributes[skill]\"], \"operation\": \">\"}]"),
+    {RS(SKILL ", " TEAMS
+              ", \"rules\": [{\"name\": \"r\", \"type\": \"comparison\", \"measurements\": "
+              "[\"teams[red].players.attributes[skill]\"], \"operation\": \">\"}]"),
      "rules[0].operation", "only = and !="},
     {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"c\", \"type\": \"compound\", \"statement\": "
-        "\"and(a, b)\"}, {\"name\": \"a\", \"type\": \"latency\", \"maxLatency\": 50}]"),
+              "\"and(a, b)\"}, {\"name\": \"a\", \"type\": \"latency\", \"maxLatency\": 50}]"),
      "rules[0].statement", "defined before"},
     {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"b\", \"type\": \"batchDistance\", "
-        "\"batchAttribute\": \"skill\", \"maxDistance\": 5}, {\"name\": \"l\", \"type\": "
-        "\"latency\", \"maxLatency\": 50}, {\"name\": \"c\", \"type\": \"compound\", "
-        "\"statement\": \"or(b, l)\"}]"),
+              "\"batchAttribute\": \"skill\", \"maxDistance\": 5}, {\"name\": \"l\", \"type\": "
+              "\"latency\", \"maxLatency\": 50}, {\"name\": \"c\", \"type\": \"compound\", "
+              "\"statement\": \"or(b, l)\"}]"),
      "rules[2].statement", "batchDistance"},
     {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": "
-        "50}, {\"name\": \"c\", \"type\": \"compound\", \"statement\": \"not(l, l)\"}]"),
+              "50}, {\"name\": \"c\", \"type\": \"compound\", \"statement\": \"not(l, l)\"}]"),
      "rules[1].statement", "one argument"},
     {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": "
-        "50}, {\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": 60}]"),
+              "50}, {\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": 60}]"),
      "rules[1]", "another rule"},
     {RS(TEAMS ", \"expansions\": [{\"target\": \"teams[*].minPlayers\", \"steps\": "
-        "[{\"waitTimeSeconds\": 5, \"value\": 1}]}]"),
+              "[{\"waitTimeSeconds\": 5, \"value\": 1}]}]"),
      "expansions[0]", "wildcards"},
     {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": "
-        "50}, {\"name\": \"c\", \"type\": \"compound\", \"statement\": \"not(l)\"}], "
-        "\"expansions\": [{\"target\": \"rules[c].maxLatency\", \"steps\": "
-        "[{\"waitTimeSeconds\": 5, \"value\": 1}]}]"),
+              "50}, {\"name\": \"c\", \"type\": \"compound\", \"statement\": \"not(l)\"}], "
+              "\"expansions\": [{\"target\": \"rules[c].maxLatency\", \"steps\": "
+              "[{\"waitTimeSeconds\": 5, \"value\": 1}]}]"),
      "expansions[0]", "compound"},
-    {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": "
+    {RS(SKILL
+        ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": "
         "50}], \"expansions\": [{\"target\": \"rules[l].maxLatency\", \"steps\": "
         "[{\"waitTimeSeconds\": 10, \"value\": 100}, {\"waitTimeSeconds\": 5, \"value\": 200}]}]"),
      "expansions[0].steps[1]", "grow"},
     {RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": \"latency\", \"maxLatency\": "
-        "50}], \"expansions\": [{\"target\": \"rules[l].maxDistance\", \"steps\": "
-        "[{\"waitTimeSeconds\": 10, \"value\": 100}]}]"),
+              "50}], \"expansions\": [{\"target\": \"rules[l].maxDistance\", \"steps\": "
+              "[{\"waitTimeSeconds\": 10, \"value\": 100}]}]"),
      "expansions[0]", "not a numeric property"},
     {RS(SKILL ", " TEAMS ", \"algorithm\": {\"batchingPreference\": \"sorted\"}"),
      "algorithm.sortByAttributes", "required"},
@@ -250,10 +258,10 @@ END_TEST
 START_TEST(test_expansion_within_request_timeout)
 {
     struct fm_ruleset *rs = load(RS(SKILL ", " TEAMS ", \"rules\": [{\"name\": \"l\", \"type\": "
-                                    "\"latency\", \"maxLatency\": 50}], \"expansions\": "
-                                    "[{\"target\": \"rules[l].maxLatency\", \"steps\": "
-                                    "[{\"waitTimeSeconds\": 15, \"value\": 100}, "
-                                    "{\"waitTimeSeconds\": 25, \"value\": 200}]}]"));
+                                          "\"latency\", \"maxLatency\": 50}], \"expansions\": "
+                                          "[{\"target\": \"rules[l].maxLatency\", \"steps\": "
+                                          "[{\"waitTimeSeconds\": 15, \"value\": 100}, "
+                                          "{\"waitTimeSeconds\": 25, \"value\": 200}]}]"));
     struct fm_error err = {{0}, {0}};
     ck_assert_int_eq(fm_ruleset_check_timeout(rs, 30, &err), 0);
     ck_assert_int_eq(fm_ruleset_check_timeout(rs, 20, &err), -1);
@@ -266,11 +274,12 @@ END_TEST
 
 /* Teams red (3) and blue (3), and green (2) left empty. red: A (10) and the
  * party B (20), C (30); blue: D (40). */
-#define EXPR_RS                                                                                     \
-    RS("\"playerAttributes\": [{\"name\": \"skill\", \"type\": \"number\"}, {\"name\": \"roles\", " \
-       "\"type\": \"string_list\", \"default\": []}, {\"name\": \"mode\", \"type\": \"string\", "   \
-       "\"default\": \"ranked\"}], \"teams\": [{\"name\": \"red\", \"maxPlayers\": 3, "             \
-       "\"minPlayers\": 1}, {\"name\": \"blue\", \"maxPlayers\": 3, \"minPlayers\": 1}, "           \
+#define EXPR_RS                                                                                    \
+    RS("\"playerAttributes\": [{\"name\": \"skill\", \"type\": \"number\"}, {\"name\": "           \
+       "\"roles\", "                                                                               \
+       "\"type\": \"string_list\", \"default\": []}, {\"name\": \"mode\", \"type\": \"string\", "  \
+       "\"default\": \"ranked\"}], \"teams\": [{\"name\": \"red\", \"maxPlayers\": 3, "            \
+       "\"minPlayers\": 1}, {\"name\": \"blue\", \"maxPlayers\": 3, \"minPlayers\": 1}, "          \
        "{\"name\": \"green\", \"maxPlayers\": 2, \"minPlayers\": 0}]")
 
 static struct fm_ruleset *expr_rs;
@@ -318,8 +327,8 @@ static struct fm_val eval(const char *text)
 static void expect_number(const char *text, double want)
 {
     struct fm_val v = eval(text);
-    ck_assert_msg(v.kind == FM_V_NUM && fabs(v.num - want) < 1e-9, "%s = kind %d %g, want %g",
-                  text, v.kind, v.num, want);
+    ck_assert_msg(v.kind == FM_V_NUM && fabs(v.num - want) < 1e-9, "%s = kind %d %g, want %g", text,
+                  v.kind, v.num, want);
 }
 
 /* A list of numbers written as "20,40" (NONE written as "-"). */
@@ -426,7 +435,8 @@ static struct fm_ruleset *rule_rs(const char *rules)
     char *body = arena_sprintf(
         &arena,
         RS("\"playerAttributes\": [{\"name\": \"skill\", \"type\": \"number\", \"default\": 10}, "
-           "{\"name\": \"roles\", \"type\": \"string_list\", \"default\": []}, {\"name\": \"mode\", "
+           "{\"name\": \"roles\", \"type\": \"string_list\", \"default\": []}, {\"name\": "
+           "\"mode\", "
            "\"type\": \"string\", \"default\": \"ranked\"}, {\"name\": \"prefs\", \"type\": "
            "\"string_number_map\", \"default\": {}}], \"teams\": [{\"name\": \"red\", "
            "\"maxPlayers\": 3, \"minPlayers\": 1}, {\"name\": \"blue\", \"maxPlayers\": 3, "
@@ -441,7 +451,8 @@ static struct fm_ticket *skills(const struct fm_ruleset *rs, const char *id, int
     char buf[1024] = "[";
     for (int i = 0; i < n; i++) {
         char one[128];
-        snprintf(one, sizeof(one), "%s{\"PlayerId\": \"%s-%d\", \"PlayerAttributes\": {\"skill\": {\"N\": %d}}}",
+        snprintf(one, sizeof(one),
+                 "%s{\"PlayerId\": \"%s-%d\", \"PlayerAttributes\": {\"skill\": {\"N\": %d}}}",
                  i ? "," : "", id, i, s[i]);
         strcat(buf, one);
     }
@@ -537,10 +548,10 @@ END_TEST
 START_TEST(test_comparison_rules)
 {
     /* Equal team sizes: decided only on a complete match. */
-    struct fm_ruleset *rs =
-        rule_rs("{\"name\": \"EqualTeamSizes\", \"type\": \"comparison\", \"measurements\": "
-                "[\"count(teams[red].players)\"], \"referenceValue\": \"count(teams[blue].players)\", "
-                "\"operation\": \"=\"}");
+    struct fm_ruleset *rs = rule_rs(
+        "{\"name\": \"EqualTeamSizes\", \"type\": \"comparison\", \"measurements\": "
+        "[\"count(teams[red].players)\"], \"referenceValue\": \"count(teams[blue].players)\", "
+        "\"operation\": \"=\"}");
     ck_assert(rs->rules[0].needs_complete);
     struct fm_match m;
     fm_match_init(&m, rs);
@@ -576,9 +587,10 @@ START_TEST(test_comparison_rules)
     fm_match_push(&m, skills(rs, "c", 1, (int[]){2}), 1);
     ck_assert_int_eq(check(&m, false), 1);
     fm_match_pop(&m);
-    fm_match_push(&m, ticket(rs, "d", 100,
-                             "[{\"PlayerId\": \"d\", \"PlayerAttributes\": {\"skill\": {\"N\": 3}, "
-                             "\"mode\": {\"S\": \"casual\"}}}]"),
+    fm_match_push(&m,
+                  ticket(rs, "d", 100,
+                         "[{\"PlayerId\": \"d\", \"PlayerAttributes\": {\"skill\": {\"N\": 3}, "
+                         "\"mode\": {\"S\": \"casual\"}}}]"),
                   1);
     ck_assert_int_eq(check(&m, false), 0);
     fm_match_free(&m);
@@ -595,7 +607,8 @@ static struct fm_ticket *roles(const struct fm_ruleset *rs, const char *id, cons
     for (char *save = NULL, *one = strtok_r(copy, "|", &save); one != NULL;
          one = strtok_r(NULL, "|", &save), p++) {
         char items[256] = "";
-        for (char *s2 = NULL, *r = strtok_r(one, " ", &s2); r != NULL; r = strtok_r(NULL, " ", &s2)) {
+        for (char *s2 = NULL, *r = strtok_r(one, " ", &s2); r != NULL;
+             r = strtok_r(NULL, " ", &s2)) {
             if (*items)
                 strcat(items, ",");
             strcat(items, "\"");
@@ -630,9 +643,10 @@ START_TEST(test_collection_rules)
     fm_ruleset_free(rs);
 
     /* Party union: a party of [x] and [z] offers x and z together. */
-    rs = rule_rs("{\"name\": \"Common\", \"type\": \"collection\", \"operation\": \"intersection\", "
-                 "\"measurements\": [\"flatten(teams[*].players.attributes[roles])\"], "
-                 "\"minCount\": 1}");
+    rs =
+        rule_rs("{\"name\": \"Common\", \"type\": \"collection\", \"operation\": \"intersection\", "
+                "\"measurements\": [\"flatten(teams[*].players.attributes[roles])\"], "
+                "\"minCount\": 1}");
     fm_match_init(&m, rs);
     fm_match_push(&m, roles(rs, "a", "x"), 0);
     fm_match_push(&m, roles(rs, "b", "q|x"), 1);
@@ -675,7 +689,8 @@ END_TEST
 
 static struct fm_ticket *located(const struct fm_ruleset *rs, const char *id, const char *lat)
 {
-    char *players = arena_sprintf(&arena, "[{\"PlayerId\": \"%s\", \"LatencyInMs\": {%s}}]", id, lat);
+    char *players =
+        arena_sprintf(&arena, "[{\"PlayerId\": \"%s\", \"LatencyInMs\": {%s}}]", id, lat);
     return ticket(rs, id, 100, players);
 }
 

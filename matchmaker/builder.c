@@ -1,0 +1,557 @@
+/* The match builder: exhaustiveSearch and balanced strategies. */
+#include "builder.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BATCH 400
+#define REASSIGN_BUDGET 2000 /* nodes of the team re-assignment search */
+
+struct builder {
+    const struct fm_ruleset *rs;
+    const struct fm_ticket *const *pool;
+    size_t n;
+    const struct fm_build_opts *opts;
+    bool *used;
+    struct fm_match m;
+    size_t *idx; /* pool index of each ticket in m */
+    struct arena scratch;
+    struct fm_rule_metrics *metrics;
+    fm_emit_fn emit;
+    void *ctx;
+    size_t emitted;
+    int *order; /* scratch: team choices */
+    int budget;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n == 0 ? 1 : n, size);
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+/* Players the match is complete at: every slot, less AdditionalPlayerCount. */
+static int target(const struct builder *b)
+{
+    int total = 0;
+    for (size_t t = 0; t < b->rs->nteams; t++)
+        total += b->m.team_max[t];
+    total -= b->opts->additional_player_count;
+    return total > 0 ? total : 1;
+}
+
+static void push(struct builder *b, size_t i, int team)
+{
+    b->idx[b->m.n] = i;
+    fm_match_push(&b->m, b->pool[i], team);
+    fm_match_expand(&b->m, b->opts->now);
+}
+
+static void pop(struct builder *b)
+{
+    fm_match_pop(&b->m);
+    fm_match_expand(&b->m, b->opts->now);
+}
+
+static bool rules_pass(struct builder *b, bool complete)
+{
+    arena_reset(&b->scratch);
+    return fm_rules_check(&b->scratch, &b->m, complete, b->metrics) < 0;
+}
+
+/* Teams with room for t, in FlexMatch's fill order: teams short of their
+ * minimum first, then the most open slots, then definition order. */
+static int fill_order(struct builder *b, const struct fm_ticket *t, int *out)
+{
+    const struct fm_match *m = &b->m;
+    int n = 0;
+    for (size_t k = 0; k < b->rs->nteams; k++) {
+        if (t->pinned_team >= 0 && (int)k != t->pinned_team)
+            continue;
+        if (m->team_players[k] + t->nplayers <= m->team_max[k])
+            out[n++] = (int)k;
+    }
+    for (int i = 1; i < n; i++) { /* insertion sort: n is small */
+        int k = out[i], j = i - 1;
+        for (; j >= 0; j--) {
+            int a = out[j];
+            bool a_short = m->team_players[a] < m->team_min[a];
+            bool k_short = m->team_players[k] < m->team_min[k];
+            int a_open = m->team_max[a] - m->team_players[a];
+            int k_open = m->team_max[k] - m->team_players[k];
+            bool k_first = (k_short && !a_short) || (k_short == a_short && k_open > a_open);
+            if (!k_first)
+                break;
+            out[j + 1] = a;
+        }
+        out[j + 1] = k;
+    }
+    return n;
+}
+
+/* Adds pool ticket i on the first team where every rule still passes. */
+static bool try_add(struct builder *b, size_t i)
+{
+    const struct fm_ticket *t = b->pool[i];
+    if (b->m.players + t->nplayers > target(b))
+        return false;
+    if (t->backfill)
+        for (int k = 0; k < b->m.n; k++)
+            if (b->m.tickets[k]->backfill)
+                return false; /* FlexMatch: one backfill ticket per match */
+    int *order = b->order;
+    int n = fill_order(b, t, order);
+    for (int k = 0; k < n; k++) {
+        push(b, i, order[k]);
+        if (rules_pass(b, false))
+            return true;
+        pop(b);
+    }
+    return false;
+}
+
+/* Every team has its minimum, and a backfill ticket is not alone. */
+static bool viable(const struct builder *b)
+{
+    const struct fm_match *m = &b->m;
+    bool has_new = false;
+    for (int k = 0; k < m->n; k++)
+        has_new |= !m->tickets[k]->backfill;
+    if (!has_new || m->n == 0)
+        return false;
+    for (size_t t = 0; t < b->rs->nteams; t++)
+        if (m->team_players[t] < m->team_min[t])
+            return false;
+    return true;
+}
+
+/* Depth-first search for team assignments of tickets[k..] under which the
+ * complete match passes every rule. */
+static bool assign_from(struct builder *b, const size_t *tickets, int count, int k)
+{
+    if (b->budget-- <= 0)
+        return false;
+    if (k == count)
+        return viable(b) && rules_pass(b, true);
+    const struct fm_ticket *t = b->pool[tickets[k]];
+    int order[FM_MAX_PLAYERS];
+    int n = fill_order(b, t, order);
+    for (int j = 0; j < n; j++) {
+        push(b, tickets[k], order[j]);
+        if (rules_pass(b, false) && assign_from(b, tickets, count, k + 1))
+            return true;
+        pop(b);
+    }
+    return false;
+}
+
+/* Searches team assignments of the match's tickets plus `extra` (a pool
+ * index, or SIZE_MAX for none) under which the complete match passes every
+ * rule. On failure the match is left as it was. */
+static bool reassign(struct builder *b, size_t extra)
+{
+    if (b->rs->nteams < 2)
+        return false;
+    int count = b->m.n;
+    size_t tickets[FM_MAX_PLAYERS + 1];
+    int teams[FM_MAX_PLAYERS];
+    for (int k = 0; k < count; k++) {
+        tickets[k] = b->idx[k];
+        teams[k] = b->m.team[k];
+    }
+    int all = count;
+    if (extra != SIZE_MAX)
+        tickets[all++] = extra;
+    while (b->m.n > 0)
+        fm_match_pop(&b->m);
+    b->budget = REASSIGN_BUDGET;
+    if (assign_from(b, tickets, all, 0))
+        return true;
+    while (b->m.n > 0)
+        fm_match_pop(&b->m);
+    for (int k = 0; k < count; k++)
+        push(b, tickets[k], teams[k]);
+    return false;
+}
+
+/* Checks the complete match, re-assigning teams if a rule fails. */
+static bool finish(struct builder *b)
+{
+    if (!viable(b))
+        return false;
+    return rules_pass(b, true) || reassign(b, SIZE_MAX);
+}
+
+static void emit(struct builder *b)
+{
+    arena_reset(&b->scratch);
+    fm_rules_check(&b->scratch, &b->m, true, NULL); /* settles m.region */
+    for (int k = 0; k < b->m.n; k++)
+        b->used[b->idx[k]] = true;
+    b->emit(b->ctx, &b->m, b->idx);
+    b->emitted++;
+}
+
+/* ---- exhaustiveSearch ----------------------------------------------------- */
+
+struct keyed {
+    size_t i;
+    double key[4];
+    const char *batch; /* string batchDistance value, or "" */
+};
+
+static int backfill_rank(const struct fm_ruleset *rs, const struct fm_ticket *t)
+{
+    if (rs->backfill_priority == FM_BACKFILL_HIGH)
+        return t->backfill ? 0 : 1;
+    if (rs->backfill_priority == FM_BACKFILL_LOW)
+        return t->backfill ? 1 : 0;
+    return 0;
+}
+
+static int cmp_keyed(const void *x, const void *y, void *arg)
+{
+    const struct builder *bl = arg;
+    const struct keyed *a = x, *b = y;
+    int c = strcmp(a->batch, b->batch);
+    if (c != 0)
+        return c;
+    for (int k = 0; k < 4; k++)
+        if (a->key[k] != b->key[k])
+            return a->key[k] < b->key[k] ? -1 : 1;
+    const struct fm_ticket *ta = bl->pool[a->i], *tb = bl->pool[b->i];
+    if (ta->created != tb->created)
+        return ta->created < tb->created ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* The pool in batch order: string batchDistance value, backfill priority,
+ * then sortByAttributes or a number batchDistance attribute, then age. */
+static struct keyed *batch_order(struct builder *b)
+{
+    const struct fm_ruleset *rs = b->rs;
+    struct keyed *ks = xcalloc(b->n, sizeof(*ks));
+    int sort_attrs[3];
+    int nsort = 0;
+    for (size_t k = 0; k < rs->nsort_attrs && nsort < 3; k++)
+        if (rs->attrs[rs->sort_attrs[k]].type == FM_NUMBER && rs->batching == FM_BATCH_SORTED)
+            sort_attrs[nsort++] = rs->sort_attrs[k];
+    int string_batch = -1;
+    for (size_t r = 0; r < rs->nrules; r++) {
+        const struct fm_rule *rule = &rs->rules[r];
+        if (rule->type != FM_RULE_BATCH_DISTANCE)
+            continue;
+        if (rs->attrs[rule->attr].type == FM_STRING && string_batch < 0)
+            string_batch = rule->attr;
+        else if (rs->attrs[rule->attr].type == FM_NUMBER && nsort < 3 && rs->nsort_attrs == 0)
+            sort_attrs[nsort++] = rule->attr;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const struct fm_ticket *t = b->pool[i];
+        ks[i].i = i;
+        ks[i].batch = "";
+        if (string_batch >= 0 && t->players[0].attrs[string_batch].kind == FM_A_STRING)
+            ks[i].batch = t->players[0].attrs[string_batch].str;
+        ks[i].key[0] = backfill_rank(rs, t);
+        for (int k = 0; k < nsort; k++) {
+            double v = fm_ticket_number(t, sort_attrs[k], FM_PARTY_AVG);
+            ks[i].key[k + 1] = isnan(v) ? INFINITY : v;
+        }
+    }
+    qsort_r(ks, b->n, sizeof(*ks), cmp_keyed, b);
+    return ks;
+}
+
+struct candidate {
+    size_t i;
+    double key[3];
+    double created;
+};
+
+static int cmp_candidate(const void *x, const void *y)
+{
+    const struct candidate *a = x, *b = y;
+    for (int k = 0; k < 3; k++)
+        if (a->key[k] != b->key[k])
+            return a->key[k] < b->key[k] ? -1 : 1;
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Builds a match around anchor from the batch; true if one was emitted. */
+static bool build_around(struct builder *b, size_t anchor, const struct keyed *batch, size_t len,
+                         struct candidate *cands, const int *sorts, int nsorts)
+{
+    fm_match_clear(&b->m);
+    if (!try_add(b, anchor))
+        return false;
+    size_t n = 0;
+    for (size_t k = 0; k < len; k++) {
+        size_t i = batch[k].i;
+        if (i == anchor || b->used[i])
+            continue;
+        cands[n].i = i;
+        cands[n].created = b->pool[i]->created;
+        for (int s = 0; s < 3; s++)
+            cands[n].key[s] = s < nsorts ? fm_sort_value(b->rs, sorts[s], b->pool[anchor], b->pool[i]) : 0;
+        n++;
+    }
+    qsort(cands, n, sizeof(*cands), cmp_candidate);
+    for (size_t k = 0; k < n; k++) {
+        if (!try_add(b, cands[k].i)) {
+            /* It would fill the match but fits no team as they stand: the
+             * teams may need to be dealt differently. */
+            const struct fm_ticket *t = b->pool[cands[k].i];
+            if (b->m.players + t->nplayers == target(b) && reassign(b, cands[k].i)) {
+                emit(b);
+                return true;
+            }
+            continue;
+        }
+        if (b->m.players < target(b))
+            continue;
+        if (finish(b)) {
+            emit(b);
+            return true;
+        }
+        pop(b); /* full but failing as a whole: try others in its place */
+    }
+    /* A full pass without filling every slot: the minimums may do. */
+    if (finish(b)) {
+        emit(b);
+        return true;
+    }
+    return false;
+}
+
+static void build_exhaustive(struct builder *b)
+{
+    size_t batch_size = b->opts->batch_size ? b->opts->batch_size : DEFAULT_BATCH;
+    struct keyed *ks = batch_order(b);
+    struct candidate *cands = xcalloc(batch_size, sizeof(*cands));
+    int sorts[3], nsorts = 0;
+    for (size_t r = 0; r < b->rs->nrules && nsorts < 3; r++)
+        if (b->rs->rules[r].type == FM_RULE_ABSOLUTE_SORT ||
+            b->rs->rules[r].type == FM_RULE_DISTANCE_SORT)
+            sorts[nsorts++] = (int)r;
+
+    size_t start = 0;
+    while (start < b->n) {
+        /* A batch: same string batch value, at most batch_size tickets. */
+        size_t end = start + 1;
+        while (end < b->n && end - start < batch_size && strcmp(ks[end].batch, ks[start].batch) == 0)
+            end++;
+        /* Anchors oldest first. */
+        struct candidate *anchors = xcalloc(end - start, sizeof(*anchors));
+        for (size_t k = start; k < end; k++) {
+            anchors[k - start].i = ks[k].i;
+            anchors[k - start].created = b->pool[ks[k].i]->created;
+        }
+        qsort(anchors, end - start, sizeof(*anchors), cmp_candidate);
+        for (size_t k = 0; k < end - start; k++)
+            if (!b->used[anchors[k].i])
+                build_around(b, anchors[k].i, ks + start, end - start, cands, sorts, nsorts);
+        free(anchors);
+        start = end;
+    }
+    free(cands);
+    free(ks);
+}
+
+/* ---- balanced --------------------------------------------------------------- */
+
+static double team_average(const struct builder *b, int team)
+{
+    double sum = 0;
+    int count = 0;
+    for (int k = 0; k < b->m.n; k++) {
+        if (b->m.team[k] != team)
+            continue;
+        const struct fm_ticket *t = b->m.tickets[k];
+        for (int p = 0; p < t->nplayers; p++)
+            sum += t->players[p].attrs[b->rs->balanced_attr].num;
+        count += t->nplayers;
+    }
+    return count > 0 ? sum / count : 0;
+}
+
+static double spread(const struct builder *b)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t t = 0; t < b->rs->nteams; t++) {
+        if (b->m.team_players[t] == 0)
+            continue;
+        double avg = team_average(b, (int)t);
+        lo = avg < lo ? avg : lo;
+        hi = avg > hi ? avg : hi;
+    }
+    return hi > lo ? hi - lo : 0;
+}
+
+/* Swaps tickets of equal size between teams while that narrows the spread
+ * of team averages of balancedAttribute. Team sizes never change. */
+static void balance(struct builder *b)
+{
+    struct fm_match *m = &b->m;
+    double best = spread(b);
+    for (int round = 0; round < 8 && best > 0; round++) {
+        bool improved = false;
+        for (int i = 0; i < m->n; i++)
+            for (int j = i + 1; j < m->n; j++) {
+                if (m->team[i] == m->team[j] || m->tickets[i]->nplayers != m->tickets[j]->nplayers ||
+                    m->tickets[i]->pinned_team >= 0 || m->tickets[j]->pinned_team >= 0)
+                    continue;
+                int ti = m->team[i];
+                m->team[i] = m->team[j];
+                m->team[j] = ti;
+                double s = spread(b);
+                if (s + 1e-9 < best) {
+                    best = s;
+                    improved = true;
+                } else {
+                    m->team[j] = m->team[i];
+                    m->team[i] = ti;
+                }
+            }
+        if (!improved)
+            break;
+    }
+}
+
+/* The locations a lone ticket finds acceptable under the first latency
+ * rule (expanded for its own age), as a bit mask; all ones without one. */
+static uint64_t acceptable(struct builder *b, size_t i, int rule, int *fastest)
+{
+    int lat[FM_MAX_REGIONS];
+    const struct fm_rule *r = &b->rs->rules[rule];
+    fm_ticket_latency(b->pool[i], r->party, lat);
+    fm_match_clear(&b->m);
+    push(b, i, 0);
+    double maxlat = r->has[FM_P_MAX_LATENCY] ? b->m.props[(size_t)rule * FM_NPROPS + FM_P_MAX_LATENCY]
+                                             : INFINITY;
+    fm_match_clear(&b->m);
+    uint64_t mask = 0;
+    *fastest = -1;
+    for (int g = 0; g < FM_MAX_REGIONS; g++) {
+        if (lat[g] < 0 || lat[g] > maxlat)
+            continue;
+        mask |= (uint64_t)1 << g;
+        if (*fastest < 0 || lat[g] < lat[*fastest])
+            *fastest = g;
+    }
+    return mask;
+}
+
+/* Fills matches from group (pool indices, oldest first). */
+static void fill_group(struct builder *b, const size_t *group, size_t len)
+{
+    fm_match_clear(&b->m);
+    for (size_t k = 0; k < len; k++) {
+        if (b->used[group[k]])
+            continue;
+        try_add(b, group[k]);
+        if (b->m.players < target(b))
+            continue;
+        balance(b);
+        if (finish(b))
+            emit(b);
+        fm_match_clear(&b->m);
+    }
+    if (b->m.n > 0) {
+        balance(b);
+        if (finish(b))
+            emit(b);
+    }
+}
+
+static int cmp_age(const void *x, const void *y, void *arg)
+{
+    const struct builder *b = arg;
+    const struct fm_ticket *a = b->pool[*(const size_t *)x];
+    const struct fm_ticket *c = b->pool[*(const size_t *)y];
+    if (a->created != c->created)
+        return a->created < c->created ? -1 : 1;
+    return (*(const size_t *)x > *(const size_t *)y) - (*(const size_t *)x < *(const size_t *)y);
+}
+
+static void build_balanced(struct builder *b)
+{
+    int rule = -1;
+    for (size_t r = 0; r < b->rs->nrules && rule < 0; r++)
+        if (b->rs->rules[r].type == FM_RULE_LATENCY)
+            rule = (int)r;
+    size_t *group = xcalloc(b->n, sizeof(size_t));
+    if (rule < 0) {
+        for (size_t i = 0; i < b->n; i++)
+            group[i] = i;
+        qsort_r(group, b->n, sizeof(size_t), cmp_age, b);
+        fill_group(b, group, b->n);
+        free(group);
+        return;
+    }
+    uint64_t *masks = xcalloc(b->n, sizeof(uint64_t));
+    int *fastest = xcalloc(b->n, sizeof(int));
+    for (size_t i = 0; i < b->n; i++)
+        masks[i] = acceptable(b, i, rule, &fastest[i]);
+    uint64_t tried = 0;
+    for (;;) {
+        /* largestPopulation: the location most remaining tickets accept;
+         * fastestRegion: the tickets whose fastest location it is. */
+        int counts[FM_MAX_REGIONS] = {0};
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->used[i])
+                continue;
+            for (int g = 0; g < FM_MAX_REGIONS; g++) {
+                bool in = b->rs->batching == FM_BATCH_FASTEST_REGION ? fastest[i] == g
+                                                                      : (masks[i] >> g & 1) != 0;
+                counts[g] += in;
+            }
+        }
+        int best = -1;
+        for (int g = 0; g < FM_MAX_REGIONS; g++)
+            if (!(tried >> g & 1) && counts[g] > 0 && (best < 0 || counts[g] > counts[best]))
+                best = g;
+        if (best < 0)
+            break;
+        tried |= (uint64_t)1 << best;
+        size_t len = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            bool in = b->rs->batching == FM_BATCH_FASTEST_REGION ? fastest[i] == best
+                                                                  : (masks[i] >> best & 1) != 0;
+            if (!b->used[i] && in)
+                group[len++] = i;
+        }
+        qsort_r(group, len, sizeof(size_t), cmp_age, b);
+        fill_group(b, group, len);
+    }
+    free(masks);
+    free(fastest);
+    free(group);
+}
+
+size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool, size_t n,
+                const struct fm_build_opts *opts, fm_emit_fn emit_fn, void *ctx,
+                struct fm_rule_metrics *metrics)
+{
+    struct builder b = {.rs = rs, .pool = pool, .n = n, .opts = opts, .metrics = metrics,
+                        .emit = emit_fn, .ctx = ctx};
+    b.used = xcalloc(n, sizeof(bool));
+    b.idx = xcalloc(FM_MAX_PLAYERS, sizeof(size_t));
+    b.order = xcalloc(rs->nteams + 1, sizeof(int));
+    fm_match_init(&b.m, rs);
+    if (rs->strategy == FM_BALANCED)
+        build_balanced(&b);
+    else
+        build_exhaustive(&b);
+    fm_match_free(&b.m);
+    arena_destroy(&b.scratch);
+    free(b.order);
+    free(b.idx);
+    free(b.used);
+    return b.emitted;
+}
