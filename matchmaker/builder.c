@@ -298,7 +298,8 @@ static bool build_around(struct builder *b, size_t anchor, const struct keyed *b
         cands[n].i = i;
         cands[n].created = b->pool[i]->created;
         for (int s = 0; s < 3; s++)
-            cands[n].key[s] = s < nsorts ? fm_sort_value(b->rs, sorts[s], b->pool[anchor], b->pool[i]) : 0;
+            cands[n].key[s] =
+                s < nsorts ? fm_sort_value(b->rs, sorts[s], b->pool[anchor], b->pool[i]) : 0;
         n++;
     }
     qsort(cands, n, sizeof(*cands), cmp_candidate);
@@ -344,7 +345,8 @@ static void build_exhaustive(struct builder *b)
     while (start < b->n) {
         /* A batch: same string batch value, at most batch_size tickets. */
         size_t end = start + 1;
-        while (end < b->n && end - start < batch_size && strcmp(ks[end].batch, ks[start].batch) == 0)
+        while (end < b->n && end - start < batch_size &&
+               strcmp(ks[end].batch, ks[start].batch) == 0)
             end++;
         /* Anchors oldest first. */
         struct candidate *anchors = xcalloc(end - start, sizeof(*anchors));
@@ -403,7 +405,8 @@ static void balance(struct builder *b)
         bool improved = false;
         for (int i = 0; i < m->n; i++)
             for (int j = i + 1; j < m->n; j++) {
-                if (m->team[i] == m->team[j] || m->tickets[i]->nplayers != m->tickets[j]->nplayers ||
+                if (m->team[i] == m->team[j] ||
+                    m->tickets[i]->nplayers != m->tickets[j]->nplayers ||
                     m->tickets[i]->pinned_team >= 0 || m->tickets[j]->pinned_team >= 0)
                     continue;
                 int ti = m->team[i];
@@ -432,8 +435,9 @@ static uint64_t acceptable(struct builder *b, size_t i, int rule, int *fastest)
     fm_ticket_latency(b->pool[i], r->party, lat);
     fm_match_clear(&b->m);
     push(b, i, 0);
-    double maxlat = r->has[FM_P_MAX_LATENCY] ? b->m.props[(size_t)rule * FM_NPROPS + FM_P_MAX_LATENCY]
-                                             : INFINITY;
+    double maxlat = r->has[FM_P_MAX_LATENCY]
+                        ? b->m.props[(size_t)rule * FM_NPROPS + FM_P_MAX_LATENCY]
+                        : INFINITY;
     fm_match_clear(&b->m);
     uint64_t mask = 0;
     *fastest = -1;
@@ -508,7 +512,7 @@ static void build_balanced(struct builder *b)
                 continue;
             for (int g = 0; g < FM_MAX_REGIONS; g++) {
                 bool in = b->rs->batching == FM_BATCH_FASTEST_REGION ? fastest[i] == g
-                                                                      : (masks[i] >> g & 1) != 0;
+                                                                     : (masks[i] >> g & 1) != 0;
                 counts[g] += in;
             }
         }
@@ -522,7 +526,7 @@ static void build_balanced(struct builder *b)
         size_t len = 0;
         for (size_t i = 0; i < b->n; i++) {
             bool in = b->rs->batching == FM_BATCH_FASTEST_REGION ? fastest[i] == best
-                                                                  : (masks[i] >> best & 1) != 0;
+                                                                 : (masks[i] >> best & 1) != 0;
             if (!b->used[i] && in)
                 group[len++] = i;
         }
@@ -538,8 +542,13 @@ size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool
                 const struct fm_build_opts *opts, fm_emit_fn emit_fn, void *ctx,
                 struct fm_rule_metrics *metrics)
 {
-    struct builder b = {.rs = rs, .pool = pool, .n = n, .opts = opts, .metrics = metrics,
-                        .emit = emit_fn, .ctx = ctx};
+    struct builder b = {.rs = rs,
+                        .pool = pool,
+                        .n = n,
+                        .opts = opts,
+                        .metrics = metrics,
+                        .emit = emit_fn,
+                        .ctx = ctx};
     b.used = xcalloc(n, sizeof(bool));
     b.idx = xcalloc(FM_MAX_PLAYERS, sizeof(size_t));
     b.order = xcalloc(rs->nteams + 1, sizeof(int));

@@ -270,7 +270,7 @@ static struct fm_val number(double n)
 static struct fm_val list(struct arena *a, size_t cap)
 {
     struct fm_val v = {.kind = FM_V_LIST, .ticket = -1};
-    v.items = cap > 0 ? arena_alloc(a, cap * sizeof(*v.items)) : NULL;
+    v.items = arena_alloc(a, (cap + 1) * sizeof(*v.items));
     return v;
 }
 

@@ -17,7 +17,7 @@ void fm_match_init(struct fm_match *m, const struct fm_ruleset *rs)
     memset(m, 0, sizeof(*m));
     m->rs = rs;
     m->cap = FM_MAX_PLAYERS;
-    m->tickets = xcalloc((size_t)m->cap, sizeof(*m->tickets));
+    m->tickets = xcalloc((size_t)m->cap, sizeof(const struct fm_ticket *));
     m->team = xcalloc((size_t)m->cap, sizeof(*m->team));
     m->team_players = xcalloc(rs->nteams, sizeof(int));
     m->props = xcalloc(rs->nrules * FM_NPROPS, sizeof(double));

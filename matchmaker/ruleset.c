@@ -400,14 +400,14 @@ static bool parse_measurements(struct ctx *c, const char *f, json_t *m, struct f
     snprintf(field, sizeof(field), "%s.measurements", f);
     /* decision: a string or an array of strings (AWS writes both). */
     if (json_is_string(m)) {
-        r->measurements = arena_alloc(&c->rs->arena, sizeof(*r->measurements));
+        r->measurements = arena_alloc(&c->rs->arena, sizeof(struct fm_expr *));
         r->measurements[0] = parse_expression(c, field, json_string_value(m));
         r->nmeasurements = 1;
         return r->measurements[0] != NULL;
     }
     if (!json_is_array(m) || json_array_size(m) == 0)
         return fail(c, field, "is required: an expression or an array of expressions");
-    r->measurements = arena_alloc(&c->rs->arena, json_array_size(m) * sizeof(*r->measurements));
+    r->measurements = arena_alloc(&c->rs->arena, json_array_size(m) * sizeof(struct fm_expr *));
     size_t i;
     json_t *v;
     json_array_foreach(m, i, v)
@@ -510,7 +510,7 @@ static struct fm_stmt *parse_stmt(struct stmt_parser *sp, int depth)
     if (op >= 0 && *sp->p == '(') {
         sp->p++;
         s->op = (enum fm_stmt_op)(op + 1);
-        s->args = arena_alloc(&rs->arena, 64 * sizeof(*s->args));
+        s->args = arena_alloc(&rs->arena, 64 * sizeof(struct fm_stmt *));
         do {
             if (s->nargs == 64) {
                 fail(sp->c, sp->field, "has an operator with too many arguments");

@@ -62,7 +62,8 @@ static struct fm_ticket *add(struct pool *p, const struct fm_ruleset *rs, const 
     }
     char players[2048] = "[";
     int k = 0;
-    for (char *s2 = NULL, *sk = strtok_r(skills, ",", &s2); sk != NULL; sk = strtok_r(NULL, ",", &s2)) {
+    for (char *s2 = NULL, *sk = strtok_r(skills, ",", &s2); sk != NULL;
+         sk = strtok_r(NULL, ",", &s2)) {
         char one[700];
         snprintf(one, sizeof(one),
                  "%s{\"PlayerId\": \"%s-%d\", \"PlayerAttributes\": {\"skill\": {\"N\": %s}}, "
@@ -131,14 +132,14 @@ static struct outcome run(const struct fm_ruleset *rs, struct pool *p, double no
     return o;
 }
 
-#define SAMPLE                                                                                   \
-    "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", \"type\": " \
-    "\"number\", \"default\": 10}], \"teams\": [{\"name\": \"oneteam\", \"maxPlayers\": 5, "     \
-    "\"minPlayers\": 1}], \"rules\": [{\"name\": \"FairSkill\", \"type\": \"distance\", "        \
-    "\"measurements\": [\"teams[oneteam].players.attributes[skill]\"], \"referenceValue\": "     \
-    "\"avg(teams[oneteam].players.attributes[skill])\", \"maxDistance\": 10}, {\"name\": "       \
-    "\"FastConnection\", \"type\": \"latency\", \"maxLatency\": 80}], \"expansions\": "          \
-    "[{\"target\": \"rules[FastConnection].maxLatency\", \"steps\": [{\"waitTimeSeconds\": 5, "  \
+#define SAMPLE                                                                                     \
+    "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", \"type\": "   \
+    "\"number\", \"default\": 10}], \"teams\": [{\"name\": \"oneteam\", \"maxPlayers\": 5, "       \
+    "\"minPlayers\": 1}], \"rules\": [{\"name\": \"FairSkill\", \"type\": \"distance\", "          \
+    "\"measurements\": [\"teams[oneteam].players.attributes[skill]\"], \"referenceValue\": "       \
+    "\"avg(teams[oneteam].players.attributes[skill])\", \"maxDistance\": 10}, {\"name\": "         \
+    "\"FastConnection\", \"type\": \"latency\", \"maxLatency\": 80}], \"expansions\": "            \
+    "[{\"target\": \"rules[FastConnection].maxLatency\", \"steps\": [{\"waitTimeSeconds\": 5, "    \
     "\"value\": 1000}]}]}"
 
 START_TEST(test_fill_to_max_then_minimum)
@@ -164,8 +165,8 @@ START_TEST(test_skill_and_latency_choose_partners)
     struct fm_ruleset *rs = load(SAMPLE);
     struct pool p = {0};
     add(&p, rs, "a 10 east=50 west=120", 100);
-    add(&p, rs, "far 10 west=40", 101);          /* east not reported: no common place */
-    add(&p, rs, "pro 40 east=20", 102);          /* 15 from the average of a and pro */
+    add(&p, rs, "far 10 west=40", 101); /* east not reported: no common place */
+    add(&p, rs, "pro 40 east=20", 102); /* 15 from the average of a and pro */
     add(&p, rs, "b 14 east=60", 103);
     add(&p, rs, "c 18 east=79", 104);
     struct outcome o = run(rs, &p, 104.5, 0); /* before the latency expansion */
@@ -202,14 +203,14 @@ START_TEST(test_expansion_relaxes_with_time)
 }
 END_TEST
 
-#define TWO_V_TWO                                                                                \
-    "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", \"type\": " \
-    "\"number\", \"default\": 10}], \"teams\": [{\"name\": \"red\", \"maxPlayers\": 2, "         \
-    "\"minPlayers\": 2}, {\"name\": \"blue\", \"maxPlayers\": 2, \"minPlayers\": 2}], "          \
-    "\"rules\": [{\"name\": \"EqualTeamSizes\", \"type\": \"comparison\", \"measurements\": "    \
-    "[\"count(teams[red].players)\"], \"referenceValue\": \"count(teams[blue].players)\", "      \
-    "\"operation\": \"=\"}, {\"name\": \"FairTeamSkill\", \"type\": \"distance\", "              \
-    "\"measurements\": [\"avg(teams[*].players.attributes[skill])\"], \"referenceValue\": "      \
+#define TWO_V_TWO                                                                                  \
+    "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", \"type\": "   \
+    "\"number\", \"default\": 10}], \"teams\": [{\"name\": \"red\", \"maxPlayers\": 2, "           \
+    "\"minPlayers\": 2}, {\"name\": \"blue\", \"maxPlayers\": 2, \"minPlayers\": 2}], "            \
+    "\"rules\": [{\"name\": \"EqualTeamSizes\", \"type\": \"comparison\", \"measurements\": "      \
+    "[\"count(teams[red].players)\"], \"referenceValue\": \"count(teams[blue].players)\", "        \
+    "\"operation\": \"=\"}, {\"name\": \"FairTeamSkill\", \"type\": \"distance\", "                \
+    "\"measurements\": [\"avg(teams[*].players.attributes[skill])\"], \"referenceValue\": "        \
     "\"avg(flatten(teams[*].players.attributes[skill]))\", \"maxDistance\": 5}]}"
 
 START_TEST(test_parties_stay_together)
@@ -217,7 +218,7 @@ START_TEST(test_parties_stay_together)
     struct fm_ruleset *rs = load(TWO_V_TWO);
     struct pool p = {0};
     add(&p, rs, "solo1 20", 100);
-    add(&p, rs, "party 10,30", 101); /* avg 20, both on one team */
+    add(&p, rs, "party 10,30", 101);   /* avg 20, both on one team */
     add(&p, rs, "trio 20,20,20", 102); /* never fits a team of 2 */
     add(&p, rs, "solo2 20", 103);
     struct outcome o = run(rs, &p, 110, 0);
@@ -300,12 +301,12 @@ END_TEST
 
 START_TEST(test_balanced_large_match)
 {
-    struct fm_ruleset *rs =
-        load("{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", "
-             "\"type\": \"number\"}], \"algorithm\": {\"strategy\": \"balanced\", "
-             "\"balancedAttribute\": \"skill\"}, \"teams\": [{\"name\": \"red\", \"maxPlayers\": "
-             "25, \"minPlayers\": 20}, {\"name\": \"blue\", \"maxPlayers\": 25, \"minPlayers\": "
-             "20}], \"rules\": [{\"name\": \"Fast\", \"type\": \"latency\", \"maxLatency\": 100}]}");
+    struct fm_ruleset *rs = load(
+        "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", "
+        "\"type\": \"number\"}], \"algorithm\": {\"strategy\": \"balanced\", "
+        "\"balancedAttribute\": \"skill\"}, \"teams\": [{\"name\": \"red\", \"maxPlayers\": "
+        "25, \"minPlayers\": 20}, {\"name\": \"blue\", \"maxPlayers\": 25, \"minPlayers\": "
+        "20}], \"rules\": [{\"name\": \"Fast\", \"type\": \"latency\", \"maxLatency\": 100}]}");
     ck_assert(rs->large);
     struct pool p = {0};
     for (int i = 1; i <= 56; i++) {
@@ -313,7 +314,10 @@ START_TEST(test_balanced_large_match)
         snprintf(spec, sizeof(spec), "p%d %d %s", i, i, i % 8 == 0 ? "west=30" : "east=30");
         add(&p, rs, spec, 100 + i);
     }
-    struct { double avg[2]; int n[2]; } teams = {{0, 0}, {0, 0}};
+    struct {
+        double avg[2];
+        int n[2];
+    } teams = {{0, 0}, {0, 0}};
     struct outcome o = run(rs, &p, 200, 0);
     /* 49 players are in the east: one match of 49, 25 + 24 by the fill
      * order; the 7 in the west are too few for the minimums. */
