@@ -129,6 +129,7 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=build scripts/bench.sh
+	@BUILD=build scripts/bench-matchmaker.sh
 
 compose-check:
 	@scripts/compose-check.sh

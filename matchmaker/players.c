@@ -20,6 +20,11 @@ int fm_region_index(const char *name)
     return nregions++;
 }
 
+int fm_region_count(void)
+{
+    return nregions;
+}
+
 const char *fm_region_name(int index)
 {
     return index >= 0 && index < nregions ? region_names[index] : NULL;

@@ -16,6 +16,8 @@
 /* The bit of a location name, registering it on first use; -1 once
  * FM_MAX_REGIONS locations are known. */
 int fm_region_index(const char *name);
+/* How many locations are registered: loops over locations stop here. */
+int fm_region_count(void);
 /* The name of a registered location (static until exit). */
 const char *fm_region_name(int index);
 

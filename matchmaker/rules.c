@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "players.h"
 
 static double prop(const struct fm_match *m, int rule, enum fm_prop p)
 {
@@ -415,7 +416,10 @@ static enum fm_outcome eval_collection(struct arena *a, const struct fm_match *m
 
 void fm_ticket_latency(const struct fm_ticket *t, enum fm_party party, int out[FM_MAX_REGIONS])
 {
-    for (int r = 0; r < FM_MAX_REGIONS; r++) {
+    int regions = fm_region_count();
+    for (int r = regions; r < FM_MAX_REGIONS; r++)
+        out[r] = -1;
+    for (int r = 0; r < regions; r++) {
         double acc = 0;
         bool all = t->nplayers > 0;
         for (int p = 0; p < t->nplayers && all; p++) {
@@ -423,7 +427,7 @@ void fm_ticket_latency(const struct fm_ticket *t, enum fm_party party, int out[F
             all = ms >= 0;
             acc = p == 0 ? ms : combine(party, acc, ms, p);
         }
-        out[r] = all ? (int)lround(acc) : -1;
+        out[r] = all ? (int)(acc + 0.5) : -1;
     }
 }
 
@@ -436,7 +440,7 @@ static enum fm_outcome eval_latency(struct arena *a, struct fm_match *m, int rul
     for (int t = 0; t < m->n; t++) {
         fm_ticket_latency(m->tickets[t], r->party, lat[t]);
         uint64_t ok = 0;
-        for (int g = 0; g < FM_MAX_REGIONS; g++)
+        for (int g = 0; g < fm_region_count(); g++)
             if (lat[t][g] >= 0 && lat[t][g] <= maxlat)
                 ok |= (uint64_t)1 << g;
         if (ok == 0)
@@ -449,7 +453,7 @@ static enum fm_outcome eval_latency(struct arena *a, struct fm_match *m, int rul
      * of those that pass maxDistance, the lowest average latency wins. */
     int best = -1;
     double best_avg = INFINITY;
-    for (int g = 0; g < FM_MAX_REGIONS; g++) {
+    for (int g = 0; g < fm_region_count(); g++) {
         if (!(common >> g & 1))
             continue;
         double lo = INFINITY, sum = 0;
