@@ -60,6 +60,25 @@ struct cached_token {
 
 static struct cached_token *cache; /* AUTH_CACHE_SLOTS entries, owned */
 
+/* SHA-256 for cache keys. SHA256() looks the algorithm up in OpenSSL 3's
+ * provider store on every call (locks, hash lookups), which costs more than
+ * hashing a token; so it is fetched once per process. */
+static EVP_MD *sha256_md;      /* owned */
+static EVP_MD_CTX *sha256_ctx; /* owned */
+
+static void token_digest(const char *token, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+    if (sha256_md == NULL)
+        sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (sha256_ctx == NULL)
+        sha256_ctx = EVP_MD_CTX_new();
+    if (sha256_md == NULL || sha256_ctx == NULL ||
+        EVP_DigestInit_ex(sha256_ctx, sha256_md, NULL) != 1 ||
+        EVP_DigestUpdate(sha256_ctx, token, len) != 1 ||
+        EVP_DigestFinal_ex(sha256_ctx, out, NULL) != 1)
+        SHA256((const unsigned char *)token, len, out);
+}
+
 static const struct {
     const char *name;
     unsigned bit;
@@ -151,6 +170,10 @@ void auth_keys_free(void)
     nkeys = 0;
     EVP_PKEY_free(signing_key);
     signing_key = NULL;
+    EVP_MD_CTX_free(sha256_ctx);
+    sha256_ctx = NULL;
+    EVP_MD_free(sha256_md);
+    sha256_md = NULL;
 }
 
 int auth_keys_load(const char *dir, bool with_signing_key)
@@ -409,7 +432,7 @@ enum auth_result auth_verify(struct arena *a, const char *authorization, unsigne
     }
 
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, len, digest);
+    token_digest(token, len, digest);
     size_t slot = ((size_t)digest[0] | (size_t)digest[1] << 8) % AUTH_CACHE_SLOTS;
     struct cached_token *c = &cache[slot];
     if (!c->used || !util_ct_equal(c->digest, digest, sizeof(digest))) {

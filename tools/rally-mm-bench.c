@@ -138,8 +138,8 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"tickets\": %zu, \"matched\": %zu, \"matches\": %zu, \"passes\": %zu, "
            "\"seconds\": %.3f, \"matches_per_second\": %.0f, \"maxrss_kb\": %ld}\n",
-           n, tally.tickets, tally.matches, passes, secs, secs > 0 ? (double)tally.matches / secs : 0,
-           ru.ru_maxrss);
+           n, tally.tickets, tally.matches, passes, secs,
+           secs > 0 ? (double)tally.matches / secs : 0, ru.ru_maxrss);
     free(tally.matched);
     free(open);
     free(pool);
