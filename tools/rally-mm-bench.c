@@ -110,10 +110,12 @@ int main(int argc, char **argv)
     rng_state = argc > 3 ? strtoull(argv[3], NULL, 10) | 1 : 88172645463325252ULL;
     struct arena a = {0};
     struct fm_ticket *pool = calloc(n + 1, sizeof(*pool));
-    const struct fm_ticket **open = calloc(n + 1, sizeof(*open));
+    const struct fm_ticket **open = calloc(n + 1, sizeof(const struct fm_ticket *));
     struct tally tally = {.matched = calloc(n + 1, sizeof(bool)), .base = pool};
-    if (pool == NULL || open == NULL || tally.matched == NULL)
-        return 1;
+    if (pool == NULL || open == NULL || tally.matched == NULL) {
+        fprintf(stderr, "rally-mm-bench: out of memory\n");
+        abort();
+    }
     double now = (double)time(NULL);
     make_pool(&a, rs, pool, n, now);
 
