@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "jsonc.h"
 #include "log.h"
 #include "ruleset.h"
@@ -27,6 +28,7 @@
 
 struct item {
     char name[256];
+    char rule_set[256]; /* configurations: the rule set's name */
     char path[1024];
     json_t *body;
 };
@@ -116,67 +118,26 @@ static const struct item *find(const struct item *items, size_t n, const char *n
     return NULL;
 }
 
-static int has_attribute(json_t *ruleset, const char *name)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(json_object_get(ruleset, "playerAttributes"), i, a)
-    {
-        const char *n = json_string_value(json_object_get(a, "name"));
-        if (n != NULL && strcmp(n, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 static void check_configuration(struct config_set *cs, struct item *c)
 {
-    json_t *name = json_object_get(c->body, "Name");
-    if (name != NULL) {
-        if (!json_is_string(name) || !util_is_token(json_string_value(name), 128, "-_."))
-            fail(c->path, "Name", "must be 1-128 characters of [A-Za-z0-9-_.]");
-        else
-            snprintf(c->name, sizeof(c->name), "%s", json_string_value(name));
-    }
-    const char *rs_name = json_string_value(json_object_get(c->body, "RuleSetName"));
-    const struct item *rs = rs_name != NULL ? find(cs->rulesets, cs->nrulesets, rs_name) : NULL;
-    if (rs_name == NULL) {
-        fail(c->path, "RuleSetName", "is required");
+    struct fm_config conf;
+    struct fm_error err = {{0}, {0}};
+    if (fm_config_parse(c->body, c->name, &conf, &err) < 0) {
+        fail(c->path, err.field, err.message);
         return;
     }
+    snprintf(c->name, sizeof(c->name), "%s", conf.name);
+    snprintf(c->rule_set, sizeof(c->rule_set), "%s", conf.rule_set_name);
+    const struct item *rs = find(cs->rulesets, cs->nrulesets, conf.rule_set_name);
     if (rs == NULL) {
         fail(c->path, "RuleSetName", "names no rule set in rulesets/");
         return;
     }
-    json_t *settable = json_object_get(c->body, "ClientSettableAttributes");
-    if (settable != NULL && !json_is_array(settable)) {
-        fail(c->path, "ClientSettableAttributes", "must be an array of attribute names");
-        return;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(settable, i, v)
-    {
-        if (!json_is_string(v) || !has_attribute(rs->body, json_string_value(v)))
-            fail(c->path, "ClientSettableAttributes",
-                 "every entry must name a playerAttribute of the rule set");
-    }
-    json_t *t = json_object_get(c->body, "RequestTimeoutSeconds");
-    if (t != NULL &&
-        (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 43200)) {
-        fail(c->path, "RequestTimeoutSeconds", "must be an integer from 1 to 43200");
-        return;
-    }
-    /* Expansion steps must come before the request times out. */
-    struct fm_error err = {{0}, {0}};
     struct fm_ruleset *parsed = fm_ruleset_parse(rs->body, &err);
-    if (parsed != NULL && t != NULL &&
-        fm_ruleset_check_timeout(parsed, (double)json_integer_value(t), &err) < 0) {
-        char field[512];
-        snprintf(field, sizeof(field), "RequestTimeoutSeconds (rule set %s: %s)", rs->name,
-                 err.field);
-        fail(c->path, field, err.message);
-    }
+    if (parsed == NULL)
+        return; /* reported with the rule set */
+    if (fm_config_check_ruleset(&conf, parsed, &err) < 0)
+        fail(c->path, err.field, err.message);
     fm_ruleset_free(parsed);
 }
 
@@ -213,8 +174,7 @@ static int store(struct config_set *cs)
     for (size_t i = 0; rc == 0 && i < cs->nconfigurations; i++) {
         struct item *c = &cs->configurations[i];
         char *body = json_dumps(c->body, JSON_COMPACT);
-        const char *p[] = {c->name, json_string_value(json_object_get(c->body, "RuleSetName")),
-                           body};
+        const char *p[] = {c->name, c->rule_set, body};
         rc = exec_params(conn,
                          "INSERT INTO matchmaking.configurations (name, rule_set_name, body) "
                          "VALUES ($1, $2, $3::jsonb) ON CONFLICT (name) DO UPDATE SET "
