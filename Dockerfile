@@ -1,5 +1,5 @@
 # rally in one image: every function, the tools (rally-keys, rally-admin,
-# rally-sweeper, rally-sns-sign), migrations, config and nginx. Each service
+# rally-sweeper, rally-sns-sign), rally-matchmaker, migrations, config and nginx. Each service
 # of docker-compose.yml picks its command. scripts/compose-check.sh runs the
 # same make command as the build stage and checks every binary the compose
 # file names exists.
@@ -11,11 +11,12 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev \
-        check libsubunit-dev \
+        libcurl4-openssl-dev check libsubunit-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
 COPY common/ common/
+COPY matchmaker/ matchmaker/
 COPY functions/ functions/
 COPY tools/ tools/
 COPY tests/ tests/
@@ -23,12 +24,12 @@ RUN make -j2 WERROR=1 all
 
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
-# Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libjwt0
-# libssl3), psql for the migrate job, openssl for the keys job, nginx for the
+# Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
+# libcurl4 for rally-matchmaker), psql for the migrate job, openssl for the keys job, nginx for the
 # nginx service.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfcgi0ldbl libpq5 libjansson4 libjwt0 libssl3 \
+        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 \
         postgresql-client-15 openssl nginx \
  && rm -rf /var/lib/apt/lists/*
 

@@ -51,6 +51,8 @@ MATCH_SRC := $(filter-out matchmaker/main.c,$(wildcard matchmaker/*.c))
 MATCH_OBJ := $(MATCH_SRC:%.c=$(BUILD)/obj/%.o)
 LIBMATCH := $(BUILD)/libmatch.a
 
+MATCHMAKER_BIN := $(BUILD)/bin/rally-matchmaker
+
 FUNCTIONS := $(notdir $(wildcard functions/*))
 FUNCTION_BINS := $(FUNCTIONS:%=$(BUILD)/bin/%)
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
@@ -66,7 +68,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && test "$$(cat $(FLAGS_STAMP))" = "$(FLAGS_NOW)") || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
 
-all: $(FUNCTION_BINS) $(TOOL_BINS) $(UNIT_BINS)
+all: $(FUNCTION_BINS) $(TOOL_BINS) $(MATCHMAKER_BIN) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -96,6 +98,13 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBMATCH) $(LIBCOMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 ALL_OBJ += $(TOOLS:%=$(BUILD)/obj/tools/%.o)
+
+# The matchmaker daemon: libcurl for delivering events.
+$(MATCHMAKER_BIN): $(BUILD)/obj/matchmaker/main.o $(LIBMATCH) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
+ALL_OBJ += $(BUILD)/obj/matchmaker/main.o
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -9,6 +9,7 @@
 #include "log.h"
 
 static PGconn *conn;
+static unsigned long generation; /* connections made so far */
 static const struct db_stmt *stmts;
 static int nstmts;
 static const char *app;
@@ -73,6 +74,7 @@ static int connect_and_prepare(void)
         }
         PQclear(r);
     }
+    generation++;
     return 0;
 fail:
     PQfinish(conn);
@@ -86,6 +88,21 @@ void db_init(const char *app_name, const struct db_stmt *table, int n)
     stmts = table;
     nstmts = n;
     connect_and_prepare();
+}
+
+PGconn *db_connection(void)
+{
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = NULL;
+        connect_and_prepare();
+    }
+    return conn;
+}
+
+unsigned long db_generation(void)
+{
+    return generation;
 }
 
 void db_close(void)

@@ -39,6 +39,13 @@ void db_close(void);
  * On DB_OK, *out is a tuples/command-ok result owned by the arena. */
 enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult **out);
 
+/* The connection, connecting first when there is none; NULL while the
+ * database is down. For LISTEN and notifications, which are not statements
+ * of the table. Each new connection bumps db_generation(), so a listener
+ * knows to LISTEN again. */
+PGconn *db_connection(void);
+unsigned long db_generation(void);
+
 /* SQLSTATE and primary message of the last DB_ERROR (borrowed, valid until
  * the next db_exec). */
 const char *db_sqlstate(void);

@@ -152,3 +152,24 @@ EVP_PKEY *sns_load_private_key(const char *path)
     fclose(f);
     return k;
 }
+
+json_t *sns_notification(struct arena *a, const char *topic, const char *message_id,
+                         const char *message, const char *timestamp, const char *version,
+                         const char *cert_url, const char *unsubscribe_url, EVP_PKEY *key)
+{
+    json_t *msg =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Type", "Notification", "MessageId",
+                  message_id, "TopicArn", topic, "Message", message, "Timestamp", timestamp,
+                  "SignatureVersion", version, "SigningCertURL", cert_url);
+    if (msg == NULL)
+        return NULL;
+    char *sig = sns_sign(a, msg, key);
+    if (sig == NULL) {
+        json_decref(msg);
+        return NULL;
+    }
+    json_object_set_new(msg, "Signature", json_string(sig));
+    if (unsubscribe_url != NULL)
+        json_object_set_new(msg, "UnsubscribeURL", json_string(unsubscribe_url));
+    return msg;
+}

@@ -25,6 +25,13 @@ int sns_verify(struct arena *a, json_t *msg, EVP_PKEY *cert_key, const char **wh
  * base64 signature (arena-owned) or NULL. */
 char *sns_sign(struct arena *a, json_t *msg, EVP_PKEY *key);
 
+/* A Notification carrying message, signed with key under SignatureVersion
+ * version ("1" or "2"), as SNS delivers it to an HTTP subscriber.
+ * unsubscribe_url may be NULL. New reference, or NULL if it cannot sign. */
+json_t *sns_notification(struct arena *a, const char *topic, const char *message_id,
+                         const char *message, const char *timestamp, const char *version,
+                         const char *cert_url, const char *unsubscribe_url, EVP_PKEY *key);
+
 /* Loads the public key of a PEM certificate file; caller frees with
  * EVP_PKEY_free(). NULL if unreadable. */
 EVP_PKEY *sns_load_cert_key(const char *path);

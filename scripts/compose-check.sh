@@ -52,12 +52,21 @@ grep -Eq "^RUN make $MAKE_ARGS\$" "$DOCKERFILE" ||
 grep -Eq '^COPY --from=build /src/build/bin/ /app/bin/$' "$DOCKERFILE" ||
     fail "$DOCKERFILE does not copy build/bin to /app/bin"
 
+# The build sees only what the build stage COPYs: a directory missing there
+# must fail here too.
+ctx=$tmp/src
+mkdir -p "$ctx"
+for src in $(awk '/^FROM .* AS runtime/ { exit } /^COPY / && $2 !~ /^--/ { print $2 }' "$DOCKERFILE"); do
+    [ -e "$src" ] || fail "$DOCKERFILE copies $src, which does not exist"
+    cp -r "$src" "$ctx/"
+done
+
 BIN=$tmp/build/bin
-echo "compose-check: make $MAKE_ARGS (BUILD=$tmp/build)"
+echo "compose-check: make $MAKE_ARGS (BUILD=$tmp/build, from what the Dockerfile copies)"
 # The Docker build sees none of the caller's make or compiler settings.
 # shellcheck disable=SC2086
 if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u WERROR -u V -u CC -u CFLAGS \
-    -u LDFLAGS -u BUILD make --no-print-directory BUILD="$tmp/build" $MAKE_ARGS >"$tmp/make.log" 2>&1; then
+    -u LDFLAGS -u BUILD make --no-print-directory -C "$ctx" BUILD="$tmp/build" $MAKE_ARGS >"$tmp/make.log" 2>&1; then
     built=1
 else
     built=0

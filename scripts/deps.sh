@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
     build-essential pkg-config
-    libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev check libsubunit-dev
+    libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev check libsubunit-dev
     postgresql-15 postgresql-client-15 nginx
     curl python3 openssl wrk docker-compose
 )

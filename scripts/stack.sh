@@ -146,8 +146,22 @@ functions_list() {
     done
 }
 
+# The local event-ingest subscribes to the matchmaking topic, so the events
+# the matchmaker publishes come back to this stack (as SNS would deliver
+# them). A subscription of an earlier run on another port is replaced.
+subscribe_local_ingest() {
+    local topic=${RALLY_SNS_TOPICS%%,*}
+    psql -qX -v ON_ERROR_STOP=1 -v topic="$topic" \
+        -v endpoint="http://127.0.0.1:$PORT/v1/events/sns" >/dev/null <<'SQL'
+DELETE FROM events.subscriptions
+    WHERE endpoint LIKE 'http://127.0.0.1:%/v1/events/sns' AND endpoint <> :'endpoint';
+INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'topic', :'endpoint')
+    ON CONFLICT DO NOTHING;
+SQL
+}
+
 do_start() {
-    for b in rally-keys rally-admin rally-sweeper; do
+    for b in rally-keys rally-admin rally-sweeper rally-matchmaker; do
         [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing: run make first" >&2; exit 1; }
     done
     mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/www/.well-known" "$RT/nginx/tmp"
@@ -164,6 +178,8 @@ do_start() {
         start_daemon "$f" "$BIN/$f"
     done
     start_daemon sweeper "$BIN/rally-sweeper"
+    subscribe_local_ingest
+    start_daemon matchmaker "$BIN/rally-matchmaker"
 
     "$TOP/scripts/nginx-conf.sh" "$RT" "$PORT" "$RUN/logs" >"$RT/nginx/nginx.conf"
     if [ ! -f "$RT/nginx/nginx.pid" ] || ! kill -0 "$(cat "$RT/nginx/nginx.pid")" 2>/dev/null; then

@@ -90,15 +90,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "rally-sns-sign: could not read key %s\n", key_path);
         return 1;
     }
-    json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Type", "Notification",
-                            "MessageId", id, "TopicArn", topic, "Message", message, "Timestamp",
-                            stamp, "SignatureVersion", version, "SigningCertURL", cert_url);
-    char *sig = sns_sign(&a, msg, key);
-    if (sig == NULL) {
+    json_t *msg = sns_notification(&a, topic, id, message, stamp, version, cert_url, NULL, key);
+    if (msg == NULL) {
         fprintf(stderr, "rally-sns-sign: could not sign (SignatureVersion must be 1 or 2)\n");
         return 1;
     }
-    json_object_set_new(msg, "Signature", json_string(sig));
     char *out = json_dumps(msg, JSON_INDENT(2));
     puts(out);
     free(out);

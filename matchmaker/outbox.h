@@ -1,0 +1,39 @@
+/*
+ * The outbox deliverer: due rows of events.deliveries become signed SNS
+ * Notifications POSTed to their subscriber (sql/005_events.sql).
+ *
+ * Runs inside rally-matchmaker's loop. Uses the process's db connection
+ * (common/db.h) with the statements of outbox_stmts, and one libcurl handle.
+ */
+#ifndef RALLY_MATCHMAKER_OUTBOX_H
+#define RALLY_MATCHMAKER_OUTBOX_H
+
+#include <openssl/evp.h>
+
+#include "db.h"
+
+struct outbox_opts {
+    EVP_PKEY *signing_key; /* borrowed */
+    const char *cert_url;  /* SigningCertURL of every message */
+    int max_attempts;      /* then the delivery is a dead letter */
+    long timeout_ms;       /* per HTTP request */
+};
+
+/* The statements the deliverer needs; the caller's table includes them at
+ * index `first` onwards (outbox_init). */
+#define OUTBOX_NSTMTS 4
+extern const struct db_stmt outbox_stmts[OUTBOX_NSTMTS];
+
+/* Prepares the deliverer; stmts of the process table start at `first`.
+ * 0, or -1 if libcurl cannot start. */
+int outbox_init(const struct outbox_opts *opts, int first);
+void outbox_close(void);
+
+/* Delivers up to `batch` due deliveries. Returns how many were attempted
+ * (0: nothing due), or -1 when the database is unavailable. */
+int outbox_deliver(int batch);
+
+/* Seconds until the next delivery is due (capped at `cap`), for sleeping. */
+double outbox_next_due(double cap);
+
+#endif
