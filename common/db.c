@@ -10,6 +10,7 @@
 
 static PGconn *conn;
 static unsigned long generation; /* connections made so far */
+static bool in_transaction;      /* between db_begin and db_commit/db_rollback */
 static const struct db_stmt *stmts;
 static int nstmts;
 static const char *app;
@@ -120,7 +121,7 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
 {
     *out = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (conn == NULL && connect_and_prepare() < 0) {
+        if (conn == NULL && (in_transaction || connect_and_prepare() < 0)) {
             set_error("08006", "database unavailable");
             return DB_DOWN;
         }
@@ -155,10 +156,48 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
         log_warn("database connection lost: %s", last_msg);
         PQfinish(conn);
         conn = NULL;
-        if (!stmts[idx].retry_safe && !not_sent)
+        if (in_transaction || (!stmts[idx].retry_safe && !not_sent))
             return DB_DOWN;
     }
     return DB_DOWN;
+}
+
+/* BEGIN, COMMIT, ROLLBACK: fixed text, nothing to bind. */
+static enum db_rc run_control(const char *sql)
+{
+    if (conn == NULL)
+        return DB_DOWN;
+    PGresult *r = PQexec(conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        set_error(PQresultErrorField(r, PG_DIAG_SQLSTATE), PQerrorMessage(conn));
+    PQclear(r);
+    if (ok)
+        return DB_OK;
+    return PQstatus(conn) == CONNECTION_OK ? DB_ERROR : DB_DOWN;
+}
+
+enum db_rc db_begin(void)
+{
+    if (conn == NULL && connect_and_prepare() < 0)
+        return DB_DOWN;
+    enum db_rc rc = run_control("BEGIN");
+    in_transaction = rc == DB_OK;
+    return rc;
+}
+
+enum db_rc db_commit(void)
+{
+    enum db_rc rc = run_control("COMMIT");
+    in_transaction = false;
+    return rc;
+}
+
+void db_rollback(void)
+{
+    if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+        run_control("ROLLBACK");
+    in_transaction = false;
 }
 
 const char *db_sqlstate(void)

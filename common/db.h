@@ -39,6 +39,14 @@ void db_close(void);
  * On DB_OK, *out is a tuples/command-ok result owned by the arena. */
 enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult **out);
 
+/* Transactions. Between db_begin() and db_commit() or db_rollback(), a
+ * broken connection is never replaced under the caller (a statement
+ * repeated on a new connection would run outside the transaction): db_exec
+ * answers DB_DOWN, and the caller rolls back and starts over. */
+enum db_rc db_begin(void);
+enum db_rc db_commit(void);
+void db_rollback(void);
+
 /* The connection, connecting first when there is none; NULL while the
  * database is down. For LISTEN and notifications, which are not statements
  * of the table. Each new connection bumps db_generation(), so a listener

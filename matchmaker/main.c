@@ -2,14 +2,16 @@
  * rally-matchmaker: the matchmaking daemon (DESIGN §2, §5).
  *
  * One single-threaded loop, woken by PostgreSQL notifications (LISTEN
- * rally_outbox) and by the time the next piece of work is due. It now
- * delivers the events outbox (matchmaker/outbox.c); forming matches and
- * placing them join this loop as the matchmaker is built (docs/matchmaker.md).
+ * rally_outbox, rally_tickets, rally_config) and by a tick: each tick runs
+ * matchmaking for the configurations this process leads (matchmaker/
+ * matcher.c), and between ticks the events outbox is delivered
+ * (matchmaker/outbox.c). Placement joins this loop as the matchmaker is
+ * built (docs/matchmaker.md).
  *
  * Environment: libpq's (PGHOST, ... or DATABASE_URL); RALLY_SNS_SIGNING_KEY
  * (PEM private key, a file) and RALLY_SNS_SIGNING_CERT_URL (the
  * SigningCertURL subscribers check); RALLY_OUTBOX_MAX_ATTEMPTS (20),
- * RALLY_OUTBOX_TIMEOUT_MS (5000).
+ * RALLY_OUTBOX_TIMEOUT_MS (5000), RALLY_MATCHMAKER_TICK_MS (1000).
  */
 #include <errno.h>
 #include <poll.h>
@@ -21,8 +23,10 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "matcher.h"
 #include "outbox.h"
 #include "sns.h"
+#include "util.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -55,7 +59,7 @@ static bool listening(unsigned long *gen)
         return false;
     if (*gen == db_generation())
         return true;
-    PGresult *r = PQexec(c, "LISTEN rally_outbox");
+    PGresult *r = PQexec(c, "LISTEN rally_outbox; LISTEN rally_tickets; LISTEN rally_config");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (ok)
@@ -63,9 +67,12 @@ static bool listening(unsigned long *gen)
     return ok;
 }
 
-/* Sleeps up to `seconds`, or until a notification or a signal. */
-static void wait_for_work(double seconds)
+/* Sleeps up to `seconds`, or until a notification or a signal. True if a
+ * notification other than the outbox's came: tickets or configuration
+ * changed, so matchmaking should run now. */
+static bool wait_for_work(double seconds)
 {
+    bool tick_now = false;
     PGconn *c = db_connection();
     int fd = c != NULL ? PQsocket(c) : -1;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -73,13 +80,16 @@ static void wait_for_work(double seconds)
     if (fd < 0 || poll(&pfd, 1, ms) < 0) {
         if (fd < 0) /* database down: retry at a calm pace */
             poll(NULL, 0, ms);
-        return;
+        return false;
     }
     if (PQconsumeInput(c) == 1) {
         PGnotify *n;
-        while ((n = PQnotifies(c)) != NULL)
+        while ((n = PQnotifies(c)) != NULL) {
+            tick_now |= strcmp(n->relname, "rally_outbox") != 0;
             PQfreemem(n);
+        }
     }
+    return tick_now;
 }
 
 int main(void)
@@ -113,22 +123,40 @@ int main(void)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    db_init("matchmaker", outbox_stmts, OUTBOX_NSTMTS);
+    double tick = (double)env_long("RALLY_MATCHMAKER_TICK_MS", 1000, 50, 60000) / 1000.0;
+
+    /* One statement table: the outbox's, then the matcher's. */
+    static struct db_stmt stmts[OUTBOX_NSTMTS + MATCHER_NSTMTS];
+    memcpy(stmts, outbox_stmts, sizeof(outbox_stmts));
+    memcpy(stmts + OUTBOX_NSTMTS, matcher_stmts, sizeof(matcher_stmts));
+    db_init("matchmaker", stmts, OUTBOX_NSTMTS + MATCHER_NSTMTS);
     if (outbox_init(&opts, 0) < 0)
         return 1;
-    log_info("delivering events (at most %d attempts each)", opts.max_attempts);
+    matcher_init(OUTBOX_NSTMTS);
+    log_info("matchmaking every %.2fs; delivering events (at most %d attempts each)", tick,
+             opts.max_attempts);
     unsigned long gen = 0;
+    double next_tick = 0;
     while (!stopping) {
         if (!listening(&gen)) {
-            wait_for_work(1.0);
+            (void)wait_for_work(1.0);
             continue;
+        }
+        double now = util_mono_ms() / 1000.0;
+        if (now >= next_tick) {
+            matcher_tick();
+            next_tick = now + tick;
         }
         int n = outbox_deliver(50);
         if (n > 0)
             continue; /* more may be due */
-        wait_for_work(n < 0 ? 1.0 : outbox_next_due(1.0));
+        double until_tick = next_tick - util_mono_ms() / 1000.0;
+        double wait = n < 0 ? 1.0 : outbox_next_due(tick);
+        if (wait_for_work(wait < until_tick ? wait : until_tick > 0 ? until_tick : 0))
+            next_tick = 0;
     }
     log_info("stopped");
+    matcher_close();
     outbox_close();
     db_close();
     EVP_PKEY_free(key);

@@ -8,7 +8,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD=${BUILD:-build-san}
 export RALLY_HTTP_PORT=${RALLY_HTTP_PORT:-18080}
 export RALLY_RATE_LIMIT=off RALLY_PG_FAST=1 RALLY_SWEEP_INTERVAL=1 RALLY_WORKERS=3
-export RALLY_OUTBOX_MAX_ATTEMPTS=3
+export RALLY_OUTBOX_MAX_ATTEMPTS=3 RALLY_MATCHMAKER_TICK_MS=200
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 RUN=$(mktemp -d /tmp/rally-test.XXXXXX)

@@ -1,9 +1,11 @@
 """Starting, reading, cancelling and accepting tickets on the native routes."""
 
 import json
+import os
+import signal
 import unittest
 
-from rally import guest, psql, publish, request, start_ticket
+from rally import RUN, guest, psql, publish, request, start_ticket
 
 
 def count_tickets(player):
@@ -137,6 +139,11 @@ class ReadTicket(unittest.TestCase):
         self.assertEqual(theirs.status, 404)
 
     def test_expired_result_is_404_before_any_sweep(self):
+        # The sweeper is paused so that it cannot delete the row first.
+        with open(os.path.join(RUN, "pids", "sweeper.pid")) as f:
+            sweeper = int(f.read())
+        os.kill(sweeper, signal.SIGSTOP)
+        self.addCleanup(os.kill, sweeper, signal.SIGCONT)
         g = guest()
         t = start_ticket(g["auth_token"]).json["TicketId"]
         psql("UPDATE backend.ticket_results SET expires_at = now() - interval '1 millisecond' "

@@ -1,0 +1,341 @@
+/* The matchmaking tick: leadership, timeouts, searching, matches, events. */
+#include "matcher.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "builder.h"
+#include "cfg.h"
+#include "config.h"
+#include "events.h"
+#include "log.h"
+#include "players.h"
+#include "ruleset.h"
+#include "ticket.h"
+#include "util.h"
+
+enum { CONFIGS, LEAD, EXPIRE, SEARCH, POOL, MATCHED, PUBLISH };
+
+#define TICKET_ROW "ticket_id, players::text, (extract(epoch FROM created_at) * 1000)::bigint"
+
+const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
+    [CONFIGS] = {"mm_configs",
+                 "SELECT c.name, c.body::text, r.body::text FROM matchmaking.configurations c "
+                 "JOIN matchmaking.rule_sets r ON r.name = c.rule_set_name ORDER BY c.name",
+                 0, true},
+    /* Held for the life of the session: leadership of one configuration. */
+    [LEAD] = {"mm_lead",
+              "SELECT pg_try_advisory_lock(hashtextextended('rally-matchmaker:' || $1, 0))", 1,
+              true},
+    [EXPIRE] = {"mm_expire",
+                "UPDATE matchmaking.tickets SET status = 'TIMED_OUT', updated_at = now() "
+                "WHERE configuration_name = $1 AND status IN ('QUEUED', 'SEARCHING') "
+                "AND created_at <= now() - $2::integer * interval '1 second' RETURNING " TICKET_ROW,
+                2, false},
+    [SEARCH] = {"mm_search",
+                "UPDATE matchmaking.tickets SET status = 'SEARCHING', updated_at = now() "
+                "WHERE configuration_name = $1 AND status = 'QUEUED' RETURNING " TICKET_ROW,
+                1, false},
+    [POOL] = {"mm_pool",
+              "SELECT " TICKET_ROW " FROM matchmaking.tickets WHERE configuration_name = $1 "
+              "AND status = 'SEARCHING' ORDER BY created_at FOR UPDATE",
+              1, false},
+    [MATCHED] =
+        {"mm_matched",
+         "WITH m AS (INSERT INTO matchmaking.matches (match_id, configuration_name, status, "
+         "ticket_ids, teams, location) VALUES ($1, $2, $3, $4::text[], $5::jsonb, $6)) "
+         "UPDATE matchmaking.tickets SET status = $3, match_id = $1, updated_at = now() "
+         "WHERE ticket_id = ANY($4::text[])",
+         6, false},
+    [PUBLISH] = {"mm_publish", "SELECT events.publish($1, $2)", 2, false},
+};
+
+static int base;
+
+/* The configurations this process leads, on connection `led_generation`
+ * (a new connection holds no lock, so the list is forgotten). */
+#define MAX_LED 128
+static char *led[MAX_LED];
+static size_t nled;
+static unsigned long led_generation;
+
+void matcher_init(int first)
+{
+    base = first;
+}
+
+void matcher_close(void)
+{
+    for (size_t i = 0; i < nled; i++)
+        free(led[i]);
+    nled = 0;
+}
+
+/* True if this process leads the configuration, taking the lead if it is
+ * free (pg_try_advisory_lock stacks, so it is asked once per connection). */
+static bool leads(struct arena *a, const char *name)
+{
+    if (led_generation != db_generation()) {
+        matcher_close();
+        led_generation = db_generation();
+    }
+    for (size_t i = 0; i < nled; i++)
+        if (strcmp(led[i], name) == 0)
+            return true;
+    const char *p[] = {name};
+    PGresult *r;
+    if (nled == MAX_LED || db_exec(a, base + LEAD, p, &r) != DB_OK ||
+        strcmp(db_get(r, 0, 0), "t") != 0)
+        return false;
+    if (led_generation != db_generation()) /* reconnected while asking */
+        return false;
+    led[nled] = strdup(name);
+    if (led[nled] == NULL)
+        abort();
+    log_info("leading configuration %s", name);
+    nled++;
+    return true;
+}
+
+/* What one tick knows of a configuration. */
+struct tick {
+    struct arena *a;
+    const char *name;
+    const char *arn;
+    struct fm_config conf;
+    struct fm_ruleset *rs;
+    int64_t now_ms;
+};
+
+/* Publishes an event to the configuration's NotificationTarget (none: no
+ * events, as FlexMatch without a target). */
+static int publish(struct tick *t, const struct fm_event *e)
+{
+    if (t->conf.notification_target == NULL || *t->conf.notification_target == '\0')
+        return 0;
+    json_t *j = fm_event_json(e);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    const char *p[] = {t->conf.notification_target, text};
+    PGresult *r;
+    int rc = db_exec(t->a, base + PUBLISH, p, &r);
+    free(text);
+    return rc == DB_OK ? 0 : -1;
+}
+
+static struct fm_event base_event(struct tick *t, enum fm_event_type type)
+{
+    char id[37];
+    util_uuid(id);
+    return (struct fm_event){.type = type,
+                             .id = arena_strdup(t->a, id),
+                             .time_ms = t->now_ms,
+                             .account = cfg->account_id,
+                             .region = cfg->region,
+                             .configuration_arn = t->arn,
+                             .custom_event_data = t->conf.custom_event_data,
+                             .estimated_wait_seconds = -1};
+}
+
+/* The event tickets of rows (ticket_id, players, created ms) of r. */
+static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r)
+{
+    int n = PQntuples(r);
+    struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*ts));
+    for (int i = 0; i < n; i++) {
+        json_t *players = json_loads(db_get(r, i, 1), 0, NULL);
+        size_t np = json_array_size(players);
+        struct fm_event_player *ps = arena_alloc(t->a, (np + 1) * sizeof(*ps));
+        for (size_t k = 0; k < np; k++) {
+            const char *id =
+                json_string_value(json_object_get(json_array_get(players, k), "PlayerId"));
+            ps[k] = (struct fm_event_player){arena_strdup(t->a, id ? id : ""), NULL, NULL, -1};
+        }
+        json_decref(players);
+        ts[i] =
+            (struct fm_event_ticket){db_get(r, i, 0), strtoll(db_get(r, i, 2), NULL, 10), ps, np};
+    }
+    return ts;
+}
+
+/* One event per ticket, as FlexMatch sends them. */
+static int publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
+{
+    struct fm_event_ticket *ts = row_tickets(t, r);
+    for (int i = 0; i < PQntuples(r); i++) {
+        struct fm_event e = base_event(t, type);
+        e.tickets = &ts[i];
+        e.ntickets = 1;
+        if (type == FM_EV_TIMED_OUT) {
+            e.reason = "TimedOut";
+            e.message = "Removed from matchmaking due to timing out.";
+        }
+        if (publish(t, &e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The formed match, written and announced. */
+struct formed {
+    struct tick *t;
+    int failed;
+    int matches;
+    struct fm_rule_metrics *metrics;
+};
+
+static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
+{
+    (void)idx;
+    struct formed *f = ctx;
+    struct tick *t = f->t;
+    if (f->failed)
+        return;
+    char match_id[37];
+    util_uuid(match_id);
+    json_t *teams = json_object();
+    struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)m->n * sizeof(*ts));
+    for (int k = 0; k < m->n; k++) {
+        const struct fm_ticket *tk = m->tickets[k];
+        const char *team = t->rs->teams[m->team[k]].name;
+        struct fm_event_player *ps = arena_alloc(t->a, (size_t)tk->nplayers * sizeof(*ps));
+        for (int p = 0; p < tk->nplayers; p++) {
+            json_object_set_new(teams, tk->players[p].id, json_string(team));
+            ps[p] = (struct fm_event_player){tk->players[p].id, team, NULL, -1};
+        }
+        ts[k] = (struct fm_event_ticket){tk->id, (int64_t)(tk->created * 1000 + 0.5), ps,
+                                         (size_t)tk->nplayers};
+    }
+    /* A text[] literal: ticket ids are [A-Za-z0-9-.], no quoting needed. */
+    char *list = arena_strdup(t->a, "{");
+    for (int k = 0; k < m->n; k++)
+        list = arena_sprintf(t->a, "%s%s%s", list, k ? "," : "", m->tickets[k]->id);
+    list = arena_sprintf(t->a, "%s}", list);
+    char *teams_text = json_dumps(teams, JSON_COMPACT);
+    json_decref(teams);
+    const char *p[] = {match_id, t->name, "COMPLETED", list, teams_text, fm_region_name(m->region)};
+    PGresult *r;
+    if (db_exec(t->a, base + MATCHED, p, &r) != DB_OK)
+        f->failed = 1;
+    free(teams_text);
+
+    struct fm_event_metric *ms = arena_alloc(t->a, (t->rs->nrules + 1) * sizeof(*ms));
+    size_t nm = 0;
+    for (size_t i = 0; i < t->rs->nrules; i++)
+        if (t->rs->rules[i].type != FM_RULE_ABSOLUTE_SORT &&
+            t->rs->rules[i].type != FM_RULE_DISTANCE_SORT)
+            ms[nm++] = (struct fm_event_metric){t->rs->rules[i].name, f->metrics[i].passed,
+                                                f->metrics[i].failed};
+    struct fm_event e = base_event(t, FM_EV_POTENTIAL_MATCH_CREATED);
+    e.tickets = ts;
+    e.ntickets = (size_t)m->n;
+    e.match_id = match_id;
+    e.metrics = ms;
+    e.nmetrics = nm;
+    struct fm_event done = base_event(t, FM_EV_SUCCEEDED);
+    done.tickets = ts;
+    done.ntickets = (size_t)m->n;
+    done.match_id = match_id;
+    if (!f->failed && (publish(t, &e) < 0 || publish(t, &done) < 0))
+        f->failed = 1;
+    f->matches++;
+}
+
+/* Forms matches among the SEARCHING tickets (locked for this transaction). */
+static int form_matches(struct tick *t)
+{
+    const char *p[] = {t->name};
+    PGresult *r;
+    if (db_exec(t->a, base + POOL, p, &r) != DB_OK)
+        return -1;
+    int n = PQntuples(r);
+    struct fm_ticket *pool = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*pool));
+    const struct fm_ticket **ptrs =
+        arena_alloc(t->a, (size_t)(n + 1) * sizeof(const struct fm_ticket *));
+    size_t count = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *players = json_loads(db_get(r, i, 1), 0, NULL);
+        const char *why = NULL;
+        struct fm_ticket *tk = &pool[i];
+        tk->id = db_get(r, i, 0);
+        tk->created = (double)strtoll(db_get(r, i, 2), NULL, 10) / 1000.0;
+        if (fm_ticket_from_json(t->a, t->rs, players, tk, &why) == 0)
+            ptrs[count++] = tk;
+        else
+            log_warn("ticket %s cannot match under %s: %s", tk->id, t->name, why);
+        json_decref(players);
+    }
+    struct fm_rule_metrics *metrics = arena_alloc(t->a, (t->rs->nrules + 1) * sizeof(*metrics));
+    struct formed f = {.t = t, .metrics = metrics};
+    struct fm_build_opts opts = {.now = (double)t->now_ms / 1000.0};
+    fm_build(t->rs, ptrs, count, &opts, on_match, &f, metrics);
+    return f.failed ? -1 : f.matches;
+}
+
+/* One configuration's tick, in one transaction. */
+static int tick_configuration(struct tick *t)
+{
+    if (db_begin() != DB_OK)
+        return -1;
+    char timeout[16];
+    snprintf(timeout, sizeof(timeout), "%d", t->conf.request_timeout_seconds);
+    const char *pe[] = {t->name, timeout};
+    const char *ps[] = {t->name};
+    PGresult *r;
+    int matches = -1;
+    if (db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK && publish_each(t, r, FM_EV_TIMED_OUT) == 0 &&
+        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK && publish_each(t, r, FM_EV_SEARCHING) == 0)
+        matches = form_matches(t);
+    if (matches < 0) {
+        log_warn("tick of %s rolled back: %s", t->name, db_message());
+        db_rollback();
+        return -1;
+    }
+    if (db_commit() != DB_OK)
+        return -1;
+    if (matches > 0)
+        log_info("%s: %d match(es)", t->name, matches);
+    return matches;
+}
+
+/* Whether this configuration is one this step of the matchmaker runs. */
+static bool handled(const struct fm_config *c)
+{
+    return c->standalone && !c->acceptance_required;
+}
+
+int matcher_tick(void)
+{
+    struct arena list = {0}, a = {0};
+    PGresult *configs;
+    if (db_exec(&list, base + CONFIGS, NULL, &configs) != DB_OK) {
+        arena_destroy(&list);
+        return -1;
+    }
+    int total = 0;
+    for (int i = 0; i < PQntuples(configs); i++) {
+        struct tick t = {.a = &a, .name = db_get(configs, i, 0), .now_ms = util_now() * 1000};
+        json_t *conf_body = json_loads(db_get(configs, i, 1), 0, NULL);
+        json_t *rs_body = json_loads(db_get(configs, i, 2), 0, NULL);
+        struct fm_error err = {{0}, {0}};
+        bool ok = fm_config_parse(conf_body, t.name, &t.conf, &err) == 0 &&
+                  (t.rs = fm_ruleset_parse(rs_body, &err)) != NULL;
+        if (!ok)
+            log_warn("configuration %s is not usable: %s: %s", t.name, err.field, err.message);
+        else if (handled(&t.conf) && leads(&a, t.name)) {
+            t.arn = ticket_configuration_arn(&a, t.name);
+            int n = tick_configuration(&t);
+            total += n > 0 ? n : 0;
+        }
+        fm_ruleset_free(t.rs);
+        json_decref(conf_body);
+        json_decref(rs_body);
+        arena_reset(&a);
+    }
+    arena_destroy(&a);
+    arena_destroy(&list);
+    return total;
+}

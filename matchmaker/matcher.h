@@ -1,0 +1,32 @@
+/*
+ * The matchmaking tick of rally-matchmaker: for every configuration this
+ * process leads, in one transaction, time out old tickets, move new ones to
+ * SEARCHING, form matches with the FlexMatch engine, and publish each
+ * step's FlexMatch event to the configuration's NotificationTarget.
+ *
+ * Leadership: a session-level PostgreSQL advisory lock per configuration.
+ * A standby tries to take it on every tick, so when a leader dies (its
+ * session ends, and the lock with it) another daemon leads within a tick.
+ *
+ * Handled so far: STANDALONE configurations without acceptance (matches
+ * complete at once, teams in MatchmakingSucceeded), request timeouts.
+ * Configurations that need acceptance or a queue are left to a later step
+ * and not touched (docs/matchmaker.md).
+ */
+#ifndef RALLY_MATCHMAKER_MATCHER_H
+#define RALLY_MATCHMAKER_MATCHER_H
+
+#include "db.h"
+
+#define MATCHER_NSTMTS 7
+extern const struct db_stmt matcher_stmts[MATCHER_NSTMTS];
+
+/* Statements of the process table start at `first`. */
+void matcher_init(int first);
+void matcher_close(void);
+
+/* One tick. Returns the number of matches formed, or -1 when the database
+ * is unavailable. */
+int matcher_tick(void);
+
+#endif

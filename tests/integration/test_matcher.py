@@ -1,0 +1,103 @@
+"""rally-matchmaker's matchmaking loop on the real stack: STANDALONE matches
+complete by themselves through the outbox and event-ingest, tickets time
+out, and a standby daemon takes over when the leader is killed."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from rally import BIN, RUN, TOP, TOPIC, guest, psql, request, start_ticket, wait_until
+
+DUEL = {
+    "name": "duel", "ruleLanguageVersion": "1.0",
+    "playerAttributes": [{"name": "skill", "type": "number", "default": 10}],
+    "teams": [{"name": "red", "maxPlayers": 1, "minPlayers": 1},
+              {"name": "blue", "maxPlayers": 1, "minPlayers": 1}],
+    "rules": [{"name": "Close", "type": "distance",
+               "measurements": ["flatten(teams[*].players.attributes[skill])"], "maxDistance": 5}]}
+
+CONFIG = {"Name": "StandaloneDuel", "RuleSetName": "Duel", "RequestTimeoutSeconds": 3,
+          "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+          "NotificationTarget": TOPIC, "CustomEventData": "duel-test"}
+
+
+def load_config():
+    d = tempfile.mkdtemp(prefix="rally-matcher-test-")
+    try:
+        shutil.copytree(os.path.join(TOP, "config", "rulesets"), os.path.join(d, "rulesets"))
+        shutil.copytree(os.path.join(TOP, "config", "configurations"), os.path.join(d, "configurations"))
+        with open(os.path.join(d, "rulesets", "Duel.json"), "w") as f:
+            json.dump(DUEL, f)
+        with open(os.path.join(d, "configurations", "StandaloneDuel.json"), "w") as f:
+            json.dump(CONFIG, f)
+        subprocess.run([os.path.join(BIN, "rally-admin"), "load-config", d], check=True,
+                       capture_output=True, env=os.environ)
+    finally:
+        shutil.rmtree(d)
+
+
+def ticket_of(g, tid):
+    return request("GET", "/v1/matchmaking/" + tid, token=g["auth_token"]).json
+
+
+class Matcher(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        load_config()
+
+    def start(self):
+        g = guest()
+        t = start_ticket(g["auth_token"], configuration="StandaloneDuel").json
+        return g, t["TicketId"]
+
+    def test_standalone_match_completes_by_itself(self):
+        (g1, t1), (g2, t2) = self.start(), self.start()
+        done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in ((g1, t1), (g2, t2)))
+        self.assertTrue(wait_until(done, 15))
+        teams = {ticket_of(g1, t1)["Players"][0]["Team"], ticket_of(g2, t2)["Players"][0]["Team"]}
+        self.assertEqual(teams, {"red", "blue"})
+        row = psql("SELECT status || ' ' || array_length(ticket_ids, 1) FROM matchmaking.matches "
+                   "WHERE :'p1' = ANY(ticket_ids)", t1)
+        self.assertEqual(row, ["COMPLETED 2"])
+
+    def test_a_ticket_alone_times_out(self):
+        g, t = self.start()
+        self.assertTrue(wait_until(lambda: ticket_of(g, t)["Status"] == "TIMED_OUT", 15))
+        self.assertEqual(psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'", t),
+                         ["TIMED_OUT"])
+
+    def test_skill_apart_do_not_match(self):
+        g1, t1 = self.start()
+        psql("UPDATE backend.players SET attributes = '{\"skill\": {\"N\": 50}}' WHERE player_id = :'p1'",
+             g1["user_id"])
+        g2 = guest()
+        psql("INSERT INTO backend.players (player_id, attributes) VALUES (:'p1', '{\"skill\": {\"N\": 50}}')",
+             g2["user_id"])
+        t2 = start_ticket(g2["auth_token"], configuration="StandaloneDuel").json["TicketId"]
+        # t1's players row existed before its ticket: skill 10 on the ticket, 50 for t2.
+        self.assertTrue(wait_until(lambda: ticket_of(g1, t1)["Status"] == "TIMED_OUT", 15))
+        self.assertTrue(wait_until(lambda: ticket_of(g2, t2)["Status"] == "TIMED_OUT", 15))
+
+    def test_standby_takes_over_when_the_leader_dies(self):
+        pidfile = os.path.join(RUN, "pids", "matchmaker.pid")
+        with open(pidfile) as f:
+            leader = int(f.read())
+        log = open(os.path.join(RUN, "logs", "matchmaker-standby.log"), "a")
+        standby = subprocess.Popen([os.path.join(BIN, "rally-matchmaker")], stdout=log,
+                                   stderr=subprocess.STDOUT, env=os.environ, start_new_session=True)
+        time.sleep(1)
+        os.kill(leader, signal.SIGKILL)
+        with open(pidfile, "w") as f:  # `make stop` stops the survivor
+            f.write(str(standby.pid))
+        killed_at = time.time()
+        (g1, t1), (g2, t2) = self.start(), self.start()
+        done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in ((g1, t1), (g2, t2)))
+        self.assertTrue(wait_until(done, 15))
+        self.assertLess(time.time() - killed_at, 10)
+        with open(os.path.join(RUN, "logs", "matchmaker-standby.log")) as f:
+            self.assertIn("leading configuration StandaloneDuel", f.read())
