@@ -2,7 +2,7 @@
  * rally-matchmaker: the matchmaking daemon (DESIGN §2, §5).
  *
  * One single-threaded loop, woken by PostgreSQL notifications (LISTEN
- * rally_outbox, rally_tickets, rally_config) and by a tick: each tick runs
+ * rally_outbox, rally_tickets, rally_config, rally_acceptance) and by a tick: each tick runs
  * matchmaking for the configurations this process leads (matchmaker/
  * matcher.c), and between ticks the events outbox is delivered
  * (matchmaker/outbox.c). Placement joins this loop as the matchmaker is
@@ -59,7 +59,9 @@ static bool listening(unsigned long *gen)
         return false;
     if (*gen == db_generation())
         return true;
-    PGresult *r = PQexec(c, "LISTEN rally_outbox; LISTEN rally_tickets; LISTEN rally_config");
+    PGresult *r = PQexec(
+        c,
+        "LISTEN rally_outbox; LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (ok)

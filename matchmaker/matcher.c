@@ -17,7 +17,20 @@
 #include "ticket.h"
 #include "util.h"
 
-enum { CONFIGS, LEAD, EXPIRE, SEARCH, POOL, MATCHED, PUBLISH };
+enum {
+    CONFIGS,
+    LEAD,
+    EXPIRE,
+    SEARCH,
+    POOL,
+    MATCHED,
+    PUBLISH,
+    PENDING,
+    TICKETS_OF,
+    SET_MATCH,
+    SET_TICKETS,
+    RESET_ACCEPTANCE,
+};
 
 #define TICKET_ROW "ticket_id, players::text, (extract(epoch FROM created_at) * 1000)::bigint"
 
@@ -46,11 +59,43 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
     [MATCHED] =
         {"mm_matched",
          "WITH m AS (INSERT INTO matchmaking.matches (match_id, configuration_name, status, "
-         "ticket_ids, teams, location) VALUES ($1, $2, $3, $4::text[], $5::jsonb, $6)) "
+         "ticket_ids, teams, location, acceptance_deadline) VALUES ($1, $2, $3, $4::text[], "
+         "$5::jsonb, $6, now() + $7::integer * interval '1 second')) "
          "UPDATE matchmaking.tickets SET status = $3, match_id = $1, updated_at = now() "
          "WHERE ticket_id = ANY($4::text[])",
-         6, false},
+         7, false},
     [PUBLISH] = {"mm_publish", "SELECT events.publish($1, $2)", 2, false},
+    /* Matches waiting for acceptance, with what their players answered so
+     * far ({"<PlayerId>": true | false | null}). */
+    [PENDING] =
+        {"mm_pending",
+         "SELECT m.match_id, m.ticket_ids::text, m.teams::text, m.acceptance_deadline <= now(), "
+         "m.acceptance_reported::text, (SELECT coalesce(jsonb_object_agg(tp.player_id, "
+         "tp.accepted), '{}') FROM backend.ticket_players tp WHERE tp.ticket_id = "
+         "ANY(m.ticket_ids))::text FROM matchmaking.matches m "
+         "WHERE m.configuration_name = $1 AND m.status = 'REQUIRES_ACCEPTANCE' "
+         "ORDER BY m.created_at FOR UPDATE OF m",
+         1, false},
+    [TICKETS_OF] = {"mm_tickets_of",
+                    "SELECT " TICKET_ROW
+                    " FROM matchmaking.tickets WHERE ticket_id = ANY($1::text[]) "
+                    "ORDER BY created_at FOR UPDATE",
+                    1, false},
+    [SET_MATCH] = {"mm_set_match",
+                   "UPDATE matchmaking.matches SET status = $2, acceptance_reported = $3::jsonb, "
+                   "updated_at = now() WHERE match_id = $1",
+                   3, false},
+    /* Back to SEARCHING leaves the match. */
+    [SET_TICKETS] = {"mm_set_tickets",
+                     "UPDATE matchmaking.tickets SET status = $2, updated_at = now(), "
+                     "match_id = CASE WHEN $2 = 'SEARCHING' THEN NULL ELSE match_id END "
+                     "WHERE ticket_id = ANY($1::text[])",
+                     2, false},
+    /* A ticket back in the pool answers the next proposal afresh. */
+    [RESET_ACCEPTANCE] = {"mm_reset_acceptance",
+                          "UPDATE backend.ticket_players SET accepted = NULL "
+                          "WHERE ticket_id = ANY($1::text[])",
+                          1, false},
 };
 
 static int base;
@@ -140,8 +185,11 @@ static struct fm_event base_event(struct tick *t, enum fm_event_type type)
                              .estimated_wait_seconds = -1};
 }
 
-/* The event tickets of rows (ticket_id, players, created ms) of r. */
-static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r)
+/* The event tickets of rows (ticket_id, players, created ms) of r; with
+ * teams and answers ({"<PlayerId>": ...}, may be NULL), each player's team
+ * and acceptance. */
+static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r, json_t *teams,
+                                           json_t *answers)
 {
     int n = PQntuples(r);
     struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*ts));
@@ -152,7 +200,11 @@ static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r)
         for (size_t k = 0; k < np; k++) {
             const char *id =
                 json_string_value(json_object_get(json_array_get(players, k), "PlayerId"));
-            ps[k] = (struct fm_event_player){arena_strdup(t->a, id ? id : ""), NULL, NULL, -1};
+            id = arena_strdup(t->a, id ? id : "");
+            const char *team = json_string_value(json_object_get(teams, id));
+            json_t *a = json_object_get(answers, id);
+            ps[k] = (struct fm_event_player){id, team ? arena_strdup(t->a, team) : NULL, NULL,
+                                             json_is_boolean(a) ? json_is_true(a) : -1};
         }
         json_decref(players);
         ts[i] =
@@ -161,10 +213,19 @@ static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r)
     return ts;
 }
 
+/* A copy of a ticket as a Searching event shows it: no team, no answer. */
+static struct fm_event_ticket back_in_pool(struct tick *t, const struct fm_event_ticket *src)
+{
+    struct fm_event_player *ps = arena_alloc(t->a, (src->nplayers + 1) * sizeof(*ps));
+    for (size_t k = 0; k < src->nplayers; k++)
+        ps[k] = (struct fm_event_player){src->players[k].player_id, NULL, NULL, -1};
+    return (struct fm_event_ticket){src->ticket_id, src->start_ms, ps, src->nplayers};
+}
+
 /* One event per ticket, as FlexMatch sends them. */
 static int publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
 {
-    struct fm_event_ticket *ts = row_tickets(t, r);
+    struct fm_event_ticket *ts = row_tickets(t, r, NULL, NULL);
     for (int i = 0; i < PQntuples(r); i++) {
         struct fm_event e = base_event(t, type);
         e.tickets = &ts[i];
@@ -216,7 +277,16 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     list = arena_sprintf(t->a, "%s}", list);
     char *teams_text = json_dumps(teams, JSON_COMPACT);
     json_decref(teams);
-    const char *p[] = {match_id, t->name, "COMPLETED", list, teams_text, fm_region_name(m->region)};
+    bool accept = t->conf.acceptance_required;
+    char timeout[16];
+    snprintf(timeout, sizeof(timeout), "%d", t->conf.acceptance_timeout_seconds);
+    const char *p[] = {match_id,
+                       t->name,
+                       accept ? "REQUIRES_ACCEPTANCE" : "COMPLETED",
+                       list,
+                       teams_text,
+                       fm_region_name(m->region),
+                       accept ? timeout : NULL};
     PGresult *r;
     if (db_exec(t->a, base + MATCHED, p, &r) != DB_OK)
         f->failed = 1;
@@ -235,11 +305,13 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     e.match_id = match_id;
     e.metrics = ms;
     e.nmetrics = nm;
+    e.acceptance_required = accept;
+    e.acceptance_timeout = t->conf.acceptance_timeout_seconds;
     struct fm_event done = base_event(t, FM_EV_SUCCEEDED);
     done.tickets = ts;
     done.ntickets = (size_t)m->n;
     done.match_id = match_id;
-    if (!f->failed && (publish(t, &e) < 0 || publish(t, &done) < 0))
+    if (!f->failed && (publish(t, &e) < 0 || (!accept && publish(t, &done) < 0)))
         f->failed = 1;
     f->matches++;
 }
@@ -275,6 +347,104 @@ static int form_matches(struct tick *t)
     return f.failed ? -1 : f.matches;
 }
 
+/* ---- acceptance ---------------------------------------------------------- */
+
+static int set_tickets(struct tick *t, const char *list, const char *status)
+{
+    const char *p[] = {list, status};
+    PGresult *r;
+    return db_exec(t->a, base + SET_TICKETS, p, &r) == DB_OK ? 0 : -1;
+}
+
+/* One match waiting for acceptance: decided (all accepted; a rejection or
+ * the deadline: FlexMatch's AcceptMatch rules), or its progress reported. */
+static int decide_acceptance(struct tick *t, PGresult *pending, int row)
+{
+    const char *match_id = db_get(pending, row, 0), *ids = db_get(pending, row, 1);
+    const char *past_deadline = db_get(pending, row, 3);
+    bool expired = past_deadline != NULL && strcmp(past_deadline, "t") == 0;
+    json_t *teams = json_loads(db_get(pending, row, 2), 0, NULL);
+    json_t *reported = json_loads(db_get(pending, row, 4), 0, NULL);
+    json_t *answers = json_loads(db_get(pending, row, 5), 0, NULL);
+    PGresult *r;
+    const char *pi[] = {ids};
+    int rc = db_exec(t->a, base + TICKETS_OF, pi, &r) == DB_OK ? 0 : -1;
+    int n = rc == 0 ? PQntuples(r) : 0;
+    struct fm_event_ticket *ts = rc == 0 ? row_tickets(t, r, teams, answers) : NULL;
+    bool all = n > 0, rejected = false;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < ts[i].nplayers; k++) {
+            all &= ts[i].players[k].accepted == 1;
+            rejected |= ts[i].players[k].accepted == 0;
+        }
+    const char *answers_text = db_get(pending, row, 5);
+    if (rc == 0 && (all || rejected || expired)) {
+        struct fm_event done = base_event(t, FM_EV_ACCEPT_MATCH_COMPLETED);
+        done.tickets = ts;
+        done.ntickets = (size_t)n;
+        done.match_id = match_id;
+        done.acceptance = all ? "Accepted" : rejected ? "Rejected" : "TimedOut";
+        const char *pm[] = {match_id, all ? "COMPLETED" : "CANCELLED", answers_text};
+        rc = publish(t, &done) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0 : -1;
+        if (rc == 0 && all) {
+            struct fm_event ok = base_event(t, FM_EV_SUCCEEDED);
+            ok.tickets = ts;
+            ok.ntickets = (size_t)n;
+            ok.match_id = match_id;
+            rc = publish(t, &ok) == 0 && set_tickets(t, ids, "COMPLETED") == 0 ? 0 : -1;
+        }
+        /* Not all accepted: a ticket whose players all accepted goes back
+         * to the pool; one with a player who rejected or did not answer is
+         * cancelled (the AcceptMatch API's wording). */
+        for (int i = 0; rc == 0 && !all && i < n; i++) {
+            bool mine = true;
+            for (size_t k = 0; k < ts[i].nplayers; k++)
+                mine &= ts[i].players[k].accepted == 1;
+            char *one = arena_sprintf(t->a, "{%s}", ts[i].ticket_id);
+            struct fm_event e = base_event(t, mine ? FM_EV_SEARCHING : FM_EV_CANCELLED);
+            struct fm_event_ticket again = back_in_pool(t, &ts[i]);
+            e.tickets = mine ? &again : &ts[i];
+            e.ntickets = 1;
+            e.match_id = match_id;
+            e.reason = "Cancelled";
+            e.message = rejected ? "Cancelled because a player rejected the match."
+                                 : "Cancelled because a player did not accept the match in time.";
+            const char *pr[] = {one};
+            rc = set_tickets(t, one, mine ? "SEARCHING" : "CANCELLED") == 0 &&
+                         publish(t, &e) == 0 &&
+                         (!mine || db_exec(t->a, base + RESET_ACCEPTANCE, pr, &r) == DB_OK)
+                     ? 0
+                     : -1;
+        }
+    } else if (rc == 0 && !json_equal(answers, reported)) {
+        struct fm_event progress = base_event(t, FM_EV_ACCEPT_MATCH);
+        progress.tickets = ts;
+        progress.ntickets = (size_t)n;
+        progress.match_id = match_id;
+        const char *pm[] = {match_id, "REQUIRES_ACCEPTANCE", answers_text};
+        rc =
+            publish(t, &progress) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0 : -1;
+    }
+    json_decref(teams);
+    json_decref(reported);
+    json_decref(answers);
+    return rc;
+}
+
+static int resolve_acceptances(struct tick *t)
+{
+    if (!t->conf.acceptance_required)
+        return 0;
+    const char *p[] = {t->name};
+    PGresult *r;
+    if (db_exec(t->a, base + PENDING, p, &r) != DB_OK)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        if (decide_acceptance(t, r, i) < 0)
+            return -1;
+    return 0;
+}
+
 /* One configuration's tick, in one transaction. */
 static int tick_configuration(struct tick *t)
 {
@@ -286,8 +456,9 @@ static int tick_configuration(struct tick *t)
     const char *ps[] = {t->name};
     PGresult *r;
     int matches = -1;
-    if (db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK && publish_each(t, r, FM_EV_TIMED_OUT) == 0 &&
-        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK && publish_each(t, r, FM_EV_SEARCHING) == 0)
+    if (resolve_acceptances(t) == 0 && db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
+        publish_each(t, r, FM_EV_TIMED_OUT) == 0 && db_exec(t->a, base + SEARCH, ps, &r) == DB_OK &&
+        publish_each(t, r, FM_EV_SEARCHING) == 0)
         matches = form_matches(t);
     if (matches < 0) {
         log_warn("tick of %s rolled back: %s", t->name, db_message());
@@ -304,7 +475,7 @@ static int tick_configuration(struct tick *t)
 /* Whether this configuration is one this step of the matchmaker runs. */
 static bool handled(const struct fm_config *c)
 {
-    return c->standalone && !c->acceptance_required;
+    return c->standalone;
 }
 
 int matcher_tick(void)

@@ -8,17 +8,17 @@
  * A standby tries to take it on every tick, so when a leader dies (its
  * session ends, and the lock with it) another daemon leads within a tick.
  *
- * Handled so far: STANDALONE configurations without acceptance (matches
- * complete at once, teams in MatchmakingSucceeded), request timeouts.
- * Configurations that need acceptance or a queue are left to a later step
- * and not touched (docs/matchmaker.md).
+ * Handled so far: STANDALONE configurations (matches complete at once, or
+ * after every player accepted; teams in MatchmakingSucceeded), acceptance
+ * with its timeout, request timeouts. Configurations that need a queue are
+ * left to a later step and not touched (docs/matchmaker.md).
  */
 #ifndef RALLY_MATCHMAKER_MATCHER_H
 #define RALLY_MATCHMAKER_MATCHER_H
 
 #include "db.h"
 
-#define MATCHER_NSTMTS 7
+#define MATCHER_NSTMTS 12
 extern const struct db_stmt matcher_stmts[MATCHER_NSTMTS];
 
 /* Statements of the process table start at `first`. */

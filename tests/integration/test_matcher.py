@@ -25,6 +25,10 @@ CONFIG = {"Name": "StandaloneDuel", "RuleSetName": "Duel", "RequestTimeoutSecond
           "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
           "NotificationTarget": TOPIC, "CustomEventData": "duel-test"}
 
+ACCEPTING = {"Name": "AcceptingDuel", "RuleSetName": "Duel", "RequestTimeoutSeconds": 60,
+             "AcceptanceRequired": True, "AcceptanceTimeoutSeconds": 2,
+             "FlexMatchMode": "STANDALONE", "NotificationTarget": TOPIC}
+
 
 def load_config():
     d = tempfile.mkdtemp(prefix="rally-matcher-test-")
@@ -35,6 +39,8 @@ def load_config():
             json.dump(DUEL, f)
         with open(os.path.join(d, "configurations", "StandaloneDuel.json"), "w") as f:
             json.dump(CONFIG, f)
+        with open(os.path.join(d, "configurations", "AcceptingDuel.json"), "w") as f:
+            json.dump(ACCEPTING, f)
         subprocess.run([os.path.join(BIN, "rally-admin"), "load-config", d], check=True,
                        capture_output=True, env=os.environ)
     finally:
@@ -101,3 +107,57 @@ class Matcher(unittest.TestCase):
         self.assertLess(time.time() - killed_at, 10)
         with open(os.path.join(RUN, "logs", "matchmaker-standby.log")) as f:
             self.assertIn("leading configuration StandaloneDuel", f.read())
+
+
+class Acceptance(unittest.TestCase):
+    """AcceptanceRequired: each test's players get a skill of their own, so
+    the tests' tickets never match each other."""
+
+    @classmethod
+    def setUpClass(cls):
+        load_config()
+
+    def pair(self, skill):
+        out = []
+        for _ in range(2):
+            g = guest()
+            psql("INSERT INTO backend.players (player_id, attributes) VALUES (:'p1', :'p2')",
+                 g["user_id"], json.dumps({"skill": {"N": skill}}))
+            t = start_ticket(g["auth_token"], configuration="AcceptingDuel").json["TicketId"]
+            out.append((g, t))
+        proposed = lambda: all(ticket_of(g, t)["Status"] == "REQUIRES_ACCEPTANCE" for g, t in out)
+        self.assertTrue(wait_until(proposed, 15))
+        return out
+
+    def answer(self, g, t, kind):
+        r = request("POST", "/v1/matchmaking/%s/accept" % t, {"acceptanceType": kind},
+                    token=g["auth_token"])
+        self.assertEqual(r.status, 200, r.json)
+
+    def test_all_accept_then_completed(self):
+        (g1, t1), (g2, t2) = self.pair(1000)
+        self.answer(g1, t1, "ACCEPT")
+        self.answer(g2, t2, "ACCEPT")
+        done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in ((g1, t1), (g2, t2)))
+        self.assertTrue(wait_until(done, 10))
+        self.assertEqual(psql("SELECT status FROM matchmaking.matches WHERE :'p1' = ANY(ticket_ids)", t1),
+                         ["COMPLETED"])
+
+    def test_a_rejection_cancels_the_rejecter_and_frees_the_other(self):
+        (g1, t1), (g2, t2) = self.pair(2000)
+        self.answer(g1, t1, "ACCEPT")
+        self.answer(g2, t2, "REJECT")
+        self.assertTrue(wait_until(lambda: ticket_of(g2, t2)["Status"] == "CANCELLED", 10))
+        self.assertTrue(wait_until(lambda: ticket_of(g1, t1)["Status"] == "SEARCHING", 10))
+        self.assertEqual(psql("SELECT status || ' ' || (match_id IS NULL) FROM matchmaking.tickets "
+                              "WHERE ticket_id = :'p1'", t1), ["SEARCHING true"])
+        # Its answer is forgotten: the next proposal starts afresh.
+        self.assertEqual(psql("SELECT accepted IS NULL FROM backend.ticket_players "
+                              "WHERE ticket_id = :'p1'", t1), ["t"])
+
+    def test_no_answer_in_time_cancels_both(self):
+        (g1, t1), (g2, t2) = self.pair(3000)
+        cancelled = lambda: all(ticket_of(g, t)["Status"] == "CANCELLED" for g, t in ((g1, t1), (g2, t2)))
+        self.assertTrue(wait_until(cancelled, 10))
+        self.assertEqual(psql("SELECT status FROM matchmaking.matches WHERE :'p1' = ANY(ticket_ids)", t1),
+                         ["CANCELLED"])
