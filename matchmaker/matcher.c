@@ -30,6 +30,7 @@ enum {
     SET_MATCH,
     SET_TICKETS,
     RESET_ACCEPTANCE,
+    ANNOUNCE_CANCELLED,
 };
 
 #define TICKET_ROW "ticket_id, players::text, (extract(epoch FROM created_at) * 1000)::bigint"
@@ -85,10 +86,18 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
                    "UPDATE matchmaking.matches SET status = $2, acceptance_reported = $3::jsonb, "
                    "updated_at = now() WHERE match_id = $1",
                    3, false},
-    /* Back to SEARCHING leaves the match. */
+    /* Cancelled by StopMatchmaking since the last tick. */
+    [ANNOUNCE_CANCELLED] = {"mm_announce_cancelled",
+                            "UPDATE matchmaking.tickets SET cancel_announced = true "
+                            "WHERE configuration_name = $1 AND status = 'CANCELLED' "
+                            "AND NOT cancel_announced RETURNING " TICKET_ROW,
+                            1, false},
+    /* Back to SEARCHING leaves the match; a cancellation made here is
+     * announced here. */
     [SET_TICKETS] = {"mm_set_tickets",
                      "UPDATE matchmaking.tickets SET status = $2, updated_at = now(), "
-                     "match_id = CASE WHEN $2 = 'SEARCHING' THEN NULL ELSE match_id END "
+                     "match_id = CASE WHEN $2 = 'SEARCHING' THEN NULL ELSE match_id END, "
+                     "cancel_announced = ($2 = 'CANCELLED') "
                      "WHERE ticket_id = ANY($1::text[])",
                      2, false},
     /* A ticket back in the pool answers the next proposal afresh. */
@@ -233,6 +242,9 @@ static int publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
         if (type == FM_EV_TIMED_OUT) {
             e.reason = "TimedOut";
             e.message = "Removed from matchmaking due to timing out.";
+        } else if (type == FM_EV_CANCELLED) {
+            e.reason = "Cancelled";
+            e.message = "Cancelled by request.";
         }
         if (publish(t, &e) < 0)
             return -1;
@@ -456,7 +468,8 @@ static int tick_configuration(struct tick *t)
     const char *ps[] = {t->name};
     PGresult *r;
     int matches = -1;
-    if (resolve_acceptances(t) == 0 && db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
+    if (resolve_acceptances(t) == 0 && db_exec(t->a, base + ANNOUNCE_CANCELLED, ps, &r) == DB_OK &&
+        publish_each(t, r, FM_EV_CANCELLED) == 0 && db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
         publish_each(t, r, FM_EV_TIMED_OUT) == 0 && db_exec(t->a, base + SEARCH, ps, &r) == DB_OK &&
         publish_each(t, r, FM_EV_SEARCHING) == 0)
         matches = form_matches(t);

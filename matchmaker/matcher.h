@@ -18,7 +18,7 @@
 
 #include "db.h"
 
-#define MATCHER_NSTMTS 12
+#define MATCHER_NSTMTS 13
 extern const struct db_stmt matcher_stmts[MATCHER_NSTMTS];
 
 /* Statements of the process table start at `first`. */

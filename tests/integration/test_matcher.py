@@ -12,6 +12,7 @@ import time
 import unittest
 
 from rally import BIN, RUN, TOP, TOPIC, guest, psql, request, start_ticket, wait_until
+from test_outbox import Receiver, free_port
 
 DUEL = {
     "name": "duel", "ruleLanguageVersion": "1.0",
@@ -161,3 +162,38 @@ class Acceptance(unittest.TestCase):
         self.assertTrue(wait_until(cancelled, 10))
         self.assertEqual(psql("SELECT status FROM matchmaking.matches WHERE :'p1' = ANY(ticket_ids)", t1),
                          ["CANCELLED"])
+
+
+class Cancellation(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        load_config()
+
+    def test_stop_matchmaking_is_announced_once(self):
+        port = free_port()
+        receiver = Receiver(port)
+        self.addCleanup(receiver.close)
+        endpoint = "http://127.0.0.1:%d/sns" % port
+        psql("INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'p1', :'p2')", TOPIC, endpoint)
+        self.addCleanup(psql, "DELETE FROM events.subscriptions WHERE endpoint = :'p1'", endpoint)
+        g = guest()
+        psql("INSERT INTO backend.players (player_id, attributes) VALUES (:'p1', '{\"skill\": {\"N\": 9000}}')",
+             g["user_id"])
+        t = start_ticket(g["auth_token"], configuration="StandaloneDuel").json["TicketId"]
+        self.assertTrue(wait_until(lambda: ticket_of(g, t)["Status"] == "SEARCHING", 10))
+        self.assertEqual(request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"]).status, 200)
+
+        def cancelled_events():
+            out = []
+            for _, body in list(receiver.received):
+                d = json.loads(body["Message"])["detail"]
+                if d["type"] == "MatchmakingCancelled" and d["tickets"][0]["ticketId"] == t:
+                    out.append(d)
+            return out
+        self.assertTrue(wait_until(lambda: len(cancelled_events()) == 1, 10))
+        d = cancelled_events()[0]
+        self.assertEqual((d["reason"], d["message"]), ("Cancelled", "Cancelled by request."))
+        self.assertEqual(d["tickets"][0]["players"], [{"playerId": g["user_id"]}])
+        time.sleep(1.5)  # later ticks do not announce it again
+        self.assertEqual(len(cancelled_events()), 1)
+        self.assertEqual(ticket_of(g, t)["Status"], "CANCELLED")
