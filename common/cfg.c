@@ -21,7 +21,7 @@ static const char *env_str(const char *var, const char *def)
     return (v != NULL && *v != '\0') ? v : def;
 }
 
-static long env_long(const char *var, long def, long min, long max)
+long cfg_env_long(const char *var, long def, long min, long max)
 {
     const char *v = getenv(var);
     if (v == NULL || *v == '\0')
@@ -68,17 +68,17 @@ const struct cfg *cfg_load(const char *service)
     const char *sock_dir = env_str("RALLY_SOCKET_DIR", "/run/rally");
     snprintf(default_listen, sizeof(default_listen), "%s/%s.sock", sock_dir, service);
     c->listen = env_str("RALLY_LISTEN", default_listen);
-    c->workers = (int)env_long("RALLY_WORKERS", 4, 1, 64);
-    c->listen_backlog = (int)env_long("RALLY_LISTEN_BACKLOG", 1024, 16, 65535);
+    c->workers = (int)cfg_env_long("RALLY_WORKERS", 4, 1, 64);
+    c->listen_backlog = (int)cfg_env_long("RALLY_LISTEN_BACKLOG", 1024, 16, 65535);
 
     c->jwt_key_dir = env_str("RALLY_JWT_KEY_DIR", NULL);
     c->jwt_issuer = env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");
     c->jwt_audience = env_str("RALLY_JWT_AUDIENCE", "gamebackend");
-    c->access_token_ttl = env_long("RALLY_ACCESS_TOKEN_TTL", 900, 10, 86400);
-    c->refresh_token_ttl = env_long("RALLY_REFRESH_TOKEN_TTL", 6 * 86400, 60, 90L * 86400);
-    c->jwt_leeway = env_long("RALLY_JWT_LEEWAY", 60, 0, 600);
+    c->access_token_ttl = cfg_env_long("RALLY_ACCESS_TOKEN_TTL", 900, 10, 86400);
+    c->refresh_token_ttl = cfg_env_long("RALLY_REFRESH_TOKEN_TTL", 6 * 86400, 60, 90L * 86400);
+    c->jwt_leeway = cfg_env_long("RALLY_JWT_LEEWAY", 60, 0, 600);
 
-    c->ticket_ttl = env_long("RALLY_TICKET_TTL_SECONDS", 3 * 3600, 1, 30L * 86400);
+    c->ticket_ttl = cfg_env_long("RALLY_TICKET_TTL_SECONDS", 3 * 3600, 1, 30L * 86400);
     c->default_configuration =
         env_str("RALLY_DEFAULT_CONFIGURATION", "SampleFlexMatchConfiguration");
     c->region = env_str("RALLY_REGION", "local");

@@ -45,6 +45,11 @@ extern const struct cfg *cfg;
 /* Reads the environment for service `name`; exits(2) with one line on error. */
 const struct cfg *cfg_load(const char *service);
 
+/* An integer setting of the environment: def when unset, else a whole
+ * number within [min, max]; exits(2) with one line otherwise. For settings
+ * of one process that struct cfg does not hold. */
+long cfg_env_long(const char *var, long def, long min, long max);
+
 /* Parses a comma-separated list (whitespace around items ignored) into out.
  * The strings are copied and live as long as the process. 0 or -1 (too many). */
 int cfg_parse_list(const char *s, struct cfg_list *out);

@@ -36,21 +36,6 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-static long env_long(const char *name, long def, long lo, long hi)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return def;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < lo || n > hi) {
-        fprintf(stderr, "rally: invalid configuration: %s: must be a number from %ld to %ld\n",
-                name, lo, hi);
-        exit(2);
-    }
-    return n;
-}
-
 /* LISTENs again on every new connection; true if listening. */
 static bool listening(unsigned long *gen)
 {
@@ -114,8 +99,8 @@ int main(void)
     struct outbox_opts opts = {
         .signing_key = key,
         .cert_url = cert_url,
-        .max_attempts = (int)env_long("RALLY_OUTBOX_MAX_ATTEMPTS", 20, 1, 1000),
-        .timeout_ms = env_long("RALLY_OUTBOX_TIMEOUT_MS", 5000, 100, 60000),
+        .max_attempts = (int)cfg_env_long("RALLY_OUTBOX_MAX_ATTEMPTS", 20, 1, 1000),
+        .timeout_ms = cfg_env_long("RALLY_OUTBOX_TIMEOUT_MS", 5000, 100, 60000),
     };
 
     struct sigaction sa;
@@ -125,7 +110,7 @@ int main(void)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    double tick = (double)env_long("RALLY_MATCHMAKER_TICK_MS", 1000, 50, 60000) / 1000.0;
+    double tick = (double)cfg_env_long("RALLY_MATCHMAKER_TICK_MS", 1000, 50, 60000) / 1000.0;
 
     /* One statement table: the outbox's, then the matcher's. */
     static struct db_stmt stmts[OUTBOX_NSTMTS + MATCHER_NSTMTS];

@@ -58,31 +58,26 @@ static double combine(enum fm_party party, double acc, double x, int k)
 static struct leaves party_numbers(struct arena *a, const struct leaves *in, enum fm_party party)
 {
     struct leaves out = {0};
-    int *seen = arena_alloc(a, (in->n + 1) * sizeof(int));
+    /* For each ticket met: its leaf in out and how many values it holds. */
+    int *ticket = arena_alloc(a, (in->n + 1) * sizeof(int));
+    size_t *slot = arena_alloc(a, (in->n + 1) * sizeof(size_t));
     int *count = arena_alloc(a, (in->n + 1) * sizeof(int));
     size_t nseen = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct fm_val *x = &in->v[i];
-        if (x->kind != FM_V_NUM || x->ticket < 0) {
-            leaves_add(a, &out, *x);
-            continue;
-        }
         size_t k = 0;
-        while (k < nseen && seen[k] != x->ticket)
+        while (k < nseen && ticket[k] != x->ticket)
             k++;
-        if (k == nseen) {
-            seen[nseen] = x->ticket;
-            count[nseen++] = 1;
+        if (x->kind != FM_V_NUM || x->ticket < 0 || k == nseen) {
+            if (x->kind == FM_V_NUM && x->ticket >= 0) {
+                ticket[nseen] = x->ticket;
+                slot[nseen] = out.n;
+                count[nseen++] = 1;
+            }
             leaves_add(a, &out, *x);
             continue;
         }
-        /* find the ticket's leaf in out: the k-th ticket leaf added */
-        for (size_t j = 0; j < out.n; j++) {
-            if (out.v[j].kind == FM_V_NUM && out.v[j].ticket == x->ticket) {
-                out.v[j].num = combine(party, out.v[j].num, x->num, count[k]++);
-                break;
-            }
-        }
+        out.v[slot[k]].num = combine(party, out.v[slot[k]].num, x->num, count[k]++);
     }
     return out;
 }

@@ -29,19 +29,12 @@ static const struct db_stmt stmts[] = {
     [SWEEP] = {"sweep", "SELECT backend.sweep_expired($1::integer)", 1, true},
 };
 
-static long env_long(const char *name, long def)
-{
-    const char *v = getenv(name);
-    long n = v != NULL ? strtol(v, NULL, 10) : 0;
-    return n > 0 ? n : def;
-}
-
 int main(void)
 {
     log_init("sweeper");
     cfg_load("sweeper");
-    long interval = env_long("RALLY_SWEEP_INTERVAL", 30);
-    long batch = env_long("RALLY_SWEEP_BATCH", 500);
+    long interval = cfg_env_long("RALLY_SWEEP_INTERVAL", 30, 1, 86400);
+    long batch = cfg_env_long("RALLY_SWEEP_BATCH", 500, 1, 100000);
     char batch_s[32];
     snprintf(batch_s, sizeof(batch_s), "%ld", batch);
 

@@ -57,24 +57,34 @@ static void handle_ticket(struct http_req *req, struct http_resp *resp)
         http_reply(req, resp, 200, ticket_render(req->arena, r, 0, DIALECT_NATIVE));
 }
 
+/* The caller's ticket named by ?ticketId= for the compat routes: 0 with *r
+ * (NULL for an id that cannot exist, else the VIEW rows), or -1 after
+ * answering (no id: 400 with `missing`; database: 503/500). */
+static int view_by_query(struct http_req *req, struct http_resp *resp, const char *missing,
+                         PGresult **r)
+{
+    const char *id = http_query(req, "ticketId");
+    *r = NULL;
+    if (id == NULL || *id == '\0') {
+        http_error(req, resp, 400, "invalid_query", "%s", missing);
+        return -1;
+    }
+    const char *p[] = {id, req->claims.sub};
+    int rc = ticket_id_is_valid(id) ? db_exec(req->arena, VIEW, p, r) : DB_OK;
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return -1;
+    }
+    return 0;
+}
+
 /* GUIDANCE: {"MatchmakingStatus", then on success "Port" (a string), "IpAddress",
  * "DnsName", "PlayerSessionId"}; 400 until the first event. */
 static void handle_status_v2(struct http_req *req, struct http_resp *resp)
 {
-    const char *id = http_query(req, "ticketId");
-    if (id == NULL || *id == '\0') {
-        http_error(req, resp, 400, "invalid_query", "ticketId not available in querystrings");
+    PGresult *r;
+    if (view_by_query(req, resp, "ticketId not available in querystrings", &r) < 0)
         return;
-    }
-    PGresult *r = NULL;
-    const char *p[] = {id, req->claims.sub};
-    if (ticket_id_is_valid(id)) {
-        int rc = db_exec(req->arena, VIEW, p, &r);
-        if (rc != DB_OK) {
-            serve_db_error(req, resp, rc);
-            return;
-        }
-    }
     const char *event = r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_LAST_EVENT) : NULL;
     if (event == NULL) {
         http_error(req, resp, 400, "not_found", "TicketId not found in DynamoDB table");
@@ -102,20 +112,9 @@ static void handle_status_v2(struct http_req *req, struct http_resp *resp)
  * else the sentinel {"IpAddress":"","Port":0,"PlayerSessionId":"NotPlacedYet"}. */
 static void handle_status_v1(struct http_req *req, struct http_resp *resp)
 {
-    const char *id = http_query(req, "ticketId");
-    if (id == NULL || *id == '\0') {
-        http_error(req, resp, 400, "invalid_query", "ticketId query parameter is required");
+    PGresult *r;
+    if (view_by_query(req, resp, "ticketId query parameter is required", &r) < 0)
         return;
-    }
-    PGresult *r = NULL;
-    const char *p[] = {id, req->claims.sub};
-    if (ticket_id_is_valid(id)) {
-        int rc = db_exec(req->arena, VIEW, p, &r);
-        if (rc != DB_OK) {
-            serve_db_error(req, resp, rc);
-            return;
-        }
-    }
     const char *psess =
         r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION) : NULL;
     const char *status = psess != NULL ? db_get(r, 0, TICKET_COL_STATUS) : NULL;
