@@ -2,11 +2,11 @@
  * rally-matchmaker: the matchmaking daemon (DESIGN §2, §5).
  *
  * One single-threaded loop, woken by PostgreSQL notifications (LISTEN
- * rally_outbox, rally_tickets, rally_config, rally_acceptance) and by a tick: each tick runs
- * matchmaking for the configurations this process leads (matchmaker/
- * matcher.c), and between ticks the events outbox is delivered
- * (matchmaker/outbox.c). Placement joins this loop as the matchmaker is
- * built (docs/matchmaker.md).
+ * rally_outbox, rally_tickets, rally_config, rally_acceptance,
+ * rally_placement) and by a tick: each tick runs matchmaking and placement
+ * for the configurations this process leads (matchmaker/matcher.c,
+ * matchmaker/placement.c), and between ticks the events outbox is delivered
+ * (matchmaker/outbox.c).
  *
  * Environment: libpq's (PGHOST, ... or DATABASE_URL); RALLY_SNS_SIGNING_KEY
  * (PEM private key, a file) and RALLY_SNS_SIGNING_CERT_URL (the
@@ -25,6 +25,7 @@
 #include "log.h"
 #include "matcher.h"
 #include "outbox.h"
+#include "placement.h"
 #include "sns.h"
 #include "util.h"
 
@@ -46,7 +47,8 @@ static bool listening(unsigned long *gen)
         return true;
     PGresult *r = PQexec(
         c,
-        "LISTEN rally_outbox; LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance");
+        "LISTEN rally_outbox; LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance; "
+        "LISTEN rally_placement");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (ok)
@@ -113,13 +115,15 @@ int main(void)
     double tick = (double)cfg_env_long("RALLY_MATCHMAKER_TICK_MS", 1000, 50, 60000) / 1000.0;
 
     /* One statement table: the outbox's, then the matcher's. */
-    static struct db_stmt stmts[OUTBOX_NSTMTS + MATCHER_NSTMTS];
+    static struct db_stmt stmts[OUTBOX_NSTMTS + MATCHER_NSTMTS + PLACEMENT_NSTMTS];
     memcpy(stmts, outbox_stmts, sizeof(outbox_stmts));
     memcpy(stmts + OUTBOX_NSTMTS, matcher_stmts, sizeof(matcher_stmts));
-    db_init("matchmaker", stmts, OUTBOX_NSTMTS + MATCHER_NSTMTS);
+    memcpy(stmts + OUTBOX_NSTMTS + MATCHER_NSTMTS, placement_stmts, sizeof(placement_stmts));
+    db_init("matchmaker", stmts, OUTBOX_NSTMTS + MATCHER_NSTMTS + PLACEMENT_NSTMTS);
     if (outbox_init(&opts, 0) < 0)
         return 1;
     matcher_init(OUTBOX_NSTMTS);
+    placement_init(OUTBOX_NSTMTS + MATCHER_NSTMTS);
     log_info("matchmaking every %.2fs; delivering events (at most %d attempts each)", tick,
              opts.max_attempts);
     unsigned long gen = 0;

@@ -12,8 +12,10 @@
 #include "config.h"
 #include "events.h"
 #include "log.h"
+#include "placement.h"
 #include "players.h"
 #include "ruleset.h"
+#include "tick.h"
 #include "ticket.h"
 #include "util.h"
 
@@ -32,8 +34,6 @@ enum {
     RESET_ACCEPTANCE,
     ANNOUNCE_CANCELLED,
 };
-
-#define TICKET_ROW "ticket_id, players::text, (extract(epoch FROM created_at) * 1000)::bigint"
 
 const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
     [CONFIGS] = {"mm_configs",
@@ -60,8 +60,9 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
     [MATCHED] =
         {"mm_matched",
          "WITH m AS (INSERT INTO matchmaking.matches (match_id, configuration_name, status, "
-         "ticket_ids, teams, location, acceptance_deadline) VALUES ($1, $2, $3, $4::text[], "
-         "$5::jsonb, $6, now() + $7::integer * interval '1 second')) "
+         "ticket_ids, teams, location, acceptance_deadline, placement_started_at) VALUES ($1, $2, "
+         "$3, $4::text[], $5::jsonb, $6, now() + $7::integer * interval '1 second', "
+         "CASE WHEN $3 = 'PLACING' THEN now() END)) "
          "UPDATE matchmaking.tickets SET status = $3, match_id = $1, updated_at = now() "
          "WHERE ticket_id = ANY($4::text[])",
          7, false},
@@ -84,6 +85,7 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
                     1, false},
     [SET_MATCH] = {"mm_set_match",
                    "UPDATE matchmaking.matches SET status = $2, acceptance_reported = $3::jsonb, "
+                   "placement_started_at = CASE WHEN $2 = 'PLACING' THEN now() END, "
                    "updated_at = now() WHERE match_id = $1",
                    3, false},
     /* Cancelled by StopMatchmaking since the last tick. */
@@ -154,19 +156,7 @@ static bool leads(struct arena *a, const char *name)
     return true;
 }
 
-/* What one tick knows of a configuration. */
-struct tick {
-    struct arena *a;
-    const char *name;
-    const char *arn;
-    struct fm_config conf;
-    struct fm_ruleset *rs;
-    int64_t now_ms;
-};
-
-/* Publishes an event to the configuration's NotificationTarget (none: no
- * events, as FlexMatch without a target). */
-static int publish(struct tick *t, const struct fm_event *e)
+int tick_publish(struct tick *t, const struct fm_event *e)
 {
     if (t->conf.notification_target == NULL || *t->conf.notification_target == '\0')
         return 0;
@@ -180,7 +170,7 @@ static int publish(struct tick *t, const struct fm_event *e)
     return rc == DB_OK ? 0 : -1;
 }
 
-static struct fm_event base_event(struct tick *t, enum fm_event_type type)
+struct fm_event tick_event(struct tick *t, enum fm_event_type type)
 {
     char id[37];
     util_uuid(id);
@@ -194,11 +184,8 @@ static struct fm_event base_event(struct tick *t, enum fm_event_type type)
                              .estimated_wait_seconds = -1};
 }
 
-/* The event tickets of rows (ticket_id, players, created ms) of r; with
- * teams and answers ({"<PlayerId>": ...}, may be NULL), each player's team
- * and acceptance. */
-static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r, json_t *teams,
-                                           json_t *answers)
+struct fm_event_ticket *tick_row_tickets(struct tick *t, PGresult *r, json_t *teams,
+                                         json_t *answers)
 {
     int n = PQntuples(r);
     struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*ts));
@@ -222,8 +209,7 @@ static struct fm_event_ticket *row_tickets(struct tick *t, PGresult *r, json_t *
     return ts;
 }
 
-/* A copy of a ticket as a Searching event shows it: no team, no answer. */
-static struct fm_event_ticket back_in_pool(struct tick *t, const struct fm_event_ticket *src)
+struct fm_event_ticket tick_back_in_pool(struct tick *t, const struct fm_event_ticket *src)
 {
     struct fm_event_player *ps = arena_alloc(t->a, (src->nplayers + 1) * sizeof(*ps));
     for (size_t k = 0; k < src->nplayers; k++)
@@ -231,12 +217,11 @@ static struct fm_event_ticket back_in_pool(struct tick *t, const struct fm_event
     return (struct fm_event_ticket){src->ticket_id, src->start_ms, ps, src->nplayers};
 }
 
-/* One event per ticket, as FlexMatch sends them. */
-static int publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
+int tick_publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
 {
-    struct fm_event_ticket *ts = row_tickets(t, r, NULL, NULL);
+    struct fm_event_ticket *ts = tick_row_tickets(t, r, NULL, NULL);
     for (int i = 0; i < PQntuples(r); i++) {
-        struct fm_event e = base_event(t, type);
+        struct fm_event e = tick_event(t, type);
         e.tickets = &ts[i];
         e.ntickets = 1;
         if (type == FM_EV_TIMED_OUT) {
@@ -246,10 +231,52 @@ static int publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
             e.reason = "Cancelled";
             e.message = "Cancelled by request.";
         }
-        if (publish(t, &e) < 0)
+        if (tick_publish(t, &e) < 0)
             return -1;
     }
     return 0;
+}
+
+char *tick_id_list(struct tick *t, const char *const *ids, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(ids[i]) + 1;
+    char *out = arena_alloc(t->a, len), *w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *w++ = ',';
+        size_t k = strlen(ids[i]);
+        memcpy(w, ids[i], k);
+        w += k;
+    }
+    *w++ = '}';
+    *w = '\0';
+    return out;
+}
+
+char *tick_quoted_list(struct tick *t, const char *const *items, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += 2 * strlen(items[i]) + 3;
+    char *out = arena_alloc(t->a, len), *w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *w++ = ',';
+        *w++ = '"';
+        for (const char *c = items[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *w++ = '\\';
+            *w++ = *c;
+        }
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *w = '\0';
+    return out;
 }
 
 /* The formed match, written and announced. */
@@ -282,19 +309,21 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
         ts[k] = (struct fm_event_ticket){tk->id, (int64_t)(tk->created * 1000 + 0.5), ps,
                                          (size_t)tk->nplayers};
     }
-    /* A text[] literal: ticket ids are [A-Za-z0-9-.], no quoting needed. */
-    char *list = arena_strdup(t->a, "{");
+    const char **ids = arena_alloc(t->a, (size_t)m->n * sizeof(*ids));
     for (int k = 0; k < m->n; k++)
-        list = arena_sprintf(t->a, "%s%s%s", list, k ? "," : "", m->tickets[k]->id);
-    list = arena_sprintf(t->a, "%s}", list);
+        ids[k] = m->tickets[k]->id;
+    char *list = tick_id_list(t, ids, (size_t)m->n);
     char *teams_text = json_dumps(teams, JSON_COMPACT);
     json_decref(teams);
     bool accept = t->conf.acceptance_required;
+    const char *status = accept               ? "REQUIRES_ACCEPTANCE"
+                         : t->conf.standalone ? "COMPLETED"
+                                              : "PLACING";
     char timeout[16];
     snprintf(timeout, sizeof(timeout), "%d", t->conf.acceptance_timeout_seconds);
     const char *p[] = {match_id,
                        t->name,
-                       accept ? "REQUIRES_ACCEPTANCE" : "COMPLETED",
+                       status,
                        list,
                        teams_text,
                        fm_region_name(m->region),
@@ -311,7 +340,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
             t->rs->rules[i].type != FM_RULE_DISTANCE_SORT)
             ms[nm++] = (struct fm_event_metric){t->rs->rules[i].name, f->metrics[i].passed,
                                                 f->metrics[i].failed};
-    struct fm_event e = base_event(t, FM_EV_POTENTIAL_MATCH_CREATED);
+    struct fm_event e = tick_event(t, FM_EV_POTENTIAL_MATCH_CREATED);
     e.tickets = ts;
     e.ntickets = (size_t)m->n;
     e.match_id = match_id;
@@ -319,11 +348,13 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     e.nmetrics = nm;
     e.acceptance_required = accept;
     e.acceptance_timeout = t->conf.acceptance_timeout_seconds;
-    struct fm_event done = base_event(t, FM_EV_SUCCEEDED);
+    struct fm_event done = tick_event(t, FM_EV_SUCCEEDED);
     done.tickets = ts;
     done.ntickets = (size_t)m->n;
     done.match_id = match_id;
-    if (!f->failed && (publish(t, &e) < 0 || (!accept && publish(t, &done) < 0)))
+    /* With a queue, MatchmakingSucceeded waits for the game session. */
+    bool succeeded = !accept && t->conf.standalone;
+    if (!f->failed && (tick_publish(t, &e) < 0 || (succeeded && tick_publish(t, &done) < 0)))
         f->failed = 1;
     f->matches++;
 }
@@ -382,7 +413,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
     const char *pi[] = {ids};
     int rc = db_exec(t->a, base + TICKETS_OF, pi, &r) == DB_OK ? 0 : -1;
     int n = rc == 0 ? PQntuples(r) : 0;
-    struct fm_event_ticket *ts = rc == 0 ? row_tickets(t, r, teams, answers) : NULL;
+    struct fm_event_ticket *ts = rc == 0 ? tick_row_tickets(t, r, teams, answers) : NULL;
     bool all = n > 0, rejected = false;
     for (int i = 0; i < n; i++)
         for (size_t k = 0; k < ts[i].nplayers; k++) {
@@ -391,19 +422,25 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
         }
     const char *answers_text = db_get(pending, row, 5);
     if (rc == 0 && (all || rejected || expired)) {
-        struct fm_event done = base_event(t, FM_EV_ACCEPT_MATCH_COMPLETED);
+        struct fm_event done = tick_event(t, FM_EV_ACCEPT_MATCH_COMPLETED);
         done.tickets = ts;
         done.ntickets = (size_t)n;
         done.match_id = match_id;
         done.acceptance = all ? "Accepted" : rejected ? "Rejected" : "TimedOut";
-        const char *pm[] = {match_id, all ? "COMPLETED" : "CANCELLED", answers_text};
-        rc = publish(t, &done) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0 : -1;
-        if (rc == 0 && all) {
-            struct fm_event ok = base_event(t, FM_EV_SUCCEEDED);
+        /* All accepted: a STANDALONE match is complete, one with a queue
+         * goes to placement (placement.c). */
+        const char *next = !all ? "CANCELLED" : t->conf.standalone ? "COMPLETED" : "PLACING";
+        const char *pm[] = {match_id, next, answers_text};
+        rc = tick_publish(t, &done) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0
+                                                                                             : -1;
+        if (rc == 0 && all && !t->conf.standalone) {
+            rc = set_tickets(t, ids, "PLACING");
+        } else if (rc == 0 && all) {
+            struct fm_event ok = tick_event(t, FM_EV_SUCCEEDED);
             ok.tickets = ts;
             ok.ntickets = (size_t)n;
             ok.match_id = match_id;
-            rc = publish(t, &ok) == 0 && set_tickets(t, ids, "COMPLETED") == 0 ? 0 : -1;
+            rc = tick_publish(t, &ok) == 0 && set_tickets(t, ids, "COMPLETED") == 0 ? 0 : -1;
         }
         /* Not all accepted: a ticket whose players all accepted goes back
          * to the pool; one with a player who rejected or did not answer is
@@ -413,8 +450,8 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
             for (size_t k = 0; k < ts[i].nplayers; k++)
                 mine &= ts[i].players[k].accepted == 1;
             char *one = arena_sprintf(t->a, "{%s}", ts[i].ticket_id);
-            struct fm_event e = base_event(t, mine ? FM_EV_SEARCHING : FM_EV_CANCELLED);
-            struct fm_event_ticket again = back_in_pool(t, &ts[i]);
+            struct fm_event e = tick_event(t, mine ? FM_EV_SEARCHING : FM_EV_CANCELLED);
+            struct fm_event_ticket again = tick_back_in_pool(t, &ts[i]);
             e.tickets = mine ? &again : &ts[i];
             e.ntickets = 1;
             e.match_id = match_id;
@@ -423,19 +460,20 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
                                  : "Cancelled because a player did not accept the match in time.";
             const char *pr[] = {one};
             rc = set_tickets(t, one, mine ? "SEARCHING" : "CANCELLED") == 0 &&
-                         publish(t, &e) == 0 &&
+                         tick_publish(t, &e) == 0 &&
                          (!mine || db_exec(t->a, base + RESET_ACCEPTANCE, pr, &r) == DB_OK)
                      ? 0
                      : -1;
         }
     } else if (rc == 0 && !json_equal(answers, reported)) {
-        struct fm_event progress = base_event(t, FM_EV_ACCEPT_MATCH);
+        struct fm_event progress = tick_event(t, FM_EV_ACCEPT_MATCH);
         progress.tickets = ts;
         progress.ntickets = (size_t)n;
         progress.match_id = match_id;
         const char *pm[] = {match_id, "REQUIRES_ACCEPTANCE", answers_text};
-        rc =
-            publish(t, &progress) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0 : -1;
+        rc = tick_publish(t, &progress) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK
+                 ? 0
+                 : -1;
     }
     json_decref(teams);
     json_decref(reported);
@@ -469,10 +507,15 @@ static int tick_configuration(struct tick *t)
     PGresult *r;
     int matches = -1;
     if (resolve_acceptances(t) == 0 && db_exec(t->a, base + ANNOUNCE_CANCELLED, ps, &r) == DB_OK &&
-        publish_each(t, r, FM_EV_CANCELLED) == 0 && db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
-        publish_each(t, r, FM_EV_TIMED_OUT) == 0 && db_exec(t->a, base + SEARCH, ps, &r) == DB_OK &&
-        publish_each(t, r, FM_EV_SEARCHING) == 0)
+        tick_publish_each(t, r, FM_EV_CANCELLED) == 0 &&
+        db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
+        tick_publish_each(t, r, FM_EV_TIMED_OUT) == 0 &&
+        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK &&
+        tick_publish_each(t, r, FM_EV_SEARCHING) == 0)
         matches = form_matches(t);
+    /* New matches are placed in the same tick: no wait for the next one. */
+    if (matches >= 0 && !t->conf.standalone && placement_run(t) < 0)
+        matches = -1;
     if (matches < 0) {
         log_warn("tick of %s rolled back: %s", t->name, db_message());
         db_rollback();
@@ -483,12 +526,6 @@ static int tick_configuration(struct tick *t)
     if (matches > 0)
         log_info("%s: %d match(es)", t->name, matches);
     return matches;
-}
-
-/* Whether this configuration is one this step of the matchmaker runs. */
-static bool handled(const struct fm_config *c)
-{
-    return c->standalone;
 }
 
 int matcher_tick(void)
@@ -509,7 +546,7 @@ int matcher_tick(void)
                   (t.rs = fm_ruleset_parse(rs_body, &err)) != NULL;
         if (!ok)
             log_warn("configuration %s is not usable: %s: %s", t.name, err.field, err.message);
-        else if (handled(&t.conf) && leads(&a, t.name)) {
+        else if (leads(&a, t.name)) {
             t.arn = ticket_configuration_arn(&a, t.name);
             int n = tick_configuration(&t);
             total += n > 0 ? n : 0;

@@ -8,10 +8,10 @@
  * A standby tries to take it on every tick, so when a leader dies (its
  * session ends, and the lock with it) another daemon leads within a tick.
  *
- * Handled so far: STANDALONE configurations (matches complete at once, or
- * after every player accepted; teams in MatchmakingSucceeded), acceptance
- * with its timeout, request timeouts. Configurations that need a queue are
- * left to a later step and not touched (docs/matchmaker.md).
+ * STANDALONE configurations complete a match at once, or after every
+ * player accepted (teams in MatchmakingSucceeded); WITH_QUEUE ones hand it
+ * to placement (placement.h), which completes it once its game session is
+ * ACTIVE.
  */
 #ifndef RALLY_MATCHMAKER_MATCHER_H
 #define RALLY_MATCHMAKER_MATCHER_H

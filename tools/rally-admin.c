@@ -1,13 +1,14 @@
 /*
  * rally-admin: operator commands.
  *
- *   rally-admin load-config DIR   validate DIR/rulesets/ and
- *                                 DIR/configurations/ (JSON files) and load them
- *                                 into PostgreSQL in one transaction
+ *   rally-admin load-config DIR   validate DIR/rulesets/, DIR/configurations/,
+ *                                 DIR/queues/ and DIR/fleets/ (JSON files) and
+ *                                 load them into PostgreSQL in one transaction
  *   rally-admin check-config DIR  validate only
  *
  * A rule set is named by its file name (as CreateMatchmakingRuleSet's Name);
- * a configuration by its "Name" field, else its file name. Files may carry
+ * a configuration or queue by its "Name" field, a fleet by its "FleetId",
+ * else by the file name. Files may carry
  * comments and trailing commas. Errors name the file, the field and the
  * reason, and nothing is loaded when any file is wrong.
  */
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "jsonc.h"
 #include "log.h"
+#include "queue.h"
 #include "ruleset.h"
 #include "util.h"
 
@@ -38,6 +40,10 @@ struct config_set {
     size_t nrulesets;
     struct item configurations[MAX_FILES];
     size_t nconfigurations;
+    struct item queues[MAX_FILES];
+    size_t nqueues;
+    struct item fleets[MAX_FILES];
+    size_t nfleets;
 };
 
 static int errors;
@@ -139,6 +145,66 @@ static void check_configuration(struct config_set *cs, struct item *c)
     if (fm_config_check_ruleset(&conf, parsed, &err) < 0)
         fail(c->path, err.field, err.message);
     fm_ruleset_free(parsed);
+    size_t i;
+    json_t *q;
+    json_array_foreach(conf.queue_arns, i, q)
+    {
+        const char *name = fm_arn_name(json_string_value(q), "gamesessionqueue");
+        if (find(cs->queues, cs->nqueues, name) == NULL)
+            fail(c->path, "GameSessionQueueArns", "names a queue not in queues/");
+    }
+}
+
+static bool has(const char *const *list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* A queue: valid, its fleets in fleets/, its locations theirs. */
+static void check_queue(struct config_set *cs, struct item *it)
+{
+    struct fm_queue q;
+    struct fm_error err = {{0}, {0}};
+    if (fm_queue_parse(it->body, it->name, &q, &err) < 0) {
+        fail(it->path, err.field, err.message);
+        return;
+    }
+    snprintf(it->name, sizeof(it->name), "%s", q.name);
+    const char *locs[FM_MAX_DESTINATIONS * FM_MAX_LOCATIONS];
+    size_t nlocs = 0;
+    for (size_t i = 0; i < q.nfleets; i++) {
+        const struct item *f = find(cs->fleets, cs->nfleets, q.fleets[i]);
+        struct fm_fleet fleet;
+        if (f == NULL) {
+            fail(it->path, "Destinations", "names a fleet not in fleets/");
+            return;
+        }
+        if (fm_fleet_parse(f->body, f->name, &fleet, &err) < 0)
+            return; /* reported with the fleet */
+        for (size_t k = 0; k < fleet.nlocations; k++)
+            locs[nlocs++] = fleet.locations[k];
+    }
+    for (size_t i = 0; i < q.nallowed; i++)
+        if (!has(locs, nlocs, q.allowed[i]))
+            fail(it->path, "FilterConfiguration.AllowedLocations",
+                 "names a location none of the queue's fleets has");
+    for (size_t i = 0; i < q.norder; i++)
+        if (!has(locs, nlocs, q.order[i]))
+            fail(it->path, "PriorityConfiguration.LocationOrder",
+                 "names a location none of the queue's fleets has");
+}
+
+static void check_fleet(struct item *it)
+{
+    struct fm_fleet f;
+    struct fm_error err = {{0}, {0}};
+    if (fm_fleet_parse(it->body, it->name, &f, &err) < 0)
+        fail(it->path, err.field, err.message);
+    else
+        snprintf(it->name, sizeof(it->name), "%s", f.fleet_id);
 }
 
 static int exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
@@ -184,6 +250,46 @@ static int store(struct config_set *cs)
                          3, p);
         free(body);
     }
+    for (size_t i = 0; rc == 0 && i < cs->nqueues; i++) {
+        char *body = json_dumps(cs->queues[i].body, JSON_COMPACT);
+        const char *p[] = {cs->queues[i].name, body};
+        rc =
+            exec_params(conn,
+                        "INSERT INTO fleet.queues (name, body) VALUES ($1, $2::jsonb) "
+                        "ON CONFLICT (name) DO UPDATE SET body = excluded.body, "
+                        "updated_at = now() WHERE fleet.queues.body IS DISTINCT FROM excluded.body",
+                        2, p);
+        free(body);
+    }
+    for (size_t i = 0; rc == 0 && i < cs->nfleets; i++) {
+        struct fm_fleet f;
+        struct fm_error err;
+        fm_fleet_parse(cs->fleets[i].body, cs->fleets[i].name, &f, &err);
+        char *body = json_dumps(cs->fleets[i].body, JSON_COMPACT);
+        /* A text[] literal: location names are [A-Za-z0-9-_], no quoting. */
+        char list[FM_MAX_LOCATIONS * 66 + 3] = "{", act[16], res[16], hb[16];
+        for (size_t k = 0; k < f.nlocations; k++) {
+            strcat(list, k ? "," : "");
+            strcat(list, f.locations[k]);
+        }
+        strcat(list, "}");
+        snprintf(act, sizeof(act), "%d", f.activation_timeout_seconds);
+        snprintf(res, sizeof(res), "%d", f.reservation_timeout_seconds);
+        snprintf(hb, sizeof(hb), "%d", f.heartbeat_timeout_seconds);
+        const char *p[] = {f.fleet_id, list, act, res, hb, body};
+        rc = exec_params(
+            conn,
+            "INSERT INTO fleet.fleets (fleet_id, locations, activation_timeout_seconds, "
+            "reservation_timeout_seconds, heartbeat_timeout_seconds, body) "
+            "VALUES ($1, $2::text[], $3, $4, $5, $6::jsonb) ON CONFLICT (fleet_id) DO UPDATE SET "
+            "locations = excluded.locations, activation_timeout_seconds = "
+            "excluded.activation_timeout_seconds, reservation_timeout_seconds = "
+            "excluded.reservation_timeout_seconds, heartbeat_timeout_seconds = "
+            "excluded.heartbeat_timeout_seconds, body = excluded.body, updated_at = now() "
+            "WHERE fleet.fleets.body IS DISTINCT FROM excluded.body",
+            6, p);
+        free(body);
+    }
     if (rc == 0)
         rc = exec_params(conn, "SELECT pg_notify('rally_config', 'reload')", 0, NULL);
     rc = exec_params(conn, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL) == 0 ? rc : -1;
@@ -204,8 +310,14 @@ int main(int argc, char **argv)
     cs.nrulesets = (size_t)n;
     n = load_dir(argv[2], "configurations", cs.configurations);
     cs.nconfigurations = (size_t)n;
+    cs.nqueues = (size_t)load_dir(argv[2], "queues", cs.queues);
+    cs.nfleets = (size_t)load_dir(argv[2], "fleets", cs.fleets);
     for (size_t i = 0; i < cs.nrulesets; i++)
         check_ruleset(&cs.rulesets[i]);
+    for (size_t i = 0; i < cs.nfleets; i++)
+        check_fleet(&cs.fleets[i]);
+    for (size_t i = 0; i < cs.nqueues; i++)
+        check_queue(&cs, &cs.queues[i]);
     for (size_t i = 0; i < cs.nconfigurations; i++)
         check_configuration(&cs, &cs.configurations[i]);
     if (errors > 0) {
@@ -216,12 +328,17 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "load-config") == 0)
         rc = store(&cs) == 0 ? 0 : 1;
     if (rc == 0)
-        printf("%s %zu rule set(s) and %zu configuration(s) from %s\n",
+        printf("%s %zu rule set(s), %zu configuration(s), %zu queue(s) and %zu fleet(s) from "
+               "%s\n",
                strcmp(argv[1], "load-config") == 0 ? "loaded" : "checked", cs.nrulesets,
-               cs.nconfigurations, argv[2]);
+               cs.nconfigurations, cs.nqueues, cs.nfleets, argv[2]);
     for (size_t i = 0; i < cs.nrulesets; i++)
         json_decref(cs.rulesets[i].body);
     for (size_t i = 0; i < cs.nconfigurations; i++)
         json_decref(cs.configurations[i].body);
+    for (size_t i = 0; i < cs.nqueues; i++)
+        json_decref(cs.queues[i].body);
+    for (size_t i = 0; i < cs.nfleets; i++)
+        json_decref(cs.fleets[i].body);
     return rc;
 }

@@ -2,6 +2,10 @@
  * rally-sweeper: deletes expired rows (ticket results, processed SNS message
  * ids, refresh tokens) in small batches. Reads never depend on it: every read
  * filters on expires_at, so a late sweep only costs disk, never correctness.
+ * Each pass also ends fleet processes that stopped heartbeating and times
+ * out player sessions past their reservation (fleet.expire()): placement and
+ * AcceptPlayerSession check those clocks themselves, so this only makes the
+ * outcome visible and frees what the dead held.
  *
  * RALLY_SWEEP_INTERVAL (seconds, default 30) between passes; a pass repeats
  * batches of RALLY_SWEEP_BATCH (default 500) while they come back full.
@@ -24,9 +28,10 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-enum { SWEEP };
+enum { SWEEP, FLEET };
 static const struct db_stmt stmts[] = {
     [SWEEP] = {"sweep", "SELECT backend.sweep_expired($1::integer)", 1, true},
+    [FLEET] = {"fleet", "SELECT fleet.expire()", 0, true},
 };
 
 int main(void)
@@ -44,7 +49,7 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    db_init("sweeper", stmts, 1);
+    db_init("sweeper", stmts, 2);
     struct arena a = {0};
     log_info("sweeping every %lds in batches of %ld", interval, batch);
     while (!stopping) {
@@ -64,6 +69,12 @@ int main(void)
         }
         if (total > 0)
             log_info("swept %ld expired rows", total);
+        PGresult *r;
+        if (db_exec(&a, FLEET, NULL, &r) != DB_OK)
+            log_warn("could not expire fleet sessions: %s", db_message());
+        else if (strcmp(db_get(r, 0, 0), "0") != 0)
+            log_info("fleet: %s process(es) and reservation(s) expired", db_get(r, 0, 0));
+        arena_reset(&a);
         for (long s = 0; s < interval && !stopping; s++)
             sleep(1);
     }

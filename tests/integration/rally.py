@@ -8,7 +8,9 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -181,3 +183,21 @@ def wait_until(predicate, timeout=10.0, interval=0.1):
             return True
         time.sleep(interval)
     return predicate()
+
+
+def load_config(**kinds):
+    """Loads config/ plus the given files through rally-admin, as an operator
+    would: load_config(rulesets={"Duel": {...}}, queues={...}, fleets={...},
+    configurations={...})."""
+    d = tempfile.mkdtemp(prefix="rally-config-test-")
+    try:
+        shutil.copytree(os.path.join(TOP, "config"), d, dirs_exist_ok=True)
+        for kind, files in kinds.items():
+            os.makedirs(os.path.join(d, kind), exist_ok=True)
+            for name, body in files.items():
+                with open(os.path.join(d, kind, name + ".json"), "w") as f:
+                    json.dump(body, f)
+        subprocess.run([os.path.join(BIN, "rally-admin"), "load-config", d], check=True,
+                       capture_output=True, env=os.environ)
+    finally:
+        shutil.rmtree(d)

@@ -4,13 +4,12 @@ out, and a standby daemon takes over when the leader is killed."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
+import rally
 from rally import BIN, RUN, TOP, TOPIC, guest, psql, request, start_ticket, wait_until
 from test_outbox import Receiver, free_port
 
@@ -32,20 +31,8 @@ ACCEPTING = {"Name": "AcceptingDuel", "RuleSetName": "Duel", "RequestTimeoutSeco
 
 
 def load_config():
-    d = tempfile.mkdtemp(prefix="rally-matcher-test-")
-    try:
-        shutil.copytree(os.path.join(TOP, "config", "rulesets"), os.path.join(d, "rulesets"))
-        shutil.copytree(os.path.join(TOP, "config", "configurations"), os.path.join(d, "configurations"))
-        with open(os.path.join(d, "rulesets", "Duel.json"), "w") as f:
-            json.dump(DUEL, f)
-        with open(os.path.join(d, "configurations", "StandaloneDuel.json"), "w") as f:
-            json.dump(CONFIG, f)
-        with open(os.path.join(d, "configurations", "AcceptingDuel.json"), "w") as f:
-            json.dump(ACCEPTING, f)
-        subprocess.run([os.path.join(BIN, "rally-admin"), "load-config", d], check=True,
-                       capture_output=True, env=os.environ)
-    finally:
-        shutil.rmtree(d)
+    rally.load_config(rulesets={"Duel": DUEL},
+                      configurations={"StandaloneDuel": CONFIG, "AcceptingDuel": ACCEPTING})
 
 
 def ticket_of(g, tid):

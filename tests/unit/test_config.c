@@ -9,7 +9,10 @@
 #include "config.h"
 #include "ruleset.h"
 
-#define BASE "\"RuleSetName\": \"rs\", \"RequestTimeoutSeconds\": 60, \"AcceptanceRequired\": false"
+/* The required fields; BASE adds the queue WITH_QUEUE (the default) needs. */
+#define REQUIRED                                                                                   \
+    "\"RuleSetName\": \"rs\", \"RequestTimeoutSeconds\": 60, \"AcceptanceRequired\": false"
+#define BASE REQUIRED ", \"GameSessionQueueArns\": [\"q\"]"
 
 static json_t *parse_json(const char *text)
 {
@@ -48,7 +51,7 @@ START_TEST(test_full_configuration)
     json_decref(body);
 
     /* No Name: the file name; STANDALONE; defaults. */
-    body = parse_json("{" BASE ", \"FlexMatchMode\": \"STANDALONE\"}");
+    body = parse_json("{" REQUIRED ", \"FlexMatchMode\": \"STANDALONE\"}");
     ck_assert_int_eq(fm_config_parse(body, "from-file", &c, &err), 0);
     ck_assert_str_eq(c.name, "from-file");
     ck_assert(c.standalone);
@@ -75,9 +78,12 @@ static const struct {
      "AcceptanceTimeoutSeconds", "required"},
     {"{" BASE ", \"AcceptanceTimeoutSeconds\": 601}", "AcceptanceTimeoutSeconds", "600"},
     {"{" BASE ", \"FlexMatchMode\": \"MANAGED\"}", "FlexMatchMode", "STANDALONE or WITH_QUEUE"},
-    {"{" BASE ", \"FlexMatchMode\": \"STANDALONE\", \"GameSessionQueueArns\": [\"q\"]}",
-     "GameSessionQueueArns", "STANDALONE"},
-    {"{" BASE ", \"FlexMatchMode\": \"STANDALONE\", \"BackfillMode\": \"AUTOMATIC\"}",
+    {"{" BASE ", \"FlexMatchMode\": \"STANDALONE\"}", "GameSessionQueueArns", "STANDALONE"},
+    {"{" REQUIRED ", \"FlexMatchMode\": \"WITH_QUEUE\"}", "GameSessionQueueArns",
+     "required with FlexMatchMode WITH_QUEUE"},
+    {"{" REQUIRED ", \"GameSessionQueueArns\": [\"arn:aws:gamelift:us-west-2:1:fleet/f\"]}",
+     "GameSessionQueueArns", "entry 0 is not a game session queue"},
+    {"{" REQUIRED ", \"FlexMatchMode\": \"STANDALONE\", \"BackfillMode\": \"AUTOMATIC\"}",
      "BackfillMode", "WITH_QUEUE"},
     {"{" BASE ", \"NotificationTarget\": \"https://example.com/hook\"}", "NotificationTarget",
      "SNS topic ARN"},

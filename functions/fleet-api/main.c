@@ -1,0 +1,257 @@
+/*
+ * fleet-api: what a game server process says to rally (GameLift's server
+ * SDK calls, reference/aws-flow.md §6), with a server-scope token whose
+ * subject is the fleet id.
+ *
+ *   POST   /v1/fleet/processes                     ProcessReady
+ *          {"location","ipAddress","dnsName"?,"port","maxPlayers"} -> 201 {"processId"}
+ *   POST   /v1/fleet/processes/{id}/heartbeat      -> 200 {"processId","status",
+ *                                                    "gameSession": {...} | null}
+ *                                                    410 once the process was ended
+ *   DELETE /v1/fleet/processes/{id}                ProcessEnding -> 200 {}
+ *   POST   /v1/fleet/game-sessions/{id}/activate   ActivateGameSession -> 200 {}
+ *   POST   /v1/fleet/player-sessions/{id}/accept   AcceptPlayerSession {"gameSessionId"?}
+ *                                                    -> 200 {"playerSessionId","playerId",
+ *                                                    "gameSessionId"}
+ *   POST   /v1/fleet/player-sessions/{id}/remove   RemovePlayerSession -> 200 {}
+ *
+ * A process, game session or player session of another fleet is 404, as if
+ * it did not exist. Every state rule lives in the SQL entry points of
+ * sql/009_fleet.sql, each one transaction.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "arena.h"
+#include "db.h"
+#include "serve.h"
+#include "util.h"
+
+enum { READY, HEARTBEAT, ENDING, ACTIVATE, ACCEPT, REMOVE };
+
+static const struct db_stmt stmts[] = {
+    [READY] = {"ready",
+               "SELECT outcome, detail FROM fleet.process_ready($1, $2, $3, $4, $5, "
+               "$6::integer, $7::integer)",
+               7, false},
+    [HEARTBEAT] = {"heartbeat", "SELECT outcome, game_session::text FROM fleet.heartbeat($1, $2)",
+                   2, true},
+    [ENDING] = {"ending", "SELECT fleet.process_ending($1, $2, 'PROCESS_ENDING')", 2, true},
+    [ACTIVATE] = {"activate", "SELECT outcome, detail FROM fleet.activate_game_session($1, $2)",
+                  2, true},
+    [ACCEPT] = {"accept",
+                "SELECT outcome, detail, player, game_session "
+                "FROM fleet.accept_player_session($1, $2, $3)",
+                3, false},
+    [REMOVE] = {"remove", "SELECT outcome, detail FROM fleet.remove_player_session($1, $2)", 2,
+                true},
+};
+
+/* Runs one entry point; NULL after answering the failure. */
+static PGresult *call(struct http_req *req, struct http_resp *resp, int stmt,
+                      const char *const *params)
+{
+    PGresult *r;
+    int rc = db_exec(req->arena, stmt, params, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return NULL;
+    }
+    return r;
+}
+
+/* Ids in paths: "<kind>-<uuid>" as rally makes them. */
+static bool id_ok(struct http_req *req, struct http_resp *resp, const char *what)
+{
+    if (req->path_id != NULL && util_is_token(req->path_id, 128, "-."))
+        return true;
+    http_error(req, resp, 404, "not_found", "no such %s", what);
+    return false;
+}
+
+static bool ip_address(const char *s)
+{
+    unsigned char buf[16];
+    return s != NULL && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
+}
+
+static void handle_ready(struct http_req *req, struct http_resp *resp)
+{
+    const char *location = NULL, *ip = NULL, *dns = NULL;
+    json_int_t port = 0, max_players = 0;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s:I, s:I}", "location",
+                       &location, "ipAddress", &ip, "dnsName", &dns, "port", &port, "maxPlayers",
+                       &max_players) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    const char *bad = !util_is_token(location, 64, "-_")     ? "location: 1-64 of [A-Za-z0-9-_]"
+                      : !ip_address(ip)                      ? "ipAddress: an IPv4 or IPv6 address"
+                      : dns != NULL && !util_is_token(dns, 253, "-.") ? "dnsName: a host name"
+                      : port < 1 || port > 60000             ? "port: 1 to 60000"
+                      : max_players < 1 || max_players > 200 ? "maxPlayers: 1 to 200"
+                                                             : NULL;
+    if (bad != NULL) {
+        http_error(req, resp, 400, "invalid_body", "%s", bad);
+        return;
+    }
+    char uuid[37];
+    util_uuid(uuid);
+    char *id = arena_sprintf(req->arena, "process-%s", uuid);
+    char *port_s = arena_sprintf(req->arena, "%lld", (long long)port);
+    char *max_s = arena_sprintf(req->arena, "%lld", (long long)max_players);
+    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s};
+    PGresult *r = call(req, resp, READY, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
+    if (strcmp(outcome, "ready") == 0)
+        http_reply(req, resp, 201, json_pack("{s:s}", "processId", id));
+    else if (strcmp(outcome, "unknown_fleet") == 0)
+        http_error(req, resp, 403, "unknown_fleet",
+                   "fleet %s is not configured (config/fleets/)", detail);
+    else
+        http_error(req, resp, 400, "unknown_location", "location must be one of the fleet's: %s",
+                   detail);
+}
+
+static void handle_heartbeat(struct http_req *req, struct http_resp *resp)
+{
+    if (!id_ok(req, resp, "process"))
+        return;
+    const char *p[] = {req->path_id, req->claims.sub};
+    PGresult *r = call(req, resp, HEARTBEAT, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *session = db_get(r, 0, 1);
+    if (strcmp(outcome, "terminated") == 0) {
+        http_error(req, resp, 410, "process_terminated",
+                   "process %s was ended; call ProcessReady again", req->path_id);
+        return;
+    }
+    if (strcmp(outcome, "alive") != 0) {
+        http_error(req, resp, 404, "not_found", "no such process");
+        return;
+    }
+    json_t *gs = session != NULL ? json_loads(session, 0, NULL) : json_null();
+    http_reply(req, resp, 200,
+               json_pack("{s:s, s:s, s:o}", "processId", req->path_id, "status", "ACTIVE",
+                         "gameSession", gs != NULL ? gs : json_null()));
+}
+
+static void handle_ending(struct http_req *req, struct http_resp *resp)
+{
+    if (!id_ok(req, resp, "process"))
+        return;
+    const char *p[] = {req->path_id, req->claims.sub};
+    PGresult *r = call(req, resp, ENDING, p);
+    if (r == NULL)
+        return;
+    if (strcmp(db_get(r, 0, 0), "ended") == 0)
+        http_reply(req, resp, 200, json_object());
+    else
+        http_error(req, resp, 404, "not_found", "no such process");
+}
+
+static void handle_activate(struct http_req *req, struct http_resp *resp)
+{
+    if (!id_ok(req, resp, "game session"))
+        return;
+    const char *p[] = {req->path_id, req->claims.sub};
+    PGresult *r = call(req, resp, ACTIVATE, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0);
+    if (strcmp(outcome, "activated") == 0)
+        http_reply(req, resp, 200, json_object());
+    else if (strcmp(outcome, "conflict") == 0)
+        http_error(req, resp, 409, "invalid_status",
+                   "game session is %s; only an ACTIVATING one can be activated", db_get(r, 0, 1));
+    else
+        http_error(req, resp, 404, "not_found", "no such game session");
+}
+
+static void handle_accept(struct http_req *req, struct http_resp *resp)
+{
+    const char *game_session = NULL;
+    if (req->body_len > 0) {
+        json_error_t jerr;
+        json_t *body = http_json_body(req, resp);
+        if (body == NULL)
+            return;
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s}", "gameSessionId", &game_session) !=
+            0) {
+            http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+            return;
+        }
+    }
+    if (!id_ok(req, resp, "player session"))
+        return;
+    const char *p[] = {req->path_id, req->claims.sub, game_session};
+    PGresult *r = call(req, resp, ACCEPT, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
+    if (strcmp(outcome, "accepted") == 0)
+        http_reply(req, resp, 200,
+                   json_pack("{s:s, s:s, s:s}", "playerSessionId", req->path_id, "playerId",
+                             db_get(r, 0, 2), "gameSessionId", db_get(r, 0, 3)));
+    else if (strcmp(outcome, "not_reserved") == 0)
+        http_error(req, resp, 409, "not_reserved",
+                   "player session is %s; only a RESERVED one can be accepted", detail);
+    else if (strcmp(outcome, "expired") == 0)
+        http_error(req, resp, 409, "reservation_expired",
+                   "the player did not connect within the reservation timeout (now TIMEDOUT)");
+    else if (strcmp(outcome, "game_session_not_active") == 0)
+        http_error(req, resp, 409, "game_session_not_active", "game session is %s", detail);
+    else
+        http_error(req, resp, 404, "not_found", "no such player session");
+}
+
+static void handle_remove(struct http_req *req, struct http_resp *resp)
+{
+    if (!id_ok(req, resp, "player session"))
+        return;
+    const char *p[] = {req->path_id, req->claims.sub};
+    PGresult *r = call(req, resp, REMOVE, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0);
+    if (strcmp(outcome, "removed") == 0)
+        http_reply(req, resp, 200, json_object());
+    else if (strcmp(outcome, "conflict") == 0)
+        http_error(req, resp, 409, "invalid_status", "player session is already %s",
+                   db_get(r, 0, 1));
+    else
+        http_error(req, resp, 404, "not_found", "no such player session");
+}
+
+#define SERVER_ROUTE(n, m, h)                                                                      \
+    {.name = n, .method = m, .dialect = DIALECT_NATIVE, .scopes = AUTH_SCOPE_SERVER, .handle = h}
+
+static const struct http_route routes[] = {
+    SERVER_ROUTE("process_ready", "POST", handle_ready),
+    SERVER_ROUTE("heartbeat", "POST", handle_heartbeat),
+    SERVER_ROUTE("process_ending", "DELETE", handle_ending),
+    SERVER_ROUTE("activate", "POST", handle_activate),
+    SERVER_ROUTE("accept_player", "POST", handle_accept),
+    SERVER_ROUTE("remove_player", "POST", handle_remove),
+};
+
+int main(void)
+{
+    static const struct service svc = {
+        .name = "fleet-api",
+        .max_body = 4096,
+        .routes = routes,
+        .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .stmts = stmts,
+        .nstmts = sizeof(stmts) / sizeof(stmts[0]),
+        .verifies_tokens = true,
+    };
+    serve_main(&svc);
+}

@@ -1,0 +1,434 @@
+/* WITH_QUEUE placement of matches on fleet processes (placement.h). */
+#include "placement.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "players.h"
+#include "queue.h"
+#include "util.h"
+
+enum {
+    PLACING,
+    QUEUE,
+    IDLE,
+    CLAIM,
+    OPEN_SESSION,
+    ABANDON,
+    RESERVE,
+    COMPLETE,
+    REQUEUE,
+    FAIL,
+    TICKETS,
+};
+
+/* A process that answers heartbeats, with room for the match. */
+#define IDLE_PROCESS                                                                               \
+    "p.fleet_id = ANY($1::text[]) AND p.status = 'ACTIVE' AND p.game_session_id IS NULL "          \
+    "AND p.max_players >= $2::integer "                                                            \
+    "AND p.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second'"
+
+const struct db_stmt placement_stmts[PLACEMENT_NSTMTS] = {
+    /* Each PLACING match, with its game session if it has one, and whether
+     * why that session will not start (ACTIVATION_TIMEOUT, or INTERRUPTED: its
+     * process is gone), NULL while it may. */
+    [PLACING] = {"pl_placing",
+                 "SELECT m.match_id, m.ticket_ids::text, m.teams::text, "
+                 "extract(epoch FROM now() - m.placement_started_at)::float8, "
+                 "g.game_session_id, g.status, CASE WHEN g.status <> 'ACTIVATING' THEN NULL "
+                 "WHEN g.created_at <= now() - f.activation_timeout_seconds * interval '1 second' "
+                 "THEN 'ACTIVATION_TIMEOUT' WHEN p.status <> 'ACTIVE' OR p.last_heartbeat <= "
+                 "now() - f.heartbeat_timeout_seconds * interval '1 second' THEN 'INTERRUPTED' "
+                 "END, g.game_session_arn, g.ip_address, g.dns_name, g.port, "
+                 "f.reservation_timeout_seconds "
+                 "FROM matchmaking.matches m "
+                 "LEFT JOIN fleet.game_sessions g ON g.game_session_id = m.game_session_id "
+                 "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
+                 "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
+                 "WHERE m.configuration_name = $1 AND m.status = 'PLACING' "
+                 "ORDER BY m.created_at FOR UPDATE OF m",
+                 1, false},
+    [QUEUE] = {"pl_queue", "SELECT body::text FROM fleet.queues WHERE name = $1", 1, false},
+    [IDLE] = {"pl_idle",
+              "SELECT p.location FROM fleet.processes p JOIN fleet.fleets f USING (fleet_id) "
+              "WHERE " IDLE_PROCESS " GROUP BY p.location ORDER BY p.location",
+              2, false},
+    /* SKIP LOCKED: a process another configuration's leader is claiming is
+     * not waited for. */
+    [CLAIM] = {"pl_claim",
+               "UPDATE fleet.processes SET game_session_id = $4 WHERE process_id = ("
+               "SELECT p.process_id FROM fleet.processes p JOIN fleet.fleets f USING (fleet_id) "
+               "WHERE " IDLE_PROCESS " AND p.location = $3 ORDER BY p.created_at LIMIT 1 "
+               "FOR UPDATE OF p SKIP LOCKED) "
+               "RETURNING process_id, fleet_id, ip_address, dns_name, port",
+               4, false},
+    [OPEN_SESSION] =
+        {"pl_open",
+         "WITH g AS (INSERT INTO fleet.game_sessions (game_session_id, game_session_arn, fleet_id, "
+         "location, process_id, match_id, ip_address, dns_name, port, maximum_players, "
+         "game_properties, game_session_data, matchmaker_data) VALUES ($1, $2, $3, $4, $5, $6, "
+         "$7, $8, $9::integer, $10::integer, coalesce($11::jsonb, '[]'), $12, $13)) "
+         "UPDATE matchmaking.matches SET game_session_id = $1, location = $4, updated_at = now() "
+         "WHERE match_id = $6",
+         13, false},
+    [ABANDON] = {"pl_abandon", "SELECT fleet.abandon_game_session($1, $2)", 2, false},
+    [RESERVE] = {"pl_reserve",
+                 "INSERT INTO fleet.player_sessions (player_session_id, game_session_id, "
+                 "player_id, reserved_until) SELECT s, $2, p, now() + $4::integer * "
+                 "interval '1 second' FROM unnest($1::text[], $3::text[]) AS u(s, p)",
+                 4, false},
+    [COMPLETE] = {"pl_complete",
+                  "WITH m AS (UPDATE matchmaking.matches SET status = 'COMPLETED', "
+                  "updated_at = now() WHERE match_id = $1) "
+                  "UPDATE matchmaking.tickets SET status = 'COMPLETED', updated_at = now() "
+                  "WHERE ticket_id = ANY($2::text[]) RETURNING " TICKET_ROW,
+                  2, false},
+    /* Back to the pool: a new match asks for acceptance afresh. */
+    [REQUEUE] = {"pl_requeue",
+                 "WITH m AS (UPDATE matchmaking.matches SET status = 'PLACEMENT_TIMED_OUT', "
+                 "updated_at = now() WHERE match_id = $1), "
+                 "a AS (UPDATE backend.ticket_players SET accepted = NULL "
+                 "WHERE ticket_id = ANY($2::text[])) "
+                 "UPDATE matchmaking.tickets SET status = 'SEARCHING', match_id = NULL, "
+                 "updated_at = now() WHERE ticket_id = ANY($2::text[]) RETURNING " TICKET_ROW,
+                 2, false},
+    [FAIL] = {"pl_fail",
+              "WITH m AS (UPDATE matchmaking.matches SET status = 'FAILED', updated_at = now() "
+              "WHERE match_id = $1) "
+              "UPDATE matchmaking.tickets SET status = 'FAILED', updated_at = now() "
+              "WHERE ticket_id = ANY($2::text[]) RETURNING " TICKET_ROW,
+              2, false},
+    [TICKETS] = {"pl_tickets",
+                 "SELECT " TICKET_ROW " FROM matchmaking.tickets WHERE ticket_id = ANY($1::text[]) "
+                 "ORDER BY created_at",
+                 1, false},
+};
+
+static int base;
+
+void placement_init(int first)
+{
+    base = first;
+}
+
+static PGresult *run(struct tick *t, int stmt, const char *const *params)
+{
+    PGresult *r;
+    return db_exec(t->a, base + stmt, params, &r) == DB_OK ? r : NULL;
+}
+
+/* The configuration's queues, loaded for one run. */
+struct queues {
+    struct fm_queue q[8];
+    json_t *bodies[8];
+    size_t n;
+    int timeout_seconds; /* the longest of them */
+    const char *missing; /* a queue that does not exist */
+};
+
+static int load_queues(struct tick *t, struct queues *qs)
+{
+    size_t i;
+    json_t *arn;
+    memset(qs, 0, sizeof(*qs));
+    json_array_foreach(t->conf.queue_arns, i, arn)
+    {
+        if (qs->n == sizeof(qs->q) / sizeof(qs->q[0]))
+            break;
+        const char *name = fm_arn_name(json_string_value(arn), "gamesessionqueue");
+        const char *p[] = {name};
+        PGresult *r = run(t, QUEUE, p);
+        if (r == NULL)
+            return -1;
+        struct fm_error err;
+        json_t *body = PQntuples(r) == 1 ? json_loads(db_get(r, 0, 0), 0, NULL) : NULL;
+        if (body == NULL || fm_queue_parse(body, name, &qs->q[qs->n], &err) < 0) {
+            qs->missing = arena_strdup(t->a, name != NULL ? name : "?");
+            json_decref(body);
+            continue;
+        }
+        qs->bodies[qs->n] = body;
+        if (qs->q[qs->n].timeout_seconds > qs->timeout_seconds)
+            qs->timeout_seconds = qs->q[qs->n].timeout_seconds;
+        qs->n++;
+    }
+    return 0;
+}
+
+static void free_queues(struct queues *qs)
+{
+    for (size_t i = 0; i < qs->n; i++)
+        json_decref(qs->bodies[i]);
+}
+
+/* One PLACING match, as the PLACING statement reads it. */
+struct placing {
+    const char *match_id;
+    const char *ids; /* text[] literal */
+    json_t *teams;   /* {"<PlayerId>": "<team>"} */
+    double elapsed;
+    PGresult *tickets; /* TICKET_ROW rows */
+};
+
+/* GameLift Player attributes ({"skill": {"N": 10}}) in MatchmakerData's
+ * form ({"skill": {"attributeType": "DOUBLE", "valueAttribute": 10}}). */
+static json_t *matchmaker_attributes(json_t *attrs)
+{
+    static const char *const kinds[][2] = {
+        {"S", "STRING"}, {"N", "DOUBLE"}, {"SL", "STRING_LIST"}, {"SDM", "STRING_DOUBLE_MAP"}};
+    json_t *out = json_object();
+    const char *name;
+    json_t *v;
+    json_object_foreach(attrs, name, v)
+    {
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            json_t *value = json_object_get(v, kinds[k][0]);
+            if (value != NULL)
+                json_object_set_new(out, name,
+                                    json_pack("{s:s, s:O}", "attributeType", kinds[k][1],
+                                              "valueAttribute", value));
+        }
+    }
+    return out;
+}
+
+/* FlexMatch's MatchmakerData string (aws-flow.md §5.9); malloc'd. */
+static char *matchmaker_data(struct tick *t, const struct placing *m)
+{
+    json_t *teams = json_array();
+    for (size_t k = 0; k < t->rs->nteams; k++) {
+        json_t *players = json_array();
+        for (int i = 0; i < PQntuples(m->tickets); i++) {
+            json_t *ps = json_loads(db_get(m->tickets, i, 1), 0, NULL);
+            size_t j;
+            json_t *p;
+            json_array_foreach(ps, j, p)
+            {
+                const char *id = json_string_value(json_object_get(p, "PlayerId"));
+                const char *team = json_string_value(json_object_get(m->teams, id ? id : ""));
+                if (team != NULL && strcmp(team, t->rs->teams[k].name) == 0)
+                    json_array_append_new(
+                        players,
+                        json_pack("{s:s, s:o}", "playerId", id, "attributes",
+                                  matchmaker_attributes(json_object_get(p, "PlayerAttributes"))));
+            }
+            json_decref(ps);
+        }
+        json_array_append_new(teams, json_pack("{s:s, s:o}", "name", t->rs->teams[k].name,
+                                               "players", players));
+    }
+    json_t *data = json_pack("{s:s, s:s, s:o}", "matchId", m->match_id,
+                             "matchmakingConfigurationArn", t->arn, "teams", teams);
+    char *text = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    return text;
+}
+
+/* Tries each queue for a location with an idle process; 1 placed, 0 not
+ * now, -1 error. */
+static int try_place(struct tick *t, const struct queues *qs, const struct placing *m)
+{
+    int n = PQntuples(m->tickets), players = 0;
+    const struct fm_ticket **tickets = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*tickets));
+    for (int i = 0; i < n; i++) {
+        struct fm_ticket *tk = arena_alloc(t->a, sizeof(*tk));
+        json_t *ps = json_loads(db_get(m->tickets, i, 1), 0, NULL);
+        const char *why = NULL;
+        int rc = fm_ticket_from_json(t->a, t->rs, ps, tk, &why);
+        json_decref(ps);
+        if (rc < 0) {
+            log_warn("match %s: ticket %s: %s", m->match_id, db_get(m->tickets, i, 0), why);
+            return 0;
+        }
+        tickets[i] = tk;
+        players += tk->nplayers;
+    }
+    char *players_s = arena_sprintf(t->a, "%d", players);
+    for (size_t k = 0; k < qs->n; k++) {
+        const struct fm_queue *q = &qs->q[k];
+        char *fleets = tick_id_list(t, q->fleets, q->nfleets);
+        const char *pi[] = {fleets, players_s};
+        PGresult *idle = run(t, IDLE, pi);
+        if (idle == NULL)
+            return -1;
+        int nl = PQntuples(idle);
+        const char **locs = arena_alloc(t->a, (size_t)(nl + 1) * sizeof(*locs));
+        for (int i = 0; i < nl; i++)
+            locs[i] = db_get(idle, i, 0);
+        int avg = -1;
+        int pick = fm_queue_choose(q, locs, (size_t)nl, tickets, (size_t)n, m->elapsed, &avg);
+        if (pick < 0)
+            continue;
+        char uuid[37];
+        util_uuid(uuid);
+        char *gs_id = arena_sprintf(t->a, "gsess-%s", uuid);
+        const char *pc[] = {fleets, players_s, locs[pick], gs_id};
+        PGresult *claimed = run(t, CLAIM, pc);
+        if (claimed == NULL)
+            return -1;
+        if (PQntuples(claimed) == 0)
+            continue; /* taken meanwhile: next tick */
+        const char *fleet = db_get(claimed, 0, 1);
+        char *arn = arena_sprintf(t->a, "arn:aws:gamelift:%s::gamesession/%s/%s/%s", cfg->region,
+                                  fleet, locs[pick], gs_id);
+        char *props = t->conf.game_properties != NULL
+                          ? json_dumps(t->conf.game_properties, JSON_COMPACT)
+                          : NULL;
+        char *data = matchmaker_data(t, m);
+        char *max_s = arena_sprintf(t->a, "%d", t->rs->max_players);
+        const char *po[] = {gs_id,
+                            arn,
+                            fleet,
+                            locs[pick],
+                            db_get(claimed, 0, 0),
+                            m->match_id,
+                            db_get(claimed, 0, 2),
+                            db_get(claimed, 0, 3),
+                            db_get(claimed, 0, 4),
+                            max_s,
+                            props,
+                            t->conf.game_session_data,
+                            data};
+        PGresult *opened = run(t, OPEN_SESSION, po);
+        free(props);
+        free(data);
+        if (opened == NULL)
+            return -1;
+        log_info("match %s: game session %s on %s in %s (average latency %d ms)", m->match_id,
+                 gs_id, db_get(claimed, 0, 0), locs[pick], avg);
+        return 1;
+    }
+    return 0;
+}
+
+/* The game session is ACTIVE: seats reserved, tickets COMPLETED,
+ * MatchmakingSucceeded with the connection info. */
+static int complete(struct tick *t, const struct placing *m, PGresult *r, int row)
+{
+    const char *gs_id = db_get(r, row, 4);
+    const char *pc[] = {m->match_id, m->ids};
+    PGresult *done = run(t, COMPLETE, pc);
+    if (done == NULL)
+        return -1;
+    struct fm_event_ticket *ts = tick_row_tickets(t, done, m->teams, NULL);
+    int n = PQntuples(done);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += ts[i].nplayers;
+    const char **psess = arena_alloc(t->a, (total + 1) * sizeof(*psess));
+    const char **pids = arena_alloc(t->a, (total + 1) * sizeof(*pids));
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        struct fm_event_player *ps = arena_alloc(t->a, (ts[i].nplayers + 1) * sizeof(*ps));
+        for (size_t j = 0; j < ts[i].nplayers; j++, k++) {
+            char uuid[37];
+            util_uuid(uuid);
+            ps[j] = ts[i].players[j];
+            ps[j].player_session_id = arena_sprintf(t->a, "psess-%s", uuid);
+            psess[k] = ps[j].player_session_id;
+            pids[k] = ps[j].player_id;
+        }
+        ts[i].players = ps;
+    }
+    /* Player ids are free text: quote each element of the array literal. */
+    const char *pr[] = {tick_id_list(t, psess, total), gs_id, tick_quoted_list(t, pids, total),
+                        db_get(r, row, 11)};
+    if (run(t, RESERVE, pr) == NULL)
+        return -1;
+    struct fm_event e = tick_event(t, FM_EV_SUCCEEDED);
+    e.tickets = ts;
+    e.ntickets = (size_t)n;
+    e.match_id = m->match_id;
+    e.game_session_arn = db_get(r, row, 7);
+    e.ip_address = db_get(r, row, 8);
+    e.dns_name = db_get(r, row, 9);
+    e.port = atoi(db_get(r, row, 10));
+    return tick_publish(t, &e);
+}
+
+/* No queue of the configuration exists: MatchmakingFailed. */
+static int fail(struct tick *t, const struct placing *m, const char *queue)
+{
+    const char *p[] = {m->match_id, m->ids};
+    PGresult *r = run(t, FAIL, p);
+    if (r == NULL)
+        return -1;
+    log_warn("match %s failed: game session queue %s does not exist", m->match_id, queue);
+    struct fm_event e = tick_event(t, FM_EV_FAILED);
+    e.tickets = tick_row_tickets(t, r, m->teams, NULL);
+    e.ntickets = (size_t)PQntuples(r);
+    e.match_id = m->match_id;
+    e.reason = "UNEXPECTED_ERROR";
+    e.message = arena_sprintf(t->a, "Game session queue %s is not accessible.", queue);
+    return tick_publish(t, &e);
+}
+
+/* The tickets go back to the pool: MatchmakingSearching for each. */
+static int requeue(struct tick *t, const struct placing *m, int timeout)
+{
+    const char *p[] = {m->match_id, m->ids};
+    PGresult *r = run(t, REQUEUE, p);
+    if (r == NULL)
+        return -1;
+    log_info("match %s: not placed within %d s; its tickets search again", m->match_id, timeout);
+    return tick_publish_each(t, r, FM_EV_SEARCHING);
+}
+
+/* One PLACING match one step further; 1 when it completed, 0, or -1. */
+static int advance(struct tick *t, const struct queues *qs, PGresult *r, int row)
+{
+    struct placing m = {.match_id = db_get(r, row, 0),
+                        .ids = db_get(r, row, 1),
+                        .teams = json_loads(db_get(r, row, 2), 0, NULL),
+                        .elapsed = strtod(db_get(r, row, 3), NULL)};
+    const char *gs_id = db_get(r, row, 4), *status = db_get(r, row, 5);
+    const char *stuck = db_get(r, row, 6);
+    const char *pi[] = {m.ids};
+    int rc = 0;
+    if ((m.tickets = run(t, TICKETS, pi)) == NULL) {
+        rc = -1;
+    } else if (gs_id != NULL && strcmp(status, "ACTIVE") == 0) {
+        rc = complete(t, &m, r, row) == 0 ? 1 : -1;
+    } else if (gs_id != NULL && strcmp(status, "TERMINATED") != 0 && stuck == NULL) {
+        rc = 0; /* the process has yet to activate it */
+    } else {
+        if (gs_id != NULL) {
+            const char *why = stuck != NULL ? stuck : "INTERRUPTED";
+            const char *pa[] = {gs_id, why};
+            log_warn("match %s: game session %s did not start (%s); placing again", m.match_id,
+                     gs_id, why);
+            rc = run(t, ABANDON, pa) != NULL ? 0 : -1;
+        }
+        if (rc == 0 && qs->n == 0)
+            rc = fail(t, &m, qs->missing != NULL ? qs->missing : "(none)");
+        else if (rc == 0 && m.elapsed >= qs->timeout_seconds)
+            rc = requeue(t, &m, qs->timeout_seconds);
+        else if (rc == 0)
+            rc = try_place(t, qs, &m) < 0 ? -1 : 0;
+    }
+    json_decref(m.teams);
+    return rc;
+}
+
+int placement_run(struct tick *t)
+{
+    const char *p[] = {t->name};
+    PGresult *r = run(t, PLACING, p);
+    if (r == NULL)
+        return -1;
+    if (PQntuples(r) == 0)
+        return 0;
+    struct queues qs;
+    if (load_queues(t, &qs) < 0)
+        return -1;
+    int completed = 0;
+    for (int i = 0; i < PQntuples(r) && completed >= 0; i++) {
+        int k = advance(t, &qs, r, i);
+        completed = k < 0 ? -1 : completed + k;
+    }
+    free_queues(&qs);
+    return completed;
+}

@@ -1,0 +1,57 @@
+/*
+ * What one tick of one configuration knows, and the event helpers shared by
+ * the parts of the tick: matcher.c (pool, matches, acceptance) and
+ * placement.c (WITH_QUEUE placement on a fleet).
+ *
+ * Ownership: everything hangs off the tick's arena, reset after the tick.
+ */
+#ifndef RALLY_MATCHMAKER_TICK_H
+#define RALLY_MATCHMAKER_TICK_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "config.h"
+#include "events.h"
+#include "ruleset.h"
+
+/* The columns tick_row_tickets reads: (ticket_id, players, created ms). */
+#define TICKET_ROW "ticket_id, players::text, (extract(epoch FROM created_at) * 1000)::bigint"
+
+struct tick {
+    struct arena *a;
+    const char *name;
+    const char *arn;
+    struct fm_config conf;
+    struct fm_ruleset *rs;
+    int64_t now_ms;
+};
+
+/* Writes an event to the outbox of the configuration's NotificationTarget
+ * (none: no events, as FlexMatch without a target). 0 or -1. */
+int tick_publish(struct tick *t, const struct fm_event *e);
+
+/* An event of this tick's configuration, with a fresh id. */
+struct fm_event tick_event(struct tick *t, enum fm_event_type type);
+
+/* The event tickets of rows (ticket_id, players, created ms) of r; with
+ * teams and answers ({"<PlayerId>": ...}, may be NULL), each player's team
+ * and acceptance. */
+struct fm_event_ticket *tick_row_tickets(struct tick *t, PGresult *r, json_t *teams,
+                                         json_t *answers);
+
+/* A copy of a ticket as a Searching event shows it: no team, no answer. */
+struct fm_event_ticket tick_back_in_pool(struct tick *t, const struct fm_event_ticket *src);
+
+/* One event per ticket row of r, as FlexMatch sends them. */
+int tick_publish_each(struct tick *t, PGresult *r, enum fm_event_type type);
+
+/* "{a,b}": a text[] literal of ticket ids ([A-Za-z0-9-.], no quoting). */
+char *tick_id_list(struct tick *t, const char *const *ids, size_t n);
+
+/* The same for any text: each element double-quoted, '"' and '\\' escaped. */
+char *tick_quoted_list(struct tick *t, const char *const *items, size_t n);
+
+#endif

@@ -1,0 +1,317 @@
+"""The fleet API and WITH_QUEUE placement on the real stack: game server
+processes (simulated here over the real HTTP routes) register, heartbeat and
+activate; the matchmaker places each match on the best location, reserves
+player sessions, and the players' tickets complete with the connection info
+through the outbox, SNS and event-ingest."""
+
+import json
+import os
+import threading
+import time
+import unittest
+
+import rally
+from rally import RUN, guest, psql, request, start_ticket, wait_until
+from test_outbox import Receiver, free_port
+
+FLEET = "fleet-test"
+DUEL = {
+    "name": "duel", "ruleLanguageVersion": "1.0",
+    "playerAttributes": [{"name": "skill", "type": "number", "default": 10}],
+    "teams": [{"name": "red", "maxPlayers": 1, "minPlayers": 1},
+              {"name": "blue", "maxPlayers": 1, "minPlayers": 1}],
+    "rules": [{"name": "Close", "type": "distance",
+               "measurements": ["flatten(teams[*].players.attributes[skill])"], "maxDistance": 5}]}
+QUEUE = {"Name": "test-queue", "TimeoutInSeconds": 5,
+         # Nobody above 100 ms for the first 2 s of a placement, then anywhere.
+         "PlayerLatencyPolicies": [{"MaximumIndividualPlayerLatencyMilliseconds": 100,
+                                    "PolicyDurationSeconds": 2}],
+         "Destinations": [{"DestinationArn": "arn:aws:gamelift:local:000000000000:fleet/" + FLEET}]}
+FLEET_FILE = {"FleetId": FLEET, "Locations": [{"Location": "us-east-1"}, {"Location": "eu-west-1"}],
+              "RuntimeConfiguration": {"GameSessionActivationTimeoutSeconds": 2},
+              "PlayerSessionReservationTimeoutSeconds": 2, "ProcessHeartbeatTimeoutSeconds": 2}
+CONFIG = {"Name": "QueuedDuel", "RuleSetName": "QueuedDuelRules", "RequestTimeoutSeconds": 30,
+          "AcceptanceRequired": False, "FlexMatchMode": "WITH_QUEUE",
+          "GameSessionQueueArns": ["arn:aws:gamelift:local:000000000000:gamesessionqueue/test-queue"],
+          "GameProperties": [{"Key": "mode", "Value": "duel"}], "GameSessionData": "map=arena",
+          "NotificationTarget": rally.TOPIC}
+
+
+def server_token(fleet=FLEET):
+    with open(os.path.join(RUN, "fleets", fleet + ".secret")) as f:
+        secret = f.read().strip()
+    r = request("POST", "/v1/identity/server", {"fleetId": fleet, "fleetSecret": secret})
+    assert r.status == 200, r
+    return r.json["auth_token"]
+
+
+class Server:
+    """A game server process speaking the fleet API: ProcessReady, then a
+    heartbeat every 0.2 s; activates the game session it is handed unless
+    told not to."""
+
+    def __init__(self, token, location, port, activate=True):
+        self.token, self.activate, self.session, self.gone = token, activate, None, False
+        r = request("POST", "/v1/fleet/processes",
+                    {"location": location, "ipAddress": "127.0.0.1", "dnsName": "localhost",
+                     "port": port, "maxPlayers": 10}, token=token)
+        assert r.status == 201, r
+        self.process_id = r.json["processId"]
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.beat, daemon=True)
+        self.thread.start()
+
+    def beat(self):
+        while not self.stop_event.wait(0.2):
+            r = request("POST", "/v1/fleet/processes/%s/heartbeat" % self.process_id, token=self.token)
+            if r.status == 410:
+                self.gone = True
+                return
+            gs = r.json.get("gameSession")
+            if gs and self.session is None:
+                self.session = gs
+                if self.activate:
+                    a = request("POST", "/v1/fleet/game-sessions/%s/activate" % gs["gameSessionId"],
+                                token=self.token)
+                    assert a.status == 200, a
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join()
+
+
+def ticket_of(g, tid):
+    return request("GET", "/v1/matchmaking/" + tid, token=g["auth_token"]).json
+
+
+class Fleet(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        secret = os.path.join(RUN, "fleets", FLEET + ".secret")
+        with open(secret, "w") as f:
+            f.write("test-secret-" + FLEET)
+        os.chmod(secret, 0o600)
+        rally.load_config(rulesets={"QueuedDuelRules": DUEL}, queues={"test-queue": QUEUE},
+                          fleets={FLEET: FLEET_FILE}, configurations={"QueuedDuel": CONFIG})
+        cls.token = server_token()
+
+    def setUp(self):
+        # Each test starts from an empty fleet and an empty pool.
+        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", FLEET)
+        psql("UPDATE matchmaking.tickets SET status = 'CANCELLED', cancel_announced = true "
+             "WHERE configuration_name = 'QueuedDuel' AND status NOT IN "
+             "('COMPLETED', 'CANCELLED', 'TIMED_OUT', 'FAILED')")
+        psql("UPDATE matchmaking.matches SET status = 'FAILED' WHERE configuration_name = 'QueuedDuel' "
+             "AND status = 'PLACING'")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.stop()
+
+    def server(self, location, port, activate=True):
+        s = Server(self.token, location, port, activate)
+        self.servers.append(s)
+        return s
+
+    def players(self, latencies):
+        out = []
+        for lat in latencies:
+            g = guest()
+            r = start_ticket(g["auth_token"], latency=lat, configuration="QueuedDuel")
+            self.assertIn(r.status, (200, 201), r.json)
+            out.append((g, r.json["TicketId"]))
+        return out
+
+    def completed(self, tickets, timeout=15):
+        done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in tickets)
+        self.assertTrue(wait_until(done, timeout), [ticket_of(g, t) for g, t in tickets])
+        return [ticket_of(g, t) for g, t in tickets]
+
+    # ---- the routes themselves -------------------------------------------------
+
+    def test_process_ready_refuses_bad_input(self):
+        base = {"location": "us-east-1", "ipAddress": "127.0.0.1", "port": 7777, "maxPlayers": 10}
+        for change, code in (({"ipAddress": "not-an-ip"}, "invalid_body"),
+                             ({"port": 0}, "invalid_body"),
+                             ({"maxPlayers": 500}, "invalid_body"),
+                             ({"location": "mars-1"}, "unknown_location"),
+                             ({"extra": 1}, "invalid_body")):
+            r = request("POST", "/v1/fleet/processes", dict(base, **change), token=self.token)
+            self.assertEqual((r.status, r.json["error"]), (400, code), change)
+        self.assertEqual(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' "
+                              "AND status = 'ACTIVE'", FLEET), ["0"])
+        # A player's token is not a server's.
+        r = request("POST", "/v1/fleet/processes", base, token=guest()["auth_token"])
+        self.assertIn(r.status, (401, 403))
+
+    def test_a_fleet_without_configuration_is_refused(self):
+        with open(os.path.join(RUN, "fleets", "fleet-nowhere.secret"), "w") as f:
+            f.write("nowhere")
+        r = request("POST", "/v1/fleet/processes",
+                    {"location": "us-east-1", "ipAddress": "127.0.0.1", "port": 1, "maxPlayers": 2},
+                    token=server_token("fleet-nowhere"))
+        self.assertEqual((r.status, r.json["error"]), (403, "unknown_fleet"))
+
+    def test_another_fleets_process_is_not_found(self):
+        s = self.server("us-east-1", 7001)
+        other = server_token("fleet-local")
+        for method, path in (("POST", "/v1/fleet/processes/%s/heartbeat"),
+                             ("DELETE", "/v1/fleet/processes/%s")):
+            r = request(method, path % s.process_id, token=other)
+            self.assertEqual(r.status, 404, r.json)
+        self.assertEqual(psql("SELECT status FROM fleet.processes WHERE process_id = :'p1'",
+                              s.process_id), ["ACTIVE"])
+
+    def test_process_ending_is_final(self):
+        s = self.server("us-east-1", 7002)
+        r = request("DELETE", "/v1/fleet/processes/" + s.process_id, token=self.token)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(wait_until(lambda: s.gone, 5))  # heartbeat answered 410
+        self.assertEqual(psql("SELECT status || ' ' || status_reason FROM fleet.processes "
+                              "WHERE process_id = :'p1'", s.process_id), ["TERMINATED PROCESS_ENDING"])
+
+    # ---- placement --------------------------------------------------------------
+
+    def test_match_placed_in_the_lowest_latency_location(self):
+        east, west = self.server("us-east-1", 7101), self.server("eu-west-1", 7102)
+        pair = self.players([{"us-east-1": 90, "eu-west-1": 30}, {"us-east-1": 80, "eu-west-1": 40}])
+        views = self.completed(pair)
+        self.assertIsNone(east.session)
+        gs = west.session
+        self.assertEqual((gs["location"], gs["port"], gs["ipAddress"]), ("eu-west-1", 7102, "127.0.0.1"))
+        self.assertEqual(gs["gameProperties"], [{"Key": "mode", "Value": "duel"}])
+        self.assertEqual(gs["gameSessionData"], "map=arena")
+        data = json.loads(gs["matchmakerData"])
+        self.assertEqual(data["matchmakingConfigurationArn"], rally.CONFIG_ARN + "QueuedDuel")
+        self.assertEqual(sorted(t["name"] for t in data["teams"]), ["blue", "red"])
+        players = {p["playerId"]: p for t in data["teams"] for p in t["players"]}
+        self.assertEqual(set(players), {g["user_id"] for g, _ in pair})
+        for p in players.values():
+            self.assertEqual(p["attributes"]["skill"], {"attributeType": "DOUBLE", "valueAttribute": 10})
+        for (g, _), view in zip(pair, views):
+            info = view["GameSessionConnectionInfo"]
+            self.assertEqual((info["IpAddress"], info["Port"], info["DnsName"]),
+                             ("127.0.0.1", 7102, "localhost"))
+            self.assertEqual(info["GameSessionArn"], gs["gameSessionArn"])
+            mine = [m for m in info["MatchedPlayerSessions"] if m["PlayerId"] == g["user_id"]]
+            self.assertTrue(mine[0]["PlayerSessionId"].startswith("psess-"))
+
+        # The game server validates each player once.
+        for view in views:
+            psess = view["GameSessionConnectionInfo"]["MatchedPlayerSessions"][0]["PlayerSessionId"]
+            r = request("POST", "/v1/fleet/player-sessions/%s/accept" % psess,
+                        {"gameSessionId": gs["gameSessionId"]}, token=self.token)
+            self.assertEqual(r.status, 200, r.json)
+            r = request("POST", "/v1/fleet/player-sessions/%s/accept" % psess, token=self.token)
+            self.assertEqual((r.status, r.json["error"]), (409, "not_reserved"))
+            r = request("POST", "/v1/fleet/player-sessions/%s/remove" % psess, token=self.token)
+            self.assertEqual(r.status, 200)
+            r = request("POST", "/v1/fleet/player-sessions/%s/remove" % psess, token=self.token)
+            self.assertEqual(r.status, 409)
+        r = request("POST", "/v1/fleet/player-sessions/psess-nope/accept", token=self.token)
+        self.assertEqual(r.status, 404)
+
+    def test_latency_policy_holds_then_relaxes(self):
+        self.server("us-east-1", 7201)
+        pair = self.players([{"us-east-1": 150}, {"us-east-1": 160}])
+        self.completed(pair)
+        # Above the 100 ms cap: the game session waited for the policy to end.
+        waited = psql("SELECT extract(epoch FROM g.created_at - m.placement_started_at) "
+                      "FROM fleet.game_sessions g JOIN matchmaking.matches m USING (match_id) "
+                      "WHERE :'p1' = ANY(m.ticket_ids)", pair[0][1])
+        self.assertGreaterEqual(float(waited[0]), 2.0)
+
+    def test_within_the_cap_placed_at_once(self):
+        self.server("us-east-1", 7251)
+        pair = self.players([{"us-east-1": 50}, {"us-east-1": 60}])
+        self.completed(pair)
+        waited = psql("SELECT extract(epoch FROM g.created_at - m.placement_started_at) "
+                      "FROM fleet.game_sessions g JOIN matchmaking.matches m USING (match_id) "
+                      "WHERE :'p1' = ANY(m.ticket_ids)", pair[0][1])
+        self.assertLess(float(waited[0]), 2.0)
+
+    def test_activation_timeout_moves_the_match_to_another_process(self):
+        lazy = self.server("us-east-1", 7301, activate=False)
+        pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
+        self.assertTrue(wait_until(lambda: lazy.session is not None, 10))
+        good = self.server("us-east-1", 7302)
+        views = self.completed(pair)
+        self.assertEqual(views[0]["GameSessionConnectionInfo"]["Port"], 7302)
+        self.assertTrue(wait_until(lambda: lazy.gone, 5))
+        self.assertEqual(psql("SELECT status || ' ' || status_reason FROM fleet.processes "
+                              "WHERE process_id = :'p1'", lazy.process_id),
+                         ["TERMINATED ACTIVATION_TIMEOUT"])
+        self.assertEqual(psql("SELECT status FROM fleet.game_sessions WHERE process_id = :'p1'",
+                              lazy.process_id), ["TERMINATED"])
+        self.assertIsNotNone(good.session)
+
+    def test_reservation_times_out(self):
+        self.server("us-east-1", 7401)
+        pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
+        views = self.completed(pair)
+        psess = views[0]["GameSessionConnectionInfo"]["MatchedPlayerSessions"][0]["PlayerSessionId"]
+        time.sleep(2.2)
+        r = request("POST", "/v1/fleet/player-sessions/%s/accept" % psess, token=self.token)
+        self.assertEqual((r.status, r.json["error"]), (409, "reservation_expired"))
+        self.assertEqual(psql("SELECT status FROM fleet.player_sessions WHERE player_session_id = :'p1'",
+                              psess), ["TIMEDOUT"])
+
+    def test_process_ending_ends_its_game_session(self):
+        s = self.server("us-east-1", 7501)
+        pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
+        self.completed(pair)
+        s.stop()
+        r = request("DELETE", "/v1/fleet/processes/" + s.process_id, token=self.token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(psql("SELECT g.status || ' ' || g.status_reason FROM fleet.game_sessions g "
+                              "WHERE process_id = :'p1'", s.process_id),
+                         ["TERMINATED TRIGGERED_ON_PROCESS_TERMINATE"])
+        self.assertEqual(psql("SELECT string_agg(DISTINCT ps.status, ',') FROM fleet.player_sessions ps "
+                              "JOIN fleet.game_sessions g USING (game_session_id) "
+                              "WHERE g.process_id = :'p1'", s.process_id), ["TIMEDOUT"])
+
+    def test_a_silent_process_gets_no_placement(self):
+        silent = self.server("us-east-1", 7601)
+        silent.stop()  # no more heartbeats
+        time.sleep(2.2)  # past ProcessHeartbeatTimeoutSeconds
+        pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
+        time.sleep(1)
+        self.assertEqual(psql("SELECT count(*) FROM fleet.game_sessions WHERE process_id = :'p1'",
+                              silent.process_id), ["0"])
+        self.server("us-east-1", 7602)
+        views = self.completed(pair)
+        self.assertEqual(views[0]["GameSessionConnectionInfo"]["Port"], 7602)
+
+    def test_no_capacity_until_the_queue_times_out_then_searching_again(self):
+        receiver = Receiver(free_port())
+        self.addCleanup(receiver.close)
+        endpoint = "http://127.0.0.1:%d/" % receiver.port
+        psql("INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'p1', :'p2')",
+             rally.TOPIC, endpoint)
+        self.addCleanup(psql, "DELETE FROM events.subscriptions WHERE endpoint = :'p1'", endpoint)
+        pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
+        placing = lambda: all(ticket_of(g, t)["Status"] == "PLACING" for g, t in pair)
+        self.assertTrue(wait_until(placing, 10))
+        # TimeoutInSeconds 5: back to the pool (where they match again at
+        # once), announced as Searching after the first match's events.
+        timed_out = lambda: psql("SELECT count(*) FROM matchmaking.matches WHERE :'p1' = ANY(ticket_ids) "
+                                 "AND status = 'PLACEMENT_TIMED_OUT'", pair[0][1]) != ["0"]
+        self.assertTrue(wait_until(timed_out, 15))
+        def kinds():
+            out = []
+            for _, body in list(receiver.received):
+                detail = json.loads(body["Message"])["detail"]
+                if any(t["ticketId"] == pair[0][1] for t in detail["tickets"]):
+                    out.append(detail["type"])
+            return out
+        self.assertTrue(wait_until(lambda: len(kinds()) >= 3, 10))
+        self.assertEqual(kinds()[:3], ["MatchmakingSearching", "PotentialMatchCreated",
+                                       "MatchmakingSearching"])
+        # Capacity arrives: they match again and complete.
+        self.server("us-east-1", 7701)
+        self.completed(pair, 20)
+
+
+if __name__ == "__main__":
+    unittest.main()
