@@ -52,6 +52,9 @@ MATCH_OBJ := $(MATCH_SRC:%.c=$(BUILD)/obj/%.o)
 LIBMATCH := $(BUILD)/libmatch.a
 
 MATCHMAKER_BIN := $(BUILD)/bin/rally-matchmaker
+# The server SDK game servers link, and the sample game server on it.
+LIBSERVER := $(BUILD)/librallyserver.a
+GAMESERVER_BIN := $(BUILD)/bin/rally-gameserver
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 FUNCTION_BINS := $(FUNCTIONS:%=$(BUILD)/bin/%)
@@ -68,7 +71,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && test "$$(cat $(FLAGS_STAMP))" = "$(FLAGS_NOW)") || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
 
-all: $(FUNCTION_BINS) $(TOOL_BINS) $(MATCHMAKER_BIN) $(UNIT_BINS)
+all: $(FUNCTION_BINS) $(TOOL_BINS) $(MATCHMAKER_BIN) $(GAMESERVER_BIN) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -106,6 +109,16 @@ $(MATCHMAKER_BIN): $(BUILD)/obj/matchmaker/main.o $(LIBMATCH) $(LIBCOMMON)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
 ALL_OBJ += $(BUILD)/obj/matchmaker/main.o
 
+$(LIBSERVER): $(BUILD)/obj/gameserver/rally_server.o
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(LIBSERVER)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/rally_server.o
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -123,6 +136,10 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/stack.sh start .run
 	@scripts/walkthrough.sh
+
+# The walkthrough, run: guest login to a seat on a sample game server.
+demo:
+	@scripts/walkthrough.sh | bash -eu
 
 stop:
 	@scripts/stack.sh stop .run
@@ -152,11 +169,11 @@ format-check:
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=missingIncludeSystem -Icommon -Imatchmaker common matchmaker functions tools
-	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' | \
+	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' | \
 		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -Imatchmaker \
 		-I/usr/include/postgresql
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps run stop unit test bench compose-check format format-check lint clean
+.PHONY: all deps run demo stop unit test bench compose-check format format-check lint clean

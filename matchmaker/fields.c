@@ -29,8 +29,7 @@ bool fm_token(const char *s, size_t max, const char *extra)
     return true;
 }
 
-int fm_known_fields(json_t *body, const char *const *known, const char *what,
-                    struct fm_error *err)
+int fm_known_fields(json_t *body, const char *const *known, const char *what, struct fm_error *err)
 {
     const char *k;
     json_t *v;

@@ -21,8 +21,7 @@ bool fm_token(const char *s, size_t max, const char *extra);
 
 /* Every key of body is one of `known` (NULL-terminated); `what` names the
  * API in the error ("CreateGameSessionQueue"). */
-int fm_known_fields(json_t *body, const char *const *known, const char *what,
-                    struct fm_error *err);
+int fm_known_fields(json_t *body, const char *const *known, const char *what, struct fm_error *err);
 
 /* Puts prefix before the field named in *err: "Policies[0]" + "Max" makes
  * "Policies[0].Max". */

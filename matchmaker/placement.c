@@ -187,9 +187,9 @@ static json_t *matchmaker_attributes(json_t *attrs)
         for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
             json_t *value = json_object_get(v, kinds[k][0]);
             if (value != NULL)
-                json_object_set_new(out, name,
-                                    json_pack("{s:s, s:O}", "attributeType", kinds[k][1],
-                                              "valueAttribute", value));
+                json_object_set_new(
+                    out, name,
+                    json_pack("{s:s, s:O}", "attributeType", kinds[k][1], "valueAttribute", value));
         }
     }
     return out;
@@ -217,8 +217,8 @@ static char *matchmaker_data(struct tick *t, const struct placing *m)
             }
             json_decref(ps);
         }
-        json_array_append_new(teams, json_pack("{s:s, s:o}", "name", t->rs->teams[k].name,
-                                               "players", players));
+        json_array_append_new(
+            teams, json_pack("{s:s, s:o}", "name", t->rs->teams[k].name, "players", players));
     }
     json_t *data = json_pack("{s:s, s:s, s:o}", "matchId", m->match_id,
                              "matchmakingConfigurationArn", t->arn, "teams", teams);
@@ -232,7 +232,8 @@ static char *matchmaker_data(struct tick *t, const struct placing *m)
 static int try_place(struct tick *t, const struct queues *qs, const struct placing *m)
 {
     int n = PQntuples(m->tickets), players = 0;
-    const struct fm_ticket **tickets = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*tickets));
+    const struct fm_ticket **tickets =
+        arena_alloc(t->a, (size_t)(n + 1) * sizeof(const struct fm_ticket *));
     for (int i = 0; i < n; i++) {
         struct fm_ticket *tk = arena_alloc(t->a, sizeof(*tk));
         json_t *ps = json_loads(db_get(m->tickets, i, 1), 0, NULL);
@@ -345,7 +346,7 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
     e.game_session_arn = db_get(r, row, 7);
     e.ip_address = db_get(r, row, 8);
     e.dns_name = db_get(r, row, 9);
-    e.port = atoi(db_get(r, row, 10));
+    e.port = (int)strtol(db_get(r, row, 10), NULL, 10);
     return tick_publish(t, &e);
 }
 

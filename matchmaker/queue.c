@@ -25,8 +25,7 @@ static int locations(json_t *v, const char *field, const char **out, size_t *n,
                      struct fm_error *err)
 {
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > FM_MAX_LOCATIONS)
-        return fm_fail(err, field, "must be an array of 1 to %d location names",
-                       FM_MAX_LOCATIONS);
+        return fm_fail(err, field, "must be an array of 1 to %d location names", FM_MAX_LOCATIONS);
     size_t i;
     json_t *l;
     json_array_foreach(v, i, l)
@@ -36,8 +35,7 @@ static int locations(json_t *v, const char *field, const char **out, size_t *n,
             l = json_object_get(l, "Location");
         const char *name = json_string_value(l);
         if (!fm_token(name, 64, "-_"))
-            return fm_fail(err, field, "entry %zu must be a location name: 1-64 of [a-z0-9-_]",
-                           i);
+            return fm_fail(err, field, "entry %zu must be a location name: 1-64 of [a-z0-9-_]", i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(out[k], name) == 0)
                 return fm_fail(err, field, "entry %zu repeats %s", i, name);
@@ -95,8 +93,7 @@ static int policies(json_t *v, struct fm_queue *q, struct fm_error *err)
 static int destinations(json_t *v, struct fm_queue *q, struct fm_error *err)
 {
     const char *field = "Destinations";
-    if (!json_is_array(v) || json_array_size(v) == 0 ||
-        json_array_size(v) > FM_MAX_DESTINATIONS)
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > FM_MAX_DESTINATIONS)
         return fm_fail(err, field, "must be an array of 1 to %d {\"DestinationArn\"}",
                        FM_MAX_DESTINATIONS);
     size_t i;
@@ -160,13 +157,11 @@ int fm_queue_parse(json_t *body, const char *fallback_name, struct fm_queue *q,
     json_t *prio = json_object_get(body, "PriorityConfiguration");
     if (prio != NULL) {
         static const char *const pk[] = {"PriorityOrder", "LocationOrder", NULL};
-        if (!json_is_object(prio) ||
-            fm_known_fields(prio, pk, "PriorityConfiguration", err) < 0)
-            return err->field[0] ? -1
-                                 : fm_fail(err, "PriorityConfiguration", "must be an object");
+        if (!json_is_object(prio) || fm_known_fields(prio, pk, "PriorityConfiguration", err) < 0)
+            return err->field[0] ? -1 : fm_fail(err, "PriorityConfiguration", "must be an object");
         json_t *order = json_object_get(prio, "LocationOrder");
-        if (order != NULL && locations(order, "PriorityConfiguration.LocationOrder", q->order,
-                                       &q->norder, err) < 0)
+        if (order != NULL &&
+            locations(order, "PriorityConfiguration.LocationOrder", q->order, &q->norder, err) < 0)
             return -1;
     }
     const char *ignored = NULL;
@@ -204,16 +199,16 @@ int fm_fleet_parse(json_t *body, const char *fallback_name, struct fm_fleet *f,
         fm_text_field(body, "Description", 1, 1024, &ignored, err) < 0 ||
         fm_int_field(body, "PlayerSessionReservationTimeoutSeconds", 1, 3600,
                      &f->reservation_timeout_seconds, err) < 0 ||
-        fm_int_field(body, "ProcessHeartbeatTimeoutSeconds", 1, 3600,
-                     &f->heartbeat_timeout_seconds, err) < 0)
+        fm_int_field(body, "ProcessHeartbeatTimeoutSeconds", 1, 3600, &f->heartbeat_timeout_seconds,
+                     err) < 0)
         return -1;
     if (!fm_token(f->fleet_id, 128, "-_."))
         return fm_fail(err, "FleetId", "must be 1-128 characters of [a-zA-Z0-9-_.]");
     json_t *runtime = json_object_get(body, "RuntimeConfiguration");
     if (runtime != NULL) {
         static const char *const rk[] = {"GameSessionActivationTimeoutSeconds",
-                                         "MaxConcurrentGameSessionActivations",
-                                         "ServerProcesses", NULL};
+                                         "MaxConcurrentGameSessionActivations", "ServerProcesses",
+                                         NULL};
         if (!json_is_object(runtime))
             return fm_fail(err, "RuntimeConfiguration", "must be an object");
         if (fm_known_fields(runtime, rk, "RuntimeConfiguration", err) < 0 ||
@@ -291,8 +286,8 @@ int fm_queue_choose(const struct fm_queue *q, const char *const *locs, size_t n,
         else if (any_data && avg != best_avg)
             better = avg < best_avg;
         else
-            better = rank_in(q->order, q->norder, locs[i]) <
-                     rank_in(q->order, q->norder, locs[best]);
+            better =
+                rank_in(q->order, q->norder, locs[i]) < rank_in(q->order, q->norder, locs[best]);
         if (better) {
             best = (int)i;
             best_complete = complete;

@@ -48,6 +48,8 @@ stop_pidfile() {
 }
 
 do_stop() {
+    # Game servers first: their ProcessEnding goes through nginx.
+    for f in "$RUN"/pids/gameserver-*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
     if [ -f "$RT/nginx/nginx.pid" ]; then
         nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -s quit 2>/dev/null || true
         for _ in $(seq 1 50); do [ -f "$RT/nginx/nginx.pid" ] || break; sleep 0.1; done
@@ -189,17 +191,37 @@ do_start() {
     fi
 
     # Ready when every function socket exists and nginx answers.
+    local up=0
     for _ in $(seq 1 100); do
         local ok=1
         for f in $(functions_list); do [ -S "$RT/sock/$f.sock" ] || ok=0; done
         if [ $ok = 1 ] && curl -fsS "http://127.0.0.1:$PORT/.well-known/jwks.json" >/dev/null 2>&1; then
-            echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
-            return 0
+            up=1
+            break
         fi
         sleep 0.1
     done
-    echo "rally: the stack did not come up; see $RUN/logs" >&2
-    exit 1
+    if [ $up = 0 ]; then
+        echo "rally: the stack did not come up; see $RUN/logs" >&2
+        exit 1
+    fi
+    start_gameservers
+    echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
+}
+
+# Two sample game servers of fleet-local, one per location (DESIGN §7), on
+# RALLY_GAMESERVER_PORT and the port after it. RALLY_GAMESERVERS=0: none.
+start_gameservers() {
+    [ "${RALLY_GAMESERVERS:-1}" = 0 ] && return 0
+    [ -x "$BIN/rally-gameserver" ] || { echo "rally: $BIN/rally-gameserver is missing" >&2; exit 1; }
+    local port=${RALLY_GAMESERVER_PORT:-7777}
+    local loc
+    for loc in us-east-1 eu-west-1; do
+        RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_daemon "gameserver-$loc" \
+            "$BIN/rally-gameserver" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
+            --location "$loc" --port "$port" --ip 127.0.0.1 --dns localhost
+        port=$((port + 1))
+    done
 }
 
 case $cmd in

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Prints a curl walkthrough of the whole flow against the running local stack.
-# Every block can be pasted into a shell as it is (it needs curl and python3).
+# Prints a curl walkthrough of the whole flow against the running local stack
+# (.run, or RALLY_RUN_DIR). Every block can be pasted into a shell as it is
+# (it needs curl and python3); `make demo` runs all of it and fails unless the
+# game server let the player in.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck disable=SC1091
-. "$TOP/.run/env"
+. "${RALLY_RUN_DIR:-$TOP/.run}/env"
 cat <<TXT
 
 # rally is up: $RALLY_URL   (logs: .run/logs, stop: make stop)
@@ -14,34 +16,38 @@ export RALLY=$RALLY_URL
 LOGIN=\$(curl -s -X POST \$RALLY/v1/identity/guest -d '{}'); echo "\$LOGIN"
 TOKEN=\$(echo "\$LOGIN" | python3 -c 'import json,sys; print(json.load(sys.stdin)["auth_token"])')
 REFRESH=\$(echo "\$LOGIN" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
-ME=\$(echo "\$LOGIN" | python3 -c 'import json,sys; print(json.load(sys.stdin)["user_id"])')
 
 # 2. Ask for a match with this client's latencies
 TICKET=\$(curl -s -X POST \$RALLY/v1/matchmaking -H "Authorization: Bearer \$TOKEN" \\
   -d '{"latencyInMs": {"us-east-1": 23, "eu-west-1": 81}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["TicketId"])')
 curl -s \$RALLY/v1/matchmaking/\$TICKET -H "Authorization: Bearer \$TOKEN"; echo
 
-# 3. Play the matchmaker: deliver a signed SNS MatchmakingSucceeded event
-cat > /tmp/rally-event.json <<JSON
-{"version":"0","id":"\$(cat /proc/sys/kernel/random/uuid)","detail-type":"GameLift Matchmaking Event",
- "source":"aws.gamelift","account":"000000000000","time":"\$(date -u +%Y-%m-%dT%H:%M:%S.000Z)","region":"local",
- "resources":["arn:aws:gamelift:local:000000000000:matchmakingconfiguration/SampleFlexMatchConfiguration"],
- "detail":{"type":"MatchmakingSucceeded","matchId":"\$(cat /proc/sys/kernel/random/uuid)",
-  "tickets":[{"ticketId":"\$TICKET","startTime":"\$(date -u +%Y-%m-%dT%H:%M:%S.000Z)",
-    "players":[{"playerId":"\$ME","playerSessionId":"psess-\$(cat /proc/sys/kernel/random/uuid)","team":"oneteam"}]}],
-  "gameSessionInfo":{"gameSessionArn":"arn:aws:gamelift:local::gamesession/fleet-local/gs-1",
-   "ipAddress":"127.0.0.1","dnsName":"localhost","port":7777,"players":[{"playerId":"\$ME","team":"oneteam"}]}}}
-JSON
-(. $RALLY_RUN_DIR/env && $RALLY_BIN/rally-sns-sign < /tmp/rally-event.json > /tmp/rally-sns.json)
-curl -s -X POST \$RALLY/v1/events/sns -H 'x-amz-sns-message-type: Notification' \\
-  -H 'Content-Type: text/plain; charset=UTF-8' --data-binary @/tmp/rally-sns.json; echo
+# 3. rally-matchmaker matches the ticket (SampleRuleSet takes 1 to 5 players),
+#    its queue places the match on the sample game server with the lowest
+#    latency (us-east-1 here), the server activates the game session, and the
+#    ticket completes with the connection info and this player's seat.
+for i in \$(seq 1 30); do
+  VIEW=\$(curl -s \$RALLY/v1/matchmaking/\$TICKET -H "Authorization: Bearer \$TOKEN")
+  echo "\$VIEW" | grep -q '"Status":"COMPLETED"' && break; sleep 0.5
+done; echo "\$VIEW"
 
-# 4. Learn the match: native, and as the AWS sample clients see it
-curl -s \$RALLY/v1/matchmaking/\$TICKET -H "Authorization: Bearer \$TOKEN"; echo
+# 4. The same ticket as the AWS sample clients see it
 curl -s "\$RALLY/prod/get-match-status?&ticketId=\$TICKET" -H "Authorization: \$TOKEN"; echo
 curl -s "\$RALLY/Prod/requestmatchstatus?ticketId=\$TICKET" -H "Authorization: Bearer \$TOKEN"; echo
 
-# 5. Rotate the refresh token, then log out
+# 5. Connect to the game server and show it the PlayerSessionId: it asks rally
+#    (AcceptPlayerSession) and lets the player in.
+echo "\$VIEW" | python3 -c '
+import json, socket, sys
+info = json.load(sys.stdin)["GameSessionConnectionInfo"]
+seat = info["MatchedPlayerSessions"][0]["PlayerSessionId"]
+with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as s:
+    s.sendall((seat + "\\n").encode())
+    answer = s.makefile().readline().strip()
+print("game server %s:%s says: %s" % (info["IpAddress"], info["Port"], answer))
+sys.exit(0 if answer.startswith("OK ") else 1)'
+
+# 6. Rotate the refresh token, then log out
 curl -s -X POST \$RALLY/v1/identity/refresh -d "{\"refresh_token\": \"\$REFRESH\"}"; echo
 curl -s -X POST \$RALLY/v1/identity/logout -H "Authorization: Bearer \$TOKEN"; echo
 

@@ -267,12 +267,12 @@ static int store(struct config_set *cs)
         fm_fleet_parse(cs->fleets[i].body, cs->fleets[i].name, &f, &err);
         char *body = json_dumps(cs->fleets[i].body, JSON_COMPACT);
         /* A text[] literal: location names are [A-Za-z0-9-_], no quoting. */
-        char list[FM_MAX_LOCATIONS * 66 + 3] = "{", act[16], res[16], hb[16];
-        for (size_t k = 0; k < f.nlocations; k++) {
-            strcat(list, k ? "," : "");
-            strcat(list, f.locations[k]);
-        }
-        strcat(list, "}");
+        char list[FM_MAX_LOCATIONS * 66 + 3], act[16], res[16], hb[16];
+        size_t used = 0;
+        for (size_t k = 0; k < f.nlocations; k++)
+            used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", k ? "," : "{",
+                                     f.locations[k]);
+        snprintf(list + used, sizeof(list) - used, "}");
         snprintf(act, sizeof(act), "%d", f.activation_timeout_seconds);
         snprintf(res, sizeof(res), "%d", f.reservation_timeout_seconds);
         snprintf(hb, sizeof(hb), "%d", f.heartbeat_timeout_seconds);

@@ -37,8 +37,8 @@ static const struct db_stmt stmts[] = {
     [HEARTBEAT] = {"heartbeat", "SELECT outcome, game_session::text FROM fleet.heartbeat($1, $2)",
                    2, true},
     [ENDING] = {"ending", "SELECT fleet.process_ending($1, $2, 'PROCESS_ENDING')", 2, true},
-    [ACTIVATE] = {"activate", "SELECT outcome, detail FROM fleet.activate_game_session($1, $2)",
-                  2, true},
+    [ACTIVATE] = {"activate", "SELECT outcome, detail FROM fleet.activate_game_session($1, $2)", 2,
+                  true},
     [ACCEPT] = {"accept",
                 "SELECT outcome, detail, player, game_session "
                 "FROM fleet.accept_player_session($1, $2, $3)",
@@ -83,18 +83,18 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
     json_t *body = http_json_body(req, resp);
     if (body == NULL)
         return;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s:I, s:I}", "location",
-                       &location, "ipAddress", &ip, "dnsName", &dns, "port", &port, "maxPlayers",
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s:I, s:I}", "location", &location,
+                       "ipAddress", &ip, "dnsName", &dns, "port", &port, "maxPlayers",
                        &max_players) != 0) {
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
         return;
     }
-    const char *bad = !util_is_token(location, 64, "-_")     ? "location: 1-64 of [A-Za-z0-9-_]"
-                      : !ip_address(ip)                      ? "ipAddress: an IPv4 or IPv6 address"
+    const char *bad = !util_is_token(location, 64, "-_") ? "location: 1-64 of [A-Za-z0-9-_]"
+                      : !ip_address(ip)                  ? "ipAddress: an IPv4 or IPv6 address"
                       : dns != NULL && !util_is_token(dns, 253, "-.") ? "dnsName: a host name"
-                      : port < 1 || port > 60000             ? "port: 1 to 60000"
-                      : max_players < 1 || max_players > 200 ? "maxPlayers: 1 to 200"
-                                                             : NULL;
+                      : port < 1 || port > 60000                      ? "port: 1 to 60000"
+                      : max_players < 1 || max_players > 200          ? "maxPlayers: 1 to 200"
+                                                                      : NULL;
     if (bad != NULL) {
         http_error(req, resp, 400, "invalid_body", "%s", bad);
         return;
@@ -112,8 +112,8 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
     if (strcmp(outcome, "ready") == 0)
         http_reply(req, resp, 201, json_pack("{s:s}", "processId", id));
     else if (strcmp(outcome, "unknown_fleet") == 0)
-        http_error(req, resp, 403, "unknown_fleet",
-                   "fleet %s is not configured (config/fleets/)", detail);
+        http_error(req, resp, 403, "unknown_fleet", "fleet %s is not configured (config/fleets/)",
+                   detail);
     else
         http_error(req, resp, 400, "unknown_location", "location must be one of the fleet's: %s",
                    detail);
@@ -230,16 +230,38 @@ static void handle_remove(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 404, "not_found", "no such player session");
 }
 
-#define SERVER_ROUTE(n, m, h)                                                                      \
-    {.name = n, .method = m, .dialect = DIALECT_NATIVE, .scopes = AUTH_SCOPE_SERVER, .handle = h}
-
+/* Every route is server scope: the token's subject is the fleet. */
 static const struct http_route routes[] = {
-    SERVER_ROUTE("process_ready", "POST", handle_ready),
-    SERVER_ROUTE("heartbeat", "POST", handle_heartbeat),
-    SERVER_ROUTE("process_ending", "DELETE", handle_ending),
-    SERVER_ROUTE("activate", "POST", handle_activate),
-    SERVER_ROUTE("accept_player", "POST", handle_accept),
-    SERVER_ROUTE("remove_player", "POST", handle_remove),
+    {.name = "process_ready",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_ready},
+    {.name = "heartbeat",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_heartbeat},
+    {.name = "process_ending",
+     .method = "DELETE",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_ending},
+    {.name = "activate",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_activate},
+    {.name = "accept_player",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_accept},
+    {.name = "remove_player",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_remove},
 };
 
 int main(void)

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -201,3 +202,19 @@ def load_config(**kinds):
                        capture_output=True, env=os.environ)
     finally:
         shutil.rmtree(d)
+
+
+def _pid(name):
+    with open(os.path.join(RUN, "pids", name + ".pid")) as f:
+        return int(f.read())
+
+
+def pause_matchmaker():
+    """For tests that play the matchmaker themselves (signed events straight
+    to event-ingest): the real one would match their tickets too. Paired
+    with resume_matchmaker() in setUpModule / tearDownModule."""
+    os.kill(_pid("matchmaker"), signal.SIGSTOP)
+
+
+def resume_matchmaker():
+    os.kill(_pid("matchmaker"), signal.SIGCONT)

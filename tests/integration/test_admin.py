@@ -19,9 +19,7 @@ def write(path, obj):
 class Admin(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="rally-admin-test-")
-        shutil.copytree(os.path.join(TOP, "config", "rulesets"), os.path.join(self.dir, "rulesets"))
-        shutil.copytree(os.path.join(TOP, "config", "configurations"),
-                        os.path.join(self.dir, "configurations"))
+        shutil.copytree(os.path.join(TOP, "config"), self.dir, dirs_exist_ok=True)
 
     def tearDown(self):
         shutil.rmtree(self.dir)
@@ -73,7 +71,12 @@ class Admin(unittest.TestCase):
             "rules": [{"name": "c", "type": "compound", "statement": "and(a, b)"}]})
         write(os.path.join(self.dir, "configurations", "Late.json"), {
             "Name": "LateConfiguration", "RuleSetName": "SampleRuleSet",
-            "RequestTimeoutSeconds": 3, "AcceptanceRequired": False})
+            "RequestTimeoutSeconds": 3, "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE"})
+        write(os.path.join(self.dir, "queues", "Stray.json"), {
+            "Destinations": [{"DestinationArn": "arn:aws:gamelift:local:1:fleet/no-such-fleet"}]})
+        write(os.path.join(self.dir, "fleets", "Bad.json"), {
+            "FleetId": "fleet-bad", "Locations": [{"Location": "us-east-1"}],
+            "RuntimeConfiguration": {"GameSessionActivationTimeoutSeconds": 0}})
         before = psql("SELECT count(*) FROM matchmaking.configurations")
         r = self.admin("load-config")
         self.assertNotEqual(r.returncode, 0)
@@ -81,6 +84,9 @@ class Admin(unittest.TestCase):
                       r.stderr)
         # SampleRuleSet relaxes latency at 5 s: later than a 3 s request timeout.
         self.assertRegex(r.stderr, r"Late.json: RequestTimeoutSeconds: .*expansions\[0\]\.steps\[0\]")
+        self.assertIn("Stray.json: Destinations: names a fleet not in fleets/", r.stderr)
+        self.assertIn("Bad.json: RuntimeConfiguration.GameSessionActivationTimeoutSeconds: "
+                      "must be a whole number from 1 to 600", r.stderr)
         self.assertEqual(psql("SELECT count(*) FROM matchmaking.configurations"), before)
         self.assertEqual(psql("SELECT count(*) FROM matchmaking.configurations "
                               "WHERE name = 'LateConfiguration'"), ["0"])

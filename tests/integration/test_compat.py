@@ -5,8 +5,18 @@ import re
 import unittest
 import uuid
 
+import rally
 from rally import deliver, guest, request, sign
 from test_events import succeeded
+
+
+def setUpModule():
+    rally.pause_matchmaker()  # these tests play the matchmaker themselves
+
+
+def tearDownModule():
+    rally.resume_matchmaker()
+
 
 PY_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00"
 

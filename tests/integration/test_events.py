@@ -7,8 +7,17 @@ import tempfile
 import unittest
 import uuid
 
+import rally
 from rally import (ENV, deliver, event, guest, now_iso, psql, publish, request, sign,
                    start_ticket)
+
+
+def setUpModule():
+    rally.pause_matchmaker()  # these tests play the matchmaker themselves
+
+
+def tearDownModule():
+    rally.resume_matchmaker()
 
 
 def status(g, t):

@@ -6,6 +6,7 @@ through the outbox, SNS and event-ingest."""
 
 import json
 import os
+import subprocess
 import threading
 import time
 import unittest
@@ -80,6 +81,16 @@ class Server:
         self.thread.join()
 
 
+def clear_pool(configuration):
+    """Takes every unfinished ticket and match of a configuration out of play
+    (as if cancelled, without events)."""
+    psql("UPDATE matchmaking.tickets SET status = 'CANCELLED', cancel_announced = true "
+         "WHERE configuration_name = :'p1' AND status NOT IN "
+         "('COMPLETED', 'CANCELLED', 'TIMED_OUT', 'FAILED')", configuration)
+    psql("UPDATE matchmaking.matches SET status = 'FAILED' WHERE configuration_name = :'p1' "
+         "AND status IN ('PLACING', 'REQUIRES_ACCEPTANCE')", configuration)
+
+
 def ticket_of(g, tid):
     return request("GET", "/v1/matchmaking/" + tid, token=g["auth_token"]).json
 
@@ -98,11 +109,7 @@ class Fleet(unittest.TestCase):
     def setUp(self):
         # Each test starts from an empty fleet and an empty pool.
         psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", FLEET)
-        psql("UPDATE matchmaking.tickets SET status = 'CANCELLED', cancel_announced = true "
-             "WHERE configuration_name = 'QueuedDuel' AND status NOT IN "
-             "('COMPLETED', 'CANCELLED', 'TIMED_OUT', 'FAILED')")
-        psql("UPDATE matchmaking.matches SET status = 'FAILED' WHERE configuration_name = 'QueuedDuel' "
-             "AND status = 'PLACING'")
+        clear_pool("QueuedDuel")
         self.servers = []
 
     def tearDown(self):
@@ -311,6 +318,31 @@ class Fleet(unittest.TestCase):
         # Capacity arrives: they match again and complete.
         self.server("us-east-1", 7701)
         self.completed(pair, 20)
+
+
+
+class Walkthrough(unittest.TestCase):
+    """`make run`'s walkthrough, run as printed against this stack: it ends
+    with the sample game server (fleet-local, started by the stack) letting
+    the player in."""
+
+    def setUp(self):
+        # Earlier modules leave tickets in the sample configuration's pool,
+        # and their matches would hold the two sample servers: clear both.
+        clear_pool("SampleFlexMatchConfiguration")
+        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = 'fleet-local'")
+        fresh = lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "
+                             "AND status = 'ACTIVE' AND game_session_id IS NULL") == ["2"]
+        self.assertTrue(wait_until(fresh, 10))
+
+    def test_walkthrough_ends_connected(self):
+        printed = subprocess.run([os.path.join(rally.TOP, "scripts", "walkthrough.sh")],
+                                 capture_output=True, text=True, check=True, env=os.environ)
+        ran = subprocess.run(["bash", "-eu"], input=printed.stdout, capture_output=True, text=True,
+                             env=os.environ, timeout=60)
+        self.assertEqual(ran.returncode, 0, ran.stdout + ran.stderr)
+        self.assertRegex(ran.stdout, r"game server 127\.0\.0\.1:\d+ says: OK [0-9a-f-]{36}")
+        self.assertIn('"Status":"COMPLETED"', ran.stdout)
 
 
 if __name__ == "__main__":

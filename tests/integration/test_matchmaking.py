@@ -5,7 +5,16 @@ import os
 import signal
 import unittest
 
+import rally
 from rally import RUN, guest, psql, publish, request, start_ticket
+
+
+def setUpModule():
+    rally.pause_matchmaker()  # these tests play the matchmaker themselves
+
+
+def tearDownModule():
+    rally.resume_matchmaker()
 
 
 def count_tickets(player):

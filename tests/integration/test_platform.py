@@ -8,8 +8,18 @@ import threading
 import time
 import unittest
 
+import rally
 from rally import (ENV, RUN, TOP, current_kid, decode_part, guest, pids, psql, request,
                    start_ticket, wait_until)
+
+
+def setUpModule():
+    rally.pause_matchmaker()  # these tests play the matchmaker themselves
+
+
+def tearDownModule():
+    rally.resume_matchmaker()
+
 
 FUNCTIONS = ["auth-guest", "auth-refresh", "request-matchmaking", "poll-ticket",
              "ticket-actions", "event-ingest"]

@@ -94,8 +94,7 @@ START_TEST(test_refused_queues)
     ck_assert_msg(fm_queue_parse(body, "f", &q, &err) == -1, "case %d accepted", _i);
     ck_assert_msg(strcmp(err.field, bad_queues[_i].field) == 0, "case %d: field %s (%s)", _i,
                   err.field, err.message);
-    ck_assert_msg(strstr(err.message, bad_queues[_i].says) != NULL, "case %d: %s", _i,
-                  err.message);
+    ck_assert_msg(strstr(err.message, bad_queues[_i].says) != NULL, "case %d: %s", _i, err.message);
     json_decref(body);
 }
 END_TEST

@@ -1,0 +1,367 @@
+/*
+ * rally-gameserver: a sample game server on the rally server SDK
+ * (rally_server.h). It registers in a location, heartbeats, activates the
+ * game session rally hands it, and admits TCP players who prove their seat.
+ *
+ *   rally-gameserver --location us-east-1 --port 7777 [--url http://127.0.0.1:8080]
+ *                    [--fleet fleet-local] [--ip 127.0.0.1] [--dns localhost]
+ *                    [--max-players 10] [--heartbeat-ms 1000] [--idle-seconds 90]
+ *
+ * The fleet secret is read from the file named by RALLY_FLEET_SECRET_FILE
+ * (never from the command line, where ps would show it).
+ *
+ * The game (one line per message over TCP):
+ *   client: <PlayerSessionId>          server: OK <PlayerId> | DENIED <reason>
+ *   client: any line                   server, to every player: <PlayerId>: <line>
+ *   client closes                      the player leaves (RemovePlayerSession)
+ * When the last player leaves, or nobody is connected for --idle-seconds
+ * after activation, the game is over: ProcessEnding, and the server
+ * registers again (ProcessReady) to host the next one. SIGTERM or SIGINT:
+ * ProcessEnding and exit 0.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "rally_server.h"
+
+#define MAX_CLIENTS 256
+#define LINE_MAX_LEN 512
+
+struct client {
+    char line[LINE_MAX_LEN]; /* the line being read */
+    char psess[160];
+    char player[256];
+    size_t len;
+    int fd;
+    bool admitted; /* its PlayerSessionId was accepted */
+};
+
+static volatile sig_atomic_t stopping;
+static struct client clients[MAX_CLIENTS];
+static size_t nclients;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s rally-gameserver: ", when);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int listen_on(int port)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int off = 0, on = 1;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    struct sockaddr_in6 addr = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_line(int fd, const char *text)
+{
+    size_t n = strlen(text);
+    /* Best effort: a player too slow to read loses the message. */
+    if (send(fd, text, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+        return;
+}
+
+/* Drops client i; an admitted player leaves the game session. */
+static void drop(rally_server *s, size_t i)
+{
+    struct client *c = &clients[i];
+    if (c->admitted) {
+        if (rally_server_remove_player(s, c->psess) != RALLY_SERVER_OK)
+            say("RemovePlayerSession %s: %s", c->psess, rally_server_message(s));
+        else
+            say("player %s left", c->player);
+    }
+    close(c->fd);
+    clients[i] = clients[--nclients];
+}
+
+static size_t admitted_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nclients; i++)
+        n += clients[i].admitted;
+    return n;
+}
+
+/* One complete line from client i. */
+static void on_line(rally_server *s, size_t i, bool active)
+{
+    struct client *c = &clients[i];
+    char out[LINE_MAX_LEN + 300];
+    if (c->admitted) {
+        snprintf(out, sizeof(out), "%s: %s\n", c->player, c->line);
+        for (size_t k = 0; k < nclients; k++)
+            if (clients[k].admitted)
+                send_line(clients[k].fd, out);
+        return;
+    }
+    const char *player = NULL;
+    int rc = active ? rally_server_accept_player(s, c->line, &player) : RALLY_SERVER_E_REFUSED;
+    if (rc == RALLY_SERVER_OK) {
+        c->admitted = true;
+        snprintf(c->psess, sizeof(c->psess), "%s", c->line);
+        snprintf(c->player, sizeof(c->player), "%s", player != NULL ? player : "?");
+        snprintf(out, sizeof(out), "OK %s\n", c->player);
+        say("player %s joined with %s", c->player, c->psess);
+    } else {
+        snprintf(out, sizeof(out), "DENIED %s\n",
+                 active ? rally_server_message(s) : "no game session is running here");
+        say("denied %.160s: %s", c->line, active ? rally_server_message(s) : "no game");
+    }
+    send_line(c->fd, out);
+}
+
+/* Reads what client i sent; false when it is gone. */
+static bool read_client(rally_server *s, size_t i, bool active)
+{
+    struct client *c = &clients[i];
+    char buf[1024];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if (n <= 0)
+        return false;
+    for (ssize_t k = 0; k < n; k++) {
+        if (buf[k] == '\r')
+            continue;
+        if (buf[k] != '\n') {
+            if (c->len + 1 >= sizeof(c->line))
+                return false; /* a line this long is not our protocol */
+            c->line[c->len++] = buf[k];
+            continue;
+        }
+        c->line[c->len] = '\0';
+        c->len = 0;
+        bool was = c->admitted;
+        on_line(s, i, active);
+        if (!was && !c->admitted)
+            return false; /* denied: hang up */
+    }
+    return true;
+}
+
+static void close_all(rally_server *s)
+{
+    while (nclients > 0)
+        drop(s, nclients - 1);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: rally-gameserver --location LOCATION --port PORT [--url URL] "
+                    "[--fleet ID] [--ip IP] [--dns NAME] [--max-players N] "
+                    "[--heartbeat-ms MS] [--idle-seconds S]\n"
+                    "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
+    return 2;
+}
+
+/* A whole number within [lo, hi] into *out; false otherwise. */
+static bool number(const char *v, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < lo || n > hi)
+        return false;
+    *out = n;
+    return true;
+}
+
+static int read_secret(char *out, size_t cap)
+{
+    const char *path = getenv("RALLY_FLEET_SECRET_FILE");
+    FILE *f = path != NULL ? fopen(path, "r") : NULL;
+    if (f == NULL) {
+        say("RALLY_FLEET_SECRET_FILE must name the file with the fleet secret");
+        return -1;
+    }
+    size_t n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--;
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct rally_server_params p = {
+        .url = "http://127.0.0.1:8080", .fleet_id = "fleet-local", .ip_address = "127.0.0.1"};
+    long heartbeat_ms = 1000, idle_seconds = 90, port = 0, max_players = 10;
+    bool ok = true;
+    for (int i = 1; i < argc && ok; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v != NULL && strcmp(argv[i], "--location") == 0)
+            p.location = v;
+        else if (v != NULL && strcmp(argv[i], "--port") == 0)
+            ok = number(v, 1, 60000, &port);
+        else if (v != NULL && strcmp(argv[i], "--url") == 0)
+            p.url = v;
+        else if (v != NULL && strcmp(argv[i], "--fleet") == 0)
+            p.fleet_id = v;
+        else if (v != NULL && strcmp(argv[i], "--ip") == 0)
+            p.ip_address = v;
+        else if (v != NULL && strcmp(argv[i], "--dns") == 0)
+            p.dns_name = v;
+        else if (v != NULL && strcmp(argv[i], "--max-players") == 0)
+            ok = number(v, 1, 200, &max_players);
+        else if (v != NULL && strcmp(argv[i], "--heartbeat-ms") == 0)
+            ok = number(v, 50, 60000, &heartbeat_ms);
+        else if (v != NULL && strcmp(argv[i], "--idle-seconds") == 0)
+            ok = number(v, 1, 86400, &idle_seconds);
+        else
+            ok = false;
+    }
+    if (!ok || p.location == NULL || port == 0)
+        return usage();
+    p.port = (int)port;
+    p.max_players = (int)max_players;
+    char secret[512];
+    if (read_secret(secret, sizeof(secret)) < 0)
+        return 2;
+    p.fleet_secret = secret;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    int lfd = listen_on(p.port);
+    rally_server *s = rally_server_new(&p);
+    memset(secret, 0, sizeof(secret));
+    if (lfd < 0 || s == NULL) {
+        say("cannot listen on port %d: %s", p.port, strerror(errno));
+        return 1;
+    }
+    bool registered = false, active = false;
+    char session[160] = "";
+    double next_beat = 0, last_busy = now_s(), retry_pause = 0.5;
+    while (!stopping) {
+        double now = now_s();
+        if (!registered && now >= next_beat) {
+            if (rally_server_process_ready(s) == RALLY_SERVER_OK) {
+                registered = true;
+                retry_pause = 0.5;
+                say("process %s ready in %s on port %d", rally_server_process_id(s), p.location,
+                    p.port);
+            } else {
+                say("ProcessReady: %s (retrying)", rally_server_message(s));
+                next_beat = now + retry_pause;
+                retry_pause = retry_pause < 8 ? retry_pause * 2 : 8;
+            }
+        }
+        if (registered && now >= next_beat) {
+            const struct rally_game_session *gs = NULL;
+            int rc = rally_server_heartbeat(s, &gs);
+            next_beat = now + (double)heartbeat_ms / 1000.0;
+            if (rc == RALLY_SERVER_E_TERMINATED) {
+                say("rally ended process %s; registering again", rally_server_process_id(s));
+                close_all(s);
+                registered = active = false;
+                session[0] = '\0';
+                continue;
+            }
+            if (rc != RALLY_SERVER_OK)
+                say("heartbeat: %s", rally_server_message(s));
+            if (rc == RALLY_SERVER_OK && gs != NULL && strcmp(gs->game_session_id, session) != 0) {
+                snprintf(session, sizeof(session), "%s", gs->game_session_id);
+                say("starting game session %s (%s)", gs->game_session_arn, gs->status);
+                if (strcmp(gs->status, "ACTIVE") == 0 ||
+                    rally_server_activate(s, session) == RALLY_SERVER_OK) {
+                    active = true;
+                    last_busy = now;
+                } else {
+                    say("ActivateGameSession: %s", rally_server_message(s));
+                    session[0] = '\0';
+                }
+            }
+        }
+        /* The game is over when its last player left, or nobody came. */
+        if (active && admitted_count() == 0 && now - last_busy > (double)idle_seconds) {
+            say("game session %s over", session);
+            close_all(s);
+            if (rally_server_process_ending(s) != RALLY_SERVER_OK)
+                say("ProcessEnding: %s", rally_server_message(s));
+            registered = active = false;
+            session[0] = '\0';
+            next_beat = 0;
+            continue;
+        }
+
+        struct pollfd fds[MAX_CLIENTS + 1];
+        fds[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        for (size_t i = 0; i < nclients; i++)
+            fds[i + 1] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
+        int wait_ms = (int)((next_beat - now_s()) * 1000);
+        if (poll(fds, nclients + 1, wait_ms > 0 ? (wait_ms < 1000 ? wait_ms : 1000) : 0) < 0)
+            continue; /* EINTR: a signal */
+        size_t before = admitted_count();
+        for (size_t i = nclients; i-- > 0;)
+            if (fds[i + 1].revents != 0 && !read_client(s, i, active))
+                drop(s, i);
+        if (fds[0].revents & POLLIN) {
+            int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0 && nclients < MAX_CLIENTS)
+                clients[nclients++] = (struct client){.fd = fd};
+            else if (fd >= 0)
+                close(fd);
+        }
+        size_t after = admitted_count();
+        if (after > 0)
+            last_busy = now_s();
+        if (active && before > 0 && after == 0)
+            last_busy = -1e9; /* everyone left: over now */
+    }
+    close_all(s);
+    if (registered && rally_server_process_ending(s) != RALLY_SERVER_OK)
+        say("ProcessEnding: %s", rally_server_message(s));
+    say("stopped");
+    rally_server_free(s);
+    close(lfd);
+    curl_global_cleanup();
+    return 0;
+}

@@ -1,0 +1,326 @@
+/* rally server SDK: the fleet API over libcurl (rally_server.h). */
+#include "rally_server.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct rally_server {
+    char *url, *fleet_id, *fleet_secret, *location, *ip_address, *dns_name;
+    int port, max_players;
+    CURL *curl;
+    char *token;
+    double token_until; /* monotonic seconds: log in again before this */
+    char process_id[160];
+    char message[512];
+    json_t *last; /* the last response body: what handed-out strings point into */
+    struct rally_game_session session;
+    char *buf; /* the response being received */
+    size_t len;
+};
+
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(rally_server *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->message, sizeof(s->message), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static char *dup_or_null(const char *v)
+{
+    return v != NULL ? strdup(v) : NULL;
+}
+
+rally_server *rally_server_new(const struct rally_server_params *p)
+{
+    if (p == NULL || p->url == NULL || p->fleet_id == NULL || p->fleet_secret == NULL ||
+        p->location == NULL || p->ip_address == NULL || p->port < 1 || p->port > 60000 ||
+        p->max_players < 1 || p->max_players > 200)
+        return NULL;
+    rally_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->url = strdup(p->url);
+    s->fleet_id = strdup(p->fleet_id);
+    s->fleet_secret = strdup(p->fleet_secret);
+    s->location = strdup(p->location);
+    s->ip_address = strdup(p->ip_address);
+    s->dns_name = dup_or_null(p->dns_name);
+    s->port = p->port;
+    s->max_players = p->max_players;
+    s->curl = curl_easy_init();
+    if (s->url == NULL || s->fleet_id == NULL || s->fleet_secret == NULL || s->location == NULL ||
+        s->ip_address == NULL || (p->dns_name != NULL && s->dns_name == NULL) || s->curl == NULL) {
+        rally_server_free(s);
+        return NULL;
+    }
+    size_t n = strlen(s->url);
+    if (n > 0 && s->url[n - 1] == '/')
+        s->url[n - 1] = '\0';
+    return s;
+}
+
+void rally_server_free(rally_server *s)
+{
+    if (s == NULL)
+        return;
+    if (s->curl != NULL)
+        curl_easy_cleanup(s->curl);
+    json_decref(s->last);
+    free(s->url);
+    free(s->fleet_id);
+    if (s->fleet_secret != NULL)
+        memset(s->fleet_secret, 0, strlen(s->fleet_secret));
+    free(s->fleet_secret);
+    free(s->location);
+    free(s->ip_address);
+    free(s->dns_name);
+    free(s->token);
+    free(s->buf);
+    free(s);
+}
+
+static size_t on_data(char *data, size_t size, size_t n, void *ctx)
+{
+    rally_server *s = ctx;
+    size_t more = size * n;
+    char *grown = realloc(s->buf, s->len + more + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + s->len, data, more);
+    s->buf = grown;
+    s->len += more;
+    s->buf[s->len] = '\0';
+    return more;
+}
+
+/* One HTTP exchange. body (may be NULL) is consumed. On a response, *status
+ * is its code and s->last its JSON body (or NULL). */
+static int exchange(rally_server *s, const char *method, const char *path, json_t *body,
+                    bool with_token, long *status)
+{
+    char url[1024], auth[4096];
+    snprintf(url, sizeof(url), "%s%s", s->url, path);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (with_token && s->token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->token);
+        headers = curl_slist_append(headers, auth);
+    }
+    s->len = 0;
+    curl_easy_reset(s->curl);
+    curl_easy_setopt(s->curl, CURLOPT_URL, url);
+    curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, text != NULL ? text : "");
+    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(s->curl);
+    curl_slist_free_all(headers);
+    free(text);
+    if (rc != CURLE_OK)
+        return fail(s, RALLY_SERVER_E_TRANSPORT, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
+    json_decref(s->last);
+    s->last = s->len > 0 ? json_loadb(s->buf, s->len, 0, NULL) : NULL;
+    return RALLY_SERVER_OK;
+}
+
+/* A server-scope token, fetched again a minute before it expires. */
+static int login(rally_server *s)
+{
+    if (s->token != NULL && monotonic() < s->token_until)
+        return RALLY_SERVER_OK;
+    long status = 0;
+    int rc =
+        exchange(s, "POST", "/v1/identity/server",
+                 json_pack("{s:s, s:s}", "fleetId", s->fleet_id, "fleetSecret", s->fleet_secret),
+                 false, &status);
+    if (rc != RALLY_SERVER_OK)
+        return rc;
+    const char *token = json_string_value(json_object_get(s->last, "auth_token"));
+    if (status != 200 || token == NULL)
+        return fail(s, RALLY_SERVER_E_AUTH, "fleet %s: credentials refused (HTTP %ld)", s->fleet_id,
+                    status);
+    free(s->token);
+    s->token = strdup(token);
+    if (s->token == NULL)
+        return fail(s, RALLY_SERVER_E_TRANSPORT, "out of memory");
+    json_int_t ttl = json_integer_value(json_object_get(s->last, "auth_token_expires_in"));
+    s->token_until = monotonic() + (double)(ttl > 120 ? ttl - 60 : ttl / 2);
+    return RALLY_SERVER_OK;
+}
+
+/* An authenticated call: logs in first, and once more on a 401. Maps the
+ * status onto an error with rally's message. */
+static int call(rally_server *s, const char *method, const char *path, json_t *body)
+{
+    long status = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int rc = login(s);
+        if (rc != RALLY_SERVER_OK) {
+            json_decref(body);
+            return rc;
+        }
+        rc = exchange(s, method, path, json_incref(body), true, &status);
+        if (rc != RALLY_SERVER_OK || status != 401)
+            break;
+        free(s->token); /* rejected: a new one */
+        s->token = NULL;
+    }
+    json_decref(body);
+    if (status == 0)
+        return RALLY_SERVER_E_TRANSPORT;
+    const char *why = json_string_value(json_object_get(s->last, "message"));
+    why = why != NULL ? why : "";
+    if (status >= 200 && status < 300) {
+        s->message[0] = '\0';
+        return RALLY_SERVER_OK;
+    }
+    int rc = status == 401 || status == 403 ? RALLY_SERVER_E_AUTH
+             : status == 404                ? RALLY_SERVER_E_NOT_FOUND
+             : status == 410                ? RALLY_SERVER_E_TERMINATED
+                                            : RALLY_SERVER_E_REFUSED;
+    return fail(s, rc, "%s %s: HTTP %ld %s", method, path, status, why);
+}
+
+int rally_server_process_ready(rally_server *s)
+{
+    if (s == NULL)
+        return RALLY_SERVER_E_ARGUMENT;
+    json_t *body = json_pack("{s:s, s:s, s:i, s:i}", "location", s->location, "ipAddress",
+                             s->ip_address, "port", s->port, "maxPlayers", s->max_players);
+    if (s->dns_name != NULL)
+        json_object_set_new(body, "dnsName", json_string(s->dns_name));
+    int rc = call(s, "POST", "/v1/fleet/processes", body);
+    if (rc != RALLY_SERVER_OK)
+        return rc;
+    const char *id = json_string_value(json_object_get(s->last, "processId"));
+    if (id == NULL || strlen(id) >= sizeof(s->process_id))
+        return fail(s, RALLY_SERVER_E_TRANSPORT, "ProcessReady: no processId in the answer");
+    snprintf(s->process_id, sizeof(s->process_id), "%s", id);
+    return RALLY_SERVER_OK;
+}
+
+const char *rally_server_process_id(const rally_server *s)
+{
+    return s != NULL ? s->process_id : "";
+}
+
+static const char *field(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+int rally_server_heartbeat(rally_server *s, const struct rally_game_session **session)
+{
+    if (s == NULL || session == NULL || s->process_id[0] == '\0')
+        return RALLY_SERVER_E_ARGUMENT;
+    *session = NULL;
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fleet/processes/%s/heartbeat", s->process_id);
+    int rc = call(s, "POST", path, NULL);
+    if (rc != RALLY_SERVER_OK)
+        return rc;
+    json_t *gs = json_object_get(s->last, "gameSession");
+    if (!json_is_object(gs))
+        return RALLY_SERVER_OK;
+    /* GameProperties as text, kept in the response it came with. */
+    char *props = json_dumps(json_object_get(gs, "gameProperties"), JSON_COMPACT);
+    json_object_set_new(gs, "gamePropertiesText", json_string(props != NULL ? props : "[]"));
+    free(props);
+    s->session = (struct rally_game_session){
+        .game_session_id = field(gs, "gameSessionId"),
+        .game_session_arn = field(gs, "gameSessionArn"),
+        .status = field(gs, "status"),
+        .location = field(gs, "location"),
+        .matchmaker_data = field(gs, "matchmakerData"),
+        .game_session_data = field(gs, "gameSessionData"),
+        .game_properties = field(gs, "gamePropertiesText"),
+        .max_players = (int)json_integer_value(json_object_get(gs, "maximumPlayerSessionCount")),
+    };
+    if (s->session.game_session_id == NULL || s->session.status == NULL)
+        return fail(s, RALLY_SERVER_E_TRANSPORT, "heartbeat: malformed game session");
+    *session = &s->session;
+    return RALLY_SERVER_OK;
+}
+
+/* Ids go into paths: rally's own are [A-Za-z0-9.-]. */
+static bool path_safe(const char *id)
+{
+    if (id == NULL || *id == '\0' || strlen(id) > 128)
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.'))
+            return false;
+    return true;
+}
+
+int rally_server_activate(rally_server *s, const char *game_session_id)
+{
+    if (s == NULL || !path_safe(game_session_id))
+        return RALLY_SERVER_E_ARGUMENT;
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fleet/game-sessions/%s/activate", game_session_id);
+    return call(s, "POST", path, NULL);
+}
+
+int rally_server_accept_player(rally_server *s, const char *player_session_id,
+                               const char **player_id)
+{
+    if (s == NULL)
+        return RALLY_SERVER_E_ARGUMENT;
+    if (!path_safe(player_session_id))
+        return fail(s, RALLY_SERVER_E_NOT_FOUND, "not a player session id");
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fleet/player-sessions/%s/accept", player_session_id);
+    int rc = call(s, "POST", path, NULL);
+    if (rc == RALLY_SERVER_OK && player_id != NULL)
+        *player_id = field(s->last, "playerId");
+    return rc;
+}
+
+int rally_server_remove_player(rally_server *s, const char *player_session_id)
+{
+    if (s == NULL || !path_safe(player_session_id))
+        return RALLY_SERVER_E_ARGUMENT;
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fleet/player-sessions/%s/remove", player_session_id);
+    return call(s, "POST", path, NULL);
+}
+
+int rally_server_process_ending(rally_server *s)
+{
+    if (s == NULL || s->process_id[0] == '\0')
+        return RALLY_SERVER_E_ARGUMENT;
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fleet/processes/%s", s->process_id);
+    int rc = call(s, "DELETE", path, NULL);
+    if (rc == RALLY_SERVER_OK || rc == RALLY_SERVER_E_NOT_FOUND)
+        s->process_id[0] = '\0';
+    return rc;
+}
+
+const char *rally_server_message(const rally_server *s)
+{
+    return s != NULL ? s->message : "no handle";
+}
