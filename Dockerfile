@@ -1,5 +1,6 @@
 # rally in one image: every function, the tools (rally-keys, rally-admin,
-# rally-sweeper, rally-sns-sign), rally-matchmaker, migrations, config and nginx. Each service
+# rally-sweeper, rally-sns-sign), rally-matchmaker, the sample game server
+# rally-gameserver, migrations, config and nginx. Each service
 # of docker-compose.yml picks its command. scripts/compose-check.sh runs the
 # same make command as the build stage and checks every binary the compose
 # file names exists.
@@ -19,13 +20,14 @@ COPY common/ common/
 COPY matchmaker/ matchmaker/
 COPY functions/ functions/
 COPY tools/ tools/
+COPY gameserver/ gameserver/
 COPY tests/ tests/
 RUN make -j2 WERROR=1 all
 
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
-# libcurl4 for rally-matchmaker), psql for the migrate job, openssl for the keys job, nginx for the
+# libcurl4 for rally-matchmaker and rally-gameserver), psql for the migrate job, openssl for the keys job, nginx for the
 # nginx service.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -62,6 +64,8 @@ COPY sql/ /app/sql/
 COPY scripts/migrate.sh /app/scripts/migrate.sh
 COPY config/rulesets/ /app/config/rulesets/
 COPY config/configurations/ /app/config/configurations/
+COPY config/queues/ /app/config/queues/
+COPY config/fleets/ /app/config/fleets/
 COPY nginx/ /etc/rally/nginx/
 
 ENV PATH=/app/bin:$PATH \

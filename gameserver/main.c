@@ -14,8 +14,8 @@
  *   client: <PlayerSessionId>          server: OK <PlayerId> | DENIED <reason>
  *   client: any line                   server, to every player: <PlayerId>: <line>
  *   client closes                      the player leaves (RemovePlayerSession)
- * When the last player leaves, or nobody is connected for --idle-seconds
- * after activation, the game is over: ProcessEnding, and the server
+ * When every player of the match (MatchmakerData) has joined and left, or
+ * nobody is connected for --idle-seconds, the game is over: ProcessEnding, and the server
  * registers again (ProcessReady) to host the next one. SIGTERM or SIGINT:
  * ProcessEnding and exit 0.
  */
@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "rally_server.h"
 
@@ -51,6 +52,7 @@ struct client {
 static volatile sig_atomic_t stopping;
 static struct client clients[MAX_CLIENTS];
 static size_t nclients;
+static size_t joined; /* players admitted in this game session */
 
 static void on_signal(int sig)
 {
@@ -143,6 +145,7 @@ static void on_line(rally_server *s, size_t i, bool active)
     int rc = active ? rally_server_accept_player(s, c->line, &player) : RALLY_SERVER_E_REFUSED;
     if (rc == RALLY_SERVER_OK) {
         c->admitted = true;
+        joined++;
         snprintf(c->psess, sizeof(c->psess), "%s", c->line);
         snprintf(c->player, sizeof(c->player), "%s", player != NULL ? player : "?");
         snprintf(out, sizeof(out), "OK %s\n", c->player);
@@ -186,6 +189,21 @@ static void close_all(rally_server *s)
 {
     while (nclients > 0)
         drop(s, nclients - 1);
+}
+
+/* How many players the match has, from FlexMatch's MatchmakerData; 0 when
+ * unknown (a game session not made by the matchmaker). */
+static size_t expected_players(const char *matchmaker_data)
+{
+    json_t *data = matchmaker_data != NULL ? json_loads(matchmaker_data, 0, NULL) : NULL;
+    size_t n = 0, i;
+    json_t *team;
+    json_array_foreach(json_object_get(data, "teams"), i, team)
+    {
+        n += json_array_size(json_object_get(team, "players"));
+    }
+    json_decref(data);
+    return n;
 }
 
 static int usage(void)
@@ -280,6 +298,7 @@ int main(int argc, char **argv)
     bool registered = false, active = false;
     char session[160] = "";
     double next_beat = 0, last_busy = now_s(), retry_pause = 0.5;
+    size_t expected = 0;
     while (!stopping) {
         double now = now_s();
         if (!registered && now >= next_beat) {
@@ -310,6 +329,8 @@ int main(int argc, char **argv)
             if (rc == RALLY_SERVER_OK && gs != NULL && strcmp(gs->game_session_id, session) != 0) {
                 snprintf(session, sizeof(session), "%s", gs->game_session_id);
                 say("starting game session %s (%s)", gs->game_session_arn, gs->status);
+                expected = expected_players(gs->matchmaker_data);
+                joined = 0;
                 if (strcmp(gs->status, "ACTIVE") == 0 ||
                     rally_server_activate(s, session) == RALLY_SERVER_OK) {
                     active = true;
@@ -353,8 +374,8 @@ int main(int argc, char **argv)
         size_t after = admitted_count();
         if (after > 0)
             last_busy = now_s();
-        if (active && before > 0 && after == 0)
-            last_busy = -1e9; /* everyone left: over now */
+        if (active && before > 0 && after == 0 && expected > 0 && joined >= expected)
+            last_busy = -1e9; /* everyone came and left: over now */
     }
     close_all(s);
     if (registered && rally_server_process_ending(s) != RALLY_SERVER_OK)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The FlexMatch engine alone (tools/rally-mm-bench) on 10,000 and 100,000
-# queued tickets of bench/rulesets/FiveVsFive.json (5v5, skill + latency):
+# queued tickets of config/rulesets/FiveVsFive.json (5v5, skill + latency):
 # time until every ticket that can match has, matches per second, memory,
 # and how the time grows from 10k to 100k. Target: 100k in under 5 s.
 #   BUILD=build scripts/bench-matchmaker.sh      (part of `make bench`)
@@ -9,7 +9,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 BIN=$TOP/$BUILD/bin/rally-mm-bench
-RULES=$TOP/bench/rulesets/FiveVsFive.json
+RULES=$TOP/config/rulesets/FiveVsFive.json
 OUT=$TOP/$BUILD/bench-matchmaker.json
 [ -x "$BIN" ] || { echo "bench: $BIN is missing: run make first" >&2; exit 1; }
 
@@ -35,5 +35,5 @@ if len(rows) >= 2:
     a, b = rows[0], rows[-1]
     print("growth: %.1fx the tickets took %.1fx the time" % (b["tickets"] / a["tickets"], b["seconds"] / max(a["seconds"], 1e-9)))
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
-' "bench/rulesets/FiveVsFive.json" "$OUT"
+' "config/rulesets/FiveVsFive.json" "$OUT"
 echo "bench: results in $OUT" >&2

@@ -6,8 +6,8 @@
 #      builds every binary;
 #   3. every /app/bin/NAME the compose file runs exists in that build, and the
 #      compose file runs every function (functions/*, except hello), every
-#      function nginx/routes.conf routes to, the sweeper, rally-keys and
-#      rally-admin;
+#      function nginx/routes.conf routes to, the sweeper, rally-keys,
+#      rally-admin, the matchmaker and the sample game server;
 #   4. every shared library those binaries link directly comes from a Debian
 #      package the Dockerfile's runtime stage installs;
 #   5. nginx/compose.conf, rendered as the nginx service does, passes `nginx -t`
@@ -21,7 +21,7 @@ COMPOSE=docker-compose.yml
 DOCKERFILE=Dockerfile
 MAKE_ARGS="-j2 WERROR=1 all"
 # Binaries run by the stack besides the functions.
-TOOLS_RUN=(rally-sweeper rally-keys rally-admin)
+TOOLS_RUN=(rally-sweeper rally-keys rally-admin rally-matchmaker rally-gameserver)
 
 failures=()
 fail() {

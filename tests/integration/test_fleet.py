@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+import players
 import rally
 from rally import RUN, guest, psql, request, start_ticket, wait_until
 from test_outbox import Receiver, free_port
@@ -343,6 +344,35 @@ class Walkthrough(unittest.TestCase):
         self.assertEqual(ran.returncode, 0, ran.stdout + ran.stderr)
         self.assertRegex(ran.stdout, r"game server 127\.0\.0\.1:\d+ says: OK [0-9a-f-]{36}")
         self.assertIn('"Status":"COMPLETED"', ran.stdout)
+
+
+
+class EndToEnd(unittest.TestCase):
+    """200 simulated players over real HTTP, 5v5 on TeamDeathmatch, placed on
+    sample game servers of fleet-local, each admitted with its own seat."""
+
+    def setUp(self):
+        clear_pool("TeamDeathmatch")
+        self.servers = players.start_gameservers(20, 17800)
+        self.addCleanup(players.stop_gameservers, self.servers)
+        ready = lambda: int(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "
+                                 "AND status = 'ACTIVE'")[0]) >= 20
+        self.assertTrue(wait_until(ready, 15))
+
+    def test_two_hundred_players_reach_their_seats(self):
+        results, seconds = players.simulate(200, "TeamDeathmatch", timeout=60)
+        failed = [r for r in results if not r["ok"]]
+        self.assertEqual(failed, [], "%d of 200 failed, e.g. %s" % (len(failed), failed[:3]))
+        # 5v5: twenty game sessions, every seat taken once.
+        ids = [r for r in psql("SELECT g.game_session_id FROM fleet.game_sessions g JOIN "
+                               "matchmaking.matches m USING (match_id) WHERE m.configuration_name = "
+                               "'TeamDeathmatch' AND m.status = 'COMPLETED'")]
+        self.assertEqual(len(ids), 20)
+        self.assertEqual(psql("SELECT count(*) FROM fleet.player_sessions ps JOIN fleet.game_sessions g "
+                              "USING (game_session_id) JOIN matchmaking.matches m USING (match_id) "
+                              "WHERE m.configuration_name = 'TeamDeathmatch' AND ps.status = 'RESERVED'"),
+                         ["0"])
+        print("\n  200 players to their seats in %.1f s" % seconds, end=" ")
 
 
 if __name__ == "__main__":
