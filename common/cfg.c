@@ -69,7 +69,7 @@ const struct cfg *cfg_load(const char *service)
     snprintf(default_listen, sizeof(default_listen), "%s/%s.sock", sock_dir, service);
     c->listen = env_str("RALLY_LISTEN", default_listen);
     c->workers = (int)cfg_env_long("RALLY_WORKERS", 4, 1, 64);
-    c->listen_backlog = (int)cfg_env_long("RALLY_LISTEN_BACKLOG", 1024, 16, 65535);
+    c->listen_backlog = (int)cfg_env_long("RALLY_LISTEN_BACKLOG", 4096, 16, 65535);
 
     c->jwt_key_dir = env_str("RALLY_JWT_KEY_DIR", NULL);
     c->jwt_issuer = env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");

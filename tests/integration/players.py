@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from rally import BIN, RUN, guest, request, start_ticket
+from rally import BIN, RUN, request
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 
@@ -45,13 +45,35 @@ def stop_gameservers(procs):
             p.kill()
 
 
+def patient(method, path, body=None, token=None, tries=6):
+    """A request as a well-behaved client makes it: 502, 503 and 429 (and a
+    refused connection) are retried with jittered backoff."""
+    pause = 0.2
+    for attempt in range(tries):
+        try:
+            r = request(method, path, body, token=token)
+            if r.status not in (429, 502, 503) or attempt == tries - 1:
+                return r
+        except OSError:
+            if attempt == tries - 1:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause *= 2
+    return r
+
+
 def play(configuration, latency, timeout=60.0, poll=0.5):
     """One player, start to seat. Returns a dict: ok, status, why, seconds."""
     t0 = time.time()
     out = {"ok": False, "status": None, "why": "", "seconds": 0.0}
     try:
-        g = guest()
-        r = start_ticket(g["auth_token"], latency=latency, configuration=configuration)
+        login = patient("POST", "/v1/identity/guest", {})
+        if login.status != 200:
+            out["why"] = "login: %s" % login
+            return out
+        g = login.json
+        r = patient("POST", "/v1/matchmaking", {"latencyInMs": latency, "configuration": configuration},
+                    token=g["auth_token"])
         if r.status not in (200, 201):
             out["why"] = "StartMatchmaking: %s %s" % (r.status, r.json)
             return out
@@ -59,7 +81,7 @@ def play(configuration, latency, timeout=60.0, poll=0.5):
         view = r.json
         while view.get("Status") not in TERMINAL and time.time() - t0 < timeout:
             time.sleep(poll * (0.75 + random.random() / 2))  # jitter, as a client should
-            resp = request("GET", "/v1/matchmaking/" + tid, token=g["auth_token"])
+            resp = patient("GET", "/v1/matchmaking/" + tid, token=g["auth_token"])
             if resp.status == 200:
                 view = resp.json
         out["status"] = view.get("Status")
