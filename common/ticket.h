@@ -39,6 +39,13 @@ struct arena;
     "ON me.ticket_id = r.ticket_id AND me.player_id = $2 "                                         \
     "WHERE r.ticket_id = $1 AND r.expires_at > now()"
 
+/* Tickets by id, for a trusted backend ($1 a text[] literal of ids), in
+ * the order asked; the last column is NULL. */
+#define TICKET_VIEW_ANY_SQL                                                                        \
+    "SELECT " TICKET_COLUMNS_SQL ", NULL FROM backend.ticket_results r "                           \
+    "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now() "                               \
+    "ORDER BY array_position($1::text[], r.ticket_id)"
+
 enum {
     TICKET_COL_ID,
     TICKET_COL_CONFIGURATION,
@@ -74,6 +81,8 @@ json_t *ticket_latency_from_v1(struct arena *a, const char *s, const char **why)
 int ticket_check_attributes(json_t *attrs, const char **why);
 
 #define TICKET_MAX_ID 128
+/* Players on one ticket (a party): FlexMatch's limit. */
+#define TICKET_MAX_PARTY 10
 
 /* True if id is a valid TicketId: 1..TICKET_MAX_ID of [a-zA-Z0-9-.]. */
 bool ticket_id_is_valid(const char *id);

@@ -36,4 +36,8 @@ double util_mono_ms(void);
 /* True if s is 1..max chars from [A-Za-z0-9] plus the characters in `extra`. */
 bool util_is_token(const char *s, size_t max, const char *extra);
 
+/* A PostgreSQL text[] literal of the n strings (each double-quoted, '"' and
+ * '\\' escaped), for a $n::text[] parameter. Arena string. */
+char *util_pg_text_array(struct arena *a, const char *const *items, size_t n);
+
 #endif

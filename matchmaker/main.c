@@ -103,6 +103,7 @@ int main(void)
         .cert_url = cert_url,
         .max_attempts = (int)cfg_env_long("RALLY_OUTBOX_MAX_ATTEMPTS", 20, 1, 1000),
         .timeout_ms = cfg_env_long("RALLY_OUTBOX_TIMEOUT_MS", 5000, 100, 60000),
+        .parallel = (int)cfg_env_long("RALLY_OUTBOX_PARALLEL", 8, 1, 64),
     };
 
     struct sigaction sa;
@@ -138,7 +139,7 @@ int main(void)
             matcher_tick();
             next_tick = now + tick;
         }
-        int n = outbox_deliver(50);
+        int n = outbox_deliver(OUTBOX_MAX_BATCH);
         if (n > 0)
             continue; /* more may be due */
         double until_tick = next_tick - util_mono_ms() / 1000.0;

@@ -237,48 +237,6 @@ int tick_publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
     return 0;
 }
 
-char *tick_id_list(struct tick *t, const char *const *ids, size_t n)
-{
-    size_t len = 3;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(ids[i]) + 1;
-    char *out = arena_alloc(t->a, len), *w = out;
-    *w++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            *w++ = ',';
-        size_t k = strlen(ids[i]);
-        memcpy(w, ids[i], k);
-        w += k;
-    }
-    *w++ = '}';
-    *w = '\0';
-    return out;
-}
-
-char *tick_quoted_list(struct tick *t, const char *const *items, size_t n)
-{
-    size_t len = 3;
-    for (size_t i = 0; i < n; i++)
-        len += 2 * strlen(items[i]) + 3;
-    char *out = arena_alloc(t->a, len), *w = out;
-    *w++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            *w++ = ',';
-        *w++ = '"';
-        for (const char *c = items[i]; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                *w++ = '\\';
-            *w++ = *c;
-        }
-        *w++ = '"';
-    }
-    *w++ = '}';
-    *w = '\0';
-    return out;
-}
-
 /* The formed match, written and announced. */
 struct formed {
     struct tick *t;
@@ -312,7 +270,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     const char **ids = arena_alloc(t->a, (size_t)m->n * sizeof(*ids));
     for (int k = 0; k < m->n; k++)
         ids[k] = m->tickets[k]->id;
-    char *list = tick_id_list(t, ids, (size_t)m->n);
+    char *list = util_pg_text_array(t->a, ids, (size_t)m->n);
     char *teams_text = json_dumps(teams, JSON_COMPACT);
     json_decref(teams);
     bool accept = t->conf.acceptance_required;

@@ -2,6 +2,7 @@
 #include "outbox.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,23 +46,50 @@ const struct db_stmt outbox_stmts[OUTBOX_NSTMTS] = {
 
 static struct outbox_opts options;
 static int base;
-static CURL *curl;
+
+/* One delivery in flight: its easy handle (reused, keeping its connection),
+ * headers and body, and what the claim said about it. */
+struct flight {
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    const char *id, *sub, *endpoint;
+    const char *error; /* NULL: delivered */
+    int attempts;
+    bool permanent; /* refused as such: no retry can change it */
+};
+
+static CURLM *multi;
+static struct flight flights[OUTBOX_MAX_BATCH];
 
 int outbox_init(const struct outbox_opts *opts, int first)
 {
     options = *opts;
     base = first;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (curl = curl_easy_init()) == NULL) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (multi = curl_multi_init()) == NULL) {
         log_error("could not start libcurl");
         return -1;
     }
+    /* Deliveries run side by side, as SNS's do: event-ingest orders them by
+     * their content, never by arrival. */
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)options.parallel);
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)options.parallel);
+    for (int i = 0; i < OUTBOX_MAX_BATCH; i++)
+        if ((flights[i].easy = curl_easy_init()) == NULL) {
+            log_error("could not start libcurl");
+            return -1;
+        }
     return 0;
 }
 
 void outbox_close(void)
 {
-    curl_easy_cleanup(curl);
-    curl = NULL;
+    for (int i = 0; i < OUTBOX_MAX_BATCH; i++) {
+        curl_easy_cleanup(flights[i].easy);
+        flights[i].easy = NULL;
+    }
+    curl_multi_cleanup(multi);
+    multi = NULL;
     curl_global_cleanup();
 }
 
@@ -72,48 +100,91 @@ static size_t discard(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* POSTs body to endpoint with SNS's headers. NULL on a 2xx, else why
- * (arena text); *permanent when the endpoint refused the message itself (a
- * 4xx other than 408 and 429), which no retry can change. */
-static const char *post(struct arena *a, const char *endpoint, const char *body, const char *id,
-                        const char *topic, const char *subscription_arn, bool *permanent)
+/* Sets up f's POST of its body with SNS's headers. */
+static void prepare(struct arena *a, struct flight *f, const char *topic,
+                    const char *subscription_arn)
 {
-    *permanent = false;
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, "Content-Type: text/plain; charset=UTF-8");
     h = curl_slist_append(h, "x-amz-sns-message-type: Notification");
-    h = curl_slist_append(h, arena_sprintf(a, "x-amz-sns-message-id: %s", id));
+    h = curl_slist_append(h, arena_sprintf(a, "x-amz-sns-message-id: %s", f->id));
     h = curl_slist_append(h, arena_sprintf(a, "x-amz-sns-topic-arn: %s", topic));
     h = curl_slist_append(
         h, arena_sprintf(a, "x-amz-sns-subscription-arn: %s:%s", topic, subscription_arn));
     h = curl_slist_append(h, "User-Agent: Amazon Simple Notification Service Agent");
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, endpoint);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, options.timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, options.timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode rc = curl_easy_perform(curl);
+    f->headers = h;
+    CURL *c = f->easy;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, f->endpoint);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, options.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_PRIVATE, f);
+}
+
+/* f's outcome: NULL on a 2xx, else why; permanent when the endpoint refused
+ * the message itself (a 4xx other than 408 and 429). */
+static void judge(struct arena *a, struct flight *f, CURLcode rc)
+{
     long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    if (rc != CURLE_OK)
-        return arena_sprintf(a, "%s", curl_easy_strerror(rc));
-    if (status < 200 || status > 299) {
-        *permanent = status >= 400 && status < 500 && status != 408 && status != 429;
-        return arena_sprintf(a, "HTTP %ld", status);
+    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+    f->permanent = false;
+    if (rc != CURLE_OK) {
+        f->error = arena_sprintf(a, "%s", curl_easy_strerror(rc));
+    } else if (status < 200 || status > 299) {
+        f->permanent = status >= 400 && status < 500 && status != 408 && status != 429;
+        f->error = arena_sprintf(a, "HTTP %ld", status);
+    } else {
+        f->error = NULL;
     }
-    return NULL;
+}
+
+/* Runs every added transfer to its end. */
+static void fly(struct arena *a)
+{
+    int running = 1;
+    while (running > 0) {
+        if (curl_multi_perform(multi, &running) != CURLM_OK)
+            break;
+        if (running > 0)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            char *priv = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+            judge(a, (struct flight *)(void *)priv, m->data.result);
+            curl_multi_remove_handle(multi, m->easy_handle);
+        }
+    }
+}
+
+/* Records f's outcome: done, dead letter, or retry later. */
+static void record(struct arena *a, const struct flight *f)
+{
+    bool dead = f->error != NULL && (f->permanent || f->attempts >= options.max_attempts);
+    if (f->error != NULL)
+        log_warn("delivery of %s to %s failed (attempt %d): %s%s", f->id, f->endpoint, f->attempts,
+                 f->error, dead ? "; moved to events.dead_letters" : "");
+    const char *fp[] = {f->id, f->sub, dead ? "true" : "false", f->error};
+    const char *rp[] = {f->id, f->sub, f->error};
+    bool retry = f->error != NULL && !dead;
+    PGresult *r;
+    if (db_exec(a, base + (retry ? RETRY : FINISH), retry ? rp : fp, &r) != DB_OK)
+        log_warn("could not record the delivery of %s: %s", f->id, db_message());
 }
 
 int outbox_deliver(int batch)
 {
     struct arena a = {0};
     char n[16];
-    snprintf(n, sizeof(n), "%d", batch);
+    snprintf(n, sizeof(n), "%d", batch < OUTBOX_MAX_BATCH ? batch : OUTBOX_MAX_BATCH);
     const char *p[] = {n};
     PGresult *r;
     if (db_exec(&a, base + CLAIM, p, &r) != DB_OK) {
@@ -122,31 +193,32 @@ int outbox_deliver(int batch)
     }
     int rows = PQntuples(r);
     for (int i = 0; i < rows; i++) {
-        const char *id = db_get(r, i, 0), *sub = db_get(r, i, 1);
-        int attempts = (int)strtol(db_get(r, i, 2), NULL, 10);
+        struct flight *f = &flights[i];
+        f->id = db_get(r, i, 0);
+        f->sub = db_get(r, i, 1);
+        f->attempts = (int)strtol(db_get(r, i, 2), NULL, 10);
+        f->endpoint = db_get(r, i, 5);
         const char *topic = db_get(r, i, 3), *message = db_get(r, i, 4);
-        const char *endpoint = db_get(r, i, 5), *sub_arn = db_get(r, i, 6),
-                   *stamp = db_get(r, i, 7);
+        const char *sub_arn = db_get(r, i, 6), *stamp = db_get(r, i, 7);
         const char *unsubscribe = arena_sprintf(&a, "%s?Action=Unsubscribe&SubscriptionArn=%s:%s",
                                                 options.cert_url, topic, sub_arn);
-        json_t *note = sns_notification(&a, topic, id, message, stamp, "2", options.cert_url,
+        json_t *note = sns_notification(&a, topic, f->id, message, stamp, "2", options.cert_url,
                                         unsubscribe, options.signing_key);
-        char *body = note != NULL ? json_dumps(note, JSON_COMPACT) : NULL;
+        f->body = note != NULL ? json_dumps(note, JSON_COMPACT) : NULL;
         json_decref(note);
-        bool permanent = true;
-        const char *error = body != NULL ? post(&a, endpoint, body, id, topic, sub_arn, &permanent)
-                                         : "could not sign";
-        free(body);
-        bool dead = error != NULL && (permanent || attempts >= options.max_attempts);
-        if (error != NULL)
-            log_warn("delivery of %s to %s failed (attempt %d): %s%s", id, endpoint, attempts,
-                     error, dead ? "; moved to events.dead_letters" : "");
-        const char *fp[] = {id, sub, dead ? "true" : "false", error};
-        const char *rp[] = {id, sub, error};
-        bool retry = error != NULL && !dead;
-        PGresult *fr;
-        if (db_exec(&a, base + (retry ? RETRY : FINISH), retry ? rp : fp, &fr) != DB_OK)
-            log_warn("could not record the delivery of %s: %s", id, db_message());
+        f->headers = NULL;
+        f->error = "could not sign";
+        f->permanent = true;
+        if (f->body != NULL) {
+            prepare(&a, f, topic, sub_arn);
+            curl_multi_add_handle(multi, f->easy);
+        }
+    }
+    fly(&a);
+    for (int i = 0; i < rows; i++) {
+        record(&a, &flights[i]);
+        curl_slist_free_all(flights[i].headers);
+        free(flights[i].body);
     }
     arena_destroy(&a);
     return rows;

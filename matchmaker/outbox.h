@@ -3,7 +3,9 @@
  * Notifications POSTed to their subscriber (sql/005_events.sql).
  *
  * Runs inside rally-matchmaker's loop. Uses the process's db connection
- * (common/db.h) with the statements of outbox_stmts, and one libcurl handle.
+ * (common/db.h) with the statements of outbox_stmts, and a libcurl multi
+ * handle: the deliveries of a batch run side by side, up to `parallel`
+ * connections, each easy handle keeping its connection for the next batch.
  */
 #ifndef RALLY_MATCHMAKER_OUTBOX_H
 #define RALLY_MATCHMAKER_OUTBOX_H
@@ -17,7 +19,11 @@ struct outbox_opts {
     const char *cert_url;  /* SigningCertURL of every message */
     int max_attempts;      /* then the delivery is a dead letter */
     long timeout_ms;       /* per HTTP request */
+    int parallel;          /* deliveries in flight at once */
 };
+
+/* The most deliveries claimed at once. */
+#define OUTBOX_MAX_BATCH 64
 
 /* The statements the deliverer needs; the caller's table includes them at
  * index `first` onwards (outbox_init). */

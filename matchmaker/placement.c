@@ -250,7 +250,7 @@ static int try_place(struct tick *t, const struct queues *qs, const struct placi
     char *players_s = arena_sprintf(t->a, "%d", players);
     for (size_t k = 0; k < qs->n; k++) {
         const struct fm_queue *q = &qs->q[k];
-        char *fleets = tick_id_list(t, q->fleets, q->nfleets);
+        char *fleets = util_pg_text_array(t->a, q->fleets, q->nfleets);
         const char *pi[] = {fleets, players_s};
         PGresult *idle = run(t, IDLE, pi);
         if (idle == NULL)
@@ -334,9 +334,8 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
         }
         ts[i].players = ps;
     }
-    /* Player ids are free text: quote each element of the array literal. */
-    const char *pr[] = {tick_id_list(t, psess, total), gs_id, tick_quoted_list(t, pids, total),
-                        db_get(r, row, 11)};
+    const char *pr[] = {util_pg_text_array(t->a, psess, total), gs_id,
+                        util_pg_text_array(t->a, pids, total), db_get(r, row, 11)};
     if (run(t, RESERVE, pr) == NULL)
         return -1;
     struct fm_event e = tick_event(t, FM_EV_SUCCEEDED);

@@ -48,10 +48,4 @@ struct fm_event_ticket tick_back_in_pool(struct tick *t, const struct fm_event_t
 /* One event per ticket row of r, as FlexMatch sends them. */
 int tick_publish_each(struct tick *t, PGresult *r, enum fm_event_type type);
 
-/* "{a,b}": a text[] literal of ticket ids ([A-Za-z0-9-.], no quoting). */
-char *tick_id_list(struct tick *t, const char *const *ids, size_t n);
-
-/* The same for any text: each element double-quoted, '"' and '\\' escaped. */
-char *tick_quoted_list(struct tick *t, const char *const *items, size_t n);
-
 #endif

@@ -8,6 +8,14 @@
 #   3. poll-ticket       GET  /v1/matchmaking/{ticketId}         (tickets made beforehand)
 #   4. request-matchmaking POST /v1/matchmaking                  (a new player per request,
 #                                                                 tokens from rally-keys mint)
+#   5. end to end        BENCH_E2E_PLAYERS (2000) simulated players from guest
+#                        login to a seat on one of BENCH_E2E_SERVERS (40) sample
+#                        game servers, TeamDeathmatch 5v5 (scripts/bench-e2e.py)
+#
+# rally-matchmaker is paused (SIGSTOP) while the routes are measured: they do
+# not involve it, and its work on the flood of tickets they create would share
+# the two cores with them. It runs for the end-to-end part, after that pool is
+# cleared.
 #
 # Every route runs with the same wrk threads/connections/duration after a short
 # warm-up; bench/rally.lua builds the requests and prints the figures.
@@ -72,6 +80,7 @@ cleanup() {
     local j
     for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
     if [ "$STARTED" = 1 ]; then
+        [ -n "${MM_PID:-}" ] && kill -CONT "$MM_PID" 2>/dev/null
         "$TOP/scripts/stack.sh" stop "$STACK" >/dev/null 2>&1 || say "could not stop the stack in $STACK"
         if [ "${BENCH_KEEP:-0}" != 1 ] && [ -n "${RALLY_RT_DIR:-}" ]; then
             rm -rf "$RALLY_RT_DIR" # the database cluster and sockets; logs stay
@@ -102,13 +111,15 @@ fi
 
 say "starting a stack on port $PORT in $STACK"
 STARTED=1
-env RALLY_HTTP_PORT="$PORT" RALLY_RATE_LIMIT=off RALLY_BENCH=1 RALLY_ACCESS_LOG=off \
+env RALLY_HTTP_PORT="$PORT" RALLY_RATE_LIMIT=off RALLY_BENCH=1 RALLY_ACCESS_LOG=off RALLY_GAMESERVERS=0 \
     RALLY_LOG_LEVEL=warn RALLY_PG_FAST="$PG_FAST" ${RALLY_WORKERS:+RALLY_WORKERS="$RALLY_WORKERS"} \
     BUILD="$BUILD" "$TOP/scripts/stack.sh" start "$STACK" >"$WORK/stack-start.log" 2>&1 ||
     { cat "$WORK/stack-start.log" >&2; die "the stack did not start"; }
 # shellcheck disable=SC1091
 . "$STACK/env"
 URL=$RALLY_URL
+MM_PID=$(cat "$STACK/pids/matchmaker.pid")
+kill -STOP "$MM_PID"
 NGINX_WORKERS=$(pgrep -c -P "$(cat "$RALLY_RT_DIR/nginx/nginx.pid")" || true)
 
 # run_wrk NAME MODE [FILE FIRST COUNT] [-- WARMUP-FILE FIRST COUNT]
@@ -248,6 +259,41 @@ JSON
 report_rc=0
 python3 "$TOP/bench/report.py" "$WORK" "$WORK/config.json" "$RESULTS" || report_rc=$?
 [ -f "$RESULTS" ] || die "no results written"
+
+# ---- 5. end to end: players to their seats on sample game servers ----------------------
+E2E_PLAYERS=${BENCH_E2E_PLAYERS:-2000}
+E2E_SERVERS=${BENCH_E2E_SERVERS:-40}
+GS_PORT=${BENCH_GS_PORT:-19000}
+for _ in $(seq 1 50); do
+    busy=0
+    for i in $(seq 0 $((E2E_SERVERS - 1))); do port_free $((GS_PORT + i)) || { busy=1; break; }; done
+    [ $busy = 0 ] && break
+    GS_PORT=$((GS_PORT + E2E_SERVERS))
+done
+# The routes' tickets leave the pool; the matchmaker comes back.
+psql -qX -c "UPDATE matchmaking.tickets SET status = 'CANCELLED', cancel_announced = true
+             WHERE status IN ('QUEUED', 'SEARCHING')" >/dev/null
+kill -CONT "$MM_PID"
+say "end to end: $E2E_PLAYERS players, $E2E_SERVERS game servers (ports from $GS_PORT)"
+e2e_rc=0
+python3 "$TOP/scripts/bench-e2e.py" "$E2E_PLAYERS" "$E2E_SERVERS" "$GS_PORT" "$WORK/e2e.json" >&2 ||
+    e2e_rc=$?
+python3 - "$RESULTS" "$WORK/e2e.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))
+try:
+    e2e = json.load(open(sys.argv[2]))
+except (OSError, ValueError):
+    e2e = {"error": "no figures"}
+e2e["target_seconds"] = 20
+e2e["meets_target"] = e2e.get("failed") == 0 and e2e.get("wall_seconds", 1e9) < 20
+results["end_to_end"] = e2e
+json.dump(results, open(sys.argv[1], "w"), indent=2)
+print("end to end: %s" % ("%(seated)s/%(players)s players seated in %(wall_seconds)s s, target < 20 s: %(meets_target)s" % e2e
+                          if "seated" in e2e else e2e["error"]))
+PY
+[ "$e2e_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$e2e_rc; }
+
 mkdir -p "$TOP/$BUILD"
 cp "$RESULTS" "$TOP/$BUILD/bench-results.json"
 say "results in $RESULTS and $BUILD/bench-results.json"

@@ -22,11 +22,7 @@ static const struct db_stmt stmts[] = {
     [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
     /* Tickets by id for a trusted backend. $1 is a text[] literal; ids are
      * [a-zA-Z0-9-.] only, so they need no quoting inside it. */
-    [VIEW_ANY] = {"view_any",
-                  "SELECT " TICKET_COLUMNS_SQL ", NULL FROM backend.ticket_results r "
-                  "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now() "
-                  "ORDER BY array_position($1::text[], r.ticket_id)",
-                  1, true},
+    [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, true},
 };
 
 /* Reads the caller's ticket; NULL after answering when there is none. */

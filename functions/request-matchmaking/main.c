@@ -4,6 +4,9 @@
  *   POST /v1/matchmaking   {"configuration"?, "latencyInMs", "attributes"?, "ticketId"?}
  *   POST /request-matchmaking          {"latencyInMs"}        (GUIDANCE sample)
  *   GET  /requestmatchmaking?latencies=us-east-1_23_us-west-2_81   (LEGACY sample)
+ *   POST /v1/fleet/matchmaking/start   server scope: GameLift's StartMatchmaking
+ *        {"ConfigurationName", "Players": [{"PlayerId", "PlayerAttributes"?,
+ *        "LatencyInMs"?}], "TicketId"?} -> {"MatchmakingTicket"}
  *
  * Server-side attributes (skill...) come from the players row, created with
  * the rule set defaults on first use; a client may only set the attributes
@@ -11,6 +14,10 @@
  * player: the same ticketId again returns that ticket (200); another while it
  * is active is 409 with the active TicketId. The compatibility routes return
  * the active ticket instead, since those clients restart matchmaking blindly.
+ *
+ * The server route is for trusted backends (a hub world submitting a
+ * party): 1-10 players on one ticket, any attribute the rule set declares,
+ * and FlexMatch's duplicate-player rule (sql/010_server_matchmaking.sql).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +31,7 @@
 #include "ticket.h"
 #include "util.h"
 
-enum { START, VIEW };
+enum { START, VIEW, START_PARTY, VIEW_ANY };
 
 static const struct db_stmt stmts[] = {
     [START] = {"start",
@@ -32,6 +39,11 @@ static const struct db_stmt stmts[] = {
                "$1, $2, $3, $4::jsonb, $5::jsonb, $6::integer, $7::boolean)",
                7, false},
     [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
+    [START_PARTY] = {"start_party",
+                     "SELECT outcome, ticket_id, detail FROM matchmaking.start_party($1, $2, "
+                     "$3::jsonb, $4::integer)",
+                     4, false},
+    [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, true},
 };
 
 static void json_decref_hook(void *p)
@@ -185,7 +197,131 @@ static void handle_start_v1(struct http_req *req, struct http_resp *resp)
     start(req, resp, cfg->default_configuration, latency, none, NULL);
 }
 
+/* One entry of Players, checked and normalised into out (new keys only). */
+static const char *party_player(json_t *p, json_t *seen, json_t *out)
+{
+    const char *id = NULL, *why = NULL;
+    json_t *attributes = NULL, *latency_in = NULL;
+    json_error_t jerr;
+    if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s?:o, s?:o}", "PlayerId", &id,
+                       "PlayerAttributes", &attributes, "LatencyInMs", &latency_in) != 0)
+        return json_object_get(p, "Team") != NULL
+                   ? "Team is for backfill, which rally does not do"
+                   : "each player is {\"PlayerId\", \"PlayerAttributes\"?, \"LatencyInMs\"?}";
+    if (strlen(id) < 1 || strlen(id) > 1024)
+        return "PlayerId must be 1 to 1024 characters";
+    if (json_object_get(seen, id) != NULL)
+        return "a PlayerId appears twice";
+    json_object_set_new(seen, id, json_true());
+    if (attributes != NULL && ticket_check_attributes(attributes, &why) < 0)
+        return why;
+    json_object_set_new(out, "PlayerId", json_string(id));
+    if (attributes != NULL)
+        json_object_set(out, "PlayerAttributes", attributes);
+    if (latency_in != NULL) {
+        json_t *latency = ticket_latency_from_json(latency_in, false, &why);
+        if (latency == NULL)
+            return why;
+        json_object_set_new(out, "LatencyInMs", latency);
+    }
+    return NULL;
+}
+
+static void handle_start_server(struct http_req *req, struct http_resp *resp)
+{
+    const char *configuration = NULL, *ticket_id = NULL, *why = NULL;
+    json_t *party = NULL;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:o, s?:s}", "ConfigurationName",
+                       &configuration, "Players", &party, "TicketId", &ticket_id) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    const char *name = strrchr(configuration, '/'); /* an ARN names it after the slash */
+    name = name != NULL ? name + 1 : configuration;
+    if (!util_is_token(name, 256, "-_.")) {
+        http_error(req, resp, 400, "invalid_body", "ConfigurationName must name a configuration");
+        return;
+    }
+    if (ticket_id != NULL && !ticket_id_is_valid(ticket_id)) {
+        http_error(req, resp, 400, "invalid_body", "TicketId must be 1-128 of [a-zA-Z0-9-.]");
+        return;
+    }
+    if (!json_is_array(party) || json_array_size(party) < 1 ||
+        json_array_size(party) > TICKET_MAX_PARTY) {
+        http_error(req, resp, 400, "invalid_body", "Players must be an array of 1 to %d players",
+                   TICKET_MAX_PARTY);
+        return;
+    }
+    json_t *players = json_array(), *seen = json_object();
+    arena_defer(req->arena, json_decref_hook, players);
+    arena_defer(req->arena, json_decref_hook, seen);
+    size_t i;
+    json_t *p;
+    json_array_foreach(party, i, p)
+    {
+        json_t *one = json_object();
+        json_array_append_new(players, one);
+        if ((why = party_player(p, seen, one)) != NULL) {
+            http_error(req, resp, 400, "invalid_body", "Players[%zu]: %s", i, why);
+            return;
+        }
+    }
+    char *players_text = json_dumps(players, JSON_COMPACT);
+    arena_defer(req->arena, free, players_text);
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *ps[] = {ticket_id, name, players_text, ttl};
+    PGresult *r;
+    int rc = db_exec(req->arena, START_PARTY, ps, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    const char *outcome = db_get(r, 0, 0), *id = db_get(r, 0, 1), *detail = db_get(r, 0, 2);
+    if (strcmp(outcome, "unknown_configuration") == 0) {
+        http_error(req, resp, 400, "unknown_configuration", "no matchmaking configuration %s",
+                   detail);
+        return;
+    }
+    if (strcmp(outcome, "attribute_type") == 0) {
+        http_error(req, resp, 400, "attribute_type",
+                   "attribute %s does not have the type its rule set declares", detail);
+        return;
+    }
+    if (strcmp(outcome, "ticket_id_taken") == 0) {
+        http_error(req, resp, 409, "ticket_id_taken", "TicketId %s is already in use", id);
+        return;
+    }
+    if (strcmp(outcome, "player_busy") == 0) {
+        http_error(req, resp, 409, "player_busy",
+                   "player %s is in a proposed match or one being placed", detail);
+        return;
+    }
+    char *list = arena_sprintf(req->arena, "{%s}", id);
+    const char *pv[] = {list};
+    rc = db_exec(req->arena, VIEW_ANY, pv, &r);
+    if (rc != DB_OK || PQntuples(r) != 1) {
+        if (rc != DB_OK)
+            serve_db_error(req, resp, rc);
+        else
+            http_error(req, resp, 500, "internal", "ticket vanished");
+        return;
+    }
+    http_reply(
+        req, resp, 200,
+        json_pack("{s:o}", "MatchmakingTicket", ticket_render(req->arena, r, 0, DIALECT_NATIVE)));
+}
+
 static const struct http_route routes[] = {
+    {.name = "start_server",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_start_server},
     {.name = "start",
      .method = "POST",
      .dialect = DIALECT_NATIVE,

@@ -5,20 +5,31 @@
  *                                                  PLACING or once ended
  *   POST   /v1/matchmaking/{ticketId}/accept    {"acceptanceType":"ACCEPT"|"REJECT"}
  *                                               -> 200 {}; 409 unless REQUIRES_ACCEPTANCE
+ *
+ * And for trusted backends (server scope), GameLift's request shapes:
+ *   POST   /v1/fleet/matchmaking/stop    {"TicketId"}                      -> 200 {}
+ *   POST   /v1/fleet/matchmaking/accept  {"TicketId", "PlayerIds": [...],
+ *                                         "AcceptanceType": "ACCEPT"|"REJECT"} -> 200 {}
  */
 #include <string.h>
 
+#include "arena.h"
 #include "db.h"
 #include "serve.h"
 #include "ticket.h"
+#include "util.h"
 
-enum { STOP, ACCEPT };
+enum { STOP, ACCEPT, ACCEPT_PLAYERS };
 
 static const struct db_stmt stmts[] = {
     [STOP] = {"stop", "SELECT outcome, detail FROM matchmaking.stop_matchmaking($1, $2)", 2, false},
     [ACCEPT] = {"accept",
                 "SELECT outcome, detail FROM matchmaking.accept_match($1, $2, $3::boolean)", 3,
                 true},
+    [ACCEPT_PLAYERS] = {"accept_players",
+                        "SELECT outcome, detail FROM matchmaking.accept_match_players($1, "
+                        "$2::text[], $3::boolean)",
+                        3, true},
 };
 
 /* Maps an entry point's outcome onto the response. */
@@ -36,6 +47,8 @@ static void answer(struct http_req *req, struct http_resp *resp, PGresult *r, co
     else if (strcmp(outcome, "conflict") == 0)
         http_error(req, resp, 409, "invalid_status",
                    "ticket is in %s status; only REQUIRES_ACCEPTANCE can be accepted", detail);
+    else if (strcmp(outcome, "not_a_player") == 0)
+        http_error(req, resp, 400, "invalid_body", "player %s is not on this ticket", detail);
     else
         http_error(req, resp, 500, "internal", "unexpected outcome %s", outcome);
 }
@@ -86,7 +99,93 @@ static void handle_accept(struct http_req *req, struct http_resp *resp)
     answer(req, resp, r, "recorded");
 }
 
+/* StopMatchmaking for a trusted backend: any ticket. */
+static void handle_stop_server(struct http_req *req, struct http_resp *resp)
+{
+    const char *ticket = NULL;
+    json_error_t jerr;
+    PGresult *r;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s}", "TicketId", &ticket) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    if (!ticket_id_is_valid(ticket)) {
+        http_error(req, resp, 404, "not_found", "no such ticket");
+        return;
+    }
+    const char *p[] = {ticket, NULL};
+    int rc = db_exec(req->arena, STOP, p, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    answer(req, resp, r, "cancelled");
+}
+
+/* AcceptMatch for a trusted backend: several players of one ticket. */
+static void handle_accept_server(struct http_req *req, struct http_resp *resp)
+{
+    const char *ticket = NULL, *type = NULL;
+    json_t *ids = NULL;
+    json_error_t jerr;
+    PGresult *r;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:o, s:s}", "TicketId", &ticket,
+                       "PlayerIds", &ids, "AcceptanceType", &type) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    if (strcmp(type, "ACCEPT") != 0 && strcmp(type, "REJECT") != 0) {
+        http_error(req, resp, 400, "invalid_body", "AcceptanceType must be ACCEPT or REJECT");
+        return;
+    }
+    if (!json_is_array(ids) || json_array_size(ids) < 1 ||
+        json_array_size(ids) > TICKET_MAX_PARTY) {
+        http_error(req, resp, 400, "invalid_body", "PlayerIds must be an array of 1 to %d ids",
+                   TICKET_MAX_PARTY);
+        return;
+    }
+    const char **list = arena_alloc(req->arena, json_array_size(ids) * sizeof(*list));
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        list[i] = json_string_value(v);
+        if (list[i] == NULL || *list[i] == '\0' || strlen(list[i]) > 1024) {
+            http_error(req, resp, 400, "invalid_body", "PlayerIds[%zu] is not a player id", i);
+            return;
+        }
+    }
+    if (!ticket_id_is_valid(ticket)) {
+        http_error(req, resp, 404, "not_found", "no such ticket");
+        return;
+    }
+    const char *p[] = {ticket, util_pg_text_array(req->arena, list, json_array_size(ids)),
+                       strcmp(type, "ACCEPT") == 0 ? "true" : "false"};
+    int rc = db_exec(req->arena, ACCEPT_PLAYERS, p, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
+    }
+    answer(req, resp, r, "recorded");
+}
+
 static const struct http_route routes[] = {
+    {.name = "stop_server",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_stop_server},
+    {.name = "accept_server",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_accept_server},
     {.name = "cancel",
      .method = "DELETE",
      .dialect = DIALECT_NATIVE,
@@ -103,7 +202,7 @@ int main(void)
 {
     static const struct service svc = {
         .name = "ticket-actions",
-        .max_body = 1024,
+        .max_body = 16384,
         .routes = routes,
         .nroutes = sizeof(routes) / sizeof(routes[0]),
         .stmts = stmts,

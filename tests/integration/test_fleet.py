@@ -375,5 +375,125 @@ class EndToEnd(unittest.TestCase):
         print("\n  200 players to their seats in %.1f s" % seconds, end=" ")
 
 
+
+SQUAD = {"ruleLanguageVersion": "1.0",
+         "playerAttributes": [{"name": "skill", "type": "number", "default": 10},
+                              {"name": "role", "type": "string", "default": "any"}],
+         "teams": [{"name": "squad", "minPlayers": 2, "maxPlayers": 2}]}
+BIG_SQUAD = dict(SQUAD, teams=[{"name": "squad", "minPlayers": 8, "maxPlayers": 8}])
+SERVER_CONFIGS = {
+    "Squad": {"Name": "Squad", "RuleSetName": "SquadRules", "RequestTimeoutSeconds": 60,
+              "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+              "NotificationTarget": rally.TOPIC},
+    "AcceptingSquad": {"Name": "AcceptingSquad", "RuleSetName": "SquadRules",
+                       "RequestTimeoutSeconds": 60, "AcceptanceRequired": True,
+                       "AcceptanceTimeoutSeconds": 30, "FlexMatchMode": "STANDALONE",
+                       "NotificationTarget": rally.TOPIC},
+    # Never full: tickets stay SEARCHING.
+    "Waiting": {"Name": "Waiting", "RuleSetName": "BigSquadRules", "RequestTimeoutSeconds": 600,
+                "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+                "NotificationTarget": rally.TOPIC},
+}
+
+
+class ServerMatchmaking(unittest.TestCase):
+    """StartMatchmaking / DescribeMatchmaking / StopMatchmaking / AcceptMatch
+    for a trusted backend, in GameLift's shapes, with a server token."""
+
+    @classmethod
+    def setUpClass(cls):
+        rally.load_config(rulesets={"SquadRules": SQUAD, "BigSquadRules": BIG_SQUAD},
+                          configurations=SERVER_CONFIGS)
+        cls.token = server_token("fleet-local")
+
+    def start(self, configuration, players, **extra):
+        return request("POST", "/v1/fleet/matchmaking/start",
+                       dict({"ConfigurationName": configuration, "Players": players}, **extra),
+                       token=self.token)
+
+    def describe(self, *ids):
+        r = request("POST", "/v1/fleet/matchmaking/describe", {"TicketIds": list(ids)}, token=self.token)
+        self.assertEqual(r.status, 200, r.json)
+        return r.json["TicketList"]
+
+    def party(self, n):
+        return [{"PlayerId": "srv-%s" % os.urandom(6).hex(),
+                 "PlayerAttributes": {"skill": {"N": 20 + i}, "role": {"S": "healer"}},
+                 "LatencyInMs": {"us-east-1": 30}} for i in range(n)]
+
+    def test_a_party_matches_together(self):
+        players = self.party(2)
+        r = self.start("arn:aws:gamelift:local:000000000000:matchmakingconfiguration/Squad", players)
+        self.assertEqual(r.status, 200, r.json)
+        ticket = r.json["MatchmakingTicket"]
+        self.assertEqual((ticket["Status"], ticket["ConfigurationName"]), ("QUEUED", "Squad"))
+        self.assertEqual([p["PlayerId"] for p in ticket["Players"]], [p["PlayerId"] for p in players])
+        self.assertEqual(ticket["Players"][1]["PlayerAttributes"],
+                         {"skill": {"N": 21}, "role": {"S": "healer"}})
+        done = lambda: self.describe(ticket["TicketId"])[0]["Status"] == "COMPLETED"
+        self.assertTrue(wait_until(done, 10), self.describe(ticket["TicketId"]))
+        teams = {p["Team"] for p in self.describe(ticket["TicketId"])[0]["Players"]}
+        self.assertEqual(teams, {"squad"})
+
+    def test_refuses_bad_requests_and_writes_nothing(self):
+        before = psql("SELECT count(*) FROM matchmaking.tickets")
+        good = self.party(1)[0]
+        for players, extra, code in (
+                ([], {}, "invalid_body"),
+                (self.party(11), {}, "invalid_body"),
+                ([dict(good, Team="red")], {}, "invalid_body"),
+                ([good, dict(good)], {}, "invalid_body"),
+                ([dict(good, PlayerAttributes={"skill": {"S": "high"}})], {}, "attribute_type"),
+                ([dict(good, LatencyInMs={"us-east-1": -5})], {}, "invalid_body"),
+                ([good], {"TicketId": "bad id!"}, "invalid_body")):
+            r = self.start("Squad", players, **extra)
+            self.assertEqual((r.status, r.json["error"]), (400, code), (players, extra, r.json))
+        r = self.start("NoSuchConfiguration", [good])
+        self.assertEqual((r.status, r.json["error"]), (400, "unknown_configuration"))
+        r = request("POST", "/v1/fleet/matchmaking/start", {"ConfigurationName": "Squad", "Players": [good]},
+                    token=guest()["auth_token"])
+        self.assertIn(r.status, (401, 403))
+        self.assertEqual(psql("SELECT count(*) FROM matchmaking.tickets"), before)
+
+    def test_a_new_ticket_cancels_the_players_old_one(self):
+        a, b, c = self.party(3)
+        first = self.start("Waiting", [a, b]).json["MatchmakingTicket"]["TicketId"]
+        second = self.start("Waiting", [b, c])
+        self.assertEqual(second.status, 200, second.json)
+        old, new = self.describe(first, second.json["MatchmakingTicket"]["TicketId"])
+        self.assertEqual((old["Status"], old["StatusMessage"]),
+                         ("CANCELLED", "Cancelled due to duplicate player"))
+        self.assertIn(new["Status"], ("QUEUED", "SEARCHING"))
+        # No MatchmakingCancelled is sent for it (FlexMatch sends none either).
+        self.assertEqual(psql("SELECT cancel_announced FROM matchmaking.tickets WHERE ticket_id = :'p1'",
+                              first), ["t"])
+
+    def test_stop_any_ticket(self):
+        tid = self.start("Waiting", self.party(1)).json["MatchmakingTicket"]["TicketId"]
+        r = request("POST", "/v1/fleet/matchmaking/stop", {"TicketId": tid}, token=self.token)
+        self.assertEqual(r.status, 200, r.json)
+        self.assertEqual(self.describe(tid)[0]["Status"], "CANCELLED")
+        r = request("POST", "/v1/fleet/matchmaking/stop", {"TicketId": tid}, token=self.token)
+        self.assertEqual(r.status, 409)
+        r = request("POST", "/v1/fleet/matchmaking/stop", {"TicketId": "no-such-ticket"}, token=self.token)
+        self.assertEqual(r.status, 404)
+
+    def test_accept_for_the_players(self):
+        players = self.party(2)
+        tid = self.start("AcceptingSquad", players).json["MatchmakingTicket"]["TicketId"]
+        waiting = lambda: self.describe(tid)[0]["Status"] == "REQUIRES_ACCEPTANCE"
+        self.assertTrue(wait_until(waiting, 10))
+        accept = lambda ids: request("POST", "/v1/fleet/matchmaking/accept",
+                                     {"TicketId": tid, "PlayerIds": ids, "AcceptanceType": "ACCEPT"},
+                                     token=self.token)
+        r = accept([players[0]["PlayerId"], "someone-else"])
+        self.assertEqual((r.status, r.json["error"]), (400, "invalid_body"))
+        self.assertEqual(psql("SELECT count(*) FROM backend.ticket_players WHERE ticket_id = :'p1' "
+                              "AND accepted IS NOT NULL", tid), ["0"])  # all or nothing
+        self.assertEqual(accept([p["PlayerId"] for p in players]).status, 200)
+        done = lambda: self.describe(tid)[0]["Status"] == "COMPLETED"
+        self.assertTrue(wait_until(done, 10))
+
+
 if __name__ == "__main__":
     unittest.main()
