@@ -86,9 +86,10 @@ $(LIBMATCH): $(MATCH_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# Each function is every .c under functions/<name>/, linked with libcommon.
+# Each function is every .c under functions/<name>/, linked with libcommon
+# (and libmatch, from which only what a function calls is taken).
 define function_rule
-$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c)) $(LIBCOMMON)
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c)) $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)

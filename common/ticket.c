@@ -231,8 +231,11 @@ json_t *ticket_render(struct arena *a, const PGresult *r, int row, enum http_dia
     if (end != NULL)
         set_str(t, "EndTime", ticket_format_time(a, strtoll(end, NULL, 10), d));
     const char *wait = db_get(r, row, TICKET_COL_WAIT);
+    /* Stored as the Searching event's estimatedWaitMillis; GameLift's
+     * EstimatedWaitTime is in seconds. */
     if (wait != NULL)
-        json_object_set_new(t, "EstimatedWaitTime", json_integer(strtoll(wait, NULL, 10)));
+        json_object_set_new(t, "EstimatedWaitTime",
+                            json_integer((strtoll(wait, NULL, 10) + 999) / 1000));
 
     const char *pj = db_get(r, row, TICKET_COL_PLAYERS);
     json_t *players = pj != NULL ? json_loads(pj, 0, NULL) : NULL;

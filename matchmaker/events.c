@@ -100,8 +100,8 @@ static json_t *detail_json(const struct fm_event *e)
     switch (e->type) {
     case FM_EV_SEARCHING:
         json_object_set_new(d, "estimatedWaitMillis",
-                            e->estimated_wait_seconds >= 0 ? json_integer(e->estimated_wait_seconds)
-                                                           : json_string("NOT_AVAILABLE"));
+                            e->estimated_wait_ms >= 0 ? json_integer(e->estimated_wait_ms)
+                                                      : json_string("NOT_AVAILABLE"));
         break;
     case FM_EV_POTENTIAL_MATCH_CREATED:
         if (e->acceptance_required)

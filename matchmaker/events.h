@@ -54,7 +54,7 @@ struct fm_event {
     const struct fm_event_ticket *tickets;
     size_t ntickets;
     const char *match_id;                  /* all but Searching */
-    long estimated_wait_seconds;           /* Searching; < 0: "NOT_AVAILABLE" */
+    long estimated_wait_ms;                /* Searching; < 0: "NOT_AVAILABLE" */
     bool acceptance_required;              /* PotentialMatchCreated */
     int acceptance_timeout;                /* PotentialMatchCreated, seconds */
     const char *acceptance;                /* AcceptMatchCompleted: Accepted, Rejected, TimedOut */

@@ -33,6 +33,7 @@ enum {
     SET_TICKETS,
     RESET_ACCEPTANCE,
     ANNOUNCE_CANCELLED,
+    WAIT_ESTIMATE,
 };
 
 const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
@@ -94,6 +95,16 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
                             "WHERE configuration_name = $1 AND status = 'CANCELLED' "
                             "AND NOT cancel_announced RETURNING " TICKET_ROW,
                             1, false},
+    /* EstimatedWaitTime: the median time from ticket to match over the
+     * configuration's last 100 matches of the past 15 minutes. */
+    [WAIT_ESTIMATE] = {"mm_wait_estimate",
+                       "SELECT (percentile_cont(0.5) WITHIN GROUP (ORDER BY w) * 1000)::bigint "
+                       "FROM (SELECT extract(epoch FROM m.created_at - t.created_at) AS w "
+                       "FROM (SELECT ticket_ids, created_at FROM matchmaking.matches "
+                       "WHERE configuration_name = $1 AND created_at > now() - interval "
+                       "'15 minutes' ORDER BY created_at DESC LIMIT 100) m "
+                       "JOIN matchmaking.tickets t ON t.ticket_id = ANY (m.ticket_ids)) x",
+                       1, false},
     /* Back to SEARCHING leaves the match; a cancellation made here is
      * announced here. */
     [SET_TICKETS] = {"mm_set_tickets",
@@ -181,7 +192,7 @@ struct fm_event tick_event(struct tick *t, enum fm_event_type type)
                              .region = cfg->region,
                              .configuration_arn = t->arn,
                              .custom_event_data = t->conf.custom_event_data,
-                             .estimated_wait_seconds = -1};
+                             .estimated_wait_ms = t->wait_estimate_ms};
 }
 
 struct fm_event_ticket *tick_row_tickets(struct tick *t, PGresult *r, json_t *teams,
@@ -343,7 +354,8 @@ static int form_matches(struct tick *t)
     }
     struct fm_rule_metrics *metrics = arena_alloc(t->a, (t->rs->nrules + 1) * sizeof(*metrics));
     struct formed f = {.t = t, .metrics = metrics};
-    struct fm_build_opts opts = {.now = (double)t->now_ms / 1000.0};
+    struct fm_build_opts opts = {.now = (double)t->now_ms / 1000.0,
+                                 .additional_player_count = t->conf.additional_player_count};
     fm_build(t->rs, ptrs, count, &opts, on_match, &f, metrics);
     return f.failed ? -1 : f.matches;
 }
@@ -453,6 +465,22 @@ static int resolve_acceptances(struct tick *t)
     return 0;
 }
 
+/* Sets t->wait_estimate_ms when `searching` tickets are about to be told
+ * it (MatchmakingSearching's estimatedWaitMillis). */
+static int estimate_wait(struct tick *t, int searching)
+{
+    t->wait_estimate_ms = -1;
+    if (searching == 0)
+        return 0;
+    const char *p[] = {t->name};
+    PGresult *r;
+    if (db_exec(t->a, base + WAIT_ESTIMATE, p, &r) != DB_OK)
+        return -1;
+    if (db_get(r, 0, 0) != NULL)
+        t->wait_estimate_ms = strtol(db_get(r, 0, 0), NULL, 10);
+    return 0;
+}
+
 /* One configuration's tick, in one transaction. */
 static int tick_configuration(struct tick *t)
 {
@@ -468,7 +496,7 @@ static int tick_configuration(struct tick *t)
         tick_publish_each(t, r, FM_EV_CANCELLED) == 0 &&
         db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
         tick_publish_each(t, r, FM_EV_TIMED_OUT) == 0 &&
-        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK &&
+        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK && estimate_wait(t, PQntuples(r)) == 0 &&
         tick_publish_each(t, r, FM_EV_SEARCHING) == 0)
         matches = form_matches(t);
     /* New matches are placed in the same tick: no wait for the next one. */
@@ -496,7 +524,10 @@ int matcher_tick(void)
     }
     int total = 0;
     for (int i = 0; i < PQntuples(configs); i++) {
-        struct tick t = {.a = &a, .name = db_get(configs, i, 0), .now_ms = util_now() * 1000};
+        struct tick t = {.a = &a,
+                         .name = db_get(configs, i, 0),
+                         .now_ms = util_now() * 1000,
+                         .wait_estimate_ms = -1};
         json_t *conf_body = json_loads(db_get(configs, i, 1), 0, NULL);
         json_t *rs_body = json_loads(db_get(configs, i, 2), 0, NULL);
         struct fm_error err = {{0}, {0}};

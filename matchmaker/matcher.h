@@ -18,7 +18,7 @@
 
 #include "db.h"
 
-#define MATCHER_NSTMTS 13
+#define MATCHER_NSTMTS 14
 extern const struct db_stmt matcher_stmts[MATCHER_NSTMTS];
 
 /* Statements of the process table start at `first`. */

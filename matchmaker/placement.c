@@ -143,7 +143,7 @@ static int load_queues(struct tick *t, struct queues *qs)
         PGresult *r = run(t, QUEUE, p);
         if (r == NULL)
             return -1;
-        struct fm_error err;
+        struct fm_error err = {{0}, {0}};
         json_t *body = PQntuples(r) == 1 ? json_loads(db_get(r, 0, 0), 0, NULL) : NULL;
         if (body == NULL || fm_queue_parse(body, name, &qs->q[qs->n], &err) < 0) {
             qs->missing = arena_strdup(t->a, name != NULL ? name : "?");

@@ -962,3 +962,8 @@ int fm_ruleset_check_timeout(const struct fm_ruleset *rs, double request_timeout
     }
     return 0;
 }
+
+const char *fm_rule_type_name(enum fm_rule_type type)
+{
+    return rule_types[type];
+}

@@ -186,4 +186,7 @@ int fm_ruleset_check_timeout(const struct fm_ruleset *rs, double request_timeout
 int fm_attr_index(const struct fm_ruleset *rs, const char *name);
 int fm_rule_index(const struct fm_ruleset *rs, const char *name);
 
+/* "distance", "latency", ...: a rule type as rule sets write it. */
+const char *fm_rule_type_name(enum fm_rule_type type);
+
 #endif

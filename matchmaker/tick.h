@@ -27,6 +27,7 @@ struct tick {
     struct fm_config conf;
     struct fm_ruleset *rs;
     int64_t now_ms;
+    long wait_estimate_ms; /* for Searching events; -1: not available */
 };
 
 /* Writes an event to the outbox of the configuration's NotificationTarget

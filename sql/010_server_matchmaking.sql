@@ -197,3 +197,6 @@ BEGIN
     outcome := 'recorded';
 END;
 $$;
+
+-- The matchmaker's EstimatedWaitTime reads a configuration's latest matches.
+CREATE INDEX matches_recent ON matchmaking.matches (configuration_name, created_at);

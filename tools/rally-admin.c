@@ -5,6 +5,9 @@
  *                                 DIR/queues/ and DIR/fleets/ (JSON files) and
  *                                 load them into PostgreSQL in one transaction
  *   rally-admin check-config DIR  validate only
+ *   rally-admin explain TICKET_ID  why a searching ticket has not matched:
+ *                                 each rule against the rest of the pool,
+ *                                 and by how much it fails (explain.h)
  *
  * A rule set is named by its file name (as CreateMatchmakingRuleSet's Name);
  * a configuration or queue by its "Name" field, a fleet by its "FleetId",
@@ -18,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
+#include "explain.h"
 #include "jsonc.h"
 #include "log.h"
 #include "queue.h"
@@ -297,12 +302,64 @@ static int store(struct config_set *cs)
     return rc;
 }
 
+static PGresult *query(PGconn *conn, const char *sql, const char *param)
+{
+    const char *p[] = {param};
+    PGresult *r = PQexecParams(conn, sql, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "rally-admin: %s", PQerrorMessage(conn));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int explain(const char *ticket_id)
+{
+    PGconn *conn = PQconnectdb(getenv("DATABASE_URL") != NULL ? getenv("DATABASE_URL") : "");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "rally-admin: could not connect: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return 1;
+    }
+    int rc = 1;
+    PGresult *ticket = query(conn, EXPLAIN_TICKET_SQL, ticket_id);
+    const char *configuration =
+        ticket != NULL && PQntuples(ticket) == 1 ? PQgetvalue(ticket, 0, 0) : "";
+    PGresult *ruleset = ticket != NULL ? query(conn, EXPLAIN_RULESET_SQL, configuration) : NULL;
+    PGresult *pool = ruleset != NULL ? query(conn, EXPLAIN_POOL_SQL, configuration) : NULL;
+    if (pool != NULL) {
+        const char *why = NULL;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        json_t *report = fm_explain_ticket(ticket_id, ticket, ruleset, pool, now, &why);
+        if (report == NULL) {
+            fprintf(stderr, "rally-admin: %s: %s\n", ticket_id, why);
+        } else {
+            printf("%s\n", json_string_value(json_object_get(report, "Summary")));
+            json_dumpf(report, stdout, JSON_INDENT(2));
+            printf("\n");
+            json_decref(report);
+            rc = 0;
+        }
+    }
+    PQclear(pool);
+    PQclear(ruleset);
+    PQclear(ticket);
+    PQfinish(conn);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     log_init("rally-admin");
+    if (argc == 3 && strcmp(argv[1], "explain") == 0)
+        return explain(argv[2]);
     if (argc != 3 ||
         (strcmp(argv[1], "load-config") != 0 && strcmp(argv[1], "check-config") != 0)) {
-        fprintf(stderr, "usage: rally-admin load-config DIR | check-config DIR\n");
+        fprintf(stderr,
+                "usage: rally-admin load-config DIR | check-config DIR | explain TICKET_ID\n");
         return 2;
     }
     static struct config_set cs;

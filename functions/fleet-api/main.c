@@ -14,6 +14,8 @@
  *                                                    -> 200 {"playerSessionId","playerId",
  *                                                    "gameSessionId"}
  *   POST   /v1/fleet/player-sessions/{id}/remove   RemovePlayerSession -> 200 {}
+ *   POST   /v1/fleet/matchmaking/explain           {"TicketId"} -> why a searching ticket
+ *                                                    has not matched (matchmaker/explain.h)
  *
  * A process, game session or player session of another fleet is 404, as if
  * it did not exist. Every state rule lives in the SQL entry points of
@@ -21,13 +23,25 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "db.h"
+#include "explain.h"
 #include "serve.h"
 #include "util.h"
 
-enum { READY, HEARTBEAT, ENDING, ACTIVATE, ACCEPT, REMOVE };
+enum {
+    READY,
+    HEARTBEAT,
+    ENDING,
+    ACTIVATE,
+    ACCEPT,
+    REMOVE,
+    EXPLAIN_TICKET,
+    EXPLAIN_RULESET,
+    EXPLAIN_POOL
+};
 
 static const struct db_stmt stmts[] = {
     [READY] = {"ready",
@@ -45,6 +59,9 @@ static const struct db_stmt stmts[] = {
                 3, false},
     [REMOVE] = {"remove", "SELECT outcome, detail FROM fleet.remove_player_session($1, $2)", 2,
                 true},
+    [EXPLAIN_TICKET] = {"explain_ticket", EXPLAIN_TICKET_SQL, 1, true},
+    [EXPLAIN_RULESET] = {"explain_ruleset", EXPLAIN_RULESET_SQL, 1, true},
+    [EXPLAIN_POOL] = {"explain_pool", EXPLAIN_POOL_SQL, 1, true},
 };
 
 /* Runs one entry point; NULL after answering the failure. */
@@ -230,6 +247,44 @@ static void handle_remove(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 404, "not_found", "no such player session");
 }
 
+static void handle_explain(struct http_req *req, struct http_resp *resp)
+{
+    const char *ticket_id = NULL, *why = NULL;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s}", "TicketId", &ticket_id) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    if (!util_is_token(ticket_id, 128, "-.")) {
+        http_error(req, resp, 404, "not_found", "no such ticket");
+        return;
+    }
+    const char *pt[] = {ticket_id};
+    PGresult *ticket = call(req, resp, EXPLAIN_TICKET, pt);
+    if (ticket == NULL)
+        return;
+    if (PQntuples(ticket) != 1) {
+        http_error(req, resp, 404, "not_found", "no such ticket in the pool");
+        return;
+    }
+    const char *pc[] = {db_get(ticket, 0, 0)};
+    PGresult *ruleset = call(req, resp, EXPLAIN_RULESET, pc);
+    PGresult *pool = ruleset != NULL ? call(req, resp, EXPLAIN_POOL, pc) : NULL;
+    if (pool == NULL)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_t *report = fm_explain_ticket(ticket_id, ticket, ruleset, pool,
+                                       (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &why);
+    if (report == NULL)
+        http_error(req, resp, 409, "cannot_explain", "%s", why);
+    else
+        http_reply(req, resp, 200, report);
+}
+
 /* Every route is server scope: the token's subject is the fleet. */
 static const struct http_route routes[] = {
     {.name = "process_ready",
@@ -257,6 +312,11 @@ static const struct http_route routes[] = {
      .dialect = DIALECT_NATIVE,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_accept},
+    {.name = "explain",
+     .method = "POST",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_explain},
     {.name = "remove_player",
      .method = "POST",
      .dialect = DIALECT_NATIVE,

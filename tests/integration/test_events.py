@@ -140,14 +140,14 @@ class Ordering(unittest.TestCase):
     def test_duplicate_message_id_is_acknowledged_and_ignored(self):
         g, t = ticket()
         mid = str(uuid.uuid4())
-        searching = event("MatchmakingSearching", [(t, [{"playerId": g["user_id"]}])], estimatedWaitMillis=12)
+        searching = event("MatchmakingSearching", [(t, [{"playerId": g["user_id"]}])], estimatedWaitMillis=11500)
         self.assertEqual(deliver(sign(searching, message_id=mid)).json["status"], "applied")
         # Same MessageId, different content: a retry must not take effect twice.
         r = deliver(sign(succeeded([(t, g["user_id"], "psess-dup")]), message_id=mid))
         self.assertEqual((r.status, r.json), (200, {"status": "duplicate"}))
         got = status(g, t)
         self.assertEqual(got["Status"], "SEARCHING")
-        self.assertEqual(got["EstimatedWaitTime"], 12)
+        self.assertEqual(got["EstimatedWaitTime"], 12)  # seconds, rounded up
 
     def test_terminal_status_is_never_overwritten(self):
         g, t = ticket()

@@ -381,6 +381,10 @@ SQUAD = {"ruleLanguageVersion": "1.0",
                               {"name": "role", "type": "string", "default": "any"}],
          "teams": [{"name": "squad", "minPlayers": 2, "maxPlayers": 2}]}
 BIG_SQUAD = dict(SQUAD, teams=[{"name": "squad", "minPlayers": 8, "maxPlayers": 8}])
+PICKY = dict(SQUAD, teams=[{"name": "red", "minPlayers": 1, "maxPlayers": 1},
+                           {"name": "blue", "minPlayers": 1, "maxPlayers": 1}],
+             rules=[{"name": "Close", "type": "distance", "maxDistance": 5,
+                     "measurements": ["flatten(teams[*].players.attributes[skill])"]}])
 SERVER_CONFIGS = {
     "Squad": {"Name": "Squad", "RuleSetName": "SquadRules", "RequestTimeoutSeconds": 60,
               "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
@@ -389,6 +393,9 @@ SERVER_CONFIGS = {
                        "RequestTimeoutSeconds": 60, "AcceptanceRequired": True,
                        "AcceptanceTimeoutSeconds": 30, "FlexMatchMode": "STANDALONE",
                        "NotificationTarget": rally.TOPIC},
+    "Picky": {"Name": "Picky", "RuleSetName": "PickyRules", "RequestTimeoutSeconds": 600,
+              "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+              "NotificationTarget": rally.TOPIC},
     # Never full: tickets stay SEARCHING.
     "Waiting": {"Name": "Waiting", "RuleSetName": "BigSquadRules", "RequestTimeoutSeconds": 600,
                 "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
@@ -402,7 +409,8 @@ class ServerMatchmaking(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        rally.load_config(rulesets={"SquadRules": SQUAD, "BigSquadRules": BIG_SQUAD},
+        rally.load_config(rulesets={"SquadRules": SQUAD, "BigSquadRules": BIG_SQUAD,
+                                    "PickyRules": PICKY},
                           configurations=SERVER_CONFIGS)
         cls.token = server_token("fleet-local")
 
@@ -476,6 +484,50 @@ class ServerMatchmaking(unittest.TestCase):
         r = request("POST", "/v1/fleet/matchmaking/stop", {"TicketId": tid}, token=self.token)
         self.assertEqual(r.status, 409)
         r = request("POST", "/v1/fleet/matchmaking/stop", {"TicketId": "no-such-ticket"}, token=self.token)
+        self.assertEqual(r.status, 404)
+
+    def test_searching_tickets_get_an_estimated_wait(self):
+        tid = self.start("Squad", self.party(2)).json["MatchmakingTicket"]["TicketId"]
+        self.assertTrue(wait_until(lambda: self.describe(tid)[0]["Status"] == "COMPLETED", 10))
+        # Alone, it waits for a second player: told how long matches take here.
+        alone = self.start("Squad", self.party(1)).json["MatchmakingTicket"]["TicketId"]
+        self.addCleanup(request, "POST", "/v1/fleet/matchmaking/stop", {"TicketId": alone},
+                        token=self.token)
+        told = lambda: "EstimatedWaitTime" in self.describe(alone)[0]
+        self.assertTrue(wait_until(told, 10), self.describe(alone))
+        view = self.describe(alone)[0]
+        self.assertEqual(view["Status"], "SEARCHING")
+        self.assertGreaterEqual(view["EstimatedWaitTime"], 0)
+        self.assertLess(view["EstimatedWaitTime"], 30)
+
+    def test_explain_tells_which_rule_fails_and_by_how_much(self):
+        me, other = self.party(2)
+        me["PlayerAttributes"] = {"skill": {"N": 10}}
+        other["PlayerAttributes"] = {"skill": {"N": 30}}
+        mine = self.start("Picky", [me]).json["MatchmakingTicket"]["TicketId"]
+        theirs = self.start("Picky", [other]).json["MatchmakingTicket"]["TicketId"]
+        for t in (mine, theirs):
+            self.addCleanup(request, "POST", "/v1/fleet/matchmaking/stop", {"TicketId": t},
+                            token=self.token)
+        searching = lambda: {t["Status"] for t in self.describe(mine, theirs)} == {"SEARCHING"}
+        self.assertTrue(wait_until(searching, 10))
+        r = request("POST", "/v1/fleet/matchmaking/explain", {"TicketId": mine}, token=self.token)
+        self.assertEqual(r.status, 200, r.json)
+        self.assertEqual((r.json["TicketId"], r.json["Status"], r.json["PoolSize"]),
+                         (mine, "SEARCHING", 1))
+        close = r.json["Rules"][0]
+        self.assertEqual((close["Name"], close["FailsWith"], close["PassesWith"]), ("Close", 1, 0))
+        self.assertEqual(close["Limit"], {"Property": "maxDistance", "Now": 5.0, "Eventually": 5.0,
+                                          "ClosestNeeds": 20.0})
+        self.assertIn("Close fails with 1 of 1", r.json["Summary"])
+        # The operator's command says the same.
+        out = subprocess.run([os.path.join(rally.BIN, "rally-admin"), "explain", mine],
+                             capture_output=True, text=True, env=os.environ)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("Close fails with 1 of 1", out.stdout)
+        self.assertIn('"ClosestNeeds": 20.0', out.stdout)
+        r = request("POST", "/v1/fleet/matchmaking/explain", {"TicketId": "no-such-ticket"},
+                    token=self.token)
         self.assertEqual(r.status, 404)
 
     def test_accept_for_the_players(self):

@@ -9,6 +9,7 @@
 
 #include "arena.h"
 #include "builder.h"
+#include "explain.h"
 #include "jsonc.h"
 #include "players.h"
 #include "ruleset.h"
@@ -344,6 +345,54 @@ START_TEST(test_balanced_large_match)
 }
 END_TEST
 
+START_TEST(test_explain_names_the_failing_rule_and_the_gap)
+{
+    struct fm_ruleset *rs =
+        load("{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", "
+             "\"type\": \"number\"}], \"teams\": [{\"name\": \"red\", \"minPlayers\": 1, "
+             "\"maxPlayers\": 1}, {\"name\": \"blue\", \"minPlayers\": 1, \"maxPlayers\": 1}], "
+             "\"rules\": [{\"name\": \"Close\", \"type\": \"distance\", \"measurements\": "
+             "[\"flatten(teams[*].players.attributes[skill])\"], \"maxDistance\": 10}], "
+             "\"expansions\": [{\"target\": \"rules[Close].maxDistance\", \"steps\": "
+             "[{\"waitTimeSeconds\": 30, \"value\": 50}]}]}");
+    struct pool p = {0};
+    const struct fm_ticket *me = add(&p, rs, "me 10", 1000);
+    add(&p, rs, "near 15", 1000);
+    add(&p, rs, "far 40", 1000);
+    add(&p, rs, "farther 70", 1000);
+    json_t *x = fm_explain(rs, me, p.t, p.n, 1005);
+    ck_assert_int_eq(json_integer_value(json_object_get(x, "PoolSize")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(x, "CompatibleTickets")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(x, "MatchNeeds")), 2);
+    json_t *close = json_array_get(json_object_get(x, "Rules"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(close, "Name")), "Close");
+    ck_assert_int_eq(json_integer_value(json_object_get(close, "FailsWith")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(close, "PassesWith")), 1);
+    json_t *limit = json_object_get(close, "Limit");
+    ck_assert_str_eq(json_string_value(json_object_get(limit, "Property")), "maxDistance");
+    ck_assert_double_eq(json_real_value(json_object_get(limit, "Now")), 10);
+    ck_assert_double_eq(json_real_value(json_object_get(limit, "Eventually")), 50);
+    /* The closest failing ticket (40) needs 30. */
+    ck_assert_double_eq(json_real_value(json_object_get(limit, "ClosestNeeds")), 30);
+    json_decref(x);
+
+    /* 35 s later the expansion is in force: 40 passes, 70 still needs 60. */
+    x = fm_explain(rs, me, p.t, p.n, 1035);
+    close = json_array_get(json_object_get(x, "Rules"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(close, "FailsWith")), 1);
+    ck_assert_double_eq(
+        json_real_value(json_object_get(json_object_get(close, "Limit"), "ClosestNeeds")), 60);
+    json_decref(x);
+
+    /* Alone in the pool. */
+    x = fm_explain(rs, me, p.t, 1, 1005);
+    ck_assert_int_eq(json_integer_value(json_object_get(x, "PoolSize")), 0);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(x, "Summary")), "No other"));
+    json_decref(x);
+    fm_ruleset_free(rs);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("builder");
@@ -361,6 +410,7 @@ static Suite *suite(void)
     tc = tcase_create("balanced");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_balanced_large_match);
+    tcase_add_test(tc, test_explain_names_the_failing_rule_and_the_gap);
     suite_add_tcase(s, tc);
     return s;
 }

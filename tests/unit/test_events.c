@@ -64,7 +64,7 @@ START_TEST(test_event_matches_aws_example)
     e.configuration_arn = json_string_value(json_array_get(json_object_get(want, "resources"), 0));
     e.match_id = str(d, "matchId");
     json_t *wait = json_object_get(d, "estimatedWaitMillis");
-    e.estimated_wait_seconds = json_is_integer(wait) ? (long)json_integer_value(wait) : -1;
+    e.estimated_wait_ms = json_is_integer(wait) ? (long)json_integer_value(wait) : -1;
     e.acceptance_required = json_is_true(json_object_get(d, "acceptanceRequired"));
     e.acceptance_timeout = (int)json_integer_value(json_object_get(d, "acceptanceTimeout"));
     e.acceptance = str(d, "acceptance");
@@ -146,7 +146,7 @@ START_TEST(test_dns_name_and_wait_time)
     ck_assert_str_eq(json_string_value(json_object_get(j, "time")), "2017-07-14T02:40:00.999Z");
     json_decref(j);
     e.type = FM_EV_SEARCHING;
-    e.estimated_wait_seconds = 12;
+    e.estimated_wait_ms = 12;
     j = fm_event_json(&e);
     json_t *d = json_object_get(j, "detail");
     ck_assert_int_eq(json_integer_value(json_object_get(d, "estimatedWaitMillis")), 12);

@@ -477,7 +477,7 @@ START_TEST(test_render_completed)
         [TICKET_COL_STATUS_MESSAGE] = "m",
         [TICKET_COL_START_US] = "1708084800000000",
         [TICKET_COL_END_US] = "1708084801500000",
-        [TICKET_COL_WAIT] = "12",
+        [TICKET_COL_WAIT] = "11200", /* estimatedWaitMillis: 12 s rounded up */
         [TICKET_COL_GAME_SESSION_ARN] = "arn:gs",
         [TICKET_COL_IP] = "10.0.0.1",
         [TICKET_COL_DNS] = "gs.example",
