@@ -91,6 +91,7 @@ const struct cfg *cfg_load(const char *service)
         die("RALLY_SNS_TOPICS", "too many entries");
 
     c->fleet_secret_dir = env_str("RALLY_FLEET_SECRET_DIR", NULL);
+    c->push_socket = env_str("RALLY_PUSH_SOCKET", NULL);
 
     if (strncmp(c->jwt_issuer, "http", 4) != 0)
         die("RALLY_JWT_ISSUER", "must be an http(s) URL");

@@ -38,6 +38,10 @@ struct cfg {
     struct cfg_list sns_topics;
 
     const char *fleet_secret_dir; /* one file per fleet: <fleetId>.secret */
+
+    /* RALLY_PUSH_SOCKET: nginx's publishing socket for ticket push (nchan);
+     * NULL: push is off and clients poll. */
+    const char *push_socket;
 };
 
 extern const struct cfg *cfg;

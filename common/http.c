@@ -190,7 +190,7 @@ char *http_render(struct http_req *req, const struct http_resp *resp, size_t *le
      * separators, which jansson writes without JSON_COMPACT. */
     size_t flags = JSON_ENCODE_ANY | (d == DIALECT_V2 ? 0 : JSON_COMPACT);
     char *body = resp->body != NULL ? json_dumps(resp->body, flags) : NULL;
-    const char *b = body != NULL ? body : "{}";
+    const char *b = resp->status == 204 ? "" : body != NULL ? body : "{}";
 
     char head[1024];
     int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n",

@@ -128,7 +128,9 @@ fi
 if command -v nginx >/dev/null 2>&1; then
     mkdir -p "$tmp/nginx"
     cp nginx/*.conf "$tmp/nginx/"
-    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_MATCHMAKING@/10/' -e 's/@LIMIT_KEY@/$binary_remote_addr/' nginx/compose.conf >"$tmp/nginx/nginx.conf"
+    # nginx -t binds the listeners: the push socket goes to a directory that exists here.
+    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_MATCHMAKING@/10/' -e 's/@LIMIT_KEY@/$binary_remote_addr/' \
+        -e "s#unix:/run/rally/push.sock#unix:$tmp/push.sock#" nginx/compose.conf >"$tmp/nginx/nginx.conf"
     if grep -q '@[A-Z_]*@' "$tmp/nginx/nginx.conf"; then
         fail "nginx/compose.conf has a placeholder the nginx service does not fill"
     fi

@@ -81,6 +81,9 @@ start_pg() {
 }
 
 write_env() {
+    # RALLY_PUSH=off: functions publish nothing; clients fall back to polling.
+    local push_socket="$RT/sock/push.sock"
+    [ "${RALLY_PUSH:-on}" = off ] && push_socket=""
     cat >"$RUN/env" <<ENV
 export RALLY_RUN_DIR='$RUN'
 export RALLY_RT_DIR='$RT'
@@ -102,6 +105,7 @@ export RALLY_SNS_TOPICS='${RALLY_SNS_TOPICS:-arn:aws:sns:local:000000000000:rall
 export RALLY_SNS_SIGNING_KEY='$RUN/sns/signing.key'
 export RALLY_SNS_SIGNING_CERT_URL='https://sns.local.rally.invalid/rally-local-sns.pem'
 export RALLY_FLEET_SECRET_DIR='$RUN/fleets'
+export RALLY_PUSH_SOCKET='$push_socket'
 export RALLY_CONFIG_DIR='${RALLY_CONFIG_DIR:-$TOP/config}'
 export RALLY_LOG_LEVEL='${RALLY_LOG_LEVEL:-info}'
 ENV

@@ -31,6 +31,12 @@ for i in \$(seq 1 30); do
   echo "\$VIEW" | grep -q '"Status":"COMPLETED"' && break; sleep 0.5
 done; echo "\$VIEW"
 
+# 3b. Or be told instead of asking: the ticket's updates pushed by nginx
+#     (EventSource here; WebSocket and long-poll on the same URL). The last
+#     status comes at once; Ctrl-C to stop.
+curl -s -N --max-time 2 -H "Accept: text/event-stream" -H "Authorization: Bearer \$TOKEN" \
+  \$RALLY/v1/matchmaking/\$TICKET/events || true; echo
+
 # 4. The same ticket as the AWS sample clients see it
 curl -s "\$RALLY/prod/get-match-status?&ticketId=\$TICKET" -H "Authorization: \$TOKEN"; echo
 curl -s "\$RALLY/Prod/requestmatchstatus?ticketId=\$TICKET" -H "Authorization: Bearer \$TOKEN"; echo

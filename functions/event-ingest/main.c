@@ -12,6 +12,10 @@
  * (SignatureVersion 1 or 2) verifies; the Message is a FlexMatch event.
  * Duplicate MessageIds are acknowledged and ignored; see
  * sql/003_ticket_events.sql for how events move tickets.
+ *
+ * With push on (RALLY_PUSH_SOCKET), each ticket an applied event names is
+ * published to its channel as poll-ticket would return it, inside the
+ * event's transaction (common/push.h explains the order).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +26,13 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "push.h"
 #include "serve.h"
 #include "sns.h"
 #include "ticket.h"
 #include "util.h"
 
-enum { APPLY, RECORD_SUBSCRIPTION };
+enum { APPLY, RECORD_SUBSCRIPTION, VIEW_ANY };
 
 static const struct db_stmt stmts[] = {
     [APPLY] = {"apply", "SELECT backend.apply_matchmaking_event($1, $2, $3::jsonb, $4::integer)", 4,
@@ -37,6 +42,7 @@ static const struct db_stmt stmts[] = {
                              "topic_arn, subscribe_url, token) VALUES ($1, $2, $3, $4, $5) "
                              "ON CONFLICT (message_id) DO NOTHING",
                              5, true},
+    [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, false},
 };
 
 static const char *const event_types[] = {
@@ -200,6 +206,34 @@ static json_t *parse_event(struct http_req *req, struct http_resp *resp, const c
     return ev;
 }
 
+/* The ticket ids an event names, as a text[] literal; NULL when none. */
+static const char *event_ticket_ids(struct arena *a, json_t *ev)
+{
+    json_t *tickets = json_object_get(json_object_get(ev, "detail"), "tickets");
+    size_t n = json_array_size(tickets), k = 0, i;
+    json_t *t;
+    const char **ids = arena_alloc(a, (n + 1) * sizeof(*ids));
+    json_array_foreach(tickets, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "ticketId"));
+        if (ticket_id_is_valid(id))
+            ids[k++] = arena_strdup(a, id);
+    }
+    return k > 0 ? util_pg_text_array(a, ids, k) : NULL;
+}
+
+/* Publishes the current view of each ticket, within the transaction that
+ * changed them. A failed publish is not a failed delivery (push.h). */
+static int publish_tickets(struct http_req *req, const char *ids)
+{
+    const char *p[] = {ids};
+    PGresult *r;
+    int rc = db_exec(req->arena, VIEW_ANY, p, &r);
+    if (rc == DB_OK)
+        push_ticket_rows(req->arena, r);
+    return rc;
+}
+
 static void notification(struct http_req *req, struct http_resp *resp, json_t *msg)
 {
     const char *id = json_string_value(json_object_get(msg, "MessageId"));
@@ -219,6 +253,7 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
     char *ev_text = json_dumps(ev, JSON_COMPACT);
     const char *type = json_string_value(json_object_get(json_object_get(ev, "detail"), "type"));
     char *type_copy = arena_strdup(req->arena, type);
+    const char *ids = event_ticket_ids(req->arena, ev);
     json_decref(ev);
     arena_defer(req->arena, free, ev_text);
 
@@ -226,7 +261,17 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
     PGresult *r;
     const char *p[] = {id, topic, ev_text, ttl};
-    int rc = db_exec(req->arena, APPLY, p, &r);
+    bool push = push_enabled() && ids != NULL;
+    int rc = push ? db_begin() : DB_OK;
+    if (rc == DB_OK)
+        rc = db_exec(req->arena, APPLY, p, &r);
+    if (push && rc == DB_OK && strcmp(db_get(r, 0, 0), "duplicate") != 0 &&
+        strcmp(db_get(r, 0, 0), "0") != 0)
+        rc = publish_tickets(req, ids);
+    if (push && rc == DB_OK)
+        rc = db_commit();
+    else if (push)
+        db_rollback();
     if (rc == DB_ERROR && strncmp(db_sqlstate(), "22", 2) == 0) {
         /* Data exceptions: a value of the event did not parse (a time, a port). */
         http_error(req, resp, 400, "invalid_event", "Message has an invalid value: %s",

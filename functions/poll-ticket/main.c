@@ -53,6 +53,23 @@ static void handle_ticket(struct http_req *req, struct http_resp *resp)
         http_reply(req, resp, 200, ticket_render(req->arena, r, 0, DIALECT_NATIVE));
 }
 
+/* The subscription check of GET /v1/matchmaking/{id}/events, run by nginx
+ * (auth_request) once per subscriber before nchan holds the connection:
+ * 204 when the token's player is on the ticket, else 403 (nginx answers
+ * auth_request's 401 and 403 itself; any other code would be a 500). */
+static void handle_events_auth(struct http_req *req, struct http_resp *resp)
+{
+    PGresult *r = NULL;
+    const char *p[] = {req->path_id, req->claims.sub};
+    int rc = ticket_id_is_valid(req->path_id) ? db_exec(req->arena, VIEW, p, &r) : DB_OK;
+    if (rc != DB_OK)
+        serve_db_error(req, resp, rc);
+    else if (r == NULL || PQntuples(r) == 0)
+        http_error(req, resp, 403, "forbidden", "no such ticket of yours");
+    else
+        http_reply(req, resp, 204, NULL);
+}
+
 /* The caller's ticket named by ?ticketId= for the compat routes: 0 with *r
  * (NULL for an id that cannot exist, else the VIEW rows), or -1 after
  * answering (no id: 400 with `missing`; database: 503/500). */
@@ -192,6 +209,11 @@ static const struct http_route routes[] = {
      .dialect = DIALECT_V1,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_status_v1},
+    {.name = "events_auth",
+     .method = "GET",
+     .dialect = DIALECT_NATIVE,
+     .scopes = AUTH_SCOPE_PLAYER,
+     .handle = handle_events_auth},
     {.name = "describe",
      .method = "POST",
      .dialect = DIALECT_NATIVE,

@@ -11,15 +11,17 @@
  *   POST   /v1/fleet/matchmaking/accept  {"TicketId", "PlayerIds": [...],
  *                                         "AcceptanceType": "ACCEPT"|"REJECT"} -> 200 {}
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
 #include "db.h"
+#include "push.h"
 #include "serve.h"
 #include "ticket.h"
 #include "util.h"
 
-enum { STOP, ACCEPT, ACCEPT_PLAYERS };
+enum { STOP, ACCEPT, ACCEPT_PLAYERS, VIEW_ANY };
 
 static const struct db_stmt stmts[] = {
     [STOP] = {"stop", "SELECT outcome, detail FROM matchmaking.stop_matchmaking($1, $2)", 2, false},
@@ -30,7 +32,31 @@ static const struct db_stmt stmts[] = {
                         "SELECT outcome, detail FROM matchmaking.accept_match_players($1, "
                         "$2::text[], $3::boolean)",
                         3, true},
+    [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, false},
 };
+
+/* StopMatchmaking; with push on, the CANCELLED ticket is published in the
+ * same transaction (common/push.h). */
+static int stop(struct http_req *req, const char *const *params, PGresult **out)
+{
+    if (!push_enabled())
+        return db_exec(req->arena, STOP, params, out);
+    int rc = db_begin();
+    if (rc == DB_OK)
+        rc = db_exec(req->arena, STOP, params, out);
+    if (rc == DB_OK && strcmp(db_get(*out, 0, 0), "cancelled") == 0) {
+        const char *ids[] = {params[0]};
+        const char *pv[] = {util_pg_text_array(req->arena, ids, 1)};
+        PGresult *v;
+        rc = db_exec(req->arena, VIEW_ANY, pv, &v);
+        if (rc == DB_OK)
+            push_ticket_rows(req->arena, v);
+    }
+    if (rc == DB_OK)
+        return db_commit();
+    db_rollback();
+    return rc;
+}
 
 /* Maps an entry point's outcome onto the response. */
 static void answer(struct http_req *req, struct http_resp *resp, PGresult *r, const char *ok)
@@ -61,7 +87,7 @@ static void handle_cancel(struct http_req *req, struct http_resp *resp)
         return;
     }
     const char *p[] = {req->path_id, req->claims.sub};
-    int rc = db_exec(req->arena, STOP, p, &r);
+    int rc = stop(req, p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -117,7 +143,7 @@ static void handle_stop_server(struct http_req *req, struct http_resp *resp)
         return;
     }
     const char *p[] = {ticket, NULL};
-    int rc = db_exec(req->arena, STOP, p, &r);
+    int rc = stop(req, p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;

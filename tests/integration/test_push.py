@@ -1,0 +1,138 @@
+"""Push of ticket updates through nginx's nchan: GET /v1/matchmaking/{id}/events
+by EventSource, long-poll and WebSocket. The subscriber is authorised once
+(a valid token of a player on the ticket), gets the current status at once,
+then every change, each message the MatchmakingTicket poll-ticket returns."""
+
+import base64
+import http.client
+import json
+import os
+import socket
+import struct
+import unittest
+
+import rally
+from rally import PORT, URL_HOST, guest, psql, publish, request, start_ticket, wait_until
+from test_outbox import NEVER, PARKED
+
+
+def view(g, t):
+    return request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).json
+
+
+class EventSource:
+    """A text/event-stream reader: yields each message's data as JSON."""
+
+    def __init__(self, ticket, token):
+        self.conn = http.client.HTTPConnection(URL_HOST, PORT, timeout=10)
+        self.conn.request("GET", "/v1/matchmaking/%s/events" % ticket,
+                          headers={"Accept": "text/event-stream", "Authorization": "Bearer " + token})
+        self.resp = self.conn.getresponse()
+
+    def next(self):
+        data = []
+        while True:
+            line = self.resp.fp.readline().decode().rstrip("\r\n")
+            if line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and data:
+                return json.loads("\n".join(data))
+
+    def close(self):
+        self.conn.close()
+
+
+def websocket_first_message(ticket, token):
+    """Opens a WebSocket subscription and returns its first text frame."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = socket.create_connection((URL_HOST, PORT), timeout=10)
+    try:
+        s.sendall(("GET /v1/matchmaking/%s/events HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                   "Authorization: Bearer %s\r\n\r\n" % (ticket, URL_HOST, key, token)).encode())
+        f = s.makefile("rb")
+        status = f.readline().decode()
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        if " 101 " not in status:
+            return status.strip()
+        head = f.read(2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack(">H", f.read(2))[0]
+        elif length == 127:
+            length = struct.unpack(">Q", f.read(8))[0]
+        return json.loads(f.read(length))
+    finally:
+        s.close()
+
+
+class Push(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # Tickets of a configuration that never matches: only this test's
+        # events and cancellations move them.
+        rally.load_config(rulesets={"Never": NEVER}, configurations={"Parked": PARKED})
+
+    def parked(self):
+        g = guest()
+        t = start_ticket(g["auth_token"], configuration="Parked").json["TicketId"]
+        self.assertTrue(wait_until(lambda: view(g, t)["Status"] == "SEARCHING", 10))
+        return g, t
+
+    def test_eventsource_gets_the_current_status_then_each_change(self):
+        g, t = self.parked()
+        es = EventSource(t, g["auth_token"])
+        self.addCleanup(es.close)
+        self.assertEqual(es.resp.status, 200)
+        self.assertEqual(es.next(), view(g, t))  # the retained message: SEARCHING
+        r = publish("MatchmakingSucceeded",
+                    [(t, [{"playerId": g["user_id"], "playerSessionId": "psess-push-1", "team": "red"}])],
+                    configuration="Parked",
+                    gameSessionInfo={"gameSessionArn": "arn:gs-push", "ipAddress": "10.1.2.3",
+                                     "port": 7000, "players": []})
+        self.assertEqual(r.status, 200, r.json)
+        done = es.next()
+        self.assertEqual(done["Status"], "COMPLETED")
+        self.assertEqual(done, view(g, t))
+        self.assertEqual(done["GameSessionConnectionInfo"]["IpAddress"], "10.1.2.3")
+
+    def test_a_cancellation_is_pushed(self):
+        g, t = self.parked()
+        es = EventSource(t, g["auth_token"])
+        self.addCleanup(es.close)
+        self.assertEqual(es.next()["Status"], "SEARCHING")
+        self.assertEqual(request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"]).status, 200)
+        got = es.next()
+        self.assertEqual((got["Status"], got["StatusMessage"]), ("CANCELLED", "Cancelled by request."))
+
+    def test_long_poll_and_websocket_see_the_same(self):
+        g, t = self.parked()
+        r = request("GET", "/v1/matchmaking/%s/events" % t, token=g["auth_token"])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json, view(g, t))
+        self.assertEqual(websocket_first_message(t, g["auth_token"]), view(g, t))
+
+    def test_refused_without_a_token_or_for_someone_elses_ticket(self):
+        g, t = self.parked()
+        r = request("GET", "/v1/matchmaking/%s/events" % t)
+        self.assertEqual((r.status, r.json["error"]), (401, "unauthorized"))
+        r = request("GET", "/v1/matchmaking/%s/events" % t, token=guest()["auth_token"])
+        self.assertEqual((r.status, r.json["error"]), (403, "forbidden"))
+        r = request("GET", "/v1/matchmaking/no-such-ticket/events", token=g["auth_token"])
+        self.assertEqual(r.status, 403)
+        r = request("GET", "/v1/matchmaking/%s/events" % t, token=g["auth_token"] + "x")
+        self.assertEqual(r.status, 401)
+        self.assertIn(" 401 ", websocket_first_message(t, "not-a-token"))
+
+    def test_the_publisher_is_not_public(self):
+        g, t = self.parked()
+        r = request("POST", "/push/ticket/" + t, {"Status": "COMPLETED"}, token=g["auth_token"])
+        self.assertEqual(r.status, 404)
+        self.assertEqual(view(g, t)["Status"], "SEARCHING")
+        self.assertEqual(psql("SELECT status FROM backend.ticket_results WHERE ticket_id = :'p1'", t),
+                         ["SEARCHING"])
+
+
+if __name__ == "__main__":
+    unittest.main()
