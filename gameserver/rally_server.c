@@ -17,6 +17,7 @@ struct rally_server {
     char *token;
     double token_until; /* monotonic seconds: log in again before this */
     char process_id[160];
+    char session_id[160]; /* the game session this process hosts, once handed over */
     char message[512];
     json_t *last; /* the last response body: what handed-out strings point into */
     struct rally_game_session session;
@@ -217,6 +218,7 @@ int rally_server_process_ready(rally_server *s)
     if (id == NULL || strlen(id) >= sizeof(s->process_id))
         return fail(s, RALLY_SERVER_E_TRANSPORT, "ProcessReady: no processId in the answer");
     snprintf(s->process_id, sizeof(s->process_id), "%s", id);
+    s->session_id[0] = '\0';
     return RALLY_SERVER_OK;
 }
 
@@ -259,6 +261,7 @@ int rally_server_heartbeat(rally_server *s, const struct rally_game_session **se
     };
     if (s->session.game_session_id == NULL || s->session.status == NULL)
         return fail(s, RALLY_SERVER_E_TRANSPORT, "heartbeat: malformed game session");
+    snprintf(s->session_id, sizeof(s->session_id), "%s", s->session.game_session_id);
     *session = &s->session;
     return RALLY_SERVER_OK;
 }
@@ -293,7 +296,11 @@ int rally_server_accept_player(rally_server *s, const char *player_session_id,
         return fail(s, RALLY_SERVER_E_NOT_FOUND, "not a player session id");
     char path[256];
     snprintf(path, sizeof(path), "/v1/fleet/player-sessions/%s/accept", player_session_id);
-    int rc = call(s, "POST", path, NULL);
+    /* Only a seat of this process's own game session: a player of another
+     * game of the fleet is refused here. */
+    json_t *body =
+        s->session_id[0] != '\0' ? json_pack("{s:s}", "gameSessionId", s->session_id) : NULL;
+    int rc = call(s, "POST", path, body);
     if (rc == RALLY_SERVER_OK && player_id != NULL)
         *player_id = field(s->last, "playerId");
     return rc;

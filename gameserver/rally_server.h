@@ -84,7 +84,8 @@ int rally_server_activate(rally_server *s, const char *game_session_id);
 
 /* AcceptPlayerSession: the player who sent this PlayerSessionId may play.
  * On success *player_id (may be NULL) names the player. Refused: a session
- * that is unknown, not RESERVED, or past its reservation. */
+ * that is unknown, of another game session than the one this process was
+ * handed, not RESERVED, or past its reservation. */
 int rally_server_accept_player(rally_server *s, const char *player_session_id,
                                const char **player_id);
 

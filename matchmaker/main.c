@@ -139,7 +139,7 @@ int main(void)
             matcher_tick();
             next_tick = now + tick;
         }
-        int n = outbox_deliver(OUTBOX_MAX_BATCH);
+        int n = outbox_deliver(opts.parallel);
         if (n > 0)
             continue; /* more may be due */
         double until_tick = next_tick - util_mono_ms() / 1000.0;

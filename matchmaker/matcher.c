@@ -60,7 +60,10 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
               1, false},
     [MATCHED] =
         {"mm_matched",
-         "WITH m AS (INSERT INTO matchmaking.matches (match_id, configuration_name, status, "
+         "WITH a AS (UPDATE backend.ticket_players SET accepted = NULL "
+         "WHERE ticket_id = ANY($4::text[]) AND $3 = 'REQUIRES_ACCEPTANCE' "
+         "AND accepted IS NOT NULL), "
+         "m AS (INSERT INTO matchmaking.matches (match_id, configuration_name, status, "
          "ticket_ids, teams, location, acceptance_deadline, placement_started_at) VALUES ($1, $2, "
          "$3, $4::text[], $5::jsonb, $6, now() + $7::integer * interval '1 second', "
          "CASE WHEN $3 = 'PLACING' THEN now() END)) "
@@ -419,7 +422,8 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
             bool mine = true;
             for (size_t k = 0; k < ts[i].nplayers; k++)
                 mine &= ts[i].players[k].accepted == 1;
-            char *one = arena_sprintf(t->a, "{%s}", ts[i].ticket_id);
+            const char *ids1[] = {ts[i].ticket_id};
+            char *one = util_pg_text_array(t->a, ids1, 1);
             struct fm_event e = tick_event(t, mine ? FM_EV_SEARCHING : FM_EV_CANCELLED);
             struct fm_event_ticket again = tick_back_in_pool(t, &ts[i]);
             e.tickets = mine ? &again : &ts[i];

@@ -57,6 +57,7 @@ struct flight {
     const char *error; /* NULL: delivered */
     int attempts;
     bool permanent; /* refused as such: no retry can change it */
+    bool added;     /* attached to the multi handle */
 };
 
 static CURLM *multi;
@@ -143,8 +144,9 @@ static void judge(struct arena *a, struct flight *f, CURLcode rc)
     }
 }
 
-/* Runs every added transfer to its end. */
-static void fly(struct arena *a)
+/* Runs every added transfer to its end, then detaches them all (also
+ * those a multi error left unfinished: they keep their "not sent"). */
+static void fly(struct arena *a, int count)
 {
     int running = 1;
     while (running > 0) {
@@ -160,9 +162,13 @@ static void fly(struct arena *a)
             char *priv = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
             judge(a, (struct flight *)(void *)priv, m->data.result);
-            curl_multi_remove_handle(multi, m->easy_handle);
         }
     }
+    for (int i = 0; i < count; i++)
+        if (flights[i].added) {
+            curl_multi_remove_handle(multi, flights[i].easy);
+            flights[i].added = false;
+        }
 }
 
 /* Records f's outcome: done, dead letter, or retry later. */
@@ -207,14 +213,15 @@ int outbox_deliver(int batch)
         f->body = note != NULL ? json_dumps(note, JSON_COMPACT) : NULL;
         json_decref(note);
         f->headers = NULL;
-        f->error = "could not sign";
-        f->permanent = true;
+        f->error = f->body != NULL ? "not sent" : "could not sign";
+        f->permanent = false;
+        f->added = false;
         if (f->body != NULL) {
             prepare(&a, f, topic, sub_arn);
-            curl_multi_add_handle(multi, f->easy);
+            f->added = curl_multi_add_handle(multi, f->easy) == CURLM_OK;
         }
     }
-    fly(&a);
+    fly(&a, rows);
     for (int i = 0; i < rows; i++) {
         record(&a, &flights[i]);
         curl_slist_free_all(flights[i].headers);

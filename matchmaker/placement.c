@@ -23,6 +23,7 @@ enum {
     REQUEUE,
     FAIL,
     TICKETS,
+    STILL_ACTIVE,
 };
 
 /* A process that answers heartbeats, with room for the match. */
@@ -101,6 +102,12 @@ const struct db_stmt placement_stmts[PLACEMENT_NSTMTS] = {
               "UPDATE matchmaking.tickets SET status = 'FAILED', updated_at = now() "
               "WHERE ticket_id = ANY($2::text[]) RETURNING " TICKET_ROW,
               2, false},
+    /* The game session, locked while its seats are reserved: a concurrent
+     * ProcessEnding waits, then finds the seats to end. */
+    [STILL_ACTIVE] = {"pl_still_active",
+                      "SELECT 1 FROM fleet.game_sessions WHERE game_session_id = $1 "
+                      "AND status = 'ACTIVE' FOR UPDATE",
+                      1, false},
     [TICKETS] = {"pl_tickets",
                  "SELECT " TICKET_ROW " FROM matchmaking.tickets WHERE ticket_id = ANY($1::text[]) "
                  "ORDER BY created_at",
@@ -129,6 +136,12 @@ struct queues {
     const char *missing; /* a queue that does not exist */
 };
 
+static void free_queues(struct queues *qs)
+{
+    for (size_t i = 0; i < qs->n; i++)
+        json_decref(qs->bodies[i]);
+}
+
 static int load_queues(struct tick *t, struct queues *qs)
 {
     size_t i;
@@ -141,8 +154,10 @@ static int load_queues(struct tick *t, struct queues *qs)
         const char *name = fm_arn_name(json_string_value(arn), "gamesessionqueue");
         const char *p[] = {name};
         PGresult *r = run(t, QUEUE, p);
-        if (r == NULL)
+        if (r == NULL) {
+            free_queues(qs);
             return -1;
+        }
         struct fm_error err = {{0}, {0}};
         json_t *body = PQntuples(r) == 1 ? json_loads(db_get(r, 0, 0), 0, NULL) : NULL;
         if (body == NULL || fm_queue_parse(body, name, &qs->q[qs->n], &err) < 0) {
@@ -156,12 +171,6 @@ static int load_queues(struct tick *t, struct queues *qs)
         qs->n++;
     }
     return 0;
-}
-
-static void free_queues(struct queues *qs)
-{
-    for (size_t i = 0; i < qs->n; i++)
-        json_decref(qs->bodies[i]);
 }
 
 /* One PLACING match, as the PLACING statement reads it. */
@@ -306,10 +315,17 @@ static int try_place(struct tick *t, const struct queues *qs, const struct placi
 }
 
 /* The game session is ACTIVE: seats reserved, tickets COMPLETED,
- * MatchmakingSucceeded with the connection info. */
+ * MatchmakingSucceeded with the connection info. 1 when completed, 0 when
+ * the session ended meanwhile (placed again next tick), -1 on error. */
 static int complete(struct tick *t, const struct placing *m, PGresult *r, int row)
 {
     const char *gs_id = db_get(r, row, 4);
+    const char *pg[] = {gs_id};
+    PGresult *still = run(t, STILL_ACTIVE, pg);
+    if (still == NULL)
+        return -1;
+    if (PQntuples(still) == 0)
+        return 0; /* ended meanwhile (ProcessEnding): the next tick places again */
     const char *pc[] = {m->match_id, m->ids};
     PGresult *done = run(t, COMPLETE, pc);
     if (done == NULL)
@@ -346,7 +362,7 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
     e.ip_address = db_get(r, row, 8);
     e.dns_name = db_get(r, row, 9);
     e.port = (int)strtol(db_get(r, row, 10), NULL, 10);
-    return tick_publish(t, &e);
+    return tick_publish(t, &e) == 0 ? 1 : -1;
 }
 
 /* No queue of the configuration exists: MatchmakingFailed. */
@@ -391,22 +407,27 @@ static int advance(struct tick *t, const struct queues *qs, PGresult *r, int row
     if ((m.tickets = run(t, TICKETS, pi)) == NULL) {
         rc = -1;
     } else if (gs_id != NULL && strcmp(status, "ACTIVE") == 0) {
-        rc = complete(t, &m, r, row) == 0 ? 1 : -1;
+        rc = complete(t, &m, r, row);
     } else if (gs_id != NULL && strcmp(status, "TERMINATED") != 0 && stuck == NULL) {
         rc = 0; /* the process has yet to activate it */
     } else {
+        bool again = true;
         if (gs_id != NULL) {
             const char *why = stuck != NULL ? stuck : "INTERRUPTED";
             const char *pa[] = {gs_id, why};
-            log_warn("match %s: game session %s did not start (%s); placing again", m.match_id,
-                     gs_id, why);
-            rc = run(t, ABANDON, pa) != NULL ? 0 : -1;
+            PGresult *ab = run(t, ABANDON, pa);
+            rc = ab != NULL ? 0 : -1;
+            /* Activated meanwhile: it completes on the next tick. */
+            again = rc == 0 && strcmp(db_get(ab, 0, 0), "t") == 0;
+            if (again)
+                log_warn("match %s: game session %s did not start (%s); placing again", m.match_id,
+                         gs_id, why);
         }
-        if (rc == 0 && qs->n == 0)
+        if (rc == 0 && again && qs->n == 0)
             rc = fail(t, &m, qs->missing != NULL ? qs->missing : "(none)");
-        else if (rc == 0 && m.elapsed >= qs->timeout_seconds)
+        else if (rc == 0 && again && m.elapsed >= qs->timeout_seconds)
             rc = requeue(t, &m, qs->timeout_seconds);
-        else if (rc == 0)
+        else if (rc == 0 && again)
             rc = try_place(t, qs, &m) < 0 ? -1 : 0;
     }
     json_decref(m.teams);

@@ -25,7 +25,7 @@
 #include "db.h"
 #include "tick.h"
 
-#define PLACEMENT_NSTMTS 11
+#define PLACEMENT_NSTMTS 12
 extern const struct db_stmt placement_stmts[PLACEMENT_NSTMTS];
 
 /* Statements of the process table start at `first`. */

@@ -274,10 +274,11 @@ int fm_queue_choose(const struct fm_queue *q, const char *const *locs, size_t n,
                 }
                 within &= cap < 0 || (ms >= 0 && ms <= cap);
             }
-        if (any_data && (!within || known == 0))
+        if (any_data && !within)
             continue;
+        /* Nobody reported it: acceptable without a cap, after the rest. */
         bool complete = known == players;
-        double avg = known > 0 ? sum / known : 0;
+        double avg = known > 0 ? sum / known : any_data ? 1e9 : 0;
         bool better;
         if (best < 0)
             better = true;

@@ -71,8 +71,9 @@ int fm_queue_latency_cap(const struct fm_queue *q, double elapsed);
  * LocationOrder, then the order given. Without any latency reported, the
  * first location by LocationOrder. A location some player reported no
  * latency for is taken only when no cap applies, after every location all
- * players reported. Returns the index into locations, or -1 (none
- * acceptable now); *avg_ms gets the chosen average (-1 without data). */
+ * players reported (one nobody reported, last of all). Returns the index
+ * into locations, or -1 (none acceptable now); *avg_ms gets the chosen
+ * average (-1 without data). */
 int fm_queue_choose(const struct fm_queue *q, const char *const *locations, size_t n,
                     const struct fm_ticket *const *tickets, size_t ntickets, double elapsed,
                     int *avg_ms);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "config.h"
 #include "explain.h"
 #include "jsonc.h"
@@ -271,13 +272,9 @@ static int store(struct config_set *cs)
         struct fm_error err;
         fm_fleet_parse(cs->fleets[i].body, cs->fleets[i].name, &f, &err);
         char *body = json_dumps(cs->fleets[i].body, JSON_COMPACT);
-        /* A text[] literal: location names are [A-Za-z0-9-_], no quoting. */
-        char list[FM_MAX_LOCATIONS * 66 + 3], act[16], res[16], hb[16];
-        size_t used = 0;
-        for (size_t k = 0; k < f.nlocations; k++)
-            used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", k ? "," : "{",
-                                     f.locations[k]);
-        snprintf(list + used, sizeof(list) - used, "}");
+        struct arena a = {0};
+        const char *list = util_pg_text_array(&a, f.locations, f.nlocations);
+        char act[16], res[16], hb[16];
         snprintf(act, sizeof(act), "%d", f.activation_timeout_seconds);
         snprintf(res, sizeof(res), "%d", f.reservation_timeout_seconds);
         snprintf(hb, sizeof(hb), "%d", f.heartbeat_timeout_seconds);
@@ -294,6 +291,7 @@ static int store(struct config_set *cs)
             "WHERE fleet.fleets.body IS DISTINCT FROM excluded.body",
             6, p);
         free(body);
+        arena_destroy(&a);
     }
     if (rc == 0)
         rc = exec_params(conn, "SELECT pg_notify('rally_config', 'reload')", 0, NULL);

@@ -58,7 +58,7 @@ static const struct db_stmt stmts[] = {
                 "FROM fleet.accept_player_session($1, $2, $3)",
                 3, false},
     [REMOVE] = {"remove", "SELECT outcome, detail FROM fleet.remove_player_session($1, $2)", 2,
-                true},
+                false},
     [EXPLAIN_TICKET] = {"explain_ticket", EXPLAIN_TICKET_SQL, 1, true},
     [EXPLAIN_RULESET] = {"explain_ruleset", EXPLAIN_RULESET_SQL, 1, true},
     [EXPLAIN_POOL] = {"explain_pool", EXPLAIN_POOL_SQL, 1, true},

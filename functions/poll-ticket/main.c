@@ -15,6 +15,7 @@
 #include "db.h"
 #include "serve.h"
 #include "ticket.h"
+#include "util.h"
 
 enum { VIEW, VIEW_ANY };
 
@@ -165,23 +166,19 @@ static void handle_describe(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_body", "TicketIds must be an array of 1 to 10 ids");
         return;
     }
-    /* A PostgreSQL text[] literal; ids are [A-Za-z0-9-.] so need no quoting. */
-    char list[10 * (TICKET_MAX_ID + 1) + 2] = "{";
-    size_t len = 1;
+    const char *list[10];
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)
     {
-        const char *id = json_string_value(v);
-        if (!ticket_id_is_valid(id)) {
+        list[i] = json_string_value(v);
+        if (!ticket_id_is_valid(list[i])) {
             http_error(req, resp, 400, "invalid_body", "TicketIds[%zu] is not a ticket id", i);
             return;
         }
-        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i > 0 ? "," : "", id);
     }
-    snprintf(list + len, sizeof(list) - len, "}");
     PGresult *r;
-    const char *p[] = {list};
+    const char *p[] = {util_pg_text_array(req->arena, list, json_array_size(ids))};
     int rc = db_exec(req->arena, VIEW_ANY, p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);

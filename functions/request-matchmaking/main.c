@@ -301,8 +301,8 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
                    "player %s is in a proposed match or one being placed", detail);
         return;
     }
-    char *list = arena_sprintf(req->arena, "{%s}", id);
-    const char *pv[] = {list};
+    const char *one[] = {id};
+    const char *pv[] = {util_pg_text_array(req->arena, one, 1)};
     rc = db_exec(req->arena, VIEW_ANY, pv, &r);
     if (rc != DB_OK || PQntuples(r) != 1) {
         if (rc != DB_OK)

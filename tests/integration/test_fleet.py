@@ -476,6 +476,22 @@ class ServerMatchmaking(unittest.TestCase):
         self.assertEqual(psql("SELECT cancel_announced FROM matchmaking.tickets WHERE ticket_id = :'p1'",
                               first), ["t"])
 
+    def test_a_refused_party_changes_nothing(self):
+        a = self.party(1)[0]
+        searching = self.start("Waiting", [a]).json["MatchmakingTicket"]["TicketId"]
+        pair = self.party(2)
+        proposed = self.start("AcceptingSquad", pair).json["MatchmakingTicket"]["TicketId"]
+        self.addCleanup(request, "POST", "/v1/fleet/matchmaking/stop", {"TicketId": searching},
+                        token=self.token)
+        waiting = lambda: self.describe(proposed)[0]["Status"] == "REQUIRES_ACCEPTANCE"
+        self.assertTrue(wait_until(waiting, 10))
+        # a's old ticket could be cancelled, pair[0]'s cannot: nothing happens.
+        r = self.start("Waiting", [a, pair[0]])
+        self.assertEqual((r.status, r.json["error"]), (409, "player_busy"))
+        self.assertIn(self.describe(searching)[0]["Status"], ("QUEUED", "SEARCHING"))
+        self.assertEqual(psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'",
+                              searching), ["SEARCHING"])
+
     def test_stop_any_ticket(self):
         tid = self.start("Waiting", self.party(1)).json["MatchmakingTicket"]["TicketId"]
         r = request("POST", "/v1/fleet/matchmaking/stop", {"TicketId": tid}, token=self.token)

@@ -357,7 +357,10 @@ START_TEST(test_render_header_limit)
     for (const char *p = out; (p = strstr(p, "X-H: v\r\n")) != NULL; p++)
         n++;
     ck_assert_uint_eq(n, HTTP_MAX_HEADERS);
-    /* No body: an empty object. */
+    /* 204: no body at all. */
+    ck_assert_str_eq(out + strlen(out) - 4, "\r\n\r\n");
+    resp.status = 200; /* no body otherwise: an empty object */
+    out = render(&req, &resp);
     ck_assert_str_eq(out + strlen(out) - 6, "\r\n\r\n{}");
 }
 END_TEST

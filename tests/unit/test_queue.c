@@ -188,6 +188,14 @@ START_TEST(test_choice_of_location)
     ck_assert_int_eq(fm_queue_choose(&q, locs + 1, 2, ptrs, 2, 9, &avg), 1); /* 5 known < 30 */
     ck_assert_int_eq(fm_queue_choose(&q, locs, 3, ptrs, 2, 9, &avg), 0);     /* complete first */
 
+    /* Nobody reported the only idle location: not under a cap; without one,
+     * better than waiting for ever. */
+    const int e[][3] = {{20, -1, -1}, {30, -1, -1}};
+    with_latencies(2, e);
+    ck_assert_int_eq(fm_queue_choose(&q, locs + 1, 1, ptrs, 2, 0, &avg), -1);
+    ck_assert_int_eq(fm_queue_choose(&q, locs + 1, 1, ptrs, 2, 9, &avg), 0);
+    ck_assert_int_eq(fm_queue_choose(&q, locs, 2, ptrs, 2, 9, &avg), 0); /* reported first */
+
     /* No latency at all: LocationOrder, then the order given. */
     const int d[][3] = {{-1, -1, -1}};
     with_latencies(1, d);
