@@ -11,7 +11,8 @@
  * Environment: libpq's (PGHOST, ... or DATABASE_URL); RALLY_SNS_SIGNING_KEY
  * (PEM private key, a file) and RALLY_SNS_SIGNING_CERT_URL (the
  * SigningCertURL subscribers check); RALLY_OUTBOX_MAX_ATTEMPTS (20),
- * RALLY_OUTBOX_TIMEOUT_MS (5000), RALLY_MATCHMAKER_TICK_MS (1000).
+ * RALLY_OUTBOX_TIMEOUT_MS (5000, at most 25000), RALLY_OUTBOX_PARALLEL (8),
+ * RALLY_MATCHMAKER_TICK_MS (1000).
  */
 #include <errno.h>
 #include <poll.h>
@@ -102,7 +103,7 @@ int main(void)
         .signing_key = key,
         .cert_url = cert_url,
         .max_attempts = (int)cfg_env_long("RALLY_OUTBOX_MAX_ATTEMPTS", 20, 1, 1000),
-        .timeout_ms = cfg_env_long("RALLY_OUTBOX_TIMEOUT_MS", 5000, 100, 60000),
+        .timeout_ms = cfg_env_long("RALLY_OUTBOX_TIMEOUT_MS", 5000, 100, 25000),
         .parallel = (int)cfg_env_long("RALLY_OUTBOX_PARALLEL", 8, 1, 64),
     };
 
@@ -114,6 +115,11 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
 
     double tick = (double)cfg_env_long("RALLY_MATCHMAKER_TICK_MS", 1000, 50, 60000) / 1000.0;
+    /* A claim leases its deliveries for 30 s: claim no more than can end
+     * within 25 s if every one of them times out. */
+    long rounds = 25000 / opts.timeout_ms > 0 ? 25000 / opts.timeout_ms : 1;
+    int batch = (int)(opts.parallel * rounds < OUTBOX_MAX_BATCH ? opts.parallel * rounds
+                                                                : OUTBOX_MAX_BATCH);
 
     /* One statement table: the outbox's, then the matcher's. */
     static struct db_stmt stmts[OUTBOX_NSTMTS + MATCHER_NSTMTS + PLACEMENT_NSTMTS];
@@ -139,7 +145,7 @@ int main(void)
             matcher_tick();
             next_tick = now + tick;
         }
-        int n = outbox_deliver(opts.parallel);
+        int n = outbox_deliver(batch);
         if (n > 0)
             continue; /* more may be due */
         double until_tick = next_tick - util_mono_ms() / 1000.0;

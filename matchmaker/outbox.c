@@ -144,11 +144,29 @@ static void judge(struct arena *a, struct flight *f, CURLcode rc)
     }
 }
 
-/* Runs every added transfer to its end, then detaches them all (also
- * those a multi error left unfinished: they keep their "not sent"). */
+/* Attaches the next prepared flight after `*next`, if any; true if one was. */
+static bool launch(int count, int *next)
+{
+    while (*next < count) {
+        struct flight *f = &flights[(*next)++];
+        if (f->body != NULL) {
+            f->added = curl_multi_add_handle(multi, f->easy) == CURLM_OK;
+            if (f->added)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Runs the prepared flights, `parallel` at a time (a transfer's timeout
+ * runs from when it is attached, so none waits attached for a connection),
+ * then detaches them all: those a multi error left unfinished keep their
+ * "not sent". */
 static void fly(struct arena *a, int count)
 {
-    int running = 1;
+    int next = 0, running = 0;
+    for (int i = 0; i < options.parallel; i++)
+        running += launch(count, &next);
     while (running > 0) {
         if (curl_multi_perform(multi, &running) != CURLM_OK)
             break;
@@ -162,6 +180,9 @@ static void fly(struct arena *a, int count)
             char *priv = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
             judge(a, (struct flight *)(void *)priv, m->data.result);
+            curl_multi_remove_handle(multi, m->easy_handle);
+            ((struct flight *)(void *)priv)->added = false;
+            running += launch(count, &next);
         }
     }
     for (int i = 0; i < count; i++)
@@ -216,10 +237,8 @@ int outbox_deliver(int batch)
         f->error = f->body != NULL ? "not sent" : "could not sign";
         f->permanent = false;
         f->added = false;
-        if (f->body != NULL) {
+        if (f->body != NULL)
             prepare(&a, f, topic, sub_arn);
-            f->added = curl_multi_add_handle(multi, f->easy) == CURLM_OK;
-        }
     }
     fly(&a, rows);
     for (int i = 0; i < rows; i++) {

@@ -35,10 +35,9 @@ extern const struct db_stmt outbox_stmts[OUTBOX_NSTMTS];
 int outbox_init(const struct outbox_opts *opts, int first);
 void outbox_close(void);
 
-/* Delivers up to `batch` due deliveries side by side (at most
- * OUTBOX_MAX_BATCH; claim no more than `parallel`: a transfer's timeout runs
- * while it waits for a connection). Returns how many were attempted (0:
- * nothing due), or -1 when the database is unavailable. */
+/* Delivers up to `batch` due deliveries (at most OUTBOX_MAX_BATCH),
+ * `parallel` at a time. Returns how many were attempted (0: nothing due),
+ * or -1 when the database is unavailable. */
 int outbox_deliver(int batch);
 
 /* Seconds until the next delivery is due (capped at `cap`), for sleeping. */

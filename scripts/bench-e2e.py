@@ -9,8 +9,9 @@ was placed on and is admitted with its PlayerSessionId. SERVERS sample game
 servers of fleet-local (half per location) host the matches, each ending its
 process when its ten players came and left, and registering again.
 
-The players run on one asyncio loop over kept-alive HTTP/1.1 connections, so
-the simulation costs the machine little next to what it measures.
+The players run on one asyncio loop over kept-alive HTTP/1.1 connections
+(tests/integration/aclient.py), so the simulation costs the machine little
+next to what it measures.
 
     bench-e2e.py PLAYERS SERVERS FIRST_PORT OUT.json
 
@@ -26,75 +27,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
 import players  # noqa: E402
-from rally import PORT, URL_HOST, psql, wait_until  # noqa: E402
+from aclient import Http, raise_fd_limit  # noqa: E402
+from rally import psql, wait_until  # noqa: E402
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
-
-
-class Http:
-    """One kept-alive HTTP/1.1 connection to nginx."""
-
-    def __init__(self):
-        self.reader = self.writer = None
-
-    def close(self):
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def _read_body(self, headers):
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
-            while True:
-                size = int((await self.reader.readline()).split(b";")[0], 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    return body
-                body += chunk[:-2]
-        return await self.reader.readexactly(int(headers.get("content-length", "0")))
-
-    async def _once(self, method, path, body, token):
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(URL_HOST, PORT)
-        data = json.dumps(body).encode() if body is not None else b""
-        head = "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (method, path, URL_HOST, len(data))
-        if token:
-            head += "Authorization: Bearer %s\r\n" % token
-        if body is not None:
-            head += "Content-Type: application/json\r\n"
-        self.writer.write(head.encode() + b"\r\n" + data)
-        line = await self.reader.readline()
-        if not line:
-            raise ConnectionError("closed")
-        status = int(line.split()[1])
-        headers = {}
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            k, _, v = line.decode().partition(":")
-            headers[k.strip().lower()] = v.strip()
-        payload = await self._read_body(headers)
-        if headers.get("connection", "").lower() == "close":
-            self.close()
-        return status, (json.loads(payload) if payload else None)
-
-    async def request(self, method, path, body=None, token=None, tries=6):
-        """429, 502, 503 and broken connections are retried with jittered
-        backoff, as a well-behaved client does."""
-        pause = 0.2
-        for attempt in range(tries):
-            try:
-                status, js = await self._once(method, path, body, token)
-                if status not in (429, 502, 503) or attempt == tries - 1:
-                    return status, js
-            except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-                self.close()
-                if attempt == tries - 1:
-                    raise
-            await asyncio.sleep(pause * (0.5 + random.random()))
-            pause *= 2
-        return status, js
 
 
 async def player(i, configuration, timeout, poll):
@@ -149,6 +85,7 @@ async def simulate(n, configuration, timeout, poll):
 
 def main():
     n, servers, first_port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    raise_fd_limit()
     procs = players.start_gameservers(servers, first_port, heartbeat_ms=200)
     try:
         ready = lambda: int(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "

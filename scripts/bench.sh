@@ -11,6 +11,9 @@
 #   5. end to end        BENCH_E2E_PLAYERS (2000) simulated players from guest
 #                        login to a seat on one of BENCH_E2E_SERVERS (40) sample
 #                        game servers, TeamDeathmatch 5v5 (scripts/bench-e2e.py)
+#   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
+#                        at once while their tickets complete: delay from
+#                        event-ingest to subscriber (scripts/bench-push.py)
 #
 # rally-matchmaker is paused (SIGSTOP) while the routes are measured: they do
 # not involve it, and its work on the flood of tickets they create would share
@@ -293,6 +296,22 @@ print("end to end: %s" % ("%(seated)s/%(players)s players seated in %(wall_secon
                           if "seated" in e2e else e2e["error"]))
 PY
 [ "$e2e_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$e2e_rc; }
+
+# ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
+PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}
+say "push: $PUSH_SUBSCRIBERS EventSource subscribers"
+push_rc=0
+python3 "$TOP/scripts/bench-push.py" "$PUSH_SUBSCRIBERS" "$WORK/push.json" >&2 || push_rc=$?
+python3 - "$RESULTS" "$WORK/push.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))
+try:
+    results["push"] = json.load(open(sys.argv[2]))
+except (OSError, ValueError):
+    results["push"] = {"error": "no figures"}
+json.dump(results, open(sys.argv[1], "w"), indent=2)
+PY
+[ "$push_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$push_rc; }
 
 mkdir -p "$TOP/$BUILD"
 cp "$RESULTS" "$TOP/$BUILD/bench-results.json"

@@ -37,6 +37,8 @@ cat <<CONF
 load_module $NCHAN;
 $USER_LINE
 worker_processes auto;
+# Each held push subscriber is a descriptor: room for tens of thousands.
+worker_rlimit_nofile 65536;
 pid $RT/nginx/nginx.pid;
 error_log $LOGS/nginx-error.log warn;
 

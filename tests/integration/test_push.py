@@ -11,6 +11,7 @@ import socket
 import struct
 import unittest
 
+import pushload
 import rally
 from rally import PORT, URL_HOST, guest, psql, publish, request, start_ticket, wait_until
 from test_outbox import NEVER, PARKED
@@ -132,6 +133,25 @@ class Push(unittest.TestCase):
         self.assertEqual(view(g, t)["Status"], "SEARCHING")
         self.assertEqual(psql("SELECT status FROM backend.ticket_results WHERE ticket_id = :'p1'", t),
                          ["SEARCHING"])
+
+
+
+class Load(unittest.TestCase):
+    """5,000 EventSource subscribers held by nginx at once while their
+    tickets complete (DESIGN: push without a FastCGI worker per waiter)."""
+
+    N = int(os.environ.get("RALLY_PUSH_LOAD", "5000"))
+
+    def test_five_thousand_subscribers_told_their_match(self):
+        rally.load_config(rulesets={"PushPairsRules": pushload.PAIRS_RULES},
+                          configurations={"PushPairs": pushload.pairs_configuration(rally.TOPIC)})
+        figures = pushload.run(self.N, rally.TOPIC)
+        self.assertEqual(figures["refused"], 0, figures)
+        # With every subscriber held, the functions still had a worker free.
+        self.assertEqual(figures["function_answered_while_held"], 200, figures)
+        self.assertEqual(figures["completed_pushed"], self.N, figures)
+        print("\n  %d subscribers: delay p50 %s ms, p99 %s ms" %
+              (self.N, figures["delay_p50_ms"], figures["delay_p99_ms"]), end=" ")
 
 
 if __name__ == "__main__":
