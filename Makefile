@@ -56,6 +56,20 @@ MATCHMAKER_BIN := $(BUILD)/bin/rally-matchmaker
 LIBSERVER := $(BUILD)/librallyserver.a
 GAMESERVER_BIN := $(BUILD)/bin/rally-gameserver
 
+# The client SDK (client-sdk/): librally as a static and a shared library
+# (only rally_* symbols exported), its pkg-config file, the `rally` tool and
+# the example client on it.
+SDK_SRC := $(wildcard client-sdk/src/*.c)
+SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
+SDK_A := $(BUILD)/lib/librally.a
+SDK_SO := $(BUILD)/lib/librally.so.0
+SDK_PC := $(BUILD)/lib/pkgconfig/rally.pc
+RALLY_CLI := $(BUILD)/bin/rally
+EXAMPLE_CLIENT := $(BUILD)/bin/rally-example-client
+SDK_DRIVER := $(BUILD)/tests/sdk-driver
+SDK_TARGETS := $(SDK_A) $(SDK_SO) $(SDK_PC) $(RALLY_CLI) $(EXAMPLE_CLIENT) $(SDK_DRIVER)
+PREFIX ?= /usr/local
+
 FUNCTIONS := $(notdir $(wildcard functions/*))
 FUNCTION_BINS := $(FUNCTIONS:%=$(BUILD)/bin/%)
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
@@ -71,7 +85,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && test "$$(cat $(FLAGS_STAMP))" = "$(FLAGS_NOW)") || echo "$(FLAGS_NOW)" > $(FLAGS_STAMP))
 
-all: $(FUNCTION_BINS) $(TOOL_BINS) $(MATCHMAKER_BIN) $(GAMESERVER_BIN) $(UNIT_BINS)
+all: $(FUNCTION_BINS) $(TOOL_BINS) $(MATCHMAKER_BIN) $(GAMESERVER_BIN) $(SDK_TARGETS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -119,6 +133,44 @@ $(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(LIBSERVER)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
 ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/rally_server.o
+
+SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/examples/matchmake.o \
+	$(BUILD)/obj/client-sdk/tests/sdk_driver.o
+$(SDK_OBJ) $(SDK_USERS_OBJ): ALL_CFLAGS += -Iclient-sdk/include
+$(SDK_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden
+
+$(SDK_A): $(SDK_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SDK_SO): $(SDK_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,librally.so.0 -o $@ $^ -lcurl -ljansson
+	$(Q)ln -sf librally.so.0 $(BUILD)/lib/librally.so
+
+$(SDK_PC): Makefile
+	@mkdir -p $(dir $@)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: rally' 'Description: rally game backend client SDK' 'Version: 0.1.0' \
+		'Requires.private: libcurl jansson' 'Libs: -L$${libdir} -lrally' \
+		'Cflags: -I$${includedir}' >$@
+
+$(RALLY_CLI): $(BUILD)/obj/client-sdk/cli/rally.o $(SDK_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+
+$(EXAMPLE_CLIENT): $(BUILD)/obj/client-sdk/examples/matchmake.o $(SDK_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+$(SDK_DRIVER): $(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SDK_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+ALL_OBJ += $(SDK_OBJ) $(SDK_USERS_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
@@ -169,12 +221,25 @@ format-check:
 
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-		--suppress=missingIncludeSystem -Icommon -Imatchmaker common matchmaker functions tools
-	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' | \
+		--suppress=missingIncludeSystem -Icommon -Imatchmaker -Iclient-sdk/include \
+		common matchmaker functions tools gameserver client-sdk
+	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' \
+		'client-sdk/*.c' | \
 		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -Imatchmaker \
-		-I/usr/include/postgresql
+		-Iclient-sdk/include -I/usr/include/postgresql
+
+# The client SDK and the rally tool into PREFIX (/usr/local): header,
+# static and shared library, pkg-config file.
+install: $(SDK_TARGETS)
+	install -d $(DESTDIR)$(PREFIX)/include/rally $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 client-sdk/include/rally/rally.h $(DESTDIR)$(PREFIX)/include/rally/
+	install -m 0644 $(SDK_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(SDK_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf librally.so.0 $(DESTDIR)$(PREFIX)/lib/librally.so
+	install -m 0644 $(SDK_PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 0755 $(RALLY_CLI) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps run demo stop unit test bench compose-check format format-check lint clean
+.PHONY: all deps run demo stop unit test bench compose-check format format-check lint install clean

@@ -1,0 +1,174 @@
+"""The client SDK (client-sdk/) against the real stack, through the `rally`
+tool, the example client and a driver that exercises token handling:
+returning guests, waiting by push and by polling, refresh before expiry,
+a revoked refresh token, exit codes, and the library's exported symbols."""
+
+import json
+import os
+import re
+import stat
+import subprocess
+import tempfile
+import unittest
+
+import rally
+from rally import BIN, RUN, TOP, psql, wait_until
+from test_fleet import clear_pool
+from test_outbox import NEVER, PARKED
+
+DUO = {"ruleLanguageVersion": "1.0",
+       "playerAttributes": [{"name": "skill", "type": "number", "default": 10}],
+       "teams": [{"name": "duo", "minPlayers": 2, "maxPlayers": 2}]}
+SDK_DUO = {"Name": "SdkDuo", "RuleSetName": "SdkDuoRules", "RequestTimeoutSeconds": 60,
+           "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+           "NotificationTarget": rally.TOPIC}
+LIB = os.path.join(os.path.dirname(BIN), "lib")
+TESTS = os.path.join(os.path.dirname(BIN), "tests")
+
+
+def cli(*args, creds=None, timeout=60):
+    cmd = [os.path.join(BIN, "rally"), "--url", "http://127.0.0.1:%d" % rally.PORT]
+    if creds:
+        cmd += ["--credentials", creds]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          env=os.environ)
+
+
+def access_log():
+    with open(os.path.join(RUN, "logs", "nginx-access.log")) as f:
+        return f.read()
+
+
+class Sdk(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        rally.load_config(rulesets={"SdkDuoRules": DUO, "Never": NEVER},
+                          configurations={"SdkDuo": SDK_DUO, "Parked": PARKED})
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="rally-sdk-test-")
+
+    def creds(self, name="guest.json"):
+        return os.path.join(self.dir, name)
+
+    def test_login_new_then_returning(self):
+        first = cli("--json", "login", creds=self.creds())
+        self.assertEqual(first.returncode, 0, first.stderr)
+        player = json.loads(first.stdout)["PlayerId"]
+        self.assertEqual(stat.S_IMODE(os.stat(self.creds()).st_mode), 0o600)
+        saved = json.load(open(self.creds()))
+        self.assertEqual(saved["user_id"], player)
+        again = cli("--json", "login", creds=self.creds())
+        self.assertEqual(json.loads(again.stdout)["PlayerId"], player)
+        # A saved guest rally does not know: refused, exit 3, nothing overwritten.
+        json.dump({"user_id": "6b7c0b1e-0000-4000-8000-000000000000", "guest_secret": "x" * 43},
+                  open(self.creds("stranger.json"), "w"))
+        r = cli("login", creds=self.creds("stranger.json"))
+        self.assertEqual(r.returncode, 3, r.stderr)
+
+    def pair(self, *extra):
+        procs = [subprocess.Popen(
+            [os.path.join(BIN, "rally"), "--url", "http://127.0.0.1:%d" % rally.PORT, "--json",
+             "--credentials", self.creds("p%d.json" % i)] + list(extra) +
+            ["matchmake", "--config", "SdkDuo", "--latency", "us-east-1=20", "--wait"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+            for i in range(2)]
+        out = [p.communicate(timeout=60) for p in procs]
+        for p, (o, e) in zip(procs, out):
+            self.assertEqual(p.returncode, 0, (o, e))
+        return [json.loads(o.strip().splitlines()[-1]) for o, _ in out]
+
+    def test_matchmake_and_wait_by_push(self):
+        clear_pool("SdkDuo")
+        tickets = self.pair()
+        for t in tickets:
+            self.assertEqual(t["Status"], "COMPLETED")
+            log = access_log()
+            self.assertIn("GET /v1/matchmaking/%s/events " % t["TicketId"], log)
+            # Told by push: the ticket itself was never polled.
+            self.assertNotIn("GET /v1/matchmaking/%s " % t["TicketId"], log)
+
+    def test_matchmake_and_wait_by_polling(self):
+        clear_pool("SdkDuo")
+        tickets = self.pair("--no-push")
+        for t in tickets:
+            self.assertEqual(t["Status"], "COMPLETED")
+            log = access_log()
+            self.assertNotIn("/v1/matchmaking/%s/events" % t["TicketId"], log)
+            self.assertIn("GET /v1/matchmaking/%s " % t["TicketId"], log)
+
+    def test_refresh_before_expiry_and_after_revocation(self):
+        d = subprocess.Popen([os.path.join(TESTS, "sdk-driver"), "http://127.0.0.1:%d" % rally.PORT,
+                              self.creds(), "Parked"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ)
+        lines = []
+        while True:
+            line = d.stdout.readline().strip()
+            self.assertTrue(line, lines)
+            lines.append(line)
+            if line == "ready" or line.startswith("fail"):
+                break
+        self.assertEqual(lines[0], "ok login", lines)
+        self.assertIn("ok refreshed", lines)
+        player = lines[1].split()[1]
+        # The refresh before expiry rotated the session's token.
+        self.assertGreaterEqual(int(psql(
+            "SELECT count(*) FROM identity.refresh_tokens t JOIN identity.refresh_families f "
+            "USING (family_id) WHERE f.user_id = :'p1' AND t.used_at IS NOT NULL", player)[0]), 1)
+        # Every session of the player revoked, as a logout elsewhere would.
+        psql("UPDATE identity.refresh_families SET revoked_at = now(), revoked_reason = 'test' "
+             "WHERE user_id = :'p1'", player)
+        rest, _ = d.communicate("go\n", timeout=30)
+        self.assertEqual(d.returncode, 0, rest)
+        self.assertIn("ok relogin", rest)
+        self.assertIn("player %s" % player, rest)  # the same player, logged in again
+        self.assertIn("ok cancel", rest)
+
+    def test_exit_codes(self):
+        creds = self.creds()
+        self.assertEqual(cli("login", creds=creds).returncode, 0)
+        self.assertEqual(cli("ticket", "no-such-ticket", creds=creds).returncode, 4)
+        self.assertEqual(cli("frobnicate", creds=creds).returncode, 2)
+        self.assertEqual(cli("matchmake", "--latency", "us-east-1=abc", creds=creds).returncode, 2)
+        r = cli("--json", "matchmake", "--config", "Parked", "--latency", "us-east-1=20", creds=creds)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tid = json.loads(r.stdout)["TicketId"]
+        again = cli("matchmake", "--config", "Parked", "--latency", "us-east-1=20", creds=creds)
+        self.assertEqual(again.returncode, 5)  # an active ticket
+        self.assertIn(tid, again.stderr)
+        self.assertEqual(cli("cancel", tid, creds=creds).returncode, 0)
+        self.assertEqual(cli("cancel", tid, creds=creds).returncode, 5)  # already ended
+        r = cli("--json", "--timeout", "2", "wait", tid, creds=creds)
+        self.assertEqual(r.returncode, 6)  # CANCELLED: the match was not made
+        self.assertEqual(json.loads(r.stdout)["Status"], "CANCELLED")
+        dead = subprocess.run([os.path.join(BIN, "rally"), "--url", "http://127.0.0.1:1",
+                               "--credentials", creds, "login"], capture_output=True, text=True)
+        self.assertEqual(dead.returncode, 7)
+
+    def test_example_client_takes_its_seat(self):
+        clear_pool("SampleFlexMatchConfiguration")
+        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = 'fleet-local'")
+        fresh = lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "
+                             "AND status = 'ACTIVE' AND game_session_id IS NULL") == ["2"]
+        self.assertTrue(wait_until(fresh, 10))
+        r = subprocess.run([os.path.join(BIN, "rally-example-client"),
+                            "http://127.0.0.1:%d" % rally.PORT],
+                           capture_output=True, text=True, timeout=90, env=os.environ)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"game server 127\.0\.0\.1:\d+ says: OK [0-9a-f-]{36}")
+
+    def test_the_library_exports_only_its_api(self):
+        nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(LIB, "librally.so.0")],
+                            capture_output=True, text=True, check=True).stdout
+        names = [l.split()[-1] for l in nm.splitlines() if l.strip()]
+        self.assertIn("rally_wait_for_match", names)
+        self.assertEqual([n for n in names if not n.startswith("rally_")], [])
+        with open(os.path.join(LIB, "pkgconfig", "rally.pc")) as f:
+            pc = f.read()
+        self.assertIn("Libs: -L${libdir} -lrally", pc)
+        header = os.path.join(TOP, "client-sdk", "include", "rally", "rally.h")
+        self.assertTrue(re.search(r"Threads:", open(header).read()))
+
+
+if __name__ == "__main__":
+    unittest.main()
