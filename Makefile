@@ -134,8 +134,9 @@ $(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(LIBSERVER)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
 ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/rally_server.o
 
+SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/examples/matchmake.o \
-	$(BUILD)/obj/client-sdk/tests/sdk_driver.o
+	$(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SEAT_OBJ)
 $(SDK_OBJ) $(SDK_USERS_OBJ): ALL_CFLAGS += -Iclient-sdk/include
 $(SDK_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden
 
@@ -157,12 +158,13 @@ $(SDK_PC): Makefile
 		'Requires.private: libcurl jansson' 'Libs: -L$${libdir} -lrally' \
 		'Cflags: -I$${includedir}' >$@
 
-$(RALLY_CLI): $(BUILD)/obj/client-sdk/cli/rally.o $(SDK_A)
+$(BUILD)/obj/client-sdk/cli/rally.o: ALL_CFLAGS += -Igameserver -Iclient-sdk/examples
+$(RALLY_CLI): $(BUILD)/obj/client-sdk/cli/rally.o $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
 
-$(EXAMPLE_CLIENT): $(BUILD)/obj/client-sdk/examples/matchmake.o $(SDK_A)
+$(EXAMPLE_CLIENT): $(BUILD)/obj/client-sdk/examples/matchmake.o $(SEAT_OBJ) $(SDK_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
@@ -222,11 +224,12 @@ format-check:
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=missingIncludeSystem -Icommon -Imatchmaker -Iclient-sdk/include \
+		-Iclient-sdk/examples -Igameserver \
 		common matchmaker functions tools gameserver client-sdk
 	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' \
 		'client-sdk/*.c' | \
 		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -Imatchmaker \
-		-Iclient-sdk/include -I/usr/include/postgresql
+		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -I/usr/include/postgresql
 
 # The client SDK and the rally tool into PREFIX (/usr/local): header,
 # static and shared library, pkg-config file.

@@ -23,6 +23,7 @@ struct rally_server {
     struct rally_game_session session;
     char *buf; /* the response being received */
     size_t len;
+    char *response; /* the last rally_server_request() answer, as text */
 };
 
 static double monotonic(void)
@@ -48,9 +49,12 @@ static char *dup_or_null(const char *v)
 
 rally_server *rally_server_new(const struct rally_server_params *p)
 {
-    if (p == NULL || p->url == NULL || p->fleet_id == NULL || p->fleet_secret == NULL ||
-        p->location == NULL || p->ip_address == NULL || p->port < 1 || p->port > 60000 ||
-        p->max_players < 1 || p->max_players > 200)
+    if (p == NULL || p->url == NULL || p->fleet_id == NULL || p->fleet_secret == NULL)
+        return NULL;
+    /* Without a location, the handle is for rally_server_request() only. */
+    bool process = p->location != NULL;
+    if (process && (p->ip_address == NULL || p->port < 1 || p->port > 60000 || p->max_players < 1 ||
+                    p->max_players > 200))
         return NULL;
     rally_server *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -58,8 +62,8 @@ rally_server *rally_server_new(const struct rally_server_params *p)
     s->url = strdup(p->url);
     s->fleet_id = strdup(p->fleet_id);
     s->fleet_secret = strdup(p->fleet_secret);
-    s->location = strdup(p->location);
-    s->ip_address = strdup(p->ip_address);
+    s->location = strdup(process ? p->location : "");
+    s->ip_address = strdup(process ? p->ip_address : "");
     s->dns_name = dup_or_null(p->dns_name);
     s->port = p->port;
     s->max_players = p->max_players;
@@ -92,6 +96,7 @@ void rally_server_free(rally_server *s)
     free(s->dns_name);
     free(s->token);
     free(s->buf);
+    free(s->response);
     free(s);
 }
 
@@ -203,9 +208,25 @@ static int call(rally_server *s, const char *method, const char *path, json_t *b
     return fail(s, rc, "%s %s: HTTP %ld %s", method, path, status, why);
 }
 
+int rally_server_request(rally_server *s, const char *method, const char *path,
+                         const char *body_json, const char **response_json)
+{
+    if (s == NULL || method == NULL || path == NULL || path[0] != '/')
+        return RALLY_SERVER_E_ARGUMENT;
+    json_t *body = NULL;
+    if (body_json != NULL && (body = json_loads(body_json, 0, NULL)) == NULL)
+        return fail(s, RALLY_SERVER_E_ARGUMENT, "the request body is not JSON");
+    int rc = call(s, method, path, body);
+    free(s->response);
+    s->response = s->last != NULL ? json_dumps(s->last, JSON_COMPACT) : NULL;
+    if (response_json != NULL)
+        *response_json = s->response != NULL ? s->response : "";
+    return rc;
+}
+
 int rally_server_process_ready(rally_server *s)
 {
-    if (s == NULL)
+    if (s == NULL || s->location[0] == '\0')
         return RALLY_SERVER_E_ARGUMENT;
     json_t *body = json_pack("{s:s, s:s, s:i, s:i}", "location", s->location, "ipAddress",
                              s->ip_address, "port", s->port, "maxPlayers", s->max_players);

@@ -46,11 +46,13 @@ struct rally_server_params {
     const char *url;          /* rally's base URL, "http://127.0.0.1:8080" */
     const char *fleet_id;     /* the fleet of config/fleets/ */
     const char *fleet_secret; /* its secret (read it from a file, never argv) */
-    const char *location;     /* one of the fleet's locations */
-    const char *ip_address;   /* where players connect */
-    const char *dns_name;     /* optional */
-    int port;                 /* 1..60000 */
-    int max_players;          /* 1..200 */
+    /* The process (NULL location: a handle for rally_server_request only,
+     * e.g. a trusted backend or the rally tool): */
+    const char *location;   /* one of the fleet's locations */
+    const char *ip_address; /* where players connect */
+    const char *dns_name;   /* optional */
+    int port;               /* 1..60000 */
+    int max_players;        /* 1..200 */
 };
 
 /* The game session handed over by a heartbeat. */
@@ -94,6 +96,13 @@ int rally_server_remove_player(rally_server *s, const char *player_session_id);
 
 /* ProcessEnding: this process stops hosting; its game session ends. */
 int rally_server_process_ending(rally_server *s);
+
+/* Any server-scope route with the fleet's token (a trusted backend's
+ * StartMatchmaking, DescribeMatchmaking, StopMatchmaking, explain, ...):
+ * body_json is sent as it is (NULL: none); *response_json (may be NULL) is
+ * the answer's JSON text, also on a refusal. */
+int rally_server_request(rally_server *s, const char *method, const char *path,
+                         const char *body_json, const char **response_json);
 
 /* What the last call did, in words ("" after success). */
 const char *rally_server_message(const rally_server *s);

@@ -54,7 +54,7 @@ print("game server %s:%s says: %s" % (info["IpAddress"], info["Port"], answer))
 sys.exit(0 if answer.startswith("OK ") else 1)'
 
 # 7. The same from the client SDK (client-sdk/), told by push:
-#      build/bin/rally matchmake --latency us-east-1=23 --latency eu-west-1=81 --wait
+#      build/bin/rally matchmake --latency us-east-1=23 --latency eu-west-1=81 --wait --connect
 #      build/bin/rally-example-client      (login, matchmake, wait, take the seat)
 
 # 6. Rotate the refresh token, then log out

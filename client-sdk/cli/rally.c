@@ -4,13 +4,24 @@
  *   rally [--url URL] [--credentials PATH] [--json] [--no-push] [--timeout SECONDS] COMMAND
  *
  *   login                          log in as the saved guest, or a new one (saved)
- *   matchmake [--config NAME] [--latency REGION=MS]... [--wait]
- *                                  start matchmaking; --wait: until it ends
+ *   matchmake [--config NAME] [--latency REGION=MS]... [--wait [--connect]]
+ *                                  start matchmaking; --wait: until it ends;
+ *                                  --connect: then take the seat on the sample
+ *                                  game server (examples/seat.h)
  *   ticket ID                      show a ticket
  *   wait ID                        wait until the ticket ends (push, else polling)
  *   cancel ID                      stop matchmaking
  *   accept ID [--reject]           answer a proposed match
  *   latency REGION=HOST:PORT...    measure the latency to each region's endpoint
+ *
+ * Server side (a fleet's token: $RALLY_FLEET_ID, default fleet-local, and
+ * the secret in the file $RALLY_FLEET_SECRET_FILE names); each prints rally's
+ * JSON answer:
+ *   server describe ID...          DescribeMatchmaking
+ *   server explain ID              why a searching ticket has not matched
+ *   server stop ID                 StopMatchmaking of any ticket
+ *   server start --config NAME --player ID[:REGION=MS,...]...
+ *                                  StartMatchmaking for a party
  *
  * Defaults: --url $RALLY_URL or http://127.0.0.1:8080; --credentials
  * $RALLY_CREDENTIALS or ~/.rally-guest.json; --timeout 120.
@@ -28,6 +39,8 @@
 #include <string.h>
 
 #include "rally/rally.h"
+#include "rally_server.h"
+#include "seat.h"
 
 enum {
     EXIT_ERROR = 1,
@@ -47,9 +60,11 @@ static int usage(void)
             "usage: rally [--url URL] [--credentials PATH] [--json] [--no-push] [--timeout S] "
             "COMMAND\n"
             "  login\n"
-            "  matchmake [--config NAME] [--latency REGION=MS]... [--wait]\n"
+            "  matchmake [--config NAME] [--latency REGION=MS]... [--wait [--connect]]\n"
             "  ticket ID | wait ID | cancel ID | accept ID [--reject]\n"
-            "  latency REGION=HOST:PORT...\n");
+            "  latency REGION=HOST:PORT...\n"
+            "  server describe ID... | explain ID | stop ID\n"
+            "  server start --config NAME --player ID[:REGION=MS,...]...\n");
     return EXIT_USAGE;
 }
 
@@ -137,20 +152,28 @@ static int on_update(void *ctx, const struct rally_ticket *t)
     return 0;
 }
 
-static int wait_for(rally_client *c, const char *id, long timeout_s)
+static int wait_for(rally_client *c, const char *id, long timeout_s, bool connect)
 {
     struct rally_ticket t = {0};
     rally_status rc = rally_wait_for_match(c, id, timeout_s * 1000, &t, on_update, NULL);
     if (rc != RALLY_OK)
         return report_error(c, rc);
     show_ticket(&t);
-    return outcome(&t);
+    if (!connect || outcome(&t) != 0 || t.ip_address[0] == '\0')
+        return outcome(&t);
+    char answer[300];
+    if (rally_example_take_seat(&t, answer, sizeof(answer)) < 0) {
+        fprintf(stderr, "rally: could not reach the game server at %s:%d\n", t.ip_address, t.port);
+        return EXIT_NETWORK;
+    }
+    printf("game server %s:%d says: %s\n", t.ip_address, t.port, answer);
+    return strncmp(answer, "OK ", 3) == 0 ? 0 : EXIT_ERROR;
 }
 
 static int matchmake(rally_client *c, int argc, char **argv, long timeout_s)
 {
     const char *config = NULL;
-    bool wait = false;
+    bool wait = false, connect = false;
     struct rally_latency lat[32];
     char regions[32][65];
     size_t n = 0;
@@ -159,6 +182,8 @@ static int matchmake(rally_client *c, int argc, char **argv, long timeout_s)
             config = argv[++i];
         } else if (strcmp(argv[i], "--wait") == 0) {
             wait = true;
+        } else if (strcmp(argv[i], "--connect") == 0) {
+            connect = true;
         } else if (strcmp(argv[i], "--latency") == 0 && i + 1 < argc && n < 32) {
             const char *v = argv[++i], *eq = strchr(v, '=');
             char *end = NULL;
@@ -190,7 +215,7 @@ static int matchmake(rally_client *c, int argc, char **argv, long timeout_s)
     }
     if (!as_json)
         fprintf(stderr, "rally: %s %s\n", t.ticket_id, t.status);
-    return wait_for(c, t.ticket_id, timeout_s);
+    return wait_for(c, t.ticket_id, timeout_s, connect);
 }
 
 static int latency(rally_client *c, int argc, char **argv)
@@ -230,6 +255,108 @@ static int latency(rally_client *c, int argc, char **argv)
     return 0;
 }
 
+/* "ID" or "ID:REGION=MS,REGION=MS" into a GameLift Player object. */
+static json_t *party_player(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    json_t *p = json_object();
+    json_object_set_new(p, "PlayerId",
+                        colon ? json_stringn(spec, (size_t)(colon - spec)) : json_string(spec));
+    if (colon == NULL)
+        return p;
+    json_t *lat = json_object();
+    char copy[512];
+    snprintf(copy, sizeof(copy), "%s", colon + 1);
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == NULL) {
+            json_decref(lat);
+            json_decref(p);
+            return NULL;
+        }
+        *eq = '\0';
+        json_object_set_new(lat, kv, json_integer(strtol(eq + 1, NULL, 10)));
+    }
+    json_object_set_new(p, "LatencyInMs", lat);
+    return p;
+}
+
+static int server(const char *url, int argc, char **argv)
+{
+    const char *fleet = getenv("RALLY_FLEET_ID") ? getenv("RALLY_FLEET_ID") : "fleet-local";
+    const char *path = getenv("RALLY_FLEET_SECRET_FILE");
+    char secret[512] = "";
+    FILE *f = path != NULL ? fopen(path, "r") : NULL;
+    if (f == NULL) {
+        fprintf(stderr, "rally: server commands need RALLY_FLEET_SECRET_FILE (the fleet secret)\n");
+        return EXIT_USAGE;
+    }
+    size_t n = fread(secret, 1, sizeof(secret) - 1, f);
+    fclose(f);
+    while (n > 0 && (secret[n - 1] == '\n' || secret[n - 1] == ' '))
+        n--;
+    secret[n] = '\0';
+    if (argc < 1)
+        return usage();
+    json_t *body = NULL;
+    const char *route = NULL;
+    if (strcmp(argv[0], "describe") == 0 && argc >= 2) {
+        json_t *ids = json_array();
+        for (int i = 1; i < argc; i++)
+            json_array_append_new(ids, json_string(argv[i]));
+        body = json_pack("{s:o}", "TicketIds", ids);
+        route = "/v1/fleet/matchmaking/describe";
+    } else if ((strcmp(argv[0], "explain") == 0 || strcmp(argv[0], "stop") == 0) && argc == 2) {
+        body = json_pack("{s:s}", "TicketId", argv[1]);
+        route = strcmp(argv[0], "stop") == 0 ? "/v1/fleet/matchmaking/stop"
+                                             : "/v1/fleet/matchmaking/explain";
+    } else if (strcmp(argv[0], "start") == 0) {
+        json_t *players = json_array();
+        const char *config = NULL;
+        for (int i = 1; i + 1 < argc; i += 2) {
+            json_t *p = strcmp(argv[i], "--player") == 0 ? party_player(argv[i + 1]) : NULL;
+            if (strcmp(argv[i], "--config") == 0)
+                config = argv[i + 1];
+            else if (p != NULL)
+                json_array_append_new(players, p);
+            else
+                config = NULL, i = argc; /* usage below */
+        }
+        if (config != NULL && json_array_size(players) > 0 && argc % 2 == 1)
+            body = json_pack("{s:s, s:o}", "ConfigurationName", config, "Players", players);
+        else
+            json_decref(players);
+        route = "/v1/fleet/matchmaking/start";
+    }
+    if (body == NULL) {
+        memset(secret, 0, sizeof(secret));
+        return usage();
+    }
+    rally_server *s = rally_server_new(
+        &(struct rally_server_params){.url = url, .fleet_id = fleet, .fleet_secret = secret});
+    memset(secret, 0, sizeof(secret));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *answer = "";
+    int rc =
+        s != NULL ? rally_server_request(s, "POST", route, text, &answer) : RALLY_SERVER_E_ARGUMENT;
+    free(text);
+    if (answer[0])
+        printf("%s\n", answer);
+    if (rc != RALLY_SERVER_OK)
+        fprintf(stderr, "rally: %s\n", rally_server_message(s));
+    rally_server_free(s);
+    switch (rc) {
+    case RALLY_SERVER_OK: return 0;
+    case RALLY_SERVER_E_AUTH: return EXIT_AUTH;
+    case RALLY_SERVER_E_NOT_FOUND: return EXIT_NOT_FOUND;
+    case RALLY_SERVER_E_TRANSPORT: return EXIT_NETWORK;
+    case RALLY_SERVER_E_ARGUMENT: return EXIT_USAGE;
+    default: return EXIT_ERROR;
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *url = getenv("RALLY_URL") ? getenv("RALLY_URL") : "http://127.0.0.1:8080";
@@ -259,6 +386,8 @@ int main(int argc, char **argv)
         creds = home_creds;
     }
     rally_global_init();
+    if (strcmp(argv[i], "server") == 0)
+        return server(url, argc - i - 1, argv + i + 1);
     rally_client *c = rally_client_new(
         &(struct rally_options){.url = url, .credentials_path = creds, .no_push = no_push});
     if (c == NULL) {
@@ -295,7 +424,7 @@ int main(int argc, char **argv)
                 show_ticket(&t);
             rc = st == RALLY_OK ? 0 : report_error(c, st);
         } else if (strcmp(cmd, "wait") == 0) {
-            rc = wait_for(c, id, timeout_s);
+            rc = wait_for(c, id, timeout_s, false);
         } else {
             st = strcmp(cmd, "cancel") == 0 ? rally_cancel_ticket(c, id)
                                             : rally_accept_match(c, id, !reject);

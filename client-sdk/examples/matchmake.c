@@ -8,44 +8,11 @@
  * sample game server's line protocol: send the PlayerSessionId, read
  * "OK <PlayerId>" (or "DENIED <reason>").
  */
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "rally/rally.h"
-
-/* Connects to host:port, sends the seat, returns the server's first line. */
-static int take_seat(const struct rally_ticket *t, char *answer, size_t cap)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", t->port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (getaddrinfo(t->ip_address, port, &hints, &ai) != 0)
-        return -1;
-    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
-    int rc = -1;
-    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-        char line[256];
-        int n = snprintf(line, sizeof(line), "%s\n", t->player_session_id);
-        size_t got = 0;
-        if (write(fd, line, (size_t)n) == n) {
-            while (got + 1 < cap) {
-                ssize_t r = read(fd, answer + got, 1);
-                if (r <= 0 || answer[got] == '\n')
-                    break;
-                got++;
-            }
-            answer[got] = '\0';
-            rc = got > 0 ? 0 : -1;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    return rc;
-}
+#include "seat.h"
 
 static int show(void *ctx, const struct rally_ticket *t)
 {
@@ -86,7 +53,7 @@ int main(int argc, char **argv)
     char answer[300] = "";
     if (strcmp(t.status, "COMPLETED") != 0)
         fprintf(stderr, "no match: %s %s\n", t.status, t.status_message);
-    else if (take_seat(&t, answer, sizeof(answer)) < 0)
+    else if (rally_example_take_seat(&t, answer, sizeof(answer)) < 0)
         fprintf(stderr, "could not reach the game server at %s:%d\n", t.ip_address, t.port);
     else {
         printf("game server %s:%d says: %s\n", t.ip_address, t.port, answer);

@@ -13,6 +13,7 @@
 
 #include "arena.h"
 #include "db.h"
+#include "push.h"
 #include "serve.h"
 #include "ticket.h"
 #include "util.h"
@@ -56,11 +57,16 @@ static void handle_ticket(struct http_req *req, struct http_resp *resp)
 
 /* The subscription check of GET /v1/matchmaking/{id}/events, run by nginx
  * (auth_request) once per subscriber before nchan holds the connection:
- * 204 when the token's player is on the ticket, else 403 (nginx answers
+ * 204 when the token's player is on the ticket, else 403 (also when push
+ * is off on this stack, so clients fall back to polling at once; nginx answers
  * auth_request's 401 and 403 itself; any other code would be a 500). */
 static void handle_events_auth(struct http_req *req, struct http_resp *resp)
 {
     PGresult *r = NULL;
+    if (!push_enabled()) { /* nothing would ever be published: say so now */
+        http_error(req, resp, 403, "push_off", "push is off here: poll the ticket");
+        return;
+    }
     const char *p[] = {req->path_id, req->claims.sub};
     int rc = ticket_id_is_valid(req->path_id) ? db_exec(req->arena, VIEW, p, &r) : DB_OK;
     if (rc != DB_OK)

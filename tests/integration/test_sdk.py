@@ -156,6 +156,11 @@ class Sdk(unittest.TestCase):
                            capture_output=True, text=True, timeout=90, env=os.environ)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"game server 127\.0\.0\.1:\d+ says: OK [0-9a-f-]{36}")
+        # The tool does the same with --connect.
+        r = cli("matchmake", "--latency", "us-east-1=23", "--latency", "eu-west-1=81", "--wait",
+                "--connect", creds=self.creds(), timeout=90)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"game server 127\.0\.0\.1:\d+ says: OK [0-9a-f-]{36}")
 
     def test_the_library_exports_only_its_api(self):
         nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(LIB, "librally.so.0")],
@@ -168,6 +173,44 @@ class Sdk(unittest.TestCase):
         self.assertIn("Libs: -L${libdir} -lrally", pc)
         header = os.path.join(TOP, "client-sdk", "include", "rally", "rally.h")
         self.assertTrue(re.search(r"Threads:", open(header).read()))
+
+
+
+class ServerCommands(unittest.TestCase):
+    """`rally server ...`: fleet operations with the fleet's secret."""
+
+    @classmethod
+    def setUpClass(cls):
+        rally.load_config(rulesets={"Never": NEVER}, configurations={"Parked": PARKED})
+
+    def server(self, *args):
+        env = dict(os.environ, RALLY_FLEET_SECRET_FILE=os.path.join(RUN, "fleets", "fleet-local.secret"))
+        return subprocess.run([os.path.join(BIN, "rally"), "--url", "http://127.0.0.1:%d" % rally.PORT,
+                               "server"] + list(args), capture_output=True, text=True, env=env,
+                              timeout=30)
+
+    def test_start_describe_explain_stop(self):
+        r = self.server("start", "--config", "Parked", "--player", "srv-cli-1:us-east-1=30",
+                        "--player", "srv-cli-2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ticket = json.loads(r.stdout)["MatchmakingTicket"]
+        self.assertEqual([p["PlayerId"] for p in ticket["Players"]], ["srv-cli-1", "srv-cli-2"])
+        self.assertEqual(ticket["Players"][0]["LatencyInMs"], {"us-east-1": 30})
+        tid = ticket["TicketId"]
+        searching = lambda: json.loads(self.server("describe", tid).stdout)["TicketList"][0]["Status"] \
+            == "SEARCHING"
+        self.assertTrue(wait_until(searching, 10))
+        r = self.server("explain", tid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["TicketId"], tid)
+        self.assertEqual(self.server("stop", tid).returncode, 0)
+        self.assertEqual(self.server("stop", tid).returncode, 1)  # 409: already ended
+        self.assertEqual(self.server("explain", "no-such-ticket").returncode, 4)
+        self.assertEqual(self.server("frob").returncode, 2)
+        env = dict(os.environ, RALLY_FLEET_SECRET_FILE="/dev/null")
+        bad = subprocess.run([os.path.join(BIN, "rally"), "--url", "http://127.0.0.1:%d" % rally.PORT,
+                              "server", "describe", tid], capture_output=True, text=True, env=env)
+        self.assertEqual(bad.returncode, 3)  # an empty secret is refused
 
 
 if __name__ == "__main__":
