@@ -27,20 +27,16 @@ static int check(rally_client *c, rally_status rc, const char *step)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* The steps; 0 when every one passed. */
+static int run(rally_client *c, const char *configuration)
 {
-    if (argc != 4)
-        return 2;
-    rally_global_init();
-    rally_client *c = rally_client_new(&(struct rally_options){
-        .url = argv[1], .credentials_path = argv[2], .refresh_margin_ms = 899000});
     struct rally_ticket t;
     struct rally_latency lat[] = {{"us-east-1", 20}};
     char id[RALLY_ID_MAX];
-    if (c == NULL || check(c, rally_login_guest(c), "login") != 0)
+    if (check(c, rally_login_guest(c), "login") != 0)
         return 1;
     printf("player %s\n", rally_player_id(c));
-    if (check(c, rally_start_matchmaking(c, argv[3], lat, 1, &t), "start") != 0)
+    if (check(c, rally_start_matchmaking(c, configuration, lat, 1, &t), "start") != 0)
         return 1;
     snprintf(id, sizeof(id), "%s", t.ticket_id);
     printf("ticket %s\n", id);
@@ -56,8 +52,20 @@ int main(int argc, char **argv)
     if (check(c, rally_get_ticket(c, id, &t), "relogin") != 0)
         return 1;
     printf("player %s\n", rally_player_id(c));
-    if (check(c, rally_cancel_ticket(c, id), "cancel") != 0)
+    return check(c, rally_cancel_ticket(c, id), "cancel");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4)
+        return 2;
+    rally_global_init();
+    rally_client *c = rally_client_new(&(struct rally_options){
+        .url = argv[1], .credentials_path = argv[2], .refresh_margin_ms = 899000});
+    if (c == NULL)
         return 1;
+    int rc = run(c, argv[3]);
+    fflush(stdout);
     rally_client_free(c);
-    return 0;
+    return rc;
 }

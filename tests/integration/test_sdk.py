@@ -6,6 +6,7 @@ a revoked refresh token, exit codes, and the library's exported symbols."""
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import tempfile
@@ -32,6 +33,15 @@ def cli(*args, creds=None, timeout=60):
         cmd += ["--credentials", creds]
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
                           env=os.environ)
+
+
+def gone(pid):
+    """Exited (a zombie nobody reaped counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def access_log():
@@ -95,6 +105,33 @@ class Sdk(unittest.TestCase):
             self.assertEqual(t["Status"], "COMPLETED")
             log = access_log()
             self.assertNotIn("/v1/matchmaking/%s/events" % t["TicketId"], log)
+            self.assertIn("GET /v1/matchmaking/%s " % t["TicketId"], log)
+
+    def restart_poll_ticket(self, env):
+        """poll-ticket again, with env (it answers the push subscription check)."""
+        pidfile = os.path.join(RUN, "pids", "poll-ticket.pid")
+        with open(pidfile) as f:
+            old = int(f.read())
+        os.kill(old, signal.SIGTERM)
+        self.assertTrue(wait_until(lambda: gone(old), 15))
+        log = open(os.path.join(RUN, "logs", "poll-ticket.log"), "a")
+        p = subprocess.Popen([os.path.join(BIN, "poll-ticket")], stdout=log, stderr=subprocess.STDOUT,
+                             env=env, start_new_session=True)
+        with open(pidfile, "w") as f:
+            f.write(str(p.pid))
+        sock = os.path.join(os.environ["RALLY_SOCKET_DIR"], "poll-ticket.sock")
+        self.assertTrue(wait_until(lambda: os.path.exists(sock) and
+                                   rally.request("GET", "/v1/matchmaking/x", token="x").status == 401, 15))
+
+    def test_polling_when_push_is_off_on_the_server(self):
+        clear_pool("SdkDuo")
+        self.restart_poll_ticket({k: v for k, v in os.environ.items() if k != "RALLY_PUSH_SOCKET"})
+        self.addCleanup(self.restart_poll_ticket, dict(os.environ))
+        tickets = self.pair()  # the SDK tries push, is told push_off, polls
+        log = access_log()
+        for t in tickets:
+            self.assertEqual(t["Status"], "COMPLETED")
+            self.assertRegex(log, r"GET /v1/matchmaking/%s/events HTTP/1\.1\" 403" % t["TicketId"])
             self.assertIn("GET /v1/matchmaking/%s " % t["TicketId"], log)
 
     def test_refresh_before_expiry_and_after_revocation(self):
