@@ -207,28 +207,33 @@ static json_t *matchmaker_attributes(json_t *attrs)
 /* FlexMatch's MatchmakerData string (aws-flow.md §5.9); malloc'd. */
 static char *matchmaker_data(struct tick *t, const struct placing *m)
 {
-    json_t *teams = json_array();
-    for (size_t k = 0; k < t->rs->nteams; k++) {
-        json_t *players = json_array();
-        for (int i = 0; i < PQntuples(m->tickets); i++) {
-            json_t *ps = json_loads(db_get(m->tickets, i, 1), 0, NULL);
-            size_t j;
-            json_t *p;
-            json_array_foreach(ps, j, p)
-            {
-                const char *id = json_string_value(json_object_get(p, "PlayerId"));
-                const char *team = json_string_value(json_object_get(m->teams, id ? id : ""));
-                if (team != NULL && strcmp(team, t->rs->teams[k].name) == 0)
-                    json_array_append_new(
-                        players,
-                        json_pack("{s:s, s:o}", "playerId", id, "attributes",
-                                  matchmaker_attributes(json_object_get(p, "PlayerAttributes"))));
-            }
-            json_decref(ps);
+    /* Every team, in the rule set's order, even an empty one. */
+    json_t *by_team = json_object();
+    for (size_t k = 0; k < t->rs->nteams; k++)
+        json_object_set_new(by_team, t->rs->teams[k].name, json_array());
+    for (int i = 0; i < PQntuples(m->tickets); i++) {
+        json_t *ps = json_loads(db_get(m->tickets, i, 1), 0, NULL);
+        size_t j;
+        json_t *p;
+        json_array_foreach(ps, j, p)
+        {
+            const char *id = json_string_value(json_object_get(p, "PlayerId"));
+            const char *team = json_string_value(json_object_get(m->teams, id ? id : ""));
+            json_t *players = team != NULL ? json_object_get(by_team, team) : NULL;
+            if (players != NULL)
+                json_array_append_new(
+                    players,
+                    json_pack("{s:s, s:o}", "playerId", id, "attributes",
+                              matchmaker_attributes(json_object_get(p, "PlayerAttributes"))));
         }
-        json_array_append_new(
-            teams, json_pack("{s:s, s:o}", "name", t->rs->teams[k].name, "players", players));
+        json_decref(ps);
     }
+    json_t *teams = json_array();
+    for (size_t k = 0; k < t->rs->nteams; k++)
+        json_array_append_new(teams,
+                              json_pack("{s:s, s:O}", "name", t->rs->teams[k].name, "players",
+                                        json_object_get(by_team, t->rs->teams[k].name)));
+    json_decref(by_team);
     json_t *data = json_pack("{s:s, s:s, s:o}", "matchId", m->match_id,
                              "matchmakingConfigurationArn", t->arn, "teams", teams);
     char *text = json_dumps(data, JSON_COMPACT);

@@ -11,7 +11,6 @@
  *   POST   /v1/fleet/matchmaking/accept  {"TicketId", "PlayerIds": [...],
  *                                         "AcceptanceType": "ACCEPT"|"REJECT"} -> 200 {}
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
