@@ -14,16 +14,21 @@
 enum { CLAIM, FINISH, RETRY, NEXT_DUE };
 
 /* A claim leases due deliveries for 30 s: if the process dies mid-POST, the
- * delivery is simply due again then. */
+ * delivery is simply due again then. The due rows are picked in a
+ * MATERIALIZED CTE: as a subquery in UPDATE ... FROM, PostgreSQL may run
+ * the LIMIT ... SKIP LOCKED scan more than once (once per outer row in a
+ * nested loop), and each run skips what the previous one locked, so the
+ * claim returned many times the limit. */
 const struct db_stmt outbox_stmts[OUTBOX_NSTMTS] = {
     [CLAIM] =
         {"outbox_claim",
+         "WITH due AS MATERIALIZED ("
+         "  SELECT d2.message_id, d2.subscription_id FROM events.deliveries d2 "
+         "  JOIN events.outbox o2 USING (message_id) WHERE d2.next_attempt_at <= now() "
+         "  ORDER BY d2.next_attempt_at, o2.seq LIMIT $1 FOR UPDATE OF d2 SKIP LOCKED) "
          "UPDATE events.deliveries d SET attempts = d.attempts + 1, "
          "next_attempt_at = now() + interval '30 seconds' "
-         "FROM (SELECT d2.message_id, d2.subscription_id FROM events.deliveries d2 "
-         "      JOIN events.outbox o2 USING (message_id) WHERE d2.next_attempt_at <= now() "
-         "      ORDER BY d2.next_attempt_at, o2.seq LIMIT $1 FOR UPDATE OF d2 SKIP LOCKED) due, "
-         "events.outbox o, events.subscriptions s "
+         "FROM due, events.outbox o, events.subscriptions s "
          "WHERE d.message_id = due.message_id AND d.subscription_id = due.subscription_id "
          "AND o.message_id = d.message_id AND s.subscription_id = d.subscription_id "
          "RETURNING d.message_id, d.subscription_id, d.attempts, o.topic_arn, o.message, "
@@ -210,15 +215,24 @@ static void record(struct arena *a, const struct flight *f)
 int outbox_deliver(int batch)
 {
     struct arena a = {0};
+    int limit = batch < 1 ? 1 : batch < OUTBOX_MAX_BATCH ? batch : OUTBOX_MAX_BATCH;
     char n[16];
-    snprintf(n, sizeof(n), "%d", batch < OUTBOX_MAX_BATCH ? batch : OUTBOX_MAX_BATCH);
+    snprintf(n, sizeof(n), "%d", limit);
     const char *p[] = {n};
     PGresult *r;
     if (db_exec(&a, base + CLAIM, p, &r) != DB_OK) {
         arena_destroy(&a);
         return -1;
     }
+    /* Never more than the flights we have: rows past them (which the claim
+     * should not return) keep their lease and are simply due again. */
     int rows = PQntuples(r);
+    if (rows > limit) {
+        log_error("the outbox claim returned %d deliveries for a limit of %d; %d wait for their "
+                  "lease to end",
+                  rows, limit, rows - limit);
+        rows = limit;
+    }
     for (int i = 0; i < rows; i++) {
         struct flight *f = &flights[i];
         f->id = db_get(r, i, 0);
