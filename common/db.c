@@ -1,6 +1,7 @@
 /* One libpq connection per process, statements prepared on every (re)connect. */
 #include "db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 static PGconn *conn;
 static unsigned long generation; /* connections made so far */
 static bool in_transaction;      /* between db_begin and db_commit/db_rollback */
+static bool doomed;              /* the server said FATAL between statements */
 static const struct db_stmt *stmts;
 static int nstmts;
 static const char *app;
@@ -36,6 +38,53 @@ static int run_simple(const char *sql)
     return ok ? 0 : -1;
 }
 
+/* Messages the server sends outside any statement arrive here. A FATAL
+ * one ("terminating connection due to unexpected postmaster exit", an
+ * administrator's pg_terminate_backend) means the session is over before
+ * the next statement is sent, so that statement is known not to have run. */
+static void on_notice(void *arg, const PGresult *r)
+{
+    (void)arg;
+    const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    bool fatal =
+        severity != NULL && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0);
+    doomed |= fatal;
+    if (fatal)
+        log_warn("database session ended by the server: %s", text != NULL ? text : "");
+    else
+        log_info("database notice: %s", text != NULL ? text : "");
+}
+
+/* Whether the connection can take a statement: it exists, libpq thinks it
+ * is up, and the server has not closed or condemned it while it sat idle.
+ * An idle connection has nothing to read except notifications, notices and
+ * a goodbye: when it is readable, libpq reads it now (notifications stay
+ * queued for PQnotifies), so a dead session is found before a statement is
+ * sent on it rather than after, when nobody could tell whether it ran. */
+static bool usable(void)
+{
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK || doomed)
+        return false;
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+    for (int i = 0; i < 2 && poll(&p, 1, 0) > 0; i++) {
+        /* Twice: a goodbye is a message, then the end of the stream. */
+        if (PQconsumeInput(conn) == 0)
+            return false;
+        (void)PQisBusy(conn); /* parses what came: notices reach on_notice */
+        if (doomed || PQstatus(conn) != CONNECTION_OK)
+            return false;
+    }
+    return true;
+}
+
+static void drop_connection(void)
+{
+    PQfinish(conn);
+    conn = NULL;
+    doomed = false;
+}
+
 static int connect_and_prepare(void)
 {
     const char *url = getenv("DATABASE_URL");
@@ -56,13 +105,14 @@ static int connect_and_prepare(void)
     keys[n] = NULL;
     vals[n] = NULL;
 
+    drop_connection();
     conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
         log_warn("could not connect to database: %s", PQerrorMessage(conn));
-        PQfinish(conn);
-        conn = NULL;
+        drop_connection();
         return -1;
     }
+    PQsetNoticeReceiver(conn, on_notice, NULL);
     /* Every query names its schema; nothing resolves through search_path. */
     if (run_simple("SELECT pg_catalog.set_config('search_path', '', false)") < 0)
         goto fail;
@@ -78,8 +128,7 @@ static int connect_and_prepare(void)
     generation++;
     return 0;
 fail:
-    PQfinish(conn);
-    conn = NULL;
+    drop_connection();
     return -1;
 }
 
@@ -93,11 +142,8 @@ void db_init(const char *app_name, const struct db_stmt *table, int n)
 
 PGconn *db_connection(void)
 {
-    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        PQfinish(conn);
-        conn = NULL;
+    if (!usable())
         connect_and_prepare();
-    }
     return conn;
 }
 
@@ -108,8 +154,7 @@ unsigned long db_generation(void)
 
 void db_close(void)
 {
-    PQfinish(conn);
-    conn = NULL;
+    drop_connection();
 }
 
 static void pqclear_hook(void *p)
@@ -121,7 +166,11 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
 {
     *out = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (conn == NULL && (in_transaction || connect_and_prepare() < 0)) {
+        /* A dead connection is replaced before anything is sent, except
+         * inside a transaction, which a new connection would not be in. */
+        if (!usable() && (in_transaction || connect_and_prepare() < 0)) {
+            if (in_transaction)
+                drop_connection();
             set_error("08006", "database unavailable");
             return DB_DOWN;
         }
@@ -152,10 +201,9 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
         bool not_sent = strncmp(last_state, "57P0", 4) == 0 ||
                         strstr(last_msg, "could not send") != NULL ||
                         strstr(last_msg, "no connection to the server") != NULL ||
-                        strstr(last_msg, "terminating connection due to administrator") != NULL;
+                        strstr(last_msg, "terminating connection due to") != NULL;
         log_warn("database connection lost: %s", last_msg);
-        PQfinish(conn);
-        conn = NULL;
+        drop_connection();
         if (in_transaction || (!stmts[idx].retry_safe && !not_sent))
             return DB_DOWN;
     }
@@ -177,11 +225,18 @@ static enum db_rc run_control(const char *sql)
     return PQstatus(conn) == CONNECTION_OK ? DB_ERROR : DB_DOWN;
 }
 
+/* BEGIN changes nothing, so a connection found broken by it is replaced
+ * and BEGIN sent once more. */
 enum db_rc db_begin(void)
 {
-    if (conn == NULL && connect_and_prepare() < 0)
-        return DB_DOWN;
-    enum db_rc rc = run_control("BEGIN");
+    enum db_rc rc = DB_DOWN;
+    for (int attempt = 0; attempt < 2 && rc == DB_DOWN; attempt++) {
+        if (!usable() && connect_and_prepare() < 0)
+            return DB_DOWN;
+        rc = run_control("BEGIN");
+        if (rc == DB_DOWN)
+            drop_connection();
+    }
     in_transaction = rc == DB_OK;
     return rc;
 }
@@ -195,8 +250,8 @@ enum db_rc db_commit(void)
 
 void db_rollback(void)
 {
-    if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
-        run_control("ROLLBACK");
+    if (conn != NULL && PQstatus(conn) == CONNECTION_OK && run_control("ROLLBACK") == DB_DOWN)
+        drop_connection();
     in_transaction = false;
 }
 

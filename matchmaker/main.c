@@ -57,14 +57,35 @@ static bool listening(unsigned long *gen)
     return ok;
 }
 
-/* Sleeps up to `seconds`, or until a notification or a signal. True if a
- * notification other than the outbox's came: tickets or configuration
- * changed, so matchmaking should run now. */
-static bool wait_for_work(double seconds)
+/* Takes the notifications libpq already holds; true if one other than the
+ * outbox's came: tickets or configuration changed, so matchmaking should
+ * run now. *any says whether there were any at all. */
+static bool take_notifications(PGconn *c, bool *any)
 {
     bool tick_now = false;
+    PGnotify *n;
+    while ((n = PQnotifies(c)) != NULL) {
+        *any = true;
+        tick_now |= strcmp(n->relname, "rally_outbox") != 0;
+        PQfreemem(n);
+    }
+    return tick_now;
+}
+
+/* Sleeps up to `seconds`, or until a notification or a signal. True if
+ * matchmaking should run now (take_notifications). Notifications that
+ * arrived during a statement are already read off the socket, so they
+ * are taken before sleeping. */
+static bool wait_for_work(double seconds)
+{
     PGconn *c = db_connection();
     int fd = c != NULL ? PQsocket(c) : -1;
+    bool any = false;
+    if (fd >= 0) {
+        bool tick_now = take_notifications(c, &any);
+        if (any)
+            return tick_now;
+    }
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int ms = (int)(seconds * 1000);
     if (fd < 0 || poll(&pfd, 1, ms) < 0) {
@@ -72,14 +93,9 @@ static bool wait_for_work(double seconds)
             poll(NULL, 0, ms);
         return false;
     }
-    if (PQconsumeInput(c) == 1) {
-        PGnotify *n;
-        while ((n = PQnotifies(c)) != NULL) {
-            tick_now |= strcmp(n->relname, "rally_outbox") != 0;
-            PQfreemem(n);
-        }
-    }
-    return tick_now;
+    if (PQconsumeInput(c) == 1)
+        return take_notifications(c, &any);
+    return false;
 }
 
 int main(void)

@@ -20,21 +20,20 @@ enum { CLAIM, FINISH, RETRY, NEXT_DUE };
  * nested loop), and each run skips what the previous one locked, so the
  * claim returned many times the limit. */
 const struct db_stmt outbox_stmts[OUTBOX_NSTMTS] = {
-    [CLAIM] =
-        {"outbox_claim",
-         "WITH due AS MATERIALIZED ("
-         "  SELECT d2.message_id, d2.subscription_id FROM events.deliveries d2 "
-         "  JOIN events.outbox o2 USING (message_id) WHERE d2.next_attempt_at <= now() "
-         "  ORDER BY d2.next_attempt_at, o2.seq LIMIT $1 FOR UPDATE OF d2 SKIP LOCKED) "
-         "UPDATE events.deliveries d SET attempts = d.attempts + 1, "
-         "next_attempt_at = now() + interval '30 seconds' "
-         "FROM due, events.outbox o, events.subscriptions s "
-         "WHERE d.message_id = due.message_id AND d.subscription_id = due.subscription_id "
-         "AND o.message_id = d.message_id AND s.subscription_id = d.subscription_id "
-         "RETURNING d.message_id, d.subscription_id, d.attempts, o.topic_arn, o.message, "
-         "s.endpoint, s.subscription_arn, "
-         "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
-         1, false},
+    [CLAIM] = {"outbox_claim",
+               "WITH due AS MATERIALIZED ("
+               "  SELECT d2.message_id, d2.subscription_id FROM events.deliveries d2 "
+               "  JOIN events.outbox o2 USING (message_id) WHERE d2.next_attempt_at <= now() "
+               "  ORDER BY d2.next_attempt_at, o2.seq LIMIT $1 FOR UPDATE OF d2 SKIP LOCKED) "
+               "UPDATE events.deliveries d SET attempts = d.attempts + 1, "
+               "next_attempt_at = now() + interval '30 seconds' "
+               "FROM due, events.outbox o, events.subscriptions s "
+               "WHERE d.message_id = due.message_id AND d.subscription_id = due.subscription_id "
+               "AND o.message_id = d.message_id AND s.subscription_id = d.subscription_id "
+               "RETURNING d.message_id, d.subscription_id, d.attempts, o.topic_arn, o.message, "
+               "s.endpoint, s.subscription_arn, "
+               "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+               1, false},
     /* Delivered ($3 false), or given up ($3 true, $4 the last error). */
     [FINISH] = {"outbox_finish",
                 "SELECT events.finish_delivery($1::uuid, $2::bigint, $3::boolean, $4)", 4, false},

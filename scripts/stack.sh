@@ -70,7 +70,10 @@ start_pg() {
     fi
     local extra=""
     [ "${RALLY_PG_FAST:-0}" = 1 ] && extra="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    if [ ! -f "$RT/pg/data/postmaster.pid" ]; then
+    # After a kill -9 or a reboot postmaster.pid is stale: pg_ctl status
+    # tells a live postmaster from a leftover file (PostgreSQL itself then
+    # replaces the file on start).
+    if ! as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" status >/dev/null 2>&1; then
         as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" -l "$RT/pg/server.log" -w -t 60 start \
             -o "-k $RT/pg -c listen_addresses='' -c port=5432 -c max_connections=300 -c shared_buffers=256MB $extra" >/dev/null
     fi

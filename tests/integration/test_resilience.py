@@ -3,12 +3,15 @@
 
 import asyncio
 import os
+import signal
+import subprocess
+import threading
 import time
 import unittest
 
 import aclient
 import rally
-from rally import psql
+from rally import guest, psql, publish, request
 from test_fleet import server_token
 
 # Nobody ever matches: a duel between players of exactly equal skill, and
@@ -88,3 +91,147 @@ class Burst(unittest.TestCase):
             # Out of the pool, so later tests' ticks stay small.
             psql("UPDATE matchmaking.tickets SET status = 'CANCELLED', updated_at = now() "
                  "WHERE ticket_id LIKE 'burst%' AND status IN ('QUEUED', 'SEARCHING')")
+
+
+# A configuration whose tickets never match (every skill is 990 from the
+# reference), so the tickets of the restart test keep their state.
+NEVER = {"ruleLanguageVersion": "1.0",
+         "playerAttributes": [{"name": "skill", "type": "number", "default": 10}],
+         "teams": [{"name": "red", "minPlayers": 1, "maxPlayers": 1},
+                   {"name": "blue", "minPlayers": 1, "maxPlayers": 1}],
+         "rules": [{"name": "Unreachable", "type": "distance", "referenceValue": 1000, "maxDistance": 0,
+                    "measurements": ["teams[*].players.attributes[skill]"]}]}
+RESTART_CONFIG = {"Name": "Restart", "RuleSetName": "NeverRules", "RequestTimeoutSeconds": 600,
+                  "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+                  "NotificationTarget": rally.TOPIC}
+
+
+def postmaster():
+    """The postmaster's pid and its children (the backends)."""
+    with open(os.path.join(ENV_RT, "pg", "data", "postmaster.pid")) as f:
+        pid = int(f.readline())
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return pid, [int(c) for c in f.read().split()]
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+ENV_RT = os.environ["RALLY_RT_DIR"]
+
+
+class PostgresRestart(unittest.TestCase):
+    """kill -9 of the postmaster under load of every route family, then a
+    restart as `make run` would do it: every request sent once PostgreSQL is
+    back answers 2xx at once (no SIGHUP, no idle worker failing its first
+    request), the daemons carry on, and no delivery is dead-lettered."""
+
+    @classmethod
+    def setUpClass(cls):
+        rally.load_config(rulesets={"NeverRules": NEVER}, configurations={"Restart": RESTART_CONFIG})
+
+    def family_calls(self):
+        """One callable per route family; each makes one request, returns
+        its status."""
+        guests = [guest() for _ in range(2)]
+        poller = guests.pop()
+        polled = rally.start_ticket(poller["auth_token"], configuration="Restart").json["TicketId"]
+        acceptor = guests.pop()
+        accepted = rally.start_ticket(acceptor["auth_token"], configuration="Restart").json["TicketId"]
+        publish("PotentialMatchCreated", [(accepted, [{"playerId": acceptor["user_id"], "team": "red"}])],
+                matchId="m-" + accepted, acceptanceRequired=True, acceptanceTimeout=600,
+                configuration="Restart")
+        elsewhere = "restart-elsewhere-" + os.urandom(4).hex()
+        server = server_token("fleet-local")
+        r = request("POST", "/v1/fleet/processes",
+                    {"location": "us-east-1", "ipAddress": "127.0.0.1", "dnsName": "localhost",
+                     "port": 7391, "maxPlayers": 2}, token=server)
+        self.assertEqual(r.status, 201, r)
+        process = r.json["processId"]
+        fresh = iter(guests + [guest() for _ in range(300)])
+
+        def start():
+            """A new ticket for a player without one (each player once)."""
+            g = next(fresh)
+            r = rally.start_ticket(g["auth_token"], configuration="Restart")
+            return r.status, g, (r.json or {}).get("TicketId")
+
+        def cancel():
+            status, g, t = start()
+            if status not in (200, 201):
+                return "start failed: %s" % status
+            return request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"]).status
+
+        return {
+            "login": lambda: request("POST", "/v1/identity/guest", {}).status,
+            "start": lambda: start()[0],
+            "cancel": cancel,
+            "poll": lambda: request("GET", "/v1/matchmaking/" + polled, token=poller["auth_token"]).status,
+            "accept": lambda: request("POST", "/v1/matchmaking/%s/accept" % accepted,
+                                      {"acceptanceType": "ACCEPT"}, token=acceptor["auth_token"]).status,
+            "events": lambda: publish("MatchmakingSearching", [(elsewhere, [{"playerId": "p-" + elsewhere}])],
+                                      configuration="Restart").status,
+            "fleet": lambda: request("POST", "/v1/fleet/processes/%s/heartbeat" % process,
+                                     token=server).status,
+        }
+
+    def test_every_route_serves_once_postgres_is_back(self):
+        calls = self.family_calls()
+        for name, call in calls.items():
+            self.assertIn(call(), (200, 201), name)  # each works before the crash
+        dead_before = psql("SELECT count(*) FROM events.dead_letters")
+        matchmaker, sweeper = rally.pids("matchmaker"), rally.pids("sweeper")
+        log = {name: [] for name in calls}
+        stop = threading.Event()
+
+        def load(name, call):
+            while not stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    status = call()
+                except OSError as e:
+                    status = str(e)
+                log[name].append((t0, status))
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=load, args=item) for item in calls.items()]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.0)
+            pid, backends = postmaster()
+            os.kill(pid, signal.SIGKILL)
+            # The backends notice their postmaster died and leave.
+            self.assertTrue(rally.wait_until(lambda: not any(alive(b) for b in [pid] + backends), 10))
+            time.sleep(1.0)  # an outage, under load
+            subprocess.run([os.path.join(rally.TOP, "scripts", "stack.sh"), "pg-start", rally.RUN],
+                           check=True, capture_output=True, env=os.environ)
+            back = time.monotonic()
+            time.sleep(6.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        for name, entries in log.items():
+            during = [s for t0, s in entries if t0 < back]
+            after = [s for t0, s in entries if t0 >= back]
+            if name == "poll":
+                self.assertIn(503, during)  # the outage was real
+            self.assertGreater(len(after), 3, name)
+            self.assertEqual([s for s in after if s not in (200, 201)], [], name)
+        # The daemons carried on by themselves: the same processes, and a
+        # ticket started now is searching in the client's view (matchmaker,
+        # outbox and event-ingest all back).
+        self.assertEqual((rally.pids("matchmaker"), rally.pids("sweeper")), (matchmaker, sweeper))
+        self.assertTrue(alive(matchmaker) and alive(sweeper))
+        g = guest()
+        t = rally.start_ticket(g["auth_token"], configuration="Restart").json["TicketId"]
+        self.assertTrue(rally.wait_until(
+            lambda: request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).json["Status"] == "SEARCHING",
+            15))
+        self.assertEqual(psql("SELECT count(*) FROM events.dead_letters"), dead_before)
