@@ -159,7 +159,11 @@ int main(void)
         double now = util_mono_ms() / 1000.0;
         if (now >= next_tick) {
             matcher_tick();
-            next_tick = now + tick;
+            /* Delivery gets at least as long as matching took: a slow tick
+             * over a large pool must not starve the outbox (one batch per
+             * tick) while events pile up. */
+            double spent = util_mono_ms() / 1000.0 - now;
+            next_tick = now + spent + (tick > spent ? tick : spent);
         }
         int n = outbox_deliver(batch);
         if (n > 0)

@@ -48,13 +48,16 @@ stop_pidfile() {
 }
 
 do_stop() {
-    # Game servers first: their ProcessEnding goes through nginx.
-    for f in "$RUN"/pids/gameserver-*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
+    # Game servers first: their ProcessEnding goes through nginx. A
+    # supervisor is stopped before what it supervises, or it would restart it.
+    for f in "$RUN"/pids/gameserver-*.supervisor.pid "$RUN"/pids/gameserver-*.pid; do
+        [ -e "$f" ] && stop_pidfile "$f"
+    done
     if [ -f "$RT/nginx/nginx.pid" ]; then
         nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -s quit 2>/dev/null || true
         for _ in $(seq 1 50); do [ -f "$RT/nginx/nginx.pid" ] || break; sleep 0.1; done
     fi
-    for f in "$RUN"/pids/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
+    for f in "$RUN"/pids/*.supervisor.pid "$RUN"/pids/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
     if [ -f "$RT/pg/data/postmaster.pid" ]; then
         as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" -m fast -w stop >/dev/null || true
     fi
@@ -146,6 +149,23 @@ start_daemon() {
     echo $! >"$RUN/pids/$name.pid"
 }
 
+# Daemons that must outlive their own crashes run under rally-supervise,
+# which starts them again whenever they end (as serve.c restarts workers);
+# pids/NAME.pid is the daemon's own pid, pids/NAME.supervisor.pid its
+# supervisor's.
+start_supervised() {
+    local name=$1; shift
+    local sup="$RUN/pids/$name.supervisor.pid"
+    if [ -f "$sup" ] && kill -0 "$(cat "$sup")" 2>/dev/null; then
+        return 0
+    fi
+    rm -f "$RUN/pids/$name.pid"
+    setsid "$BIN/rally-supervise" "$name-supervisor" "$RUN/pids/$name.pid" "$@" \
+        </dev/null >>"$RUN/logs/$name.log" 2>&1 &
+    echo $! >"$sup"
+    for _ in $(seq 1 50); do [ -f "$RUN/pids/$name.pid" ] && break; sleep 0.05; done
+}
+
 functions_list() {
     for d in "$TOP"/functions/*/; do
         local f
@@ -170,7 +190,7 @@ SQL
 }
 
 do_start() {
-    for b in rally-keys rally-admin rally-sweeper rally-matchmaker; do
+    for b in rally-keys rally-admin rally-sweeper rally-matchmaker rally-supervise; do
         [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing: run make first" >&2; exit 1; }
     done
     mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/www/.well-known" "$RT/nginx/tmp"
@@ -186,9 +206,9 @@ do_start() {
     for f in $(functions_list); do
         start_daemon "$f" "$BIN/$f"
     done
-    start_daemon sweeper "$BIN/rally-sweeper"
+    start_supervised sweeper "$BIN/rally-sweeper"
     subscribe_local_ingest
-    start_daemon matchmaker "$BIN/rally-matchmaker"
+    start_supervised matchmaker "$BIN/rally-matchmaker"
 
     "$TOP/scripts/nginx-conf.sh" "$RT" "$PORT" "$RUN/logs" >"$RT/nginx/nginx.conf"
     if [ ! -f "$RT/nginx/nginx.pid" ] || ! kill -0 "$(cat "$RT/nginx/nginx.pid")" 2>/dev/null; then
@@ -224,7 +244,7 @@ start_gameservers() {
     local port=${RALLY_GAMESERVER_PORT:-7777}
     local loc
     for loc in us-east-1 eu-west-1; do
-        RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_daemon "gameserver-$loc" \
+        RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_supervised "gameserver-$loc" \
             "$BIN/rally-gameserver" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
             --location "$loc" --port "$port" --ip 127.0.0.1 --dns localhost
         port=$((port + 1))

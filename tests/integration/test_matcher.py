@@ -78,23 +78,31 @@ class Matcher(unittest.TestCase):
         self.assertTrue(wait_until(lambda: ticket_of(g2, t2)["Status"] == "TIMED_OUT", 15))
 
     def test_standby_takes_over_when_the_leader_dies(self):
-        pidfile = os.path.join(RUN, "pids", "matchmaker.pid")
-        with open(pidfile) as f:
-            leader = int(f.read())
+        leader = rally.pids("matchmaker")
+        supervisor = rally.pids("matchmaker.supervisor")
         log = open(os.path.join(RUN, "logs", "matchmaker-standby.log"), "a")
         standby = subprocess.Popen([os.path.join(BIN, "rally-matchmaker")], stdout=log,
                                    stderr=subprocess.STDOUT, env=os.environ, start_new_session=True)
-        time.sleep(1)
-        os.kill(leader, signal.SIGKILL)
-        with open(pidfile, "w") as f:  # `make stop` stops the survivor
-            f.write(str(standby.pid))
-        killed_at = time.time()
-        (g1, t1), (g2, t2) = self.start(), self.start()
-        done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in ((g1, t1), (g2, t2)))
-        self.assertTrue(wait_until(done, 15))
-        self.assertLess(time.time() - killed_at, 10)
-        with open(os.path.join(RUN, "logs", "matchmaker-standby.log")) as f:
-            self.assertIn("leading configuration StandaloneDuel", f.read())
+        # The supervisor would start the leader again at once: held back
+        # here, so that it is the standby that must take over.
+        os.kill(supervisor, signal.SIGSTOP)
+        try:
+            time.sleep(1)
+            os.kill(leader, signal.SIGKILL)
+            killed_at = time.time()
+            (g1, t1), (g2, t2) = self.start(), self.start()
+            done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in ((g1, t1), (g2, t2)))
+            self.assertTrue(wait_until(done, 15))
+            self.assertLess(time.time() - killed_at, 10)
+            with open(os.path.join(RUN, "logs", "matchmaker-standby.log")) as f:
+                self.assertIn("leading configuration StandaloneDuel", f.read())
+        finally:
+            os.kill(supervisor, signal.SIGCONT)
+            # The supervisor starts a new matchmaker; the standby leaves.
+            self.assertTrue(wait_until(lambda: rally.pids("matchmaker") != leader, 10))
+            standby.terminate()
+            standby.wait()
+            log.close()
 
 
 class Acceptance(unittest.TestCase):

@@ -1,0 +1,175 @@
+/*
+ * rally-supervise: keeps one daemon running, as serve.c keeps its workers.
+ *
+ *   rally-supervise NAME PIDFILE PROGRAM [ARG...]
+ *
+ * Starts PROGRAM and starts it again whenever it ends, for whatever reason:
+ * a crash, a kill -9, or a clean exit (a game server process ends after its
+ * game, and a fleet relaunches it, as GameLift's runtime configuration
+ * does). A program that ends within a second of starting waits before its
+ * next start, doubling up to 30 s, so a crash loop does not spin. PIDFILE
+ * always holds the running program's pid (written whole, then renamed), so
+ * operators and tests signal the program itself.
+ *
+ * SIGTERM and SIGINT are passed on and end the supervisor once the program
+ * has exited; SIGHUP is passed on. `make run` (scripts/stack.sh) starts the
+ * matchmaker, the sweeper and the sample game servers under it;
+ * docker-compose gets the same from its restart policy.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t hup_pending;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    hup_pending = 1;
+}
+
+static void on_child(int sig)
+{
+    (void)sig; /* only here so SIGCHLD ends sigsuspend() */
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+/* Writes pid to path through a temporary file, so a reader never sees half
+ * a number. */
+static void write_pidfile(const char *path, pid_t pid)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        log_error("could not write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)pid);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        log_error("could not write %s: %s", path, strerror(errno));
+}
+
+static pid_t start(char **argv, const sigset_t *mask)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        execvp(argv[0], argv);
+        fprintf(stderr, "rally-supervise: could not run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    if (pid < 0)
+        log_error("could not fork: %s", strerror(errno));
+    return pid;
+}
+
+/* Says how the program ended. */
+static void report(pid_t pid, int status)
+{
+    if (WIFSIGNALED(status))
+        log_error("%ld crashed with signal %d; restarting", (long)pid, WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0)
+        log_error("%ld exited with status %d; restarting", (long)pid, WEXITSTATUS(status));
+    else
+        log_info("%ld exited; restarting", (long)pid);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: rally-supervise NAME PIDFILE PROGRAM [ARG...]\n");
+        return 2;
+    }
+    log_init(argv[1]);
+    const char *pidfile = argv[2];
+    char **program = argv + 3;
+
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    set_handler(SIGTERM, on_stop);
+    set_handler(SIGINT, on_stop);
+    set_handler(SIGHUP, on_hup);
+    set_handler(SIGCHLD, on_child);
+
+    int pause_s = 1;
+    time_t started = time(NULL);
+    pid_t child = start(program, &old);
+    if (child > 0)
+        write_pidfile(pidfile, child);
+    sigset_t none;
+    sigemptyset(&none);
+    for (;;) {
+        if (child > 0)
+            sigsuspend(&none);
+        if (stop_signal != 0 && child > 0) {
+            kill(child, stop_signal);
+            int status;
+            while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+            }
+            unlink(pidfile);
+            return 0;
+        }
+        if (stop_signal != 0)
+            return 0;
+        if (hup_pending) {
+            hup_pending = 0;
+            if (child > 0)
+                kill(child, SIGHUP);
+        }
+        int status;
+        pid_t pid = child > 0 ? waitpid(child, &status, WNOHANG) : child;
+        if (pid == 0)
+            continue;
+        if (pid > 0)
+            report(pid, status);
+        /* A quick end is a crash loop until shown otherwise. */
+        if (time(NULL) - started < 1) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            sleep((unsigned)pause_s);
+            sigprocmask(SIG_BLOCK, &block, NULL);
+            pause_s = pause_s < 16 ? pause_s * 2 : 30;
+        } else {
+            pause_s = 1;
+        }
+        if (stop_signal != 0)
+            return 0;
+        started = time(NULL);
+        child = start(program, &old);
+        if (child > 0)
+            write_pidfile(pidfile, child);
+        else
+            sleep(1);
+    }
+}
