@@ -3,14 +3,16 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
 import unittest
 
 import rally
-from rally import (ENV, RUN, TOP, current_kid, decode_part, guest, pids, psql, request,
-                   start_ticket, wait_until)
+from edge import SideNginx
+from rally import (ENV, PORT, RUN, TOP, URL_HOST, current_kid, decode_part, guest, pids, psql,
+                   request, start_ticket, wait_until)
 
 
 def setUpModule():
@@ -68,6 +70,103 @@ class Edges(unittest.TestCase):
         oidc = request("GET", "/.well-known/openid-configuration").json
         self.assertEqual(oidc["issuer"], ENV["RALLY_JWT_ISSUER"])
         self.assertEqual(oidc["jwks_uri"], ENV["RALLY_JWT_ISSUER"] + "/.well-known/jwks.json")
+
+
+def raw_request(data, port=None):
+    """Sends bytes as they are (requests no HTTP client would write); returns
+    (status, headers with lower-case names, body)."""
+    s = socket.create_connection((URL_HOST, port or PORT), timeout=20)
+    chunks = []
+    try:
+        s.sendall(data)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        s.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+class ErrorPages(unittest.TestCase):
+    """Every error nginx itself answers is rally's JSON envelope with the
+    error's status, X-Request-Id and a JSON Content-Type, including requests
+    so broken that nginx has no URI for them."""
+
+    def assertEnvelope(self, got, status, code, what=""):
+        st, headers, body = got
+        self.assertEqual(st, status, (what, body[:200]))
+        self.assertEqual(headers.get("content-type"), "application/json", what)
+        self.assertIn("x-request-id", headers, what)
+        doc = json.loads(body)
+        self.assertEqual(set(doc), {"error", "message"}, what)
+        self.assertEqual(doc["error"], code, what)
+        self.assertTrue(doc["message"], what)
+        return headers
+
+    def test_malformed_requests(self):
+        end = b"Host: x\r\nConnection: close\r\n\r\n"
+        cases = [
+            ("lower-case method", b"get / HTTP/1.1\r\n" + end, 400, "bad_request"),
+            ("%00 in the path", b"GET /v1/matchmaking/a%00b HTTP/1.1\r\n" + end, 400, "bad_request"),
+            ("a control character in the path", b"GET /v1/match\x01making HTTP/1.1\r\n" + end,
+             400, "bad_request"),
+            ("a path above the root", b"GET /../etc/passwd HTTP/1.1\r\n" + end, 400, "bad_request"),
+            ("TLS on the HTTP port", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
+             400, "bad_request"),
+            ("no Host", b"GET /v1/matchmaking/x HTTP/1.1\r\nConnection: close\r\n\r\n",
+             400, "bad_request"),
+            ("a header line without a colon", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n" + end,
+             400, "bad_request"),
+            ("an oversized header", b"GET /v1/matchmaking/x HTTP/1.1\r\nX-Big: " + b"a" * 10000 + b"\r\n" + end,
+             431, "headers_too_large"),
+            ("an overlong URI", b"GET /v1/matchmaking/" + b"a" * 10000 + b" HTTP/1.1\r\n" + end,
+             414, "uri_too_long"),
+            ("HTTP/2.0 in the request line", b"GET / HTTP/2.0\r\n" + end, 505, "http_version_not_supported"),
+            ("an unknown Transfer-Encoding",
+             b"POST /v1/identity/guest HTTP/1.1\r\nTransfer-Encoding: gzip\r\n" + end, 501, "not_implemented"),
+            ("a broken chunk", b"POST /v1/identity/guest HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" + end +
+             b"zz\r\n", 400, "bad_request"),
+            ("TRACE", b"TRACE /v1/matchmaking HTTP/1.1\r\n" + end, 405, "method_not_allowed"),
+        ]
+        for what, data, status, code in cases:
+            with self.subTest(what):
+                self.assertEnvelope(raw_request(data), status, code, what)
+
+    def test_static_files_and_internal_locations(self):
+        r = request("POST", "/.well-known/jwks.json", {})
+        h = self.assertEnvelope((r.status, r.headers, r.body), 405, "method_not_allowed")
+        self.assertEqual(h["allow"], "GET, HEAD")
+        r = request("GET", "/.well-known/jwks.json", headers={"If-Match": '"other"'})
+        self.assertEnvelope((r.status, r.headers, r.body), 412, "precondition_failed")
+        r = request("GET", "/.well-known/jwks.json", headers={"Range": "bytes=100000-"})
+        self.assertEqual(r.status, 200)  # no ranges: the whole document
+        self.assertIn("keys", r.json)
+        for path in ("/_rally/error", "/_rally/ticket-events-auth"):
+            r = request("GET", path)
+            self.assertEnvelope((r.status, r.headers, r.body), 404, "not_found", path)
+
+    def test_functions_missing_or_silent(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        with SideNginx(missing=("auth-guest", "poll-ticket")) as side:
+            r = request("POST", "/v1/identity/guest", {}, port=side.port)
+            self.assertEnvelope((r.status, r.headers, r.body), 502, "bad_gateway")
+            # The subscription check could not run: nginx's auth_request says 500.
+            r = request("GET", "/v1/matchmaking/%s/events" % t, token=g["auth_token"], port=side.port)
+            self.assertEnvelope((r.status, r.headers, r.body), 500, "internal")
+            self.assertEqual(request("GET", "/v1/matchmaking/" + t, token=g["auth_token"],
+                                     port=side.port).status, 502)
+        with SideNginx(silent=("auth-guest",), read_timeout="1s") as side:
+            r = request("POST", "/v1/identity/guest", {}, port=side.port)
+            self.assertEnvelope((r.status, r.headers, r.body), 504, "timeout")
 
 
 class RateLimits(unittest.TestCase):
