@@ -51,7 +51,11 @@ class SideNginx:
             threading.Thread(target=self._hold, args=(s,), daemon=True).start()
 
         e = dict(os.environ)
-        e.update(env or {})
+        for k, v in (env or {}).items():  # None: unset, for the script's default
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
         conf = subprocess.run([os.path.join(TOP, "scripts", "nginx-conf.sh"), self.rt, str(self.port),
                                os.path.join(self.rt, "logs")],
                               env=e, capture_output=True, text=True, check=True).stdout
