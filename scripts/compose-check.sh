@@ -129,11 +129,15 @@ if command -v nginx >/dev/null 2>&1; then
     mkdir -p "$tmp/nginx"
     cp nginx/*.conf "$tmp/nginx/"
     # nginx -t binds the listeners: the push socket goes to a directory that exists here.
-    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_MATCHMAKING@/10/' -e 's/@LIMIT_KEY@/$binary_remote_addr/' \
+    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_REFRESH@/50/' -e 's/@RATE_MATCHMAKING@/10/' \
+        -e 's/@LIMIT_KEY@/$binary_remote_addr/' \
         -e "s#unix:/run/rally/push.sock#unix:$tmp/push.sock#" nginx/compose.conf >"$tmp/nginx/nginx.conf"
     if grep -q '@[A-Z_]*@' "$tmp/nginx/nginx.conf"; then
         fail "nginx/compose.conf has a placeholder the nginx service does not fill"
     fi
+    for ph in $(grep -o '@[A-Z_]*@' nginx/compose.conf | sort -u); do
+        grep -q "s/$ph/" "$COMPOSE" || fail "the nginx service in $COMPOSE does not fill $ph"
+    done
     for inc in http.conf server.conf routes.conf; do
         grep -Eq "^[[:space:]]*include[[:space:]]+$inc;" nginx/compose.conf || fail "nginx/compose.conf does not include $inc"
     done

@@ -3,8 +3,9 @@
 #   nginx-conf.sh RUNTIME_DIR PORT LOG_DIR
 # Routing lives in nginx/routes.conf (shared with docker-compose); this
 # script wraps it with the paths, port and rate limits of one stack.
-# RALLY_RATE_LIMIT=off drops the per-client limits (benchmarks, load tests);
-# RALLY_RATE_IDENTITY / RALLY_RATE_MATCHMAKING set them in requests/second.
+# RALLY_RATE_LIMIT=off drops the rate limits (benchmarks, load tests);
+# RALLY_RATE_IDENTITY / RALLY_RATE_REFRESH (per address) and
+# RALLY_RATE_MATCHMAKING (per token) set them in requests/second.
 set -euo pipefail
 RT=$1
 PORT=$2
@@ -12,6 +13,7 @@ LOGS=$3
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 RATE_ID=${RALLY_RATE_IDENTITY:-5}
 RATE_MM=${RALLY_RATE_MATCHMAKING:-10}
+RATE_RF=${RALLY_RATE_REFRESH:-50}
 USER_LINE=""
 [ "$(id -u)" -eq 0 ] && USER_LINE="user www-data;"
 BENCH_ROUTES=""
@@ -23,9 +25,11 @@ BENCH_ROUTES=""
 # variable so that a reload can switch between them.
 LIMIT_KEY='$binary_remote_addr'
 [ "${RALLY_RATE_LIMIT:-on}" = off ] && LIMIT_KEY='""'
+# The per-token key, $rally_token_key (http.conf), is empty when this one is.
 LIMITS="map \"\" \$rally_limit_key { default $LIMIT_KEY; }
     limit_req_zone \$rally_limit_key zone=identity:10m rate=${RATE_ID}r/s;
-    limit_req_zone \$rally_limit_key zone=matchmaking:10m rate=${RATE_MM}r/s;"
+    limit_req_zone \$rally_limit_key zone=refresh:10m rate=${RATE_RF}r/s;
+    limit_req_zone \$rally_token_key zone=token:32m rate=${RATE_MM}r/s;"
 
 cp "$TOP/nginx/rally-fastcgi.conf" "$RT/nginx/rally-fastcgi.conf"
 

@@ -39,8 +39,9 @@ class Response:
         return "<%d %r>" % (self.status, self.body[:300])
 
 
-def request(method, path, body=None, token=None, headers=None, bare=False):
-    """One HTTP request; body may be bytes, str or a JSON-able object."""
+def request(method, path, body=None, token=None, headers=None, bare=False, port=None):
+    """One HTTP request; body may be bytes, str or a JSON-able object; to the
+    stack's nginx unless port names another (edge.SideNginx)."""
     h = {}
     if token is not None:
         h["Authorization"] = token if bare else "Bearer " + token
@@ -50,7 +51,7 @@ def request(method, path, body=None, token=None, headers=None, bare=False):
     if isinstance(body, str):
         body = body.encode()
     h.update(headers or {})
-    conn = http.client.HTTPConnection(URL_HOST, PORT, timeout=20)
+    conn = http.client.HTTPConnection(URL_HOST, port or PORT, timeout=20)
     try:
         conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()

@@ -1,16 +1,19 @@
 """nginx edges, rate limits, the sweeper, PostgreSQL restarts, key rotation."""
 
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
 import unittest
 
 import rally
-from rally import (ENV, RUN, TOP, current_kid, decode_part, guest, pids, psql, request,
-                   start_ticket, wait_until)
+from edge import SideNginx
+from rally import (ENV, PORT, RUN, TOP, URL_HOST, current_kid, decode_part, guest, pids, psql,
+                   request, start_ticket, wait_until)
 
 
 def setUpModule():
@@ -23,20 +26,6 @@ def tearDownModule():
 
 FUNCTIONS = ["auth-guest", "auth-refresh", "request-matchmaking", "poll-ticket",
              "ticket-actions", "event-ingest"]
-
-
-def render_nginx(**env):
-    e = dict(os.environ)
-    e.update(env)
-    conf = subprocess.run([os.path.join(TOP, "scripts", "nginx-conf.sh"), ENV["RALLY_RT_DIR"],
-                           ENV["RALLY_HTTP_PORT"], os.path.join(RUN, "logs")],
-                          env=e, capture_output=True, text=True, check=True).stdout
-    path = os.path.join(ENV["RALLY_RT_DIR"], "nginx", "nginx.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    subprocess.run(["nginx", "-p", os.path.join(ENV["RALLY_RT_DIR"], "nginx"), "-c", path,
-                    "-e", os.path.join(RUN, "logs", "nginx-error.log"), "-s", "reload"], check=True)
-    time.sleep(1.0)
 
 
 class Edges(unittest.TestCase):
@@ -70,38 +59,290 @@ class Edges(unittest.TestCase):
         self.assertEqual(oidc["jwks_uri"], ENV["RALLY_JWT_ISSUER"] + "/.well-known/jwks.json")
 
 
+def raw_request(data, port=None):
+    """Sends bytes as they are (requests no HTTP client would write); returns
+    (status, headers with lower-case names, body)."""
+    s = socket.create_connection((URL_HOST, port or PORT), timeout=20)
+    chunks = []
+    try:
+        s.sendall(data)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        s.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
+class ErrorPages(unittest.TestCase):
+    """Every error nginx itself answers is rally's JSON envelope with the
+    error's status, X-Request-Id and a JSON Content-Type, including requests
+    so broken that nginx has no URI for them."""
+
+    def assertEnvelope(self, got, status, code, what=""):
+        st, headers, body = got
+        self.assertEqual(st, status, (what, body[:200]))
+        self.assertEqual(headers.get("content-type"), "application/json", what)
+        self.assertIn("x-request-id", headers, what)
+        doc = json.loads(body)
+        self.assertEqual(set(doc), {"error", "message"}, what)
+        self.assertEqual(doc["error"], code, what)
+        self.assertTrue(doc["message"], what)
+        return headers
+
+    def test_malformed_requests(self):
+        end = b"Host: x\r\nConnection: close\r\n\r\n"
+        cases = [
+            ("lower-case method", b"get / HTTP/1.1\r\n" + end, 400, "bad_request"),
+            ("%00 in the path", b"GET /v1/matchmaking/a%00b HTTP/1.1\r\n" + end, 400, "bad_request"),
+            ("a control character in the path", b"GET /v1/match\x01making HTTP/1.1\r\n" + end,
+             400, "bad_request"),
+            ("a path above the root", b"GET /../etc/passwd HTTP/1.1\r\n" + end, 400, "bad_request"),
+            ("TLS on the HTTP port", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
+             400, "bad_request"),
+            ("no Host", b"GET /v1/matchmaking/x HTTP/1.1\r\nConnection: close\r\n\r\n",
+             400, "bad_request"),
+            ("a header line without a colon", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n" + end,
+             400, "bad_request"),
+            ("an oversized header", b"GET /v1/matchmaking/x HTTP/1.1\r\nX-Big: " + b"a" * 10000 + b"\r\n" + end,
+             431, "headers_too_large"),
+            ("an overlong URI", b"GET /v1/matchmaking/" + b"a" * 10000 + b" HTTP/1.1\r\n" + end,
+             414, "uri_too_long"),
+            ("HTTP/2.0 in the request line", b"GET / HTTP/2.0\r\n" + end, 505, "http_version_not_supported"),
+            ("an unknown Transfer-Encoding",
+             b"POST /v1/identity/guest HTTP/1.1\r\nTransfer-Encoding: gzip\r\n" + end, 501, "not_implemented"),
+            ("a broken chunk", b"POST /v1/identity/guest HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" + end +
+             b"zz\r\n", 400, "bad_request"),
+            ("TRACE", b"TRACE /v1/matchmaking HTTP/1.1\r\n" + end, 405, "method_not_allowed"),
+        ]
+        for what, data, status, code in cases:
+            with self.subTest(what):
+                self.assertEnvelope(raw_request(data), status, code, what)
+
+    def test_static_files_and_internal_locations(self):
+        r = request("POST", "/.well-known/jwks.json", {})
+        h = self.assertEnvelope((r.status, r.headers, r.body), 405, "method_not_allowed")
+        self.assertEqual(h["allow"], "GET, HEAD")
+        r = request("GET", "/.well-known/jwks.json", headers={"If-Match": '"other"'})
+        self.assertEnvelope((r.status, r.headers, r.body), 412, "precondition_failed")
+        r = request("GET", "/.well-known/jwks.json", headers={"Range": "bytes=100000-"})
+        self.assertEqual(r.status, 200)  # no ranges: the whole document
+        self.assertIn("keys", r.json)
+        for path in ("/_rally/error", "/_rally/ticket-events-auth"):
+            r = request("GET", path)
+            self.assertEnvelope((r.status, r.headers, r.body), 404, "not_found", path)
+
+    def test_functions_missing_or_silent(self):
+        g = guest()
+        t = start_ticket(g["auth_token"]).json["TicketId"]
+        with SideNginx(missing=("auth-guest", "poll-ticket")) as side:
+            r = request("POST", "/v1/identity/guest", {}, port=side.port)
+            self.assertEnvelope((r.status, r.headers, r.body), 502, "bad_gateway")
+            # The subscription check could not run: nginx's auth_request says 500.
+            r = request("GET", "/v1/matchmaking/%s/events" % t, token=g["auth_token"], port=side.port)
+            self.assertEnvelope((r.status, r.headers, r.body), 500, "internal")
+            self.assertEqual(request("GET", "/v1/matchmaking/" + t, token=g["auth_token"],
+                                     port=side.port).status, 502)
+        with SideNginx(silent=("auth-guest",), read_timeout="1s") as side:
+            r = request("POST", "/v1/identity/guest", {}, port=side.port)
+            self.assertEnvelope((r.status, r.headers, r.body), 504, "timeout")
+
+
+def hammer(path, token, port, threads=8, most=100):
+    """Requests path with one token from several threads at once until one
+    is refused (or each thread sent `most`); returns every response."""
+    got = []
+    refused = threading.Event()
+
+    def run():
+        for _ in range(most):
+            if refused.is_set():
+                return
+            r = request("GET", path, token=token, port=port)
+            got.append(r)
+            if r.status == 429:
+                refused.set()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return got
+
+
+class Subscription:
+    """A held EventSource subscription (its status once the headers came)."""
+
+    def __init__(self, ticket, token, port):
+        self.conn = http.client.HTTPConnection(URL_HOST, port, timeout=20)
+        self.conn.request("GET", "/v1/matchmaking/%s/events" % ticket,
+                          headers={"Accept": "text/event-stream", "Authorization": "Bearer " + token})
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.body = self.resp.read() if self.status != 200 else b""
+
+    def close(self):
+        self.conn.close()
+
+
 class RateLimits(unittest.TestCase):
-    def test_identity_routes_are_rate_limited_per_client(self):
-        render_nginx(RALLY_RATE_LIMIT="on", RALLY_RATE_IDENTITY="2")
+    """The limits as a real deployment runs them (on, default rates), on a
+    second nginx so that the stack's own keeps its limits off for the other
+    tests: per token on player routes, so many players behind one address
+    (a home router, a carrier's NAT) are not throttled together; per
+    address for creating identities and refreshing tokens."""
+
+    PLAYERS = 40
+
+    @classmethod
+    def setUpClass(cls):
+        cls.side = SideNginx(env={"RALLY_RATE_LIMIT": "on", "RALLY_RATE_IDENTITY": None,
+                                  "RALLY_RATE_REFRESH": None, "RALLY_RATE_MATCHMAKING": None})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.side.stop()
+
+    def player(self):
+        """A guest with a ticket, made through the stack's nginx (no limits)."""
+        g = guest()
+        t = start_ticket(g["auth_token"])
+        self.assertEqual(t.status, 201, t)
+        return g, t.json["TicketId"]
+
+    def test_forty_players_behind_one_address_poll_every_second(self):
+        players = [self.player() for _ in range(self.PLAYERS)]
+        port = self.side.port
+        codes = []
+        subscriptions = []
+        start = time.time() + 0.5
+
+        def play(g, t):
+            # What a client does while it waits: subscribe, poll once a
+            # second (the SDK's safety net, or a client without push), and
+            # refresh its token when due.
+            sub = Subscription(t, g["auth_token"], port)
+            subscriptions.append(sub)
+            codes.append(("events", sub.status))
+            for i in range(5):
+                time.sleep(max(0.0, start + i - time.time()))
+                r = request("GET", "/v1/matchmaking/" + t, token=g["auth_token"], port=port)
+                codes.append(("poll", r.status))
+            r = request("POST", "/v1/identity/refresh", {"refresh_token": g["refresh_token"]}, port=port)
+            codes.append(("refresh", r.status))
+
+        threads = [threading.Thread(target=play, args=p) for p in players]
         try:
-            codes = [request("POST", "/v1/identity/guest", {}).status for _ in range(40)]
-            self.assertIn(429, codes)
-            self.assertIn(200, codes)
-            r = request("POST", "/v1/identity/guest", {})
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        finally:
+            for sub in subscriptions:
+                sub.close()
+        self.assertEqual(len(codes), self.PLAYERS * 7)
+        self.assertEqual([c for c in codes if c[1] != 200], [])
+
+    def test_one_token_hammering_is_refused_alone(self):
+        (g, t), (other, other_t) = self.player(), self.player()
+        got = hammer("/v1/matchmaking/" + t, g["auth_token"], self.side.port)
+        refused = [r for r in got if r.status == 429]
+        self.assertTrue(refused, "%d requests, none refused" % len(got))
+        self.assertEqual(set(r.status for r in got), {200, 429})
+        self.assertEqual(refused[0].json, {"error": "rate_limited", "message": "too many requests, slow down"})
+        self.assertEqual(refused[0].headers["retry-after"], "1")
+        # Only that token: another player on the same address goes on.
+        r = request("GET", "/v1/matchmaking/" + other_t, token=other["auth_token"], port=self.side.port)
+        self.assertEqual(r.status, 200)
+
+    def test_routes_with_an_id_reach_their_ticket(self):
+        # The limits' maps run regexes, which reset nginx's $1: the {id}
+        # must still reach the function on every route that has one.
+        g, t = self.player()
+        port = self.side.port
+        r = request("POST", "/v1/matchmaking/%s/accept" % t, {"acceptanceType": "ACCEPT"},
+                    token=g["auth_token"], port=port)
+        self.assertEqual(r.status, 409, r)  # the ticket's, not "no such ticket"
+        r = request("GET", "/v1/matchmaking/" + t, token=g["auth_token"], port=port)
+        self.assertEqual((r.status, r.json["TicketId"]), (200, t))
+        sub = Subscription(t, g["auth_token"], port)  # the check reads the ticket by its id
+        sub.close()
+        self.assertEqual(sub.status, 200)
+
+    def test_guest_creation_is_limited_per_address(self):
+        got = []
+        for _ in range(200):
+            r = request("POST", "/v1/identity/guest", {}, port=self.side.port)
+            got.append(r.status)
             if r.status == 429:
                 self.assertEqual(r.json["error"], "rate_limited")
-        finally:
-            render_nginx(RALLY_RATE_LIMIT="off")
-        self.assertEqual(request("POST", "/v1/identity/guest", {}).status, 200)
+                break
+        self.assertIn(429, got)
+        self.assertGreaterEqual(got.count(200), 20, "the burst is allowed")
 
+    def test_held_subscriptions_per_token(self):
+        g, t = self.player()
+        port = self.side.port
+        held = []
+        try:
+            for _ in range(4):
+                held.append(Subscription(t, g["auth_token"], port))
+                self.assertEqual(held[-1].status, 200)
+            extra = Subscription(t, g["auth_token"], port)
+            extra.close()
+            self.assertEqual(extra.status, 429)
+            self.assertEqual(json.loads(extra.body)["error"], "rate_limited")
+            # Another player's subscription is not affected.
+            g2, t2 = self.player()
+            other = Subscription(t2, g2["auth_token"], port)
+            other.close()
+            self.assertEqual(other.status, 200)
+            # A closed subscription frees its place.
+            held.pop().close()
+
+            def reopened():
+                s = Subscription(t, g["auth_token"], port)
+                if s.status == 200:
+                    held.append(s)
+                else:
+                    s.close()
+                return s.status == 200
+            self.assertTrue(wait_until(reopened, 10, 0.3))
+        finally:
+            for s in held:
+                s.close()
 
     def test_limits_off_never_refuses_a_burst(self):
         # limit_req counts in whole milliseconds: a huge rate with a burst of
         # 20 still refused the 22nd request of one millisecond. "off" must
         # count nothing, whatever the configured rate.
-        render_nginx(RALLY_RATE_LIMIT="off", RALLY_RATE_IDENTITY="1")
-        codes = []
-        def burst():
-            for _ in range(10):
-                codes.append(request("POST", "/v1/identity/refresh", {}).status)
-        threads = [threading.Thread(target=burst) for _ in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.assertEqual(len(codes), 240)
+        g, t = self.player()
+        with SideNginx(env={"RALLY_RATE_LIMIT": "off", "RALLY_RATE_IDENTITY": "1",
+                            "RALLY_RATE_REFRESH": "1", "RALLY_RATE_MATCHMAKING": "1"}) as side:
+            codes = []
+
+            def burst():
+                for _ in range(10):
+                    codes.append(request("POST", "/v1/identity/refresh", {}, port=side.port).status)
+                    codes.append(request("GET", "/v1/matchmaking/" + t, token=g["auth_token"],
+                                         port=side.port).status)
+            threads = [threading.Thread(target=burst) for _ in range(24)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        self.assertEqual(len(codes), 480)
         self.assertNotIn(429, codes)
-        self.assertEqual(set(codes), {400})
+        self.assertEqual(set(codes), {400, 200})
 
 
 class Sweeper(unittest.TestCase):

@@ -126,6 +126,41 @@ class Push(unittest.TestCase):
         self.assertEqual(r.status, 401)
         self.assertIn(" 401 ", websocket_first_message(t, "not-a-token"))
 
+    def test_only_a_get_without_a_body_subscribes(self):
+        # Anything else is refused in rally's JSON before the subscription
+        # check runs (it used to reach poll-ticket and come back as a 500).
+        g, t = self.parked()
+        path = "/v1/matchmaking/%s/events" % t
+        for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"):
+            for body in (None, "{}"):
+                r = request(method, path, body, token=g["auth_token"])
+                self.assertEqual((r.status, r.headers.get("allow")), (405, "GET"), (method, body, r))
+                self.assertEqual(r.headers["content-type"], "application/json")
+                self.assertIn("x-request-id", r.headers)
+                if method != "HEAD":
+                    self.assertEqual(r.json, {"error": "method_not_allowed",
+                                              "message": "use GET on this route"})
+        r = request("POST", path)  # no token: still the method's answer
+        self.assertEqual((r.status, r.json["error"]), (405, "method_not_allowed"))
+
+        for body in ("{}", "x" * 5000):
+            r = request("GET", path, body, token=g["auth_token"])
+            self.assertEqual((r.status, r.json), (400, {"error": "unexpected_body",
+                                                        "message": "a subscription takes no request body"}))
+        raw = socket.create_connection((URL_HOST, PORT), timeout=10)
+        try:
+            raw.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+                         % (path, g["auth_token"])).encode())
+            status = raw.makefile("rb").readline().decode()
+        finally:
+            raw.close()
+        self.assertIn(" 400 ", status)
+
+        # An empty body is no body: the subscription works (long-poll).
+        r = request("GET", path, token=g["auth_token"], headers={"Content-Length": "0"})
+        self.assertEqual((r.status, r.json), (200, view(g, t)))
+
     def test_the_publisher_is_not_public(self):
         g, t = self.parked()
         r = request("POST", "/push/ticket/" + t, {"Status": "COMPLETED"}, token=g["auth_token"])
