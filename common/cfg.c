@@ -59,6 +59,17 @@ int cfg_parse_list(const char *s, struct cfg_list *out)
     return 0;
 }
 
+/* An octal permission of read and write bits only, the owner's included. */
+static unsigned socket_mode(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long m = strtoul(s, &end, 8);
+    if (errno != 0 || end == s || *end != '\0' || (m & ~0666UL) != 0 || (m & 0600UL) != 0600UL)
+        die("RALLY_SOCKET_MODE", "must be an octal mode of read/write bits with the owner's, e.g. 0660");
+    return (unsigned)m;
+}
+
 const struct cfg *cfg_load(const char *service)
 {
     struct cfg *c = &the_cfg;
@@ -70,6 +81,7 @@ const struct cfg *cfg_load(const char *service)
     c->listen = env_str("RALLY_LISTEN", default_listen);
     c->workers = (int)cfg_env_long("RALLY_WORKERS", 4, 1, 64);
     c->listen_backlog = (int)cfg_env_long("RALLY_LISTEN_BACKLOG", 4096, 16, 65535);
+    c->socket_mode = socket_mode(env_str("RALLY_SOCKET_MODE", "0660"));
 
     c->jwt_key_dir = env_str("RALLY_JWT_KEY_DIR", NULL);
     c->jwt_issuer = env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");

@@ -20,6 +20,11 @@ struct cfg {
     const char *listen;  /* unix socket path or ":port" */
     int workers;         /* worker processes per function */
     int listen_backlog;
+    /* RALLY_SOCKET_MODE (octal, default 0660): who may connect to a unix
+     * listening socket besides its owner. 0660 lets nginx's workers in
+     * through the socket directory's group; 0666 only where the directory
+     * alone keeps others out (a container's private volume). */
+    unsigned socket_mode;
 
     const char *jwt_key_dir;  /* RALLY_JWT_KEY_DIR: private keys + kid files */
     const char *jwt_issuer;   /* iss of tokens we sign and accept */

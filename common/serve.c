@@ -264,9 +264,13 @@ static int open_listener(const struct service *svc)
         log_error("could not listen on %s: %s", path, strerror(errno));
         return -1;
     }
-    /* nginx workers run as another user: the socket directory guards access. */
-    if (path[0] == '/')
-        chmod(path, 0666);
+    /* nginx's workers may run as another user: they come in through the
+     * group (cfg.h, RALLY_SOCKET_MODE), other local users not at all. */
+    if (path[0] == '/' && chmod(path, cfg->socket_mode) != 0) {
+        log_error("could not set the mode of %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
     (void)svc;
     return fd;
 }

@@ -67,9 +67,10 @@ http {
     # Functions are reached through unix sockets in \$rally_sock.
     map "" \$rally_sock { default "$RT/sock"; }
 
-    # Ticket push, publishing side: functions only (a unix socket).
+    # Ticket push, publishing side: functions only (a unix socket in a
+    # directory only the stack's user may enter).
     server {
-        listen unix:$RT/sock/push.sock;
+        listen unix:$RT/push/push.sock;
         include $TOP/nginx/push.conf;
     }
 

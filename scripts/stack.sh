@@ -64,12 +64,42 @@ do_stop() {
     echo "rally: stopped ($RUN)"
 }
 
+# PostgreSQL is closed to other local users twice over: its socket is
+# 0700 (only the cluster's owner, and root, may connect to it) and every
+# role logs in with a password (scram-sha-256). The passwords are random,
+# made once, and kept in DIR/pgpass (0600), which PGPASSFILE names for the
+# stack's processes and tools.
+pg_secrets() {
+    (umask 077
+     [ -s "$RUN/secrets/pg-postgres" ] || openssl rand -hex 24 >"$RUN/secrets/pg-postgres"
+     [ -s "$RUN/secrets/pg-rally" ] || openssl rand -hex 24 >"$RUN/secrets/pg-rally"
+     printf '*:*:*:postgres:%s\n*:*:*:rally:%s\n' "$(cat "$RUN/secrets/pg-postgres")" \
+         "$(cat "$RUN/secrets/pg-rally")" >"$RUN/pgpass")
+}
+
+pg_hba_closed() {
+    printf '%s\n' "# Written by scripts/stack.sh: passwords only (DIR/pgpass), unix socket only." \
+        "local all all scram-sha-256" >"$RT/pg/data/pg_hba.conf"
+    [ $IS_ROOT = 1 ] && chown postgres "$RT/pg/data/pg_hba.conf"
+    chmod 600 "$RT/pg/data/pg_hba.conf"
+}
+
 start_pg() {
-    mkdir -p "$RT/pg"
+    mkdir -p "$RT/pg" "$RUN/secrets"
+    chmod 700 "$RUN/secrets"
     chmod 755 "$RT"
     [ $IS_ROOT = 1 ] && chown postgres "$RT/pg"
+    chmod 700 "$RT/pg"
+    pg_secrets
+    export PGPASSFILE="$RUN/pgpass"
     if [ ! -f "$RT/pg/data/PG_VERSION" ]; then
-        as_pg "$(pgbin initdb)" -D "$RT/pg/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$RUN/logs/initdb.log"
+        local pw="$RT/pg/initdb.pw"
+        (umask 077; cat "$RUN/secrets/pg-postgres" >"$pw")
+        [ $IS_ROOT = 1 ] && chown postgres "$pw"
+        as_pg "$(pgbin initdb)" -D "$RT/pg/data" -U postgres --auth=scram-sha-256 --pwfile="$pw" \
+            -E UTF8 --locale=C.UTF-8 >"$RUN/logs/initdb.log"
+        rm -f "$pw"
+        pg_hba_closed
     fi
     local extra=""
     [ "${RALLY_PG_FAST:-0}" = 1 ] && extra="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -78,17 +108,29 @@ start_pg() {
     # replaces the file on start).
     if ! as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" status >/dev/null 2>&1; then
         as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" -l "$RT/pg/server.log" -w -t 60 start \
-            -o "-k $RT/pg -c listen_addresses='' -c port=5432 -c max_connections=300 -c shared_buffers=256MB $extra" >/dev/null
+            -o "-k $RT/pg -c listen_addresses='' -c port=5432 -c unix_socket_permissions=0700 -c max_connections=300 -c shared_buffers=256MB $extra" >/dev/null
+    fi
+    # A cluster made before passwords (trust for everyone): give the roles
+    # their passwords while trust still lets us in, then close it.
+    if grep -qE '^[^#]*[[:space:]]trust([[:space:]]|$)' "$RT/pg/data/pg_hba.conf" 2>/dev/null; then
+        psql -h "$RT/pg" -U postgres -d postgres -qX -v pw="$(cat "$RUN/secrets/pg-postgres")" \
+            <<<"ALTER ROLE postgres PASSWORD :'pw';" >/dev/null
+        pg_hba_closed
+        as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" reload >/dev/null
     fi
     if ! psql -h "$RT/pg" -U postgres -d postgres -Atqc "SELECT 1 FROM pg_roles WHERE rolname='rally'" | grep -q 1; then
         psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE ROLE rally LOGIN" >/dev/null
         psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE DATABASE rally OWNER rally" >/dev/null
     fi
+    # Every start: the rally role's password is the one in DIR/pgpass.
+    psql -h "$RT/pg" -U postgres -d postgres -qX -v pw="$(cat "$RUN/secrets/pg-rally")" <<'SQL' >/dev/null
+ALTER ROLE rally PASSWORD :'pw';
+SQL
 }
 
 write_env() {
     # RALLY_PUSH=off: functions publish nothing; clients fall back to polling.
-    local push_socket="$RT/sock/push.sock"
+    local push_socket="$RT/push/push.sock"
     [ "${RALLY_PUSH:-on}" = off ] && push_socket=""
     cat >"$RUN/env" <<ENV
 export RALLY_RUN_DIR='$RUN'
@@ -100,6 +142,7 @@ export PGHOST='$RT/pg'
 export PGPORT=5432
 export PGDATABASE=rally
 export PGUSER=rally
+export PGPASSFILE='$RUN/pgpass'
 export RALLY_JWT_KEY_DIR='$RUN/keys'
 export RALLY_JWT_ISSUER='http://127.0.0.1:$PORT'
 export RALLY_SOCKET_DIR='$RT/sock'
@@ -193,8 +236,20 @@ do_start() {
     for b in rally-keys rally-admin rally-sweeper rally-matchmaker rally-supervise; do
         [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing: run make first" >&2; exit 1; }
     done
-    mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/www/.well-known" "$RT/nginx/tmp"
-    chmod 755 "$RT" "$RT/sock" "$RT/www" "$RT/www/.well-known"
+    mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/push" "$RT/www/.well-known" "$RT/nginx/tmp"
+    chmod 755 "$RT" "$RT/www" "$RT/www/.well-known"
+    # Closed to other local users: the FastCGI sockets to this user and
+    # nginx's workers (www-data when we are root: the directory's group,
+    # which setgid hands to every socket made in it; the functions make
+    # them 0660), the push publisher to this user alone (nginx's master
+    # makes it, the functions post to it).
+    if [ $IS_ROOT = 1 ]; then
+        chgrp www-data "$RT/sock"
+        chmod 2750 "$RT/sock"
+    else
+        chmod 700 "$RT/sock"
+    fi
+    chmod 700 "$RT/push"
     write_env
     # shellcheck disable=SC1091
     . "$RUN/env"

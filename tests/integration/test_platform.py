@@ -405,6 +405,60 @@ def pg_restart_command():
     return [os.path.join(TOP, "scripts", "stack.sh"), "pg-start", RUN]
 
 
+class LocalUsers(unittest.TestCase):
+    """The stack is closed to the machine's other users: as `nobody`, the
+    database, the FastCGI sockets (nginx and its limits bypassed) and the
+    push publisher all refuse, while the stack's own user gets in."""
+
+    RT = ENV["RALLY_RT_DIR"]
+
+    def as_nobody(self, *argv):
+        if os.getuid() != 0:
+            self.skipTest("needs root to become another user")
+        return subprocess.run(["runuser", "-u", "nobody", "--"] + list(argv), capture_output=True,
+                              text=True, env={"PATH": os.environ["PATH"]}, timeout=20)
+
+    def connect_script(self, path, payload):
+        """Python run as nobody: connects to a unix socket, sends payload,
+        prints what came back or the error."""
+        return ("import socket,sys\n"
+                "s=socket.socket(socket.AF_UNIX)\n"
+                "try:\n"
+                "    s.connect(%r); s.sendall(%r); print('OPEN', s.recv(200))\n"
+                "except OSError as e:\n"
+                "    print('REFUSED', e.errno); sys.exit(3)\n") % (path, payload)
+
+    def test_postgres_refuses_other_users(self):
+        for user in ("postgres", "rally"):
+            r = self.as_nobody("psql", "-h", os.path.join(self.RT, "pg"), "-U", user, "-d", "postgres",
+                               "-XAtc", "SELECT 1", "-w")
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertNotIn("1", r.stdout)
+        # Even with the socket reachable, trust is gone: a password is asked.
+        with open(os.path.join(self.RT, "pg", "data", "pg_hba.conf")) as f:
+            rules = [l.split() for l in f if l.strip() and not l.startswith("#")]
+        self.assertEqual({r[-1] for r in rules}, {"scram-sha-256"})
+        self.assertEqual(psql("SELECT 1"), ["1"])  # the stack's own user
+
+    def test_function_sockets_refuse_other_users(self):
+        for f in FUNCTIONS:
+            path = os.path.join(self.RT, "sock", f + ".sock")
+            self.assertTrue(os.path.exists(path), path)
+            r = self.as_nobody("python3", "-c", self.connect_script(path, b"\x01\x01\x00\x01\x00\x08\x00\x00"))
+            self.assertEqual(r.returncode, 3, (f, r.stdout, r.stderr))
+            self.assertIn("REFUSED", r.stdout)
+        self.assertEqual(request("POST", "/v1/identity/guest", {}).status, 200)  # nginx still gets in
+
+    def test_push_publisher_refuses_other_users(self):
+        path = ENV["RALLY_PUSH_SOCKET"]
+        self.assertTrue(path and os.path.exists(path), path)
+        forged = (b"POST /push/ticket/x HTTP/1.0\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 20\r\n\r\n{\"Status\":\"FAILED\"}")
+        r = self.as_nobody("python3", "-c", self.connect_script(path, forged))
+        self.assertEqual(r.returncode, 3, (r.stdout, r.stderr))
+        self.assertIn("REFUSED", r.stdout)
+
+
 class KeyRotation(unittest.TestCase):
     """Runs last: it changes the signing keys of the whole stack."""
 
