@@ -45,8 +45,11 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBCOMMON := $(BUILD)/libcommon.a
 
-# The FlexMatch engine (rule sets, expressions, evaluation, match building):
-# linked by the matchmaker daemon, rally-admin and the unit tests.
+# The FlexMatch engine (rule sets, expressions, evaluation, match building),
+# queues and placement: on the link line of every binary, from which the
+# linker takes only what each calls (the matchmaker daemon, rally-admin,
+# fleet-api's explain, the bench tool and the unit tests; the other
+# functions take nothing from it).
 MATCH_SRC := $(filter-out matchmaker/main.c,$(wildcard matchmaker/*.c))
 MATCH_OBJ := $(MATCH_SRC:%.c=$(BUILD)/obj/%.o)
 LIBMATCH := $(BUILD)/libmatch.a

@@ -8,10 +8,12 @@
  *   <dir>/keys/<kid>.pub     public key, PEM
  *   <dir>/keys/<kid>.key     private key, PEM, mode 0600 (signers only)
  *
- * Debian 12's libjwt 1.10.2 checks only the signature, and skips even that
- * for alg "none" or a NULL key, and would verify an HS256 token using the
- * public key PEM as the HMAC secret. So auth_verify() checks the header's alg
- * and kid itself before jwt_decode(), and every claim after it.
+ * Signing and verification go through OpenSSL's EVP API with keys parsed
+ * once per worker; libjwt is not on this path (Debian 12's 1.10.2 checks
+ * only the signature, skips even that for alg "none", and would verify an
+ * HS256 token keyed with the public PEM). auth_verify() checks the header
+ * (alg exactly RS256, a known kid, no crit) before the signature, and every
+ * claim after it.
  */
 #ifndef RALLY_COMMON_AUTH_H
 #define RALLY_COMMON_AUTH_H

@@ -15,7 +15,7 @@ __attribute__((noreturn)) static void die(const char *var, const char *why)
     exit(2);
 }
 
-static const char *env_str(const char *var, const char *def)
+const char *cfg_env_str(const char *var, const char *def)
 {
     const char *v = getenv(var);
     return (v != NULL && *v != '\0') ? v : def;
@@ -66,7 +66,8 @@ static unsigned socket_mode(const char *s)
     errno = 0;
     unsigned long m = strtoul(s, &end, 8);
     if (errno != 0 || end == s || *end != '\0' || (m & ~0666UL) != 0 || (m & 0600UL) != 0600UL)
-        die("RALLY_SOCKET_MODE", "must be an octal mode of read/write bits with the owner's, e.g. 0660");
+        die("RALLY_SOCKET_MODE",
+            "must be an octal mode of read/write bits with the owner's, e.g. 0660");
     return (unsigned)m;
 }
 
@@ -76,34 +77,36 @@ const struct cfg *cfg_load(const char *service)
     static char default_listen[512];
 
     c->service = service;
-    const char *sock_dir = env_str("RALLY_SOCKET_DIR", "/run/rally");
+    const char *sock_dir = cfg_env_str("RALLY_SOCKET_DIR", "/run/rally");
     snprintf(default_listen, sizeof(default_listen), "%s/%s.sock", sock_dir, service);
-    c->listen = env_str("RALLY_LISTEN", default_listen);
+    c->listen = cfg_env_str("RALLY_LISTEN", default_listen);
     c->workers = (int)cfg_env_long("RALLY_WORKERS", 4, 1, 64);
     c->listen_backlog = (int)cfg_env_long("RALLY_LISTEN_BACKLOG", 4096, 16, 65535);
-    c->socket_mode = socket_mode(env_str("RALLY_SOCKET_MODE", "0660"));
+    c->socket_mode = socket_mode(cfg_env_str("RALLY_SOCKET_MODE", "0660"));
 
-    c->jwt_key_dir = env_str("RALLY_JWT_KEY_DIR", NULL);
-    c->jwt_issuer = env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");
-    c->jwt_audience = env_str("RALLY_JWT_AUDIENCE", "gamebackend");
+    c->jwt_key_dir = cfg_env_str("RALLY_JWT_KEY_DIR", NULL);
+    c->jwt_issuer = cfg_env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");
+    c->jwt_audience = cfg_env_str("RALLY_JWT_AUDIENCE", "gamebackend");
     c->access_token_ttl = cfg_env_long("RALLY_ACCESS_TOKEN_TTL", 900, 10, 86400);
     c->refresh_token_ttl = cfg_env_long("RALLY_REFRESH_TOKEN_TTL", 6 * 86400, 60, 90L * 86400);
     c->jwt_leeway = cfg_env_long("RALLY_JWT_LEEWAY", 60, 0, 600);
 
     c->ticket_ttl = cfg_env_long("RALLY_TICKET_TTL_SECONDS", 3 * 3600, 1, 30L * 86400);
     c->default_configuration =
-        env_str("RALLY_DEFAULT_CONFIGURATION", "SampleFlexMatchConfiguration");
-    c->region = env_str("RALLY_REGION", "local");
-    c->account_id = env_str("RALLY_ACCOUNT_ID", "000000000000");
+        cfg_env_str("RALLY_DEFAULT_CONFIGURATION", "SampleFlexMatchConfiguration");
+    c->region = cfg_env_str("RALLY_REGION", "local");
+    c->account_id = cfg_env_str("RALLY_ACCOUNT_ID", "000000000000");
 
-    c->sns_cert_dir = env_str("RALLY_SNS_CERT_DIR", NULL);
-    if (cfg_parse_list(env_str("RALLY_SNS_CERT_URL_PREFIXES", ""), &c->sns_cert_url_prefixes) < 0)
+    if (cfg_parse_list(cfg_env_str("RALLY_SNS_CERT_DIR", ""), &c->sns_cert_dirs) < 0)
+        die("RALLY_SNS_CERT_DIR", "too many entries");
+    if (cfg_parse_list(cfg_env_str("RALLY_SNS_CERT_URL_PREFIXES", ""), &c->sns_cert_url_prefixes) <
+        0)
         die("RALLY_SNS_CERT_URL_PREFIXES", "too many entries");
-    if (cfg_parse_list(env_str("RALLY_SNS_TOPICS", ""), &c->sns_topics) < 0)
+    if (cfg_parse_list(cfg_env_str("RALLY_SNS_TOPICS", ""), &c->sns_topics) < 0)
         die("RALLY_SNS_TOPICS", "too many entries");
 
-    c->fleet_secret_dir = env_str("RALLY_FLEET_SECRET_DIR", NULL);
-    c->push_socket = env_str("RALLY_PUSH_SOCKET", NULL);
+    c->fleet_secret_dir = cfg_env_str("RALLY_FLEET_SECRET_DIR", NULL);
+    c->push_socket = cfg_env_str("RALLY_PUSH_SOCKET", NULL);
 
     if (strncmp(c->jwt_issuer, "http", 4) != 0)
         die("RALLY_JWT_ISSUER", "must be an http(s) URL");

@@ -1,7 +1,10 @@
 /*
  * Configuration from the environment: read once at start by cfg_load(),
  * validated (one clear line and exit status 2 on anything wrong), then
- * immutable. Handlers read the global `cfg`; nothing else calls getenv().
+ * immutable. Handlers read the global `cfg`. The environment is read only
+ * here (cfg_env_long, cfg_env_str for one process's own settings), except
+ * by log_init() (RALLY_LOG_LEVEL, before any configuration exists) and by
+ * libpq, which reads PGHOST and the like itself (db.c passes DATABASE_URL).
  */
 #ifndef RALLY_COMMON_CFG_H
 #define RALLY_COMMON_CFG_H
@@ -38,7 +41,7 @@ struct cfg {
     const char *region;     /* used in ARNs */
     const char *account_id; /* used in ARNs */
 
-    const char *sns_cert_dir;
+    struct cfg_list sns_cert_dirs; /* RALLY_SNS_CERT_DIR: searched in order */
     struct cfg_list sns_cert_url_prefixes;
     struct cfg_list sns_topics;
 
@@ -58,6 +61,9 @@ const struct cfg *cfg_load(const char *service);
  * number within [min, max]; exits(2) with one line otherwise. For settings
  * of one process that struct cfg does not hold. */
 long cfg_env_long(const char *var, long def, long min, long max);
+
+/* A string setting of the environment: def when unset or empty. */
+const char *cfg_env_str(const char *var, const char *def);
 
 /* Parses a comma-separated list (whitespace around items ignored) into out.
  * The strings are copied and live as long as the process. 0 or -1 (too many). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "cfg.h"
 #include "log.h"
 
 static PGconn *conn;
@@ -87,7 +88,7 @@ static void drop_connection(void)
 
 static int connect_and_prepare(void)
 {
-    const char *url = getenv("DATABASE_URL");
+    const char *url = cfg_env_str("DATABASE_URL", NULL);
     const char *keys[5];
     const char *vals[5];
     int n = 0;

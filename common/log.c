@@ -164,7 +164,12 @@ void log_request(const char *method, const char *route, int status, double durat
     char buf[1024];
     size_t pos = 0;
 
-    put_head(buf, sizeof(buf), &pos, LOG_INFO);
+    /* A request the server failed is a warning; the rest is info, and
+     * RALLY_LOG_LEVEL=warn keeps the log to what needs a look. */
+    enum log_level level = status >= 500 ? LOG_WARN : LOG_INFO;
+    if (level < min_level)
+        return;
+    put_head(buf, sizeof(buf), &pos, level);
     put_raw(buf, sizeof(buf), &pos, ",\"method\":\"");
     put_escaped(buf, sizeof(buf), &pos, method);
     put_raw(buf, sizeof(buf), &pos, "\",\"route\":\"");

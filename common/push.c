@@ -68,10 +68,3 @@ void push_ticket_rows(struct arena *a, const struct pg_result *r)
         free(text);
     }
 }
-
-void push_close(void)
-{
-    if (curl != NULL)
-        curl_easy_cleanup(curl);
-    curl = NULL;
-}

@@ -32,7 +32,4 @@ struct pg_result;
 struct arena;
 void push_ticket_rows(struct arena *a, const struct pg_result *r);
 
-/* Releases the worker's handle (tests; exit frees it anyway). */
-void push_close(void);
-
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -87,8 +88,9 @@ static void auth_error(struct http_req *req, struct http_resp *resp, enum auth_r
     http_error(req, resp, status, status == 403 ? "forbidden" : "unauthorized", "%s", why);
 }
 
-void serve_dispatch(const struct service *svc, struct http_req *req, struct http_resp *resp,
-                    const char *route_name)
+/* Finds the route, checks its token, and runs its handler. */
+static void serve_dispatch(const struct service *svc, struct http_req *req, struct http_resp *resp,
+                           const char *route_name)
 {
     const struct http_route *named = NULL;
     for (size_t i = 0; i < svc->nroutes; i++) {
@@ -203,8 +205,15 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     log_set_request_id(NULL);
 }
 
-__attribute__((noreturn)) static void worker_main(const struct service *svc, int listen_fd)
+__attribute__((noreturn)) static void worker_main(const struct service *svc, int listen_fd,
+                                                  pid_t master)
 {
+    /* A worker outlives a killed master only to finish its request: a new
+     * master (restarted by its supervisor) listens on a new socket, and an
+     * orphan would hold its connection to the database for nothing. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        stop_requested = 1;
     set_handler(SIGTERM, on_stop);
     set_handler(SIGINT, on_stop);
     signal(SIGHUP, SIG_IGN);
@@ -244,13 +253,14 @@ __attribute__((noreturn)) static void worker_main(const struct service *svc, int
 
 static pid_t spawn(const struct service *svc, int listen_fd)
 {
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         log_error("could not fork worker: %s", strerror(errno));
         return -1;
     }
     if (pid == 0)
-        worker_main(svc, listen_fd);
+        worker_main(svc, listen_fd, master);
     return pid;
 }
 

@@ -33,10 +33,6 @@ struct service {
 /* Never returns: exits 0 after a clean shutdown, 1 on a start-up failure. */
 __attribute__((noreturn)) void serve_main(const struct service *svc);
 
-/* Handles one request already read into req; exposed for unit tests. */
-void serve_dispatch(const struct service *svc, struct http_req *req, struct http_resp *resp,
-                    const char *route_name);
-
 /* Maps a db_exec failure onto the response: 503 for DB_DOWN, else 500. */
 void serve_db_error(struct http_req *req, struct http_resp *resp, int rc);
 

@@ -102,8 +102,8 @@ int main(void)
 {
     log_init("matchmaker");
     cfg_load("matchmaker");
-    const char *key_path = getenv("RALLY_SNS_SIGNING_KEY");
-    const char *cert_url = getenv("RALLY_SNS_SIGNING_CERT_URL");
+    const char *key_path = cfg_env_str("RALLY_SNS_SIGNING_KEY", NULL);
+    const char *cert_url = cfg_env_str("RALLY_SNS_SIGNING_CERT_URL", NULL);
     if (key_path == NULL || cert_url == NULL) {
         fprintf(stderr, "rally: invalid configuration: RALLY_SNS_SIGNING_KEY and "
                         "RALLY_SNS_SIGNING_CERT_URL are required\n");

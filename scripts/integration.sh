@@ -13,6 +13,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 RUN=$(mktemp -d /tmp/rally-test.XXXXXX)
 chmod 755 "$RUN"
+# An operator's own SNS certificates, trusted beside the local signer's
+# (test_events.OperatorCertificates puts one there).
+mkdir -p "$RUN/operator-certs"
+export RALLY_SNS_CERT_DIR="$RUN/operator-certs"
 
 cleanup() {
     "$TOP/scripts/stack.sh" stop "$RUN" >/dev/null 2>&1 || true

@@ -50,9 +50,11 @@ stop_pidfile() {
 do_stop() {
     # Game servers first: their ProcessEnding goes through nginx. A
     # supervisor is stopped before what it supervises, or it would restart it.
-    for f in "$RUN"/pids/gameserver-*.supervisor.pid "$RUN"/pids/gameserver-*.pid; do
+    for f in "$RUN"/pids/gameserver-*.supervisor.pid "$RUN"/pids/gameserver-*.pid \
+        "$RUN"/pids/nginx.supervisor.pid; do
         [ -e "$f" ] && stop_pidfile "$f"
     done
+    # An nginx that runs on its own (a stack started before supervision).
     if [ -f "$RT/nginx/nginx.pid" ]; then
         nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -s quit 2>/dev/null || true
         for _ in $(seq 1 50); do [ -f "$RT/nginx/nginx.pid" ] || break; sleep 0.1; done
@@ -128,6 +130,18 @@ ALTER ROLE rally PASSWORD :'pw';
 SQL
 }
 
+# LOCAL, then the items of the comma-separated OPERATOR list other than
+# LOCAL: the stack's own signer stays trusted and an operator's additions
+# (AWS's SNS certificates, say) join it, however often env is re-sourced.
+with_local() {
+    local out=$1 item
+    local IFS=,
+    for item in ${2:-}; do
+        [ -n "$item" ] && [ "$item" != "$1" ] && out="$out,$item"
+    done
+    echo "$out"
+}
+
 write_env() {
     # RALLY_PUSH=off: functions publish nothing; clients fall back to polling.
     local push_socket="$RT/push/push.sock"
@@ -148,8 +162,8 @@ export RALLY_JWT_ISSUER='http://127.0.0.1:$PORT'
 export RALLY_SOCKET_DIR='$RT/sock'
 export RALLY_WORKERS='${RALLY_WORKERS:-4}'
 export RALLY_TICKET_TTL_SECONDS='${RALLY_TICKET_TTL_SECONDS:-10800}'
-export RALLY_SNS_CERT_DIR='$RUN/sns/certs'
-export RALLY_SNS_CERT_URL_PREFIXES='${RALLY_SNS_CERT_URL_PREFIXES:-https://sns.local.rally.invalid/}'
+export RALLY_SNS_CERT_DIR='$(with_local "$RUN/sns/certs" "${RALLY_SNS_CERT_DIR:-}")'
+export RALLY_SNS_CERT_URL_PREFIXES='$(with_local https://sns.local.rally.invalid/ "${RALLY_SNS_CERT_URL_PREFIXES:-}")'
 export RALLY_SNS_TOPICS='${RALLY_SNS_TOPICS:-arn:aws:sns:local:000000000000:rally-matchmaking-events}'
 export RALLY_SNS_SIGNING_KEY='$RUN/sns/signing.key'
 export RALLY_SNS_SIGNING_CERT_URL='https://sns.local.rally.invalid/rally-local-sns.pem'
@@ -259,17 +273,19 @@ do_start() {
     "$BIN/rally-admin" load-config "$RALLY_CONFIG_DIR" >>"$RUN/logs/admin.log"
 
     for f in $(functions_list); do
-        start_daemon "$f" "$BIN/$f"
+        start_supervised "$f" "$BIN/$f"
     done
     start_supervised sweeper "$BIN/rally-sweeper"
     subscribe_local_ingest
     start_supervised matchmaker "$BIN/rally-matchmaker"
 
     "$TOP/scripts/nginx-conf.sh" "$RT" "$PORT" "$RUN/logs" >"$RT/nginx/nginx.conf"
-    if [ ! -f "$RT/nginx/nginx.pid" ] || ! kill -0 "$(cat "$RT/nginx/nginx.pid")" 2>/dev/null; then
-        nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log"
-    else
+    if [ -f "$RT/nginx/nginx.pid" ] && kill -0 "$(cat "$RT/nginx/nginx.pid")" 2>/dev/null; then
         nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log" -s reload
+    else
+        nginx -t -q -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log"
+        start_supervised nginx --unlink "$RT/push/push.sock" nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" \
+            -e "$RUN/logs/nginx-error.log" -g "daemon off;"
     fi
 
     # Ready when every function socket exists and nginx answers.

@@ -1,7 +1,7 @@
 /*
  * rally-supervise: keeps one daemon running, as serve.c keeps its workers.
  *
- *   rally-supervise NAME PIDFILE PROGRAM [ARG...]
+ *   rally-supervise NAME PIDFILE [--unlink PATH]... PROGRAM [ARG...]
  *
  * Starts PROGRAM and starts it again whenever it ends, for whatever reason:
  * a crash, a kill -9, or a clean exit (a game server process ends after its
@@ -10,6 +10,15 @@
  * next start, doubling up to 30 s, so a crash loop does not spin. PIDFILE
  * always holds the running program's pid (written whole, then renamed), so
  * operators and tests signal the program itself.
+ *
+ * The program runs in a process group of its own. When it ends, whatever it
+ * left in that group (the workers of a killed nginx or function master,
+ * which would otherwise keep the listening socket and their database
+ * connections) gets SIGTERM, then SIGKILL after two seconds, before the
+ * program starts again.
+ *
+ * Each --unlink PATH is removed before every start: the unix socket a
+ * killed program could not remove, on which its successor must listen.
  *
  * SIGTERM and SIGINT are passed on and end the supervisor once the program
  * has exited; SIGHUP is passed on. `make run` (scripts/stack.sh) starts the
@@ -72,10 +81,17 @@ static void write_pidfile(const char *path, pid_t pid)
         log_error("could not write %s: %s", path, strerror(errno));
 }
 
+static const char *stale[8]; /* --unlink paths */
+static int nstale;
+
 static pid_t start(char **argv, const sigset_t *mask)
 {
+    for (int i = 0; i < nstale; i++)
+        if (unlink(stale[i]) != 0 && errno != ENOENT)
+            log_warn("could not remove %s: %s", stale[i], strerror(errno));
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);
         sigprocmask(SIG_SETMASK, mask, NULL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
@@ -90,10 +106,24 @@ static pid_t start(char **argv, const sigset_t *mask)
     return pid;
 }
 
-/* Says how the program ended. */
+/* Ends what the program left in its process group (see the top). */
+static void end_group(pid_t group)
+{
+    if (kill(-group, SIGTERM) != 0)
+        return; /* nothing left */
+    for (int i = 0; i < 40 && kill(-group, 0) == 0; i++)
+        usleep(50 * 1000);
+    if (kill(-group, SIGKILL) == 0)
+        log_warn("process group %ld did not end on SIGTERM: killed", (long)group);
+}
+
+/* Says how the program ended. A SIGKILL is somebody's decision (an
+ * operator, the OOM killer), not a crash of the program. */
 static void report(pid_t pid, int status)
 {
-    if (WIFSIGNALED(status))
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        log_error("%ld was killed; restarting", (long)pid);
+    else if (WIFSIGNALED(status))
         log_error("%ld crashed with signal %d; restarting", (long)pid, WTERMSIG(status));
     else if (WEXITSTATUS(status) != 0)
         log_error("%ld exited with status %d; restarting", (long)pid, WEXITSTATUS(status));
@@ -103,13 +133,19 @@ static void report(pid_t pid, int status)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: rally-supervise NAME PIDFILE PROGRAM [ARG...]\n");
+    int first = 3;
+    while (first + 1 < argc && strcmp(argv[first], "--unlink") == 0 && nstale < 8) {
+        stale[nstale++] = argv[first + 1];
+        first += 2;
+    }
+    if (first >= argc) {
+        fprintf(stderr,
+                "usage: rally-supervise NAME PIDFILE [--unlink PATH]... PROGRAM [ARG...]\n");
         return 2;
     }
     log_init(argv[1]);
     const char *pidfile = argv[2];
-    char **program = argv + 3;
+    char **program = argv + first;
 
     sigset_t block, old;
     sigemptyset(&block);
@@ -138,6 +174,7 @@ int main(int argc, char **argv)
             int status;
             while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
             }
+            end_group(child);
             unlink(pidfile);
             return 0;
         }
@@ -152,8 +189,10 @@ int main(int argc, char **argv)
         pid_t pid = child > 0 ? waitpid(child, &status, WNOHANG) : child;
         if (pid == 0)
             continue;
-        if (pid > 0)
+        if (pid > 0) {
             report(pid, status);
+            end_group(pid);
+        }
         /* A quick end is a crash loop until shown otherwise. */
         if (time(NULL) - started < 1) {
             sigprocmask(SIG_SETMASK, &old, NULL);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "cfg.h"
@@ -68,9 +69,14 @@ static EVP_PKEY *cert_key(const char *basename)
     for (int i = 0; i < CERT_CACHE; i++)
         if (certs[i].key != NULL && strcmp(certs[i].name, basename) == 0)
             return certs[i].key;
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", cfg->sns_cert_dir, basename);
-    EVP_PKEY *k = sns_load_cert_key(path);
+    /* The first directory of RALLY_SNS_CERT_DIR that holds the file. */
+    EVP_PKEY *k = NULL;
+    for (size_t d = 0; k == NULL && d < cfg->sns_cert_dirs.n; d++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", cfg->sns_cert_dirs.items[d], basename);
+        if (access(path, R_OK) == 0)
+            k = sns_load_cert_key(path);
+    }
     if (k == NULL)
         return NULL;
     int slot = 0;
@@ -136,8 +142,8 @@ static int authenticate(struct http_req *req, struct http_resp *resp, json_t *ms
     base = base != NULL ? base + 1 : url;
     size_t bl = strlen(base);
     EVP_PKEY *key = NULL;
-    if (cfg->sns_cert_dir != NULL && bl > 4 && strcmp(base + bl - 4, ".pem") == 0 &&
-        util_is_token(base, 127, "-_.") && base[0] != '.')
+    if (bl > 4 && strcmp(base + bl - 4, ".pem") == 0 && util_is_token(base, 127, "-_.") &&
+        base[0] != '.')
         key = cert_key(base);
     if (key == NULL) {
         http_error(req, resp, 403, "certificate_unknown",

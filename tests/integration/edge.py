@@ -36,6 +36,7 @@ class SideNginx:
         sock = os.path.join(self.rt, "sock")
         for d in ("sock", "logs", "nginx/tmp"):
             os.makedirs(os.path.join(self.rt, d), mode=0o755)
+        os.makedirs(os.path.join(self.rt, "push"), mode=0o700)  # its own publisher, unused
         os.symlink(os.path.join(ENV["RALLY_RT_DIR"], "www"), os.path.join(self.rt, "www"))
         for name in os.listdir(ENV["RALLY_SOCKET_DIR"]):
             f = name[:-len(".sock")]

@@ -136,6 +136,28 @@ class Signatures(unittest.TestCase):
                               msg["MessageId"]), ["tok123"])
 
 
+class OperatorCertificates(unittest.TestCase):
+    """RALLY_SNS_CERT_DIR set by the operator (here: scripts/integration.sh)
+    joins the local signer's directory instead of replacing it: a message
+    signed with a certificate placed there verifies, and so do the local
+    matchmaker's (every other test)."""
+
+    def test_a_certificate_in_the_operators_directory_is_trusted(self):
+        d = os.path.join(rally.RUN, "operator-certs")
+        self.assertIn(d, ENV["RALLY_SNS_CERT_DIR"].split(","))
+        name = "operator-%s.pem" % uuid.uuid4().hex[:8]
+        key = os.path.join(tempfile.mkdtemp(), "operator.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=operator sns", "-keyout", key, "-out", os.path.join(d, name)],
+                       check=True, capture_output=True)
+        g, t = ticket()
+        n = sign(succeeded([(t, g["user_id"], "psess-op")]), key=key,
+                 cert_url="https://sns.local.rally.invalid/" + name)
+        r = deliver(n)
+        self.assertEqual((r.status, r.json.get("status")), (200, "applied"), r)
+        self.assertEqual(status(g, t)["Status"], "COMPLETED")
+
+
 class Ordering(unittest.TestCase):
     def test_duplicate_message_id_is_acknowledged_and_ignored(self):
         g, t = ticket()

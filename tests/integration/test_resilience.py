@@ -271,3 +271,27 @@ class Supervision(unittest.TestCase):
         self.assertTrue(rally.wait_until(lambda: psql(
             "SELECT count(*) FROM fleet.processes WHERE port = :'p1' AND status = 'ACTIVE' "
             "AND created_at > :'p2'", os.environ["RALLY_GAMESERVER_PORT"], killed_at) == ["1"], 10))
+
+    def test_killed_function_master_and_nginx_come_back(self):
+        g = guest()
+        t = rally.start_ticket(g["auth_token"], configuration="Restart").json["TicketId"]
+        read = lambda: request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).status
+        self.assertEqual(read(), 200)
+        old_workers = [int(p) for p in open("/proc/%d/task/%d/children" % ((rally.pids("poll-ticket"),) * 2))
+                       .read().split()]
+        self.restarted("poll-ticket")
+        self.assertTrue(rally.wait_until(lambda: read() == 200, 10))
+        # The killed master's workers left instead of holding their
+        # database connections on a socket nobody reaches any more.
+        self.assertTrue(rally.wait_until(lambda: not any(alive(w) for w in old_workers), 10), old_workers)
+
+        self.restarted("nginx")
+        ok = lambda: _status_or_none(read) == 200
+        self.assertTrue(rally.wait_until(ok, 10))
+
+
+def _status_or_none(call):
+    try:
+        return call()
+    except OSError:
+        return None
