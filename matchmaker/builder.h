@@ -9,7 +9,11 @@
  * order of the sort rules relative to it (else by age), are tried one at a
  * time, each whole ticket on one team, and kept when every rule still
  * passes. A match is emitted as soon as every player slot is filled, or
- * after a full pass when every team has its (expanded) minimum.
+ * after a full pass when every team has its (expanded) minimum. When only
+ * the way tickets were dealt to teams stands in the way (a ticket refused
+ * by room or by rules that look at teams, a complete match failing a rule,
+ * or a team short of its minimum while others hold the players), the teams
+ * are dealt again by a bounded depth-first search.
  *
  * balanced (41 to 200 players): the pool is grouped by location
  * (largestPopulation: the location most tickets find acceptable;

@@ -249,6 +249,60 @@ START_TEST(test_team_assignment_is_searched)
 }
 END_TEST
 
+/* AWS's Example 1 ("two teams with evenly matched players"): two teams of
+ * 4 to 8, each team's average skill within 10 of the match's, equal team
+ * sizes, and the skill rule relaxed after 5 and 15 seconds. */
+#define EXAMPLE_1                                                                                  \
+    "{\"name\": \"aliens_vs_cowboys\", \"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": "   \
+    "[{\"name\": \"skill\", \"type\": \"number\", \"default\": 10}], \"teams\": [{\"name\": "      \
+    "\"cowboys\", \"maxPlayers\": 8, \"minPlayers\": 4}, {\"name\": \"aliens\", \"maxPlayers\": "  \
+    "8, \"minPlayers\": 4}], \"rules\": [{\"name\": \"FairTeamSkill\", \"type\": \"distance\", "   \
+    "\"measurements\": [\"avg(teams[*].players.attributes[skill])\"], \"referenceValue\": "        \
+    "\"avg(flatten(teams[*].players.attributes[skill]))\", \"maxDistance\": 10}, {\"name\": "      \
+    "\"EqualTeamSizes\", \"type\": \"comparison\", \"measurements\": "                             \
+    "[\"count(teams[cowboys].players)\"], \"referenceValue\": "                                    \
+    "\"count(teams[aliens].players)\", \"operation\": \"=\"}], \"expansions\": [{\"target\": "     \
+    "\"rules[FairTeamSkill].maxDistance\", \"steps\": [{\"waitTimeSeconds\": 5, \"value\": "       \
+    "50}, {\"waitTimeSeconds\": 15, \"value\": 100}]}]}"
+
+/* Eight solo players, four of skill 0 and four of skill 100, in the order
+ * given, the oldest a second old: before any expansion the only match is
+ * two of each on each team (averages 50 and 50). Dealt greedily, a team
+ * that is short of its minimum holds everyone, or a 100 fits nowhere. */
+static void even_split(const char *skills)
+{
+    struct fm_ruleset *rs = load(EXAMPLE_1);
+    struct pool p = {0};
+    for (int i = 0; i < 8; i++) {
+        char spec[64];
+        snprintf(spec, sizeof(spec), "%c%d %c00", skills[i] == '0' ? 'z' : 'h', i,
+                 skills[i] == '0' ? '0' : '1');
+        if (skills[i] == '0')
+            spec[strlen(spec) - 2] = '\0'; /* "0", not "000" */
+        add(&p, rs, spec, 107 + i / 10.0);
+    }
+    struct outcome o = run(rs, &p, 108, 0);
+    ck_assert_msg(o.n == 1, "%s: matches \"%s\"", skills, o.text);
+    /* Each team: two z (skill 0) and two h (skill 100). */
+    const char *teams[2] = {o.text, strchr(o.text, '|') + 1};
+    for (int t = 0; t < 2; t++) {
+        int z = 0, h = 0;
+        for (const char *c = teams[t]; *c != '\0' && *c != '|'; c++) {
+            z += *c == 'z';
+            h += *c == 'h';
+        }
+        ck_assert_msg(z == 2 && h == 2, "%s: teams \"%s\"", skills, o.text);
+    }
+    fm_ruleset_free(rs);
+}
+
+START_TEST(test_even_split_at_once)
+{
+    even_split("01010101");
+    even_split("00001111");
+}
+END_TEST
+
 START_TEST(test_additional_player_count)
 {
     struct fm_ruleset *rs = load(SAMPLE);
@@ -403,6 +457,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_expansion_relaxes_with_time);
     tcase_add_test(tc, test_parties_stay_together);
     tcase_add_test(tc, test_team_assignment_is_searched);
+    tcase_add_test(tc, test_even_split_at_once);
     tcase_add_test(tc, test_additional_player_count);
     tcase_add_test(tc, test_backfill_tickets);
     tcase_add_test(tc, test_batch_distance_groups);
