@@ -8,6 +8,7 @@
 
 #define DEFAULT_BATCH 400
 #define REASSIGN_BUDGET 2000 /* nodes of the team re-assignment search */
+#define SWEEP_WORK 16        /* balanced: tickets tried per ticket of a group, over its sweeps */
 
 struct builder {
     const struct fm_ruleset *rs;
@@ -22,10 +23,11 @@ struct builder {
     fm_emit_fn emit;
     void *ctx;
     size_t emitted;
-    int *order;     /* scratch: team choices */
-    int *final_min; /* the expanded minimum of each team for the tickets being dealt */
-    int budget;     /* nodes left to the search under way */
-    int allowance;  /* nodes left for mending this anchor's partial match */
+    int *order;       /* scratch: team choices */
+    int *final_min;   /* the expanded minimum of each team for the tickets being dealt */
+    int budget;       /* nodes left to the search under way */
+    int allowance;    /* nodes left for mending this anchor's partial match */
+    int string_batch; /* string_batch_attr() */
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -342,6 +344,27 @@ static int cmp_keyed(const void *x, const void *y, void *arg)
     return (a->i > b->i) - (a->i < b->i);
 }
 
+/* The attribute of the first batchDistance rule on a string, or -1: tickets
+ * with different values of it never share a match, so they never share a
+ * batch. */
+static int string_batch_attr(const struct fm_ruleset *rs)
+{
+    for (size_t r = 0; r < rs->nrules; r++) {
+        const struct fm_rule *rule = &rs->rules[r];
+        if (rule->type == FM_RULE_BATCH_DISTANCE && rs->attrs[rule->attr].type == FM_STRING)
+            return rule->attr;
+    }
+    return -1;
+}
+
+/* A ticket's value of that attribute (its first player's), or "". */
+static const char *batch_value(const struct fm_ticket *t, int attr)
+{
+    if (attr >= 0 && t->players[0].attrs[attr].kind == FM_A_STRING)
+        return t->players[0].attrs[attr].str;
+    return "";
+}
+
 /* The pool in batch order: string batchDistance value, backfill priority,
  * then sortByAttributes or a number batchDistance attribute, then age. */
 static struct keyed *batch_order(struct builder *b)
@@ -353,22 +376,17 @@ static struct keyed *batch_order(struct builder *b)
     for (size_t k = 0; k < rs->nsort_attrs && nsort < 3; k++)
         if (rs->attrs[rs->sort_attrs[k]].type == FM_NUMBER && rs->batching == FM_BATCH_SORTED)
             sort_attrs[nsort++] = rs->sort_attrs[k];
-    int string_batch = -1;
+    int string_batch = string_batch_attr(rs);
     for (size_t r = 0; r < rs->nrules; r++) {
         const struct fm_rule *rule = &rs->rules[r];
-        if (rule->type != FM_RULE_BATCH_DISTANCE)
-            continue;
-        if (rs->attrs[rule->attr].type == FM_STRING && string_batch < 0)
-            string_batch = rule->attr;
-        else if (rs->attrs[rule->attr].type == FM_NUMBER && nsort < 3 && rs->nsort_attrs == 0)
+        if (rule->type == FM_RULE_BATCH_DISTANCE && rs->attrs[rule->attr].type == FM_NUMBER &&
+            nsort < 3 && rs->nsort_attrs == 0)
             sort_attrs[nsort++] = rule->attr;
     }
     for (size_t i = 0; i < b->n; i++) {
         const struct fm_ticket *t = b->pool[i];
         ks[i].i = i;
-        ks[i].batch = "";
-        if (string_batch >= 0 && t->players[0].attrs[string_batch].kind == FM_A_STRING)
-            ks[i].batch = t->players[0].attrs[string_batch].str;
+        ks[i].batch = batch_value(t, string_batch);
         ks[i].key[0] = backfill_rank(rs, t);
         for (int k = 0; k < nsort; k++) {
             double v = fm_ticket_number(t, sort_attrs[k], FM_PARTY_AVG);
@@ -560,14 +578,23 @@ static uint64_t acceptable(struct builder *b, size_t i, int rule, int *fastest)
     return mask;
 }
 
-/* Fills matches from group (pool indices, oldest first). */
-static void fill_group(struct builder *b, const size_t *group, size_t len)
+/* One sweep of fill_group: fills matches from pending (pool indices, oldest
+ * first) and leaves at its front the tickets a tentative match refused
+ * (returning how many). The tickets of a match that could not be completed
+ * are set aside, and so is a ticket refused by an empty match. */
+static size_t sweep(struct builder *b, size_t *pending, size_t len)
 {
+    size_t refused = 0;
     fm_match_clear(&b->m);
     for (size_t k = 0; k < len; k++) {
-        if (b->used[group[k]])
+        size_t i = pending[k];
+        if (b->used[i])
             continue;
-        try_add(b, group[k]);
+        if (try_add(b, i) != PLACED) {
+            if (b->m.n > 0)
+                pending[refused++] = i; /* refused <= k: compacts in place */
+            continue;
+        }
         if (b->m.players < target(b))
             continue;
         balance(b);
@@ -580,16 +607,54 @@ static void fill_group(struct builder *b, const size_t *group, size_t len)
         if (finish(b))
             emit(b);
     }
+    return refused;
 }
 
-static int cmp_age(const void *x, const void *y, void *arg)
+/* Fills matches from group (pool indices, oldest first; reordered). The
+ * oldest ticket opens a tentative match that the others join in age order;
+ * those it refused get a sweep of their own, so that a ticket nobody
+ * accepts (an older one for another map, say) holds back no one: it is
+ * set aside with its match. Every sweep sets aside at least the ticket
+ * that opened it; the tickets tried over all sweeps are bounded by
+ * SWEEP_WORK times the group. */
+static void fill_group(struct builder *b, size_t *group, size_t len)
+{
+    size_t work = SWEEP_WORK * len;
+    while (len > 0 && work >= len) {
+        work -= len;
+        len = sweep(b, group, len);
+    }
+}
+
+/* Runs of equal string batchDistance values, oldest first within each. */
+static int cmp_group(const void *x, const void *y, void *arg)
 {
     const struct builder *b = arg;
-    const struct fm_ticket *a = b->pool[*(const size_t *)x];
-    const struct fm_ticket *c = b->pool[*(const size_t *)y];
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    const struct fm_ticket *a = b->pool[i], *c = b->pool[j];
+    int by_value = strcmp(batch_value(a, b->string_batch), batch_value(c, b->string_batch));
+    if (by_value != 0)
+        return by_value;
     if (a->created != c->created)
         return a->created < c->created ? -1 : 1;
-    return (*(const size_t *)x > *(const size_t *)y) - (*(const size_t *)x < *(const size_t *)y);
+    return (i > j) - (i < j);
+}
+
+/* Fills matches from a location group, one batch per string batchDistance
+ * value (as exhaustiveSearch batches): tickets of different values never
+ * share a match. */
+static void fill_batches(struct builder *b, size_t *group, size_t len)
+{
+    qsort_r(group, len, sizeof(size_t), cmp_group, b);
+    size_t start = 0;
+    while (start < len) {
+        const char *value = batch_value(b->pool[group[start]], b->string_batch);
+        size_t end = start + 1;
+        while (end < len && strcmp(batch_value(b->pool[group[end]], b->string_batch), value) == 0)
+            end++;
+        fill_group(b, group + start, end - start);
+        start = end;
+    }
 }
 
 static void build_balanced(struct builder *b)
@@ -602,8 +667,7 @@ static void build_balanced(struct builder *b)
     if (rule < 0) {
         for (size_t i = 0; i < b->n; i++)
             group[i] = i;
-        qsort_r(group, b->n, sizeof(size_t), cmp_age, b);
-        fill_group(b, group, b->n);
+        fill_batches(b, group, b->n);
         free(group);
         return;
     }
@@ -639,8 +703,7 @@ static void build_balanced(struct builder *b)
             if (!b->used[i] && in)
                 group[len++] = i;
         }
-        qsort_r(group, len, sizeof(size_t), cmp_age, b);
-        fill_group(b, group, len);
+        fill_batches(b, group, len);
     }
     free(masks);
     free(fastest);
@@ -662,6 +725,7 @@ size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool
     b.idx = xcalloc(FM_MAX_PLAYERS, sizeof(size_t));
     b.order = xcalloc(rs->nteams + 1, sizeof(int));
     b.final_min = xcalloc(rs->nteams + 1, sizeof(int));
+    b.string_batch = string_batch_attr(rs);
     fm_match_init(&b.m, rs);
     if (rs->strategy == FM_BALANCED)
         build_balanced(&b);

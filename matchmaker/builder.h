@@ -17,10 +17,12 @@
  *
  * balanced (41 to 200 players): the pool is grouped by location
  * (largestPopulation: the location most tickets find acceptable;
- * fastestRegion: each ticket's fastest), tickets fill teams in FlexMatch's
- * order (teams short of their minimum first, then the one with the most open
- * slots), and each match is then balanced on balancedAttribute by moving
- * whole tickets between teams.
+ * fastestRegion: each ticket's fastest) and by string batchDistance value,
+ * tickets fill teams oldest first in FlexMatch's order (teams short of their
+ * minimum first, then the one with the most open slots), and each match is
+ * then balanced on balancedAttribute by moving whole tickets between teams.
+ * Tickets a tentative match refused are swept again without it, so a misfit
+ * at the head of a group holds no one back.
  */
 #ifndef RALLY_MATCHMAKER_BUILDER_H
 #define RALLY_MATCHMAKER_BUILDER_H
