@@ -463,6 +463,24 @@ class ServerMatchmaking(unittest.TestCase):
         self.assertIn(r.status, (401, 403))
         self.assertEqual(psql("SELECT count(*) FROM matchmaking.tickets"), before)
 
+    def test_end_time_keeps_milliseconds_and_follows_start_time(self):
+        # A party of two fills Squad at once: each ticket ends within a
+        # second of its start, often in the same second.
+        ids = [self.start("Squad", self.party(2)).json["MatchmakingTicket"]["TicketId"]
+               for _ in range(5)]
+        done = lambda: {t["Status"] for t in self.describe(*ids)} == {"COMPLETED"}
+        self.assertTrue(wait_until(done, 15), self.describe(*ids))
+        iso_ms = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+        ends = []
+        for t in self.describe(*ids):
+            self.assertRegex(t["StartTime"], iso_ms)
+            self.assertRegex(t["EndTime"], iso_ms)
+            # Same width and zone: the strings order as the times do.
+            self.assertGreaterEqual(t["EndTime"], t["StartTime"], t)
+            ends.append(t["EndTime"])
+        # Cut to whole seconds, every EndTime would end in .000Z.
+        self.assertNotEqual({e[-5:] for e in ends}, {".000Z"}, ends)
+
     def test_a_new_ticket_cancels_the_players_old_one(self):
         a, b, c = self.party(3)
         first = self.start("Waiting", [a, b]).json["MatchmakingTicket"]["TicketId"]
