@@ -181,9 +181,9 @@ static bool minimums_in_reach(const struct builder *b)
 struct deal {
     const size_t *tickets; /* pool indices, dealt in this order */
     int count;
-    const int *rest; /* rest[k]: players of tickets[k..] */
-    bool complete;   /* the dealt match must be complete (else a partial one) */
-    bool prune;      /* give up on a branch as soon as a rule fails on it */
+    int players;   /* of all the tickets */
+    bool complete; /* the dealt match must be complete (else a partial one) */
+    bool prune;    /* give up on a branch as soon as a rule fails on it */
 };
 
 /* Depth-first over the teams of tickets[k..], in fill order. Pruning on
@@ -204,7 +204,7 @@ static bool deal_from(struct builder *b, const struct deal *d, int k)
         for (size_t t = 0; t < b->rs->nteams; t++)
             if (b->m.team_players[t] < b->final_min[t])
                 short_by += b->final_min[t] - b->m.team_players[t];
-        if (short_by > d->rest[k])
+        if (short_by > d->players - b->m.players) /* the match holds tickets[..k-1] */
             return false;
     }
     const struct fm_ticket *t = b->pool[d->tickets[k]];
@@ -237,17 +237,16 @@ static bool reassign(struct builder *b, size_t extra, bool complete, int budget,
         return false;
     int count = b->m.n;
     size_t tickets[FM_MAX_PLAYERS + 1];
-    int teams[FM_MAX_PLAYERS + 1], rest[FM_MAX_PLAYERS + 2];
+    int teams[FM_MAX_PLAYERS + 1];
     for (int k = 0; k < count; k++) {
         tickets[k] = b->idx[k];
         teams[k] = b->m.team[k];
     }
-    int all = count;
-    if (extra != SIZE_MAX)
+    int all = count, players = b->m.players;
+    if (extra != SIZE_MAX) {
         tickets[all++] = extra;
-    rest[all] = 0;
-    for (int k = all - 1; k >= 0; k--)
-        rest[k] = rest[k + 1] + b->pool[tickets[k]]->nplayers;
+        players += b->pool[extra]->nplayers;
+    }
     /* Expansions follow the tickets' ages, not their teams: the minimums
      * of the whole deal, known before it is dealt. */
     if (extra != SIZE_MAX)
@@ -256,7 +255,7 @@ static bool reassign(struct builder *b, size_t extra, bool complete, int budget,
     if (extra != SIZE_MAX)
         pop(b);
 
-    struct deal d = {tickets, all, rest, complete, true};
+    struct deal d = {tickets, all, players, complete, true};
     clear_match(b);
     b->budget = budget;
     bool found = deal_from(b, &d, 0);
