@@ -142,6 +142,13 @@ int64_t util_now(void)
     return (int64_t)time(NULL);
 }
 
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000;
+}
+
 double util_mono_ms(void)
 {
     struct timespec ts;

@@ -30,6 +30,9 @@ bool util_ct_equal(const void *a, const void *b, size_t len);
 
 /* Wall clock in seconds. */
 int64_t util_now(void);
+/* Wall clock in milliseconds, rounded up: never before the microsecond
+ * timestamps PostgreSQL wrote earlier on the same clock. */
+int64_t util_now_ms(void);
 /* Monotonic clock in milliseconds (fractional). */
 double util_mono_ms(void);
 

@@ -8,6 +8,7 @@
 
 #define DEFAULT_BATCH 400
 #define REASSIGN_BUDGET 2000 /* nodes of the team re-assignment search */
+#define SWEEP_WORK 16        /* balanced: tickets tried per ticket of a group, over its sweeps */
 
 struct builder {
     const struct fm_ruleset *rs;
@@ -22,8 +23,11 @@ struct builder {
     fm_emit_fn emit;
     void *ctx;
     size_t emitted;
-    int *order; /* scratch: team choices */
-    int budget;
+    int *order;       /* scratch: team choices */
+    int *final_min;   /* the expanded minimum of each team for the tickets being dealt */
+    int budget;       /* nodes left to the search under way */
+    int allowance;    /* nodes left for mending this anchor's partial match */
+    int string_batch; /* string_batch_attr() */
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -57,10 +61,16 @@ static void pop(struct builder *b)
     fm_match_expand(&b->m, b->opts->now);
 }
 
-static bool rules_pass(struct builder *b, bool complete)
+/* The first rule that fails on the match, or -1 if none does. */
+static int first_failure(struct builder *b, bool complete)
 {
     arena_reset(&b->scratch);
-    return fm_rules_check(&b->scratch, &b->m, complete, b->metrics) < 0;
+    return fm_rules_check(&b->scratch, &b->m, complete, b->metrics);
+}
+
+static bool rules_pass(struct builder *b, bool complete)
+{
+    return first_failure(b, complete) < 0;
 }
 
 /* Teams with room for t, in FlexMatch's fill order: teams short of their
@@ -93,97 +103,201 @@ static int fill_order(struct builder *b, const struct fm_ticket *t, int *out)
     return n;
 }
 
+enum placed {
+    PLACED,    /* on a team, every rule passing */
+    REFUSED,   /* no team would do, however the others were dealt */
+    MISPLACED, /* no team would do as the teams stand: only room or rules that
+                   look at teams were against it, so dealing again may do */
+};
+
+/* Open slots over every team. */
+static int open_slots(const struct builder *b)
+{
+    int open = 0;
+    for (size_t k = 0; k < b->rs->nteams; k++)
+        open += b->m.team_max[k] - b->m.team_players[k];
+    return open;
+}
+
 /* Adds pool ticket i on the first team where every rule still passes. */
-static bool try_add(struct builder *b, size_t i)
+static enum placed try_add(struct builder *b, size_t i)
 {
     const struct fm_ticket *t = b->pool[i];
     if (b->m.players + t->nplayers > target(b))
-        return false;
+        return REFUSED;
     if (t->backfill)
         for (int k = 0; k < b->m.n; k++)
             if (b->m.tickets[k]->backfill)
-                return false; /* FlexMatch: one backfill ticket per match */
+                return REFUSED; /* FlexMatch: one backfill ticket per match */
     int *order = b->order;
     int n = fill_order(b, t, order);
+    bool by_team = b->rs->nteams > 1 && open_slots(b) >= t->nplayers;
     for (int k = 0; k < n; k++) {
         push(b, i, order[k]);
-        if (rules_pass(b, false))
-            return true;
+        int failed = first_failure(b, false);
+        if (failed < 0)
+            return PLACED;
+        /* A team-blind rule fails wherever the ticket goes. (Only the
+         * first failing rule is known: a blind one after it would make
+         * dealing again vain, which the search's budget bounds.) */
+        by_team &= b->rs->rules[failed].by_team;
         pop(b);
     }
+    return by_team ? MISPLACED : REFUSED;
+}
+
+/* A new ticket is in the match: a backfill ticket is never matched alone. */
+static bool has_new_ticket(const struct builder *b)
+{
+    for (int k = 0; k < b->m.n; k++)
+        if (!b->m.tickets[k]->backfill)
+            return true;
     return false;
 }
 
-/* Every team has its minimum, and a backfill ticket is not alone. */
+/* Every team has its minimum and no more than its maximum, and a backfill
+ * ticket is not alone. */
 static bool viable(const struct builder *b)
 {
     const struct fm_match *m = &b->m;
-    bool has_new = false;
-    for (int k = 0; k < m->n; k++)
-        has_new |= !m->tickets[k]->backfill;
-    if (!has_new || m->n == 0)
+    if (!has_new_ticket(b))
         return false;
     for (size_t t = 0; t < b->rs->nteams; t++)
-        if (m->team_players[t] < m->team_min[t])
+        if (m->team_players[t] < m->team_min[t] || m->team_players[t] > m->team_max[t])
             return false;
     return true;
 }
 
-/* Depth-first search for team assignments of tickets[k..] under which the
- * complete match passes every rule. */
-static bool assign_from(struct builder *b, const size_t *tickets, int count, int k)
+/* Enough players for every team's minimum, however they are dealt. */
+static bool minimums_in_reach(const struct builder *b)
+{
+    int need = 0;
+    for (size_t t = 0; t < b->rs->nteams; t++)
+        need += b->m.team_min[t];
+    return has_new_ticket(b) && b->m.players >= need;
+}
+
+/* A search for another way to deal a match's tickets to teams. */
+struct deal {
+    const size_t *tickets; /* pool indices, dealt in this order */
+    int count;
+    int players;   /* of all the tickets */
+    bool complete; /* the dealt match must be complete (else a partial one) */
+    bool prune;    /* give up on a branch as soon as a rule fails on it */
+};
+
+/* Depth-first over the teams of tickets[k..], in fill order. Pruning on
+ * rules is fast but may miss: a rule on team averages can fail on the
+ * first tickets of a deal that passes once all are dealt, so the caller
+ * searches again without it. */
+static bool deal_from(struct builder *b, const struct deal *d, int k)
 {
     if (b->budget-- <= 0)
         return false;
-    if (k == count)
-        return viable(b) && rules_pass(b, true);
-    const struct fm_ticket *t = b->pool[tickets[k]];
+    if (k == d->count) {
+        if (d->complete)
+            return viable(b) && rules_pass(b, true);
+        return d->prune || rules_pass(b, false); /* pruning has checked it */
+    }
+    if (d->complete) {
+        int short_by = 0;
+        for (size_t t = 0; t < b->rs->nteams; t++)
+            if (b->m.team_players[t] < b->final_min[t])
+                short_by += b->final_min[t] - b->m.team_players[t];
+        if (short_by > d->players - b->m.players) /* the match holds tickets[..k-1] */
+            return false;
+    }
+    const struct fm_ticket *t = b->pool[d->tickets[k]];
     int order[FM_MAX_PLAYERS];
     int n = fill_order(b, t, order);
     for (int j = 0; j < n; j++) {
-        push(b, tickets[k], order[j]);
-        if (rules_pass(b, false) && assign_from(b, tickets, count, k + 1))
+        push(b, d->tickets[k], order[j]);
+        if ((!d->prune || rules_pass(b, false)) && deal_from(b, d, k + 1))
             return true;
         pop(b);
     }
     return false;
 }
 
-/* Searches team assignments of the match's tickets plus `extra` (a pool
- * index, or SIZE_MAX for none) under which the complete match passes every
- * rule. On failure the match is left as it was. */
-static bool reassign(struct builder *b, size_t extra)
+static void clear_match(struct builder *b)
 {
+    while (b->m.n > 0)
+        fm_match_pop(&b->m);
+}
+
+/* Searches team assignments of the match's tickets plus `extra` (a pool
+ * index, or SIZE_MAX for none) under which the match, complete or not,
+ * passes every rule, within `budget` nodes. On failure the match is left as
+ * it was. Returns the nodes spent through *spent (may be NULL). */
+static bool reassign(struct builder *b, size_t extra, bool complete, int budget, int *spent)
+{
+    if (spent != NULL)
+        *spent = 0;
     if (b->rs->nteams < 2)
         return false;
     int count = b->m.n;
     size_t tickets[FM_MAX_PLAYERS + 1];
-    int teams[FM_MAX_PLAYERS];
+    int teams[FM_MAX_PLAYERS + 1];
     for (int k = 0; k < count; k++) {
         tickets[k] = b->idx[k];
         teams[k] = b->m.team[k];
     }
-    int all = count;
-    if (extra != SIZE_MAX)
+    int all = count, players = b->m.players;
+    if (extra != SIZE_MAX) {
         tickets[all++] = extra;
-    while (b->m.n > 0)
-        fm_match_pop(&b->m);
-    b->budget = REASSIGN_BUDGET;
-    if (assign_from(b, tickets, all, 0))
+        players += b->pool[extra]->nplayers;
+    }
+    /* Expansions follow the tickets' ages, not their teams: the minimums
+     * of the whole deal, known before it is dealt. */
+    if (extra != SIZE_MAX)
+        push(b, extra, 0);
+    memcpy(b->final_min, b->m.team_min, b->rs->nteams * sizeof(int));
+    if (extra != SIZE_MAX)
+        pop(b);
+
+    struct deal d = {tickets, all, players, complete, true};
+    clear_match(b);
+    b->budget = budget;
+    bool found = deal_from(b, &d, 0);
+    if (!found) {
+        clear_match(b);
+        d.prune = false;
+        found = deal_from(b, &d, 0);
+    }
+    if (spent != NULL)
+        *spent = budget - (b->budget > 0 ? b->budget : 0);
+    if (found)
         return true;
-    while (b->m.n > 0)
-        fm_match_pop(&b->m);
+    clear_match(b);
     for (int k = 0; k < count; k++)
         push(b, tickets[k], teams[k]);
     return false;
 }
 
-/* Checks the complete match, re-assigning teams if a rule fails. */
+/* Checks the complete match, dealing the teams again if a rule fails or a
+ * team is short of its minimum while others hold the players it needs. */
 static bool finish(struct builder *b)
 {
-    if (!viable(b))
+    if (viable(b))
+        return rules_pass(b, true) || reassign(b, SIZE_MAX, true, REASSIGN_BUDGET, NULL);
+    return minimums_in_reach(b) && reassign(b, SIZE_MAX, true, REASSIGN_BUDGET, NULL);
+}
+
+/* Ticket i was MISPLACED: deals the match again with it. A deal that
+ * completes the match is searched in full; one that only takes it in draws
+ * on the anchor's allowance, so that a pool of misfits costs each anchor a
+ * bounded search. */
+static bool mend(struct builder *b, size_t i)
+{
+    if (b->m.players + b->pool[i]->nplayers == target(b))
+        return reassign(b, i, true, REASSIGN_BUDGET, NULL);
+    if (b->allowance <= 0)
         return false;
-    return rules_pass(b, true) || reassign(b, SIZE_MAX);
+    int spent;
+    int budget = b->allowance < REASSIGN_BUDGET ? b->allowance : REASSIGN_BUDGET;
+    bool found = reassign(b, i, false, budget, &spent);
+    b->allowance -= spent;
+    return found;
 }
 
 static void emit(struct builder *b)
@@ -229,6 +343,27 @@ static int cmp_keyed(const void *x, const void *y, void *arg)
     return (a->i > b->i) - (a->i < b->i);
 }
 
+/* The attribute of the first batchDistance rule on a string, or -1: tickets
+ * with different values of it never share a match, so they never share a
+ * batch. */
+static int string_batch_attr(const struct fm_ruleset *rs)
+{
+    for (size_t r = 0; r < rs->nrules; r++) {
+        const struct fm_rule *rule = &rs->rules[r];
+        if (rule->type == FM_RULE_BATCH_DISTANCE && rs->attrs[rule->attr].type == FM_STRING)
+            return rule->attr;
+    }
+    return -1;
+}
+
+/* A ticket's value of that attribute (its first player's), or "". */
+static const char *batch_value(const struct fm_ticket *t, int attr)
+{
+    if (attr >= 0 && t->players[0].attrs[attr].kind == FM_A_STRING)
+        return t->players[0].attrs[attr].str;
+    return "";
+}
+
 /* The pool in batch order: string batchDistance value, backfill priority,
  * then sortByAttributes or a number batchDistance attribute, then age. */
 static struct keyed *batch_order(struct builder *b)
@@ -240,22 +375,17 @@ static struct keyed *batch_order(struct builder *b)
     for (size_t k = 0; k < rs->nsort_attrs && nsort < 3; k++)
         if (rs->attrs[rs->sort_attrs[k]].type == FM_NUMBER && rs->batching == FM_BATCH_SORTED)
             sort_attrs[nsort++] = rs->sort_attrs[k];
-    int string_batch = -1;
+    int string_batch = string_batch_attr(rs);
     for (size_t r = 0; r < rs->nrules; r++) {
         const struct fm_rule *rule = &rs->rules[r];
-        if (rule->type != FM_RULE_BATCH_DISTANCE)
-            continue;
-        if (rs->attrs[rule->attr].type == FM_STRING && string_batch < 0)
-            string_batch = rule->attr;
-        else if (rs->attrs[rule->attr].type == FM_NUMBER && nsort < 3 && rs->nsort_attrs == 0)
+        if (rule->type == FM_RULE_BATCH_DISTANCE && rs->attrs[rule->attr].type == FM_NUMBER &&
+            nsort < 3 && rs->nsort_attrs == 0)
             sort_attrs[nsort++] = rule->attr;
     }
     for (size_t i = 0; i < b->n; i++) {
         const struct fm_ticket *t = b->pool[i];
         ks[i].i = i;
-        ks[i].batch = "";
-        if (string_batch >= 0 && t->players[0].attrs[string_batch].kind == FM_A_STRING)
-            ks[i].batch = t->players[0].attrs[string_batch].str;
+        ks[i].batch = batch_value(t, string_batch);
         ks[i].key[0] = backfill_rank(rs, t);
         for (int k = 0; k < nsort; k++) {
             double v = fm_ticket_number(t, sort_attrs[k], FM_PARTY_AVG);
@@ -288,7 +418,7 @@ static bool build_around(struct builder *b, size_t anchor, const struct keyed *b
                          struct candidate *cands, const int *sorts, int nsorts)
 {
     fm_match_clear(&b->m);
-    if (!try_add(b, anchor))
+    if (try_add(b, anchor) != PLACED)
         return false;
     size_t n = 0;
     for (size_t k = 0; k < len; k++) {
@@ -303,17 +433,13 @@ static bool build_around(struct builder *b, size_t anchor, const struct keyed *b
         n++;
     }
     qsort(cands, n, sizeof(*cands), cmp_candidate);
+    b->allowance = REASSIGN_BUDGET;
     for (size_t k = 0; k < n; k++) {
-        if (!try_add(b, cands[k].i)) {
-            /* It would fill the match but fits no team as they stand: the
-             * teams may need to be dealt differently. */
-            const struct fm_ticket *t = b->pool[cands[k].i];
-            if (b->m.players + t->nplayers == target(b) && reassign(b, cands[k].i)) {
-                emit(b);
-                return true;
-            }
+        enum placed p = try_add(b, cands[k].i);
+        /* It fits no team as they stand: the teams may need to be dealt
+         * differently. */
+        if (p == REFUSED || (p == MISPLACED && !mend(b, cands[k].i)))
             continue;
-        }
         if (b->m.players < target(b))
             continue;
         if (finish(b)) {
@@ -451,14 +577,23 @@ static uint64_t acceptable(struct builder *b, size_t i, int rule, int *fastest)
     return mask;
 }
 
-/* Fills matches from group (pool indices, oldest first). */
-static void fill_group(struct builder *b, const size_t *group, size_t len)
+/* One sweep of fill_group: fills matches from pending (pool indices, oldest
+ * first) and leaves at its front the tickets a tentative match refused
+ * (returning how many). The tickets of a match that could not be completed
+ * are set aside, and so is a ticket refused by an empty match. */
+static size_t sweep(struct builder *b, size_t *pending, size_t len)
 {
+    size_t refused = 0;
     fm_match_clear(&b->m);
     for (size_t k = 0; k < len; k++) {
-        if (b->used[group[k]])
+        size_t i = pending[k];
+        if (b->used[i])
             continue;
-        try_add(b, group[k]);
+        if (try_add(b, i) != PLACED) {
+            if (b->m.n > 0)
+                pending[refused++] = i; /* refused <= k: compacts in place */
+            continue;
+        }
         if (b->m.players < target(b))
             continue;
         balance(b);
@@ -471,16 +606,54 @@ static void fill_group(struct builder *b, const size_t *group, size_t len)
         if (finish(b))
             emit(b);
     }
+    return refused;
 }
 
-static int cmp_age(const void *x, const void *y, void *arg)
+/* Fills matches from group (pool indices, oldest first; reordered). The
+ * oldest ticket opens a tentative match that the others join in age order;
+ * those it refused get a sweep of their own, so that a ticket nobody
+ * accepts (an older one for another map, say) holds back no one: it is
+ * set aside with its match. Every sweep sets aside at least the ticket
+ * that opened it; the tickets tried over all sweeps are bounded by
+ * SWEEP_WORK times the group. */
+static void fill_group(struct builder *b, size_t *group, size_t len)
+{
+    size_t work = SWEEP_WORK * len;
+    while (len > 0 && work >= len) {
+        work -= len;
+        len = sweep(b, group, len);
+    }
+}
+
+/* Runs of equal string batchDistance values, oldest first within each. */
+static int cmp_group(const void *x, const void *y, void *arg)
 {
     const struct builder *b = arg;
-    const struct fm_ticket *a = b->pool[*(const size_t *)x];
-    const struct fm_ticket *c = b->pool[*(const size_t *)y];
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    const struct fm_ticket *a = b->pool[i], *c = b->pool[j];
+    int by_value = strcmp(batch_value(a, b->string_batch), batch_value(c, b->string_batch));
+    if (by_value != 0)
+        return by_value;
     if (a->created != c->created)
         return a->created < c->created ? -1 : 1;
-    return (*(const size_t *)x > *(const size_t *)y) - (*(const size_t *)x < *(const size_t *)y);
+    return (i > j) - (i < j);
+}
+
+/* Fills matches from a location group, one batch per string batchDistance
+ * value (as exhaustiveSearch batches): tickets of different values never
+ * share a match. */
+static void fill_batches(struct builder *b, size_t *group, size_t len)
+{
+    qsort_r(group, len, sizeof(size_t), cmp_group, b);
+    size_t start = 0;
+    while (start < len) {
+        const char *value = batch_value(b->pool[group[start]], b->string_batch);
+        size_t end = start + 1;
+        while (end < len && strcmp(batch_value(b->pool[group[end]], b->string_batch), value) == 0)
+            end++;
+        fill_group(b, group + start, end - start);
+        start = end;
+    }
 }
 
 static void build_balanced(struct builder *b)
@@ -493,8 +666,7 @@ static void build_balanced(struct builder *b)
     if (rule < 0) {
         for (size_t i = 0; i < b->n; i++)
             group[i] = i;
-        qsort_r(group, b->n, sizeof(size_t), cmp_age, b);
-        fill_group(b, group, b->n);
+        fill_batches(b, group, b->n);
         free(group);
         return;
     }
@@ -530,8 +702,7 @@ static void build_balanced(struct builder *b)
             if (!b->used[i] && in)
                 group[len++] = i;
         }
-        qsort_r(group, len, sizeof(size_t), cmp_age, b);
-        fill_group(b, group, len);
+        fill_batches(b, group, len);
     }
     free(masks);
     free(fastest);
@@ -552,6 +723,8 @@ size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool
     b.used = xcalloc(n, sizeof(bool));
     b.idx = xcalloc(FM_MAX_PLAYERS, sizeof(size_t));
     b.order = xcalloc(rs->nteams + 1, sizeof(int));
+    b.final_min = xcalloc(rs->nteams + 1, sizeof(int));
+    b.string_batch = string_batch_attr(rs);
     fm_match_init(&b.m, rs);
     if (rs->strategy == FM_BALANCED)
         build_balanced(&b);
@@ -560,6 +733,7 @@ size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool
     fm_match_free(&b.m);
     arena_destroy(&b.scratch);
     free(b.order);
+    free(b.final_min);
     free(b.idx);
     free(b.used);
     return b.emitted;

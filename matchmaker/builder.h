@@ -9,14 +9,20 @@
  * order of the sort rules relative to it (else by age), are tried one at a
  * time, each whole ticket on one team, and kept when every rule still
  * passes. A match is emitted as soon as every player slot is filled, or
- * after a full pass when every team has its (expanded) minimum.
+ * after a full pass when every team has its (expanded) minimum. When only
+ * the way tickets were dealt to teams stands in the way (a ticket refused
+ * by room or by rules that look at teams, a complete match failing a rule,
+ * or a team short of its minimum while others hold the players), the teams
+ * are dealt again by a bounded depth-first search.
  *
  * balanced (41 to 200 players): the pool is grouped by location
  * (largestPopulation: the location most tickets find acceptable;
- * fastestRegion: each ticket's fastest), tickets fill teams in FlexMatch's
- * order (teams short of their minimum first, then the one with the most open
- * slots), and each match is then balanced on balancedAttribute by moving
- * whole tickets between teams.
+ * fastestRegion: each ticket's fastest) and by string batchDistance value,
+ * tickets fill teams oldest first in FlexMatch's order (teams short of their
+ * minimum first, then the one with the most open slots), and each match is
+ * then balanced on balancedAttribute by moving whole tickets between teams.
+ * Tickets a tentative match refused are swept again without it, so a misfit
+ * at the head of a group holds no one back.
  */
 #ifndef RALLY_MATCHMAKER_BUILDER_H
 #define RALLY_MATCHMAKER_BUILDER_H

@@ -25,6 +25,11 @@ static const char *const fields[] = {"Name",
                                      "ClientSettableAttributes",
                                      NULL};
 
+bool fm_name_is_valid(const char *s)
+{
+    return fm_token(s, 128, "-.");
+}
+
 static int game_properties(json_t *v, struct fm_error *err)
 {
     if (!json_is_array(v) || json_array_size(v) > 16)
@@ -58,8 +63,8 @@ int fm_config_parse(json_t *body, const char *fallback_name, struct fm_config *c
     if (fm_text_field(body, "Name", 1, 128, &c->name, err) < 0 ||
         fm_text_field(body, "Description", 1, 1024, &description, err) < 0)
         return -1;
-    if (!fm_token(c->name, 128, "-."))
-        return fm_fail(err, "Name", "must be 1-128 characters of [a-zA-Z0-9-.]");
+    if (!fm_name_is_valid(c->name))
+        return fm_fail(err, "Name", FM_NAME_RULE);
 
     c->rule_set_name = json_string_value(json_object_get(body, "RuleSetName"));
     if (c->rule_set_name == NULL || strlen(c->rule_set_name) > 256)
@@ -67,9 +72,8 @@ int fm_config_parse(json_t *body, const char *fallback_name, struct fm_config *c
     const char *slash = strstr(c->rule_set_name, ":matchmakingruleset/");
     if (strncmp(c->rule_set_name, "arn:", 4) == 0 && slash != NULL)
         c->rule_set_name = slash + strlen(":matchmakingruleset/");
-    if (!fm_token(c->rule_set_name, 128, "-."))
-        return fm_fail(err, "RuleSetName",
-                       "must name a rule set: 1-128 characters of [a-zA-Z0-9-.]");
+    if (!fm_name_is_valid(c->rule_set_name))
+        return fm_fail(err, "RuleSetName", "must name a rule set: " FM_NAME_RULE);
 
     if (json_object_get(body, "RequestTimeoutSeconds") == NULL)
         return fm_fail(err, "RequestTimeoutSeconds", "is required");

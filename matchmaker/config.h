@@ -32,6 +32,12 @@ struct fm_config {
     json_t *client_settable; /* rally: attribute names a client may set */
 };
 
+/* True if s may name a rule set or a matchmaking configuration: GameLift's
+ * MatchmakingIdStringModel, 1-128 characters of [a-zA-Z0-9-.]. One grammar
+ * for both, so every rule set that loads can be named by a configuration. */
+bool fm_name_is_valid(const char *s);
+#define FM_NAME_RULE "must be 1-128 characters of [a-zA-Z0-9-.]"
+
 /* Validates body. `fallback_name` names the configuration when it has no
  * "Name" (the file name). 0, or -1 with *err naming the field. */
 int fm_config_parse(json_t *body, const char *fallback_name, struct fm_config *out,

@@ -255,6 +255,38 @@ bool fm_expr_grows(const struct fm_expr *e)
     return e->func == FM_F_COUNT || e->func == FM_F_SUM || fm_expr_grows(e->arg);
 }
 
+/* What an expression's value owes to the way tickets are dealt to teams. */
+enum team_shape {
+    SHAPE_BLIND,    /* nothing */
+    SHAPE_PER_TEAM, /* one list per team, of every team: only its grouping */
+    SHAPE_BY_TEAM,  /* its values */
+};
+
+static enum team_shape team_shape(const struct fm_expr *e, size_t nteams)
+{
+    switch (e->kind) {
+    case FM_E_NUMBER: return SHAPE_BLIND;
+    case FM_E_PATH:
+        if (e->nteams < nteams)
+            return SHAPE_BY_TEAM;
+        return e->grouped ? SHAPE_PER_TEAM : SHAPE_BLIND;
+    case FM_E_FUNC: break;
+    }
+    enum team_shape in = team_shape(e->arg, nteams);
+    if (in != SHAPE_PER_TEAM)
+        return in;
+    /* flatten takes the team level away; every other function works on
+     * each team's list apart. */
+    return e->func == FM_F_FLATTEN ? SHAPE_BLIND : SHAPE_BY_TEAM;
+}
+
+bool fm_expr_by_team(const struct fm_expr *e, size_t nteams)
+{
+    /* A per-team grouping read directly by a rule is read leaf by leaf
+     * (rules.c gathers the values), so only SHAPE_BY_TEAM counts. */
+    return e != NULL && team_shape(e, nteams) == SHAPE_BY_TEAM;
+}
+
 /* ---- evaluation --------------------------------------------------------- */
 
 static struct fm_val none(void)

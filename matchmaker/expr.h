@@ -74,6 +74,13 @@ struct fm_expr *fm_expr_parse(struct arena *a, const struct fm_ruleset *rs, cons
 /* True if e uses count or sum, whose value grows as players are added. */
 bool fm_expr_grows(const struct fm_expr *e);
 
+/* True if e's value, as a rule reads it, may change when the same tickets
+ * are dealt to the rule set's nteams teams differently: it names some teams
+ * but not all, or aggregates each team apart (avg(teams[*]...)). A path
+ * over every team, flattened or read player by player, is not. NULL is
+ * not. */
+bool fm_expr_by_team(const struct fm_expr *e, size_t nteams);
+
 /* Evaluates e over match m; values are allocated in a. */
 struct fm_val fm_expr_eval(struct arena *a, const struct fm_expr *e, const struct fm_match *m);
 

@@ -188,9 +188,13 @@ struct fm_event tick_event(struct tick *t, enum fm_event_type type)
 {
     char id[37];
     util_uuid(id);
+    /* Stamped when written, in milliseconds: after the statement that read
+     * its tickets, so never before a ticket's StartTime (the ticket was
+     * committed before that statement began), and ticket EndTimes taken from
+     * it keep their milliseconds. */
     return (struct fm_event){.type = type,
                              .id = arena_strdup(t->a, id),
-                             .time_ms = t->now_ms,
+                             .time_ms = util_now_ms(),
                              .account = cfg->account_id,
                              .region = cfg->region,
                              .configuration_arn = t->arn,
@@ -530,7 +534,7 @@ int matcher_tick(void)
     for (int i = 0; i < PQntuples(configs); i++) {
         struct tick t = {.a = &a,
                          .name = db_get(configs, i, 0),
-                         .now_ms = util_now() * 1000,
+                         .now_ms = util_now_ms(),
                          .wait_estimate_ms = -1};
         json_t *conf_body = json_loads(db_get(configs, i, 1), 0, NULL);
         json_t *rs_body = json_loads(db_get(configs, i, 2), 0, NULL);

@@ -585,6 +585,29 @@ static bool rule_grows(const struct fm_rule *r)
     return fm_expr_grows(r->reference);
 }
 
+static bool stmt_by_team(const struct fm_ruleset *rs, const struct fm_stmt *s)
+{
+    if (s->op == FM_ST_RULE)
+        return rs->rules[s->rule].by_team;
+    for (size_t i = 0; i < s->nargs; i++)
+        if (stmt_by_team(rs, s->args[i]))
+            return true;
+    return false;
+}
+
+/* Latency, batchDistance and sort rules never look at teams; the others do
+ * through their expressions, and a compound through the rules it uses
+ * (all defined before it, so already classified). */
+static bool rule_by_team(const struct fm_ruleset *rs, const struct fm_rule *r)
+{
+    if (r->type == FM_RULE_COMPOUND)
+        return stmt_by_team(rs, r->statement);
+    for (size_t i = 0; i < r->nmeasurements; i++)
+        if (fm_expr_by_team(r->measurements[i], rs->nteams))
+            return true;
+    return fm_expr_by_team(r->reference, rs->nteams);
+}
+
 /* The checks particular to each rule type, after the common fields. */
 static bool check_rule_type(struct ctx *c, const char *f, json_t *j, struct fm_rule *r, int index)
 {
@@ -756,6 +779,7 @@ static bool parse_rule(struct ctx *c, json_t *j, size_t index)
         return false;
     r->name = arena_strdup(&rs->arena, name); /* named last: not visible to itself */
     r->needs_complete = rule_grows(r);
+    r->by_team = rule_by_team(rs, r);
     return true;
 }
 

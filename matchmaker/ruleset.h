@@ -113,6 +113,9 @@ struct fm_rule {
     struct fm_stmt *statement; /* compound */
     bool in_compound;          /* referenced by a compound: decided there, not alone */
     bool needs_complete;       /* its outcome depends on players yet to come */
+    bool by_team;              /* its outcome may change when the same tickets are dealt to
+                                  teams differently (fm_expr_by_team), so a failure may be
+                                  mended by dealing them again */
 };
 
 /* One expansion: a numeric property (of rules or of team definitions) and

@@ -26,7 +26,7 @@ struct tick {
     const char *arn;
     struct fm_config conf;
     struct fm_ruleset *rs;
-    int64_t now_ms;
+    int64_t now_ms;        /* the tick's clock for expansions; events carry their own time */
     long wait_estimate_ms; /* for Searching events; -1: not available */
 };
 

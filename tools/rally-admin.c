@@ -113,8 +113,9 @@ static int load_dir(const char *dir, const char *sub, struct item *items)
 
 static void check_ruleset(const struct item *rs)
 {
-    if (!util_is_token(rs->name, 128, "-_."))
-        fail(rs->path, "(name)", "file name must be 1-128 characters of [A-Za-z0-9-_.]");
+    /* The name configurations' RuleSetName will use: the same grammar. */
+    if (!fm_name_is_valid(rs->name))
+        fail(rs->path, "(name)", FM_NAME_RULE " (the file name, less .json)");
     struct fm_error err = {{0}, {0}};
     struct fm_ruleset *parsed = fm_ruleset_parse(rs->body, &err);
     if (parsed == NULL)

@@ -18,6 +18,11 @@
  * The server route is for trusted backends (a hub world submitting a
  * party): 1-10 players on one ticket, any attribute the rule set declares,
  * and FlexMatch's duplicate-player rule (sql/010_server_matchmaking.sql).
+ *
+ * On every route, a player without a value for an attribute the rule set
+ * declares without a default is refused (400 attribute_missing, as GameLift
+ * refuses it): no ticket is written that could never match
+ * (sql/012_required_attributes.sql).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +54,15 @@ static const struct db_stmt stmts[] = {
 static void json_decref_hook(void *p)
 {
     json_decref(p);
+}
+
+/* A player lacks a value for an attribute its rule set declares without a
+ * default: FlexMatch could never match the ticket, and GameLift refuses the
+ * request (InvalidRequestException), so rally does too. */
+static void attribute_missing(struct http_req *req, struct http_resp *resp, const char *name)
+{
+    http_error(req, resp, 400, "attribute_missing",
+               "attribute %s is required: the rule set declares it without a default", name);
 }
 
 /* Runs StartMatchmaking and answers with the ticket. Takes no ownership. */
@@ -95,6 +109,9 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     } else if (strcmp(outcome, "attribute_type") == 0) {
         http_error(req, resp, 400, "attribute_type",
                    "attribute %s does not have the type its rule set declares", detail);
+        return;
+    } else if (strcmp(outcome, "attribute_missing") == 0) {
+        attribute_missing(req, resp, detail);
         return;
     } else if (strcmp(outcome, "created") != 0) {
         http_error(req, resp, 500, "internal", "unexpected outcome %s", outcome);
@@ -290,6 +307,10 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     if (strcmp(outcome, "attribute_type") == 0) {
         http_error(req, resp, 400, "attribute_type",
                    "attribute %s does not have the type its rule set declares", detail);
+        return;
+    }
+    if (strcmp(outcome, "attribute_missing") == 0) {
+        attribute_missing(req, resp, detail);
         return;
     }
     if (strcmp(outcome, "ticket_id_taken") == 0) {

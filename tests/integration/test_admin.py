@@ -64,6 +64,23 @@ class Admin(unittest.TestCase):
         self.assertEqual(psql("SELECT body->'teams'->1->>'name' FROM matchmaking.rule_sets "
                               "WHERE name = 'AliensVsCowboys'"), ["aliens"])
 
+    def test_a_rule_set_name_no_configuration_could_use_is_refused(self):
+        # GameLift names rule sets and configurations alike: [a-zA-Z0-9-.],
+        # up to 128. A rule set file with _ could be loaded but never named.
+        write(os.path.join(self.dir, "rulesets", "Under_score.json"),
+              {"ruleLanguageVersion": "1.0", "teams": [{"name": "t", "maxPlayers": 2, "minPlayers": 1}]})
+        for command in ("check-config", "load-config"):
+            r = self.admin(command)
+            self.assertNotEqual(r.returncode, 0, command)
+            self.assertIn("Under_score.json: (name): must be 1-128 characters of [a-zA-Z0-9-.]",
+                          r.stderr)
+        self.assertEqual(psql("SELECT count(*) FROM matchmaking.rule_sets WHERE name = 'Under_score'"),
+                         ["0"])
+        os.rename(os.path.join(self.dir, "rulesets", "Under_score.json"),
+                  os.path.join(self.dir, "rulesets", "Under.score-2.json"))
+        r = self.admin("check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_errors_name_the_file_and_field_and_nothing_loads(self):
         write(os.path.join(self.dir, "rulesets", "Broken.json"), {
             "ruleLanguageVersion": "1.0",

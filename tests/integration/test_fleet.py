@@ -385,6 +385,7 @@ PICKY = dict(SQUAD, teams=[{"name": "red", "minPlayers": 1, "maxPlayers": 1},
                            {"name": "blue", "minPlayers": 1, "maxPlayers": 1}],
              rules=[{"name": "Close", "type": "distance", "maxDistance": 5,
                      "measurements": ["flatten(teams[*].players.attributes[skill])"]}])
+MAP_SQUAD = dict(SQUAD, playerAttributes=SQUAD["playerAttributes"] + [{"name": "map", "type": "string"}])
 SERVER_CONFIGS = {
     "Squad": {"Name": "Squad", "RuleSetName": "SquadRules", "RequestTimeoutSeconds": 60,
               "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
@@ -396,6 +397,9 @@ SERVER_CONFIGS = {
     "Picky": {"Name": "Picky", "RuleSetName": "PickyRules", "RequestTimeoutSeconds": 600,
               "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
               "NotificationTarget": rally.TOPIC},
+    "MapSquad": {"Name": "MapSquad", "RuleSetName": "MapSquadRules", "RequestTimeoutSeconds": 60,
+                 "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
+                 "NotificationTarget": rally.TOPIC},
     # Never full: tickets stay SEARCHING.
     "Waiting": {"Name": "Waiting", "RuleSetName": "BigSquadRules", "RequestTimeoutSeconds": 600,
                 "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE",
@@ -410,7 +414,7 @@ class ServerMatchmaking(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         rally.load_config(rulesets={"SquadRules": SQUAD, "BigSquadRules": BIG_SQUAD,
-                                    "PickyRules": PICKY},
+                                    "PickyRules": PICKY, "MapSquadRules": MAP_SQUAD},
                           configurations=SERVER_CONFIGS)
         cls.token = server_token("fleet-local")
 
@@ -462,6 +466,36 @@ class ServerMatchmaking(unittest.TestCase):
                     token=guest()["auth_token"])
         self.assertIn(r.status, (401, 403))
         self.assertEqual(psql("SELECT count(*) FROM matchmaking.tickets"), before)
+
+    def test_end_time_keeps_milliseconds_and_follows_start_time(self):
+        # A party of two fills Squad at once: each ticket ends within a
+        # second of its start, often in the same second.
+        ids = [self.start("Squad", self.party(2)).json["MatchmakingTicket"]["TicketId"]
+               for _ in range(5)]
+        done = lambda: {t["Status"] for t in self.describe(*ids)} == {"COMPLETED"}
+        self.assertTrue(wait_until(done, 15), self.describe(*ids))
+        iso_ms = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+        ends = []
+        for t in self.describe(*ids):
+            self.assertRegex(t["StartTime"], iso_ms)
+            self.assertRegex(t["EndTime"], iso_ms)
+            # Same width and zone: the strings order as the times do.
+            self.assertGreaterEqual(t["EndTime"], t["StartTime"], t)
+            ends.append(t["EndTime"])
+        # Cut to whole seconds, every EndTime would end in .000Z.
+        self.assertNotEqual({e[-5:] for e in ends}, {".000Z"}, ends)
+
+    def test_a_player_without_an_attribute_that_has_no_default_is_refused(self):
+        with_map, without = self.party(2)
+        with_map["PlayerAttributes"]["map"] = {"S": "dust"}
+        before = psql("SELECT count(*) FROM matchmaking.tickets")
+        r = self.start("MapSquad", [with_map, without])
+        self.assertEqual((r.status, r.json["error"]), (400, "attribute_missing"), r.json)
+        self.assertIn("map", r.json["message"])
+        self.assertEqual(psql("SELECT count(*) FROM matchmaking.tickets"), before)
+        without["PlayerAttributes"]["map"] = {"S": "dust"}
+        r = self.start("MapSquad", [with_map, without])
+        self.assertEqual(r.status, 200, r.json)
 
     def test_a_new_ticket_cancels_the_players_old_one(self):
         a, b, c = self.party(3)

@@ -134,6 +134,50 @@ class StartMatchmaking(unittest.TestCase):
                               g["user_id"]), ["0"])
 
 
+# A map the player must choose: declared without a default.
+MAP_VOTE = {"ruleLanguageVersion": "1.0",
+            "playerAttributes": [{"name": "skill", "type": "number", "default": 10},
+                                 {"name": "map", "type": "string"}],
+            "teams": [{"name": "red", "minPlayers": 1, "maxPlayers": 1},
+                      {"name": "blue", "minPlayers": 1, "maxPlayers": 1}],
+            "rules": [{"name": "SameMap", "type": "comparison", "operation": "=",
+                       "measurements": ["flatten(teams[*].players.attributes[map])"]}]}
+
+
+class RequiredAttributes(unittest.TestCase):
+    """FlexMatch cannot match a player without an attribute that has no
+    default; GameLift refuses such a request at StartMatchmaking."""
+
+    @classmethod
+    def setUpClass(cls):
+        rally.load_config(rulesets={"MapVoteRules": MAP_VOTE},
+                          configurations={"MapVote": {
+                              "Name": "MapVote", "RuleSetName": "MapVoteRules",
+                              "RequestTimeoutSeconds": 60, "AcceptanceRequired": False,
+                              "FlexMatchMode": "STANDALONE", "ClientSettableAttributes": ["map"]}})
+
+    def test_a_missing_attribute_without_default_is_400_and_writes_nothing(self):
+        g = guest()
+        r = start_ticket(g["auth_token"], configuration="MapVote")
+        self.assertEqual((r.status, r.json["error"]), (400, "attribute_missing"), r.json)
+        self.assertIn("map", r.json["message"])
+        self.assertEqual(count_tickets(g["user_id"]), "0")
+        self.assertEqual(psql("SELECT count(*) FROM backend.players WHERE player_id = :'p1'",
+                              g["user_id"]), ["0"])
+        r = start_ticket(g["auth_token"], configuration="MapVote", attributes={"map": {"S": "dust"}})
+        self.assertEqual(r.status, 201, r.json)
+        self.assertEqual(r.json["Players"][0]["PlayerAttributes"],
+                         {"skill": {"N": 10}, "map": {"S": "dust"}})
+
+    def test_a_server_side_value_will_do(self):
+        g = guest()
+        psql("INSERT INTO backend.players (player_id, attributes) VALUES "
+             "(:'p1', '{\"map\": {\"S\": \"mine\"}}')", g["user_id"])
+        r = start_ticket(g["auth_token"], configuration="MapVote")
+        self.assertEqual(r.status, 201, r.json)
+        self.assertEqual(r.json["Players"][0]["PlayerAttributes"]["map"], {"S": "mine"})
+
+
 class ReadTicket(unittest.TestCase):
     def test_owner_reads_others_get_404(self):
         a, b = guest(), guest()

@@ -40,7 +40,8 @@ static struct fm_ruleset *load(const char *text)
 }
 
 /* A pool built from a compact description: one ticket per entry of specs,
- * "id skill[,skill...] [region=ms ...]" (a party has several skills). */
+ * "id skill[,skill...] [region=ms ...] [attribute:string ...]" (a party has
+ * several skills; string attributes go to every player). */
 struct pool {
     const struct fm_ticket *t[256];
     size_t n;
@@ -54,22 +55,31 @@ static struct fm_ticket *add(struct pool *p, const struct fm_ruleset *rs, const 
     char *id = strtok_r(copy, " ", &save);
     char *skills = strtok_r(NULL, " ", &save);
     char lat[512] = "";
+    char strings[512] = "";
     for (char *l = strtok_r(NULL, " ", &save); l != NULL; l = strtok_r(NULL, " ", &save)) {
+        char *colon = strchr(l, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+            char one[128];
+            snprintf(one, sizeof(one), ", \"%s\": {\"S\": \"%s\"}", l, colon + 1);
+            strcat(strings, one);
+            continue;
+        }
         char *eq = strchr(l, '=');
         *eq = '\0';
         char one[64];
         snprintf(one, sizeof(one), "%s\"%s\": %s", *lat ? ", " : "", l, eq + 1);
         strcat(lat, one);
     }
-    char players[2048] = "[";
+    char players[4096] = "[";
     int k = 0;
     for (char *s2 = NULL, *sk = strtok_r(skills, ",", &s2); sk != NULL;
          sk = strtok_r(NULL, ",", &s2)) {
-        char one[700];
+        char one[1300];
         snprintf(one, sizeof(one),
-                 "%s{\"PlayerId\": \"%s-%d\", \"PlayerAttributes\": {\"skill\": {\"N\": %s}}, "
+                 "%s{\"PlayerId\": \"%s-%d\", \"PlayerAttributes\": {\"skill\": {\"N\": %s}%s}, "
                  "\"LatencyInMs\": {%s}}",
-                 k > 0 ? "," : "", id, k, sk, lat);
+                 k > 0 ? "," : "", id, k, sk, strings, lat);
         k++;
         strcat(players, one);
     }
@@ -249,6 +259,60 @@ START_TEST(test_team_assignment_is_searched)
 }
 END_TEST
 
+/* AWS's Example 1 ("two teams with evenly matched players"): two teams of
+ * 4 to 8, each team's average skill within 10 of the match's, equal team
+ * sizes, and the skill rule relaxed after 5 and 15 seconds. */
+#define EXAMPLE_1                                                                                  \
+    "{\"name\": \"aliens_vs_cowboys\", \"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": "   \
+    "[{\"name\": \"skill\", \"type\": \"number\", \"default\": 10}], \"teams\": [{\"name\": "      \
+    "\"cowboys\", \"maxPlayers\": 8, \"minPlayers\": 4}, {\"name\": \"aliens\", \"maxPlayers\": "  \
+    "8, \"minPlayers\": 4}], \"rules\": [{\"name\": \"FairTeamSkill\", \"type\": \"distance\", "   \
+    "\"measurements\": [\"avg(teams[*].players.attributes[skill])\"], \"referenceValue\": "        \
+    "\"avg(flatten(teams[*].players.attributes[skill]))\", \"maxDistance\": 10}, {\"name\": "      \
+    "\"EqualTeamSizes\", \"type\": \"comparison\", \"measurements\": "                             \
+    "[\"count(teams[cowboys].players)\"], \"referenceValue\": "                                    \
+    "\"count(teams[aliens].players)\", \"operation\": \"=\"}], \"expansions\": [{\"target\": "     \
+    "\"rules[FairTeamSkill].maxDistance\", \"steps\": [{\"waitTimeSeconds\": 5, \"value\": "       \
+    "50}, {\"waitTimeSeconds\": 15, \"value\": 100}]}]}"
+
+/* Eight solo players, four of skill 0 and four of skill 100, in the order
+ * given, the oldest a second old: before any expansion the only match is
+ * two of each on each team (averages 50 and 50). Dealt greedily, a team
+ * that is short of its minimum holds everyone, or a 100 fits nowhere. */
+static void even_split(const char *skills)
+{
+    struct fm_ruleset *rs = load(EXAMPLE_1);
+    struct pool p = {0};
+    for (int i = 0; i < 8; i++) {
+        char spec[64];
+        snprintf(spec, sizeof(spec), "%c%d %c00", skills[i] == '0' ? 'z' : 'h', i,
+                 skills[i] == '0' ? '0' : '1');
+        if (skills[i] == '0')
+            spec[strlen(spec) - 2] = '\0'; /* "0", not "000" */
+        add(&p, rs, spec, 107 + i / 10.0);
+    }
+    struct outcome o = run(rs, &p, 108, 0);
+    ck_assert_msg(o.n == 1, "%s: matches \"%s\"", skills, o.text);
+    /* Each team: two z (skill 0) and two h (skill 100). */
+    const char *teams[2] = {o.text, strchr(o.text, '|') + 1};
+    for (int t = 0; t < 2; t++) {
+        int z = 0, h = 0;
+        for (const char *c = teams[t]; *c != '\0' && *c != '|'; c++) {
+            z += *c == 'z';
+            h += *c == 'h';
+        }
+        ck_assert_msg(z == 2 && h == 2, "%s: teams \"%s\"", skills, o.text);
+    }
+    fm_ruleset_free(rs);
+}
+
+START_TEST(test_even_split_at_once)
+{
+    even_split("01010101");
+    even_split("00001111");
+}
+END_TEST
+
 START_TEST(test_additional_player_count)
 {
     struct fm_ruleset *rs = load(SAMPLE);
@@ -345,6 +409,74 @@ START_TEST(test_balanced_large_match)
 }
 END_TEST
 
+/* balanced, 100 v 100, one map per match (a string batchDistance rule):
+ * an older ticket for another map at the head of the location group must
+ * not keep the 200 players who want the same map from their match. */
+START_TEST(test_balanced_misfit_does_not_block)
+{
+    struct fm_ruleset *rs = load(
+        "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", "
+        "\"type\": \"number\"}, {\"name\": \"map\", \"type\": \"string\"}], \"algorithm\": "
+        "{\"strategy\": \"balanced\", \"balancedAttribute\": \"skill\"}, \"teams\": [{\"name\": "
+        "\"red\", \"maxPlayers\": 100, \"minPlayers\": 100}, {\"name\": \"blue\", "
+        "\"maxPlayers\": 100, \"minPlayers\": 100}], \"rules\": [{\"name\": \"SameMap\", "
+        "\"type\": \"batchDistance\", \"batchAttribute\": \"map\"}, {\"name\": \"Fast\", "
+        "\"type\": \"latency\", \"maxLatency\": 100}]}");
+    struct pool p = {0};
+    add(&p, rs, "odd 10 east=30 map:desert", 100);
+    for (int i = 0; i < 200; i++) {
+        char spec[64];
+        snprintf(spec, sizeof(spec), "p%d %d east=30 map:forest", i, i % 50);
+        add(&p, rs, spec, 101 + i / 100.0);
+    }
+    struct outcome o = run(rs, &p, 110, 0);
+    ck_assert_uint_eq(o.n, 1);
+    ck_assert_ptr_null(strstr(o.text, "odd"));
+    ck_assert_int_eq(o.regions[0], fm_region_index("east"));
+    fm_ruleset_free(rs);
+
+    /* Without a latency rule the whole pool is one group. */
+    rs = load("{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": "
+              "\"skill\", \"type\": \"number\"}, {\"name\": \"map\", \"type\": \"string\"}], "
+              "\"algorithm\": {\"strategy\": \"balanced\", \"balancedAttribute\": \"skill\"}, "
+              "\"teams\": [{\"name\": \"red\", \"maxPlayers\": 100, \"minPlayers\": 100}, "
+              "{\"name\": \"blue\", \"maxPlayers\": 100, \"minPlayers\": 100}], \"rules\": "
+              "[{\"name\": \"SameMap\", \"type\": \"batchDistance\", \"batchAttribute\": "
+              "\"map\"}]}");
+    struct pool q = {0};
+    add(&q, rs, "odd 10 map:desert", 100);
+    for (int i = 0; i < 200; i++) {
+        char spec[64];
+        snprintf(spec, sizeof(spec), "p%d %d map:forest", i, i % 50);
+        add(&q, rs, spec, 101 + i / 100.0);
+    }
+    o = run(rs, &q, 110, 0);
+    ck_assert_uint_eq(o.n, 1);
+    ck_assert_ptr_null(strstr(o.text, "odd"));
+    fm_ruleset_free(rs);
+
+    /* A misfit on a number: skill within 100 of everyone's. */
+    rs = load("{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": "
+              "\"skill\", \"type\": \"number\"}], \"algorithm\": {\"strategy\": \"balanced\", "
+              "\"balancedAttribute\": \"skill\"}, \"teams\": [{\"name\": \"red\", "
+              "\"maxPlayers\": 100, \"minPlayers\": 100}, {\"name\": \"blue\", \"maxPlayers\": "
+              "100, \"minPlayers\": 100}], \"rules\": [{\"name\": \"Close\", \"type\": "
+              "\"batchDistance\", \"batchAttribute\": \"skill\", \"maxDistance\": 100}, "
+              "{\"name\": \"Fast\", \"type\": \"latency\", \"maxLatency\": 100}]}");
+    struct pool r = {0};
+    add(&r, rs, "odd 1000 east=30", 100);
+    for (int i = 0; i < 200; i++) {
+        char spec[64];
+        snprintf(spec, sizeof(spec), "p%d %d east=30", i, i % 50);
+        add(&r, rs, spec, 101 + i / 100.0);
+    }
+    o = run(rs, &r, 110, 0);
+    ck_assert_uint_eq(o.n, 1);
+    ck_assert_ptr_null(strstr(o.text, "odd"));
+    fm_ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_explain_names_the_failing_rule_and_the_gap)
 {
     struct fm_ruleset *rs =
@@ -403,6 +535,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_expansion_relaxes_with_time);
     tcase_add_test(tc, test_parties_stay_together);
     tcase_add_test(tc, test_team_assignment_is_searched);
+    tcase_add_test(tc, test_even_split_at_once);
     tcase_add_test(tc, test_additional_player_count);
     tcase_add_test(tc, test_backfill_tickets);
     tcase_add_test(tc, test_batch_distance_groups);
@@ -410,6 +543,7 @@ static Suite *suite(void)
     tc = tcase_create("balanced");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_balanced_large_match);
+    tcase_add_test(tc, test_balanced_misfit_does_not_block);
     tcase_add_test(tc, test_explain_names_the_failing_rule_and_the_gap);
     suite_add_tcase(s, tc);
     return s;

@@ -143,6 +143,33 @@ START_TEST(test_configuration_against_its_rule_set)
 }
 END_TEST
 
+/* One grammar for the names of rule sets and configurations (GameLift's
+ * MatchmakingIdStringModel), so that a rule set that loads can be named. */
+START_TEST(test_names_of_rule_sets_and_configurations)
+{
+    char longest[130];
+    memset(longest, 'n', 128);
+    longest[128] = '\0';
+    ck_assert(fm_name_is_valid("Arena.5v5-ranked"));
+    ck_assert(fm_name_is_valid(longest));
+    longest[128] = 'n';
+    longest[129] = '\0';
+    ck_assert(!fm_name_is_valid(longest));
+    ck_assert(!fm_name_is_valid(""));
+    ck_assert(!fm_name_is_valid("my_rules"));
+    ck_assert(!fm_name_is_valid("a b"));
+
+    /* A configuration naming a rule set with _ is refused at RuleSetName. */
+    json_t *body = parse_json("{\"RuleSetName\": \"my_rules\", \"RequestTimeoutSeconds\": 60, "
+                              "\"AcceptanceRequired\": false, \"FlexMatchMode\": \"STANDALONE\"}");
+    struct fm_config c;
+    struct fm_error err = {{0}, {0}};
+    ck_assert_int_eq(fm_config_parse(body, "f", &c, &err), -1);
+    ck_assert_str_eq(err.field, "RuleSetName");
+    json_decref(body);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("config");
@@ -151,6 +178,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_refused_configurations, 0,
                         (int)(sizeof(refused) / sizeof(refused[0])));
     tcase_add_test(tc, test_configuration_against_its_rule_set);
+    tcase_add_test(tc, test_names_of_rule_sets_and_configurations);
     suite_add_tcase(s, tc);
     return s;
 }

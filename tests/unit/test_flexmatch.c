@@ -788,6 +788,36 @@ START_TEST(test_batch_distance_and_compound)
 }
 END_TEST
 
+/* Which rules may be mended by dealing the same tickets to teams again:
+ * those that name some teams, or aggregate each team apart. */
+START_TEST(test_rules_that_look_at_teams)
+{
+    struct fm_ruleset *rs = rule_rs(
+        "{\"name\": \"FairTeams\", \"type\": \"distance\", \"measurements\": "
+        "[\"avg(teams[*].players.attributes[skill])\"], \"referenceValue\": "
+        "\"avg(flatten(teams[*].players.attributes[skill]))\", \"maxDistance\": 10}, "
+        "{\"name\": \"EqualSizes\", \"type\": \"comparison\", \"measurements\": "
+        "[\"count(teams[red].players)\"], \"referenceValue\": \"count(teams[blue].players)\", "
+        "\"operation\": \"=\"}, {\"name\": \"Everyone\", \"type\": \"distance\", "
+        "\"measurements\": [\"teams[*].players.attributes[skill]\"], \"referenceValue\": 10, "
+        "\"maxDistance\": 5}, {\"name\": \"Overall\", \"type\": \"comparison\", "
+        "\"measurements\": [\"avg(flatten(teams[*].players.attributes[skill]))\"], "
+        "\"referenceValue\": 50, \"operation\": \"<\"}, {\"name\": \"Roles\", \"type\": "
+        "\"collection\", \"operation\": \"intersection\", \"measurements\": "
+        "[\"set_intersection(teams[*].players.attributes[roles])\"], \"minCount\": 1}, "
+        "{\"name\": \"Mode\", \"type\": \"batchDistance\", \"batchAttribute\": \"mode\"}, "
+        "{\"name\": \"Fast\", \"type\": \"latency\", \"maxLatency\": 100}, {\"name\": "
+        "\"Either\", \"type\": \"compound\", \"statement\": \"or(Overall, FairTeams)\"}, "
+        "{\"name\": \"Both\", \"type\": \"compound\", \"statement\": \"and(Everyone, "
+        "Fast)\"}");
+    static const bool by_team[] = {true, true, false, false, true, false, false, true, false};
+    ck_assert_uint_eq(rs->nrules, sizeof(by_team) / sizeof(by_team[0]));
+    for (size_t i = 0; i < rs->nrules; i++)
+        ck_assert_msg(rs->rules[i].by_team == by_team[i], "%s", rs->rules[i].name);
+    fm_ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_sort_values)
 {
     struct fm_ruleset *rs =
@@ -911,6 +941,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_collection_rules);
     tcase_add_test(tc, test_latency_rule);
     tcase_add_test(tc, test_batch_distance_and_compound);
+    tcase_add_test(tc, test_rules_that_look_at_teams);
     tcase_add_test(tc, test_sort_values);
     tcase_add_test(tc, test_expansions);
     tcase_add_test(tc, test_ticket_attributes);
