@@ -135,6 +135,12 @@ class PostgresRestart(unittest.TestCase):
     def setUpClass(cls):
         rally.load_config(rulesets={"NeverRules": NEVER}, configurations={"Restart": RESTART_CONFIG})
 
+    def remember(self, r):
+        """The status, keeping the last refusal's body for the failure message."""
+        if r.status >= 400:
+            self.last_refusal = r
+        return r.status
+
     def family_calls(self):
         """One callable per route family; each makes one request, returns
         its status."""
@@ -143,6 +149,7 @@ class PostgresRestart(unittest.TestCase):
         polled = rally.start_ticket(poller["auth_token"], configuration="Restart").json["TicketId"]
         acceptor = guests.pop()
         accepted = rally.start_ticket(acceptor["auth_token"], configuration="Restart").json["TicketId"]
+        self.accepted = accepted
         publish("PotentialMatchCreated", [(accepted, [{"playerId": acceptor["user_id"], "team": "red"}])],
                 matchId="m-" + accepted, acceptanceRequired=True, acceptanceTimeout=600,
                 configuration="Restart")
@@ -172,8 +179,8 @@ class PostgresRestart(unittest.TestCase):
             "start": lambda: start()[0],
             "cancel": cancel,
             "poll": lambda: request("GET", "/v1/matchmaking/" + polled, token=poller["auth_token"]).status,
-            "accept": lambda: request("POST", "/v1/matchmaking/%s/accept" % accepted,
-                                      {"acceptanceType": "ACCEPT"}, token=acceptor["auth_token"]).status,
+            "accept": lambda: self.remember(request("POST", "/v1/matchmaking/%s/accept" % accepted,
+                                                    {"acceptanceType": "ACCEPT"}, token=acceptor["auth_token"])),
             "events": lambda: publish("MatchmakingSearching", [(elsewhere, [{"playerId": "p-" + elsewhere}])],
                                       configuration="Restart").status,
             "fleet": lambda: request("POST", "/v1/fleet/processes/%s/heartbeat" % process,
@@ -205,6 +212,7 @@ class PostgresRestart(unittest.TestCase):
         try:
             time.sleep(1.0)
             pid, backends = postmaster()
+            killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
             # The backends notice their postmaster died and leave.
             self.assertTrue(rally.wait_until(lambda: not any(alive(b) for b in [pid] + backends), 10))
@@ -217,13 +225,20 @@ class PostgresRestart(unittest.TestCase):
             stop.set()
             for t in threads:
                 t.join()
+        firsts = {name: min((t0 for t0, s in entries if t0 >= back and s in (200, 201)), default=None)
+                  for name, entries in log.items()}
+        print("\n  PostgreSQL killed, restarted %.1f s later; first 2xx per family %s s after" %
+              (back - killed, ", ".join("%s %.2f" % (n, t - back) for n, t in firsts.items() if t)), end=" ")
         for name, entries in log.items():
             during = [s for t0, s in entries if t0 < back]
             after = [s for t0, s in entries if t0 >= back]
             if name == "poll":
                 self.assertIn(503, during)  # the outage was real
             self.assertGreater(len(after), 3, name)
-            self.assertEqual([s for s in after if s not in (200, 201)], [], name)
+            self.assertEqual([s for s in after if s not in (200, 201)], [], (name, getattr(self, "last_refusal", None),
+                             psql("SELECT status || ' ' || coalesce(last_event, '-') FROM backend.ticket_results "
+                                  "WHERE ticket_id = :'p1'", self.accepted),
+                             psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'", self.accepted)))
         # The daemons carried on by themselves: the same processes, and a
         # ticket started now is searching in the client's view (matchmaker,
         # outbox and event-ingest all back).
@@ -246,11 +261,17 @@ class Supervision(unittest.TestCase):
         rally.load_config(rulesets={"NeverRules": NEVER}, configurations={"Restart": RESTART_CONFIG})
 
     def restarted(self, name):
+        """Kills name with -9; returns when its successor runs (the kill's
+        monotonic time is kept in self.killed)."""
         old = rally.pids(name)
+        self.killed = time.monotonic()
         os.kill(old, signal.SIGKILL)
         self.assertTrue(rally.wait_until(lambda: os.path.exists(os.path.join(rally.RUN, "pids", name + ".pid"))
                                          and rally.pids(name) != old and alive(rally.pids(name)), 10), name)
         return rally.pids(name)
+
+    def measured(self, what):
+        print("\n  %s: back %.2f s after kill -9" % (what, time.monotonic() - self.killed), end=" ")
 
     def test_killed_daemons_come_back(self):
         self.restarted("matchmaker")
@@ -258,7 +279,8 @@ class Supervision(unittest.TestCase):
         t = rally.start_ticket(g["auth_token"], configuration="Restart").json["TicketId"]
         self.assertTrue(rally.wait_until(
             lambda: request("GET", "/v1/matchmaking/" + t, token=g["auth_token"]).json["Status"] == "SEARCHING",
-            15))
+            15, interval=0.02))
+        self.measured("matchmaker (a new ticket searching)")
 
         self.restarted("sweeper")
 
@@ -270,7 +292,8 @@ class Supervision(unittest.TestCase):
         # The new process registers itself with the fleet again.
         self.assertTrue(rally.wait_until(lambda: psql(
             "SELECT count(*) FROM fleet.processes WHERE port = :'p1' AND status = 'ACTIVE' "
-            "AND created_at > :'p2'", os.environ["RALLY_GAMESERVER_PORT"], killed_at) == ["1"], 10))
+            "AND created_at > :'p2'", os.environ["RALLY_GAMESERVER_PORT"], killed_at) == ["1"], 10, interval=0.05))
+        self.measured("game server (registered again)")
 
     def test_killed_function_master_and_nginx_come_back(self):
         g = guest()
@@ -280,14 +303,16 @@ class Supervision(unittest.TestCase):
         old_workers = [int(p) for p in open("/proc/%d/task/%d/children" % ((rally.pids("poll-ticket"),) * 2))
                        .read().split()]
         self.restarted("poll-ticket")
-        self.assertTrue(rally.wait_until(lambda: read() == 200, 10))
+        self.assertTrue(rally.wait_until(lambda: read() == 200, 10, interval=0.02))
+        self.measured("function master (poll-ticket answering)")
         # The killed master's workers left instead of holding their
         # database connections on a socket nobody reaches any more.
         self.assertTrue(rally.wait_until(lambda: not any(alive(w) for w in old_workers), 10), old_workers)
 
         self.restarted("nginx")
         ok = lambda: _status_or_none(read) == 200
-        self.assertTrue(rally.wait_until(ok, 10))
+        self.assertTrue(rally.wait_until(ok, 10, interval=0.02))
+        self.measured("nginx (answering)")
 
 
 def _status_or_none(call):
