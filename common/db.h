@@ -4,8 +4,11 @@
  * transparent reconnect after PostgreSQL restarts.
  *
  * While the database is unreachable, db_exec() fails fast with DB_DOWN (the
- * caller answers 503); the next call tries to reconnect. connect_timeout and
- * statement_timeout bound every wait, so a worker never hangs.
+ * caller answers 503); the next call tries to reconnect. A connection the
+ * server closed or condemned while idle (a restart) is replaced before a
+ * statement is sent on it, so the first call after the database is back
+ * succeeds, db_begin() included. connect_timeout and statement_timeout
+ * bound every wait, so a worker never hangs.
  */
 #ifndef RALLY_COMMON_DB_H
 #define RALLY_COMMON_DB_H

@@ -18,21 +18,27 @@ enum { CLAIM, FINISH, RETRY, NEXT_DUE };
  * MATERIALIZED CTE: as a subquery in UPDATE ... FROM, PostgreSQL may run
  * the LIMIT ... SKIP LOCKED scan more than once (once per outer row in a
  * nested loop), and each run skips what the previous one locked, so the
- * claim returned many times the limit. */
+ * claim returned many times the limit. RETURNING has no order of its own:
+ * the claimed rows come back in publication order, the order they are
+ * sent in. */
 const struct db_stmt outbox_stmts[OUTBOX_NSTMTS] = {
     [CLAIM] = {"outbox_claim",
                "WITH due AS MATERIALIZED ("
                "  SELECT d2.message_id, d2.subscription_id FROM events.deliveries d2 "
                "  JOIN events.outbox o2 USING (message_id) WHERE d2.next_attempt_at <= now() "
                "  ORDER BY d2.next_attempt_at, o2.seq LIMIT $1 FOR UPDATE OF d2 SKIP LOCKED) "
-               "UPDATE events.deliveries d SET attempts = d.attempts + 1, "
-               "next_attempt_at = now() + interval '30 seconds' "
-               "FROM due, events.outbox o, events.subscriptions s "
-               "WHERE d.message_id = due.message_id AND d.subscription_id = due.subscription_id "
-               "AND o.message_id = d.message_id AND s.subscription_id = d.subscription_id "
-               "RETURNING d.message_id, d.subscription_id, d.attempts, o.topic_arn, o.message, "
-               "s.endpoint, s.subscription_arn, "
-               "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+               ", claimed AS ("
+               "  UPDATE events.deliveries d SET attempts = d.attempts + 1, "
+               "  next_attempt_at = now() + interval '30 seconds' "
+               "  FROM due, events.outbox o, events.subscriptions s "
+               "  WHERE d.message_id = due.message_id AND d.subscription_id = due.subscription_id "
+               "  AND o.message_id = d.message_id AND s.subscription_id = d.subscription_id "
+               "  RETURNING d.message_id, d.subscription_id, d.attempts, o.topic_arn, o.message, "
+               "  s.endpoint, s.subscription_arn, o.seq, "
+               "  to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+               "  AS stamp) "
+               "SELECT message_id, subscription_id, attempts, topic_arn, message, endpoint, "
+               "subscription_arn, stamp FROM claimed ORDER BY seq",
                1, false},
     /* Delivered ($3 false), or given up ($3 true, $4 the last error). */
     [FINISH] = {"outbox_finish",

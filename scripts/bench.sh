@@ -33,7 +33,7 @@
 # ran), BENCH_MAX_ERROR_RATE (0.05: above it a route's figure is INVALID and the
 # bench fails), BENCH_STRICT=1 (a missed target fails too), BENCH_KEEP=1 (keep
 # the stack directory and database of the run; a failed run keeps its logs). RALLY_WORKERS and RALLY_PG_FAST pass through to the
-# stack; RALLY_PG_FAST=1 (fsync and synchronous_commit off) is labelled in the
+# stack; RALLY_PG_FAST=1 (fsync and full_page_writes off) is labelled in the
 # output because it is not how rally runs.
 #
 # Results: a table on stdout, DIR/bench-results.json, copied to

@@ -150,6 +150,11 @@ class PostgresRestart(unittest.TestCase):
         acceptor = guests.pop()
         accepted = rally.start_ticket(acceptor["auth_token"], configuration="Restart").json["TicketId"]
         self.accepted = accepted
+        # The matchmaker's MatchmakingSearching first: a Searching newer than
+        # a match replaces it (sql/009), so the proposal must come after it.
+        self.assertTrue(rally.wait_until(lambda: request("GET", "/v1/matchmaking/" + accepted,
+                                                         token=acceptor["auth_token"]).json["Status"]
+                                         == "SEARCHING", 15))
         publish("PotentialMatchCreated", [(accepted, [{"playerId": acceptor["user_id"], "team": "red"}])],
                 matchId="m-" + accepted, acceptanceRequired=True, acceptanceTimeout=600,
                 configuration="Restart")
