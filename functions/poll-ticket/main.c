@@ -64,6 +64,8 @@ static void handle_events_auth(struct http_req *req, struct http_resp *resp)
 {
     PGresult *r = NULL;
     if (!push_enabled()) { /* nothing would ever be published: say so now */
+        /* nginx answers the subscriber itself, from this header. */
+        http_add_header(resp, "X-Rally-Error", "push_off");
         http_error(req, resp, 403, "push_off", "push is off here: poll the ticket");
         return;
     }

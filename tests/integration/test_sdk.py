@@ -107,26 +107,41 @@ class Sdk(unittest.TestCase):
             self.assertNotIn("/v1/matchmaking/%s/events" % t["TicketId"], log)
             self.assertIn("GET /v1/matchmaking/%s " % t["TicketId"], log)
 
-    def restart_poll_ticket(self, env):
-        """poll-ticket again, with env (it answers the push subscription check)."""
-        pidfile = os.path.join(RUN, "pids", "poll-ticket.pid")
-        with open(pidfile) as f:
-            old = int(f.read())
+    def swap_poll_ticket(self, env):
+        """Runs poll-ticket (it answers the push subscription check) with env
+        in place of the stack's own, whose supervisor is held meanwhile; the
+        stack's own comes back at cleanup."""
+        supervisor = rally.pids("poll-ticket.supervisor")
+        old = rally.pids("poll-ticket")
+        os.kill(supervisor, signal.SIGSTOP)
         os.kill(old, signal.SIGTERM)
         self.assertTrue(wait_until(lambda: gone(old), 15))
         log = open(os.path.join(RUN, "logs", "poll-ticket.log"), "a")
         p = subprocess.Popen([os.path.join(BIN, "poll-ticket")], stdout=log, stderr=subprocess.STDOUT,
                              env=env, start_new_session=True)
-        with open(pidfile, "w") as f:
-            f.write(str(p.pid))
+        self.wait_for_poll_ticket()
+
+        def restore():
+            p.terminate()
+            p.wait()
+            log.close()
+            os.kill(supervisor, signal.SIGCONT)  # it starts the stack's own again
+            self.assertTrue(wait_until(lambda: rally.pids("poll-ticket") != old, 15))
+            self.wait_for_poll_ticket()
+        self.addCleanup(restore)
+
+    def wait_for_poll_ticket(self):
         sock = os.path.join(os.environ["RALLY_SOCKET_DIR"], "poll-ticket.sock")
         self.assertTrue(wait_until(lambda: os.path.exists(sock) and
                                    rally.request("GET", "/v1/matchmaking/x", token="x").status == 401, 15))
 
     def test_polling_when_push_is_off_on_the_server(self):
         clear_pool("SdkDuo")
-        self.restart_poll_ticket({k: v for k, v in os.environ.items() if k != "RALLY_PUSH_SOCKET"})
-        self.addCleanup(self.restart_poll_ticket, dict(os.environ))
+        self.swap_poll_ticket({k: v for k, v in os.environ.items() if k != "RALLY_PUSH_SOCKET"})
+        # The subscriber is told why, in rally's envelope.
+        r = rally.request("GET", "/v1/matchmaking/any-ticket/events", token=rally.guest()["auth_token"])
+        self.assertEqual((r.status, r.json), (403, {"error": "push_off",
+                                                    "message": "push is off here: poll the ticket"}))
         tickets = self.pair()  # the SDK tries push, is told push_off, polls
         log = access_log()
         for t in tickets:
