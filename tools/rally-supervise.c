@@ -171,6 +171,7 @@ int main(int argc, char **argv)
             sigsuspend(&none);
         if (stop_signal != 0 && child > 0) {
             kill(child, stop_signal);
+            kill(child, SIGCONT); /* a paused program could not act on it */
             int status;
             while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
             }
