@@ -127,6 +127,20 @@ class ErrorPages(unittest.TestCase):
             with self.subTest(what):
                 self.assertEnvelope(raw_request(data), status, code, what)
 
+    def test_refused_before_the_body_is_judged(self):
+        # nginx refuses these before it judges the body's size; its error
+        # page's location then met the oversized body again, and nginx
+        # answered with its HTML 413 (make fuzz found them).
+        end = b"Host: x\r\nConnection: close\r\nContent-Length: 17000\r\n\r\n" + b"x" * 17000
+        cases = [
+            ("TRACE", b"TRACE /v1/matchmaking HTTP/1.1\r\n" + end, 405, "method_not_allowed"),
+            ("an unknown Transfer-Encoding",
+             b"POST /v1/identity/guest HTTP/1.1\r\nTransfer-Encoding: gzip\r\n" + end, 501, "not_implemented"),
+        ]
+        for what, data, status, code in cases:
+            with self.subTest(what):
+                self.assertEnvelope(raw_request(data), status, code, what)
+
     def test_static_files_and_internal_locations(self):
         r = request("POST", "/.well-known/jwks.json", {})
         h = self.assertEnvelope((r.status, r.headers, r.body), 405, "method_not_allowed")
