@@ -141,6 +141,13 @@ class ErrorPages(unittest.TestCase):
             with self.subTest(what):
                 self.assertEnvelope(raw_request(data), status, code, what)
 
+    def test_unknown_paths_whatever_their_extension(self):
+        # The type of nginx's own text followed the extension: /robots.txt
+        # got its JSON as text/plain (make fuzz found it).
+        for path in ("/robots.txt", "/favicon.ico", "/index.html", "/v1/identity/guest.txt"):
+            r = request("GET", path)
+            self.assertEnvelope((r.status, r.headers, r.body), 404, "not_found", path)
+
     def test_static_files_and_internal_locations(self):
         r = request("POST", "/.well-known/jwks.json", {})
         h = self.assertEnvelope((r.status, r.headers, r.body), 405, "method_not_allowed")
