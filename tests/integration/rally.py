@@ -205,6 +205,19 @@ def load_config(**kinds):
         shutil.rmtree(d)
 
 
+def stop_postgres():
+    """Stops the stack's PostgreSQL (fast: sessions are ended)."""
+    cmd = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(ENV["RALLY_RT_DIR"], "pg", "data"),
+           "-m", "fast", "-w", "stop"]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def start_postgres():
+    subprocess.run([os.path.join(TOP, "scripts", "stack.sh"), "pg-start", RUN], check=True, capture_output=True)
+
+
 def _pid(name):
     with open(os.path.join(RUN, "pids", name + ".pid")) as f:
         return int(f.read())
