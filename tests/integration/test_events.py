@@ -248,6 +248,21 @@ class Ordering(unittest.TestCase):
         deliver(sign(succeeded([(t, g["user_id"], "psess-acc")])))
         self.assertEqual(status(g, t)["Status"], "COMPLETED")
 
+    def test_event_naming_a_player_active_on_another_ticket(self):
+        # The event applies to its own ticket (which the player may read);
+        # the player's active ticket stays the one it had. It was a 500 on
+        # every retry of the message (make fuzz found it).
+        g, mine = ticket()
+        other = "external-" + str(uuid.uuid4())
+        r = publish("PotentialMatchCreated", [(other, [{"playerId": g["user_id"], "team": "red"}])],
+                    matchId="m-" + other, acceptanceRequired=False)
+        self.assertEqual((r.status, r.json.get("status")), (200, "applied"), r)
+        self.assertEqual(status(g, other)["Status"], "PLACING")
+        self.assertEqual(psql("SELECT ticket_id FROM backend.ticket_players WHERE player_id = :'p1' AND active",
+                              g["user_id"]), [mine])
+        again = start_ticket(g["auth_token"])
+        self.assertEqual((again.status, again.json["TicketId"]), (409, mine))
+
     def test_event_for_a_ticket_started_elsewhere(self):
         # Tickets started by AWS FlexMatch itself or a trusted backend: the
         # event's players become the ticket's readers.
