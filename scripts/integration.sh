@@ -2,7 +2,9 @@
 # Integration tests: a complete stack (real PostgreSQL, real nginx, the
 # sanitizer build of every function) in a temporary directory, the Python
 # test suite against it over HTTP, then a scan of every log for sanitizer
-# reports and crashed workers. RALLY_HTTP_PORT picks the port (default 18080).
+# reports and crashed workers. RALLY_HTTP_PORT picks the port (default 18080);
+# RALLY_TEST_PROGRAM another program of tests/integration to run on the
+# stack instead of the suite (make fuzz: fuzz.py).
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD=${BUILD:-build-san}
@@ -26,15 +28,17 @@ trap cleanup EXIT
 
 "$TOP/scripts/stack.sh" start "$RUN"
 set +e
-(. "$RUN/env" && cd "$TOP/tests/integration" && /usr/bin/python3 -u run.py "$@")
+(. "$RUN/env" && cd "$TOP/tests/integration" && /usr/bin/python3 -u "${RALLY_TEST_PROGRAM:-run.py}" "$@")
 rc=$?
 set -e
 
-# A sanitizer report or a crashed worker fails the run even if every request
-# looked right from outside.
-if grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal" "$RUN"/logs/*.log >/dev/null 2>&1; then
+# A sanitizer report or a crashed worker (a function's, or nginx's: "worker
+# process N exited on signal S") fails the run even if every request looked
+# right from outside.
+CRASHES="AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal|exited on signal"
+if grep -l -E "$CRASHES" "$RUN"/logs/*.log >/dev/null 2>&1; then
     echo "integration: sanitizer or crash reports found:" >&2
-    grep -n -E -A20 "AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal" "$RUN"/logs/*.log | head -80 >&2
+    grep -n -E -A20 "$CRASHES" "$RUN"/logs/*.log | head -80 >&2
     rc=1
 fi
 if [ $rc -ne 0 ]; then
