@@ -4,6 +4,7 @@
 #   make run        start the local stack on 127.0.0.1:$(RALLY_HTTP_PORT) (default 8080)
 #   make stop       stop it
 #   make test       unit + integration tests under ASan+UBSan
+#   make fuzz       a seeded, bounded fuzz run over every route, under ASan+UBSan
 #   make bench      throughput and latency ratios against a hello-world function
 #   make lint       cppcheck + clang-tidy;  make format / format-check: clang-format
 #
@@ -210,6 +211,12 @@ test: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 unit
 	@BUILD=build-san scripts/integration.sh
 
+# tests/integration/fuzz.py on a stack like the integration tests' (and the
+# same log scan): RALLY_FUZZ_SEED (9), RALLY_FUZZ_COUNT (20000).
+fuzz: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@BUILD=build-san RALLY_TEST_PROGRAM=fuzz.py scripts/integration.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=build scripts/bench.sh
@@ -248,4 +255,4 @@ install: $(SDK_TARGETS)
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps run demo stop unit test bench compose-check format format-check lint install clean
+.PHONY: all deps run demo stop unit test fuzz bench compose-check format format-check lint install clean
