@@ -243,6 +243,17 @@ class Connection:
         except ConnectionError:
             pass  # nginx may answer (413, 400) before it read everything: read what it said
 
+    async def leftover(self, wait):
+        """Bytes that arrive after a response, on a connection still open:
+        what the next request would read as its response (a replay has no
+        next request to notice them)."""
+        if self.reader is None:
+            return b""
+        try:
+            return await asyncio.wait_for(self.reader.read(100), wait)
+        except (asyncio.TimeoutError, ConnectionError):
+            return b""
+
     async def exchange(self, req, wire):
         """The outcome of one request: a Response, HELD, WAITING, CLOSED or
         TIMED_OUT. Raises Overrun (and closes) when the previous response
@@ -361,6 +372,9 @@ class Outage:
         return self.start is not None and sent <= (self.end or float("inf")) and done >= self.start
 
 
+OVERRUN = "its response carried more than it declared: %r came next"
+
+
 class Run:
     def __init__(self, ctx, indices, verbose):
         self.ctx, self.indices, self.verbose = ctx, indices, verbose
@@ -384,11 +398,14 @@ class Run:
             except Overrun as e:
                 # The fault of the previous request's response: its failure,
                 # and this request once more on a new connection.
-                self.failures.append(previous + (["its response carried more than it declared: %r came next"
-                                                  % e.args[0][:80]],))
+                self.failures.append(previous + ([OVERRUN % e.args[0][:80]],))
                 outcome = await conn.exchange(req, wire)
             self.record(i, req, wire, outcome, sent, time.monotonic())
             previous = (i, req, wire, outcome)
+            extra = await conn.leftover(0.3) if self.verbose else b""
+            if extra:
+                self.failures.append(previous + ([OVERRUN % extra[:80]],))
+                conn.close()
         conn.close()
 
     def record(self, i, req, wire, outcome, sent, done):
