@@ -83,12 +83,24 @@ async def _run(n, hold_seconds, timeout):
     probe.close()
 
     received = {}
+    reconnects = 0
 
     async def wait_done(i, s):
+        # As a browser's EventSource does: nginx ends each subscription after
+        # nchan_subscriber_timeout (routes.conf), and the client subscribes
+        # again, getting the ticket's current status at once.
+        nonlocal reconnects
+        g, t = made[i]
         while True:
-            msg = await s.next()
+            try:
+                msg = await s.next()
+            except (ConnectionError, OSError):
+                s.close()
+                reconnects += 1
+                await s.open(t, g["auth_token"])
+                continue
             if msg.get("Status") == "COMPLETED":
-                received[made[i][1]] = time.time()
+                received[t] = time.time()
                 return
 
     released = time.time()
@@ -100,7 +112,7 @@ async def _run(n, hold_seconds, timeout):
         pass
     for s in subs:
         s.close()
-    return made, refused, probe_status, received, released
+    return made, refused, probe_status, received, released, reconnects
 
 
 def run(n, topic, hold_seconds=1.0, timeout=120.0):
@@ -111,7 +123,8 @@ def run(n, topic, hold_seconds=1.0, timeout=120.0):
     os.kill(pid, signal.SIGSTOP)
     try:
         t0 = time.time()
-        made, refused, probe_status, received, released = asyncio.run(_run(n, hold_seconds, timeout))
+        made, refused, probe_status, received, released, reconnects = asyncio.run(
+            _run(n, hold_seconds, timeout))
     finally:
         os.kill(pid, signal.SIGCONT)
     applied = {}
@@ -129,6 +142,7 @@ def run(n, topic, hold_seconds=1.0, timeout=120.0):
         "refused": refused,
         "function_answered_while_held": probe_status,
         "completed_pushed": len(received),
+        "reconnects": reconnects,
         "delay_p50_ms": pct(0.5),
         "delay_p99_ms": pct(0.99),
         "delay_max_ms": round(delays[-1] * 1000, 1) if delays else None,
