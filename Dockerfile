@@ -33,7 +33,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 \
-        postgresql-client-15 openssl nginx libnginx-mod-nchan \
+        postgresql-client-15 openssl nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter \
  && rm -rf /var/lib/apt/lists/*
 
 # Services run as `rally` (nginx: master as root, workers as www-data). The

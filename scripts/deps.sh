@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev check libsubunit-dev
-    postgresql-15 postgresql-client-15 nginx libnginx-mod-nchan
+    postgresql-15 postgresql-client-15 nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter
     curl python3 openssl wrk docker-compose
 )
 [ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)

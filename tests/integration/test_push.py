@@ -9,6 +9,8 @@ import json
 import os
 import socket
 import struct
+import threading
+import time
 import unittest
 
 import pushload
@@ -160,6 +162,63 @@ class Push(unittest.TestCase):
         # An empty body is no body: the subscription works (long-poll).
         r = request("GET", path, token=g["auth_token"], headers={"Content-Length": "0"})
         self.assertEqual((r.status, r.json), (200, view(g, t)))
+
+    def test_a_long_poll_resumes_after_the_id_it_was_given(self):
+        # A long-poll answer's Etag is its message's id; sent back as
+        # If-None-Match, the next long-poll waits for the next change.
+        g, t = self.parked()
+        path = "/v1/matchmaking/%s/events" % t
+        first = request("GET", path, token=g["auth_token"])
+        self.assertEqual(first.json, view(g, t))
+        etag = first.headers["etag"]
+        self.assertRegex(etag, r"^[0-9]+:[0-9]+$")
+        answer = {}
+        waiter = threading.Thread(target=lambda: answer.update(
+            r=request("GET", path, token=g["auth_token"], headers={"If-None-Match": etag})))
+        waiter.start()
+        time.sleep(0.5)
+        self.assertTrue(waiter.is_alive(), answer)  # not answered again with SEARCHING
+        self.assertEqual(request("DELETE", "/v1/matchmaking/" + t, token=g["auth_token"]).status, 200)
+        waiter.join(10)
+        r = answer["r"]
+        self.assertEqual((r.status, r.json["Status"]), (200, "CANCELLED"))
+        self.assertNotEqual(r.headers["etag"], etag)
+
+    def test_headers_nchan_cannot_use_are_refused_in_json(self):
+        # nchan answered these in plain text (or a 304 with a body).
+        g, t = self.parked()
+        path = "/v1/matchmaking/%s/events" % t
+        ws = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+              "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+        refused = [
+            (path, {"If-None-Match": "*"}, 400, "bad_message_id"),
+            (path, {"If-None-Match": "0"}, 400, "bad_message_id"),
+            (path, {"Last-Event-ID": "-1:-1"}, 400, "bad_message_id"),
+            (path, {"Last-Event-ID": "1:0,1,2"}, 400, "bad_message_id"),
+            (path + "?last_event_id=-1:0", {}, 400, "bad_message_id"),
+            (path, dict(ws, **{"Sec-WebSocket-Version": "8"}), 426, "upgrade_required"),
+            (path, dict(ws, **{"Sec-WebSocket-Key": ""}), 400, "bad_websocket_key"),
+            (path, dict(ws, **{"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits=8"}),
+             400, "bad_websocket_extension"),
+        ]
+        for where, headers, status, error in refused:
+            r = request("GET", where, token=g["auth_token"], headers=headers)
+            self.assertEqual((r.status, r.json and r.json["error"]), (status, error), headers)
+            self.assertEqual(r.headers["content-type"], "application/json")
+            self.assertIn("x-request-id", r.headers)
+            if status == 426:
+                self.assertEqual(r.headers["sec-websocket-version"], "13")
+        # What each transport's clients send is taken. Preconditions and
+        # ranges are ignored: nginx's 412/206/416 for them, after nchan had
+        # the subscriber, crashed the worker (even an empty If-Match did).
+        for headers in ({"If-Modified-Since": "Thu, 01 Jan 2099 00:00:00 GMT"}, {"Last-Event-ID": "1:0"},
+                        {"If-None-Match": "1:0"}, {"If-Match": '"x"'}, {"If-Match": ""},
+                        {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}, {"Range": "bytes=999-"},
+                        {"Range": "bytes=0-5"}):
+            r = request("GET", path, token=g["auth_token"], headers=headers)
+            self.assertEqual((r.status, r.json), (200, view(g, t)), headers)
+        with open(os.path.join(rally.RUN, "logs", "nginx-error.log")) as f:
+            self.assertNotIn("exited on signal", f.read())
 
     def test_the_publisher_is_not_public(self):
         g, t = self.parked()
