@@ -86,10 +86,21 @@ pg_hba_closed() {
     chmod 600 "$RT/pg/data/pg_hba.conf"
 }
 
+# The runtime directory may sit in /tmp under a predictable name (above): it
+# must be ours, made by us, and no symlink, or another local user who made it
+# first would hold the stack's sockets.
+make_runtime_dir() {
+    mkdir -m 755 "$RT" 2>/dev/null || true
+    if [ -L "$RT" ] || [ ! -d "$RT" ] || [ "$(stat -c %u "$RT")" != "$(id -u)" ]; then
+        echo "stack: $RT is not a directory of $(id -un)'s; remove it and start again" >&2
+        exit 1
+    fi
+    chmod 755 "$RT"
+}
+
 start_pg() {
     mkdir -p "$RT/pg" "$RUN/secrets"
     chmod 700 "$RUN/secrets"
-    chmod 755 "$RT"
     [ $IS_ROOT = 1 ] && chown postgres "$RT/pg"
     chmod 700 "$RT/pg"
     pg_secrets
@@ -253,8 +264,9 @@ do_start() {
     for b in rally-keys rally-admin rally-sweeper rally-matchmaker rally-supervise; do
         [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing: run make first" >&2; exit 1; }
     done
+    make_runtime_dir
     mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/push" "$RT/www/.well-known" "$RT/nginx/tmp"
-    chmod 755 "$RT" "$RT/www" "$RT/www/.well-known"
+    chmod 755 "$RT/www" "$RT/www/.well-known"
     # Closed to other local users: the FastCGI sockets to this user and
     # nginx's workers (www-data when we are root: the directory's group,
     # which setgid hands to every socket made in it; the functions make

@@ -1,11 +1,15 @@
 """nginx edges, rate limits, the sweeper, PostgreSQL restarts, key rotation."""
 
+import hashlib
 import http.client
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -437,6 +441,14 @@ class DatabaseRestart(unittest.TestCase):
         self.assertEqual(r.status, 403, r)
 
 
+def remove_path(path):
+    """Removes a file, a symlink (not what it points to) or a tree, if there."""
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, True)
+
+
 class LocalUsers(unittest.TestCase):
     """The stack is closed to the machine's other users: as `nobody`, the
     database, the FastCGI sockets (nginx and its limits bypassed) and the
@@ -459,6 +471,35 @@ class LocalUsers(unittest.TestCase):
                 "    s.connect(%r); s.sendall(%r); print('OPEN', s.recv(200))\n"
                 "except OSError as e:\n"
                 "    print('REFUSED', e.errno); sys.exit(3)\n") % (path, payload)
+
+    def test_a_runtime_directory_someone_else_made_is_refused(self):
+        # As root with a state directory postgres cannot enter, the sockets
+        # live in /tmp/rally-rt-<hash of the path>: a name anyone can take
+        # first. stack.sh must refuse it, not fill it.
+        if os.getuid() != 0:
+            self.skipTest("the /tmp runtime directory is made only as root")
+        top = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, top, True)
+        os.chmod(top, 0o700)
+        run = os.path.join(top, "run")
+        rt = "/tmp/rally-rt-" + hashlib.sha1(run.encode()).hexdigest()[:12]
+        for plant in ("dir", "symlink"):
+            if plant == "dir":
+                os.mkdir(rt)
+                os.chown(rt, pwd.getpwnam("nobody").pw_uid, -1)
+            else:
+                os.symlink(top, rt)
+            self.addCleanup(remove_path, rt)
+            r = subprocess.run([os.path.join(rally.TOP, "scripts", "stack.sh"), "start", run],
+                               capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, RALLY_HTTP_PORT="1"))
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("is not a directory of root's", r.stderr)
+            if plant == "dir":
+                self.assertEqual(os.listdir(rt), [])
+            else:
+                self.assertEqual(sorted(os.listdir(top)), ["run"])
+            remove_path(rt)
 
     def test_postgres_refuses_other_users(self):
         for user in ("postgres", "rally"):
