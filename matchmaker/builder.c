@@ -578,51 +578,72 @@ static uint64_t acceptable(struct builder *b, size_t i, int rule, int *fastest)
 }
 
 /* One sweep of fill_group: fills matches from pending (pool indices, oldest
- * first) and leaves at its front the tickets a tentative match refused
- * (returning how many). The tickets of a match that could not be completed
- * are set aside, and so is a ticket refused by an empty match. */
-static size_t sweep(struct builder *b, size_t *pending, size_t len)
+ * first) and returns how many tickets are left for another sweep, moved to
+ * its front in the same order. A tentative match that cannot be completed
+ * sets aside the ticket that opened it, and its other tickets go on: the
+ * opener may be the misfit that kept them from a match. When the last such
+ * match refused no one, holds every ticket left and is short of the teams'
+ * minimums, no later sweep can do better: the sweep then leaves none. */
+static size_t sweep(struct builder *b, size_t *pending, size_t len, bool *aside)
 {
-    size_t refused = 0;
+    size_t opener = SIZE_MAX;
+    bool refused_any = false, hopeless = false;
+    int members = 0;
     fm_match_clear(&b->m);
-    for (size_t k = 0; k < len; k++) {
-        size_t i = pending[k];
-        if (b->used[i])
-            continue;
-        if (try_add(b, i) != PLACED) {
-            if (b->m.n > 0)
-                pending[refused++] = i; /* refused <= k: compacts in place */
-            continue;
+    for (size_t k = 0; k <= len; k++) {
+        bool last = k == len;
+        if (!last) {
+            size_t i = pending[k];
+            if (b->used[i])
+                continue;
+            if (b->m.n == 0) {
+                opener = i;
+                refused_any = false;
+            }
+            if (try_add(b, i) != PLACED) {
+                if (b->m.n == 0)
+                    aside[i] = true; /* refused by an empty match */
+                else
+                    refused_any = true;
+                continue;
+            }
+            if (b->m.players < target(b))
+                continue;
+        } else if (b->m.n == 0) {
+            break;
         }
-        if (b->m.players < target(b))
-            continue;
         balance(b);
-        if (finish(b))
+        if (finish(b)) {
             emit(b);
+        } else {
+            aside[opener] = true;
+            hopeless = last && !refused_any && !minimums_in_reach(b);
+            members = b->m.n;
+        }
         fm_match_clear(&b->m);
     }
-    if (b->m.n > 0) {
-        balance(b);
-        if (finish(b))
-            emit(b);
-    }
-    return refused;
+    size_t left = 0;
+    for (size_t k = 0; k < len; k++)
+        if (!b->used[pending[k]] && !aside[pending[k]])
+            pending[left++] = pending[k]; /* left <= k: compacts in place */
+    return hopeless && left == (size_t)members - 1 ? 0 : left;
 }
 
 /* Fills matches from group (pool indices, oldest first; reordered). The
  * oldest ticket opens a tentative match that the others join in age order;
- * those it refused get a sweep of their own, so that a ticket nobody
- * accepts (an older one for another map, say) holds back no one: it is
- * set aside with its match. Every sweep sets aside at least the ticket
- * that opened it; the tickets tried over all sweeps are bounded by
- * SWEEP_WORK times the group. */
+ * what is left gets another sweep, so that a ticket nobody accepts (an
+ * older one for another map, say) holds back no one: it is set aside.
+ * Every sweep sets aside or matches at least one ticket; the tickets tried
+ * over all sweeps are bounded by SWEEP_WORK times the group. */
 static void fill_group(struct builder *b, size_t *group, size_t len)
 {
+    bool *aside = xcalloc(b->n, sizeof(bool));
     size_t work = SWEEP_WORK * len;
     while (len > 0 && work >= len) {
         work -= len;
-        len = sweep(b, group, len);
+        len = sweep(b, group, len, aside);
     }
+    free(aside);
 }
 
 /* Runs of equal string batchDistance values, oldest first within each. */

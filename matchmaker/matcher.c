@@ -494,6 +494,13 @@ static int tick_configuration(struct tick *t)
 {
     if (db_begin() != DB_OK)
         return -1;
+    /* db_begin replaces a connection the server dropped, and the advisory
+     * lock of leadership ended with the old session: a standby may lead now.
+     * The next tick asks for the lead again (leads()). */
+    if (led_generation != db_generation()) {
+        db_rollback();
+        return -1;
+    }
     char timeout[16];
     snprintf(timeout, sizeof(timeout), "%d", t->conf.request_timeout_seconds);
     const char *pe[] = {t->name, timeout};

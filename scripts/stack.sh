@@ -129,8 +129,7 @@ start_pg() {
     # A cluster made before passwords (trust for everyone): give the roles
     # their passwords while trust still lets us in, then close it.
     if grep -qE '^[^#]*[[:space:]]trust([[:space:]]|$)' "$RT/pg/data/pg_hba.conf" 2>/dev/null; then
-        psql -h "$RT/pg" -U postgres -d postgres -qX -v pw="$(cat "$RUN/secrets/pg-postgres")" \
-            <<<"ALTER ROLE postgres PASSWORD :'pw';" >/dev/null
+        set_password postgres "$RUN/secrets/pg-postgres"
         pg_hba_closed
         as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" reload >/dev/null
     fi
@@ -139,8 +138,16 @@ start_pg() {
         psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE DATABASE rally OWNER rally" >/dev/null
     fi
     # Every start: the rally role's password is the one in DIR/pgpass.
-    psql -h "$RT/pg" -U postgres -d postgres -qX -v pw="$(cat "$RUN/secrets/pg-rally")" <<'SQL' >/dev/null
-ALTER ROLE rally PASSWORD :'pw';
+    set_password rally "$RUN/secrets/pg-rally"
+}
+
+# ROLE's password from FILE. psql reads the file itself (\set with a
+# backquoted cat): a password on a command line is visible to every local
+# user in /proc.
+set_password() {
+    psql -h "$RT/pg" -U postgres -d postgres -qX >/dev/null <<SQL
+\\set pw \`cat '$2'\`
+ALTER ROLE $1 PASSWORD :'pw';
 SQL
 }
 

@@ -474,6 +474,27 @@ START_TEST(test_balanced_misfit_does_not_block)
     ck_assert_uint_eq(o.n, 1);
     ck_assert_ptr_null(strstr(o.text, "odd"));
     fm_ruleset_free(rs);
+
+    /* The misfit's own tentative match takes players who fit others: 0
+     * opens it, the 80s join (within 100 of 0), the 150s do not, and it
+     * stays short. The 80s go on without 0: 20 of 80 + 30 of 150. */
+    rs = load("{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": "
+              "\"skill\", \"type\": \"number\"}], \"algorithm\": {\"strategy\": \"balanced\", "
+              "\"balancedAttribute\": \"skill\"}, \"teams\": [{\"name\": \"red\", "
+              "\"maxPlayers\": 25, \"minPlayers\": 25}, {\"name\": \"blue\", \"maxPlayers\": "
+              "25, \"minPlayers\": 25}], \"rules\": [{\"name\": \"Close\", \"type\": "
+              "\"batchDistance\", \"batchAttribute\": \"skill\", \"maxDistance\": 100}]}");
+    struct pool s = {0};
+    add(&s, rs, "odd 0", 100);
+    for (int i = 0; i < 60; i++) {
+        char spec[64];
+        snprintf(spec, sizeof(spec), "p%d %d", i, i < 20 ? 80 : 150);
+        add(&s, rs, spec, 101 + i / 100.0);
+    }
+    o = run(rs, &s, 110, 0);
+    ck_assert_uint_eq(o.n, 1);
+    ck_assert_ptr_null(strstr(o.text, "odd"));
+    fm_ruleset_free(rs);
 }
 END_TEST
 
