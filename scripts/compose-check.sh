@@ -129,7 +129,7 @@ if command -v nginx >/dev/null 2>&1; then
     mkdir -p "$tmp/nginx"
     cp nginx/*.conf "$tmp/nginx/"
     # nginx -t binds the listeners: the push socket goes to a directory that exists here.
-    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_REFRESH@/50/' -e 's/@RATE_MATCHMAKING@/10/' \
+    sed -e 's/@RATE_IDENTITY@/5/' -e 's/@RATE_REFRESH@/50/' -e 's/@RATE_MATCHMAKING@/10/' -e 's/@RATE_ADDRESS@/1000/' \
         -e 's/@LIMIT_KEY@/$binary_remote_addr/' \
         -e "s#unix:/run/rally/push.sock#unix:$tmp/push.sock#" nginx/compose.conf >"$tmp/nginx/nginx.conf"
     if grep -q '@[A-Z_]*@' "$tmp/nginx/nginx.conf"; then

@@ -5,7 +5,8 @@
 # script wraps it with the paths, port and rate limits of one stack.
 # RALLY_RATE_LIMIT=off drops the rate limits (benchmarks, load tests);
 # RALLY_RATE_IDENTITY / RALLY_RATE_REFRESH (per address) and
-# RALLY_RATE_MATCHMAKING (per token) set them in requests/second.
+# RALLY_RATE_MATCHMAKING (per token) and RALLY_RATE_ADDRESS (the ceiling of
+# player routes per address) set them in requests/second.
 set -euo pipefail
 RT=$1
 PORT=$2
@@ -14,6 +15,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 RATE_ID=${RALLY_RATE_IDENTITY:-5}
 RATE_MM=${RALLY_RATE_MATCHMAKING:-10}
 RATE_RF=${RALLY_RATE_REFRESH:-50}
+RATE_AD=${RALLY_RATE_ADDRESS:-1000}
 USER_LINE=""
 [ "$(id -u)" -eq 0 ] && USER_LINE="user www-data;"
 BENCH_ROUTES=""
@@ -29,7 +31,8 @@ LIMIT_KEY='$binary_remote_addr'
 LIMITS="map \"\" \$rally_limit_key { default $LIMIT_KEY; }
     limit_req_zone \$rally_limit_key zone=identity:10m rate=${RATE_ID}r/s;
     limit_req_zone \$rally_limit_key zone=refresh:10m rate=${RATE_RF}r/s;
-    limit_req_zone \$rally_token_key zone=token:32m rate=${RATE_MM}r/s;"
+    limit_req_zone \$rally_token_key zone=token:32m rate=${RATE_MM}r/s;
+    limit_req_zone \$rally_limit_key zone=address:10m rate=${RATE_AD}r/s;"
 
 cp "$TOP/nginx/rally-fastcgi.conf" "$RT/nginx/rally-fastcgi.conf"
 

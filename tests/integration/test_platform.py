@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -288,6 +289,22 @@ class RateLimits(unittest.TestCase):
         # Only that token: another player on the same address goes on.
         r = request("GET", "/v1/matchmaking/" + other_t, token=other["auth_token"], port=self.side.port)
         self.assertEqual(r.status, 200)
+
+    def test_new_forged_tokens_meet_the_address_ceiling(self):
+        # Each forged token is a new key of the per-token zone, so a host
+        # minting them is bounded by the per-address ceiling of player
+        # routes (RALLY_RATE_ADDRESS, here 5/s with nginx's burst of 200).
+        with SideNginx(env={"RALLY_RATE_LIMIT": "on", "RALLY_RATE_ADDRESS": "5"}) as side:
+            got = []
+            for _ in range(400):
+                token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0." + secrets.token_urlsafe(32)
+                r = request("GET", "/v1/matchmaking/some-ticket", token=token, port=side.port)
+                got.append(r.status)
+                if r.status == 429:
+                    break
+            self.assertEqual(got[-1], 429, "%d forged tokens, none refused" % len(got))
+            self.assertEqual(set(got[:-1]), {401})
+            self.assertGreater(len(got), 200)
 
     def test_routes_with_an_id_reach_their_ticket(self):
         # The limits' maps run regexes, which reset nginx's $1: the {id}
