@@ -89,9 +89,21 @@ static void drop_connection(void)
 static int connect_and_prepare(void)
 {
     const char *url = cfg_env_str("DATABASE_URL", NULL);
-    const char *keys[5];
-    const char *vals[5];
+    const char *keys[10];
+    const char *vals[10];
     int n = 0;
+    /* Over TCP (docker-compose), a server that vanished without closing
+     * (a host or network gone) is noticed in seconds, not after the
+     * kernel's quarter of an hour of retransmissions. Before dbname, so
+     * that DATABASE_URL may set its own. */
+    keys[n] = "keepalives_idle";
+    vals[n++] = "10";
+    keys[n] = "keepalives_interval";
+    vals[n++] = "5";
+    keys[n] = "keepalives_count";
+    vals[n++] = "3";
+    keys[n] = "tcp_user_timeout";
+    vals[n++] = "20000";
     if (url != NULL && *url != '\0') {
         keys[n] = "dbname";
         vals[n++] = url;

@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t hup_pending;
@@ -92,11 +92,13 @@ static pid_t start(char **argv, const sigset_t *mask)
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
-        sigprocmask(SIG_SETMASK, mask, NULL);
+        /* Default handlers before the mask opens: a signal already pending
+         * must not run the supervisor's handlers in the child. */
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
+        sigprocmask(SIG_SETMASK, mask, NULL);
         execvp(argv[0], argv);
         fprintf(stderr, "rally-supervise: could not run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -160,7 +162,7 @@ int main(int argc, char **argv)
     set_handler(SIGCHLD, on_child);
 
     int pause_s = 1;
-    time_t started = time(NULL);
+    double started = util_mono_ms(); /* a clock no date change moves */
     pid_t child = start(program, &old);
     if (child > 0)
         write_pidfile(pidfile, child);
@@ -179,8 +181,10 @@ int main(int argc, char **argv)
             unlink(pidfile);
             return 0;
         }
-        if (stop_signal != 0)
+        if (stop_signal != 0) {
+            unlink(pidfile);
             return 0;
+        }
         if (hup_pending) {
             hup_pending = 0;
             if (child > 0)
@@ -195,7 +199,7 @@ int main(int argc, char **argv)
             end_group(pid);
         }
         /* A quick end is a crash loop until shown otherwise. */
-        if (time(NULL) - started < 1) {
+        if (util_mono_ms() - started < 1000) {
             sigprocmask(SIG_SETMASK, &old, NULL);
             sleep((unsigned)pause_s);
             sigprocmask(SIG_BLOCK, &block, NULL);
@@ -203,9 +207,11 @@ int main(int argc, char **argv)
         } else {
             pause_s = 1;
         }
-        if (stop_signal != 0)
+        if (stop_signal != 0) {
+            unlink(pidfile);
             return 0;
-        started = time(NULL);
+        }
+        started = util_mono_ms();
         child = start(program, &old);
         if (child > 0)
             write_pidfile(pidfile, child);
