@@ -36,7 +36,7 @@ enum {
     WAIT_ESTIMATE,
 };
 
-const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
+static const struct db_stmt stmts[] = {
     [CONFIGS] = {"mm_configs",
                  "SELECT c.name, c.body::text, r.body::text FROM matchmaking.configurations c "
                  "JOIN matchmaking.rule_sets r ON r.name = c.rule_set_name ORDER BY c.name",
@@ -123,8 +123,6 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
                           1, false},
 };
 
-static int base;
-
 /* The configurations this process leads, on connection `led_generation`
  * (a new connection holds no lock, so the list is forgotten). */
 #define MAX_LED 128
@@ -132,9 +130,9 @@ static char *led[MAX_LED];
 static size_t nled;
 static unsigned long led_generation;
 
-void matcher_init(int first)
+void matcher_init(void)
 {
-    base = first;
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
 void matcher_close(void)
@@ -157,7 +155,7 @@ static bool leads(struct arena *a, const char *name)
             return true;
     const char *p[] = {name};
     PGresult *r;
-    if (nled == MAX_LED || db_exec(a, base + LEAD, p, &r) != DB_OK ||
+    if (nled == MAX_LED || db_exec(a, &stmts[LEAD], p, &r) != DB_OK ||
         strcmp(db_get(r, 0, 0), "t") != 0)
         return false;
     if (led_generation != db_generation()) /* reconnected while asking */
@@ -179,7 +177,7 @@ int tick_publish(struct tick *t, const struct fm_event *e)
     json_decref(j);
     const char *p[] = {t->conf.notification_target, text};
     PGresult *r;
-    int rc = db_exec(t->a, base + PUBLISH, p, &r);
+    int rc = db_exec(t->a, &stmts[PUBLISH], p, &r);
     free(text);
     return rc == DB_OK ? 0 : -1;
 }
@@ -305,7 +303,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
                        fm_region_name(m->region),
                        accept ? timeout : NULL};
     PGresult *r;
-    if (db_exec(t->a, base + MATCHED, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[MATCHED], p, &r) != DB_OK)
         f->failed = 1;
     free(teams_text);
 
@@ -340,7 +338,7 @@ static int form_matches(struct tick *t)
 {
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, base + POOL, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[POOL], p, &r) != DB_OK)
         return -1;
     int n = PQntuples(r);
     struct fm_ticket *pool = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*pool));
@@ -373,7 +371,7 @@ static int set_tickets(struct tick *t, const char *list, const char *status)
 {
     const char *p[] = {list, status};
     PGresult *r;
-    return db_exec(t->a, base + SET_TICKETS, p, &r) == DB_OK ? 0 : -1;
+    return db_exec(t->a, &stmts[SET_TICKETS], p, &r) == DB_OK ? 0 : -1;
 }
 
 /* One match waiting for acceptance: decided (all accepted; a rejection or
@@ -388,7 +386,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
     json_t *answers = json_loads(db_get(pending, row, 5), 0, NULL);
     PGresult *r;
     const char *pi[] = {ids};
-    int rc = db_exec(t->a, base + TICKETS_OF, pi, &r) == DB_OK ? 0 : -1;
+    int rc = db_exec(t->a, &stmts[TICKETS_OF], pi, &r) == DB_OK ? 0 : -1;
     int n = rc == 0 ? PQntuples(r) : 0;
     struct fm_event_ticket *ts = rc == 0 ? tick_row_tickets(t, r, teams, answers) : NULL;
     bool all = n > 0, rejected = false;
@@ -408,8 +406,8 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
          * goes to placement (placement.c). */
         const char *next = !all ? "CANCELLED" : t->conf.standalone ? "COMPLETED" : "PLACING";
         const char *pm[] = {match_id, next, answers_text};
-        rc = tick_publish(t, &done) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0
-                                                                                             : -1;
+        rc = tick_publish(t, &done) == 0 && db_exec(t->a, &stmts[SET_MATCH], pm, &r) == DB_OK ? 0
+                                                                                              : -1;
         if (rc == 0 && all && !t->conf.standalone) {
             rc = set_tickets(t, ids, "PLACING");
         } else if (rc == 0 && all) {
@@ -439,7 +437,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
             const char *pr[] = {one};
             rc = set_tickets(t, one, mine ? "SEARCHING" : "CANCELLED") == 0 &&
                          tick_publish(t, &e) == 0 &&
-                         (!mine || db_exec(t->a, base + RESET_ACCEPTANCE, pr, &r) == DB_OK)
+                         (!mine || db_exec(t->a, &stmts[RESET_ACCEPTANCE], pr, &r) == DB_OK)
                      ? 0
                      : -1;
         }
@@ -449,7 +447,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
         progress.ntickets = (size_t)n;
         progress.match_id = match_id;
         const char *pm[] = {match_id, "REQUIRES_ACCEPTANCE", answers_text};
-        rc = tick_publish(t, &progress) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK
+        rc = tick_publish(t, &progress) == 0 && db_exec(t->a, &stmts[SET_MATCH], pm, &r) == DB_OK
                  ? 0
                  : -1;
     }
@@ -465,7 +463,7 @@ static int resolve_acceptances(struct tick *t)
         return 0;
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, base + PENDING, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[PENDING], p, &r) != DB_OK)
         return -1;
     for (int i = 0; i < PQntuples(r); i++)
         if (decide_acceptance(t, r, i) < 0)
@@ -482,7 +480,7 @@ static int estimate_wait(struct tick *t, int searching)
         return 0;
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, base + WAIT_ESTIMATE, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[WAIT_ESTIMATE], p, &r) != DB_OK)
         return -1;
     if (db_get(r, 0, 0) != NULL)
         t->wait_estimate_ms = strtol(db_get(r, 0, 0), NULL, 10);
@@ -507,11 +505,11 @@ static int tick_configuration(struct tick *t)
     const char *ps[] = {t->name};
     PGresult *r;
     int matches = -1;
-    if (resolve_acceptances(t) == 0 && db_exec(t->a, base + ANNOUNCE_CANCELLED, ps, &r) == DB_OK &&
+    if (resolve_acceptances(t) == 0 && db_exec(t->a, &stmts[ANNOUNCE_CANCELLED], ps, &r) == DB_OK &&
         tick_publish_each(t, r, FM_EV_CANCELLED) == 0 &&
-        db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
+        db_exec(t->a, &stmts[EXPIRE], pe, &r) == DB_OK &&
         tick_publish_each(t, r, FM_EV_TIMED_OUT) == 0 &&
-        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK && estimate_wait(t, PQntuples(r)) == 0 &&
+        db_exec(t->a, &stmts[SEARCH], ps, &r) == DB_OK && estimate_wait(t, PQntuples(r)) == 0 &&
         tick_publish_each(t, r, FM_EV_SEARCHING) == 0)
         matches = form_matches(t);
     /* New matches are placed in the same tick: no wait for the next one. */
@@ -533,7 +531,7 @@ int matcher_tick(void)
 {
     struct arena list = {0}, a = {0};
     PGresult *configs;
-    if (db_exec(&list, base + CONFIGS, NULL, &configs) != DB_OK) {
+    if (db_exec(&list, &stmts[CONFIGS], NULL, &configs) != DB_OK) {
         arena_destroy(&list);
         return -1;
     }
