@@ -27,7 +27,7 @@
 
 #include "arena.h"
 #include "db.h"
-#include "explain.h"
+#include "explain_db.h"
 #include "serve.h"
 #include "util.h"
 

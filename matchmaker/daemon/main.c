@@ -28,6 +28,7 @@
 #include "outbox.h"
 #include "placement.h"
 #include "sns.h"
+#include "tick.h"
 #include "util.h"
 
 static volatile sig_atomic_t stopping;
@@ -141,6 +142,7 @@ int main(void)
      * prepares them all. */
     if (outbox_init(&opts) < 0)
         return 1;
+    tick_init();
     matcher_init();
     placement_init();
     db_init("matchmaker");
