@@ -31,7 +31,7 @@ ifdef WERROR
 WARNINGS += -Werror
 endif
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) $(OPTFLAGS) \
-	-Icommon -Imatchmaker -I/usr/include/postgresql -MMD -MP $(CFLAGS)
+	-Icommon -Imatchmaker/engine -Imatchmaker/daemon -I/usr/include/postgresql -MMD -MP $(CFLAGS)
 ALL_LDFLAGS := $(OPTLDFLAGS) $(LDFLAGS)
 LIBS := -lfcgi -lpq -ljansson -lcrypto -lcurl -lm
 TEST_LIBS := -ljwt -lcheck -lsubunit -lm -lrt -lpthread
@@ -46,14 +46,18 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBCOMMON := $(BUILD)/libcommon.a
 
-# The FlexMatch engine (rule sets, expressions, evaluation, match building),
-# queues and placement: on the link line of every binary, from which the
-# linker takes only what each calls (the matchmaker daemon, rally-admin,
-# fleet-api's explain, the bench tool and the unit tests; the other
-# functions take nothing from it).
-MATCH_SRC := $(filter-out matchmaker/main.c,$(wildcard matchmaker/*.c))
+# The FlexMatch engine (matchmaker/engine/: rule sets, expressions, rules,
+# match building, queues, events, explain): no libpq, no libcurl. The daemon's
+# modules (matchmaker/daemon/: ticks, leadership, placement, the outbox, the
+# SQL of explain) are libmmdaemon. Both are on the link line of every binary,
+# from which the linker takes only what each calls (the matchmaker, the
+# functions that match or explain, rally-admin, the bench tool, the unit tests).
+MATCH_SRC := $(wildcard matchmaker/engine/*.c)
 MATCH_OBJ := $(MATCH_SRC:%.c=$(BUILD)/obj/%.o)
 LIBMATCH := $(BUILD)/libmatch.a
+DAEMON_SRC := $(filter-out matchmaker/daemon/main.c,$(wildcard matchmaker/daemon/*.c))
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBDAEMON := $(BUILD)/libmmdaemon.a
 
 MATCHMAKER_BIN := $(BUILD)/bin/rally-matchmaker
 # The server SDK game servers link, and the sample game server on it.
@@ -81,7 +85,7 @@ TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-ALL_OBJ := $(COMMON_OBJ) $(MATCH_OBJ)
+ALL_OBJ := $(COMMON_OBJ) $(MATCH_OBJ) $(DAEMON_OBJ)
 .SECONDARY:
 
 # A change of flags rebuilds everything.
@@ -104,10 +108,14 @@ $(LIBMATCH): $(MATCH_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(LIBDAEMON): $(DAEMON_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 # Each function is every .c under functions/<name>/, linked with libcommon
-# (and libmatch, from which only what a function calls is taken).
+# (and the matchmaker's libraries, from which only what a function calls is taken).
 define function_rule
-$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c)) $(LIBMATCH) $(LIBCOMMON)
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c)) $(LIBDAEMON) $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
@@ -115,18 +123,18 @@ ALL_OBJ += $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard functions/$(1)/*.c))
 endef
 $(foreach f,$(FUNCTIONS),$(eval $(call function_rule,$(f))))
 
-$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBMATCH) $(LIBCOMMON)
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBDAEMON) $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 ALL_OBJ += $(TOOLS:%=$(BUILD)/obj/tools/%.o)
 
 # The matchmaker daemon: libcurl for delivering events.
-$(MATCHMAKER_BIN): $(BUILD)/obj/matchmaker/main.o $(LIBMATCH) $(LIBCOMMON)
+$(MATCHMAKER_BIN): $(BUILD)/obj/matchmaker/daemon/main.o $(LIBDAEMON) $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
-ALL_OBJ += $(BUILD)/obj/matchmaker/main.o
+ALL_OBJ += $(BUILD)/obj/matchmaker/daemon/main.o
 
 $(LIBSERVER): $(BUILD)/obj/gameserver/rally_server.o
 	@$(if $(Q),echo "  AR      $@")
@@ -233,12 +241,14 @@ format-check:
 
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-		--suppress=missingIncludeSystem -Icommon -Imatchmaker -Iclient-sdk/include \
+		--suppress=missingIncludeSystem -Icommon -Imatchmaker/engine -Imatchmaker/daemon \
+		-Iclient-sdk/include \
 		-Iclient-sdk/examples -Igameserver \
 		common matchmaker functions tools gameserver client-sdk
 	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' \
 		'client-sdk/*.c' | \
-		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon -Imatchmaker \
+		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon \
+		-Imatchmaker/engine -Imatchmaker/daemon \
 		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -I/usr/include/postgresql
 
 # The client SDK and the rally tool into PREFIX (/usr/local): header,

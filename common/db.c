@@ -14,8 +14,12 @@ static PGconn *conn;
 static unsigned long generation; /* connections made so far */
 static bool in_transaction;      /* between db_begin and db_commit/db_rollback */
 static bool doomed;              /* the server said FATAL between statements */
-static const struct db_stmt *stmts;
-static int nstmts;
+#define MAX_TABLES 8
+static struct table {
+    const struct db_stmt *stmts;
+    int n;
+} tables[MAX_TABLES];
+static int ntables;
 static const char *app;
 static char last_state[6];
 static char last_msg[256];
@@ -86,6 +90,21 @@ static void drop_connection(void)
     doomed = false;
 }
 
+static int prepare(const struct table *t)
+{
+    for (int i = 0; i < t->n; i++) {
+        const struct db_stmt *s = &t->stmts[i];
+        PGresult *r = PQprepare(conn, s->name, s->sql, s->nparams, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            log_error("could not prepare statement %s: %s", s->name, PQerrorMessage(conn));
+        PQclear(r);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
 static int connect_and_prepare(void)
 {
     const char *url = cfg_env_str("DATABASE_URL", NULL);
@@ -129,15 +148,9 @@ static int connect_and_prepare(void)
     /* Every query names its schema; nothing resolves through search_path. */
     if (run_simple("SELECT pg_catalog.set_config('search_path', '', false)") < 0)
         goto fail;
-    for (int i = 0; i < nstmts; i++) {
-        PGresult *r = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            log_error("could not prepare statement %s: %s", stmts[i].name, PQerrorMessage(conn));
-            PQclear(r);
+    for (int t = 0; t < ntables; t++)
+        if (prepare(&tables[t]) < 0)
             goto fail;
-        }
-        PQclear(r);
-    }
     generation++;
     return 0;
 fail:
@@ -145,11 +158,28 @@ fail:
     return -1;
 }
 
-void db_init(const char *app_name, const struct db_stmt *table, int n)
+void db_register(const struct db_stmt *stmts, int n)
+{
+    if (ntables == MAX_TABLES) {
+        log_error("more than %d statement tables", MAX_TABLES);
+        abort();
+    }
+    for (int t = 0; t < ntables; t++)
+        for (int i = 0; i < tables[t].n; i++)
+            for (int j = 0; j < n; j++)
+                if (strcmp(tables[t].stmts[i].name, stmts[j].name) == 0) {
+                    log_error("two statements named %s", stmts[j].name);
+                    abort();
+                }
+    tables[ntables] = (struct table){stmts, n};
+    if (conn != NULL && prepare(&tables[ntables]) < 0)
+        drop_connection(); /* the next statement reconnects and prepares all */
+    ntables++;
+}
+
+void db_init(const char *app_name)
 {
     app = app_name;
-    stmts = table;
-    nstmts = n;
     connect_and_prepare();
 }
 
@@ -175,7 +205,8 @@ static void pqclear_hook(void *p)
     PQclear(p);
 }
 
-enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult **out)
+enum db_rc db_exec(struct arena *a, const struct db_stmt *stmt, const char *const *params,
+                   PGresult **out)
 {
     *out = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -187,8 +218,7 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
             set_error("08006", "database unavailable");
             return DB_DOWN;
         }
-        PGresult *r =
-            PQexecPrepared(conn, stmts[idx].name, stmts[idx].nparams, params, NULL, NULL, 0);
+        PGresult *r = PQexecPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             arena_defer(a, pqclear_hook, r);
@@ -217,7 +247,7 @@ enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult
                         strstr(last_msg, "terminating connection due to") != NULL;
         log_warn("database connection lost: %s", last_msg);
         drop_connection();
-        if (in_transaction || (!stmts[idx].retry_safe && !not_sent))
+        if (in_transaction || (!stmt->retry_safe && !not_sent))
             return DB_DOWN;
     }
     return DB_DOWN;

@@ -1,7 +1,7 @@
 /*
  * PostgreSQL access: one connection per worker process, every statement
- * prepared once per connection from a table the function declares, and a
- * transparent reconnect after PostgreSQL restarts.
+ * prepared once per connection from the tables the process's modules
+ * register, and a transparent reconnect after PostgreSQL restarts.
  *
  * While the database is unreachable, db_exec() fails fast with DB_DOWN (the
  * caller answers 503); the next call tries to reconnect. A connection the
@@ -33,14 +33,22 @@ enum db_rc {
     DB_ERROR = -2, /* the statement failed: see db_sqlstate() */
 };
 
-/* Remembers the statement table (borrowed for the process lifetime) and
- * tries to connect; a failed connect is not an error here (retried later). */
-void db_init(const char *app_name, const struct db_stmt *stmts, int nstmts);
+/* Adds a module's statement table (borrowed for the process lifetime):
+ * each of its statements is prepared on every connection, the current one
+ * included. Names are unique across a process's tables (checked here: a
+ * clash aborts). At most 8 tables. */
+void db_register(const struct db_stmt *stmts, int nstmts);
+
+/* Names the connection (application_name, borrowed) and tries to connect;
+ * a failed connect is not an error here (retried later). */
+void db_init(const char *app_name);
 void db_close(void);
 
-/* Runs prepared statement `idx` with text parameters (NULL = SQL NULL).
- * On DB_OK, *out is a tuples/command-ok result owned by the arena. */
-enum db_rc db_exec(struct arena *a, int idx, const char *const *params, PGresult **out);
+/* Runs a prepared statement of a registered table with text parameters
+ * (NULL = SQL NULL). On DB_OK, *out is a tuples/command-ok result owned by
+ * the arena. */
+enum db_rc db_exec(struct arena *a, const struct db_stmt *stmt, const char *const *params,
+                   PGresult **out);
 
 /* Transactions. Between db_begin() and db_commit() or db_rollback(), a
  * broken connection is never replaced under the caller (a statement

@@ -227,8 +227,10 @@ __attribute__((noreturn)) static void worker_main(const struct service *svc, int
         if (auth_keys_load(cfg->jwt_key_dir, svc->signs_tokens) < 0)
             exit(1);
     }
-    if (svc->stmts != NULL)
-        db_init(svc->name, svc->stmts, svc->nstmts);
+    if (svc->stmts != NULL) {
+        db_register(svc->stmts, svc->nstmts);
+        db_init(svc->name);
+    }
     if (svc->worker_init != NULL && svc->worker_init() < 0)
         exit(1);
 

@@ -25,7 +25,7 @@
 
 #include "arena.h"
 #include "config.h"
-#include "explain.h"
+#include "explain_db.h"
 #include "jsonc.h"
 #include "log.h"
 #include "queue.h"

@@ -49,7 +49,8 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    db_init("sweeper", stmts, 2);
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
+    db_init("sweeper");
     struct arena a = {0};
     log_info("sweeping every %lds in batches of %ld", interval, batch);
     while (!stopping) {
@@ -57,7 +58,7 @@ int main(void)
         for (;;) {
             const char *p[] = {batch_s};
             PGresult *r;
-            if (db_exec(&a, SWEEP, p, &r) != DB_OK) {
+            if (db_exec(&a, &stmts[SWEEP], p, &r) != DB_OK) {
                 log_warn("could not sweep: %s", db_message());
                 break;
             }
@@ -70,7 +71,7 @@ int main(void)
         if (total > 0)
             log_info("swept %ld expired rows", total);
         PGresult *r;
-        if (db_exec(&a, FLEET, NULL, &r) != DB_OK)
+        if (db_exec(&a, &stmts[FLEET], NULL, &r) != DB_OK)
             log_warn("could not expire fleet sessions: %s", db_message());
         else if (strcmp(db_get(r, 0, 0), "0") != 0)
             log_info("fleet: %s process(es) and reservation(s) expired", db_get(r, 0, 0));

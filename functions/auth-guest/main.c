@@ -88,7 +88,7 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
         char *new_secret = util_random_token(req->arena, 32);
         util_sha256_hex(new_secret, strlen(new_secret), secret_hash);
         const char *p[] = {new_id, secret_hash, family_id, refresh_hash, ttl};
-        int rc = db_exec(req->arena, CREATE_GUEST, p, &r);
+        int rc = db_exec(req->arena, &stmts[CREATE_GUEST], p, &r);
         if (rc != DB_OK) {
             serve_db_error(req, resp, rc);
             return;
@@ -103,7 +103,7 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
         return;
     }
     const char *p1[] = {user_id};
-    int rc = db_exec(req->arena, USER_SECRET, p1, &r);
+    int rc = db_exec(req->arena, &stmts[USER_SECRET], p1, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -116,7 +116,7 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
         return;
     }
     const char *p2[] = {user_id, family_id, refresh_hash, ttl};
-    rc = db_exec(req->arena, START_SESSION, p2, &r);
+    rc = db_exec(req->arena, &stmts[START_SESSION], p2, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;

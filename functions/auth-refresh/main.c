@@ -47,7 +47,7 @@ static void refresh(struct http_req *req, struct http_resp *resp, const char *ol
 
     PGresult *r;
     const char *p[] = {old_hash, new_hash, ttl};
-    int rc = db_exec(req->arena, ROTATE, p, &r);
+    int rc = db_exec(req->arena, &stmts[ROTATE], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -109,7 +109,7 @@ static void handle_logout(struct http_req *req, struct http_resp *resp)
     }
     PGresult *r;
     const char *p[] = {req->claims.sid, req->claims.sub};
-    int rc = db_exec(req->arena, LOGOUT, p, &r);
+    int rc = db_exec(req->arena, &stmts[LOGOUT], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;

@@ -234,7 +234,7 @@ static int publish_tickets(struct http_req *req, const char *ids)
 {
     const char *p[] = {ids};
     PGresult *r;
-    int rc = db_exec(req->arena, VIEW_ANY, p, &r);
+    int rc = db_exec(req->arena, &stmts[VIEW_ANY], p, &r);
     if (rc == DB_OK)
         push_ticket_rows(req->arena, r);
     return rc;
@@ -270,7 +270,7 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
     bool push = push_enabled() && ids != NULL;
     int rc = push ? db_begin() : DB_OK;
     if (rc == DB_OK)
-        rc = db_exec(req->arena, APPLY, p, &r);
+        rc = db_exec(req->arena, &stmts[APPLY], p, &r);
     if (push && rc == DB_OK && strcmp(db_get(r, 0, 0), "duplicate") != 0 &&
         strcmp(db_get(r, 0, 0), "0") != 0)
         rc = publish_tickets(req, ids);
@@ -308,7 +308,7 @@ static void subscription(struct http_req *req, struct http_resp *resp, json_t *m
     const char *token = json_string_value(json_object_get(msg, "Token"));
     PGresult *r;
     const char *p[] = {id, type, topic, url, token};
-    int rc = db_exec(req->arena, RECORD_SUBSCRIPTION, p, &r);
+    int rc = db_exec(req->arena, &stmts[RECORD_SUBSCRIPTION], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;

@@ -27,7 +27,7 @@
 
 #include "arena.h"
 #include "db.h"
-#include "explain.h"
+#include "explain_db.h"
 #include "serve.h"
 #include "util.h"
 
@@ -69,7 +69,7 @@ static PGresult *call(struct http_req *req, struct http_resp *resp, int stmt,
                       const char *const *params)
 {
     PGresult *r;
-    int rc = db_exec(req->arena, stmt, params, &r);
+    int rc = db_exec(req->arena, &stmts[stmt], params, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return NULL;

@@ -36,7 +36,7 @@ static PGresult *read_ticket(struct http_req *req, struct http_resp *resp, const
         return NULL;
     }
     const char *p[] = {id, req->claims.sub};
-    int rc = db_exec(req->arena, VIEW, p, &r);
+    int rc = db_exec(req->arena, &stmts[VIEW], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return NULL;
@@ -70,7 +70,7 @@ static void handle_events_auth(struct http_req *req, struct http_resp *resp)
         return;
     }
     const char *p[] = {req->path_id, req->claims.sub};
-    int rc = ticket_id_is_valid(req->path_id) ? db_exec(req->arena, VIEW, p, &r) : DB_OK;
+    int rc = ticket_id_is_valid(req->path_id) ? db_exec(req->arena, &stmts[VIEW], p, &r) : DB_OK;
     if (rc != DB_OK)
         serve_db_error(req, resp, rc);
     else if (r == NULL || PQntuples(r) == 0)
@@ -92,7 +92,7 @@ static int view_by_query(struct http_req *req, struct http_resp *resp, const cha
         return -1;
     }
     const char *p[] = {id, req->claims.sub};
-    int rc = ticket_id_is_valid(id) ? db_exec(req->arena, VIEW, p, r) : DB_OK;
+    int rc = ticket_id_is_valid(id) ? db_exec(req->arena, &stmts[VIEW], p, r) : DB_OK;
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return -1;
@@ -187,7 +187,7 @@ static void handle_describe(struct http_req *req, struct http_resp *resp)
     }
     PGresult *r;
     const char *p[] = {util_pg_text_array(req->arena, list, json_array_size(ids))};
-    int rc = db_exec(req->arena, VIEW_ANY, p, &r);
+    int rc = db_exec(req->arena, &stmts[VIEW_ANY], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;

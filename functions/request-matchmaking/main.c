@@ -79,7 +79,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
 
     PGresult *r;
     const char *p[] = {ticket_id, configuration, req->claims.sub, lat, attrs, ttl, reuse};
-    int rc = db_exec(req->arena, START, p, &r);
+    int rc = db_exec(req->arena, &stmts[START], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -119,7 +119,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     }
 
     const char *pv[] = {id, req->claims.sub};
-    rc = db_exec(req->arena, VIEW, pv, &r);
+    rc = db_exec(req->arena, &stmts[VIEW], pv, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -293,7 +293,7 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
     const char *ps[] = {ticket_id, name, players_text, ttl};
     PGresult *r;
-    int rc = db_exec(req->arena, START_PARTY, ps, &r);
+    int rc = db_exec(req->arena, &stmts[START_PARTY], ps, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -324,7 +324,7 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     }
     const char *one[] = {id};
     const char *pv[] = {util_pg_text_array(req->arena, one, 1)};
-    rc = db_exec(req->arena, VIEW_ANY, pv, &r);
+    rc = db_exec(req->arena, &stmts[VIEW_ANY], pv, &r);
     if (rc != DB_OK || PQntuples(r) != 1) {
         if (rc != DB_OK)
             serve_db_error(req, resp, rc);

@@ -39,15 +39,15 @@ static const struct db_stmt stmts[] = {
 static int stop(struct http_req *req, const char *const *params, PGresult **out)
 {
     if (!push_enabled())
-        return db_exec(req->arena, STOP, params, out);
+        return db_exec(req->arena, &stmts[STOP], params, out);
     int rc = db_begin();
     if (rc == DB_OK)
-        rc = db_exec(req->arena, STOP, params, out);
+        rc = db_exec(req->arena, &stmts[STOP], params, out);
     if (rc == DB_OK && strcmp(db_get(*out, 0, 0), "cancelled") == 0) {
         const char *ids[] = {params[0]};
         const char *pv[] = {util_pg_text_array(req->arena, ids, 1)};
         PGresult *v;
-        rc = db_exec(req->arena, VIEW_ANY, pv, &v);
+        rc = db_exec(req->arena, &stmts[VIEW_ANY], pv, &v);
         if (rc == DB_OK)
             push_ticket_rows(req->arena, v);
     }
@@ -116,7 +116,7 @@ static void handle_accept(struct http_req *req, struct http_resp *resp)
     }
     const char *p[] = {req->path_id, req->claims.sub,
                        strcmp(type, "ACCEPT") == 0 ? "true" : "false"};
-    int rc = db_exec(req->arena, ACCEPT, p, &r);
+    int rc = db_exec(req->arena, &stmts[ACCEPT], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
@@ -192,7 +192,7 @@ static void handle_accept_server(struct http_req *req, struct http_resp *resp)
     }
     const char *p[] = {ticket, util_pg_text_array(req->arena, list, json_array_size(ids)),
                        strcmp(type, "ACCEPT") == 0 ? "true" : "false"};
-    int rc = db_exec(req->arena, ACCEPT_PLAYERS, p, &r);
+    int rc = db_exec(req->arena, &stmts[ACCEPT_PLAYERS], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;

@@ -21,7 +21,7 @@ enum { CLAIM, FINISH, RETRY, NEXT_DUE };
  * claim returned many times the limit. RETURNING has no order of its own:
  * the claimed rows come back in publication order, the order they are
  * sent in. */
-const struct db_stmt outbox_stmts[OUTBOX_NSTMTS] = {
+static const struct db_stmt stmts[] = {
     [CLAIM] = {"outbox_claim",
                "WITH due AS MATERIALIZED ("
                "  SELECT d2.message_id, d2.subscription_id FROM events.deliveries d2 "
@@ -55,7 +55,6 @@ const struct db_stmt outbox_stmts[OUTBOX_NSTMTS] = {
 };
 
 static struct outbox_opts options;
-static int base;
 
 /* One delivery in flight: its easy handle (reused, keeping its connection),
  * headers and body, and what the claim said about it. */
@@ -73,10 +72,10 @@ struct flight {
 static CURLM *multi;
 static struct flight flights[OUTBOX_MAX_BATCH];
 
-int outbox_init(const struct outbox_opts *opts, int first)
+int outbox_init(const struct outbox_opts *opts)
 {
     options = *opts;
-    base = first;
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || (multi = curl_multi_init()) == NULL) {
         log_error("could not start libcurl");
         return -1;
@@ -213,7 +212,7 @@ static void record(struct arena *a, const struct flight *f)
     const char *rp[] = {f->id, f->sub, f->error};
     bool retry = f->error != NULL && !dead;
     PGresult *r;
-    if (db_exec(a, base + (retry ? RETRY : FINISH), retry ? rp : fp, &r) != DB_OK)
+    if (db_exec(a, &stmts[retry ? RETRY : FINISH], retry ? rp : fp, &r) != DB_OK)
         log_warn("could not record the delivery of %s: %s", f->id, db_message());
 }
 
@@ -225,7 +224,7 @@ int outbox_deliver(int batch)
     snprintf(n, sizeof(n), "%d", limit);
     const char *p[] = {n};
     PGresult *r;
-    if (db_exec(&a, base + CLAIM, p, &r) != DB_OK) {
+    if (db_exec(&a, &stmts[CLAIM], p, &r) != DB_OK) {
         arena_destroy(&a);
         return -1;
     }
@@ -274,7 +273,7 @@ double outbox_next_due(double cap)
     struct arena a = {0};
     PGresult *r;
     double wait = cap;
-    if (db_exec(&a, base + NEXT_DUE, NULL, &r) == DB_OK && db_get(r, 0, 0) != NULL) {
+    if (db_exec(&a, &stmts[NEXT_DUE], NULL, &r) == DB_OK && db_get(r, 0, 0) != NULL) {
         wait = strtod(db_get(r, 0, 0), NULL);
         wait = wait < 0 ? 0 : wait > cap ? cap : wait;
     }

@@ -32,7 +32,7 @@ enum {
     "AND p.max_players >= $2::integer "                                                            \
     "AND p.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second'"
 
-const struct db_stmt placement_stmts[PLACEMENT_NSTMTS] = {
+static const struct db_stmt stmts[] = {
     /* Each PLACING match, with its game session if it has one, and whether
      * why that session will not start (ACTIVATION_TIMEOUT, or INTERRUPTED: its
      * process is gone), NULL while it may. */
@@ -114,17 +114,15 @@ const struct db_stmt placement_stmts[PLACEMENT_NSTMTS] = {
                  1, false},
 };
 
-static int base;
-
-void placement_init(int first)
+void placement_init(void)
 {
-    base = first;
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
 static PGresult *run(struct tick *t, int stmt, const char *const *params)
 {
     PGresult *r;
-    return db_exec(t->a, base + stmt, params, &r) == DB_OK ? r : NULL;
+    return db_exec(t->a, &stmts[stmt], params, &r) == DB_OK ? r : NULL;
 }
 
 /* The configuration's queues, loaded for one run. */

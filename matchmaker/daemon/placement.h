@@ -25,11 +25,8 @@
 #include "db.h"
 #include "tick.h"
 
-#define PLACEMENT_NSTMTS 12
-extern const struct db_stmt placement_stmts[PLACEMENT_NSTMTS];
-
-/* Statements of the process table start at `first`. */
-void placement_init(int first);
+/* Registers the statements of placement (db_register); before db_init. */
+void placement_init(void);
 
 /* Advances every PLACING match of the configuration, inside the tick's
  * transaction. Returns the number of matches completed, or -1. */

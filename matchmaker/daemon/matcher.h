@@ -18,11 +18,8 @@
 
 #include "db.h"
 
-#define MATCHER_NSTMTS 14
-extern const struct db_stmt matcher_stmts[MATCHER_NSTMTS];
-
-/* Statements of the process table start at `first`. */
-void matcher_init(int first);
+/* Registers the statements of the tick (db_register); before db_init. */
+void matcher_init(void);
 void matcher_close(void);
 
 /* One tick. Returns the number of matches formed, or -1 when the database

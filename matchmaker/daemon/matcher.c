@@ -26,7 +26,6 @@ enum {
     SEARCH,
     POOL,
     MATCHED,
-    PUBLISH,
     PENDING,
     TICKETS_OF,
     SET_MATCH,
@@ -36,7 +35,7 @@ enum {
     WAIT_ESTIMATE,
 };
 
-const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
+static const struct db_stmt stmts[] = {
     [CONFIGS] = {"mm_configs",
                  "SELECT c.name, c.body::text, r.body::text FROM matchmaking.configurations c "
                  "JOIN matchmaking.rule_sets r ON r.name = c.rule_set_name ORDER BY c.name",
@@ -70,7 +69,6 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
          "UPDATE matchmaking.tickets SET status = $3, match_id = $1, updated_at = now() "
          "WHERE ticket_id = ANY($4::text[])",
          7, false},
-    [PUBLISH] = {"mm_publish", "SELECT events.publish($1, $2)", 2, false},
     /* Matches waiting for acceptance, with what their players answered so
      * far ({"<PlayerId>": true | false | null}). */
     [PENDING] =
@@ -123,8 +121,6 @@ const struct db_stmt matcher_stmts[MATCHER_NSTMTS] = {
                           1, false},
 };
 
-static int base;
-
 /* The configurations this process leads, on connection `led_generation`
  * (a new connection holds no lock, so the list is forgotten). */
 #define MAX_LED 128
@@ -132,9 +128,9 @@ static char *led[MAX_LED];
 static size_t nled;
 static unsigned long led_generation;
 
-void matcher_init(int first)
+void matcher_init(void)
 {
-    base = first;
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
 void matcher_close(void)
@@ -157,7 +153,7 @@ static bool leads(struct arena *a, const char *name)
             return true;
     const char *p[] = {name};
     PGresult *r;
-    if (nled == MAX_LED || db_exec(a, base + LEAD, p, &r) != DB_OK ||
+    if (nled == MAX_LED || db_exec(a, &stmts[LEAD], p, &r) != DB_OK ||
         strcmp(db_get(r, 0, 0), "t") != 0)
         return false;
     if (led_generation != db_generation()) /* reconnected while asking */
@@ -168,91 +164,6 @@ static bool leads(struct arena *a, const char *name)
     log_info("leading configuration %s", name);
     nled++;
     return true;
-}
-
-int tick_publish(struct tick *t, const struct fm_event *e)
-{
-    if (t->conf.notification_target == NULL || *t->conf.notification_target == '\0')
-        return 0;
-    json_t *j = fm_event_json(e);
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    const char *p[] = {t->conf.notification_target, text};
-    PGresult *r;
-    int rc = db_exec(t->a, base + PUBLISH, p, &r);
-    free(text);
-    return rc == DB_OK ? 0 : -1;
-}
-
-struct fm_event tick_event(struct tick *t, enum fm_event_type type)
-{
-    char id[37];
-    util_uuid(id);
-    /* Stamped when written, in milliseconds: after the statement that read
-     * its tickets, so never before a ticket's StartTime (the ticket was
-     * committed before that statement began), and ticket EndTimes taken from
-     * it keep their milliseconds. */
-    return (struct fm_event){.type = type,
-                             .id = arena_strdup(t->a, id),
-                             .time_ms = util_now_ms(),
-                             .account = cfg->account_id,
-                             .region = cfg->region,
-                             .configuration_arn = t->arn,
-                             .custom_event_data = t->conf.custom_event_data,
-                             .estimated_wait_ms = t->wait_estimate_ms};
-}
-
-struct fm_event_ticket *tick_row_tickets(struct tick *t, PGresult *r, json_t *teams,
-                                         json_t *answers)
-{
-    int n = PQntuples(r);
-    struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*ts));
-    for (int i = 0; i < n; i++) {
-        json_t *players = json_loads(db_get(r, i, 1), 0, NULL);
-        size_t np = json_array_size(players);
-        struct fm_event_player *ps = arena_alloc(t->a, (np + 1) * sizeof(*ps));
-        for (size_t k = 0; k < np; k++) {
-            const char *id =
-                json_string_value(json_object_get(json_array_get(players, k), "PlayerId"));
-            id = arena_strdup(t->a, id ? id : "");
-            const char *team = json_string_value(json_object_get(teams, id));
-            json_t *a = json_object_get(answers, id);
-            ps[k] = (struct fm_event_player){id, team ? arena_strdup(t->a, team) : NULL, NULL,
-                                             json_is_boolean(a) ? json_is_true(a) : -1};
-        }
-        json_decref(players);
-        ts[i] =
-            (struct fm_event_ticket){db_get(r, i, 0), strtoll(db_get(r, i, 2), NULL, 10), ps, np};
-    }
-    return ts;
-}
-
-struct fm_event_ticket tick_back_in_pool(struct tick *t, const struct fm_event_ticket *src)
-{
-    struct fm_event_player *ps = arena_alloc(t->a, (src->nplayers + 1) * sizeof(*ps));
-    for (size_t k = 0; k < src->nplayers; k++)
-        ps[k] = (struct fm_event_player){src->players[k].player_id, NULL, NULL, -1};
-    return (struct fm_event_ticket){src->ticket_id, src->start_ms, ps, src->nplayers};
-}
-
-int tick_publish_each(struct tick *t, PGresult *r, enum fm_event_type type)
-{
-    struct fm_event_ticket *ts = tick_row_tickets(t, r, NULL, NULL);
-    for (int i = 0; i < PQntuples(r); i++) {
-        struct fm_event e = tick_event(t, type);
-        e.tickets = &ts[i];
-        e.ntickets = 1;
-        if (type == FM_EV_TIMED_OUT) {
-            e.reason = "TimedOut";
-            e.message = "Removed from matchmaking due to timing out.";
-        } else if (type == FM_EV_CANCELLED) {
-            e.reason = "Cancelled";
-            e.message = "Cancelled by request.";
-        }
-        if (tick_publish(t, &e) < 0)
-            return -1;
-    }
-    return 0;
 }
 
 /* The formed match, written and announced. */
@@ -305,7 +216,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
                        fm_region_name(m->region),
                        accept ? timeout : NULL};
     PGresult *r;
-    if (db_exec(t->a, base + MATCHED, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[MATCHED], p, &r) != DB_OK)
         f->failed = 1;
     free(teams_text);
 
@@ -340,7 +251,7 @@ static int form_matches(struct tick *t)
 {
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, base + POOL, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[POOL], p, &r) != DB_OK)
         return -1;
     int n = PQntuples(r);
     struct fm_ticket *pool = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*pool));
@@ -373,7 +284,7 @@ static int set_tickets(struct tick *t, const char *list, const char *status)
 {
     const char *p[] = {list, status};
     PGresult *r;
-    return db_exec(t->a, base + SET_TICKETS, p, &r) == DB_OK ? 0 : -1;
+    return db_exec(t->a, &stmts[SET_TICKETS], p, &r) == DB_OK ? 0 : -1;
 }
 
 /* One match waiting for acceptance: decided (all accepted; a rejection or
@@ -388,7 +299,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
     json_t *answers = json_loads(db_get(pending, row, 5), 0, NULL);
     PGresult *r;
     const char *pi[] = {ids};
-    int rc = db_exec(t->a, base + TICKETS_OF, pi, &r) == DB_OK ? 0 : -1;
+    int rc = db_exec(t->a, &stmts[TICKETS_OF], pi, &r) == DB_OK ? 0 : -1;
     int n = rc == 0 ? PQntuples(r) : 0;
     struct fm_event_ticket *ts = rc == 0 ? tick_row_tickets(t, r, teams, answers) : NULL;
     bool all = n > 0, rejected = false;
@@ -408,8 +319,8 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
          * goes to placement (placement.c). */
         const char *next = !all ? "CANCELLED" : t->conf.standalone ? "COMPLETED" : "PLACING";
         const char *pm[] = {match_id, next, answers_text};
-        rc = tick_publish(t, &done) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK ? 0
-                                                                                             : -1;
+        rc = tick_publish(t, &done) == 0 && db_exec(t->a, &stmts[SET_MATCH], pm, &r) == DB_OK ? 0
+                                                                                              : -1;
         if (rc == 0 && all && !t->conf.standalone) {
             rc = set_tickets(t, ids, "PLACING");
         } else if (rc == 0 && all) {
@@ -439,7 +350,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
             const char *pr[] = {one};
             rc = set_tickets(t, one, mine ? "SEARCHING" : "CANCELLED") == 0 &&
                          tick_publish(t, &e) == 0 &&
-                         (!mine || db_exec(t->a, base + RESET_ACCEPTANCE, pr, &r) == DB_OK)
+                         (!mine || db_exec(t->a, &stmts[RESET_ACCEPTANCE], pr, &r) == DB_OK)
                      ? 0
                      : -1;
         }
@@ -449,7 +360,7 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
         progress.ntickets = (size_t)n;
         progress.match_id = match_id;
         const char *pm[] = {match_id, "REQUIRES_ACCEPTANCE", answers_text};
-        rc = tick_publish(t, &progress) == 0 && db_exec(t->a, base + SET_MATCH, pm, &r) == DB_OK
+        rc = tick_publish(t, &progress) == 0 && db_exec(t->a, &stmts[SET_MATCH], pm, &r) == DB_OK
                  ? 0
                  : -1;
     }
@@ -465,7 +376,7 @@ static int resolve_acceptances(struct tick *t)
         return 0;
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, base + PENDING, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[PENDING], p, &r) != DB_OK)
         return -1;
     for (int i = 0; i < PQntuples(r); i++)
         if (decide_acceptance(t, r, i) < 0)
@@ -482,7 +393,7 @@ static int estimate_wait(struct tick *t, int searching)
         return 0;
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, base + WAIT_ESTIMATE, p, &r) != DB_OK)
+    if (db_exec(t->a, &stmts[WAIT_ESTIMATE], p, &r) != DB_OK)
         return -1;
     if (db_get(r, 0, 0) != NULL)
         t->wait_estimate_ms = strtol(db_get(r, 0, 0), NULL, 10);
@@ -507,11 +418,11 @@ static int tick_configuration(struct tick *t)
     const char *ps[] = {t->name};
     PGresult *r;
     int matches = -1;
-    if (resolve_acceptances(t) == 0 && db_exec(t->a, base + ANNOUNCE_CANCELLED, ps, &r) == DB_OK &&
+    if (resolve_acceptances(t) == 0 && db_exec(t->a, &stmts[ANNOUNCE_CANCELLED], ps, &r) == DB_OK &&
         tick_publish_each(t, r, FM_EV_CANCELLED) == 0 &&
-        db_exec(t->a, base + EXPIRE, pe, &r) == DB_OK &&
+        db_exec(t->a, &stmts[EXPIRE], pe, &r) == DB_OK &&
         tick_publish_each(t, r, FM_EV_TIMED_OUT) == 0 &&
-        db_exec(t->a, base + SEARCH, ps, &r) == DB_OK && estimate_wait(t, PQntuples(r)) == 0 &&
+        db_exec(t->a, &stmts[SEARCH], ps, &r) == DB_OK && estimate_wait(t, PQntuples(r)) == 0 &&
         tick_publish_each(t, r, FM_EV_SEARCHING) == 0)
         matches = form_matches(t);
     /* New matches are placed in the same tick: no wait for the next one. */
@@ -533,7 +444,7 @@ int matcher_tick(void)
 {
     struct arena list = {0}, a = {0};
     PGresult *configs;
-    if (db_exec(&list, base + CONFIGS, NULL, &configs) != DB_OK) {
+    if (db_exec(&list, &stmts[CONFIGS], NULL, &configs) != DB_OK) {
         arena_destroy(&list);
         return -1;
     }

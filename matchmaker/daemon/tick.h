@@ -1,7 +1,8 @@
 /*
  * What one tick of one configuration knows, and the event helpers shared by
- * the parts of the tick: matcher.c (pool, matches, acceptance) and
- * placement.c (WITH_QUEUE placement on a fleet).
+ * the parts of the tick (tick.c): matcher.c (pool, matches, acceptance) and
+ * placement.c (WITH_QUEUE placement on a fleet). Both call in here; nothing
+ * here calls them.
  *
  * Ownership: everything hangs off the tick's arena, reset after the tick.
  */
@@ -29,6 +30,10 @@ struct tick {
     int64_t now_ms;        /* the tick's clock for expansions; events carry their own time */
     long wait_estimate_ms; /* for Searching events; -1: not available */
 };
+
+/* Registers the statements of the tick's events (db_register); before
+ * db_init. */
+void tick_init(void);
 
 /* Writes an event to the outbox of the configuration's NotificationTarget
  * (none: no events, as FlexMatch without a target). 0 or -1. */

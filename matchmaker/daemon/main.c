@@ -28,6 +28,7 @@
 #include "outbox.h"
 #include "placement.h"
 #include "sns.h"
+#include "tick.h"
 #include "util.h"
 
 static volatile sig_atomic_t stopping;
@@ -137,16 +138,14 @@ int main(void)
     int batch = (int)(opts.parallel * rounds < OUTBOX_MAX_BATCH ? opts.parallel * rounds
                                                                 : OUTBOX_MAX_BATCH);
 
-    /* One statement table: the outbox's, then the matcher's. */
-    static struct db_stmt stmts[OUTBOX_NSTMTS + MATCHER_NSTMTS + PLACEMENT_NSTMTS];
-    memcpy(stmts, outbox_stmts, sizeof(outbox_stmts));
-    memcpy(stmts + OUTBOX_NSTMTS, matcher_stmts, sizeof(matcher_stmts));
-    memcpy(stmts + OUTBOX_NSTMTS + MATCHER_NSTMTS, placement_stmts, sizeof(placement_stmts));
-    db_init("matchmaker", stmts, OUTBOX_NSTMTS + MATCHER_NSTMTS + PLACEMENT_NSTMTS);
-    if (outbox_init(&opts, 0) < 0)
+    /* Each module registers its own statements, then one connection
+     * prepares them all. */
+    if (outbox_init(&opts) < 0)
         return 1;
-    matcher_init(OUTBOX_NSTMTS);
-    placement_init(OUTBOX_NSTMTS + MATCHER_NSTMTS);
+    tick_init();
+    matcher_init();
+    placement_init();
+    db_init("matchmaker");
     log_info("matchmaking every %.2fs; delivering events (at most %d attempts each)", tick,
              opts.max_attempts);
     unsigned long gen = 0;

@@ -3,7 +3,7 @@
  * Notifications POSTed to their subscriber (sql/005_events.sql).
  *
  * Runs inside rally-matchmaker's loop. Uses the process's db connection
- * (common/db.h) with the statements of outbox_stmts, and a libcurl multi
+ * (common/db.h) with the statements it registers, and a libcurl multi
  * handle: the deliveries of a batch run side by side, up to `parallel`
  * connections, each easy handle keeping its connection for the next batch.
  */
@@ -25,14 +25,9 @@ struct outbox_opts {
 /* The most deliveries claimed at once. */
 #define OUTBOX_MAX_BATCH 64
 
-/* The statements the deliverer needs; the caller's table includes them at
- * index `first` onwards (outbox_init). */
-#define OUTBOX_NSTMTS 4
-extern const struct db_stmt outbox_stmts[OUTBOX_NSTMTS];
-
-/* Prepares the deliverer; stmts of the process table start at `first`.
- * 0, or -1 if libcurl cannot start. */
-int outbox_init(const struct outbox_opts *opts, int first);
+/* Prepares the deliverer and registers its statements (db_register);
+ * before db_init. 0, or -1 if libcurl cannot start. */
+int outbox_init(const struct outbox_opts *opts);
 void outbox_close(void);
 
 /* Delivers up to `batch` due deliveries (at most OUTBOX_MAX_BATCH),
