@@ -28,15 +28,14 @@ script() {
     local f v
     for f in $migrations; do
         v=$(basename "$f" .sql)
-        echo "SELECT NOT EXISTS (SELECT 1 FROM public.rally_migrations WHERE version = '$v') AS pending \\gset"
-        echo "\\if :pending"
-        echo "\\echo applied $v"
-        echo "\\i '$f'"
-        echo "INSERT INTO public.rally_migrations (version) VALUES ('$v');"
-        echo "\\endif"
+        # psql's own \if: the check runs after the lock, in the transaction.
+        printf '%s\n' \
+            "SELECT NOT EXISTS (SELECT 1 FROM public.rally_migrations WHERE version = '$v') AS pending \\gset" \
+            '\if :pending' "\\echo applied $v" "\\i '$f'" \
+            "INSERT INTO public.rally_migrations (version) VALUES ('$v');" '\endif'
     done
     for f in $functions; do
-        echo "\\i '$f'"
+        printf '%s\n' "\\i '$f'"
     done
     echo "COMMIT;"
 }
