@@ -11,7 +11,9 @@
 #   4. every shared library those binaries link directly comes from a Debian
 #      package the Dockerfile's runtime stage installs;
 #   5. nginx/compose.conf, rendered as the nginx service does, passes `nginx -t`
-#      together with the shared nginx/*.conf (skipped when nginx is absent).
+#      together with the shared nginx/*.conf (skipped when nginx is absent);
+#   6. the migrate job runs scripts/migrate.sh over the whole sql/ directory
+#      (the numbered migrations and sql/functions/), as `make run` does.
 # Prints one summary line; exits non-zero on any failure.
 set -euo pipefail
 
@@ -151,9 +153,17 @@ else
     echo "compose-check: nginx not installed, skipping nginx -t"
 fi
 
+# ---- 6. the migrate job --------------------------------------------------------
+grep -Eq '^COPY sql/ /app/sql/$' "$DOCKERFILE" || fail "$DOCKERFILE does not copy sql/ whole to /app/sql/"
+grep -Eq '^COPY scripts/migrate.sh /app/scripts/migrate.sh$' "$DOCKERFILE" ||
+    fail "$DOCKERFILE does not copy scripts/migrate.sh to /app/scripts/"
+grep -Eq '^[[:space:]]*/app/scripts/migrate.sh /app/sql$' "$COMPOSE" ||
+    fail "the migrate job in $COMPOSE does not run /app/scripts/migrate.sh /app/sql"
+ls sql/functions/*.sql >/dev/null 2>&1 || fail "sql/functions/ has no schema file for migrate.sh to apply"
+
 # ---- summary ------------------------------------------------------------------------
 if [ ${#failures[@]} -eq 0 ]; then
-    echo "compose-check: OK: $COMPOSE valid; ${#referenced[@]} binaries (${referenced[*]}) built by 'make $MAKE_ARGS' with their libraries in the runtime image; nginx config valid"
+    echo "compose-check: OK: $COMPOSE valid; ${#referenced[@]} binaries (${referenced[*]}) built by 'make $MAKE_ARGS' with their libraries in the runtime image; nginx config valid; migrate job applies sql/ and sql/functions/"
 else
     echo "compose-check: FAILED: ${#failures[@]} problem(s): $(printf '%s; ' "${failures[@]}")" >&2
     exit 1

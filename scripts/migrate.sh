@@ -1,32 +1,53 @@
 #!/usr/bin/env bash
-# Applies sql/NNN_*.sql in order, each in one transaction together with its
-# row in public.rally_migrations, so a migration is applied whole or not at
-# all. An advisory lock lets several migrators start at once (docker-compose).
+# Brings a database up to date with sql/ (README, "SQL layout"):
+#   1. the numbered migrations sql/NNN_*.sql (tables, columns, indexes,
+#      data), in order, each one that public.rally_migrations does not
+#      record yet (by file name: a migration runs once, and a file is never
+#      renamed once applied);
+#   2. sql/functions/*.sql, one file per schema with the current text of
+#      every function, view and trigger, re-applied on every run.
+# All of it is one transaction: a failure leaves the database as it was,
+# and the running functions never see migrated tables with the old
+# functions or the reverse. An advisory lock lets several migrators start
+# at once (docker-compose): the later ones find nothing left to migrate and
+# re-apply the functions after the first has committed.
 # Connection settings come from libpq's environment (PGHOST, PGDATABASE, ...).
 set -euo pipefail
 dir=${1:-$(dirname "$0")/../sql}
 
-PGOPTIONS="-c client_min_messages=warning" psql -v ON_ERROR_STOP=1 -qX <<'SQL'
-CREATE TABLE IF NOT EXISTS public.rally_migrations (
-    version     text PRIMARY KEY,
-    applied_at  timestamptz NOT NULL DEFAULT now()
-);
-SQL
+migrations=$(ls "$dir"/[0-9][0-9][0-9]_*.sql | sort)
+functions=$(ls "$dir"/functions/*.sql | sort)
 
-for f in $(ls "$dir"/[0-9][0-9][0-9]_*.sql | sort); do
-    v=$(basename "$f" .sql)
-    if [ "$(psql -qXAtc "SELECT count(*) FROM public.rally_migrations WHERE version = '$v'")" = 1 ]; then
-        continue
-    fi
-    psql -v ON_ERROR_STOP=1 -qX --single-transaction \
-        -c "SELECT pg_advisory_xact_lock(727274)" \
-        -c "DO \$\$ BEGIN IF EXISTS (SELECT 1 FROM public.rally_migrations WHERE version = '$v') THEN RAISE EXCEPTION 'already applied'; END IF; END \$\$" \
-        -f "$f" \
-        -c "INSERT INTO public.rally_migrations (version) VALUES ('$v')" >/dev/null 2>"${TMPDIR:-/tmp}/rally-migrate.err" || {
-        if grep -q 'already applied' "${TMPDIR:-/tmp}/rally-migrate.err"; then continue; fi
-        cat "${TMPDIR:-/tmp}/rally-migrate.err" >&2
-        echo "rally: migration $v failed" >&2
-        exit 1
-    }
-    echo "applied $v"
-done
+script() {
+    echo "BEGIN;"
+    echo "SELECT pg_advisory_xact_lock(727274);"
+    echo "CREATE TABLE IF NOT EXISTS public.rally_migrations ("
+    echo "    version     text PRIMARY KEY,"
+    echo "    applied_at  timestamptz NOT NULL DEFAULT now()"
+    echo ");"
+    local f v
+    for f in $migrations; do
+        v=$(basename "$f" .sql)
+        # psql's own \if: the check runs after the lock, in the transaction.
+        printf '%s\n' \
+            "SELECT NOT EXISTS (SELECT 1 FROM public.rally_migrations WHERE version = '$v') AS pending \\gset" \
+            '\if :pending' "\\echo applied $v" "\\i '$f'" \
+            "INSERT INTO public.rally_migrations (version) VALUES ('$v');" '\endif'
+    done
+    for f in $functions; do
+        printf '%s\n' "\\i '$f'"
+    done
+    echo "COMMIT;"
+}
+
+err=$(mktemp "${TMPDIR:-/tmp}/rally-migrate.XXXXXX")
+trap 'rm -f "$err"' EXIT
+if ! out=$(script | PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
+    psql -v ON_ERROR_STOP=1 -qX 2>"$err"); then
+    cat "$err" >&2
+    echo "rally: migration failed; nothing was changed" >&2
+    exit 1
+fi
+# What the migrations themselves print (nothing, normally) is not news.
+grep '^applied ' <<<"$out" || true
+echo "functions: $(for f in $functions; do basename "$f" .sql; done | tr '\n' ' ')"

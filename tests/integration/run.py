@@ -5,7 +5,7 @@ import sys
 import unittest
 
 MODULES = ["test_identity", "test_tokens", "test_matchmaking", "test_events", "test_compat", "test_admin", "test_outbox", "test_matcher", "test_fleet", "test_push", "test_sdk",
-           "test_platform", "test_resilience"]
+           "test_migrations", "test_platform", "test_resilience"]
 
 
 def main():

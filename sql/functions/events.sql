@@ -1,0 +1,52 @@
+-- Functions of the events schema: the outbox of FlexMatch events and its
+-- delivery to SNS-style HTTP subscribers (sql/005_events.sql).
+--
+-- This is the current text of each function, view and trigger of the
+-- schema, and the only one (README, "SQL layout"). scripts/migrate.sh
+-- applies it after the numbered migrations on every run, in the same
+-- transaction, so every statement here must be re-runnable: CREATE OR
+-- REPLACE, and a changed signature or result type dropped first under a
+-- guard. Table changes go in a new numbered migration, never here.
+
+-- Writes an event and one delivery per subscription of its topic in the
+-- caller's transaction, so an event exists exactly when the state change it
+-- reports does. Returns the message id; with no subscriber nothing is kept.
+CREATE OR REPLACE FUNCTION events.publish(p_topic_arn text, p_message text) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+    id uuid;
+BEGIN
+    INSERT INTO events.outbox (topic_arn, message) VALUES (p_topic_arn, p_message)
+        RETURNING message_id INTO id;
+    INSERT INTO events.deliveries (message_id, subscription_id)
+        SELECT id, s.subscription_id FROM events.subscriptions s WHERE s.topic_arn = p_topic_arn;
+    IF FOUND THEN
+        PERFORM pg_notify('rally_outbox', '');
+    ELSE
+        DELETE FROM events.outbox WHERE message_id = id; -- nobody listens
+    END IF;
+    RETURN id;
+END;
+$$;
+
+-- After a delivery succeeded or was given up: drop the message once no
+-- delivery of it is left.
+CREATE OR REPLACE FUNCTION events.finish_delivery(p_message_id uuid, p_subscription_id bigint,
+                                       p_dead boolean, p_error text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_dead THEN
+        INSERT INTO events.dead_letters (message_id, subscription_id, topic_arn, endpoint, message,
+                                         attempts, last_error)
+            SELECT d.message_id, d.subscription_id, o.topic_arn, s.endpoint, o.message, d.attempts,
+                   p_error
+            FROM events.deliveries d JOIN events.outbox o USING (message_id)
+                 JOIN events.subscriptions s USING (subscription_id)
+            WHERE d.message_id = p_message_id AND d.subscription_id = p_subscription_id
+            ON CONFLICT DO NOTHING;
+    END IF;
+    DELETE FROM events.deliveries WHERE message_id = p_message_id AND subscription_id = p_subscription_id;
+    DELETE FROM events.outbox o WHERE o.message_id = p_message_id
+        AND NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = p_message_id);
+END;
+$$;

@@ -1,0 +1,394 @@
+-- Functions of the matchmaking schema: the player and server StartMatchmaking,
+-- StopMatchmaking and AcceptMatch.
+--
+-- matchmaking.attribute_defaults is not here: the generated column
+-- rule_sets.attribute_defaults (sql/004) is computed by it, so it belongs to
+-- that table and lives in sql/002_matchmaking.sql. Changing it means a
+-- migration that also recomputes the column.
+--
+-- This is the current text of each function, view and trigger of the
+-- schema, and the only one (README, "SQL layout"). scripts/migrate.sh
+-- applies it after the numbered migrations on every run, in the same
+-- transaction, so every statement here must be re-runnable: CREATE OR
+-- REPLACE, and a changed signature or result type dropped first under a
+-- guard. Table changes go in a new numbered migration, never here.
+
+-- The key of a FlexMatch attribute value of a rule set's attribute type:
+-- {"N": 10} for a number.
+CREATE OR REPLACE FUNCTION matchmaking.type_key(p_type text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_type WHEN 'number' THEN 'N' WHEN 'string' THEN 'S'
+                       WHEN 'string_list' THEN 'SL' WHEN 'string_number_map' THEN 'SDM' END;
+$$;
+
+-- StartMatchmaking for one player (the player route). Outcomes:
+--   created | existing (same ticket again, or a compat retry) |
+--   active (another ticket is active: detail = its id) |
+--   ticket_id_taken | unknown_configuration |
+--   attribute_not_settable / attribute_type / attribute_missing (detail =
+--   attribute name).
+-- p_reuse_active: answer 'existing' with the active ticket instead of
+-- 'active' (the AWS sample clients restart matchmaking blindly).
+--
+-- attribute_missing: a player without a value for a declared attribute that
+-- has no default cannot be matched, and GameLift refuses such a request
+-- (InvalidRequestException). "Has a value" is what the matchmaker reads: a
+-- key of the player's attributes once the rule set's defaults, what rally
+-- stores for the player and what the caller gives are merged; detail is the
+-- first such attribute the rule set declares. It is checked after an earlier
+-- ticket is answered (same ticketId, or the active one for the
+-- compatibility routes), just before anything is written: a refused request
+-- writes nothing.
+--
+-- A new ticket sends no NOTIFY: PostgreSQL takes one global lock at the
+-- commit of every notifying transaction, which made concurrent calls commit
+-- one at a time. The matchmaker finds new tickets on its own tick.
+CREATE OR REPLACE FUNCTION matchmaking.start_matchmaking(
+    p_ticket_id text, p_configuration text, p_player_id text, p_latency jsonb,
+    p_client_attributes jsonb, p_ttl_seconds integer, p_reuse_active boolean,
+    OUT outcome text, OUT ticket_id text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    conf matchmaking.configurations%ROWTYPE;
+    rules jsonb;
+    defaults jsonb;
+    attrs jsonb;
+    k text;
+    v jsonb;
+    decl jsonb;
+    active_id text;
+    missing text;
+BEGIN
+    SELECT * INTO conf FROM matchmaking.configurations WHERE name = p_configuration;
+    IF NOT FOUND THEN
+        outcome := 'unknown_configuration';
+        detail := p_configuration;
+        RETURN;
+    END IF;
+    SELECT body, rs.attribute_defaults INTO rules, defaults
+        FROM matchmaking.rule_sets rs WHERE name = conf.rule_set_name;
+
+    FOR k, v IN SELECT * FROM jsonb_each(p_client_attributes) LOOP
+        IF NOT coalesce(conf.body->'ClientSettableAttributes', '[]'::jsonb) ? k THEN
+            outcome := 'attribute_not_settable';
+            detail := k;
+            RETURN;
+        END IF;
+        SELECT a INTO decl FROM jsonb_array_elements(rules->'playerAttributes') a
+            WHERE a->>'name' = k;
+        IF decl IS NULL OR NOT v ? matchmaking.type_key(decl->>'type') THEN
+            outcome := 'attribute_type';
+            detail := k;
+            RETURN;
+        END IF;
+    END LOOP;
+
+    -- Serialise this player's requests: the checks below then cannot race.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_player_id, 0));
+
+    -- A ticket whose result expired is over for its players.
+    UPDATE backend.ticket_players tp SET active = false
+        FROM backend.ticket_results r
+        WHERE tp.player_id = p_player_id AND tp.active AND r.ticket_id = tp.ticket_id
+          AND r.expires_at <= now();
+
+    IF p_ticket_id IS NOT NULL THEN
+        PERFORM 1 FROM backend.ticket_results r WHERE r.ticket_id = p_ticket_id;
+        IF FOUND THEN
+            PERFORM 1 FROM backend.ticket_players tp JOIN backend.ticket_results r USING (ticket_id)
+                WHERE tp.ticket_id = p_ticket_id AND tp.player_id = p_player_id
+                  AND r.expires_at > now();
+            outcome := CASE WHEN FOUND THEN 'existing' ELSE 'ticket_id_taken' END;
+            ticket_id := p_ticket_id;
+            RETURN;
+        END IF;
+        PERFORM 1 FROM matchmaking.tickets t WHERE t.ticket_id = p_ticket_id;
+        IF FOUND THEN
+            outcome := 'ticket_id_taken';
+            ticket_id := p_ticket_id;
+            RETURN;
+        END IF;
+    END IF;
+
+    SELECT tp.ticket_id INTO active_id FROM backend.ticket_players tp
+        WHERE tp.player_id = p_player_id AND tp.active;
+    IF active_id IS NOT NULL THEN
+        outcome := CASE WHEN p_reuse_active THEN 'existing' ELSE 'active' END;
+        ticket_id := active_id;
+        detail := active_id;
+        RETURN;
+    END IF;
+
+    -- The players row is created with the defaults on first use, so this is
+    -- the merge below it makes, known before it is written.
+    attrs := defaults || coalesce((SELECT p.attributes FROM backend.players p
+                                   WHERE p.player_id = p_player_id), '{}'::jsonb)
+             || p_client_attributes;
+    SELECT a->>'name' INTO missing
+        FROM jsonb_array_elements(rules->'playerAttributes') WITH ORDINALITY AS x(a, i)
+        WHERE NOT attrs ? (a->>'name') ORDER BY i LIMIT 1;
+    IF missing IS NOT NULL THEN
+        outcome := 'attribute_missing';
+        detail := missing;
+        RETURN;
+    END IF;
+
+    INSERT INTO backend.players (player_id, attributes)
+        VALUES (p_player_id, defaults)
+        ON CONFLICT (player_id) DO NOTHING;
+
+    ticket_id := coalesce(p_ticket_id, gen_random_uuid()::text);
+    INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, expires_at)
+        VALUES (ticket_id, conf.name, 'QUEUED', now() + make_interval(secs => p_ttl_seconds));
+    INSERT INTO backend.ticket_players (ticket_id, player_id, attributes, latency, active)
+        VALUES (ticket_id, p_player_id, attrs, p_latency, true);
+    INSERT INTO matchmaking.tickets (ticket_id, configuration_name, players)
+        VALUES (ticket_id, conf.name, jsonb_build_array(jsonb_build_object(
+            'PlayerId', p_player_id, 'PlayerAttributes', attrs, 'LatencyInMs', p_latency)));
+    outcome := 'created';
+END;
+$$;
+
+-- StartMatchmaking for a party (server scope, GameLift's request shape).
+-- p_players: [{"PlayerId", "PlayerAttributes"?, "LatencyInMs"?}], shapes
+-- checked by the caller. Attributes: the rule set's defaults, then what
+-- rally stores for the player, then what the caller gives; a declared
+-- attribute of the wrong type is refused, and so is a player without a
+-- value for a declared attribute (as start_matchmaking), both before any
+-- lock is taken or any older ticket cancelled.
+--
+-- FlexMatch's duplicate-player rule: another unfinished ticket of one of
+-- these players is cancelled, without an event, with the message "Cancelled
+-- due to duplicate player". It goes in two passes: every such ticket is
+-- locked (pool row first, in ticket order) and checked first, and only when
+-- none is in a proposed match or being placed are the searching ones
+-- cancelled; otherwise the new ticket is refused (player_busy) and nothing
+-- changes. A ticket the matchmaker already finished (its event not yet
+-- applied) keeps its result; its players are simply free again.
+--
+-- Outcomes: created | unknown_configuration | attribute_type /
+-- attribute_missing (detail: the attribute) | ticket_id_taken |
+-- player_busy (detail: the player).
+CREATE OR REPLACE FUNCTION matchmaking.start_party(
+    p_ticket_id text, p_configuration text, p_players jsonb, p_ttl_seconds integer,
+    OUT outcome text, OUT ticket_id text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    conf matchmaking.configurations%ROWTYPE;
+    rules jsonb;
+    defaults jsonb;
+    p jsonb;
+    k text;
+    v jsonb;
+    decl jsonb;
+    pid text;
+    old record;
+    pool_status text;
+    attrs jsonb;
+    pool jsonb := '[]';
+    n integer := 0;
+    olds text[] := '{}';
+    missing text;
+BEGIN
+    SELECT * INTO conf FROM matchmaking.configurations WHERE name = p_configuration;
+    IF NOT FOUND THEN
+        outcome := 'unknown_configuration';
+        detail := p_configuration;
+        RETURN;
+    END IF;
+    SELECT body, rs.attribute_defaults INTO rules, defaults
+        FROM matchmaking.rule_sets rs WHERE name = conf.rule_set_name;
+    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
+        FOR k, v IN SELECT * FROM jsonb_each(coalesce(p->'PlayerAttributes', '{}')) LOOP
+            SELECT a INTO decl FROM jsonb_array_elements(rules->'playerAttributes') a
+                WHERE a->>'name' = k;
+            IF decl IS NOT NULL AND NOT v ? matchmaking.type_key(decl->>'type') THEN
+                outcome := 'attribute_type';
+                detail := k;
+                RETURN;
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
+        pid := p->>'PlayerId';
+        attrs := defaults || coalesce((SELECT bp.attributes FROM backend.players bp
+                                       WHERE bp.player_id = pid), '{}')
+                 || coalesce(p->'PlayerAttributes', '{}');
+        SELECT a->>'name' INTO missing
+            FROM jsonb_array_elements(rules->'playerAttributes') WITH ORDINALITY AS x(a, i)
+            WHERE NOT attrs ? (a->>'name') ORDER BY i LIMIT 1;
+        IF missing IS NOT NULL THEN
+            outcome := 'attribute_missing';
+            detail := missing;
+            RETURN;
+        END IF;
+    END LOOP;
+
+    FOR pid IN SELECT x->>'PlayerId' FROM jsonb_array_elements(p_players) x ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
+    END LOOP;
+
+    ticket_id := coalesce(p_ticket_id, gen_random_uuid()::text);
+    PERFORM 1 FROM backend.ticket_results r WHERE r.ticket_id = start_party.ticket_id
+        UNION ALL SELECT 1 FROM matchmaking.tickets t WHERE t.ticket_id = start_party.ticket_id;
+    IF FOUND THEN
+        outcome := 'ticket_id_taken';
+        RETURN;
+    END IF;
+
+    UPDATE backend.ticket_players tp SET active = false
+        FROM backend.ticket_results r
+        WHERE tp.player_id IN (SELECT x->>'PlayerId' FROM jsonb_array_elements(p_players) x)
+          AND tp.active AND r.ticket_id = tp.ticket_id AND r.expires_at <= now();
+
+    -- Pass 1: lock and check; nothing is changed yet.
+    FOR old IN SELECT DISTINCT tp.ticket_id, tp.player_id FROM backend.ticket_players tp
+               WHERE tp.active AND tp.player_id IN
+                   (SELECT x->>'PlayerId' FROM jsonb_array_elements(p_players) x)
+               ORDER BY tp.ticket_id
+    LOOP
+        SELECT t.status INTO pool_status FROM matchmaking.tickets t
+            WHERE t.ticket_id = old.ticket_id FOR UPDATE;
+        IF pool_status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
+            outcome := 'player_busy';
+            detail := old.player_id;
+            RETURN;
+        END IF;
+        olds := olds || old.ticket_id;
+    END LOOP;
+
+    -- Pass 2: the searching ones are cancelled (no event, as FlexMatch).
+    FOR old IN SELECT t.ticket_id FROM matchmaking.tickets t
+               WHERE t.ticket_id = ANY (olds) AND t.status IN ('QUEUED', 'SEARCHING')
+    LOOP
+        UPDATE matchmaking.tickets t SET status = 'CANCELLED', cancel_announced = true,
+               updated_at = now()
+            WHERE t.ticket_id = old.ticket_id;
+        UPDATE backend.ticket_results SET status = 'CANCELLED', status_reason = 'Cancelled',
+               status_message = 'Cancelled due to duplicate player', end_time = now(),
+               updated_at = now()
+            WHERE backend.ticket_results.ticket_id = old.ticket_id
+              AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT');
+    END LOOP;
+    UPDATE backend.ticket_players SET active = false
+        WHERE backend.ticket_players.ticket_id = ANY (olds);
+
+    INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, expires_at)
+        VALUES (ticket_id, conf.name, 'QUEUED', now() + make_interval(secs => p_ttl_seconds));
+    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
+        pid := p->>'PlayerId';
+        SELECT defaults || coalesce((SELECT bp.attributes FROM backend.players bp
+                                     WHERE bp.player_id = pid), '{}')
+               || coalesce(p->'PlayerAttributes', '{}')
+            INTO attrs;
+        INSERT INTO backend.ticket_players (ticket_id, player_id, ord, attributes, latency, active)
+            VALUES (ticket_id, pid, n, attrs, coalesce(p->'LatencyInMs', '{}'), true);
+        pool := pool || jsonb_build_array(jsonb_build_object(
+            'PlayerId', pid, 'PlayerAttributes', attrs,
+            'LatencyInMs', coalesce(p->'LatencyInMs', '{}')));
+        n := n + 1;
+    END LOOP;
+    INSERT INTO matchmaking.tickets (ticket_id, configuration_name, players)
+        VALUES (ticket_id, conf.name, pool);
+    outcome := 'created';
+END;
+$$;
+
+-- StopMatchmaking: by a player of the ticket, or (p_player_id NULL) by a
+-- trusted backend for any ticket. The pool row is locked before the result
+-- row (the one lock order of tickets). Outcomes: cancelled | not_found |
+-- conflict (detail: PLACING or the final status).
+CREATE OR REPLACE FUNCTION matchmaking.stop_matchmaking(p_ticket_id text, p_player_id text,
+                                                        OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r backend.ticket_results%ROWTYPE;
+    pool_status text;
+BEGIN
+    SELECT status INTO pool_status FROM matchmaking.tickets WHERE ticket_id = p_ticket_id FOR UPDATE;
+    SELECT res.* INTO r FROM backend.ticket_results res
+        WHERE res.ticket_id = p_ticket_id AND res.expires_at > now()
+          AND (p_player_id IS NULL OR EXISTS (SELECT 1 FROM backend.ticket_players tp
+                                              WHERE tp.ticket_id = res.ticket_id
+                                                AND tp.player_id = p_player_id))
+        FOR UPDATE OF res;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    IF r.status NOT IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE')
+       OR pool_status IN ('PLACING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT') THEN
+        outcome := 'conflict';
+        detail := CASE WHEN pool_status = 'PLACING' THEN 'PLACING' ELSE r.status END;
+        RETURN;
+    END IF;
+    UPDATE matchmaking.tickets SET status = 'CANCELLED', updated_at = now()
+        WHERE ticket_id = p_ticket_id;
+    UPDATE backend.ticket_results SET status = 'CANCELLED', status_reason = 'Cancelled',
+           status_message = 'Cancelled by request.', end_time = now(), updated_at = now(),
+           last_event = 'MatchmakingCancelled', last_event_time = now()
+        WHERE ticket_id = p_ticket_id;
+    UPDATE backend.ticket_players SET active = false WHERE ticket_id = p_ticket_id;
+    PERFORM pg_notify('rally_tickets', r.configuration_name);
+    outcome := 'cancelled';
+END;
+$$;
+
+-- AcceptMatch for several players of one ticket at once (a trusted
+-- backend answering for them). All or nothing; the pool row is locked
+-- before the result row. Outcomes: recorded | not_found | not_a_player
+-- (detail: the id) | conflict (detail: the status).
+CREATE OR REPLACE FUNCTION matchmaking.accept_match_players(p_ticket_id text, p_players text[],
+                                                            p_accept boolean,
+                                                            OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r backend.ticket_results%ROWTYPE;
+    pool_status text;
+BEGIN
+    SELECT status INTO pool_status FROM matchmaking.tickets WHERE ticket_id = p_ticket_id FOR UPDATE;
+    SELECT res.* INTO r FROM backend.ticket_results res
+        WHERE res.ticket_id = p_ticket_id AND res.expires_at > now() FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    SELECT x INTO detail FROM unnest(p_players) x
+        WHERE NOT EXISTS (SELECT 1 FROM backend.ticket_players tp
+                          WHERE tp.ticket_id = p_ticket_id AND tp.player_id = x)
+        LIMIT 1;
+    IF detail IS NOT NULL THEN
+        outcome := 'not_a_player';
+        RETURN;
+    END IF;
+    IF r.status <> 'REQUIRES_ACCEPTANCE'
+       OR pool_status IN ('PLACING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT') THEN
+        outcome := 'conflict';
+        detail := r.status;
+        RETURN;
+    END IF;
+    UPDATE backend.ticket_players SET accepted = p_accept
+        WHERE ticket_id = p_ticket_id AND player_id = ANY (p_players);
+    PERFORM pg_notify('rally_acceptance', p_ticket_id);
+    outcome := 'recorded';
+END;
+$$;
+
+-- AcceptMatch by a player of the ticket, through accept_match_players (so
+-- the pool row is locked first). Outcomes: recorded | not_found | conflict
+-- (detail = current status). An answer that lands just after the matchmaker
+-- sent the ticket back to the pool cannot carry over: a new proposal clears
+-- the answers of its tickets (matcher.c, MATCHED).
+CREATE OR REPLACE FUNCTION matchmaking.accept_match(p_ticket_id text, p_player_id text,
+                                                    p_accept boolean,
+                                                    OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT a.outcome, a.detail INTO outcome, detail
+        FROM matchmaking.accept_match_players(p_ticket_id, ARRAY[p_player_id], p_accept) a;
+    IF outcome = 'not_a_player' THEN
+        outcome := 'not_found';  -- a player learns nothing of tickets not theirs
+        detail := NULL;
+    END IF;
+END;
+$$;
