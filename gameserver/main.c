@@ -287,10 +287,18 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     int lfd = listen_on(p.port);
+    int listen_errno = errno;
     rally_server *s = rally_server_new(&p);
     memset(secret, 0, sizeof(secret));
     if (lfd < 0 || s == NULL) {
-        say("cannot listen on port %d: %s", p.port, strerror(errno));
+        if (lfd < 0)
+            say("cannot listen on port %d: %s", p.port, strerror(listen_errno));
+        else
+            say("cannot start the server SDK");
+        rally_server_free(s);
+        if (lfd >= 0)
+            close(lfd);
+        curl_global_cleanup();
         return 1;
     }
     bool registered = false, active = false;
