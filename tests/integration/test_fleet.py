@@ -307,12 +307,15 @@ class Fleet(unittest.TestCase):
                                  "AND status = 'PLACEMENT_TIMED_OUT'", pair[0][1]) != ["0"]
         self.assertTrue(wait_until(timed_out, 15))
         def kinds():
+            # Deliveries run in parallel (SNS promises no order either), so
+            # the events are put in order by their own time, not arrival.
             out = []
             for _, body in list(receiver.received):
-                detail = json.loads(body["Message"])["detail"]
+                event = json.loads(body["Message"])
+                detail = event["detail"]
                 if any(t["ticketId"] == pair[0][1] for t in detail["tickets"]):
-                    out.append(detail["type"])
-            return out
+                    out.append((event["time"], detail["type"]))
+            return [kind for _, kind in sorted(out)]
         self.assertTrue(wait_until(lambda: len(kinds()) >= 3, 10))
         self.assertEqual(kinds()[:3], ["MatchmakingSearching", "PotentialMatchCreated",
                                        "MatchmakingSearching"])
