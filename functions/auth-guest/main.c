@@ -57,10 +57,10 @@ static void reply_tokens(struct http_req *req, struct http_resp *resp, const cha
         return;
     }
     json_t *body = json_object();
-    if (secret != NULL && req->route->dialect == DIALECT_V2)
+    if (secret != NULL && req->route->dialect == &dialect_guidance)
         json_object_set_new(body, "guest_secret", json_string(secret));
     json_object_set_new(body, "user_id", json_string(user_id));
-    if (secret != NULL && req->route->dialect != DIALECT_V2)
+    if (secret != NULL && req->route->dialect != &dialect_guidance)
         json_object_set_new(body, "guest_secret", json_string(secret));
     json_object_set_new(body, "auth_token", json_string(token));
     json_object_set_new(body, "refresh_token", json_string(refresh));
@@ -211,9 +211,9 @@ static void handle_server(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {.name = "guest", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_guest},
-    {.name = "login_v2", .method = "GET", .dialect = DIALECT_V2, .handle = handle_login_v2},
-    {.name = "server", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_server},
+    {.name = "guest", .method = "POST", .dialect = &dialect_native, .handle = handle_guest},
+    {.name = "login_v2", .method = "GET", .dialect = &dialect_guidance, .handle = handle_login_v2},
+    {.name = "server", .method = "POST", .dialect = &dialect_native, .handle = handle_server},
 };
 
 int main(void)

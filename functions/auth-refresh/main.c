@@ -73,7 +73,7 @@ static void refresh(struct http_req *req, struct http_resp *resp, const char *ol
         return;
     }
     json_t *body = json_object();
-    if (req->route->dialect == DIALECT_NATIVE)
+    if (req->route->dialect == &dialect_native)
         json_object_set_new(body, "user_id", json_string(user_id));
     json_object_set_new(body, "auth_token", json_string(token));
     json_object_set_new(body, "refresh_token", json_string(fresh));
@@ -118,11 +118,14 @@ static void handle_logout(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {.name = "refresh", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_refresh},
-    {.name = "refresh_v2", .method = "GET", .dialect = DIALECT_V2, .handle = handle_refresh_v2},
+    {.name = "refresh", .method = "POST", .dialect = &dialect_native, .handle = handle_refresh},
+    {.name = "refresh_v2",
+     .method = "GET",
+     .dialect = &dialect_guidance,
+     .handle = handle_refresh_v2},
     {.name = "logout",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_logout},
 };

@@ -75,7 +75,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     arena_defer(req->arena, free, attrs);
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
-    const char *reuse = req->route->dialect == DIALECT_NATIVE ? "false" : "true";
+    const char *reuse = req->route->dialect == &dialect_native ? "false" : "true";
 
     PGresult *r;
     const char *p[] = {ticket_id, configuration, req->claims.sub, lat, attrs, ttl, reuse};
@@ -129,7 +129,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
         return;
     }
     /* The AWS samples answer 200 to a new ticket. */
-    if (req->route->dialect != DIALECT_NATIVE)
+    if (req->route->dialect != &dialect_native)
         status = 200;
     http_reply(req, resp, status, ticket_render(req->arena, r, 0, req->route->dialect));
 }
@@ -334,28 +334,28 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     }
     http_reply(
         req, resp, 200,
-        json_pack("{s:o}", "MatchmakingTicket", ticket_render(req->arena, r, 0, DIALECT_NATIVE)));
+        json_pack("{s:o}", "MatchmakingTicket", ticket_render(req->arena, r, 0, &dialect_native)));
 }
 
 static const struct http_route routes[] = {
     {.name = "start_server",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_start_server},
     {.name = "start",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_start},
     {.name = "start_v2",
      .method = "POST",
-     .dialect = DIALECT_V2,
+     .dialect = &dialect_guidance,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_start_v2},
     {.name = "start_v1",
      .method = "GET",
-     .dialect = DIALECT_V1,
+     .dialect = &dialect_legacy,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_start_v1},
 };
