@@ -8,6 +8,13 @@
 
 #include "arena.h"
 
+const struct dialect *http_dialect(const struct http_req *req)
+{
+    if (req->route == NULL || req->route->dialect == NULL)
+        return &dialect_native;
+    return req->route->dialect;
+}
+
 const char *http_param(const struct http_req *req, const char *name)
 {
     size_t n = strlen(name);
@@ -144,13 +151,7 @@ void http_error(struct http_req *req, struct http_resp *resp, int status, const 
         }
     }
 
-    json_t *body;
-    switch (req->route != NULL ? req->route->dialect : DIALECT_NATIVE) {
-    case DIALECT_V2: body = json_string(msg); break;
-    case DIALECT_V1: body = json_pack("{s:s}", "message", msg); break;
-    default: body = json_pack("{s:s, s:s}", "error", code, "message", msg); break;
-    }
-    http_reply(req, resp, status, body);
+    http_reply(req, resp, status, http_dialect(req)->error_body(code, msg));
 }
 
 void http_add_header(struct http_resp *resp, const char *name, const char *value)
@@ -183,30 +184,30 @@ const char *http_reason(int status)
     }
 }
 
+/* Appends "name: value\r\n" to head (hn bytes used of cap) if it fits
+ * whole, and returns the new length: a cut line would eat the blank line
+ * that ends the headers, so a header that does not fit is left out. */
+static int append_header(char *head, size_t cap, int hn, const char *name, const char *value)
+{
+    int n = snprintf(head + hn, cap - (size_t)hn, "%s: %s\r\n", name, value);
+    if (n < 0 || n >= (int)cap - hn)
+        return hn;
+    return hn + n;
+}
+
 char *http_render(struct http_req *req, const struct http_resp *resp, size_t *len)
 {
-    enum http_dialect d = req->route != NULL ? req->route->dialect : DIALECT_NATIVE;
-    /* The GUIDANCE sample answers with Python's json.dumps: ", " and ": "
-     * separators, which jansson writes without JSON_COMPACT. */
-    size_t flags = JSON_ENCODE_ANY | (d == DIALECT_V2 ? 0 : JSON_COMPACT);
-    char *body = resp->body != NULL ? json_dumps(resp->body, flags) : NULL;
+    const struct dialect *d = http_dialect(req);
+    char *body = resp->body != NULL ? json_dumps(resp->body, d->json_flags) : NULL;
     const char *b = resp->status == 204 ? "" : body != NULL ? body : "{}";
 
     char head[1024];
     int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n",
                       resp->status, http_reason(resp->status));
-    if (d == DIALECT_V2)
-        hn += snprintf(head + hn, sizeof(head) - (size_t)hn,
-                       "Access-Control-Allow-Origin: *\r\n"
-                       "Access-Control-Allow-Credentials: True\r\n");
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        int n = snprintf(head + hn, sizeof(head) - (size_t)hn, "%s: %s\r\n", resp->headers[i][0],
-                         resp->headers[i][1]);
-        if (n < 0 || n >= (int)sizeof(head) - hn)
-            continue; /* skip a header that does not fit whole: a cut line would eat the
-                       * blank line that ends the headers */
-        hn += n;
-    }
+    for (const struct dialect_header *h = d->headers; h != NULL && h->name != NULL; h++)
+        hn = append_header(head, sizeof(head), hn, h->name, h->value);
+    for (size_t i = 0; i < resp->nheaders; i++)
+        hn = append_header(head, sizeof(head), hn, resp->headers[i][0], resp->headers[i][1]);
     char *out = arena_sprintf(req->arena, "%.*s\r\n%s", hn, head, b);
     *len = strlen(out);
     free(body);

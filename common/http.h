@@ -18,23 +18,17 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "dialect.h"
 
 struct arena;
 struct http_req;
 struct http_resp;
 
-/* The wire dialect a route speaks: rally's own, or one of the AWS samples'. */
-enum http_dialect {
-    DIALECT_NATIVE, /* {"error","message"} envelope, compact JSON */
-    DIALECT_V2,     /* GUIDANCE sample: errors are JSON strings, Python-spaced JSON, CORS */
-    DIALECT_V1,     /* LEGACY sample: errors are {"message"}, compact JSON */
-};
-
 struct http_route {
-    const char *name;   /* RALLY_ROUTE value set by nginx */
-    const char *method; /* "GET", "POST", "DELETE" */
-    enum http_dialect dialect;
-    unsigned scopes; /* AUTH_SCOPE_* bits accepted; 0 = no token needed */
+    const char *name;              /* RALLY_ROUTE value set by nginx */
+    const char *method;            /* "GET", "POST", "DELETE" */
+    const struct dialect *dialect; /* the wire dialect it speaks (dialect.h); borrowed */
+    unsigned scopes;               /* AUTH_SCOPE_* bits accepted; 0 = no token needed */
     void (*handle)(struct http_req *req, struct http_resp *resp);
 };
 
@@ -67,6 +61,10 @@ struct http_resp {
     const char *headers[HTTP_MAX_HEADERS][2];
     size_t nheaders;
 };
+
+/* The dialect the answer is written in: the route's, or native before a
+ * route matched (404, 405 on an unknown name) or when it names none. */
+const struct dialect *http_dialect(const struct http_req *req);
 
 /* A FastCGI parameter (e.g. "HTTP_X_AMZ_SNS_MESSAGE_TYPE") or NULL. */
 const char *http_param(const struct http_req *req, const char *name);

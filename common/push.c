@@ -60,7 +60,7 @@ int push_ticket(const char *ticket_id, const char *json, size_t len)
 void push_ticket_rows(struct arena *a, const struct pg_result *r)
 {
     for (int row = 0; row < PQntuples(r); row++) {
-        json_t *view = ticket_render(a, r, row, DIALECT_NATIVE);
+        json_t *view = ticket_render(a, r, row, &dialect_native);
         char *text = json_dumps(view, JSON_COMPACT);
         json_decref(view);
         if (text != NULL)

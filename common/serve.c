@@ -76,16 +76,12 @@ void serve_db_error(struct http_req *req, struct http_resp *resp, int rc)
 static void auth_error(struct http_req *req, struct http_resp *resp, enum auth_result rc,
                        const char *why)
 {
+    const struct dialect *d = http_dialect(req);
     int status = rc == AUTH_FORBIDDEN ? 403 : 401;
-    if (req->route->dialect != DIALECT_NATIVE) {
-        /* API Gateway's own bodies, which the AWS sample clients see. */
-        http_reply(req, resp, status,
-                   json_pack("{s:s}", "message", status == 403 ? "Forbidden" : "Unauthorized"));
-        return;
-    }
-    if (status == 401)
-        http_add_header(resp, "WWW-Authenticate", "Bearer");
-    http_error(req, resp, status, status == 403 ? "forbidden" : "unauthorized", "%s", why);
+    if (status == 401 && d->auth_challenge != NULL)
+        http_add_header(resp, "WWW-Authenticate", d->auth_challenge);
+    http_reply(req, resp, status,
+               d->auth_error_body(status, status == 403 ? "forbidden" : "unauthorized", why));
 }
 
 /* Finds the route, checks its token, and runs its handler. */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "arena.h"
 #include "cfg.h"
@@ -186,22 +185,6 @@ bool ticket_id_is_valid(const char *id)
     return id != NULL && util_is_token(id, TICKET_MAX_ID, "-.");
 }
 
-char *ticket_format_time(struct arena *a, int64_t us, enum http_dialect d)
-{
-    time_t secs = (time_t)(us / 1000000);
-    long frac = (long)(us % 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    if (d == DIALECT_V2 && frac == 0) /* str(datetime) leaves out a zero fraction */
-        return arena_sprintf(a, "%04d-%02d-%02d %02d:%02d:%02d+00:00", tm.tm_year + 1900,
-                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (d == DIALECT_V2)
-        return arena_sprintf(a, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
-                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    return arena_sprintf(a, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000);
-}
-
 char *ticket_configuration_arn(struct arena *a, const char *name)
 {
     return arena_sprintf(a, "arn:aws:gamelift:%s:%s:matchmakingconfiguration/%s", cfg->region,
@@ -214,7 +197,7 @@ static void set_str(json_t *o, const char *key, const char *v)
         json_object_set_new(o, key, json_string(v));
 }
 
-json_t *ticket_render(struct arena *a, const PGresult *r, int row, enum http_dialect d)
+json_t *ticket_render(struct arena *a, const PGresult *r, int row, const struct dialect *d)
 {
     json_t *t = json_object();
     const char *conf = db_get(r, row, TICKET_COL_CONFIGURATION);
@@ -227,9 +210,9 @@ json_t *ticket_render(struct arena *a, const PGresult *r, int row, enum http_dia
     const char *start = db_get(r, row, TICKET_COL_START_US);
     const char *end = db_get(r, row, TICKET_COL_END_US);
     if (start != NULL)
-        set_str(t, "StartTime", ticket_format_time(a, strtoll(start, NULL, 10), d));
+        set_str(t, "StartTime", d->format_time(a, strtoll(start, NULL, 10)));
     if (end != NULL)
-        set_str(t, "EndTime", ticket_format_time(a, strtoll(end, NULL, 10), d));
+        set_str(t, "EndTime", d->format_time(a, strtoll(end, NULL, 10)));
     const char *wait = db_get(r, row, TICKET_COL_WAIT);
     /* Stored as the Searching event's estimatedWaitMillis; GameLift's
      * EstimatedWaitTime is in seconds. */

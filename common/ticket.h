@@ -88,14 +88,8 @@ int ticket_check_attributes(json_t *attrs, const char **why);
 bool ticket_id_is_valid(const char *id);
 
 /* Renders row `row` of a TICKET_VIEW_SQL result as a MatchmakingTicket, with
- * times in the dialect's format. New reference. */
-json_t *ticket_render(struct arena *a, const PGresult *r, int row, enum http_dialect d);
-
-/* Formats microseconds since the epoch: ISO 8601 UTC with milliseconds
- * ("2024-02-16T12:00:00.123Z"), or for DIALECT_V2 Python's str(datetime)
- * ("2024-02-16 12:00:00.123000+00:00", or "2024-02-16 12:00:00+00:00" when
- * the microseconds are 0). Arena string. */
-char *ticket_format_time(struct arena *a, int64_t us, enum http_dialect d);
+ * times in the dialect's format (d->format_time). New reference. */
+json_t *ticket_render(struct arena *a, const PGresult *r, int row, const struct dialect *d);
 
 /* "arn:aws:gamelift:<region>:<account>:matchmakingconfiguration/<name>" */
 char *ticket_configuration_arn(struct arena *a, const char *name);

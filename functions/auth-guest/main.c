@@ -46,9 +46,11 @@ static bool is_uuid(const char *s)
     return true;
 }
 
-/* Builds the login response; secret is NULL for returning guests. */
+/* Builds the login response; secret is NULL for returning guests, and comes
+ * before user_id with secret_first (the GUIDANCE sample's key order). */
 static void reply_tokens(struct http_req *req, struct http_resp *resp, const char *user_id,
-                         const char *secret, const char *family_id, const char *refresh)
+                         const char *secret, bool secret_first, const char *family_id,
+                         const char *refresh)
 {
     char *token =
         auth_sign(req->arena, user_id, "guest", family_id, util_now(), cfg->access_token_ttl);
@@ -57,10 +59,10 @@ static void reply_tokens(struct http_req *req, struct http_resp *resp, const cha
         return;
     }
     json_t *body = json_object();
-    if (secret != NULL && req->route->dialect == DIALECT_V2)
+    if (secret != NULL && secret_first)
         json_object_set_new(body, "guest_secret", json_string(secret));
     json_object_set_new(body, "user_id", json_string(user_id));
-    if (secret != NULL && req->route->dialect != DIALECT_V2)
+    if (secret != NULL && !secret_first)
         json_object_set_new(body, "guest_secret", json_string(secret));
     json_object_set_new(body, "auth_token", json_string(token));
     json_object_set_new(body, "refresh_token", json_string(refresh));
@@ -70,7 +72,7 @@ static void reply_tokens(struct http_req *req, struct http_resp *resp, const cha
 }
 
 static void login(struct http_req *req, struct http_resp *resp, const char *user_id,
-                  const char *secret)
+                  const char *secret, bool secret_first)
 {
     char family_id[37];
     char refresh_hash[65];
@@ -93,7 +95,8 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
             serve_db_error(req, resp, rc);
             return;
         }
-        reply_tokens(req, resp, arena_strdup(req->arena, new_id), new_secret, family_id, refresh);
+        reply_tokens(req, resp, arena_strdup(req->arena, new_id), new_secret, secret_first,
+                     family_id, refresh);
         return;
     }
 
@@ -121,7 +124,7 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
         serve_db_error(req, resp, rc);
         return;
     }
-    reply_tokens(req, resp, user_id, NULL, family_id, refresh);
+    reply_tokens(req, resp, user_id, NULL, false, family_id, refresh);
 }
 
 static void handle_guest(struct http_req *req, struct http_resp *resp)
@@ -143,7 +146,7 @@ static void handle_guest(struct http_req *req, struct http_resp *resp)
             return;
         }
     }
-    login(req, resp, user_id, secret);
+    login(req, resp, user_id, secret, false);
 }
 
 static void handle_login_v2(struct http_req *req, struct http_resp *resp)
@@ -156,7 +159,7 @@ static void handle_login_v2(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_query", "guest_secret is required with user_id");
         return;
     }
-    login(req, resp, user_id, user_id != NULL ? secret : NULL);
+    login(req, resp, user_id, user_id != NULL ? secret : NULL, true);
 }
 
 /* Reads <dir>/<fleet>.secret into out (trailing whitespace trimmed). */
@@ -211,9 +214,9 @@ static void handle_server(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {.name = "guest", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_guest},
-    {.name = "login_v2", .method = "GET", .dialect = DIALECT_V2, .handle = handle_login_v2},
-    {.name = "server", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_server},
+    {.name = "guest", .method = "POST", .dialect = &dialect_native, .handle = handle_guest},
+    {.name = "login_v2", .method = "GET", .dialect = &dialect_guidance, .handle = handle_login_v2},
+    {.name = "server", .method = "POST", .dialect = &dialect_native, .handle = handle_server},
 };
 
 int main(void)

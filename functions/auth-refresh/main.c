@@ -33,7 +33,10 @@ static const struct db_stmt stmts[] = {
                 2, true},
 };
 
-static void refresh(struct http_req *req, struct http_resp *resp, const char *old)
+/* Rotates refresh token `old`; the answer names the user with with_user_id
+ * (the GUIDANCE sample's answer does not). */
+static void refresh(struct http_req *req, struct http_resp *resp, const char *old,
+                    bool with_user_id)
 {
     if (old == NULL || *old == '\0' || strlen(old) > 256) {
         http_error(req, resp, 400, "invalid_body", "refresh_token is required");
@@ -73,7 +76,7 @@ static void refresh(struct http_req *req, struct http_resp *resp, const char *ol
         return;
     }
     json_t *body = json_object();
-    if (req->route->dialect == DIALECT_NATIVE)
+    if (with_user_id)
         json_object_set_new(body, "user_id", json_string(user_id));
     json_object_set_new(body, "auth_token", json_string(token));
     json_object_set_new(body, "refresh_token", json_string(fresh));
@@ -93,12 +96,12 @@ static void handle_refresh(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
         return;
     }
-    refresh(req, resp, token);
+    refresh(req, resp, token, true);
 }
 
 static void handle_refresh_v2(struct http_req *req, struct http_resp *resp)
 {
-    refresh(req, resp, http_query(req, "refresh_token"));
+    refresh(req, resp, http_query(req, "refresh_token"), false);
 }
 
 static void handle_logout(struct http_req *req, struct http_resp *resp)
@@ -118,11 +121,14 @@ static void handle_logout(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {.name = "refresh", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_refresh},
-    {.name = "refresh_v2", .method = "GET", .dialect = DIALECT_V2, .handle = handle_refresh_v2},
+    {.name = "refresh", .method = "POST", .dialect = &dialect_native, .handle = handle_refresh},
+    {.name = "refresh_v2",
+     .method = "GET",
+     .dialect = &dialect_guidance,
+     .handle = handle_refresh_v2},
     {.name = "logout",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_logout},
 };

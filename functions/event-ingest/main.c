@@ -358,7 +358,7 @@ static void handle_sns(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {.name = "sns", .method = "POST", .dialect = DIALECT_NATIVE, .handle = handle_sns},
+    {.name = "sns", .method = "POST", .dialect = &dialect_native, .handle = handle_sns},
 };
 
 int main(void)

@@ -11,7 +11,7 @@ static void handle_hello(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
-    {.name = "hello", .method = "GET", .dialect = DIALECT_NATIVE, .handle = handle_hello},
+    {.name = "hello", .method = "GET", .dialect = &dialect_native, .handle = handle_hello},
 };
 
 int main(void)

@@ -52,7 +52,7 @@ static void handle_ticket(struct http_req *req, struct http_resp *resp)
 {
     PGresult *r = read_ticket(req, resp, req->path_id);
     if (r != NULL)
-        http_reply(req, resp, 200, ticket_render(req->arena, r, 0, DIALECT_NATIVE));
+        http_reply(req, resp, 200, ticket_render(req->arena, r, 0, &dialect_native));
 }
 
 /* The subscription check of GET /v1/matchmaking/{id}/events, run by nginx
@@ -194,34 +194,34 @@ static void handle_describe(struct http_req *req, struct http_resp *resp)
     }
     json_t *out = json_array();
     for (int row = 0; row < PQntuples(r); row++)
-        json_array_append_new(out, ticket_render(req->arena, r, row, DIALECT_NATIVE));
+        json_array_append_new(out, ticket_render(req->arena, r, row, &dialect_native));
     http_reply(req, resp, 200, json_pack("{s:o}", "TicketList", out));
 }
 
 static const struct http_route routes[] = {
     {.name = "ticket",
      .method = "GET",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_ticket},
     {.name = "status_v2",
      .method = "GET",
-     .dialect = DIALECT_V2,
+     .dialect = &dialect_guidance,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_status_v2},
     {.name = "status_v1",
      .method = "GET",
-     .dialect = DIALECT_V1,
+     .dialect = &dialect_legacy,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_status_v1},
     {.name = "events_auth",
      .method = "GET",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_events_auth},
     {.name = "describe",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_describe},
 };

@@ -75,7 +75,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     arena_defer(req->arena, free, attrs);
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
-    const char *reuse = req->route->dialect == DIALECT_NATIVE ? "false" : "true";
+    const char *reuse = http_dialect(req)->reuse_active_ticket ? "true" : "false";
 
     PGresult *r;
     const char *p[] = {ticket_id, configuration, req->claims.sub, lat, attrs, ttl, reuse};
@@ -87,7 +87,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     const char *outcome = db_get(r, 0, 0);
     const char *id = db_get(r, 0, 1);
     const char *detail = db_get(r, 0, 2);
-    int status = 201;
+    int status = http_dialect(req)->created_status;
     if (strcmp(outcome, "existing") == 0) {
         status = 200;
     } else if (strcmp(outcome, "active") == 0) {
@@ -128,10 +128,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
         http_error(req, resp, 500, "internal", "ticket vanished");
         return;
     }
-    /* The AWS samples answer 200 to a new ticket. */
-    if (req->route->dialect != DIALECT_NATIVE)
-        status = 200;
-    http_reply(req, resp, status, ticket_render(req->arena, r, 0, req->route->dialect));
+    http_reply(req, resp, status, ticket_render(req->arena, r, 0, http_dialect(req)));
 }
 
 static void handle_start(struct http_req *req, struct http_resp *resp)
@@ -157,7 +154,8 @@ static void handle_start(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_body", "ticketId must be 1-128 of [a-zA-Z0-9-.]");
         return;
     }
-    json_t *latency = ticket_latency_from_json(latency_in, false, &why);
+    json_t *latency =
+        ticket_latency_from_json(latency_in, http_dialect(req)->clamp_zero_latency, &why);
     if (latency == NULL) {
         http_error(req, resp, 400, "invalid_latency", "%s", why);
         return;
@@ -184,7 +182,8 @@ static void handle_start_v2(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "invalid_latency", "No latency data provided");
         return;
     }
-    json_t *latency = ticket_latency_from_json(latency_in, true, &why);
+    json_t *latency =
+        ticket_latency_from_json(latency_in, http_dialect(req)->clamp_zero_latency, &why);
     if (latency == NULL) {
         http_error(req, resp, 400, "invalid_latency", "%s", why);
         return;
@@ -334,28 +333,28 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     }
     http_reply(
         req, resp, 200,
-        json_pack("{s:o}", "MatchmakingTicket", ticket_render(req->arena, r, 0, DIALECT_NATIVE)));
+        json_pack("{s:o}", "MatchmakingTicket", ticket_render(req->arena, r, 0, &dialect_native)));
 }
 
 static const struct http_route routes[] = {
     {.name = "start_server",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_start_server},
     {.name = "start",
      .method = "POST",
-     .dialect = DIALECT_NATIVE,
+     .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_start},
     {.name = "start_v2",
      .method = "POST",
-     .dialect = DIALECT_V2,
+     .dialect = &dialect_guidance,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_start_v2},
     {.name = "start_v1",
      .method = "GET",
-     .dialect = DIALECT_V1,
+     .dialect = &dialect_legacy,
      .scopes = AUTH_SCOPE_PLAYER,
      .handle = handle_start_v1},
 };

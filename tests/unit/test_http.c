@@ -25,9 +25,9 @@ static void no_handler(struct http_req *req, struct http_resp *resp)
     (void)resp;
 }
 
-static const struct http_route route_native = {"r", "GET", DIALECT_NATIVE, 0, no_handler};
-static const struct http_route route_v2 = {"r", "GET", DIALECT_V2, 0, no_handler};
-static const struct http_route route_v1 = {"r", "GET", DIALECT_V1, 0, no_handler};
+static const struct http_route route_native = {"r", "GET", &dialect_native, 0, no_handler};
+static const struct http_route route_v2 = {"r", "GET", &dialect_guidance, 0, no_handler};
+static const struct http_route route_v1 = {"r", "GET", &dialect_legacy, 0, no_handler};
 
 static struct http_req make_req(const struct http_route *route, const char *query)
 {

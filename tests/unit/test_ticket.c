@@ -385,9 +385,9 @@ static const struct {
 START_TEST(test_format_time)
 {
     int64_t us = (int64_t)time_cases[_i].us;
-    ck_assert_str_eq(ticket_format_time(&arena, us, DIALECT_NATIVE), time_cases[_i].native);
-    ck_assert_str_eq(ticket_format_time(&arena, us, DIALECT_V1), time_cases[_i].native);
-    ck_assert_str_eq(ticket_format_time(&arena, us, DIALECT_V2), time_cases[_i].v2);
+    ck_assert_str_eq(dialect_native.format_time(&arena, us), time_cases[_i].native);
+    ck_assert_str_eq(dialect_legacy.format_time(&arena, us), time_cases[_i].native);
+    ck_assert_str_eq(dialect_guidance.format_time(&arena, us), time_cases[_i].v2);
 }
 END_TEST
 
@@ -451,7 +451,7 @@ START_TEST(test_render_searching)
                                "\"PlayerSessionId\":null}]",
     };
     PGresult *r = make_row(values);
-    json_t *t = ticket_render(&arena, r, 0, DIALECT_NATIVE);
+    json_t *t = ticket_render(&arena, r, 0, &dialect_native);
     json_t *want =
         parse("{\"TicketId\":\"t-1\",\"ConfigurationName\":\"Conf\","
               "\"ConfigurationArn\":\"arn:aws:gamelift:eu-west-1:123456789012:"
@@ -488,7 +488,7 @@ START_TEST(test_render_completed)
         [TICKET_COL_MY_PLAYER_SESSION] = "ps-1",
     };
     PGresult *r = make_row(values);
-    json_t *t = ticket_render(&arena, r, 0, DIALECT_V2);
+    json_t *t = ticket_render(&arena, r, 0, &dialect_guidance);
     json_t *want = parse(
         "{\"TicketId\":\"t-2\",\"ConfigurationName\":\"Conf\","
         "\"ConfigurationArn\":\"arn:aws:gamelift:eu-west-1:123456789012:"
