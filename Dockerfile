@@ -21,6 +21,7 @@ COPY matchmaker/ matchmaker/
 COPY functions/ functions/
 COPY tools/ tools/
 COPY gameserver/ gameserver/
+COPY sdk-common/ sdk-common/
 COPY client-sdk/ client-sdk/
 COPY tests/ tests/
 RUN make -j2 WERROR=1 all

@@ -60,6 +60,10 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBDAEMON := $(BUILD)/libmmdaemon.a
 
 MATCHMAKER_BIN := $(BUILD)/bin/rally-matchmaker
+# What both SDK libraries build in (sdk-common/: the libcurl exchange), so
+# that each is whole on its own. Position-independent for librally.so and
+# hidden, so that no library exports it.
+SDK_COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard sdk-common/*.c))
 # The server SDK game servers link, and the sample game server on it.
 LIBSERVER := $(BUILD)/librallyserver.a
 GAMESERVER_BIN := $(BUILD)/bin/rally-gameserver
@@ -136,7 +140,11 @@ $(MATCHMAKER_BIN): $(BUILD)/obj/matchmaker/daemon/main.o $(LIBDAEMON) $(LIBMATCH
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
 ALL_OBJ += $(BUILD)/obj/matchmaker/daemon/main.o
 
-$(LIBSERVER): $(BUILD)/obj/gameserver/rally_server.o
+$(SDK_COMMON_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden
+$(BUILD)/obj/gameserver/rally_server.o: ALL_CFLAGS += -Isdk-common
+ALL_OBJ += $(SDK_COMMON_OBJ)
+
+$(LIBSERVER): $(BUILD)/obj/gameserver/rally_server.o $(SDK_COMMON_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -150,14 +158,14 @@ SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/examples/matchmake.o \
 	$(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SEAT_OBJ)
 $(SDK_OBJ) $(SDK_USERS_OBJ): ALL_CFLAGS += -Iclient-sdk/include
-$(SDK_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden
+$(SDK_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden -Isdk-common
 
-$(SDK_A): $(SDK_OBJ)
+$(SDK_A): $(SDK_OBJ) $(SDK_COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(SDK_SO): $(SDK_OBJ)
+$(SDK_SO): $(SDK_OBJ) $(SDK_COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,librally.so.0 -o $@ $^ -lcurl -ljansson
@@ -242,14 +250,14 @@ format-check:
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=missingIncludeSystem -Icommon -Imatchmaker/engine -Imatchmaker/daemon \
-		-Iclient-sdk/include \
-		-Iclient-sdk/examples -Igameserver \
-		common matchmaker functions tools gameserver client-sdk
+		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common \
+		common matchmaker functions tools gameserver client-sdk sdk-common
 	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' \
-		'client-sdk/*.c' | \
+		'client-sdk/*.c' 'sdk-common/*.c' | \
 		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon \
 		-Imatchmaker/engine -Imatchmaker/daemon \
-		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -I/usr/include/postgresql
+		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common \
+		-I/usr/include/postgresql
 
 # The client SDK and the rally tool into PREFIX (/usr/local): header,
 # static and shared library, pkg-config file.

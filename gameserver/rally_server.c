@@ -1,7 +1,6 @@
 /* rally server SDK: the fleet API over libcurl (rally_server.h). */
 #include "rally_server.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,10 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "rally_http.h"
+
 struct rally_server {
     char *url, *fleet_id, *fleet_secret, *location, *ip_address, *dns_name;
     int port, max_players;
-    CURL *curl;
+    struct rally_http http; /* the libcurl handle and the response being received */
     char *token;
     double token_until; /* monotonic seconds: log in again before this */
     char process_id[160];
@@ -21,8 +22,6 @@ struct rally_server {
     char message[512];
     json_t *last; /* the last response body: what handed-out strings point into */
     struct rally_game_session session;
-    char *buf; /* the response being received */
-    size_t len;
     char *response; /* the last rally_server_request() answer, as text */
 };
 
@@ -67,9 +66,9 @@ rally_server *rally_server_new(const struct rally_server_params *p)
     s->dns_name = dup_or_null(p->dns_name);
     s->port = p->port;
     s->max_players = p->max_players;
-    s->curl = curl_easy_init();
-    if (s->url == NULL || s->fleet_id == NULL || s->fleet_secret == NULL || s->location == NULL ||
-        s->ip_address == NULL || (p->dns_name != NULL && s->dns_name == NULL) || s->curl == NULL) {
+    if (rally_http_init(&s->http) != 0 || s->url == NULL || s->fleet_id == NULL ||
+        s->fleet_secret == NULL || s->location == NULL || s->ip_address == NULL ||
+        (p->dns_name != NULL && s->dns_name == NULL)) {
         rally_server_free(s);
         return NULL;
     }
@@ -83,8 +82,7 @@ void rally_server_free(rally_server *s)
 {
     if (s == NULL)
         return;
-    if (s->curl != NULL)
-        curl_easy_cleanup(s->curl);
+    rally_http_cleanup(&s->http);
     json_decref(s->last);
     free(s->url);
     free(s->fleet_id);
@@ -95,23 +93,8 @@ void rally_server_free(rally_server *s)
     free(s->ip_address);
     free(s->dns_name);
     free(s->token);
-    free(s->buf);
     free(s->response);
     free(s);
-}
-
-static size_t on_data(char *data, size_t size, size_t n, void *ctx)
-{
-    rally_server *s = ctx;
-    size_t more = size * n;
-    char *grown = realloc(s->buf, s->len + more + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + s->len, data, more);
-    s->buf = grown;
-    s->len += more;
-    s->buf[s->len] = '\0';
-    return more;
 }
 
 /* One HTTP exchange. body (may be NULL) is consumed. On a response, *status
@@ -119,34 +102,18 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 static int exchange(rally_server *s, const char *method, const char *path, json_t *body,
                     bool with_token, long *status)
 {
-    char url[1024], auth[4096];
-    snprintf(url, sizeof(url), "%s%s", s->url, path);
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (with_token && s->token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->token);
-        headers = curl_slist_append(headers, auth);
-    }
-    s->len = 0;
-    curl_easy_reset(s->curl);
-    curl_easy_setopt(s->curl, CURLOPT_URL, url);
-    curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, text != NULL ? text : "");
-    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(s->curl);
-    curl_slist_free_all(headers);
-    free(text);
+    const struct rally_http_request r = {
+        .method = method,
+        .base = s->url,
+        .path = path,
+        .token = with_token ? s->token : NULL,
+        .body = "", /* every method sends one, GET too */
+        .connect_timeout_ms = 3000,
+        .timeout_ms = 10000,
+    };
+    CURLcode rc = rally_http_json(&s->http, &r, body, &s->last, status);
     if (rc != CURLE_OK)
         return fail(s, RALLY_SERVER_E_TRANSPORT, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
-    json_decref(s->last);
-    s->last = s->len > 0 ? json_loadb(s->buf, s->len, 0, NULL) : NULL;
     return RALLY_SERVER_OK;
 }
 

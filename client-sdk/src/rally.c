@@ -1,7 +1,6 @@
 /* rally client SDK over libcurl and jansson (include/rally/rally.h). */
 #include "rally/rally.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -17,21 +16,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rally_http.h"
+
 struct rally_client {
     char *url;
     char *credentials_path;
     long timeout_ms;
     long refresh_margin_ms; /* 0: the default */
     bool no_push;
-    CURL *curl;
+    struct rally_http http; /* the libcurl handle and the response being received */
     char player_id[RALLY_ID_MAX];
     char guest_secret[RALLY_TEXT_MAX];
     char *access;        /* access token, or NULL before login */
     double access_until; /* monotonic seconds: refresh after this */
     char *refresh;
     char message[512];
-    char *buf; /* the response being received */
-    size_t len;
     json_t *last; /* the last JSON body */
     /* While streaming a subscription: */
     struct rally_ticket *stream_out;
@@ -151,9 +150,8 @@ rally_client *rally_client_new(const struct rally_options *o)
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
     c->no_push = o->no_push != 0;
     c->refresh_margin_ms = o->refresh_margin_ms > 0 ? o->refresh_margin_ms : 0;
-    c->curl = curl_easy_init();
-    if (c->url == NULL || (o->credentials_path != NULL && c->credentials_path == NULL) ||
-        c->curl == NULL) {
+    if (rally_http_init(&c->http) != 0 || c->url == NULL ||
+        (o->credentials_path != NULL && c->credentials_path == NULL)) {
         rally_client_free(c);
         return NULL;
     }
@@ -168,57 +166,14 @@ void rally_client_free(rally_client *c)
 {
     if (c == NULL)
         return;
-    if (c->curl != NULL)
-        curl_easy_cleanup(c->curl);
+    rally_http_cleanup(&c->http);
     json_decref(c->last);
     free(c->url);
     free(c->credentials_path);
     free(c->access);
     free(c->refresh);
-    free(c->buf);
     memset(c->guest_secret, 0, sizeof(c->guest_secret));
     free(c);
-}
-
-static size_t on_data(char *data, size_t size, size_t n, void *ctx)
-{
-    rally_client *c = ctx;
-    size_t more = size * n;
-    char *grown = realloc(c->buf, c->len + more + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + c->len, data, more);
-    c->buf = grown;
-    c->len += more;
-    c->buf[c->len] = '\0';
-    return more;
-}
-
-/* Sets up a request on the handle; the caller adds the write callback. */
-static struct curl_slist *setup(rally_client *c, const char *method, const char *path,
-                                const char *body, const char *token, const char *accept)
-{
-    char url[2048], auth[4096], acc[128];
-    snprintf(url, sizeof(url), "%s%s", c->url, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token != NULL) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    if (accept != NULL) {
-        snprintf(acc, sizeof(acc), "Accept: %s", accept);
-        h = curl_slist_append(h, acc);
-    }
-    curl_easy_reset(c->curl);
-    curl_easy_setopt(c->curl, CURLOPT_URL, url);
-    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-    if (body != NULL)
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    return h;
 }
 
 /* One exchange: *status and c->last (the JSON body or NULL). body (may be
@@ -226,23 +181,20 @@ static struct curl_slist *setup(rally_client *c, const char *method, const char 
 static rally_status exchange(rally_client *c, const char *method, const char *path, json_t *body,
                              const char *token, long *status)
 {
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    /* Every method but GET sends a body, empty if need be. */
-    const char *payload = text != NULL ? text : strcmp(method, "GET") != 0 ? "" : NULL;
-    struct curl_slist *h = setup(c, method, path, payload, token, "application/json");
-    c->len = 0;
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    CURLcode rc = curl_easy_perform(c->curl);
-    curl_slist_free_all(h);
-    free(text);
+    const struct rally_http_request r = {
+        .method = method,
+        .base = c->url,
+        .path = path,
+        .token = token,
+        .accept = "application/json",
+        /* Every method but GET sends a body, empty if need be. */
+        .body = strcmp(method, "GET") != 0 ? "" : NULL,
+        .connect_timeout_ms = c->timeout_ms,
+        .timeout_ms = c->timeout_ms,
+    };
+    CURLcode rc = rally_http_json(&c->http, &r, body, &c->last, status);
     if (rc != CURLE_OK)
         return fail(c, RALLY_E_NETWORK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
-    json_decref(c->last);
-    c->last = c->len > 0 ? json_loadb(c->buf, c->len, 0, NULL) : NULL;
     return RALLY_OK;
 }
 
@@ -509,18 +461,18 @@ static bool update(rally_client *c, json_t *j)
     return stop || settled(t.status);
 }
 
-/* text/event-stream: "data:" lines up to a blank line make one message. */
-static size_t on_event_data(char *data, size_t size, size_t n, void *ctx)
+/* text/event-stream: "data:" lines up to a blank line make one message.
+ * The stream's framing lives here, not in rally_http: only this SDK reads
+ * one. */
+static bool on_event_data(struct rally_http *h, void *ctx)
 {
     rally_client *c = ctx;
-    if (on_data(data, size, n, ctx) != size * n)
-        return 0;
     char *line;
-    while ((line = strstr(c->buf, "\n\n")) != NULL) {
+    while ((line = strstr(h->buf, "\n\n")) != NULL) {
         *line = '\0';
-        size_t used = (size_t)(line - c->buf) + 2;
+        size_t used = (size_t)(line - h->buf) + 2;
         json_t *j = NULL;
-        for (char *l = c->buf; l != NULL && *l;) {
+        for (char *l = h->buf; l != NULL && *l;) {
             char *next = strchr(l, '\n');
             if (next != NULL)
                 *next++ = '\0';
@@ -528,16 +480,15 @@ static size_t on_event_data(char *data, size_t size, size_t n, void *ctx)
                 j = json_loads(l + 6, 0, NULL);
             l = next;
         }
-        memmove(c->buf, c->buf + used, c->len - used + 1);
-        c->len -= used;
+        rally_http_consume(h, used);
         bool over = j != NULL && update(c, j);
         json_decref(j);
         if (over) {
             c->stream_done = true;
-            return 0; /* ends the transfer */
+            return false; /* ends the transfer */
         }
     }
-    return size * n;
+    return true;
 }
 
 /* One push subscription for at most `ms`: 1 over, 0 not yet (timed out or
@@ -549,18 +500,20 @@ static int subscribe(rally_client *c, const char *ticket_id, long ms)
     char path[256];
     snprintf(path, sizeof(path), "/v1/matchmaking/%s/events", ticket_id);
     for (int attempt = 0; attempt < 2; attempt++) {
-        struct curl_slist *h = setup(c, "GET", path, NULL, c->access, "text/event-stream");
-        c->len = 0;
-        if (c->buf != NULL)
-            c->buf[0] = '\0';
+        const struct rally_http_request r = {
+            .method = "GET",
+            .base = c->url,
+            .path = path,
+            .token = c->access,
+            .accept = "text/event-stream",
+            .connect_timeout_ms = c->timeout_ms,
+            .timeout_ms = ms,
+            .on_data = on_event_data,
+            .ctx = c,
+        };
         c->stream_done = false;
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_event_data);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
-        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, ms);
-        CURLcode rc = curl_easy_perform(c->curl);
-        curl_slist_free_all(h);
         long status = 0;
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        CURLcode rc = rally_http_exchange(&c->http, &r, &status);
         if (c->stream_done)
             return 1;
         if (status == 401 && attempt == 0 && fresh_token(c, true) == RALLY_OK)
