@@ -137,7 +137,7 @@ ALL_OBJ += $(TOOLS:%=$(BUILD)/obj/tools/%.o)
 $(MATCHMAKER_BIN): $(BUILD)/obj/matchmaker/daemon/main.o $(LIBDAEMON) $(LIBMATCH) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl -pthread
 ALL_OBJ += $(BUILD)/obj/matchmaker/daemon/main.o
 
 $(SDK_COMMON_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden

@@ -1,4 +1,5 @@
-/* One libpq connection per process, statements prepared on every (re)connect. */
+/* One libpq connection per process (per thread in a threaded daemon),
+ * statements prepared on every (re)connect. */
 #include "db.h"
 
 #include <poll.h>
@@ -10,10 +11,12 @@
 #include "cfg.h"
 #include "log.h"
 
-static PGconn *conn;
-static unsigned long generation; /* connections made so far */
-static bool in_transaction;      /* between db_begin and db_commit/db_rollback */
-static bool doomed;              /* the server said FATAL between statements */
+/* The connection and its state belong to the calling thread; the table
+ * registry below is shared, and complete before any thread starts. */
+static _Thread_local PGconn *conn;
+static _Thread_local unsigned long generation; /* connections made so far */
+static _Thread_local bool in_transaction;      /* between db_begin and db_commit/db_rollback */
+static _Thread_local bool doomed;              /* the server said FATAL between statements */
 #define MAX_TABLES 8
 static struct table {
     const struct db_stmt *stmts;
@@ -21,8 +24,8 @@ static struct table {
 } tables[MAX_TABLES];
 static int ntables;
 static const char *app;
-static char last_state[6];
-static char last_msg[256];
+static _Thread_local char last_state[6];
+static _Thread_local char last_msg[256];
 
 static void set_error(const char *state, const char *msg)
 {

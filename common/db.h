@@ -1,7 +1,8 @@
 /*
- * PostgreSQL access: one connection per worker process, every statement
- * prepared once per connection from the tables the process's modules
- * register, and a transparent reconnect after PostgreSQL restarts.
+ * PostgreSQL access: one connection per worker process (per thread, in a
+ * daemon that runs several: each thread's calls use its own), every
+ * statement prepared once per connection from the tables the process's
+ * modules register, and a transparent reconnect after PostgreSQL restarts.
  *
  * While the database is unreachable, db_exec() fails fast with DB_DOWN (the
  * caller answers 503); the next call tries to reconnect. A connection the
@@ -33,7 +34,8 @@ enum db_rc {
     DB_ERROR = -2, /* the statement failed: see db_sqlstate() */
 };
 
-/* Adds a module's statement table (borrowed for the process lifetime):
+/* Adds a module's statement table (borrowed for the process lifetime),
+ * before any second thread starts:
  * each of its statements is prepared on every connection, the current one
  * included. Names are unique across a process's tables (checked here: a
  * clash aborts). At most 8 tables. */

@@ -59,12 +59,19 @@ int push_ticket(const char *ticket_id, const char *json, size_t len)
 
 void push_ticket_rows(struct arena *a, const struct pg_result *r)
 {
-    for (int row = 0; row < PQntuples(r); row++) {
+    int n = PQntuples(r);
+    for (int row = 0; row < n; row++) {
         json_t *view = ticket_render(a, r, row, &dialect_native);
         char *text = json_dumps(view, JSON_COMPACT);
         json_decref(view);
-        if (text != NULL)
-            push_ticket(PQgetvalue(r, row, TICKET_COL_ID), text, strlen(text));
+        int rc =
+            text != NULL ? push_ticket(PQgetvalue(r, row, TICKET_COL_ID), text, strlen(text)) : 0;
         free(text);
+        /* A publisher that failed once would likely fail each of the rest,
+         * each after its timeout, while the caller holds its rows. */
+        if (rc < 0 && row + 1 < n) {
+            log_warn("push: %d more ticket(s) not published", n - row - 1);
+            break;
+        }
     }
 }

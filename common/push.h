@@ -1,7 +1,7 @@
 /*
  * Push of ticket updates: the current MatchmakingTicket JSON of a ticket,
  * published to its channel on nginx's nchan publisher (a unix socket only
- * functions reach, RALLY_PUSH_SOCKET). nginx keeps the last message of each
+ * functions and the matchmaker reach, RALLY_PUSH_SOCKET). nginx keeps the last message of each
  * channel, so a subscriber gets the current status at once, then every
  * change (GET /v1/matchmaking/{id}/events: WebSocket, EventSource or
  * long-poll).
@@ -27,7 +27,8 @@ bool push_enabled(void);
 int push_ticket(const char *ticket_id, const char *json, size_t len);
 
 /* Publishes every row of a TICKET_VIEW_ANY_SQL result, rendered as
- * poll-ticket renders it. */
+ * poll-ticket renders it; after a failed publish, the rest are skipped
+ * (logged). */
 struct pg_result;
 struct arena;
 void push_ticket_rows(struct arena *a, const struct pg_result *r);

@@ -13,7 +13,11 @@
 #                        game servers, TeamDeathmatch 5v5 (scripts/bench-e2e.py)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
-#                        event-ingest to subscriber (scripts/bench-push.py)
+#                        the matchmaker's commit to subscriber, and the mean
+#                        wait of the burst (scripts/bench-push.py)
+#   7. outbox            BENCH_OUTBOX_EVENTS (10000) events published at once,
+#                        delivered signed to an external HTTP subscriber:
+#                        deliveries per second (scripts/bench-outbox.py)
 #
 # rally-matchmaker is paused (SIGSTOP) while the routes are measured: they do
 # not involve it, and its work on the flood of tickets they create would share
@@ -312,6 +316,22 @@ except (OSError, ValueError):
 json.dump(results, open(sys.argv[1], "w"), indent=2)
 PY
 [ "$push_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$push_rc; }
+
+# ---- 7. outbox: signed delivery to an external HTTP subscriber -------------------------
+OUTBOX_EVENTS=${BENCH_OUTBOX_EVENTS:-10000}
+say "outbox: $OUTBOX_EVENTS events to an external subscriber"
+outbox_rc=0
+python3 "$TOP/scripts/bench-outbox.py" "$OUTBOX_EVENTS" "$WORK/outbox.json" >&2 || outbox_rc=$?
+python3 - "$RESULTS" "$WORK/outbox.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))
+try:
+    results["outbox"] = json.load(open(sys.argv[2]))
+except (OSError, ValueError):
+    results["outbox"] = {"error": "no figures"}
+json.dump(results, open(sys.argv[1], "w"), indent=2)
+PY
+[ "$outbox_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$outbox_rc; }
 
 mkdir -p "$TOP/$BUILD"
 cp "$RESULTS" "$TOP/$BUILD/bench-results.json"

@@ -73,7 +73,7 @@ http {
     # Functions are reached through unix sockets in \$rally_sock.
     map "" \$rally_sock { default "$RT/sock"; }
 
-    # Ticket push, publishing side: functions only (a unix socket in a
+    # Ticket push, publishing side: functions and the matchmaker only (a unix socket in a
     # directory only the stack's user may enter).
     server {
         listen unix:$RT/push/push.sock;

@@ -253,16 +253,20 @@ functions_list() {
     done
 }
 
-# The local event-ingest subscribes to the matchmaking topic, so the events
-# the matchmaker publishes come back to this stack (as SNS would deliver
-# them). A subscription of an earlier run on another port is replaced.
-subscribe_local_ingest() {
+# The matchmaker applies its own events in place (docs/matchmaker.md), so
+# the local event-ingest is subscribed to the matchmaking topic (SNS's way
+# round: signed, POSTed, verified, applied again as a duplicate) only when
+# asked, RALLY_LOCAL_INGEST=1; otherwise a subscription an earlier run made
+# is removed. One of an earlier run on another port is always replaced.
+local_ingest_subscription() {
     local topic=${RALLY_SNS_TOPICS%%,*}
-    psql -qX -v ON_ERROR_STOP=1 -v topic="$topic" \
-        -v endpoint="http://127.0.0.1:$PORT/v1/events/sns" >/dev/null <<'SQL'
+    local endpoint="http://127.0.0.1:$PORT/v1/events/sns"
+    [ "${RALLY_LOCAL_INGEST:-0}" = 1 ] || endpoint=
+    psql -qX -v ON_ERROR_STOP=1 -v topic="$topic" -v endpoint="$endpoint" >/dev/null <<'SQL'
 DELETE FROM events.subscriptions
     WHERE endpoint LIKE 'http://127.0.0.1:%/v1/events/sns' AND endpoint <> :'endpoint';
-INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'topic', :'endpoint')
+INSERT INTO events.subscriptions (topic_arn, endpoint)
+    SELECT :'topic', :'endpoint' WHERE :'endpoint' <> ''
     ON CONFLICT DO NOTHING;
 SQL
 }
@@ -298,7 +302,7 @@ do_start() {
         start_supervised "$f" "$BIN/$f"
     done
     start_supervised sweeper "$BIN/rally-sweeper"
-    subscribe_local_ingest
+    local_ingest_subscription
     start_supervised matchmaker "$BIN/rally-matchmaker"
 
     "$TOP/scripts/nginx-conf.sh" "$RT" "$PORT" "$RUN/logs" >"$RT/nginx/nginx.conf"

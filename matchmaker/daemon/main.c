@@ -1,18 +1,19 @@
 /*
  * rally-matchmaker: the matchmaking daemon (DESIGN §2, §5).
  *
- * One single-threaded loop, woken by PostgreSQL notifications (LISTEN
- * rally_outbox, rally_tickets, rally_config, rally_acceptance,
+ * The matching loop runs on the main thread, woken by PostgreSQL
+ * notifications (LISTEN rally_tickets, rally_config, rally_acceptance,
  * rally_placement) and by a tick: each tick runs matchmaking and placement
- * for the configurations this process leads (matchmaker/matcher.c,
- * matchmaker/placement.c), and between ticks the events outbox is delivered
- * (matchmaker/outbox.c).
+ * for the configurations this process leads (matcher.c, placement.c), and
+ * applies its events in place (tick.c). The events outbox is delivered by
+ * threads of its own (outbox.c), so signing and HTTP never hold a tick.
  *
  * Environment: libpq's (PGHOST, ... or DATABASE_URL); RALLY_SNS_SIGNING_KEY
  * (PEM private key, a file) and RALLY_SNS_SIGNING_CERT_URL (the
  * SigningCertURL subscribers check); RALLY_OUTBOX_MAX_ATTEMPTS (20),
- * RALLY_OUTBOX_TIMEOUT_MS (5000, at most 25000), RALLY_OUTBOX_PARALLEL (8),
- * RALLY_MATCHMAKER_TICK_MS (1000).
+ * RALLY_OUTBOX_TIMEOUT_MS (5000, at most 25000), RALLY_OUTBOX_PARALLEL (16
+ * per thread), RALLY_OUTBOX_THREADS (2), RALLY_MATCHMAKER_TICK_MS (1000);
+ * RALLY_PUSH_SOCKET and RALLY_TICKET_TTL_SECONDS as the functions have them.
  */
 #include <errno.h>
 #include <poll.h>
@@ -47,10 +48,8 @@ static bool listening(unsigned long *gen)
         return false;
     if (*gen == db_generation())
         return true;
-    PGresult *r = PQexec(
-        c,
-        "LISTEN rally_outbox; LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance; "
-        "LISTEN rally_placement");
+    PGresult *r = PQexec(c, "LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance; "
+                            "LISTEN rally_placement");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (ok)
@@ -58,19 +57,17 @@ static bool listening(unsigned long *gen)
     return ok;
 }
 
-/* Takes the notifications libpq already holds; true if one other than the
- * outbox's came: tickets or configuration changed, so matchmaking should
- * run now. *any says whether there were any at all. */
-static bool take_notifications(PGconn *c, bool *any)
+/* Takes the notifications libpq already holds; true if there were any:
+ * tickets or configuration changed, so matchmaking should run now. */
+static bool take_notifications(PGconn *c)
 {
-    bool tick_now = false;
+    bool any = false;
     PGnotify *n;
     while ((n = PQnotifies(c)) != NULL) {
-        *any = true;
-        tick_now |= strcmp(n->relname, "rally_outbox") != 0;
+        any = true;
         PQfreemem(n);
     }
-    return tick_now;
+    return any;
 }
 
 /* Sleeps up to `seconds`, or until a notification or a signal. True if
@@ -81,12 +78,8 @@ static bool wait_for_work(double seconds)
 {
     PGconn *c = db_connection();
     int fd = c != NULL ? PQsocket(c) : -1;
-    bool any = false;
-    if (fd >= 0) {
-        bool tick_now = take_notifications(c, &any);
-        if (any)
-            return tick_now;
-    }
+    if (fd >= 0 && take_notifications(c))
+        return true;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int ms = (int)(seconds * 1000);
     if (fd < 0 || poll(&pfd, 1, ms) < 0) {
@@ -94,9 +87,7 @@ static bool wait_for_work(double seconds)
             poll(NULL, 0, ms);
         return false;
     }
-    if (PQconsumeInput(c) == 1)
-        return take_notifications(c, &any);
-    return false;
+    return PQconsumeInput(c) == 1 && take_notifications(c);
 }
 
 int main(void)
@@ -121,7 +112,8 @@ int main(void)
         .cert_url = cert_url,
         .max_attempts = (int)cfg_env_long("RALLY_OUTBOX_MAX_ATTEMPTS", 20, 1, 1000),
         .timeout_ms = cfg_env_long("RALLY_OUTBOX_TIMEOUT_MS", 5000, 100, 25000),
-        .parallel = (int)cfg_env_long("RALLY_OUTBOX_PARALLEL", 8, 1, 64),
+        .parallel = (int)cfg_env_long("RALLY_OUTBOX_PARALLEL", 16, 1, 64),
+        .threads = (int)cfg_env_long("RALLY_OUTBOX_THREADS", 2, 1, OUTBOX_MAX_THREADS),
     };
 
     struct sigaction sa;
@@ -132,12 +124,6 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
 
     double tick = (double)cfg_env_long("RALLY_MATCHMAKER_TICK_MS", 1000, 50, 60000) / 1000.0;
-    /* A claim leases its deliveries for 30 s: claim no more than can end
-     * within 25 s if every one of them times out. */
-    long rounds = 25000 / opts.timeout_ms > 0 ? 25000 / opts.timeout_ms : 1;
-    int batch = (int)(opts.parallel * rounds < OUTBOX_MAX_BATCH ? opts.parallel * rounds
-                                                                : OUTBOX_MAX_BATCH);
-
     /* Each module registers its own statements, then one connection
      * prepares them all. */
     if (outbox_init(&opts) < 0)
@@ -146,8 +132,11 @@ int main(void)
     matcher_init();
     placement_init();
     db_init("matchmaker");
-    log_info("matchmaking every %.2fs; delivering events (at most %d attempts each)", tick,
-             opts.max_attempts);
+    if (outbox_start() < 0)
+        return 1;
+    log_info(
+        "matchmaking every %.2fs; delivering events on %d thread(s) (at most %d attempts each)",
+        tick, opts.threads, opts.max_attempts);
     unsigned long gen = 0;
     double next_tick = 0;
     while (!stopping) {
@@ -158,24 +147,17 @@ int main(void)
         double now = util_mono_ms() / 1000.0;
         if (now >= next_tick) {
             matcher_tick();
-            /* Delivery gets at least as long as matching took: a slow tick
-             * over a large pool must not starve the outbox (one batch per
-             * tick) while events pile up. */
-            double spent = util_mono_ms() / 1000.0 - now;
-            next_tick = now + spent + (tick > spent ? tick : spent);
+            next_tick = util_mono_ms() / 1000.0 + tick;
         }
-        int n = outbox_deliver(batch);
-        if (n > 0)
-            continue; /* more may be due */
         double until_tick = next_tick - util_mono_ms() / 1000.0;
-        double wait = n < 0 ? 1.0 : outbox_next_due(tick);
-        if (wait_for_work(wait < until_tick ? wait : until_tick > 0 ? until_tick : 0))
+        if (wait_for_work(until_tick > 0 ? until_tick : 0))
             next_tick = 0;
     }
-    log_info("stopped");
+    log_info("stopping");
+    outbox_stop();
     matcher_close();
-    outbox_close();
     db_close();
     EVP_PKEY_free(key);
+    log_info("stopped");
     return 0;
 }

@@ -433,6 +433,7 @@ static int tick_configuration(struct tick *t)
         db_rollback();
         return -1;
     }
+    tick_push(t);
     if (db_commit() != DB_OK)
         return -1;
     if (matches > 0)

@@ -1,17 +1,28 @@
-/* What the parts of a tick share: its events (tick.h). */
+/* What the parts of a tick share: its events, applied in place (tick.h). */
 #include "tick.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cfg.h"
 #include "db.h"
+#include "log.h"
+#include "push.h"
+#include "ticket.h"
 #include "util.h"
 
-enum { PUBLISH };
+enum { APPLY, VIEWS };
 
 static const struct db_stmt stmts[] = {
-    [PUBLISH] = {"mm_publish", "SELECT events.publish($1, $2)", 2, false},
+    /* The event to the outbox ($1 NULL: no NotificationTarget) and applied
+     * to the client's view, as event-ingest applies a delivery. */
+    [APPLY] = {"mm_apply", "SELECT backend.apply_own_event($1, $2, $3::integer)", 3, false},
+    /* The views push sends; in no particular order (a tick's many). */
+    [VIEWS] = {"mm_views",
+               "SELECT " TICKET_COLUMNS_SQL ", NULL FROM backend.ticket_results r "
+               "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now()",
+               1, false},
 };
 
 void tick_init(void)
@@ -19,18 +30,61 @@ void tick_init(void)
     db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
+/* Remembers the tickets of an event that changed them, for tick_push. */
+static void remember(struct tick *t, const struct fm_event *e)
+{
+    if (t->nchanged + e->ntickets > t->changed_cap) {
+        size_t cap = (t->nchanged + e->ntickets) * 2 + 16;
+        const char **grown = arena_alloc(t->a, cap * sizeof(*grown));
+        if (t->nchanged > 0)
+            memcpy(grown, t->changed, t->nchanged * sizeof(*grown));
+        t->changed = grown;
+        t->changed_cap = cap;
+    }
+    for (size_t i = 0; i < e->ntickets; i++)
+        t->changed[t->nchanged++] = e->tickets[i].ticket_id;
+}
+
 int tick_publish(struct tick *t, const struct fm_event *e)
 {
-    if (t->conf.notification_target == NULL || *t->conf.notification_target == '\0')
-        return 0;
+    const char *target = t->conf.notification_target;
     json_t *j = fm_event_json(e);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    const char *p[] = {t->conf.notification_target, text};
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *p[] = {target != NULL && *target != '\0' ? target : NULL, text, ttl};
     PGresult *r;
-    int rc = db_exec(t->a, &stmts[PUBLISH], p, &r);
+    int rc = db_exec(t->a, &stmts[APPLY], p, &r);
     free(text);
-    return rc == DB_OK ? 0 : -1;
+    if (rc != DB_OK)
+        return -1;
+    if (strcmp(db_get(r, 0, 0), "0") != 0)
+        remember(t, e);
+    return 0;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void tick_push(struct tick *t)
+{
+    if (!push_enabled() || t->nchanged == 0)
+        return;
+    qsort(t->changed, t->nchanged, sizeof(*t->changed), by_string);
+    size_t n = 0;
+    for (size_t i = 0; i < t->nchanged; i++)
+        if (n == 0 || strcmp(t->changed[n - 1], t->changed[i]) != 0)
+            t->changed[n++] = t->changed[i];
+    const char *p[] = {util_pg_text_array(t->a, t->changed, n)};
+    PGresult *r;
+    if (db_exec(t->a, &stmts[VIEWS], p, &r) == DB_OK)
+        push_ticket_rows(t->a, r);
+    else
+        log_warn("push: the views of %zu ticket(s) not read: %s", n, db_message());
+    t->nchanged = 0;
 }
 
 struct fm_event tick_event(struct tick *t, enum fm_event_type type)

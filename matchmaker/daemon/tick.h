@@ -29,15 +29,26 @@ struct tick {
     struct fm_ruleset *rs;
     int64_t now_ms;        /* the tick's clock for expansions; events carry their own time */
     long wait_estimate_ms; /* for Searching events; -1: not available */
+    const char **changed;  /* tickets the tick's events changed, for tick_push */
+    size_t nchanged, changed_cap;
 };
 
 /* Registers the statements of the tick's events (db_register); before
  * db_init. */
 void tick_init(void);
 
-/* Writes an event to the outbox of the configuration's NotificationTarget
- * (none: no events, as FlexMatch without a target). 0 or -1. */
+/* Reports an event in the tick's transaction: applied to the results of
+ * its tickets (the client's view) by the SQL function event-ingest applies
+ * SNS deliveries with, and written to the outbox of the configuration's
+ * NotificationTarget (none: no notification, as FlexMatch without a
+ * target). Tickets it changed are remembered for tick_push. 0 or -1. */
 int tick_publish(struct tick *t, const struct fm_event *e);
+
+/* Publishes the current view of every ticket the tick's events changed to
+ * its push channel (common/push.h): called last in the tick's transaction,
+ * which still holds the tickets' result rows, so pushes keep commit order.
+ * Failures are logged; polling still answers with the truth. */
+void tick_push(struct tick *t);
 
 /* An event of this tick's configuration, with a fresh id. */
 struct fm_event tick_event(struct tick *t, enum fm_event_type type);

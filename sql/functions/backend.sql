@@ -81,19 +81,64 @@ LANGUAGE sql IMMUTABLE AS $$
     END;
 $$;
 
--- Applies one SNS Notification carrying a FlexMatch event, exactly once per
--- MessageId. Returns 'duplicate' or the number of tickets changed as text.
+-- Applies one SNS Notification carrying a FlexMatch event (event-ingest),
+-- exactly once per MessageId: backend.apply_event after the MessageId is
+-- recorded. Returns 'duplicate' or the number of tickets changed as text.
 -- The caller has validated the envelope's shape; a bad timestamp raises
 -- (22007/22008) and nothing is written.
---
--- An event that names a player already active on another ticket (a ticket
--- started elsewhere, or a late event of an older one) applies to its ticket
--- (whose players may read it) while the player's active ticket stays the
--- one it was, as the StartMatchmaking functions keep it: one per player,
--- the same per-player lock, expired results released first.
 CREATE OR REPLACE FUNCTION backend.apply_matchmaking_event(p_message_id text, p_topic_arn text,
                                                 p_event jsonb, p_ttl_seconds integer)
 RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO backend.sns_messages (message_id, topic_arn, expires_at)
+        VALUES (p_message_id, p_topic_arn, now() + interval '7 days')
+        ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+    RETURN backend.apply_event(p_event, p_ttl_seconds)::text;
+END;
+$$;
+
+-- rally's own matchmaker reporting a change of its tickets, in the
+-- transaction that made it: the event goes to the outbox of p_topic_arn
+-- (NULL: the configuration has no NotificationTarget) and is applied to
+-- the client's view by backend.apply_event, the function event-ingest
+-- applies an SNS delivery with, so the two paths cannot disagree. A
+-- published event's MessageId is recorded as applied: an event-ingest an
+-- operator subscribed to the topic acknowledges it as a duplicate.
+-- Returns the number of tickets changed.
+CREATE OR REPLACE FUNCTION backend.apply_own_event(p_topic_arn text, p_message text,
+                                                   p_ttl_seconds integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    id uuid;
+BEGIN
+    IF p_topic_arn IS NOT NULL THEN
+        id := events.publish(p_topic_arn, p_message);
+    END IF;
+    IF id IS NOT NULL THEN
+        INSERT INTO backend.sns_messages (message_id, topic_arn, expires_at)
+            VALUES (id::text, p_topic_arn, now() + interval '7 days');
+    END IF;
+    RETURN backend.apply_event(p_message::jsonb, p_ttl_seconds);
+END;
+$$;
+
+-- Applies a FlexMatch event to the results of the tickets it names, by the
+-- ordering rules above; returns how many tickets it changed.
+--
+-- An event that names a player not yet on its ticket (a ticket started
+-- elsewhere, AWS FlexMatch feeding us, or a late event of an older one)
+-- adds the player to the ticket (whose players may read it) while the
+-- player's active ticket stays the one it was, as the StartMatchmaking
+-- functions keep it: one per player, under the same per-player lock, taken
+-- in one order, expired results released first. rally's own events name
+-- only players their tickets already have, so they take no player lock:
+-- the matchmaker's tick, which holds pool rows, never waits on a
+-- StartMatchmaking that holds a player lock and waits on those rows.
+CREATE OR REPLACE FUNCTION backend.apply_event(p_event jsonb, p_ttl_seconds integer)
+RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     d jsonb := p_event->'detail';
     ev_type text := p_event->'detail'->>'type';
@@ -111,18 +156,12 @@ DECLARE
     ord integer;
     pid text;
 BEGIN
-    INSERT INTO backend.sns_messages (message_id, topic_arn, expires_at)
-        VALUES (p_message_id, p_topic_arn, now() + interval '7 days')
-        ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RETURN 'duplicate';
-    END IF;
-
-    -- The event's players first, in one order (as the StartMatchmaking
-    -- functions lock theirs), then its tickets; a ticket whose result
-    -- expired is over for its players.
     FOR pid IN SELECT DISTINCT pl->>'playerId' FROM jsonb_array_elements(d->'tickets') tk,
-                   jsonb_array_elements(coalesce(tk->'players', '[]'::jsonb)) pl ORDER BY 1
+                   jsonb_array_elements(coalesce(tk->'players', '[]'::jsonb)) pl
+               WHERE NOT EXISTS (SELECT 1 FROM backend.ticket_players tp
+                                 WHERE tp.ticket_id = tk->>'ticketId'
+                                   AND tp.player_id = pl->>'playerId')
+               ORDER BY 1
     LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
         UPDATE backend.ticket_players tp SET active = false
@@ -210,7 +249,7 @@ BEGIN
         END IF;
         changed := changed + 1;
     END LOOP;
-    RETURN changed::text;
+    RETURN changed;
 END;
 $$;
 

@@ -10,7 +10,8 @@
 
 -- Writes an event and one delivery per subscription of its topic in the
 -- caller's transaction, so an event exists exactly when the state change it
--- reports does. Returns the message id; with no subscriber nothing is kept.
+-- reports does. Returns the message id, or NULL when the topic has no
+-- subscriber (nothing is kept).
 CREATE OR REPLACE FUNCTION events.publish(p_topic_arn text, p_message text) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -24,17 +25,21 @@ BEGIN
         PERFORM pg_notify('rally_outbox', '');
     ELSE
         DELETE FROM events.outbox WHERE message_id = id; -- nobody listens
+        id := NULL;
     END IF;
     RETURN id;
 END;
 $$;
 
 -- After a delivery succeeded or was given up: drop the message once no
--- delivery of it is left.
+-- delivery of it is left. The message's row is locked first, so that two
+-- deliverers finishing its last two deliveries at once cannot both still
+-- see the other's and leave it behind: the second waits, then sees.
 CREATE OR REPLACE FUNCTION events.finish_delivery(p_message_id uuid, p_subscription_id bigint,
                                        p_dead boolean, p_error text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM events.outbox WHERE message_id = p_message_id FOR UPDATE;
     IF p_dead THEN
         INSERT INTO events.dead_letters (message_id, subscription_id, topic_arn, endpoint, message,
                                          attempts, last_error)
@@ -48,5 +53,21 @@ BEGIN
     DELETE FROM events.deliveries WHERE message_id = p_message_id AND subscription_id = p_subscription_id;
     DELETE FROM events.outbox o WHERE o.message_id = p_message_id
         AND NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = p_message_id);
+END;
+$$;
+
+-- events.finish_delivery for a batch of deliveries that arrived (pairs of
+-- p_message_ids[i], p_subscription_ids[i]), in one statement. The messages
+-- are locked in one order, so concurrent batches cannot deadlock.
+CREATE OR REPLACE FUNCTION events.finish_deliveries(p_message_ids uuid[],
+                                                    p_subscription_ids bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM events.outbox WHERE message_id = ANY (p_message_ids)
+        ORDER BY message_id FOR UPDATE;
+    DELETE FROM events.deliveries d USING unnest(p_message_ids, p_subscription_ids) AS x(m, s)
+        WHERE d.message_id = x.m AND d.subscription_id = x.s;
+    DELETE FROM events.outbox o WHERE o.message_id = ANY (p_message_ids)
+        AND NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = o.message_id);
 END;
 $$;

@@ -20,8 +20,11 @@ import rally
 from rally import TOP, guest, request, start_ticket
 
 OLD_COMMIT = "5439a4d"
+# The commit that moved the functions to sql/functions/ and changed nothing
+# else; later commits change functions on purpose.
+LAYOUT_COMMIT = "32b8b2a"
 CONF = "SampleFlexMatchConfiguration"
-DATABASES = ["rally_mig_upgraded", "rally_mig_fresh", "rally_mig_at010"]
+DATABASES = ["rally_mig_upgraded", "rally_mig_fresh", "rally_mig_at010", "rally_mig_layout"]
 
 # Live state, made through the functions the routes call (and, for matches
 # and game sessions, the statements rally-matchmaker runs): tickets
@@ -193,16 +196,20 @@ class Upgrade(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="rally-migrations-")
+        for name, commit in (("old", OLD_COMMIT), ("layout", LAYOUT_COMMIT)):
+            into = os.path.join(cls.tmp, name)
+            os.makedirs(into)
+            archive = subprocess.run(["git", "-C", TOP, "archive", commit, "sql", "scripts/migrate.sh"],
+                                     capture_output=True)
+            if archive.returncode != 0:
+                shutil.rmtree(cls.tmp)
+                raise unittest.SkipTest("no git history here to take commit %s from" % commit)
+            subprocess.run(["tar", "-x", "-C", into], input=archive.stdout, check=True)
         old = os.path.join(cls.tmp, "old")
-        os.makedirs(old)
-        archive = subprocess.run(["git", "-C", TOP, "archive", OLD_COMMIT, "sql", "scripts/migrate.sh"],
-                                 capture_output=True)
-        if archive.returncode != 0:
-            shutil.rmtree(cls.tmp)
-            raise unittest.SkipTest("no git history here to take commit %s from" % OLD_COMMIT)
-        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
         cls.old_sql = os.path.join(old, "sql")
         cls.old_migrate = os.path.join(old, "scripts", "migrate.sh")
+        cls.layout_sql = os.path.join(cls.tmp, "layout", "sql")
+        cls.layout_migrate = os.path.join(cls.tmp, "layout", "scripts", "migrate.sh")
         # The old layout stopped at 010: before 011 changed a function's result.
         cls.old010_sql = os.path.join(cls.tmp, "old010")
         shutil.copytree(cls.old_sql, cls.old010_sql)
@@ -243,9 +250,11 @@ class Upgrade(unittest.TestCase):
         migrate("rally_mig_fresh", self.new_sql, self.new_migrate)
         fresh = schema("rally_mig_fresh")
         self.assertEqual(upgraded, fresh)
-        # Nothing but the layout changed: the old release's fresh schema,
-        # every function body included, is the new one.
-        self.assertEqual(old_schema, fresh)
+        # Nothing but the layout changed at the layout commit: the old
+        # release's fresh schema, every function body included, is the one
+        # that commit makes.
+        migrate("rally_mig_layout", self.layout_sql, self.layout_migrate)
+        self.assertEqual(old_schema, schema("rally_mig_layout"))
 
         # Again: nothing changes.
         migrate(db, self.new_sql, self.new_migrate)

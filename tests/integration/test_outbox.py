@@ -1,6 +1,7 @@
 """The events outbox: rally-matchmaker delivers what events.publish() wrote as
-signed SNS Notifications, to the local event-ingest and to any subscriber;
-retries while an endpoint is down; dead-letters after the last attempt."""
+signed SNS Notifications, to the local event-ingest when an operator
+subscribes it and to any subscriber; retries while an endpoint is down;
+dead-letters after the last attempt."""
 
 import http.server
 import json
@@ -69,6 +70,9 @@ class Outbox(unittest.TestCase):
         self.addCleanup(psql, "DELETE FROM events.subscriptions WHERE endpoint = :'p1'", endpoint)
 
     def test_events_reach_event_ingest(self):
+        # The stack's own events are applied in place; an operator may still
+        # subscribe event-ingest to the topic, SNS's way round.
+        self.subscribe("http://127.0.0.1:%d/v1/events/sns" % rally.PORT)
         # A configuration whose tickets never match: only this test's event
         # moves the ticket.
         rally.load_config(rulesets={"Never": NEVER}, configurations={"Parked": PARKED})
