@@ -1,10 +1,10 @@
 /*
  * Push of ticket updates: the current MatchmakingTicket JSON of a ticket,
  * published to its channel on nginx's nchan publisher (a unix socket only
- * functions and the matchmaker reach, RALLY_PUSH_SOCKET). nginx keeps the last message of each
- * channel, so a subscriber gets the current status at once, then every
- * change (GET /v1/matchmaking/{id}/events: WebSocket, EventSource or
- * long-poll).
+ * the functions and the matchmaker reach, RALLY_PUSH_SOCKET). nginx keeps
+ * the last message of each channel, so a subscriber gets the current
+ * status at once, then every change (GET /v1/matchmaking/{id}/events:
+ * WebSocket, EventSource or long-poll).
  *
  * Order: a publisher publishes while its transaction still holds the
  * ticket's row lock, and reads the view inside that transaction; the next

@@ -216,7 +216,8 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
                        fm_region_name(m->region),
                        accept ? timeout : NULL};
     PGresult *r;
-    if (db_exec(t->a, &stmts[MATCHED], p, &r) != DB_OK)
+    /* With acceptance, MATCHED clears answers the queued events carry. */
+    if ((accept && tick_flush(t) < 0) || db_exec(t->a, &stmts[MATCHED], p, &r) != DB_OK)
         f->failed = 1;
     free(teams_text);
 
@@ -350,7 +351,8 @@ static int decide_acceptance(struct tick *t, PGresult *pending, int row)
             const char *pr[] = {one};
             rc = set_tickets(t, one, mine ? "SEARCHING" : "CANCELLED") == 0 &&
                          tick_publish(t, &e) == 0 &&
-                         (!mine || db_exec(t->a, &stmts[RESET_ACCEPTANCE], pr, &r) == DB_OK)
+                         (!mine || (tick_flush(t) == 0 &&
+                                    db_exec(t->a, &stmts[RESET_ACCEPTANCE], pr, &r) == DB_OK))
                      ? 0
                      : -1;
         }
@@ -376,7 +378,7 @@ static int resolve_acceptances(struct tick *t)
         return 0;
     const char *p[] = {t->name};
     PGresult *r;
-    if (db_exec(t->a, &stmts[PENDING], p, &r) != DB_OK)
+    if (tick_flush(t) < 0 || db_exec(t->a, &stmts[PENDING], p, &r) != DB_OK)
         return -1;
     for (int i = 0; i < PQntuples(r); i++)
         if (decide_acceptance(t, r, i) < 0)
@@ -427,6 +429,8 @@ static int tick_configuration(struct tick *t)
         matches = form_matches(t);
     /* New matches are placed in the same tick: no wait for the next one. */
     if (matches >= 0 && !t->conf.standalone && placement_run(t) < 0)
+        matches = -1;
+    if (matches >= 0 && tick_flush(t) < 0)
         matches = -1;
     if (matches < 0) {
         log_warn("tick of %s rolled back: %s", t->name, db_message());

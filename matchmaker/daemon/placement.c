@@ -122,6 +122,9 @@ void placement_init(void)
 static PGresult *run(struct tick *t, int stmt, const char *const *params)
 {
     PGresult *r;
+    /* REQUEUE clears acceptance answers the queued events may carry. */
+    if (stmt == REQUEUE && tick_flush(t) < 0)
+        return NULL;
     return db_exec(t->a, &stmts[stmt], params, &r) == DB_OK ? r : NULL;
 }
 

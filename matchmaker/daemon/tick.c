@@ -14,10 +14,15 @@
 
 enum { APPLY, VIEWS };
 
+/* Events a flush applies at once: a statement of at most ~0.3 s. */
+#define FLUSH_AT 500
+
 static const struct db_stmt stmts[] = {
-    /* The event to the outbox ($1 NULL: no NotificationTarget) and applied
-     * to the client's view, as event-ingest applies a delivery. */
-    [APPLY] = {"mm_apply", "SELECT backend.apply_own_event($1, $2, $3::integer)", 3, false},
+    /* The events to the outbox ($1 NULL: no NotificationTarget) and applied
+     * to the client's view, as event-ingest applies a delivery; the ids of
+     * the tickets they changed. */
+    [APPLY] = {"mm_apply", "SELECT backend.apply_own_events($1, $2::text[], $3::integer)", 3,
+               false},
     /* The views push sends; in no particular order (a tick's many). */
     [VIEWS] = {"mm_views",
                "SELECT " TICKET_COLUMNS_SQL ", NULL FROM backend.ticket_results r "
@@ -30,37 +35,47 @@ void tick_init(void)
     db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
-/* Remembers the tickets of an event that changed them, for tick_push. */
-static void remember(struct tick *t, const struct fm_event *e)
+/* Appends s to a growing array of the tick's arena. */
+static void append(struct arena *a, const char ***list, size_t *n, size_t *cap, const char *s)
 {
-    if (t->nchanged + e->ntickets > t->changed_cap) {
-        size_t cap = (t->nchanged + e->ntickets) * 2 + 16;
-        const char **grown = arena_alloc(t->a, cap * sizeof(*grown));
-        if (t->nchanged > 0)
-            memcpy(grown, t->changed, t->nchanged * sizeof(*grown));
-        t->changed = grown;
-        t->changed_cap = cap;
+    if (*n == *cap) {
+        size_t grown_cap = *cap * 2 + 64;
+        const char **grown = arena_alloc(a, grown_cap * sizeof(*grown));
+        if (*n > 0)
+            memcpy(grown, *list, *n * sizeof(*grown));
+        *list = grown;
+        *cap = grown_cap;
     }
-    for (size_t i = 0; i < e->ntickets; i++)
-        t->changed[t->nchanged++] = e->tickets[i].ticket_id;
+    (*list)[(*n)++] = s;
 }
 
 int tick_publish(struct tick *t, const struct fm_event *e)
 {
-    const char *target = t->conf.notification_target;
     json_t *j = fm_event_json(e);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
+    if (text == NULL)
+        return -1;
+    append(t->a, &t->queued, &t->nqueued, &t->queued_cap, arena_strdup(t->a, text));
+    free(text);
+    return t->nqueued >= FLUSH_AT ? tick_flush(t) : 0;
+}
+
+int tick_flush(struct tick *t)
+{
+    if (t->nqueued == 0)
+        return 0;
+    const char *target = t->conf.notification_target;
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
-    const char *p[] = {target != NULL && *target != '\0' ? target : NULL, text, ttl};
+    const char *p[] = {target != NULL && *target != '\0' ? target : NULL,
+                       util_pg_text_array(t->a, t->queued, t->nqueued), ttl};
+    t->nqueued = 0;
     PGresult *r;
-    int rc = db_exec(t->a, &stmts[APPLY], p, &r);
-    free(text);
-    if (rc != DB_OK)
+    if (db_exec(t->a, &stmts[APPLY], p, &r) != DB_OK)
         return -1;
-    if (strcmp(db_get(r, 0, 0), "0") != 0)
-        remember(t, e);
+    for (int i = 0; i < PQntuples(r); i++)
+        append(t->a, &t->changed, &t->nchanged, &t->changed_cap, db_get(r, i, 0));
     return 0;
 }
 

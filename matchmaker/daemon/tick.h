@@ -29,7 +29,9 @@ struct tick {
     struct fm_ruleset *rs;
     int64_t now_ms;        /* the tick's clock for expansions; events carry their own time */
     long wait_estimate_ms; /* for Searching events; -1: not available */
-    const char **changed;  /* tickets the tick's events changed, for tick_push */
+    const char **queued;   /* events (JSON) reported, not yet applied */
+    size_t nqueued, queued_cap;
+    const char **changed; /* tickets the tick's events changed, for tick_push */
     size_t nchanged, changed_cap;
 };
 
@@ -37,12 +39,19 @@ struct tick {
  * db_init. */
 void tick_init(void);
 
-/* Reports an event in the tick's transaction: applied to the results of
- * its tickets (the client's view) by the SQL function event-ingest applies
- * SNS deliveries with, and written to the outbox of the configuration's
- * NotificationTarget (none: no notification, as FlexMatch without a
- * target). Tickets it changed are remembered for tick_push. 0 or -1. */
+/* Reports an event in the tick's transaction: written to the outbox of
+ * the configuration's NotificationTarget (none: no notification, as
+ * FlexMatch without a target) and applied to the results of its tickets
+ * (the client's view) by the SQL function event-ingest applies SNS
+ * deliveries with. Events are queued and applied in order, many per
+ * statement, by tick_flush: every few hundred, and before any statement of
+ * the tick that reads or writes what they change (backend.ticket_players:
+ * acceptance answers) and before the commit. 0 or -1. */
 int tick_publish(struct tick *t, const struct fm_event *e);
+
+/* Applies the queued events, in the order they were reported; the tickets
+ * they changed are remembered for tick_push. 0, or -1 (roll back). */
+int tick_flush(struct tick *t);
 
 /* Publishes the current view of every ticket the tick's events changed to
  * its push channel (common/push.h): called last in the tick's transaction,

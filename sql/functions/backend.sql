@@ -125,6 +125,23 @@ BEGIN
 END;
 $$;
 
+-- backend.apply_own_event for each of p_messages, in their order, in one
+-- call (a tick reports thousands); returns the ids of the tickets named by
+-- the events that changed something.
+CREATE OR REPLACE FUNCTION backend.apply_own_events(p_topic_arn text, p_messages text[],
+                                                    p_ttl_seconds integer)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    m text;
+BEGIN
+    FOREACH m IN ARRAY p_messages LOOP
+        IF backend.apply_own_event(p_topic_arn, m, p_ttl_seconds) > 0 THEN
+            RETURN QUERY SELECT tk->>'ticketId' FROM jsonb_array_elements(m::jsonb->'detail'->'tickets') tk;
+        END IF;
+    END LOOP;
+END;
+$$;
+
 -- Applies a FlexMatch event to the results of the tickets it names, by the
 -- ordering rules above; returns how many tickets it changed.
 --
@@ -155,13 +172,19 @@ DECLARE
     changed integer := 0;
     ord integer;
     pid text;
+    newcomers text[] := '{}';
 BEGIN
-    FOR pid IN SELECT DISTINCT pl->>'playerId' FROM jsonb_array_elements(d->'tickets') tk,
-                   jsonb_array_elements(coalesce(tk->'players', '[]'::jsonb)) pl
-               WHERE NOT EXISTS (SELECT 1 FROM backend.ticket_players tp
-                                 WHERE tp.ticket_id = tk->>'ticketId'
-                                   AND tp.player_id = pl->>'playerId')
-               ORDER BY 1
+    -- One primary-key probe per player named (a join here is planned for
+    -- jsonb_array_elements' guess of 100 rows: a scan of the whole table).
+    FOR tid, pid IN SELECT tk->>'ticketId', pl->>'playerId' FROM jsonb_array_elements(d->'tickets') tk,
+                        jsonb_array_elements(coalesce(tk->'players', '[]'::jsonb)) pl
+    LOOP
+        PERFORM 1 FROM backend.ticket_players tp WHERE tp.ticket_id = tid AND tp.player_id = pid;
+        IF NOT FOUND THEN
+            newcomers := newcomers || pid;
+        END IF;
+    END LOOP;
+    FOR pid IN SELECT DISTINCT x FROM unnest(newcomers) x ORDER BY 1
     LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
         UPDATE backend.ticket_players tp SET active = false
@@ -229,6 +252,14 @@ BEGIN
         -- playerSessionId), never the first player's of the match.
         ord := 0;
         FOR p IN SELECT * FROM jsonb_array_elements(coalesce(t->'players', '[]'::jsonb)) LOOP
+            -- A player the ticket has, named with nothing new (Searching
+            -- events name only the id), is left as it is: the upsert below
+            -- would change nothing (a final event's UPDATE follows).
+            IF p->>'team' IS NULL AND p->>'playerSessionId' IS NULL AND p->>'accepted' IS NULL
+               AND NOT (p->>'playerId') = ANY (newcomers) THEN
+                ord := ord + 1;
+                CONTINUE;
+            END IF;
             -- A player already active on another ticket stays active there.
             INSERT INTO backend.ticket_players AS tp (ticket_id, player_id, ord, team,
                                                       player_session_id, accepted, active)
@@ -275,6 +306,13 @@ BEGIN
     total := total + n;
     DELETE FROM backend.sns_messages WHERE message_id IN (
         SELECT message_id FROM backend.sns_messages WHERE expires_at <= now()
+        LIMIT p_batch FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    -- Messages left without a delivery (their subscription was deleted).
+    DELETE FROM events.outbox WHERE message_id IN (
+        SELECT o.message_id FROM events.outbox o
+        WHERE NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = o.message_id)
         LIMIT p_batch FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;

@@ -4,10 +4,11 @@
 With the matchmaker paused, N players log in, start a ticket of a STANDALONE
 configuration that pairs players at once, and subscribe to their ticket by
 EventSource. While all N are held by nginx, the FastCGI functions must still
-answer. Then the matchmaker resumes: it pairs them, the events go through
-the outbox and event-ingest, and each subscriber is told COMPLETED. The delay
-of each is the time from event-ingest applying the event (the ticket
-result's updated_at) to the subscriber reading it."""
+answer. Then the matchmaker resumes: it pairs them, applies the events in
+place and pushes each ticket, and each subscriber is told COMPLETED. The
+delay of each is the time from the transaction that applied the event (the
+ticket result's updated_at, when it began) to the subscriber reading it;
+the mean wait is from the matchmaker's resumption."""
 
 import asyncio
 import os

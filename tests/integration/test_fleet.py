@@ -2,7 +2,7 @@
 processes (simulated here over the real HTTP routes) register, heartbeat and
 activate; the matchmaker places each match on the best location, reserves
 player sessions, and the players' tickets complete with the connection info
-through the outbox, SNS and event-ingest."""
+(the matchmaker's events applied in place)."""
 
 import json
 import os

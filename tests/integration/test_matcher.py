@@ -1,6 +1,6 @@
 """rally-matchmaker's matchmaking loop on the real stack: STANDALONE matches
-complete by themselves through the outbox and event-ingest, tickets time
-out, and a standby daemon takes over when the leader is killed."""
+complete by themselves (the matchmaker's events applied in place), tickets
+time out, and a standby daemon takes over when the leader is killed."""
 
 import json
 import os

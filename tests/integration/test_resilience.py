@@ -249,8 +249,8 @@ class PostgresRestart(unittest.TestCase):
                                   "WHERE ticket_id = :'p1'", self.accepted),
                              psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'", self.accepted)))
         # The daemons carried on by themselves: the same processes, and a
-        # ticket started now is searching in the client's view (matchmaker,
-        # outbox and event-ingest all back).
+        # ticket started now is searching in the client's view (the
+        # matchmaker back, its events applied).
         self.assertEqual((rally.pids("matchmaker"), rally.pids("sweeper")), (matchmaker, sweeper))
         self.assertTrue(alive(matchmaker) and alive(sweeper))
         g = guest()
