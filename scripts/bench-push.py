@@ -24,17 +24,22 @@ def main():
     rally.load_config(rulesets={"PushPairsRules": pushload.PAIRS_RULES},
                       configurations={"PushPairs": pushload.pairs_configuration(rally.TOPIC)})
     f = pushload.run(n, rally.TOPIC)
-    f["target_p99_ms"] = 100
+    # The burst waits on matching, not on delivery (issue 10): every
+    # subscriber told, the functions free while all are held, and a mean
+    # wait under 5 s. The delay is from the start of the transaction that
+    # applied the event, so it includes the rest of that tick.
+    f["target_mean_wait_seconds"] = 5
     f["meets_target"] = (f["completed_pushed"] == n and f["refused"] == 0
                          and f["function_answered_while_held"] == 200
-                         and f["delay_p99_ms"] is not None and f["delay_p99_ms"] < 100)
+                         and f["mean_wait_seconds"] is not None and f["mean_wait_seconds"] < 5)
     with open(out, "w") as fh:
         json.dump(f, fh)
-    print("push: %(completed_pushed)d/%(subscribers)d subscribers told COMPLETED; delay from the apply "
-          "p50 %(delay_p50_ms)s ms, p99 %(delay_p99_ms)s ms (target < 100 ms: %(meets_target)s); "
+    print("push: %(completed_pushed)d/%(subscribers)d subscribers told COMPLETED, mean wait "
+          "%(mean_wait_seconds)s s (target < 5 s: %(meets_target)s); delay from the applying transaction's "
+          "start p50 %(delay_p50_ms)s ms, p99 %(delay_p99_ms)s ms; "
           "functions answered while all were held: HTTP %(function_answered_while_held)s; "
           "polling every 1.5 s would cost %(polling_rps_for_same_players)s req/s for the same players, "
-          "push cost %(push_requests_total)d requests in all (mean wait %(mean_wait_seconds)s s)" % f)
+          "push cost %(push_requests_total)d requests in all" % f)
     return 0 if f["meets_target"] else 1
 
 

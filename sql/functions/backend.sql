@@ -272,11 +272,18 @@ BEGIN
                     team = coalesce(excluded.team, tp.team),
                     player_session_id = coalesce(excluded.player_session_id, tp.player_session_id),
                     accepted = coalesce(excluded.accepted, tp.accepted),
-                    active = tp.active AND NOT terminal;
+                    active = tp.active AND NOT terminal
+                -- No new row version when nothing changes: a tick applies
+                -- several events to one ticket in one transaction, and each
+                -- version costs every later lookup of the row.
+                WHERE (tp.team, tp.player_session_id, tp.accepted, tp.active) IS DISTINCT FROM
+                      (coalesce(excluded.team, tp.team),
+                       coalesce(excluded.player_session_id, tp.player_session_id),
+                       coalesce(excluded.accepted, tp.accepted), tp.active AND NOT terminal);
             ord := ord + 1;
         END LOOP;
         IF terminal THEN
-            UPDATE backend.ticket_players SET active = false WHERE ticket_id = tid;
+            UPDATE backend.ticket_players SET active = false WHERE ticket_id = tid AND active;
         END IF;
         changed := changed + 1;
     END LOOP;
