@@ -301,37 +301,34 @@ print("end to end: %s" % ("%(seated)s/%(players)s players seated in %(wall_secon
 PY
 [ "$e2e_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$e2e_rc; }
 
-# ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
-PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}
-say "push: $PUSH_SUBSCRIBERS EventSource subscribers"
-push_rc=0
-python3 "$TOP/scripts/bench-push.py" "$PUSH_SUBSCRIBERS" "$WORK/push.json" >&2 || push_rc=$?
-python3 - "$RESULTS" "$WORK/push.json" <<'PY'
+# Runs one python bench script (NAME, its script, its arguments before the
+# output file) and files its figures under NAME in the results; a failure
+# becomes the bench's exit status unless an earlier one already did.
+run_part() {
+    local name=$1 script=$2; shift 2
+    local rc=0
+    python3 "$TOP/scripts/$script" "$@" "$WORK/$name.json" >&2 || rc=$?
+    python3 - "$RESULTS" "$WORK/$name.json" "$name" <<'PY'
 import json, sys
 results = json.load(open(sys.argv[1]))
 try:
-    results["push"] = json.load(open(sys.argv[2]))
+    results[sys.argv[3]] = json.load(open(sys.argv[2]))
 except (OSError, ValueError):
-    results["push"] = {"error": "no figures"}
+    results[sys.argv[3]] = {"error": "no figures"}
 json.dump(results, open(sys.argv[1], "w"), indent=2)
 PY
-[ "$push_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$push_rc; }
+    [ "$rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$rc; }
+}
+
+# ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
+PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}
+say "push: $PUSH_SUBSCRIBERS EventSource subscribers"
+run_part push bench-push.py "$PUSH_SUBSCRIBERS"
 
 # ---- 7. outbox: signed delivery to an external HTTP subscriber -------------------------
 OUTBOX_EVENTS=${BENCH_OUTBOX_EVENTS:-10000}
 say "outbox: $OUTBOX_EVENTS events to an external subscriber"
-outbox_rc=0
-python3 "$TOP/scripts/bench-outbox.py" "$OUTBOX_EVENTS" "$WORK/outbox.json" >&2 || outbox_rc=$?
-python3 - "$RESULTS" "$WORK/outbox.json" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))
-try:
-    results["outbox"] = json.load(open(sys.argv[2]))
-except (OSError, ValueError):
-    results["outbox"] = {"error": "no figures"}
-json.dump(results, open(sys.argv[1], "w"), indent=2)
-PY
-[ "$outbox_rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$outbox_rc; }
+run_part outbox bench-outbox.py "$OUTBOX_EVENTS"
 
 mkdir -p "$TOP/$BUILD"
 cp "$RESULTS" "$TOP/$BUILD/bench-results.json"
