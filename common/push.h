@@ -12,23 +12,20 @@
  * in commit order and the last one kept is the newest.
  *
  * A failed publish is logged and otherwise ignored: polling still answers
- * with the truth. One libcurl handle per worker process, kept alive.
+ * with the truth. Up to 8 libcurl handles per process, kept alive: the
+ * publishes of one call run side by side.
  */
 #ifndef RALLY_COMMON_PUSH_H
 #define RALLY_COMMON_PUSH_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
 /* Whether push is configured. */
 bool push_enabled(void);
 
-/* Publishes json (len bytes) to the channel of ticket_id. 0, or -1 (logged). */
-int push_ticket(const char *ticket_id, const char *json, size_t len);
-
 /* Publishes every row of a TICKET_VIEW_ANY_SQL result, rendered as
- * poll-ticket renders it; after a failed publish, the rest are skipped
- * (logged). */
+ * poll-ticket renders it, to its ticket's channel, several at once; after
+ * a failed publish, the rest are skipped (logged). */
 struct pg_result;
 struct arena;
 void push_ticket_rows(struct arena *a, const struct pg_result *r);
