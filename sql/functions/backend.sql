@@ -167,24 +167,26 @@ DECLARE
     p jsonb;
     tid text;
     cur backend.ticket_results%ROWTYPE;
-    new_status text;
+    acceptance_required boolean := (p_event->'detail'->>'acceptanceRequired')::boolean;
+    attempt integer;
+    applied boolean;
     terminal boolean := backend.event_rank(ev_type) = 9;
     changed integer := 0;
     ord integer;
     pid text;
     newcomers text[] := '{}';
 BEGIN
-    -- One primary-key probe per player named (a join here is planned for
-    -- jsonb_array_elements' guess of 100 rows: a scan of the whole table).
-    FOR tid, pid IN SELECT tk->>'ticketId', pl->>'playerId' FROM jsonb_array_elements(d->'tickets') tk,
-                        jsonb_array_elements(coalesce(tk->'players', '[]'::jsonb)) pl
-    LOOP
-        PERFORM 1 FROM backend.ticket_players tp WHERE tp.ticket_id = tid AND tp.player_id = pid;
-        IF NOT FOUND THEN
-            newcomers := newcomers || pid;
-        END IF;
-    END LOOP;
-    FOR pid IN SELECT DISTINCT x FROM unnest(newcomers) x ORDER BY 1
+    -- One primary-key probe per player named: LATERAL ... LIMIT 1 keeps it a
+    -- probe (a join is planned for jsonb_array_elements' guess of 100 rows,
+    -- a scan of the whole table).
+    SELECT coalesce(array_agg(DISTINCT pl->>'playerId'), '{}') INTO newcomers
+        FROM jsonb_array_elements(d->'tickets') tk,
+             jsonb_array_elements(coalesce(tk->'players', '[]'::jsonb)) pl
+             LEFT JOIN LATERAL (SELECT 1 AS found FROM backend.ticket_players tp
+                                WHERE tp.ticket_id = tk->>'ticketId'
+                                  AND tp.player_id = pl->>'playerId' LIMIT 1) f ON true
+        WHERE f.found IS NULL;
+    FOR pid IN SELECT x FROM unnest(newcomers) x ORDER BY 1
     LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
         UPDATE backend.ticket_players tp SET active = false
@@ -193,60 +195,72 @@ BEGIN
               AND r.expires_at <= now();
     END LOOP;
 
+    <<tickets>>
     FOR t IN SELECT * FROM jsonb_array_elements(d->'tickets') LOOP
         tid := t->>'ticketId';
-        SELECT * INTO cur FROM backend.ticket_results WHERE ticket_id = tid FOR UPDATE;
-        IF FOUND AND cur.expires_at <= now() THEN
-            DELETE FROM backend.ticket_results WHERE ticket_id = tid;
-            cur := NULL;
-        END IF;
-        IF cur.ticket_id IS NULL THEN
-            -- A ticket this backend did not start (AWS FlexMatch feeding us,
-            -- or a server-side ticket): its players become its owners.
-            INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, start_time,
-                                                expires_at)
-                VALUES (tid, conf_name, 'QUEUED',
-                        coalesce((t->>'startTime')::timestamptz, ev_time),
-                        now() + make_interval(secs => p_ttl_seconds))
-                RETURNING * INTO cur;
-        ELSIF NOT backend.event_supersedes(cur.last_event, cur.match_id, cur.last_event_time,
-                                           cur.acceptance, cur.status, ev_type, ev_match, ev_time) THEN
-            CONTINUE;
-        END IF;
-
-        new_status := backend.status_for_event(ev_type, coalesce((d->>'acceptanceRequired')::boolean,
-                                                                 cur.status = 'REQUIRES_ACCEPTANCE'),
-                                               d->>'acceptance');
-        UPDATE backend.ticket_results SET
-            status = new_status,
-            status_reason = CASE
-                WHEN ev_type = 'MatchmakingFailed' THEN coalesce(d->>'reason', 'UNEXPECTED_ERROR')
-                WHEN ev_type IN ('MatchmakingTimedOut', 'MatchmakingCancelled') THEN d->>'reason'
-                WHEN ev_type = 'AcceptMatchCompleted' AND new_status = 'SEARCHING'
-                    THEN 'ACCEPTANCE_' || upper(coalesce(d->>'acceptance', 'FAILED'))
-                ELSE NULL END,
-            status_message = CASE WHEN terminal THEN d->>'message' ELSE NULL END,
-            last_event = ev_type,
-            last_event_time = ev_time,
-            match_id = coalesce(ev_match, CASE WHEN ev_type = 'MatchmakingSearching' THEN NULL
-                                               ELSE match_id END),
-            acceptance = CASE WHEN ev_type = 'AcceptMatchCompleted' THEN d->>'acceptance' END,
-            end_time = CASE WHEN terminal THEN ev_time ELSE NULL END,
-            estimated_wait_time = CASE
-                WHEN jsonb_typeof(d->'estimatedWaitMillis') = 'number'
-                    THEN (d->>'estimatedWaitMillis')::numeric::integer
-                ELSE estimated_wait_time END,
-            game_session_arn = CASE WHEN ev_type = 'MatchmakingSucceeded'
-                                    THEN gsi->>'gameSessionArn' ELSE game_session_arn END,
-            ip_address = CASE WHEN ev_type = 'MatchmakingSucceeded'
-                              THEN gsi->>'ipAddress' ELSE ip_address END,
-            dns_name = CASE WHEN ev_type = 'MatchmakingSucceeded'
-                            THEN gsi->>'dnsName' ELSE dns_name END,
-            port = CASE WHEN ev_type = 'MatchmakingSucceeded'
-                        THEN (gsi->>'port')::numeric::integer ELSE port END,
-            updated_at = now(),
-            expires_at = now() + make_interval(secs => p_ttl_seconds)
-        WHERE ticket_id = tid;
+        -- The usual case in one statement: a live result the event
+        -- supersedes. Otherwise the row is locked and looked at: an expired
+        -- result is over, a missing one is made, and one the event does not
+        -- supersede (judged again under the lock) is left; then the same
+        -- UPDATE again.
+        FOR attempt IN 1..2 LOOP
+            UPDATE backend.ticket_results r SET
+                status = backend.status_for_event(ev_type, coalesce(acceptance_required,
+                                                                    r.status = 'REQUIRES_ACCEPTANCE'),
+                                                  d->>'acceptance'),
+                status_reason = CASE
+                    WHEN ev_type = 'MatchmakingFailed' THEN coalesce(d->>'reason', 'UNEXPECTED_ERROR')
+                    WHEN ev_type IN ('MatchmakingTimedOut', 'MatchmakingCancelled') THEN d->>'reason'
+                    WHEN ev_type = 'AcceptMatchCompleted'
+                         AND d->>'acceptance' IS DISTINCT FROM 'Accepted'
+                        THEN 'ACCEPTANCE_' || upper(coalesce(d->>'acceptance', 'FAILED'))
+                    ELSE NULL END,
+                status_message = CASE WHEN terminal THEN d->>'message' ELSE NULL END,
+                last_event = ev_type,
+                last_event_time = ev_time,
+                match_id = coalesce(ev_match, CASE WHEN ev_type = 'MatchmakingSearching' THEN NULL
+                                                   ELSE r.match_id END),
+                acceptance = CASE WHEN ev_type = 'AcceptMatchCompleted' THEN d->>'acceptance' END,
+                end_time = CASE WHEN terminal THEN ev_time ELSE NULL END,
+                estimated_wait_time = CASE
+                    WHEN jsonb_typeof(d->'estimatedWaitMillis') = 'number'
+                        THEN (d->>'estimatedWaitMillis')::numeric::integer
+                    ELSE r.estimated_wait_time END,
+                game_session_arn = CASE WHEN ev_type = 'MatchmakingSucceeded'
+                                        THEN gsi->>'gameSessionArn' ELSE r.game_session_arn END,
+                ip_address = CASE WHEN ev_type = 'MatchmakingSucceeded'
+                                  THEN gsi->>'ipAddress' ELSE r.ip_address END,
+                dns_name = CASE WHEN ev_type = 'MatchmakingSucceeded'
+                                THEN gsi->>'dnsName' ELSE r.dns_name END,
+                port = CASE WHEN ev_type = 'MatchmakingSucceeded'
+                            THEN (gsi->>'port')::numeric::integer ELSE r.port END,
+                updated_at = now(),
+                expires_at = now() + make_interval(secs => p_ttl_seconds)
+            WHERE r.ticket_id = tid AND r.expires_at > now()
+              AND backend.event_supersedes(r.last_event, r.match_id, r.last_event_time,
+                                           r.acceptance, r.status, ev_type, ev_match, ev_time);
+            applied := FOUND;
+            EXIT WHEN applied OR attempt = 2;
+            SELECT * INTO cur FROM backend.ticket_results WHERE ticket_id = tid FOR UPDATE;
+            IF FOUND AND cur.expires_at <= now() THEN
+                DELETE FROM backend.ticket_results WHERE ticket_id = tid;
+                cur := NULL;
+            END IF;
+            IF cur.ticket_id IS NULL THEN
+                -- A ticket this backend did not start (AWS FlexMatch feeding
+                -- us, or a server-side ticket): its players become its owners.
+                INSERT INTO backend.ticket_results (ticket_id, configuration_name, status,
+                                                    start_time, expires_at)
+                    VALUES (tid, conf_name, 'QUEUED',
+                            coalesce((t->>'startTime')::timestamptz, ev_time),
+                            now() + make_interval(secs => p_ttl_seconds));
+            ELSIF NOT backend.event_supersedes(cur.last_event, cur.match_id, cur.last_event_time,
+                                               cur.acceptance, cur.status, ev_type, ev_match,
+                                               ev_time) THEN
+                CONTINUE tickets;
+            END IF;
+        END LOOP;
+        CONTINUE tickets WHEN NOT applied;
 
         -- Each player gets what its own ticket entry says (its own
         -- playerSessionId), never the first player's of the match.
@@ -283,7 +297,10 @@ BEGIN
             ord := ord + 1;
         END LOOP;
         IF terminal THEN
-            UPDATE backend.ticket_players SET active = false WHERE ticket_id = tid AND active;
+            -- IS NOT FALSE, not "AND active": with that, PostgreSQL chose to
+            -- scan the partial index of active players for the ticket.
+            UPDATE backend.ticket_players SET active = false
+                WHERE ticket_id = tid AND active IS NOT FALSE;
         END IF;
         changed := changed + 1;
     END LOOP;
