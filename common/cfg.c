@@ -41,6 +41,9 @@ long cfg_env_long(const char *var, long def, long min, long max)
 
 int cfg_parse_list(const char *s, struct cfg_list *out)
 {
+    /* A list parsed again (cfg_load run twice) lets go of its old items. */
+    for (size_t i = 0; i < out->n; i++)
+        free(out->items[i]);
     out->n = 0;
     while (s != NULL && *s != '\0') {
         while (*s == ' ' || *s == '\t' || *s == ',')

@@ -14,7 +14,7 @@
 #define CFG_MAX_LIST 16
 
 struct cfg_list {
-    const char *items[CFG_MAX_LIST];
+    char *items[CFG_MAX_LIST];
     size_t n;
 };
 
@@ -65,8 +65,9 @@ long cfg_env_long(const char *var, long def, long min, long max);
 /* A string setting of the environment: def when unset or empty. */
 const char *cfg_env_str(const char *var, const char *def);
 
-/* Parses a comma-separated list (whitespace around items ignored) into out.
- * The strings are copied and live as long as the process. 0 or -1 (too many). */
+/* Parses a comma-separated list (whitespace around items ignored) into out
+ * (zeroed, or a list this parsed before: its items are freed). The strings
+ * are copied and live until out is parsed again. 0 or -1 (too many). */
 int cfg_parse_list(const char *s, struct cfg_list *out);
 
 #endif
