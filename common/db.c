@@ -265,6 +265,12 @@ static enum db_rc run_control(const char *sql)
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         set_error(PQresultErrorField(r, PG_DIAG_SQLSTATE), PQerrorMessage(conn));
+    /* COMMIT of a transaction a failed statement aborted succeeds as a
+     * ROLLBACK: nothing was committed, and the caller must know. */
+    if (ok && strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
+        set_error("25P02", "the transaction had failed: COMMIT rolled it back");
+        ok = false;
+    }
     PQclear(r);
     if (ok)
         return DB_OK;

@@ -10,11 +10,15 @@
 #include "cfg.h"
 #include "log.h"
 #include "ticket.h"
+#include "util.h"
 
 /* Publishes of one call in flight at once: nchan takes them side by side
  * (each is one channel), and a tick publishes thousands. */
 #define PUSH_PARALLEL 8
 #define PUSH_TIMEOUT_MS 1000L
+/* The most one call spends starting publishes: well inside the database's
+ * idle_in_transaction_session_timeout (10 s) of a caller holding rows. */
+#define PUSH_BUDGET_MS 3000.0
 
 static CURLM *multi;
 static CURL *easies[PUSH_PARALLEL];
@@ -78,18 +82,28 @@ static void start(CURL *c, struct publish *p, char url[256])
     curl_easy_setopt(c, CURLOPT_PRIVATE, p);
 }
 
-/* Sends the publishes, PUSH_PARALLEL at a time; after a failure none more
- * is started (a publisher that failed once would likely fail each of the
- * rest, each after its timeout, while the caller holds its rows). */
+/* Attaches the next publish to easy handle `slot`; false if it could not. */
+static bool launch(struct publish *ps, int *next, int slot, char urls[][256])
+{
+    start(easies[slot], &ps[*next], urls[slot]);
+    (*next)++;
+    return curl_multi_add_handle(multi, easies[slot]) == CURLM_OK;
+}
+
+/* Sends the publishes, PUSH_PARALLEL at a time. After a failure, or once
+ * PUSH_BUDGET_MS have gone by, none more is started: a publisher that
+ * failed once would likely fail each of the rest, each after its timeout,
+ * and the caller holds its rows in an open transaction meanwhile. */
 static void send_all(struct publish *ps, int n)
 {
     char urls[PUSH_PARALLEL][256];
     int next = 0, running = 0, failed = 0;
-    for (int i = 0; i < PUSH_PARALLEL && next < n; i++, next++) {
-        start(easies[i], &ps[next], urls[i]);
-        curl_multi_add_handle(multi, easies[i]);
-        running++;
-    }
+    double deadline = util_mono_ms() + PUSH_BUDGET_MS;
+    for (int i = 0; i < PUSH_PARALLEL && next < n; i++)
+        if (launch(ps, &next, i, urls))
+            running++;
+        else
+            failed++;
     while (running > 0) {
         int still;
         if (curl_multi_perform(multi, &still) != CURLM_OK)
@@ -115,21 +129,23 @@ static void send_all(struct publish *ps, int n)
             }
             curl_multi_remove_handle(multi, c);
             running--;
-            if (failed == 0 && next < n) {
+            if (failed == 0 && next < n && util_mono_ms() < deadline) {
                 int slot = 0;
                 while (easies[slot] != c)
                     slot++;
-                start(c, &ps[next++], urls[slot]);
-                curl_multi_add_handle(multi, c);
-                running++;
+                if (launch(ps, &next, slot, urls))
+                    running++;
+                else
+                    failed++;
             }
         }
     }
     /* A multi error leaves transfers attached: detach them for next time. */
     for (int i = 0; i < PUSH_PARALLEL; i++)
         curl_multi_remove_handle(multi, easies[i]);
-    if (failed > 0 && next < n)
-        log_warn("push: %d more ticket(s) not published", n - next);
+    if (next < n)
+        log_warn("push: %d more ticket(s) not published (%s)", n - next,
+                 failed > 0 ? "after a failure" : "out of time");
 }
 
 void push_ticket_rows(struct arena *a, const struct pg_result *r)

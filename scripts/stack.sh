@@ -255,18 +255,22 @@ functions_list() {
 
 # The matchmaker applies its own events in place (docs/matchmaker.md), so
 # the local event-ingest is subscribed to the matchmaking topic (SNS's way
-# round: signed, POSTed, verified, applied again as a duplicate) only when
-# asked, RALLY_LOCAL_INGEST=1; otherwise a subscription an earlier run made
-# is removed. One of an earlier run on another port is always replaced.
+# round: signed, POSTed, verified, acknowledged as a duplicate) only when
+# asked, RALLY_LOCAL_INGEST=1. A subscription already there is kept: a
+# matchmaker of an older rally may still be running and rely on it, and
+# deleting it would drop its pending deliveries (README, "Upgrading"). One
+# of an earlier run on another port is replaced.
 local_ingest_subscription() {
     local topic=${RALLY_SNS_TOPICS%%,*}
     local endpoint="http://127.0.0.1:$PORT/v1/events/sns"
-    [ "${RALLY_LOCAL_INGEST:-0}" = 1 ] || endpoint=
-    psql -qX -v ON_ERROR_STOP=1 -v topic="$topic" -v endpoint="$endpoint" >/dev/null <<'SQL'
+    local wanted=0
+    [ "${RALLY_LOCAL_INGEST:-0}" = 1 ] && wanted=1
+    psql -qX -v ON_ERROR_STOP=1 -v topic="$topic" -v endpoint="$endpoint" -v wanted="$wanted" \
+        >/dev/null <<'SQL'
 DELETE FROM events.subscriptions
     WHERE endpoint LIKE 'http://127.0.0.1:%/v1/events/sns' AND endpoint <> :'endpoint';
 INSERT INTO events.subscriptions (topic_arn, endpoint)
-    SELECT :'topic', :'endpoint' WHERE :'endpoint' <> ''
+    SELECT :'topic', :'endpoint' WHERE :'wanted' = '1'
     ON CONFLICT DO NOTHING;
 SQL
 }

@@ -430,16 +430,17 @@ static int tick_configuration(struct tick *t)
     /* New matches are placed in the same tick: no wait for the next one. */
     if (matches >= 0 && !t->conf.standalone && placement_run(t) < 0)
         matches = -1;
-    if (matches >= 0 && tick_flush(t) < 0)
+    if (matches >= 0 && (tick_flush(t) < 0 || tick_push(t) < 0))
         matches = -1;
     if (matches < 0) {
         log_warn("tick of %s rolled back: %s", t->name, db_message());
         db_rollback();
         return -1;
     }
-    tick_push(t);
-    if (db_commit() != DB_OK)
+    if (db_commit() != DB_OK) {
+        log_warn("tick of %s not committed: %s", t->name, db_message());
         return -1;
+    }
     if (matches > 0)
         log_info("%s: %d match(es)", t->name, matches);
     return matches;

@@ -372,7 +372,9 @@ static void *deliverer_main(void *arg)
         int n = c != NULL ? deliver(d) : -1;
         if (n > 0)
             continue; /* more may be due */
-        wait_for_events(c, n < 0 ? 1.0 : next_due(1.0));
+        double wait = n < 0 ? 1.0 : next_due(1.0);
+        /* A statement that failed may have replaced or closed c. */
+        wait_for_events(listening(&gen), wait);
     }
     db_close();
     return NULL;

@@ -36,8 +36,9 @@ int outbox_init(const struct outbox_opts *opts);
 /* Starts the deliverer threads. 0, or -1 (logged) if none could start. */
 int outbox_start(void);
 
-/* Asks the threads to stop, waits for them (each notices within a second),
- * and frees what outbox_init took. */
+/* Asks the threads to stop, waits for them, and frees what outbox_init
+ * took. An idle thread notices within a second; one with a batch in flight
+ * finishes it first (its claim is sized to end within 25 s). */
 void outbox_stop(void);
 
 #endif

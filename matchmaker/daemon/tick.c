@@ -84,10 +84,10 @@ static int by_string(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void tick_push(struct tick *t)
+int tick_push(struct tick *t)
 {
     if (!push_enabled() || t->nchanged == 0)
-        return;
+        return 0;
     qsort(t->changed, t->nchanged, sizeof(*t->changed), by_string);
     size_t n = 0;
     for (size_t i = 0; i < t->nchanged; i++)
@@ -95,11 +95,11 @@ void tick_push(struct tick *t)
             t->changed[n++] = t->changed[i];
     const char *p[] = {util_pg_text_array(t->a, t->changed, n)};
     PGresult *r;
-    if (db_exec(t->a, &stmts[VIEWS], p, &r) == DB_OK)
-        push_ticket_rows(t->a, r);
-    else
-        log_warn("push: the views of %zu ticket(s) not read: %s", n, db_message());
     t->nchanged = 0;
+    if (db_exec(t->a, &stmts[VIEWS], p, &r) != DB_OK)
+        return -1; /* the transaction failed with it */
+    push_ticket_rows(t->a, r);
+    return 0;
 }
 
 struct fm_event tick_event(struct tick *t, enum fm_event_type type)

@@ -56,8 +56,9 @@ int tick_flush(struct tick *t);
 /* Publishes the current view of every ticket the tick's events changed to
  * its push channel (common/push.h): called last in the tick's transaction,
  * which still holds the tickets' result rows, so pushes keep commit order.
- * Failures are logged; polling still answers with the truth. */
-void tick_push(struct tick *t);
+ * A failed publish is logged (polling still answers with the truth); -1
+ * only when the views could not be read, which failed the transaction. */
+int tick_push(struct tick *t);
 
 /* An event of this tick's configuration, with a fresh id. */
 struct fm_event tick_event(struct tick *t, enum fm_event_type type);

@@ -150,12 +150,21 @@ $$;
 -- adds the player to the ticket (whose players may read it) while the
 -- player's active ticket stays the one it was, as the StartMatchmaking
 -- functions keep it: one per player, under the same per-player lock, taken
--- in one order, expired results released first. rally's own events name
--- only players their tickets already have, so they take no player lock:
--- the matchmaker's tick, which holds pool rows, never waits on a
--- StartMatchmaking that holds a player lock and waits on those rows.
+-- in one order, expired results released first (a result that expired is
+-- over: its players are new to the ticket made again, and locked then). rally's own
+-- events name only players their tickets already have, so they take no
+-- player lock: the matchmaker's tick, which holds pool rows, does not wait
+-- on a StartMatchmaking that holds a player lock and waits on those rows.
+-- The exception is a ticket still in the pool whose result expired
+-- (RequestTimeoutSeconds above the result's TTL): should that meet
+-- start_party for the same player, PostgreSQL ends the deadlock and the
+-- tick is rolled back and runs again.
+--
+-- jit = off: the planner guesses 100 rows for each jsonb_array_elements, so
+-- a probe below can be costed past jit_above_cost, and a call then compiles
+-- it with LLVM (tens of milliseconds) to run a few index probes.
 CREATE OR REPLACE FUNCTION backend.apply_event(p_event jsonb, p_ttl_seconds integer)
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     d jsonb := p_event->'detail';
     ev_type text := p_event->'detail'->>'type';
@@ -167,7 +176,6 @@ DECLARE
     p jsonb;
     tid text;
     cur backend.ticket_results%ROWTYPE;
-    acceptance_required boolean := (p_event->'detail'->>'acceptanceRequired')::boolean;
     attempt integer;
     applied boolean;
     terminal boolean := backend.event_rank(ev_type) = 9;
@@ -205,7 +213,7 @@ BEGIN
         -- UPDATE again.
         FOR attempt IN 1..2 LOOP
             UPDATE backend.ticket_results r SET
-                status = backend.status_for_event(ev_type, coalesce(acceptance_required,
+                status = backend.status_for_event(ev_type, coalesce((d->>'acceptanceRequired')::boolean,
                                                                     r.status = 'REQUIRES_ACCEPTANCE'),
                                                   d->>'acceptance'),
                 status_reason = CASE
@@ -248,7 +256,20 @@ BEGIN
             END IF;
             IF cur.ticket_id IS NULL THEN
                 -- A ticket this backend did not start (AWS FlexMatch feeding
-                -- us, or a server-side ticket): its players become its owners.
+                -- us, or a server-side ticket), or one whose result expired
+                -- (its players went with it): its players become its owners,
+                -- each new to it, under its lock.
+                FOR pid IN SELECT DISTINCT pl->>'playerId'
+                           FROM jsonb_array_elements(coalesce(t->'players', '[]'::jsonb)) pl
+                           WHERE NOT (pl->>'playerId') = ANY (newcomers) ORDER BY 1
+                LOOP
+                    PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
+                    UPDATE backend.ticket_players tp SET active = false
+                        FROM backend.ticket_results r
+                        WHERE tp.player_id = pid AND tp.active AND r.ticket_id = tp.ticket_id
+                          AND r.expires_at <= now();
+                    newcomers := newcomers || pid;
+                END LOOP;
                 INSERT INTO backend.ticket_results (ticket_id, configuration_name, status,
                                                     start_time, expires_at)
                     VALUES (tid, conf_name, 'QUEUED',
@@ -330,13 +351,6 @@ BEGIN
     total := total + n;
     DELETE FROM backend.sns_messages WHERE message_id IN (
         SELECT message_id FROM backend.sns_messages WHERE expires_at <= now()
-        LIMIT p_batch FOR UPDATE SKIP LOCKED);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    total := total + n;
-    -- Messages left without a delivery (their subscription was deleted).
-    DELETE FROM events.outbox WHERE message_id IN (
-        SELECT o.message_id FROM events.outbox o
-        WHERE NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = o.message_id)
         LIMIT p_batch FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;

@@ -71,3 +71,20 @@ BEGIN
         AND NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = o.message_id);
 END;
 $$;
+
+-- A subscription deleted takes its deliveries with it (ON DELETE CASCADE);
+-- the messages it leaves without any go too. Once per statement: a scan of
+-- the outbox when someone unsubscribes, never on the delivery path.
+CREATE OR REPLACE FUNCTION events.drop_undeliverable() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM events.outbox o
+        WHERE NOT EXISTS (SELECT 1 FROM events.deliveries d WHERE d.message_id = o.message_id);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER subscriptions_drop_undeliverable
+    AFTER DELETE ON events.subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION events.drop_undeliverable();
+

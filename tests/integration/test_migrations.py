@@ -264,7 +264,8 @@ class Upgrade(unittest.TestCase):
         # The live state goes on under the upgraded functions.
         self.assertEqual(run_sql(db, AFTER), AFTER_EXPECT)
         triggers = run_sql(db, "SELECT tgname, tgrelid::regclass FROM pg_trigger WHERE NOT tgisinternal")
-        self.assertEqual(triggers, {"processes_ready": "fleet.processes"})
+        self.assertEqual(triggers, {"processes_ready": "fleet.processes",
+                                    "subscriptions_drop_undeliverable": "events.subscriptions"})
 
     def test_upgrade_across_a_changed_result_type(self):
         """fleet.abandon_game_session returned void up to 010; the functions

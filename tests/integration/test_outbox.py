@@ -144,13 +144,13 @@ class Outbox(unittest.TestCase):
                               "USING (subscription_id) WHERE d.message_id = :'p1' AND s.endpoint = :'p2'",
                               message_id, endpoint), ["0"])
 
-    def test_a_message_whose_subscription_went_away_is_swept(self):
+    def test_a_message_whose_subscription_went_away_is_dropped(self):
         endpoint = "http://127.0.0.1:%d/gone" % free_port()
         psql("INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'p1', :'p2')", TOPIC, endpoint)
         message_id = publish_via_outbox(
             event("MatchmakingSearching", [("outbox-ticket-4", [{"playerId": "p"}])]))
         # Unsubscribed before it arrived: its deliveries go with the
-        # subscription, and the sweeper drops the message they leave.
+        # subscription, and the message they leave goes with them.
         psql("DELETE FROM events.subscriptions WHERE endpoint = :'p1'", endpoint)
         self.assertTrue(wait_until(lambda: psql("SELECT count(*) FROM events.outbox WHERE message_id = :'p1'",
                                                 message_id) == ["0"], 10))
