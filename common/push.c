@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "cfg.h"
+#include "db.h"
 #include "log.h"
 #include "ticket.h"
 #include "util.h"
@@ -16,9 +17,33 @@
  * (each is one channel), and a tick publishes thousands. */
 #define PUSH_PARALLEL 8
 #define PUSH_TIMEOUT_MS 1000L
-/* The most one call spends starting publishes: well inside the database's
- * idle_in_transaction_session_timeout (10 s) of a caller holding rows. */
+/* The most one round spends starting publishes: the matchmaker's loop
+ * waits for them. */
 #define PUSH_BUDGET_MS 3000.0
+/* Rounds of publishing what changed while publishing (push.h). */
+#define PUSH_ROUNDS 4
+
+enum { VIEWS, CHANGED };
+
+static const struct db_stmt stmts[] = {
+    /* The committed views to publish, each with its row version; in no
+     * particular order (a tick's many). */
+    [VIEWS] = {"push_views",
+               "SELECT " TICKET_COLUMNS_SQL ", NULL, r.xmin::text FROM backend.ticket_results r "
+               "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now()",
+               1, false},
+    /* Of the tickets published ($1) at versions ($2), those written since. */
+    [CHANGED] = {"push_changed",
+                 "SELECT r.ticket_id FROM unnest($1::text[], $2::text[]) AS p(id, version) "
+                 "JOIN backend.ticket_results r ON r.ticket_id = p.id "
+                 "WHERE r.xmin::text <> p.version AND r.expires_at > now()",
+                 2, false},
+};
+
+void push_init(void)
+{
+    db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
+}
 
 static CURLM *multi;
 static CURL *easies[PUSH_PARALLEL];
@@ -94,7 +119,7 @@ static bool launch(struct publish *ps, int *next, int slot, char urls[][256])
  * PUSH_BUDGET_MS have gone by, none more is started: a publisher that
  * failed once would likely fail each of the rest, each after its timeout,
  * and the caller holds its rows in an open transaction meanwhile. */
-static void send_all(struct publish *ps, int n)
+static bool send_all(struct publish *ps, int n)
 {
     char urls[PUSH_PARALLEL][256];
     int next = 0, running = 0, failed = 0;
@@ -146,23 +171,65 @@ static void send_all(struct publish *ps, int n)
     if (next < n)
         log_warn("push: %d more ticket(s) not published (%s)", n - next,
                  failed > 0 ? "after a failure" : "out of time");
+    return failed == 0 && next == n;
 }
 
-void push_ticket_rows(struct arena *a, const struct pg_result *r)
+/* Publishes the committed views of ids (a text[] literal); true when all
+ * went out, with *published and *versions (text[] literals) naming them. */
+static bool publish_views(struct arena *a, const char *ids, const char **published,
+                          const char **versions)
 {
-    int n = PQntuples(r);
-    if (!push_enabled() || n == 0 || !ready())
-        return;
-    struct publish *ps = arena_alloc(a, (size_t)n * sizeof(*ps));
-    int k = 0;
+    const char *p[] = {ids};
+    PGresult *r;
+    if (db_exec(a, &stmts[VIEWS], p, &r) != DB_OK) {
+        log_warn("push: views not read: %s", db_message());
+        return false;
+    }
+    int n = PQntuples(r), k = 0, version_col = PQnfields(r) - 1;
+    struct publish *ps = arena_alloc(a, (size_t)(n + 1) * sizeof(*ps));
+    const char **names = arena_alloc(a, (size_t)(n + 1) * sizeof(*names));
+    const char **vs = arena_alloc(a, (size_t)(n + 1) * sizeof(*vs));
     for (int row = 0; row < n; row++) {
         json_t *view = ticket_render(a, r, row, &dialect_native);
         char *text = json_dumps(view, JSON_COMPACT);
         json_decref(view);
         if (text == NULL)
             continue;
-        ps[k++] = (struct publish){PQgetvalue(r, row, TICKET_COL_ID), arena_strdup(a, text)};
+        names[k] = PQgetvalue(r, row, TICKET_COL_ID);
+        vs[k] = PQgetvalue(r, row, version_col);
+        ps[k] = (struct publish){names[k], arena_strdup(a, text)};
+        k++;
         free(text);
     }
-    send_all(ps, k);
+    *published = util_pg_text_array(a, names, (size_t)k);
+    *versions = util_pg_text_array(a, vs, (size_t)k);
+    return k == 0 || send_all(ps, k);
+}
+
+void push_tickets(struct arena *a, const char *const *ids, size_t n)
+{
+    if (!push_enabled() || n == 0 || !ready())
+        return;
+    const char *todo = util_pg_text_array(a, ids, n);
+    for (int round = 0; round < PUSH_ROUNDS; round++) {
+        const char *published, *versions;
+        if (!publish_views(a, todo, &published, &versions))
+            return;
+        const char *p[] = {published, versions};
+        PGresult *r;
+        if (db_exec(a, &stmts[CHANGED], p, &r) != DB_OK) {
+            log_warn("push: versions not read: %s", db_message());
+            return;
+        }
+        size_t changed = (size_t)PQntuples(r);
+        if (changed == 0)
+            return;
+        const char **again = arena_alloc(a, changed * sizeof(*again));
+        for (size_t i = 0; i < changed; i++)
+            again[i] = PQgetvalue(r, (int)i, 0);
+        todo = util_pg_text_array(a, again, changed);
+    }
+    log_warn("push: tickets still changing after %d rounds: a channel may keep an older view "
+             "until their next change (polling answers with the truth)",
+             PUSH_ROUNDS);
 }

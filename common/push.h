@@ -6,28 +6,37 @@
  * status at once, then every change (GET /v1/matchmaking/{id}/events:
  * WebSocket, EventSource or long-poll).
  *
- * Order: a publisher publishes while its transaction still holds the
- * ticket's row lock, and reads the view inside that transaction; the next
- * writer of the ticket waits for the commit, so messages reach the channel
- * in commit order and the last one kept is the newest.
+ * Only what was committed is published: a publisher commits first, then
+ * push_tickets reads each ticket's committed view and publishes it. A
+ * client told COMPLETED can act on it at once (its game server finds the
+ * player session), and a rolled-back change is never announced.
+ *
+ * Order without a lock: each view is read with its row version (xmin),
+ * and after publishing, push_tickets reads the versions again and
+ * publishes anew each ticket that changed meanwhile. A writer that commits
+ * after that read publishes after it too, so the last message a channel
+ * keeps is the newest committed view.
  *
  * A failed publish is logged and otherwise ignored: polling still answers
  * with the truth. Up to 8 libcurl handles per process, kept alive: the
- * publishes of one call run side by side.
+ * publishes of one call run side by side, for at most 3 s.
  */
 #ifndef RALLY_COMMON_PUSH_H
 #define RALLY_COMMON_PUSH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Whether push is configured. */
 bool push_enabled(void);
 
-/* Publishes every row of a TICKET_VIEW_ANY_SQL result, rendered as
- * poll-ticket renders it, to its ticket's channel, several at once; after
- * a failed publish, the rest are skipped (logged). */
-struct pg_result;
+/* Registers push's statements (db_register); once per process that pushes. */
+void push_init(void);
+
+/* Publishes the committed view of each of the n tickets of ids (repeats
+ * allowed; unknown and expired ones are skipped) to its channel. Called
+ * after the commit that changed them, outside any transaction. */
 struct arena;
-void push_ticket_rows(struct arena *a, const struct pg_result *r);
+void push_tickets(struct arena *a, const char *const *ids, size_t n);
 
 #endif

@@ -11,11 +11,12 @@
  * RALLY_SNS_CERT_DIR (certificates are never fetched); the signature
  * (SignatureVersion 1 or 2) verifies; the Message is a FlexMatch event.
  * Duplicate MessageIds are acknowledged and ignored; see
- * sql/003_ticket_events.sql for how events move tickets.
+ * backend.apply_event in sql/functions/backend.sql for how events move
+ * tickets.
  *
  * With push on (RALLY_PUSH_SOCKET), each ticket an applied event names is
- * published to its channel as poll-ticket would return it, inside the
- * event's transaction (common/push.h explains the order).
+ * published to its channel as poll-ticket would return it, once the event
+ * is committed (common/push.h explains the order).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@
 #include "ticket.h"
 #include "util.h"
 
-enum { APPLY, RECORD_SUBSCRIPTION, VIEW_ANY };
+enum { APPLY, RECORD_SUBSCRIPTION };
 
 static const struct db_stmt stmts[] = {
     [APPLY] = {"apply", "SELECT backend.apply_matchmaking_event($1, $2, $3::jsonb, $4::integer)", 4,
@@ -43,7 +44,6 @@ static const struct db_stmt stmts[] = {
                              "topic_arn, subscribe_url, token) VALUES ($1, $2, $3, $4, $5) "
                              "ON CONFLICT (message_id) DO NOTHING",
                              5, true},
-    [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, false},
 };
 
 static const char *const event_types[] = {
@@ -212,8 +212,8 @@ static json_t *parse_event(struct http_req *req, struct http_resp *resp, const c
     return ev;
 }
 
-/* The ticket ids an event names, as a text[] literal; NULL when none. */
-static const char *event_ticket_ids(struct arena *a, json_t *ev)
+/* The ticket ids an event names (*n of them). */
+static const char **event_ticket_ids(struct arena *a, json_t *ev, size_t *n_ids)
 {
     json_t *tickets = json_object_get(json_object_get(ev, "detail"), "tickets");
     size_t n = json_array_size(tickets), k = 0, i;
@@ -225,19 +225,8 @@ static const char *event_ticket_ids(struct arena *a, json_t *ev)
         if (ticket_id_is_valid(id))
             ids[k++] = arena_strdup(a, id);
     }
-    return k > 0 ? util_pg_text_array(a, ids, k) : NULL;
-}
-
-/* Publishes the current view of each ticket, within the transaction that
- * changed them. A failed publish is not a failed delivery (push.h). */
-static int publish_tickets(struct http_req *req, const char *ids)
-{
-    const char *p[] = {ids};
-    PGresult *r;
-    int rc = db_exec(req->arena, &stmts[VIEW_ANY], p, &r);
-    if (rc == DB_OK)
-        push_ticket_rows(req->arena, r);
-    return rc;
+    *n_ids = k;
+    return ids;
 }
 
 static void notification(struct http_req *req, struct http_resp *resp, json_t *msg)
@@ -259,7 +248,8 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
     char *ev_text = json_dumps(ev, JSON_COMPACT);
     const char *type = json_string_value(json_object_get(json_object_get(ev, "detail"), "type"));
     char *type_copy = arena_strdup(req->arena, type);
-    const char *ids = event_ticket_ids(req->arena, ev);
+    size_t nids;
+    const char **ids = event_ticket_ids(req->arena, ev, &nids);
     json_decref(ev);
     arena_defer(req->arena, free, ev_text);
 
@@ -267,17 +257,7 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
     PGresult *r;
     const char *p[] = {id, topic, ev_text, ttl};
-    bool push = push_enabled() && ids != NULL;
-    int rc = push ? db_begin() : DB_OK;
-    if (rc == DB_OK)
-        rc = db_exec(req->arena, &stmts[APPLY], p, &r);
-    if (push && rc == DB_OK && strcmp(db_get(r, 0, 0), "duplicate") != 0 &&
-        strcmp(db_get(r, 0, 0), "0") != 0)
-        rc = publish_tickets(req, ids);
-    if (push && rc == DB_OK)
-        rc = db_commit();
-    else if (push)
-        db_rollback();
+    int rc = db_exec(req->arena, &stmts[APPLY], p, &r);
     if (rc == DB_ERROR && strncmp(db_sqlstate(), "22", 2) == 0) {
         /* Data exceptions: a value of the event did not parse (a time, a port). */
         http_error(req, resp, 400, "invalid_event", "Message has an invalid value: %s",
@@ -294,6 +274,8 @@ static void notification(struct http_req *req, struct http_resp *resp, json_t *m
         return;
     }
     log_info("applied %s message %s to %s ticket(s)", type_copy, id, result);
+    if (strcmp(result, "0") != 0) /* a failed publish is not a failed delivery (push.h) */
+        push_tickets(req->arena, ids, nids);
     http_reply(req, resp, 200,
                json_pack("{s:s, s:s, s:I}", "status", "applied", "type", type_copy, "tickets",
                          (json_int_t)strtoll(result, NULL, 10)));
@@ -371,5 +353,6 @@ int main(void)
         .stmts = stmts,
         .nstmts = sizeof(stmts) / sizeof(stmts[0]),
     };
+    push_init();
     serve_main(&svc);
 }

@@ -20,7 +20,7 @@
 #include "ticket.h"
 #include "util.h"
 
-enum { STOP, ACCEPT, ACCEPT_PLAYERS, VIEW_ANY };
+enum { STOP, ACCEPT, ACCEPT_PLAYERS };
 
 static const struct db_stmt stmts[] = {
     [STOP] = {"stop", "SELECT outcome, detail FROM matchmaking.stop_matchmaking($1, $2)", 2, false},
@@ -31,29 +31,15 @@ static const struct db_stmt stmts[] = {
                         "SELECT outcome, detail FROM matchmaking.accept_match_players($1, "
                         "$2::text[], $3::boolean)",
                         3, true},
-    [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, false},
 };
 
-/* StopMatchmaking; with push on, the CANCELLED ticket is published in the
- * same transaction (common/push.h). */
+/* StopMatchmaking; with push on, the CANCELLED ticket is published once
+ * committed (common/push.h). */
 static int stop(struct http_req *req, const char *const *params, PGresult **out)
 {
-    if (!push_enabled())
-        return db_exec(req->arena, &stmts[STOP], params, out);
-    int rc = db_begin();
-    if (rc == DB_OK)
-        rc = db_exec(req->arena, &stmts[STOP], params, out);
-    if (rc == DB_OK && strcmp(db_get(*out, 0, 0), "cancelled") == 0) {
-        const char *ids[] = {params[0]};
-        const char *pv[] = {util_pg_text_array(req->arena, ids, 1)};
-        PGresult *v;
-        rc = db_exec(req->arena, &stmts[VIEW_ANY], pv, &v);
-        if (rc == DB_OK)
-            push_ticket_rows(req->arena, v);
-    }
-    if (rc == DB_OK)
-        return db_commit();
-    db_rollback();
+    int rc = db_exec(req->arena, &stmts[STOP], params, out);
+    if (rc == DB_OK && strcmp(db_get(*out, 0, 0), "cancelled") == 0)
+        push_tickets(req->arena, params, 1);
     return rc;
 }
 
@@ -234,5 +220,6 @@ int main(void)
         .nstmts = sizeof(stmts) / sizeof(stmts[0]),
         .verifies_tokens = true,
     };
+    push_init();
     serve_main(&svc);
 }

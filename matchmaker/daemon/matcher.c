@@ -430,7 +430,7 @@ static int tick_configuration(struct tick *t)
     /* New matches are placed in the same tick: no wait for the next one. */
     if (matches >= 0 && !t->conf.standalone && placement_run(t) < 0)
         matches = -1;
-    if (matches >= 0 && (tick_flush(t) < 0 || tick_push(t) < 0))
+    if (matches >= 0 && tick_flush(t) < 0)
         matches = -1;
     if (matches < 0) {
         log_warn("tick of %s rolled back: %s", t->name, db_message());
@@ -441,6 +441,7 @@ static int tick_configuration(struct tick *t)
         log_warn("tick of %s not committed: %s", t->name, db_message());
         return -1;
     }
+    tick_push(t);
     if (matches > 0)
         log_info("%s: %d match(es)", t->name, matches);
     return matches;

@@ -9,10 +9,9 @@
 #include "db.h"
 #include "log.h"
 #include "push.h"
-#include "ticket.h"
 #include "util.h"
 
-enum { APPLY, VIEWS };
+enum { APPLY };
 
 /* Events a flush applies at once: a statement of at most ~0.3 s. */
 #define FLUSH_AT 500
@@ -23,16 +22,12 @@ static const struct db_stmt stmts[] = {
      * the tickets they changed. */
     [APPLY] = {"mm_apply", "SELECT backend.apply_own_events($1, $2::text[], $3::integer)", 3,
                false},
-    /* The views push sends; in no particular order (a tick's many). */
-    [VIEWS] = {"mm_views",
-               "SELECT " TICKET_COLUMNS_SQL ", NULL FROM backend.ticket_results r "
-               "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now()",
-               1, false},
 };
 
 void tick_init(void)
 {
     db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
+    push_init();
 }
 
 /* Appends s to a growing array of the tick's arena. */
@@ -79,27 +74,10 @@ int tick_flush(struct tick *t)
     return 0;
 }
 
-static int by_string(const void *a, const void *b)
+void tick_push(struct tick *t)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-int tick_push(struct tick *t)
-{
-    if (!push_enabled() || t->nchanged == 0)
-        return 0;
-    qsort(t->changed, t->nchanged, sizeof(*t->changed), by_string);
-    size_t n = 0;
-    for (size_t i = 0; i < t->nchanged; i++)
-        if (n == 0 || strcmp(t->changed[n - 1], t->changed[i]) != 0)
-            t->changed[n++] = t->changed[i];
-    const char *p[] = {util_pg_text_array(t->a, t->changed, n)};
-    PGresult *r;
+    push_tickets(t->a, t->changed, t->nchanged);
     t->nchanged = 0;
-    if (db_exec(t->a, &stmts[VIEWS], p, &r) != DB_OK)
-        return -1; /* the transaction failed with it */
-    push_ticket_rows(t->a, r);
-    return 0;
 }
 
 struct fm_event tick_event(struct tick *t, enum fm_event_type type)

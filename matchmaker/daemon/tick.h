@@ -35,8 +35,8 @@ struct tick {
     size_t nchanged, changed_cap;
 };
 
-/* Registers the statements of the tick's events (db_register); before
- * db_init. */
+/* Registers the statements of the tick's events and of push
+ * (db_register); before db_init. */
 void tick_init(void);
 
 /* Reports an event in the tick's transaction: written to the outbox of
@@ -53,12 +53,11 @@ int tick_publish(struct tick *t, const struct fm_event *e);
  * they changed are remembered for tick_push. 0, or -1 (roll back). */
 int tick_flush(struct tick *t);
 
-/* Publishes the current view of every ticket the tick's events changed to
- * its push channel (common/push.h): called last in the tick's transaction,
- * which still holds the tickets' result rows, so pushes keep commit order.
- * A failed publish is logged (polling still answers with the truth); -1
- * only when the views could not be read, which failed the transaction. */
-int tick_push(struct tick *t);
+/* Publishes the committed view of every ticket the tick's events changed
+ * to its push channel (common/push.h): called after the tick's commit, so
+ * a client never hears of a change that is not there yet (its game server
+ * would not find the player session it was told of). */
+void tick_push(struct tick *t);
 
 /* An event of this tick's configuration, with a fresh id. */
 struct fm_event tick_event(struct tick *t, enum fm_event_type type);

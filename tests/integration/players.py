@@ -1,19 +1,22 @@
 """Simulated players and game servers for the end-to-end test and bench.
 
 A player does what a game client does, over the real HTTP routes: guest
-login, StartMatchmaking, polling its ticket until COMPLETED, then a TCP
-connection to the game server it was placed on, where it shows its
-PlayerSessionId and expects "OK <its PlayerId>". Game servers are real
-rally-gameserver processes of fleet-local."""
+login, StartMatchmaking, waiting for its ticket to be COMPLETED (by push as
+rally's client SDK does, or by polling), then a TCP connection to the game
+server it was placed on, where it shows its PlayerSessionId and expects
+"OK <its PlayerId>", at once: a player told COMPLETED must find its seat.
+Game servers are real rally-gameserver processes of fleet-local. Players
+run on one asyncio loop over kept-alive connections (aclient.py), so
+thousands cost the machine little next to what they measure."""
 
+import asyncio
 import os
 import random
-import socket
 import subprocess
-import threading
 import time
 
-from rally import BIN, RUN, request
+from aclient import EventSource, Http, raise_fd_limit
+from rally import BIN, RUN
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 
@@ -45,45 +48,55 @@ def stop_gameservers(procs):
             p.kill()
 
 
-def patient(method, path, body=None, token=None, tries=6):
-    """A request as a well-behaved client makes it: 502, 503 and 429 (and a
-    refused connection) are retried with jittered backoff."""
-    pause = 0.2
-    for attempt in range(tries):
+async def wait_by_polling(http, tid, token, view, deadline, poll):
+    """A read of the ticket every `poll` seconds (jittered, as a client
+    should) until it ends or the deadline passes; the last view."""
+    while view.get("Status") not in TERMINAL and time.time() < deadline:
+        await asyncio.sleep(poll * (0.75 + random.random() / 2))
+        status, js = await http.request("GET", "/v1/matchmaking/" + tid, token=token)
+        if status == 200:
+            view = js
+    return view
+
+
+async def wait_by_push(http, tid, token, view, deadline, poll):
+    """As rally_wait_for_match: the ticket's EventSource (which opens with
+    the ticket's current view), a read of the ticket every 15 s as a safety
+    net, polling if push is refused."""
+    while view.get("Status") not in TERMINAL and time.time() < deadline:
+        es = EventSource()
         try:
-            r = request(method, path, body, token=token)
-            if r.status not in (429, 502, 503) or attempt == tries - 1:
-                return r
-        except OSError:
-            if attempt == tries - 1:
-                raise
-        time.sleep(pause * (0.5 + random.random()))
-        pause *= 2
-    return r
+            if await es.open(tid, token) != 200:
+                return await wait_by_polling(http, tid, token, view, deadline, poll)
+            while view.get("Status") not in TERMINAL:
+                view = await asyncio.wait_for(es.next(), max(0.1, min(15, deadline - time.time())))
+        except (asyncio.TimeoutError, ConnectionError, OSError):
+            status, js = await http.request("GET", "/v1/matchmaking/" + tid, token=token)
+            if status == 200:
+                view = js
+        finally:
+            es.close()
+    return view
 
 
-def play(configuration, latency, timeout=60.0, poll=0.5):
-    """One player, start to seat. Returns a dict: ok, status, why, seconds."""
+async def play(i, configuration, timeout, wait, poll):
+    """Player i, start to seat. Returns a dict: ok, status, why, seconds."""
     t0 = time.time()
     out = {"ok": False, "status": None, "why": "", "seconds": 0.0}
+    http = Http()
     try:
-        login = patient("POST", "/v1/identity/guest", {})
-        if login.status != 200:
-            out["why"] = "login: %s" % login
+        status, g = await http.request("POST", "/v1/identity/guest", {})
+        if status != 200:
+            out["why"] = "login: %s %s" % (status, g)
             return out
-        g = login.json
-        r = patient("POST", "/v1/matchmaking", {"latencyInMs": latency, "configuration": configuration},
-                    token=g["auth_token"])
-        if r.status not in (200, 201):
-            out["why"] = "StartMatchmaking: %s %s" % (r.status, r.json)
+        status, view = await http.request("POST", "/v1/matchmaking",
+                                          {"latencyInMs": latency_for(i), "configuration": configuration},
+                                          token=g["auth_token"])
+        if status not in (200, 201):
+            out["why"] = "StartMatchmaking: %s %s" % (status, view)
             return out
-        tid = r.json["TicketId"]
-        view = r.json
-        while view.get("Status") not in TERMINAL and time.time() - t0 < timeout:
-            time.sleep(poll * (0.75 + random.random() / 2))  # jitter, as a client should
-            resp = patient("GET", "/v1/matchmaking/" + tid, token=g["auth_token"])
-            if resp.status == 200:
-                view = resp.json
+        tid = view["TicketId"]
+        view = await wait(http, tid, g["auth_token"], view, t0 + timeout, poll)
         out["status"] = view.get("Status")
         if out["status"] != "COMPLETED":
             out["why"] = "ticket %s ended %s" % (tid, out["status"])
@@ -91,14 +104,17 @@ def play(configuration, latency, timeout=60.0, poll=0.5):
         info = view["GameSessionConnectionInfo"]
         seat = [m["PlayerSessionId"] for m in info["MatchedPlayerSessions"]
                 if m["PlayerId"] == g["user_id"]][0]
-        with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as s:
-            s.sendall((seat + "\n").encode())
-            answer = s.makefile().readline().strip()
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(info["IpAddress"], info["Port"]), 10)
+        writer.write((seat + "\n").encode())
+        answer = (await asyncio.wait_for(reader.readline(), 10)).decode().strip()
+        writer.close()
         out["ok"] = answer == "OK " + g["user_id"]
         out["why"] = "" if out["ok"] else "game server said %r" % answer
     except Exception as e:  # a player's failure is a result, not a crash
         out["why"] = "%s: %s" % (type(e).__name__, e)
     finally:
+        http.close()
         out["seconds"] = time.time() - t0
     return out
 
@@ -110,16 +126,18 @@ def latency_for(i):
     return {"us-east-1": east, "eu-west-1": west}
 
 
-def simulate(n, configuration, timeout=60.0, poll=0.5):
-    """n players at once; returns (results, wall seconds)."""
-    threading.stack_size(256 * 1024)
-    results = [None] * n
-    def run(i):
-        results[i] = play(configuration, latency_for(i), timeout, poll)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+WAITS = {"push": wait_by_push, "poll": wait_by_polling}
+
+
+def simulate(n, configuration, timeout=60.0, wait="push", poll=1.0):
+    """n players at once on one asyncio loop, each waiting for its match as
+    `wait` says ("push" as rally's client SDK does, or "poll" every `poll`
+    seconds); returns (results, wall seconds)."""
+    raise_fd_limit()
+
+    async def run():
+        return await asyncio.gather(*(play(i, configuration, timeout, WAITS[wait], poll)
+                                      for i in range(n)))
     t0 = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = asyncio.run(run())
     return results, time.time() - t0

@@ -352,7 +352,9 @@ class Walkthrough(unittest.TestCase):
 
 class EndToEnd(unittest.TestCase):
     """200 simulated players over real HTTP, 5v5 on TeamDeathmatch, placed on
-    sample game servers of fleet-local, each admitted with its own seat."""
+    sample game servers of fleet-local, each admitted with its own seat. They
+    wait by push, as rally's client SDK does, and connect the moment they are
+    told COMPLETED: the player session they were told of must be there."""
 
     def setUp(self):
         clear_pool("TeamDeathmatch")
