@@ -29,10 +29,16 @@ enum {
     AUTH_SCOPE_SERVER = 1u << 2,
     AUTH_SCOPE_ADMIN = 1u << 3,
     AUTH_SCOPE_PLAYER = AUTH_SCOPE_GUEST | AUTH_SCOPE_AUTHENTICATED,
+    /* Callers of the GameLift service API, by AWS access key (awsauth.h),
+     * not by token: a backend key, a fleet's key. */
+    AUTH_SCOPE_AWS_BACKEND = 1u << 4,
+    AUTH_SCOPE_AWS_FLEET = 1u << 5,
+    AUTH_SCOPES_AWS = AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET,
 };
 
 struct auth_claims {
-    const char *sub;   /* user id (PlayerId) or fleet id for server tokens */
+    const char *sub;   /* user id (PlayerId); fleet id for server tokens and fleet
+                        * keys; the principal of a backend key */
     const char *scope; /* scope claim as sent */
     const char *sid;   /* refresh family of the session, or NULL */
     const char *jti;

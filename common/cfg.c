@@ -109,6 +109,10 @@ const struct cfg *cfg_load(const char *service)
         die("RALLY_SNS_TOPICS", "too many entries");
 
     c->fleet_secret_dir = cfg_env_str("RALLY_FLEET_SECRET_DIR", NULL);
+    c->aws_key_dir = cfg_env_str("RALLY_AWS_KEY_DIR", NULL);
+    if (cfg_parse_list(cfg_env_str("RALLY_AWS_REGIONS", "us-east-1"), &c->aws_regions) < 0 ||
+        c->aws_regions.n == 0)
+        die("RALLY_AWS_REGIONS", "one to 16 regions, comma-separated");
     c->push_socket = cfg_env_str("RALLY_PUSH_SOCKET", NULL);
 
     if (strncmp(c->jwt_issuer, "http", 4) != 0)

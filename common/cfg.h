@@ -47,6 +47,12 @@ struct cfg {
 
     const char *fleet_secret_dir; /* one file per fleet: <fleetId>.secret */
 
+    /* The GameLift service API (awsauth.h): RALLY_AWS_KEY_DIR holds one
+     * file per access key; RALLY_AWS_REGIONS, the regions a signature may
+     * be scoped to (default us-east-1). */
+    const char *aws_key_dir;
+    struct cfg_list aws_regions;
+
     /* RALLY_PUSH_SOCKET: nginx's publishing socket for ticket push (nchan);
      * NULL: push is off and clients poll. */
     const char *push_socket;

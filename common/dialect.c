@@ -2,6 +2,7 @@
  * from rally's own is decided here. */
 #include "dialect.h"
 
+#include <string.h>
 #include <time.h>
 
 #include "arena.h"
@@ -47,26 +48,26 @@ static long utc_split(int64_t us, struct tm *tm)
 }
 
 /* ISO 8601 UTC with milliseconds: "2024-02-16T12:00:00.123Z". */
-static char *time_iso(struct arena *a, int64_t us)
+static json_t *time_iso(int64_t us)
 {
     struct tm tm;
     long frac = utc_split(us, &tm);
-    return arena_sprintf(a, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000);
+    return json_sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000);
 }
 
 /* Python's str(datetime) of an aware UTC time: "2024-02-16
  * 12:00:00.123000+00:00", and "2024-02-16 12:00:00+00:00" when the
  * microseconds are 0 (str() leaves out a zero fraction). */
-static char *time_python(struct arena *a, int64_t us)
+static json_t *time_python(int64_t us)
 {
     struct tm tm;
     long frac = utc_split(us, &tm);
     if (frac == 0)
-        return arena_sprintf(a, "%04d-%02d-%02d %02d:%02d:%02d+00:00", tm.tm_year + 1900,
-                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return arena_sprintf(a, "%04d-%02d-%02d %02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
-                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+        return json_sprintf("%04d-%02d-%02d %02d:%02d:%02d+00:00", tm.tm_year + 1900, tm.tm_mon + 1,
+                            tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return json_sprintf("%04d-%02d-%02d %02d:%02d:%02d.%06ld+00:00", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 /* The GUIDANCE sample's Lambdas answer every request with these. */
@@ -83,7 +84,8 @@ const struct dialect dialect_native = {
     .auth_challenge = "Bearer",
     .json_flags = JSON_ENCODE_ANY | JSON_COMPACT,
     .headers = NULL,
-    .format_time = time_iso,
+    .time_value = time_iso,
+    .content_type = "application/json",
     .created_status = 201,
     .reuse_active_ticket = false,
     .clamp_zero_latency = false,
@@ -98,7 +100,8 @@ const struct dialect dialect_guidance = {
      * without JSON_COMPACT. */
     .json_flags = JSON_ENCODE_ANY,
     .headers = cors_headers,
-    .format_time = time_python,
+    .time_value = time_python,
+    .content_type = "application/json",
     .created_status = 200, /* the samples answer 200 to a new ticket */
     .reuse_active_ticket = true,
     .clamp_zero_latency = true,
@@ -111,8 +114,49 @@ const struct dialect dialect_legacy = {
     .auth_challenge = NULL,
     .json_flags = JSON_ENCODE_ANY | JSON_COMPACT,
     .headers = NULL,
-    .format_time = time_iso,
+    .time_value = time_iso,
+    .content_type = "application/json",
     .created_status = 200,
     .reuse_active_ticket = true,
     .clamp_zero_latency = true,
+};
+
+/* AWS JSON 1.1's error body. A name of AWS's (it ends in "Exception")
+ * passes as it is; rally's own codes of the request path (invalid_json,
+ * body_too_large, ...) are the client's fault, except a failure of ours. */
+static json_t *error_aws(const char *code, const char *msg)
+{
+    size_t n = strlen(code), e = strlen("Exception");
+    const char *type = n > e && strcmp(code + n - e, "Exception") == 0 ? code
+                       : strcmp(code, "internal") == 0 || strcmp(code, "unavailable") == 0
+                           ? "InternalServiceException"
+                           : "InvalidRequestException";
+    return json_pack("{s:s, s:s}", "__type", type, "message", msg);
+}
+
+static json_t *auth_error_aws(int status, const char *code, const char *msg)
+{
+    (void)status;
+    return error_aws(code, msg);
+}
+
+/* Epoch seconds with the fraction AWS's SDKs read (botocore: a float). */
+static json_t *time_epoch(int64_t us)
+{
+    return json_real((double)us / 1e6);
+}
+
+const struct dialect dialect_gamelift = {
+    .name = "gamelift",
+    .error_body = error_aws,
+    .auth_error_body = auth_error_aws,
+    .auth_challenge = NULL,
+    .json_flags = JSON_ENCODE_ANY | JSON_COMPACT,
+    .headers = NULL,
+    .time_value = time_epoch,
+    .content_type = "application/x-amz-json-1.1",
+    .request_id_header = "x-amzn-RequestId",
+    .created_status = 200,
+    .reuse_active_ticket = false,
+    .clamp_zero_latency = false,
 };

@@ -51,9 +51,14 @@ struct dialect {
     /* Headers on every response, written before the handler's own; NULL, or
      * an array ended by {NULL, NULL}. */
     const struct dialect_header *headers;
-    /* Formats microseconds since the epoch (UTC) as the dialect writes
-     * times. Returns an arena string. */
-    char *(*format_time)(struct arena *a, int64_t us);
+    /* Microseconds since the epoch (UTC) as the dialect writes times: a
+     * string, or a number of seconds. New reference. */
+    json_t *(*time_value)(int64_t us);
+    /* The Content-Type of every body. */
+    const char *content_type;
+    /* The header that carries the request id besides nginx's X-Request-Id
+     * (AWS SDKs read x-amzn-RequestId), or NULL. */
+    const char *request_id_header;
 
     /* StartMatchmaking. The status of a newly created ticket. */
     int created_status;
@@ -77,5 +82,12 @@ extern const struct dialect dialect_guidance;
 /* The LEGACY sample's: {"message"} errors, compact JSON, native times, API
  * Gateway's auth errors. */
 extern const struct dialect dialect_legacy;
+/* The GameLift service API's (AWS JSON 1.1): {"__type", "message"} errors
+ * named by AWS's exceptions (rally's own codes become
+ * InvalidRequestException, or InternalServiceException for a failure of
+ * ours), compact JSON as application/x-amz-json-1.1, times as epoch
+ * seconds with a fraction, x-amzn-RequestId. Callers are checked by
+ * signature (awsauth.h), not by token. */
+extern const struct dialect dialect_gamelift;
 
 #endif

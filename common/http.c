@@ -202,8 +202,10 @@ char *http_render(struct http_req *req, const struct http_resp *resp, size_t *le
     const char *b = resp->status == 204 ? "" : body != NULL ? body : "{}";
 
     char head[1024];
-    int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n",
-                      resp->status, http_reason(resp->status));
+    int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n", resp->status,
+                      http_reason(resp->status), d->content_type);
+    if (d->request_id_header != NULL)
+        hn = append_header(head, sizeof(head), hn, d->request_id_header, req->request_id);
     for (const struct dialect_header *h = d->headers; h != NULL && h->name != NULL; h++)
         hn = append_header(head, sizeof(head), hn, h->name, h->value);
     for (size_t i = 0; i < resp->nheaders; i++)

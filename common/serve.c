@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "awsauth.h"
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
@@ -84,6 +85,32 @@ static void auth_error(struct http_req *req, struct http_resp *resp, enum auth_r
                d->auth_error_body(status, status == 403 ? "forbidden" : "unauthorized", why));
 }
 
+/* The GameLift service API's check: the request's AWS signature, then
+ * whether the key's scope may call this operation (the route's name). */
+static bool aws_authorized(struct http_req *req, struct http_resp *resp)
+{
+    struct awsauth_caller who;
+    struct awsauth_error err;
+    if (awsauth_check(req, util_now(), &who, &err) != 0) {
+        http_error(req, resp, 400, err.type, "%s", err.message);
+        return false;
+    }
+    unsigned bit = who.scope == AWSAUTH_BACKEND ? AUTH_SCOPE_AWS_BACKEND : AUTH_SCOPE_AWS_FLEET;
+    if ((req->route->scopes & bit) == 0) {
+        http_error(req, resp, 400, "AccessDeniedException",
+                   "User: %s is not authorized to perform: gamelift:%s", who.principal,
+                   req->route->name);
+        return false;
+    }
+    req->claims = (struct auth_claims){
+        .sub = who.scope == AWSAUTH_FLEET ? who.fleet_id : who.principal,
+        .scope = who.scope == AWSAUTH_FLEET ? "aws-fleet" : "aws-backend",
+        .kid = who.access_key_id,
+        .scope_bit = bit,
+    };
+    return true;
+}
+
 /* Finds the route, checks its token, and runs its handler. */
 static void serve_dispatch(const struct service *svc, struct http_req *req, struct http_resp *resp,
                            const char *route_name)
@@ -108,7 +135,10 @@ static void serve_dispatch(const struct service *svc, struct http_req *req, stru
         }
         return;
     }
-    if (req->route->scopes != 0) {
+    if ((req->route->scopes & AUTH_SCOPES_AWS) != 0) {
+        if (!aws_authorized(req, resp))
+            return;
+    } else if (req->route->scopes != 0) {
         const char *why = NULL;
         enum auth_result rc = auth_verify(req->arena, http_param(req, "HTTP_AUTHORIZATION"),
                                           req->route->scopes, util_now(), &req->claims, &why);

@@ -210,9 +210,9 @@ json_t *ticket_render(struct arena *a, const PGresult *r, int row, const struct 
     const char *start = db_get(r, row, TICKET_COL_START_US);
     const char *end = db_get(r, row, TICKET_COL_END_US);
     if (start != NULL)
-        set_str(t, "StartTime", d->format_time(a, strtoll(start, NULL, 10)));
+        json_object_set_new(t, "StartTime", d->time_value(strtoll(start, NULL, 10)));
     if (end != NULL)
-        set_str(t, "EndTime", d->format_time(a, strtoll(end, NULL, 10)));
+        json_object_set_new(t, "EndTime", d->time_value(strtoll(end, NULL, 10)));
     const char *wait = db_get(r, row, TICKET_COL_WAIT);
     /* Stored as the Searching event's estimatedWaitMillis; GameLift's
      * EstimatedWaitTime is in seconds. */

@@ -128,8 +128,17 @@ void util_sha256_hex(const void *data, size_t len, char out[65])
     unsigned int mdlen = 0;
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         log_fatal("could not compute sha256");
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    util_hex(md, 32, out);
+}
+
+void util_hex(const unsigned char *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
 }
 
 bool util_ct_equal(const void *a, const void *b, size_t len)

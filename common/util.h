@@ -25,6 +25,8 @@ char *util_random_token(struct arena *a, size_t nbytes);
 
 /* SHA-256 of data as 64 lower-case hex chars into out (65 bytes). */
 void util_sha256_hex(const void *data, size_t len, char out[65]);
+/* len bytes as 2*len lower-case hex chars and a NUL into out. */
+void util_hex(const unsigned char *data, size_t len, char *out);
 /* Constant-time equality of two equal-length buffers. */
 bool util_ct_equal(const void *a, const void *b, size_t len);
 
