@@ -72,13 +72,15 @@ static bool read_key(const char *path, const char *file_id, struct key *out)
         return false;
     }
     bool backend = strcmp(scope, "backend") == 0, fleet_scope = strcmp(scope, "fleet") == 0;
-    const char *why = strcmp(id, file_id) != 0                     ? "AccessKeyId is not the file name"
-                      : !util_is_token(id, 128, "") || strlen(id) < 16 ? "AccessKeyId must be 16-128 letters and digits"
-                      : strlen(secret) < 16 || strlen(secret) > 128 ? "SecretAccessKey must be 16-128 characters"
-                      : !backend && !fleet_scope                    ? "Scope is backend or fleet"
-                      : fleet_scope && fleet == NULL               ? "a fleet key needs its FleetId"
-                      : backend && fleet != NULL                   ? "a backend key has no FleetId"
-                                                                   : NULL;
+    const char *why = strcmp(id, file_id) != 0 ? "AccessKeyId is not the file name"
+                      : !util_is_token(id, 128, "") || strlen(id) < 16
+                          ? "AccessKeyId must be 16-128 letters and digits"
+                      : strlen(secret) < 16 || strlen(secret) > 128
+                          ? "SecretAccessKey must be 16-128 characters"
+                      : !backend && !fleet_scope     ? "Scope is backend or fleet"
+                      : fleet_scope && fleet == NULL ? "a fleet key needs its FleetId"
+                      : backend && fleet != NULL     ? "a backend key has no FleetId"
+                                                     : NULL;
     if (why != NULL) {
         log_warn("aws key %s: refused: %s", path, why);
         json_decref(j);
@@ -229,15 +231,13 @@ static int check_date(struct http_req *req, const struct sigv4_auth *auth, int64
     if (at < now - MAX_SKEW_SECONDS)
         return fail(err, "InvalidSignatureException",
                     arena_sprintf(a, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
-                                  amz_date, amz_time(a, now - MAX_SKEW_SECONDS),
-                                  amz_time(a, now)));
+                                  amz_date, amz_time(a, now - MAX_SKEW_SECONDS), amz_time(a, now)));
     if (at > now + MAX_SKEW_SECONDS)
         return fail(err, "InvalidSignatureException",
                     arena_sprintf(a,
                                   "Signature not yet current: %s is still later than %s (%s + "
                                   "5 min.)",
-                                  amz_date, amz_time(a, now + MAX_SKEW_SECONDS),
-                                  amz_time(a, now)));
+                                  amz_date, amz_time(a, now + MAX_SKEW_SECONDS), amz_time(a, now)));
     return 0;
 }
 
@@ -293,11 +293,10 @@ int awsauth_check(struct http_req *req, int64_t now, struct awsauth_caller *who,
                     "The request signature we calculated does not match the signature you "
                     "provided. Check your AWS Secret Access Key and signing method. Consult the "
                     "service documentation for details.");
-    *who = (struct awsauth_caller){.access_key_id = arena_strdup(req->arena, k->id),
-                                   .principal = arena_strdup(req->arena, k->principal),
-                                   .scope = k->scope,
-                                   .fleet_id = k->fleet_id != NULL
-                                                   ? arena_strdup(req->arena, k->fleet_id)
-                                                   : NULL};
+    *who = (struct awsauth_caller){
+        .access_key_id = arena_strdup(req->arena, k->id),
+        .principal = arena_strdup(req->arena, k->principal),
+        .scope = k->scope,
+        .fleet_id = k->fleet_id != NULL ? arena_strdup(req->arena, k->fleet_id) : NULL};
     return 0;
 }

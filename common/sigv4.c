@@ -57,7 +57,9 @@ static bool parse_credential(const char *v, size_t len, struct sigv4_auth *out)
             break;
         p = stop + 1;
     }
-    return n == 5 && take(out->access_key_id, sizeof(out->access_key_id), part[0], plen[0], "", true, false) &&
+    return n == 5 &&
+           take(out->access_key_id, sizeof(out->access_key_id), part[0], plen[0], "", true,
+                false) &&
            plen[1] == 8 && take(out->date, sizeof(out->date), part[1], plen[1], "", false, false) &&
            take(out->region, sizeof(out->region), part[2], plen[2], "-", false, true) &&
            take(out->service, sizeof(out->service), part[3], plen[3], "-", false, true) &&
@@ -105,8 +107,8 @@ int sigv4_parse(const char *header, struct sigv4_auth *out, const char **why)
             }
             signed_headers = true;
         } else if (klen == 9 && memcmp(p, "Signature", 9) == 0 && !signature) {
-            if (vlen != 64 || !take(out->signature, sizeof(out->signature), v, vlen, "", false,
-                                    true) ||
+            if (vlen != 64 ||
+                !take(out->signature, sizeof(out->signature), v, vlen, "", false, true) ||
                 !all_of(v, vlen, "abcdef", false, false)) {
                 *why = "Signature must be 64 lowercase hexadecimal digits";
                 return -1;
@@ -178,8 +180,8 @@ static void puts_(struct buf *b, const char *s)
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 /* RFC 3986 encoding of s[0..n), '/' kept when keep_slash. */

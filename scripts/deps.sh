@@ -10,6 +10,8 @@ packages=(
     libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev check libsubunit-dev
     postgresql-15 postgresql-client-15 nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter
     curl python3 openssl wrk docker-compose
+    # The GameLift API's real clients, for its tests and README's commands.
+    awscli python3-boto3
 )
 [ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)
 

@@ -189,6 +189,8 @@ export RALLY_SNS_TOPICS='${RALLY_SNS_TOPICS:-arn:aws:sns:local:000000000000:rall
 export RALLY_SNS_SIGNING_KEY='$RUN/sns/signing.key'
 export RALLY_SNS_SIGNING_CERT_URL='https://sns.local.rally.invalid/rally-local-sns.pem'
 export RALLY_FLEET_SECRET_DIR='$RUN/fleets'
+export RALLY_AWS_KEY_DIR='$RUN/aws/keys'
+export RALLY_AWS_REGIONS='${RALLY_AWS_REGIONS:-us-east-1}'
 export RALLY_PUSH_SOCKET='$push_socket'
 export RALLY_CONFIG_DIR='${RALLY_CONFIG_DIR:-$TOP/config}'
 export RALLY_LOG_LEVEL='${RALLY_LOG_LEVEL:-info}'
@@ -215,6 +217,17 @@ make_secrets() {
     chmod 700 "$RUN/fleets"
     if [ ! -f "$RUN/fleets/fleet-local.secret" ]; then
         (umask 077; openssl rand -hex 24 >"$RUN/fleets/fleet-local.secret")
+    fi
+    # A local AWS access key for the GameLift API (a backend's: every
+    # operation), and the AWS CLI's files that hold it (walkthrough.sh).
+    mkdir -p "$RUN/aws"
+    chmod 700 "$RUN/aws"
+    if [ ! -f "$RUN/aws/credentials" ]; then
+        local key
+        key=$("$BIN/rally-keys" aws-key "$RUN/aws/keys" local-backend backend)
+        (umask 077; printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+            "${key% *}" "${key#* }" >"$RUN/aws/credentials")
+        (umask 077; printf '[default]\nregion = us-east-1\n' >"$RUN/aws/config")
     fi
 }
 

@@ -9,6 +9,11 @@
  *   rally-keys jwks DIR OUTDIR       OUTDIR/jwks.json + openid-configuration
  *   rally-keys mint DIR SCOPE COUNT [TTL]
  *                                    COUNT lines "sub token" (random subs)
+ *   rally-keys aws-key DIR PRINCIPAL backend|fleet:FLEET_ID
+ *                                    a new AWS access key for the GameLift
+ *                                    API (common/awsauth.h): DIR/<id>.json,
+ *                                    mode 0600; prints "id secret". Delete
+ *                                    the file to revoke the key.
  *
  * After `rotate`, send SIGHUP to each function master (or restart) so workers
  * load the new kid set; tokens signed with the previous key stay valid until
@@ -16,6 +21,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -38,7 +44,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: rally-keys init DIR | rotate DIR | jwks DIR OUTDIR | "
-                    "mint DIR SCOPE COUNT [TTL]\n");
+                    "mint DIR SCOPE COUNT [TTL] | aws-key DIR PRINCIPAL backend|fleet:ID\n");
     return 2;
 }
 
@@ -46,12 +52,17 @@ static int write_text(const char *path, const char *text, mode_t mode)
 {
     char tmp[1100];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    /* Made with its mode: a secret is never readable by others, even for
+     * the moment before a chmod. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
         fprintf(stderr, "rally-keys: could not write %s: %s\n", tmp, strerror(errno));
+        if (f == NULL && fd >= 0)
+            close(fd);
         return -1;
     }
-    chmod(tmp, mode);
     /* rename() makes the switch atomic for readers. */
     if (rename(tmp, path) != 0) {
         fprintf(stderr, "rally-keys: could not rename %s: %s\n", tmp, strerror(errno));
@@ -263,6 +274,54 @@ static int cmd_mint(const char *dir, const char *scope, long count, long ttl)
     return 0;
 }
 
+/* An access key id as AWS makes them: AKIA and 16 of [A-Z2-7]. */
+static void new_access_key_id(char out[21])
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    unsigned char r[16];
+    util_random(r, sizeof(r));
+    memcpy(out, "AKIA", 4);
+    for (int i = 0; i < 16; i++)
+        out[4 + i] = alphabet[r[i] & 31];
+    out[20] = '\0';
+}
+
+static int cmd_aws_key(const char *dir, const char *principal, const char *scope)
+{
+    const char *fleet = strncmp(scope, "fleet:", 6) == 0 ? scope + 6 : NULL;
+    if ((strcmp(scope, "backend") != 0 && (fleet == NULL || strncmp(fleet, "fleet-", 6) != 0 ||
+                                           !util_is_token(fleet, 128, "-_."))) ||
+        !util_is_token(principal, 128, "-_.@")) {
+        fprintf(stderr, "rally-keys: aws-key takes a principal of [A-Za-z0-9-_.@] and backend "
+                        "or fleet:fleet-<id>\n");
+        return 2;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "rally-keys: could not make %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char id[21], path[1100];
+    unsigned char raw[30];
+    new_access_key_id(id);
+    util_random(raw, sizeof(raw));
+    struct arena a = {0};
+    /* 40 characters of base64, as AWS's secrets look. */
+    char *secret = util_b64url_encode(&a, raw, sizeof(raw));
+    json_t *key = json_pack("{s:s, s:s, s:s, s:s}", "AccessKeyId", id, "SecretAccessKey", secret,
+                            "Principal", principal, "Scope", fleet != NULL ? "fleet" : "backend");
+    if (fleet != NULL)
+        json_object_set_new(key, "FleetId", json_string(fleet));
+    char *text = json_dumps(key, JSON_INDENT(2));
+    snprintf(path, sizeof(path), "%s/%s.json", dir, id);
+    int rc = text != NULL && write_text(path, text, 0600) == 0 ? 0 : 1;
+    if (rc == 0)
+        printf("%s %s\n", id, secret);
+    free(text);
+    json_decref(key);
+    arena_destroy(&a);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     log_init("rally-keys");
@@ -279,5 +338,7 @@ int main(int argc, char **argv)
             return usage();
         return cmd_mint(argv[2], argv[3], count, ttl);
     }
+    if (argc == 5 && strcmp(argv[1], "aws-key") == 0)
+        return cmd_aws_key(argv[2], argv[3], argv[4]);
     return usage();
 }

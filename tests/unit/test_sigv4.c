@@ -136,8 +136,10 @@ START_TEST(test_botocore_gamelift_call)
     ck_assert_int_eq(sigv4_matches(&arena, &r, &auth, "20261128T120000Z", key), 1);
     /* Header values are signed trimmed, inner runs of spaces made one. */
     static const char *spaced[] = {
-        "content-type", "  application/x-amz-json-1.1 ", "host",         "127.0.0.1:8080",
-        "x-amz-date",   "20261128T120000Z",              "x-amz-target", "GameLift.ListFleets",
+        "content-type", "  application/x-amz-json-1.1 ",
+        "host",         "127.0.0.1:8080",
+        "x-amz-date",   "20261128T120000Z",
+        "x-amz-target", "GameLift.ListFleets",
         NULL,
     };
     r.ctx = spaced;

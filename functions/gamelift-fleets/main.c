@@ -1,0 +1,311 @@
+/*
+ * gamelift-fleets: the GameLift service API's describes of what config/
+ * defines (fleets and queues, loaded by rally-admin) and of the processes
+ * that registered with them. POST / with X-Amz-Target: GameLift.<op>.
+ *
+ *   ListFleets                 FleetIds, paged
+ *   DescribeFleetAttributes    FleetAttributes by id, or paged
+ *   DescribeFleetCapacity      FleetCapacity per fleet and location
+ *   DescribeGameSessionQueues  GameSessionQueues by name or ARN, or paged
+ *
+ * A backend key sees every fleet; a fleet key its own only (another fleet
+ * is as unknown to it as one that does not exist). Queues are a backend's.
+ *
+ * Capacity counts processes, since rally's unit of capacity is the
+ * process that registered (one game session each): ACTIVE are those
+ * heard from within the fleet's heartbeat timeout, IDLE those of them
+ * without a game session. Hosts with a desired, minimum and maximum count
+ * come with the fleet agent; until then DESIRED and MAXIMUM are what is
+ * ACTIVE, MINIMUM 0.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "db.h"
+#include "gamelift.h"
+#include "serve.h"
+#include "util.h"
+
+enum { FLEETS, CAPACITY, QUEUES };
+
+/* Pages hold at most this many items (Limit lowers it). */
+#define PAGE_CAP 100
+
+static const struct db_stmt stmts[] = {
+    /* $1 ids (NULL: all), $2 a fleet key's own fleet (NULL: any), $3 the
+     * page starts after this id, $4 page size. */
+    [FLEETS] = {"gl_fleets",
+                "SELECT fleet_id, body::text FROM fleet.fleets "
+                "WHERE ($1::text[] IS NULL OR fleet_id = ANY ($1::text[])) "
+                "AND ($2::text IS NULL OR fleet_id = $2) AND fleet_id > $3 "
+                "ORDER BY fleet_id LIMIT $4::integer",
+                4, true},
+    [CAPACITY] = {"gl_capacity",
+                  "SELECT f.fleet_id, l.location, "
+                  "count(p.process_id), count(p.process_id) FILTER (WHERE p.game_session_id IS "
+                  "NULL) "
+                  "FROM fleet.fleets f CROSS JOIN LATERAL unnest(f.locations) AS l(location) "
+                  "LEFT JOIN fleet.processes p ON p.fleet_id = f.fleet_id AND p.location = "
+                  "l.location AND p.status = 'ACTIVE' AND p.last_heartbeat > now() - "
+                  "make_interval(secs => f.heartbeat_timeout_seconds) "
+                  "WHERE f.fleet_id = ANY ($1::text[]) GROUP BY 1, 2 ORDER BY 1, 2",
+                  1, true},
+    [QUEUES] = {"gl_queues",
+                "SELECT name, body::text FROM fleet.queues "
+                "WHERE ($1::text[] IS NULL OR name = ANY ($1::text[])) AND name > $2 "
+                "ORDER BY name LIMIT $3::integer",
+                3, true},
+};
+
+static const struct gl_member list_fleets_input[] = {
+    {"BuildId", GL_STRING, false, 1, 1024, 0, NULL},
+    {"ScriptId", GL_STRING, false, 1, 1024, 0, NULL},
+    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const struct gl_member fleet_ids_input[] = {
+    {"FleetIds", GL_STRING_LIST, false, 1, PAGE_CAP, 512, gl_is_fleet_id},
+    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const struct gl_member queues_input[] = {
+    {"Names", GL_STRING_LIST, false, 0, PAGE_CAP, 512, gl_is_queue_name},
+    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The names of a list member (ARNs made names), as a text[] literal and
+ * *n; NULL when the member is absent or empty. */
+static const char *names_param(struct arena *a, json_t *list, const char *kind, size_t *n)
+{
+    *n = json_array_size(list);
+    if (*n == 0)
+        return NULL;
+    const char **names = arena_alloc(a, *n * sizeof(*names));
+    for (size_t i = 0; i < *n; i++)
+        names[i] = gl_name_of(json_string_value(json_array_get(list, i)), kind);
+    return util_pg_text_array(a, names, *n);
+}
+
+/* Runs a listing statement; NULL after answering a database failure. */
+static PGresult *run(struct http_req *req, struct http_resp *resp, int stmt,
+                     const char *const *params)
+{
+    PGresult *r;
+    int rc = db_exec(req->arena, &stmts[stmt], params, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return NULL;
+    }
+    return r;
+}
+
+/* The fleets a request names (FleetIds) or the page it asks for, within
+ * the caller's reach. With FleetIds, each must be found. On success, *out
+ * holds (fleet_id, body) rows and *next the NextToken or NULL. */
+static bool fleets(struct http_req *req, struct http_resp *resp, json_t *in, PGresult **out,
+                   const char **next)
+{
+    long limit;
+    const char *after;
+    size_t asked = 0;
+    const char *ids = names_param(req->arena, json_object_get(in, "FleetIds"), "fleet", &asked);
+    if (!gl_page(req, resp, in, PAGE_CAP, &limit, &after))
+        return false;
+    if (ids != NULL) { /* the fleets named, all of them: paging is for listings */
+        limit = PAGE_CAP;
+        after = "";
+    }
+    char lim[24];
+    snprintf(lim, sizeof(lim), "%ld", limit + 1); /* one more: is there a next page? */
+    const char *own = req->claims.scope_bit == AUTH_SCOPE_AWS_FLEET ? req->claims.sub : NULL;
+    const char *p[] = {ids, own, after, lim};
+    PGresult *r = run(req, resp, FLEETS, p);
+    if (r == NULL)
+        return false;
+    size_t found = (size_t)PQntuples(r);
+    if (ids != NULL && found < asked) {
+        http_error(req, resp, 400, "NotFoundException", "One or more fleets were not found");
+        return false;
+    }
+    *next = found > (size_t)limit ? gl_next_token(req->arena, db_get(r, (int)limit - 1, 0)) : NULL;
+    *out = r;
+    return true;
+}
+
+/* The number of rows of a page: one was read ahead to learn of the next. */
+static int page_rows(PGresult *r, const char *next)
+{
+    return next != NULL ? PQntuples(r) - 1 : PQntuples(r);
+}
+
+static void reply_page(struct http_req *req, struct http_resp *resp, const char *key, json_t *list,
+                       const char *next)
+{
+    json_t *out = json_pack("{s:o}", key, list);
+    if (next != NULL)
+        json_object_set_new(out, "NextToken", json_string(next));
+    http_reply(req, resp, 200, out);
+}
+
+static void handle_list_fleets(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, list_fleets_input, N(list_fleets_input));
+    if (in == NULL)
+        return;
+    json_t *ids = json_array();
+    const char *next = NULL;
+    /* rally's fleets run no GameLift builds or Realtime scripts. */
+    if (json_object_get(in, "BuildId") == NULL && json_object_get(in, "ScriptId") == NULL) {
+        PGresult *r;
+        if (!fleets(req, resp, in, &r, &next)) {
+            json_decref(ids);
+            return;
+        }
+        for (int i = 0; i < page_rows(r, next); i++)
+            json_array_append_new(ids, json_string(db_get(r, i, 0)));
+    }
+    reply_page(req, resp, "FleetIds", ids, next);
+}
+
+static json_t *fleet_attributes(struct arena *a, const char *id, json_t *body)
+{
+    const char *name = json_string_value(json_object_get(body, "Name"));
+    const char *description = json_string_value(json_object_get(body, "Description"));
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "FleetId", id, "FleetArn",
+                          gl_arn(a, arena_sprintf(a, "fleet/%s", id)), "FleetType", "ON_DEMAND",
+                          "Name", name != NULL ? name : id, "Status", "ACTIVE", "ComputeType",
+                          "ANYWHERE", "NewGameSessionProtectionPolicy", "NoProtection");
+    if (description != NULL)
+        json_object_set_new(f, "Description", json_string(description));
+    return f;
+}
+
+static void handle_fleet_attributes(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, fleet_ids_input, N(fleet_ids_input));
+    PGresult *r;
+    const char *next;
+    if (in == NULL || !fleets(req, resp, in, &r, &next))
+        return;
+    json_t *list = json_array();
+    for (int i = 0; i < page_rows(r, next); i++) {
+        json_t *body = json_loads(db_get(r, i, 1), 0, NULL);
+        json_array_append_new(list, fleet_attributes(req->arena, db_get(r, i, 0), body));
+        json_decref(body);
+    }
+    reply_page(req, resp, "FleetAttributes", list, next);
+}
+
+static void handle_fleet_capacity(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, fleet_ids_input, N(fleet_ids_input));
+    PGresult *r;
+    const char *next;
+    if (in == NULL || !fleets(req, resp, in, &r, &next))
+        return;
+    int n = page_rows(r, next);
+    const char **ids = arena_alloc(req->arena, (size_t)(n + 1) * sizeof(*ids));
+    for (int i = 0; i < n; i++)
+        ids[i] = db_get(r, i, 0);
+    const char *p[] = {util_pg_text_array(req->arena, ids, (size_t)n)};
+    PGresult *c = run(req, resp, CAPACITY, p);
+    if (c == NULL)
+        return;
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(c); i++) {
+        const char *id = db_get(c, i, 0);
+        json_int_t active = strtoll(db_get(c, i, 2), NULL, 10);
+        json_int_t idle = strtoll(db_get(c, i, 3), NULL, 10);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "FleetId",
+                            id, "FleetArn",
+                            gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", id)),
+                            "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", active,
+                            "MINIMUM", (json_int_t)0, "MAXIMUM", active, "PENDING",
+                            (json_int_t)0, "ACTIVE", active, "IDLE", idle, "TERMINATING",
+                            (json_int_t)0));
+    }
+    reply_page(req, resp, "FleetCapacity", list, next);
+}
+
+/* A queue as GameLift describes it: its CreateGameSessionQueue fields. */
+static json_t *queue_json(struct arena *a, const char *name, json_t *body)
+{
+    static const char *const members[] = {
+        "TimeoutInSeconds",      "PlayerLatencyPolicies", "Destinations",      "FilterConfiguration",
+        "PriorityConfiguration", "CustomEventData",       "NotificationTarget",
+    };
+    json_t *q = json_pack("{s:s, s:s}", "Name", name, "GameSessionQueueArn",
+                          gl_arn(a, arena_sprintf(a, "gamesessionqueue/%s", name)));
+    for (size_t i = 0; i < N(members); i++) {
+        json_t *v = json_object_get(body, members[i]);
+        if (v != NULL)
+            json_object_set(q, members[i], v);
+    }
+    return q;
+}
+
+static void handle_queues(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, queues_input, N(queues_input));
+    long limit;
+    const char *after;
+    if (in == NULL || !gl_page(req, resp, in, PAGE_CAP, &limit, &after))
+        return;
+    size_t asked = 0;
+    const char *names =
+        names_param(req->arena, json_object_get(in, "Names"), "gamesessionqueue", &asked);
+    if (names != NULL) {
+        limit = PAGE_CAP;
+        after = "";
+    }
+    char lim[24];
+    snprintf(lim, sizeof(lim), "%ld", limit + 1);
+    const char *p[] = {names, after, lim};
+    PGresult *r = run(req, resp, QUEUES, p);
+    if (r == NULL)
+        return;
+    if (names != NULL && (size_t)PQntuples(r) < asked) {
+        http_error(req, resp, 400, "NotFoundException", "One or more queues were not found");
+        return;
+    }
+    const char *next = PQntuples(r) > limit
+                           ? gl_next_token(req->arena, db_get(r, (int)limit - 1, 0))
+                           : NULL;
+    json_t *list = json_array();
+    for (int i = 0; i < page_rows(r, next); i++) {
+        json_t *body = json_loads(db_get(r, i, 1), 0, NULL);
+        json_array_append_new(list, queue_json(req->arena, db_get(r, i, 0), body));
+        json_decref(body);
+    }
+    reply_page(req, resp, "GameSessionQueues", list, next);
+}
+
+#define ANY_KEY (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET)
+
+static const struct http_route routes[] = {
+    {"ListFleets", "POST", &dialect_gamelift, ANY_KEY, handle_list_fleets},
+    {"DescribeFleetAttributes", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_attributes},
+    {"DescribeFleetCapacity", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_capacity},
+    {"DescribeGameSessionQueues", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
+     handle_queues},
+};
+
+int main(void)
+{
+    static const struct service svc = {
+        .name = "gamelift-fleets",
+        .max_body = 64 * 1024,
+        .routes = routes,
+        .nroutes = N(routes),
+        .stmts = stmts,
+        .nstmts = N(stmts),
+    };
+    serve_main(&svc);
+}
