@@ -130,10 +130,11 @@ int awsauth_load(void)
     return 0;
 }
 
-/* Reads the directory again if it changed; at most once a second. */
-static void refresh(int64_t now)
+/* Reads the directory again if it changed: looked at once a second, and
+ * whenever a key is not known (it may be new). */
+static void refresh(int64_t now, bool force)
 {
-    if (loaded && now == last_look)
+    if (loaded && now == last_look && !force)
         return;
     last_look = now;
     struct stat st;
@@ -267,8 +268,12 @@ int awsauth_check(struct http_req *req, int64_t now, struct awsauth_caller *who,
     if (!region_allowed(auth.region))
         return fail(err, "InvalidSignatureException",
                     "Credential should be scoped to a valid region.");
-    refresh(now);
+    refresh(now, false);
     struct key *k = find_key(auth.access_key_id);
+    if (k == NULL) {
+        refresh(now, true);
+        k = find_key(auth.access_key_id);
+    }
     if (k == NULL || http_param(req, "HTTP_X_AMZ_SECURITY_TOKEN") != NULL)
         return fail(err, "UnrecognizedClientException",
                     "The security token included in the request is invalid.");

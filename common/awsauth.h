@@ -11,8 +11,9 @@
  *   {..., "Scope": "fleet", "FleetId": "fleet-local"}
  * A backend key may call every operation; a fleet key only those a game
  * server makes, on its own fleet. The directory is read again when it
- * changes (keys are written by rename), looked at no more than once a
- * second: a new or deleted key counts without a restart.
+ * changes (keys are written by rename): looked at once a second, and at
+ * once for a key not known yet. A new key works at once, a deleted one
+ * stops within a second, without a restart.
  *
  * The check: an Authorization header of AWS4-HMAC-SHA256, scoped to the
  * service "gamelift" and to one of RALLY_AWS_REGIONS; X-Amz-Date and Host

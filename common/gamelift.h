@@ -66,7 +66,7 @@ char *gl_arn(struct arena *a, const char *resource);
 const char *gl_name_of(const char *id_or_arn, const char *kind);
 
 /* Patterns of the service model. */
-bool gl_is_fleet_id(const char *s);      /* fleet-\S+ or its ARN */
-bool gl_is_queue_name(const char *s);    /* [a-zA-Z0-9-]+ or its ARN */
+bool gl_is_fleet_id(const char *s);   /* fleet-\S+ or its ARN */
+bool gl_is_queue_name(const char *s); /* [a-zA-Z0-9-]+ or its ARN */
 
 #endif

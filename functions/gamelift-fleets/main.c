@@ -223,13 +223,12 @@ static void handle_fleet_capacity(struct http_req *req, struct http_resp *resp)
         json_int_t active = strtoll(db_get(c, i, 2), NULL, 10);
         json_int_t idle = strtoll(db_get(c, i, 3), NULL, 10);
         json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "FleetId",
-                            id, "FleetArn",
-                            gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", id)),
-                            "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", active,
-                            "MINIMUM", (json_int_t)0, "MAXIMUM", active, "PENDING",
-                            (json_int_t)0, "ACTIVE", active, "IDLE", idle, "TERMINATING",
-                            (json_int_t)0));
+            list,
+            json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "FleetId", id,
+                      "FleetArn", gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", id)),
+                      "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", active, "MINIMUM",
+                      (json_int_t)0, "MAXIMUM", active, "PENDING", (json_int_t)0, "ACTIVE", active,
+                      "IDLE", idle, "TERMINATING", (json_int_t)0));
     }
     reply_page(req, resp, "FleetCapacity", list, next);
 }
@@ -238,8 +237,9 @@ static void handle_fleet_capacity(struct http_req *req, struct http_resp *resp)
 static json_t *queue_json(struct arena *a, const char *name, json_t *body)
 {
     static const char *const members[] = {
-        "TimeoutInSeconds",      "PlayerLatencyPolicies", "Destinations",      "FilterConfiguration",
-        "PriorityConfiguration", "CustomEventData",       "NotificationTarget",
+        "TimeoutInSeconds",    "PlayerLatencyPolicies", "Destinations",
+        "FilterConfiguration", "PriorityConfiguration", "CustomEventData",
+        "NotificationTarget",
     };
     json_t *q = json_pack("{s:s, s:s}", "Name", name, "GameSessionQueueArn",
                           gl_arn(a, arena_sprintf(a, "gamesessionqueue/%s", name)));
@@ -275,9 +275,8 @@ static void handle_queues(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "NotFoundException", "One or more queues were not found");
         return;
     }
-    const char *next = PQntuples(r) > limit
-                           ? gl_next_token(req->arena, db_get(r, (int)limit - 1, 0))
-                           : NULL;
+    const char *next =
+        PQntuples(r) > limit ? gl_next_token(req->arena, db_get(r, (int)limit - 1, 0)) : NULL;
     json_t *list = json_array();
     for (int i = 0; i < page_rows(r, next); i++) {
         json_t *body = json_loads(db_get(r, i, 1), 0, NULL);
@@ -293,8 +292,7 @@ static const struct http_route routes[] = {
     {"ListFleets", "POST", &dialect_gamelift, ANY_KEY, handle_list_fleets},
     {"DescribeFleetAttributes", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_attributes},
     {"DescribeFleetCapacity", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_capacity},
-    {"DescribeGameSessionQueues", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
-     handle_queues},
+    {"DescribeGameSessionQueues", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND, handle_queues},
 };
 
 int main(void)
