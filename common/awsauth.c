@@ -1,6 +1,7 @@
 /* AWS access keys and the SigV4 check of the GameLift service API (awsauth.h). */
 #include "awsauth.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -168,7 +169,10 @@ static const char *header(void *ctx, const char *name)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        param[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+        if (c == '-')
+            param[5 + i] = '_';
+        else
+            param[5 + i] = (char)toupper((unsigned char)c);
     }
     param[5 + n] = '\0';
     return http_param(req, param);

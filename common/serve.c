@@ -74,6 +74,18 @@ void serve_db_error(struct http_req *req, struct http_resp *resp, int rc)
     }
 }
 
+PGresult *serve_exec(struct http_req *req, struct http_resp *resp, const struct db_stmt *stmt,
+                     const char *const *params)
+{
+    PGresult *r;
+    int rc = db_exec(req->arena, stmt, params, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return NULL;
+    }
+    return r;
+}
+
 static void auth_error(struct http_req *req, struct http_resp *resp, enum auth_result rc,
                        const char *why)
 {

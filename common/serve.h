@@ -36,4 +36,9 @@ __attribute__((noreturn)) void serve_main(const struct service *svc);
 /* Maps a db_exec failure onto the response: 503 for DB_DOWN, else 500. */
 void serve_db_error(struct http_req *req, struct http_resp *resp, int rc);
 
+/* db_exec of one statement for a handler: its result (the request's
+ * arena owns it), or NULL after answering the failure (serve_db_error). */
+struct pg_result *serve_exec(struct http_req *req, struct http_resp *resp,
+                             const struct db_stmt *stmt, const char *const *params);
+
 #endif

@@ -319,19 +319,30 @@ int sigv4_matches(struct arena *a, const struct sigv4_request *r, const struct s
     return CRYPTO_memcmp(hex, auth->signature, 64) == 0;
 }
 
+/* The number written by n decimal digits at s (checked by the caller). */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
 int64_t sigv4_parse_amz_date(const char *s)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
     if (s == NULL || strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z' ||
         !all_of(s, 8, "", false, false) || !all_of(s + 9, 6, "", false, false))
         return -1;
-    if (sscanf(s, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6 ||
-        tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = digits(s, 4) - 1900;
+    tm.tm_mon = digits(s + 4, 2) - 1;
+    tm.tm_mday = digits(s + 6, 2);
+    tm.tm_hour = digits(s + 9, 2);
+    tm.tm_min = digits(s + 11, 2);
+    tm.tm_sec = digits(s + 13, 2);
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
         tm.tm_min > 59 || tm.tm_sec > 60)
         return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
     return (int64_t)timegm(&tm);
 }

@@ -61,4 +61,11 @@ sys.exit(0 if answer.startswith("OK ") else 1)'
 curl -s -X POST \$RALLY/v1/identity/refresh -d "{\"refresh_token\": \"\$REFRESH\"}"; echo
 curl -s -X POST \$RALLY/v1/identity/logout -H "Authorization: Bearer \$TOKEN"; echo
 
+# 8. The GameLift service API with the AWS CLI, signed with the local access
+#    key make run wrote (.run/aws; \`rally-keys aws-key\` makes more)
+export AWS_SHARED_CREDENTIALS_FILE=$RALLY_RUN_DIR/aws/credentials AWS_CONFIG_FILE=$RALLY_RUN_DIR/aws/config AWS_PAGER=
+aws gamelift list-fleets --endpoint-url \$RALLY
+aws gamelift describe-fleet-capacity --fleet-ids fleet-local --endpoint-url \$RALLY --output table
+aws gamelift describe-game-session-queues --endpoint-url \$RALLY --query 'GameSessionQueues[].Name'
+
 TXT

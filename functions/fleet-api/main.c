@@ -68,13 +68,7 @@ static const struct db_stmt stmts[] = {
 static PGresult *call(struct http_req *req, struct http_resp *resp, int stmt,
                       const char *const *params)
 {
-    PGresult *r;
-    int rc = db_exec(req->arena, &stmts[stmt], params, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return NULL;
-    }
-    return r;
+    return serve_exec(req, resp, &stmts[stmt], params);
 }
 
 /* Ids in paths: "<kind>-<uuid>" as rally makes them. */

@@ -96,13 +96,7 @@ static const char *names_param(struct arena *a, json_t *list, const char *kind, 
 static PGresult *run(struct http_req *req, struct http_resp *resp, int stmt,
                      const char *const *params)
 {
-    PGresult *r;
-    int rc = db_exec(req->arena, &stmts[stmt], params, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return NULL;
-    }
-    return r;
+    return serve_exec(req, resp, &stmts[stmt], params);
 }
 
 /* The fleets a request names (FleetIds) or the page it asks for, within
