@@ -43,6 +43,43 @@ static const char *check_member(struct arena *a, const struct gl_member *m, json
         if (json_integer_value(v) < m->min || json_integer_value(v) > m->max)
             return arena_sprintf(a, "must be between %ld and %ld", m->min, m->max);
         return NULL;
+    case GL_STRING_MAP: {
+        if (!json_is_object(v))
+            return "must be a map of strings";
+        long n = (long)json_object_size(v);
+        if (n < m->min || n > m->max)
+            return arena_sprintf(a, "must have %ld to %ld entries", m->min, m->max);
+        const char *key;
+        json_t *item;
+        json_object_foreach(v, key, item)
+        {
+            size_t klen = strlen(key);
+            if (klen == 0 || klen > 1024 || !json_is_string(item) ||
+                !string_ok(m, json_string_value(item), m->item_max))
+                return arena_sprintf(a,
+                                     "entries must map 1 to 1024 characters to strings of 1 "
+                                     "to %ld characters",
+                                     m->item_max);
+        }
+        return NULL;
+    }
+    case GL_PROPERTIES: {
+        if (!json_is_array(v) || (long)json_array_size(v) > m->max)
+            return arena_sprintf(a, "must be a list of at most %ld {Key, Value}", m->max);
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            const char *k = NULL, *val = NULL;
+            if (json_unpack(item, "{s:s, s:s !}", "Key", &k, "Value", &val) != 0 ||
+                strlen(k) > 32 || strlen(val) > 96)
+                return arena_sprintf(a,
+                                     "item %zu must be {Key: up to 32 characters, Value: up "
+                                     "to 96 characters}",
+                                     i);
+        }
+        return NULL;
+    }
     case GL_STRING_LIST: {
         if (!json_is_array(v))
             return "must be a list of strings";
@@ -161,4 +198,32 @@ bool gl_is_queue_name(const char *s)
 {
     const char *name = gl_name_of(s, "gamesessionqueue");
     return name != NULL && *name != '\0' && util_is_token(name, 256, "-");
+}
+
+static bool made_of(const char *s, const char *extra)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(extra, c) != NULL))
+            return false;
+    }
+    return true;
+}
+
+bool gl_is_id_string(const char *s)
+{
+    return made_of(s, "-");
+}
+
+bool gl_is_arn_string(const char *s)
+{
+    return made_of(s, ":/-");
+}
+
+bool gl_is_location(const char *s)
+{
+    return made_of(s, "-");
 }

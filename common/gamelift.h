@@ -27,12 +27,14 @@ enum gl_type {
     GL_STRING,
     GL_INTEGER,
     GL_STRING_LIST,
+    GL_STRING_MAP, /* {"<1..1024 chars>": "<1..item_max chars>"} */
+    GL_PROPERTIES, /* GameProperty list: [{"Key": <=32 chars, "Value": <=96 chars}] */
 };
 
 /* One member of an operation's input. For strings, min and max bound the
- * length; for integers, the value; for lists, the number of items, each a
- * string of 1..item_max characters. valid() checks a string's (or each
- * item's) pattern when set. */
+ * length; for integers, the value; for lists and maps, the number of items,
+ * each a string of 1..item_max characters. valid() checks a string's (or
+ * each list item's) pattern or enum when set. */
 struct gl_member {
     const char *name;
     enum gl_type type;
@@ -68,5 +70,8 @@ const char *gl_name_of(const char *id_or_arn, const char *kind);
 /* Patterns of the service model. */
 bool gl_is_fleet_id(const char *s);   /* fleet-\S+ or its ARN */
 bool gl_is_queue_name(const char *s); /* [a-zA-Z0-9-]+ or its ARN */
+bool gl_is_id_string(const char *s);  /* [a-zA-Z0-9-]+ (IdempotencyToken) */
+bool gl_is_arn_string(const char *s); /* [a-zA-Z0-9:/-]+ (a GameSessionId) */
+bool gl_is_location(const char *s);   /* [A-Za-z0-9-]+ */
 
 #endif

@@ -182,12 +182,17 @@ char *util_pg_text_array(struct arena *a, const char *const *items, size_t n)
 {
     size_t len = 3;
     for (size_t i = 0; i < n; i++)
-        len += 2 * strlen(items[i]) + 3;
+        len += (items[i] != NULL ? 2 * strlen(items[i]) : 4) + 3;
     char *out = arena_alloc(a, len), *w = out;
     *w++ = '{';
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             *w++ = ',';
+        if (items[i] == NULL) { /* unquoted: SQL NULL */
+            memcpy(w, "NULL", 4);
+            w += 4;
+            continue;
+        }
         *w++ = '"';
         for (const char *c = items[i]; *c; c++) {
             if (*c == '"' || *c == '\\')

@@ -42,7 +42,8 @@ double util_mono_ms(void);
 bool util_is_token(const char *s, size_t max, const char *extra);
 
 /* A PostgreSQL text[] literal of the n strings (each double-quoted, '"' and
- * '\\' escaped), for a $n::text[] parameter. Arena string. */
+ * '\\' escaped; a NULL item is SQL NULL), for a $n::text[] parameter.
+ * Arena string. */
 char *util_pg_text_array(struct arena *a, const char *const *items, size_t n);
 
 #endif

@@ -16,7 +16,8 @@
  *   client closes                      the player leaves (RemovePlayerSession)
  * When every player of the match (MatchmakerData) has joined and left, or
  * nobody is connected for --idle-seconds, the game is over: ProcessEnding, and the server
- * registers again (ProcessReady) to host the next one. SIGTERM or SIGINT:
+ * registers again (ProcessReady) to host the next one; so too when rally asks
+ * for its game session to end (TerminateGameSession). SIGTERM or SIGINT:
  * ProcessEnding and exit 0.
  */
 #include <errno.h>
@@ -332,6 +333,18 @@ int main(int argc, char **argv)
             }
             if (rc != RALLY_SERVER_OK)
                 say("heartbeat: %s", rally_server_message(s));
+            /* TerminateGameSession (GameLift's OnProcessTerminate): the
+             * players are let go and the process ends its game session. */
+            if (rc == RALLY_SERVER_OK && gs != NULL && strcmp(gs->status, "TERMINATING") == 0) {
+                say("game session %s: termination asked; ending", gs->game_session_arn);
+                close_all(s);
+                if (rally_server_process_ending(s) != RALLY_SERVER_OK)
+                    say("ProcessEnding: %s", rally_server_message(s));
+                registered = active = false;
+                session[0] = '\0';
+                next_beat = 0;
+                continue;
+            }
             if (rc == RALLY_SERVER_OK && gs != NULL && strcmp(gs->game_session_id, session) != 0) {
                 snprintf(session, sizeof(session), "%s", gs->game_session_id);
                 say("starting game session %s (%s)", gs->game_session_arn, gs->status);

@@ -59,7 +59,10 @@ struct rally_server_params {
 struct rally_game_session {
     const char *game_session_id;  /* "gsess-..." (use it with activate) */
     const char *game_session_arn; /* GameLift's GameSessionId */
-    const char *status;           /* ACTIVATING, then ACTIVE */
+    /* ACTIVATING, then ACTIVE; TERMINATING once TerminateGameSession asked
+     * for it to end (GameLift's OnProcessTerminate): let the players go and
+     * call rally_server_process_ending(). */
+    const char *status;
     const char *location;
     const char *matchmaker_data; /* FlexMatch's MatchmakerData JSON, or NULL */
     const char *game_session_data;

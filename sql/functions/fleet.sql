@@ -74,7 +74,8 @@ BEGIN
                'gameProperties', g.game_properties, 'gameSessionData', g.game_session_data,
                'matchmakerData', g.matchmaker_data)
         INTO game_session FROM fleet.game_sessions g
-        WHERE g.game_session_id = p.game_session_id AND g.status IN ('ACTIVATING', 'ACTIVE');
+        WHERE g.game_session_id = p.game_session_id
+          AND g.status IN ('ACTIVATING', 'ACTIVE', 'TERMINATING');
 END;
 $$;
 
@@ -230,7 +231,19 @@ BEGIN
     UPDATE fleet.player_sessions SET status = 'TIMEDOUT', ended_at = now()
         WHERE status = 'RESERVED' AND reserved_until <= now();
     GET DIAGNOSTICS k = ROW_COUNT;
-    RETURN n + k;
+    n := n + k;
+    -- A game session CreateGameSession asked for that its process never
+    -- activated (a match's is the matchmaker's to place again).
+    FOR p IN SELECT g.game_session_id FROM fleet.game_sessions g
+                JOIN fleet.fleets f USING (fleet_id)
+                WHERE g.status = 'ACTIVATING' AND g.match_id IS NULL
+                  AND g.created_at <= now() - f.activation_timeout_seconds * interval '1 second'
+    LOOP
+        IF fleet.abandon_game_session(p.game_session_id, 'ACTIVATION_TIMEOUT') THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
 END;
 $$;
 
@@ -283,5 +296,293 @@ BEGIN
     UPDATE matchmaking.matches SET game_session_id = NULL, updated_at = now()
         WHERE game_session_id = p_id;
     RETURN true;
+END;
+$$;
+
+-- ---- the GameLift service API (functions/gamelift-sessions) -----------------
+
+-- A seat is taken while its player session is ACTIVE, or RESERVED within
+-- its reservation.
+CREATE OR REPLACE FUNCTION fleet.player_session_status(ps fleet.player_sessions) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN ps.status = 'RESERVED' AND ps.reserved_until <= now() THEN 'TIMEDOUT'
+                ELSE ps.status END;
+$$;
+
+CREATE OR REPLACE FUNCTION fleet.seats_taken(p_game_session text) RETURNS integer
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::integer FROM fleet.player_sessions s
+        WHERE s.game_session_id = p_game_session
+          AND (s.status = 'ACTIVE' OR (s.status = 'RESERVED' AND s.reserved_until > now()));
+$$;
+
+-- A game session in GameLift's shape (GameSession); p_arn is the ARN
+-- prefix of the caller's account, "arn:aws:gamelift:<region>:<account>:".
+CREATE OR REPLACE FUNCTION fleet.game_session_json(g fleet.game_sessions, p_arn text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'GameSessionId', g.game_session_arn,
+        'Name', g.name,
+        'FleetId', g.fleet_id,
+        'FleetArn', p_arn || 'fleet/' || g.fleet_id,
+        'CreationTime', extract(epoch FROM g.created_at),
+        'TerminationTime', extract(epoch FROM g.ended_at),
+        'CurrentPlayerSessionCount', fleet.seats_taken(g.game_session_id),
+        'MaximumPlayerSessionCount', g.maximum_players,
+        'Status', g.status,
+        'StatusReason', g.status_reason,
+        'GameProperties', g.game_properties,
+        'IpAddress', g.ip_address,
+        'DnsName', nullif(g.dns_name, ''),
+        'Port', g.port,
+        'PlayerSessionCreationPolicy', g.player_session_creation_policy,
+        'CreatorId', g.creator_id,
+        'GameSessionData', g.game_session_data,
+        'MatchmakerData', g.matchmaker_data,
+        'Location', g.location));
+$$;
+
+-- A player session in GameLift's shape (PlayerSession).
+CREATE OR REPLACE FUNCTION fleet.player_session_json(ps fleet.player_sessions,
+                                                     g fleet.game_sessions, p_arn text)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'PlayerSessionId', ps.player_session_id,
+        'PlayerId', ps.player_id,
+        'GameSessionId', g.game_session_arn,
+        'FleetId', g.fleet_id,
+        'FleetArn', p_arn || 'fleet/' || g.fleet_id,
+        'CreationTime', extract(epoch FROM ps.created_at),
+        'TerminationTime', extract(epoch FROM ps.ended_at),
+        'Status', fleet.player_session_status(ps),
+        'IpAddress', g.ip_address,
+        'DnsName', nullif(g.dns_name, ''),
+        'Port', g.port,
+        'PlayerData', ps.player_data));
+$$;
+
+-- CreateGameSession: an idle process of the fleet in p_location (the
+-- fleet's first location when NULL) is handed a new ACTIVATING game
+-- session; it learns of it on its next heartbeat and activates it. With an
+-- idempotency token, a second request gets the first one's game session
+-- (outcome 'existing'). A CreatorId may make one game session a second,
+-- or the fleet's ResourceCreationLimitPolicy (NewGameSessionsPerCreator in
+-- PolicyPeriodInMinutes). Outcomes: created, existing, unknown_fleet,
+-- unknown_location, creator_limit, no_capacity.
+CREATE OR REPLACE FUNCTION fleet.create_game_session(
+    p_fleet text, p_location text, p_max integer, p_name text, p_properties jsonb, p_data text,
+    p_creator text, p_token text, p_region text,
+    OUT outcome text, OUT detail text, OUT game_session_id text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    f fleet.fleets%ROWTYPE;
+    p fleet.processes%ROWTYPE;
+    loc text;
+    id text := 'gsess-' || gen_random_uuid();
+    policy jsonb;
+    recent integer;
+BEGIN
+    SELECT * INTO f FROM fleet.fleets WHERE fleet_id = p_fleet;
+    IF NOT FOUND THEN
+        outcome := 'unknown_fleet';
+        RETURN;
+    END IF;
+    loc := coalesce(p_location, f.locations[1]);
+    IF NOT loc = ANY (f.locations) THEN
+        outcome := 'unknown_location';
+        detail := array_to_string(f.locations, ', ');
+        RETURN;
+    END IF;
+    IF p_token IS NOT NULL THEN
+        -- Requests with one token go one at a time: the second finds the first's.
+        PERFORM pg_advisory_xact_lock(hashtext('gamelift-token'), hashtext(p_fleet || '/' || p_token));
+        SELECT g.game_session_id INTO game_session_id FROM fleet.game_sessions g
+            WHERE g.fleet_id = p_fleet AND g.idempotency_token = p_token;
+        IF FOUND THEN
+            outcome := 'existing';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_creator IS NOT NULL THEN
+        policy := f.body -> 'ResourceCreationLimitPolicy';
+        PERFORM pg_advisory_xact_lock(hashtext('gamelift-creator'),
+                                      hashtext(p_fleet || '/' || p_creator));
+        SELECT count(*) INTO recent FROM fleet.game_sessions g
+            WHERE g.fleet_id = p_fleet AND g.creator_id = p_creator
+              AND g.created_at > clock_timestamp() - make_interval(
+                      secs => coalesce((policy ->> 'PolicyPeriodInMinutes')::integer * 60, 1));
+        IF recent >= coalesce((policy ->> 'NewGameSessionsPerCreator')::integer, 1) THEN
+            outcome := 'creator_limit';
+            RETURN;
+        END IF;
+    END IF;
+    UPDATE fleet.processes SET game_session_id = id WHERE process_id = (
+        SELECT q.process_id FROM fleet.processes q
+            WHERE q.fleet_id = p_fleet AND q.location = loc AND q.status = 'ACTIVE'
+              AND q.game_session_id IS NULL
+              AND q.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second'
+            ORDER BY q.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING * INTO p;
+    IF NOT FOUND THEN
+        outcome := 'no_capacity';
+        detail := loc;
+        RETURN;
+    END IF;
+    INSERT INTO fleet.game_sessions (game_session_id, game_session_arn, fleet_id, location,
+                                     process_id, ip_address, dns_name, port, maximum_players,
+                                     game_properties, game_session_data, name, creator_id,
+                                     idempotency_token, created_at)
+        VALUES (id, 'arn:aws:gamelift:' || p_region || '::gamesession/' || p_fleet || '/' || loc
+                    || '/' || coalesce(p_token, id),
+                p_fleet, loc, p.process_id, p.ip_address, p.dns_name, p.port, p_max,
+                coalesce(p_properties, '[]'), p_data, p_name, p_creator, p_token,
+                clock_timestamp());
+    outcome := 'created';
+    game_session_id := id;
+END;
+$$;
+
+-- CreatePlayerSession(s): a seat for each player in an ACTIVE game session
+-- that accepts new players and has room for all of them, reserved for the
+-- fleet's reservation timeout. p_game_session is the ARN (or rally's id).
+-- Outcomes: created (with the new ids in detail's place: see the caller),
+-- not_found, not_active (detail: the status), deny_all, full (detail: the
+-- seats left).
+CREATE OR REPLACE FUNCTION fleet.create_player_sessions(
+    p_game_session text, p_fleet text, p_players text[], p_data text[],
+    OUT outcome text, OUT detail text, OUT player_session_ids text[])
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    g fleet.game_sessions%ROWTYPE;
+    taken integer;
+    timeout integer;
+BEGIN
+    SELECT * INTO g FROM fleet.game_sessions
+        WHERE (game_session_arn = p_game_session OR game_session_id = p_game_session)
+          AND (p_fleet IS NULL OR fleet_id = p_fleet)
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    IF g.status <> 'ACTIVE' THEN
+        outcome := 'not_active';
+        detail := g.status;
+        RETURN;
+    END IF;
+    IF g.player_session_creation_policy = 'DENY_ALL' THEN
+        outcome := 'deny_all';
+        RETURN;
+    END IF;
+    taken := fleet.seats_taken(g.game_session_id);
+    IF taken + cardinality(p_players) > g.maximum_players THEN
+        outcome := 'full';
+        detail := (g.maximum_players - taken)::text;
+        RETURN;
+    END IF;
+    SELECT reservation_timeout_seconds INTO timeout FROM fleet.fleets WHERE fleet_id = g.fleet_id;
+    WITH made AS (
+        INSERT INTO fleet.player_sessions (player_session_id, game_session_id, player_id,
+                                           player_data, reserved_until)
+            SELECT 'psess-' || gen_random_uuid(), g.game_session_id, u.player, u.data,
+                   now() + timeout * interval '1 second'
+            FROM unnest(p_players, p_data) WITH ORDINALITY AS u(player, data, n)
+            ORDER BY u.n
+            RETURNING player_session_id, player_id)
+    SELECT array_agg(m.player_session_id ORDER BY array_position(p_players, m.player_id))
+        INTO player_session_ids FROM made m;
+    outcome := 'created';
+END;
+$$;
+
+-- UpdateGameSession: the mutable properties of a game session that has not
+-- ended; GameProperties are added or replaced by Key, never removed. NULL
+-- leaves a property as it is. Outcomes: updated, not_found, ended.
+CREATE OR REPLACE FUNCTION fleet.update_game_session(
+    p_game_session text, p_fleet text, p_max integer, p_name text, p_policy text,
+    p_protection text, p_properties jsonb, OUT outcome text, OUT game_session_id text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    g fleet.game_sessions%ROWTYPE;
+BEGIN
+    SELECT * INTO g FROM fleet.game_sessions
+        WHERE (game_session_arn = p_game_session OR fleet.game_sessions.game_session_id = p_game_session)
+          AND (p_fleet IS NULL OR fleet_id = p_fleet)
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    game_session_id := g.game_session_id;
+    IF g.status IN ('TERMINATED', 'TERMINATING') THEN
+        outcome := 'ended';
+        RETURN;
+    END IF;
+    UPDATE fleet.game_sessions s SET
+        maximum_players = coalesce(p_max, s.maximum_players),
+        name = coalesce(p_name, s.name),
+        player_session_creation_policy = coalesce(p_policy, s.player_session_creation_policy),
+        protection_policy = coalesce(p_protection, s.protection_policy),
+        game_properties = CASE WHEN p_properties IS NULL THEN s.game_properties ELSE (
+            -- each Key once, where it first stood, with its newest Value
+            SELECT coalesce(jsonb_agg(jsonb_build_object('Key', m.k, 'Value', m.v)
+                                      ORDER BY m.first), '[]')
+            FROM (SELECT e ->> 'Key' AS k, (array_agg(e ->> 'Value' ORDER BY o DESC))[1] AS v,
+                         min(o) AS first
+                  FROM jsonb_array_elements(s.game_properties || p_properties)
+                       WITH ORDINALITY AS x(e, o)
+                  GROUP BY e ->> 'Key') m) END
+        WHERE s.game_session_id = g.game_session_id;
+    outcome := 'updated';
+END;
+$$;
+
+-- TerminateGameSession. TRIGGER_ON_PROCESS_TERMINATE: the game session is
+-- TERMINATING and its process hears so on its next heartbeat (the server
+-- SDK's OnProcessTerminate), ends what it does and calls ProcessEnding,
+-- which ends the session. FORCE_TERMINATE: the session ends now and its
+-- process with it (its next heartbeat is told so, 410). Outcomes:
+-- terminating, terminated, not_found, ended (detail: the status).
+CREATE OR REPLACE FUNCTION fleet.terminate_game_session(
+    p_game_session text, p_fleet text, p_mode text,
+    OUT outcome text, OUT detail text, OUT game_session_id text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    g fleet.game_sessions%ROWTYPE;
+BEGIN
+    SELECT * INTO g FROM fleet.game_sessions
+        WHERE (game_session_arn = p_game_session OR fleet.game_sessions.game_session_id = p_game_session)
+          AND (p_fleet IS NULL OR fleet_id = p_fleet);
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    game_session_id := g.game_session_id;
+    -- Process first, then session: the order ProcessEnding and expire lock in.
+    PERFORM 1 FROM fleet.processes WHERE process_id = g.process_id FOR UPDATE;
+    SELECT * INTO g FROM fleet.game_sessions s WHERE s.game_session_id = g.game_session_id FOR UPDATE;
+    IF g.status = 'TERMINATED' OR (g.status = 'TERMINATING' AND p_mode <> 'FORCE_TERMINATE') THEN
+        outcome := 'ended';
+        detail := g.status;
+        RETURN;
+    END IF;
+    IF p_mode = 'FORCE_TERMINATE' THEN
+        PERFORM fleet.end_game_session(g.game_session_id, 'FORCE_TERMINATED');
+        UPDATE fleet.processes SET status = 'TERMINATED', status_reason = 'FORCE_TERMINATED',
+                                   ended_at = now()
+            WHERE process_id = g.process_id AND status = 'ACTIVE';
+        PERFORM pg_notify('rally_placement', g.game_session_id);
+        outcome := 'terminated';
+    ELSE
+        UPDATE fleet.game_sessions SET status = 'TERMINATING',
+                                       status_reason = 'TRIGGERED_ON_PROCESS_TERMINATE'
+            WHERE fleet.game_sessions.game_session_id = g.game_session_id;
+        outcome := 'terminating';
+    END IF;
 END;
 $$;

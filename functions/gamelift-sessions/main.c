@@ -1,0 +1,577 @@
+/*
+ * gamelift-sessions: game sessions (persistent worlds) and player sessions
+ * through the GameLift service API. POST / with X-Amz-Target: GameLift.<op>.
+ *
+ *   CreateGameSession           an idle process of the fleet hosts a new world
+ *   DescribeGameSessions        by GameSessionId, or a fleet's (Location,
+ *   DescribeGameSessionDetails    StatusFilter), paged; Details add ProtectionPolicy
+ *   UpdateGameSession           size, name, who may join, protection, properties
+ *   TerminateGameSession        TRIGGER_ON_PROCESS_TERMINATE or FORCE_TERMINATE
+ *   CreatePlayerSession(s)      seats, reserved until the player connects
+ *   DescribePlayerSessions      by PlayerSessionId, GameSessionId or PlayerId
+ *
+ * The rules (seats, policies, idempotency, the creator limit, termination)
+ * are the SQL functions of sql/functions/fleet.sql; this file checks input,
+ * calls them and answers in GameLift's shapes, which those functions render
+ * (fleet.game_session_json, fleet.player_session_json).
+ *
+ * Callers: a backend key may call every operation; a fleet key only the
+ * describes, of its own fleet (anything else is as unknown to it).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "db.h"
+#include "gamelift.h"
+#include "serve.h"
+#include "util.h"
+
+enum {
+    CREATE,
+    FLEET_EXISTS,
+    SESSION,
+    SESSIONS,
+    UPDATE,
+    TERMINATE,
+    CREATE_PLAYERS,
+    PLAYER_SESSIONS_BY_ID,
+    PLAYER_SESSIONS_OF_GAME,
+    PLAYER_SESSIONS_OF_PLAYER,
+};
+
+/* The largest page a describe answers (Limit lowers it). */
+#define PAGE_CAP 100
+/* GameLift's ceiling on players per game session. */
+#define MAX_PLAYERS 200
+
+/* $2 below is always the ARN prefix of FleetArn ("arn:aws:gamelift:<region>:
+ * <account>:"); a fleet key's own fleet restricts what is found (NULL: any). */
+static const struct db_stmt stmts[] = {
+    [CREATE] = {"gl_create",
+                "SELECT outcome, detail, game_session_id FROM fleet.create_game_session($1, $2, "
+                "$3::integer, $4, $5::jsonb, $6, $7, $8, $9)",
+                9, false},
+    [FLEET_EXISTS] = {"gl_fleet_exists", "SELECT 1 FROM fleet.fleets WHERE fleet_id = $1", 1, true},
+    /* One game session by ARN or rally's id ($1), within fleet $3. */
+    [SESSION] = {"gl_session",
+                 "SELECT g.game_session_arn, fleet.game_session_json(g, $2)::text, "
+                 "g.protection_policy FROM fleet.game_sessions g "
+                 "WHERE (g.game_session_arn = $1 OR g.game_session_id = $1) "
+                 "AND ($3::text IS NULL OR g.fleet_id = $3)",
+                 3, true},
+    /* A fleet's game sessions ($1), in a location ($3) and status ($4),
+     * after $5, $6 at most. */
+    [SESSIONS] = {"gl_sessions",
+                  "SELECT g.game_session_arn, fleet.game_session_json(g, $2)::text, "
+                  "g.protection_policy FROM fleet.game_sessions g "
+                  "WHERE g.fleet_id = $1 AND ($3::text IS NULL OR g.location = $3) "
+                  "AND ($4::text IS NULL OR g.status = $4) AND g.game_session_arn > $5 "
+                  "ORDER BY g.game_session_arn LIMIT $6::integer",
+                  6, true},
+    [UPDATE] = {"gl_update",
+                "SELECT outcome, game_session_id FROM fleet.update_game_session($1, $2, "
+                "$3::integer, $4, $5, $6, $7::jsonb)",
+                7, false},
+    [TERMINATE] = {"gl_terminate",
+                   "SELECT outcome, detail, game_session_id FROM "
+                   "fleet.terminate_game_session($1, $2, $3)",
+                   3, false},
+    [CREATE_PLAYERS] = {"gl_create_players",
+                        "SELECT outcome, detail, player_session_ids::text FROM "
+                        "fleet.create_player_sessions($1, $2, $3::text[], $4::text[])",
+                        4, false},
+    [PLAYER_SESSIONS_BY_ID] = {"gl_psess_by_id",
+                               "SELECT ps.player_session_id, fleet.player_session_json(ps, g, "
+                               "$2)::text FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) "
+                               "JOIN fleet.player_sessions ps ON ps.player_session_id = u.id "
+                               "JOIN fleet.game_sessions g USING (game_session_id) "
+                               "WHERE ($3::text IS NULL OR g.fleet_id = $3) ORDER BY u.n",
+                               3, true},
+    /* Of a game session ($1), in status $4, after $5, $6 at most. */
+    [PLAYER_SESSIONS_OF_GAME] = {"gl_psess_of_game",
+                                 "SELECT ps.player_session_id, fleet.player_session_json(ps, g, "
+                                 "$2)::text FROM fleet.game_sessions g JOIN "
+                                 "fleet.player_sessions ps USING (game_session_id) "
+                                 "WHERE (g.game_session_arn = $1 OR g.game_session_id = $1) "
+                                 "AND ($3::text IS NULL OR g.fleet_id = $3) "
+                                 "AND ($4::text IS NULL OR fleet.player_session_status(ps) = $4) "
+                                 "AND ps.player_session_id > $5 "
+                                 "ORDER BY ps.player_session_id LIMIT $6::integer",
+                                 6, true},
+    [PLAYER_SESSIONS_OF_PLAYER] = {"gl_psess_of_player",
+                                   "SELECT ps.player_session_id, fleet.player_session_json(ps, "
+                                   "g, $2)::text FROM fleet.player_sessions ps "
+                                   "JOIN fleet.game_sessions g USING (game_session_id) "
+                                   "WHERE ps.player_id = $1 "
+                                   "AND ($3::text IS NULL OR g.fleet_id = $3) "
+                                   "AND ps.player_session_id > $4 "
+                                   "ORDER BY ps.player_session_id LIMIT $5::integer",
+                                   5, true},
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define INT_MAX_ 2147483647L
+
+static bool is_game_session_status(const char *s)
+{
+    return strcmp(s, "ACTIVE") == 0 || strcmp(s, "ACTIVATING") == 0 ||
+           strcmp(s, "TERMINATED") == 0 || strcmp(s, "TERMINATING") == 0 ||
+           strcmp(s, "ERROR") == 0;
+}
+
+static bool is_player_session_status(const char *s)
+{
+    return strcmp(s, "RESERVED") == 0 || strcmp(s, "ACTIVE") == 0 ||
+           strcmp(s, "COMPLETED") == 0 || strcmp(s, "TIMEDOUT") == 0;
+}
+
+static bool is_creation_policy(const char *s)
+{
+    return strcmp(s, "ACCEPT_ALL") == 0 || strcmp(s, "DENY_ALL") == 0;
+}
+
+static bool is_protection_policy(const char *s)
+{
+    return strcmp(s, "NoProtection") == 0 || strcmp(s, "FullProtection") == 0;
+}
+
+static bool is_termination_mode(const char *s)
+{
+    return strcmp(s, "TRIGGER_ON_PROCESS_TERMINATE") == 0 || strcmp(s, "FORCE_TERMINATE") == 0;
+}
+
+static bool is_player_session_id(const char *s)
+{
+    return strncmp(s, "psess-", 6) == 0 && s[6] != '\0' && util_is_token(s, 128, "-");
+}
+
+static const struct gl_member create_input[] = {
+    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id},
+    {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
+    {"MaximumPlayerSessionCount", GL_INTEGER, true, 0, MAX_PLAYERS, 0, NULL},
+    {"Name", GL_STRING, false, 1, 1024, 0, NULL},
+    {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL},
+    {"CreatorId", GL_STRING, false, 1, 1024, 0, NULL},
+    {"GameSessionId", GL_STRING, false, 1, 48, 0, gl_is_id_string},
+    {"IdempotencyToken", GL_STRING, false, 1, 48, 0, gl_is_id_string},
+    {"GameSessionData", GL_STRING, false, 1, 262144, 0, NULL},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
+};
+
+static const struct gl_member describe_input[] = {
+    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id},
+    {"GameSessionId", GL_STRING, false, 1, 512, 0, gl_is_arn_string},
+    {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
+    {"StatusFilter", GL_STRING, false, 1, 1024, 0, is_game_session_status},
+    {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const struct gl_member update_input[] = {
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
+    {"MaximumPlayerSessionCount", GL_INTEGER, false, 0, MAX_PLAYERS, 0, NULL},
+    {"Name", GL_STRING, false, 1, 1024, 0, NULL},
+    {"PlayerSessionCreationPolicy", GL_STRING, false, 1, 16, 0, is_creation_policy},
+    {"ProtectionPolicy", GL_STRING, false, 1, 16, 0, is_protection_policy},
+    {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL},
+};
+
+static const struct gl_member terminate_input[] = {
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
+    {"TerminationMode", GL_STRING, true, 1, 32, 0, is_termination_mode},
+};
+
+static const struct gl_member player_input[] = {
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
+    {"PlayerId", GL_STRING, true, 1, 1024, 0, NULL},
+    {"PlayerData", GL_STRING, false, 1, 2048, 0, NULL},
+};
+
+static const struct gl_member players_input[] = {
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
+    {"PlayerIds", GL_STRING_LIST, true, 1, 25, 1024, NULL},
+    {"PlayerDataMap", GL_STRING_MAP, false, 0, 25, 2048, NULL},
+};
+
+static const struct gl_member describe_players_input[] = {
+    {"GameSessionId", GL_STRING, false, 1, 512, 0, gl_is_arn_string},
+    {"PlayerId", GL_STRING, false, 1, 1024, 0, NULL},
+    {"PlayerSessionId", GL_STRING, false, 1, 128, 0, is_player_session_id},
+    {"PlayerSessionStatusFilter", GL_STRING, false, 1, 1024, 0, is_player_session_status},
+    {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const char *str(json_t *in, const char *key)
+{
+    return json_string_value(json_object_get(in, key));
+}
+
+/* A fleet key's own fleet, or NULL for a backend. */
+static const char *own_fleet(const struct http_req *req)
+{
+    return req->claims.scope_bit == AUTH_SCOPE_AWS_FLEET ? req->claims.sub : NULL;
+}
+
+/* The ARN prefix FleetArn is made of. */
+static const char *arn_prefix(struct http_req *req)
+{
+    return gl_arn(req->arena, "");
+}
+
+static const char *limit_text(struct arena *a, long limit)
+{
+    return arena_sprintf(a, "%ld", limit + 1); /* one more: is there a next page? */
+}
+
+/* Replies {"<key>": <the JSON of column 1 of one row>}. */
+static void reply_one(struct http_req *req, struct http_resp *resp, const char *key, PGresult *r)
+{
+    json_t *v = json_loads(db_get(r, 0, 1), 0, NULL);
+    http_reply(req, resp, 200, json_pack("{s:o}", key, v != NULL ? v : json_object()));
+}
+
+/* Replies {"GameSession": ...} for one game session by id; NotFound if gone. */
+static void reply_game_session(struct http_req *req, struct http_resp *resp, const char *id)
+{
+    const char *p[] = {id, arn_prefix(req), NULL};
+    PGresult *r = serve_exec(req, resp, &stmts[SESSION], p);
+    if (r == NULL)
+        return;
+    if (PQntuples(r) == 0) {
+        http_error(req, resp, 400, "NotFoundException", "Game session %s not found", id);
+        return;
+    }
+    reply_one(req, resp, "GameSession", r);
+}
+
+static void handle_create(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, create_input, N(create_input));
+    if (in == NULL)
+        return;
+    const char *fleet = str(in, "FleetId");
+    if (fleet == NULL || str(in, "AliasId") != NULL) {
+        http_error(req, resp, 400, str(in, "AliasId") != NULL ? "NotFoundException"
+                                                              : "InvalidRequestException",
+                   str(in, "AliasId") != NULL ? "rally has no aliases: use FleetId"
+                                              : "FleetId is required");
+        return;
+    }
+    const char *custom = str(in, "GameSessionId");
+    const char *token = str(in, "IdempotencyToken") != NULL ? str(in, "IdempotencyToken") : custom;
+    json_t *props = json_object_get(in, "GameProperties");
+    char *props_text = props != NULL ? json_dumps(props, JSON_COMPACT) : NULL;
+    const char *p[] = {gl_name_of(fleet, "fleet"),
+                       str(in, "Location"),
+                       arena_sprintf(req->arena, "%lld",
+                                     (long long)json_integer_value(
+                                         json_object_get(in, "MaximumPlayerSessionCount"))),
+                       str(in, "Name"),
+                       props_text != NULL ? arena_strdup(req->arena, props_text) : NULL,
+                       str(in, "GameSessionData"),
+                       str(in, "CreatorId"),
+                       token,
+                       cfg->region};
+    free(props_text);
+    PGresult *r = serve_exec(req, resp, &stmts[CREATE], p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
+    if (strcmp(outcome, "created") == 0 ||
+        (strcmp(outcome, "existing") == 0 && str(in, "IdempotencyToken") != NULL))
+        reply_game_session(req, resp, db_get(r, 0, 2));
+    else if (strcmp(outcome, "existing") == 0)
+        http_error(req, resp, 400, "IdempotentParameterMismatchException",
+                   "A game session with custom id %s already exists in this fleet", custom);
+    else if (strcmp(outcome, "unknown_fleet") == 0)
+        http_error(req, resp, 400, "NotFoundException", "Fleet %s not found", p[0]);
+    else if (strcmp(outcome, "unknown_location") == 0)
+        http_error(req, resp, 400, "InvalidRequestException",
+                   "Location %s is not a location of fleet %s (%s)", str(in, "Location"), p[0],
+                   detail);
+    else if (strcmp(outcome, "creator_limit") == 0)
+        http_error(req, resp, 400, "LimitExceededException",
+                   "CreatorId %s has made as many game sessions as its limit allows for now",
+                   str(in, "CreatorId"));
+    else
+        http_error(req, resp, 400, "FleetCapacityExceededException",
+                   "Fleet %s has no idle server process in %s", p[0], detail);
+}
+
+/* DescribeGameSessions and its Details: the same rows, shaped by `details`. */
+static void describe(struct http_req *req, struct http_resp *resp, bool details)
+{
+    json_t *in = gl_input(req, resp, describe_input, N(describe_input));
+    long limit;
+    const char *after;
+    if (in == NULL || !gl_page(req, resp, in, PAGE_CAP, &limit, &after))
+        return;
+    const char *id = str(in, "GameSessionId"), *fleet = str(in, "FleetId");
+    if (str(in, "AliasId") != NULL) {
+        http_error(req, resp, 400, "NotFoundException", "rally has no aliases: use FleetId");
+        return;
+    }
+    if (id == NULL && fleet == NULL) {
+        http_error(req, resp, 400, "InvalidRequestException",
+                   "FleetId or GameSessionId is required");
+        return;
+    }
+    fleet = fleet != NULL ? gl_name_of(fleet, "fleet") : NULL;
+    const char *own = own_fleet(req);
+    PGresult *r;
+    if (id != NULL) {
+        const char *p[] = {id, arn_prefix(req), own};
+        r = serve_exec(req, resp, &stmts[SESSION], p);
+        limit = PAGE_CAP;
+    } else {
+        if (own != NULL && strcmp(own, fleet) != 0)
+            fleet = ""; /* another fleet: as unknown as one that does not exist */
+        const char *p[] = {fleet, arn_prefix(req), str(in, "Location"), str(in, "StatusFilter"),
+                           after, limit_text(req->arena, limit)};
+        r = serve_exec(req, resp, &stmts[SESSIONS], p);
+    }
+    if (r == NULL)
+        return;
+    if (PQntuples(r) == 0 && id == NULL) {
+        const char *p[] = {fleet};
+        PGresult *f = serve_exec(req, resp, &stmts[FLEET_EXISTS], p);
+        if (f == NULL)
+            return;
+        if (PQntuples(f) == 0) {
+            http_error(req, resp, 400, "NotFoundException", "Fleet %s not found", fleet);
+            return;
+        }
+    }
+    if (PQntuples(r) == 0 && id != NULL) {
+        http_error(req, resp, 400, "NotFoundException", "Game session %s not found", id);
+        return;
+    }
+    int n = PQntuples(r) > limit ? (int)limit : PQntuples(r);
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *gs = json_loads(db_get(r, i, 1), 0, NULL);
+        json_array_append_new(list, details ? json_pack("{s:o, s:s}", "GameSession", gs,
+                                                        "ProtectionPolicy", db_get(r, i, 2))
+                                            : gs);
+    }
+    json_t *out = json_pack("{s:o}", details ? "GameSessionDetails" : "GameSessions", list);
+    if (PQntuples(r) > limit)
+        json_object_set_new(out, "NextToken",
+                            json_string(gl_next_token(req->arena, db_get(r, n - 1, 0))));
+    http_reply(req, resp, 200, out);
+}
+
+static void handle_describe(struct http_req *req, struct http_resp *resp)
+{
+    describe(req, resp, false);
+}
+
+static void handle_details(struct http_req *req, struct http_resp *resp)
+{
+    describe(req, resp, true);
+}
+
+static void handle_update(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, update_input, N(update_input));
+    if (in == NULL)
+        return;
+    json_t *max = json_object_get(in, "MaximumPlayerSessionCount");
+    json_t *props = json_object_get(in, "GameProperties");
+    char *props_text = props != NULL ? json_dumps(props, JSON_COMPACT) : NULL;
+    const char *p[] = {
+        str(in, "GameSessionId"),
+        own_fleet(req),
+        max != NULL ? arena_sprintf(req->arena, "%lld", (long long)json_integer_value(max)) : NULL,
+        str(in, "Name"),
+        str(in, "PlayerSessionCreationPolicy"),
+        str(in, "ProtectionPolicy"),
+        props_text != NULL ? arena_strdup(req->arena, props_text) : NULL};
+    free(props_text);
+    PGresult *r = serve_exec(req, resp, &stmts[UPDATE], p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0);
+    if (strcmp(outcome, "updated") == 0)
+        reply_game_session(req, resp, db_get(r, 0, 1));
+    else if (strcmp(outcome, "ended") == 0)
+        http_error(req, resp, 400, "InvalidGameSessionStatusException",
+                   "Game session %s has ended", p[0]);
+    else
+        http_error(req, resp, 400, "NotFoundException", "Game session %s not found", p[0]);
+}
+
+static void handle_terminate(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, terminate_input, N(terminate_input));
+    if (in == NULL)
+        return;
+    const char *p[] = {str(in, "GameSessionId"), own_fleet(req), str(in, "TerminationMode")};
+    PGresult *r = serve_exec(req, resp, &stmts[TERMINATE], p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0);
+    if (strcmp(outcome, "terminating") == 0 || strcmp(outcome, "terminated") == 0)
+        reply_game_session(req, resp, db_get(r, 0, 2));
+    else if (strcmp(outcome, "ended") == 0)
+        http_error(req, resp, 400, "InvalidGameSessionStatusException", "Game session %s is %s",
+                   p[0], db_get(r, 0, 1));
+    else
+        http_error(req, resp, 400, "NotFoundException", "Game session %s not found", p[0]);
+}
+
+/* Seats for players (with their data, NULL for none) in a game session;
+ * replies the player sessions under `key`, one object or a list. */
+static void create_players(struct http_req *req, struct http_resp *resp, const char *game_session,
+                           const char **players, const char **data, size_t n, bool one)
+{
+    const char *p[] = {game_session, own_fleet(req),
+                       util_pg_text_array(req->arena, players, n),
+                       util_pg_text_array(req->arena, data, n)};
+    PGresult *r = serve_exec(req, resp, &stmts[CREATE_PLAYERS], p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
+    if (strcmp(outcome, "not_found") == 0) {
+        http_error(req, resp, 400, "NotFoundException", "Game session %s not found", game_session);
+        return;
+    }
+    if (strcmp(outcome, "not_active") == 0 || strcmp(outcome, "deny_all") == 0) {
+        http_error(req, resp, 400, "InvalidGameSessionStatusException",
+                   strcmp(outcome, "deny_all") == 0
+                       ? "Game session %s does not accept new players (DENY_ALL)"
+                       : "Game session %s is not ACTIVE",
+                   game_session);
+        return;
+    }
+    if (strcmp(outcome, "full") == 0) {
+        http_error(req, resp, 400, "GameSessionFullException",
+                   "Game session %s has %s seat(s) left", game_session, detail);
+        return;
+    }
+    const char *pr[] = {db_get(r, 0, 2), arn_prefix(req), NULL};
+    PGresult *made = serve_exec(req, resp, &stmts[PLAYER_SESSIONS_BY_ID], pr);
+    if (made == NULL)
+        return;
+    if (one) {
+        reply_one(req, resp, "PlayerSession", made);
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(made); i++)
+        json_array_append_new(list, json_loads(db_get(made, i, 1), 0, NULL));
+    http_reply(req, resp, 200, json_pack("{s:o}", "PlayerSessions", list));
+}
+
+static void handle_create_player(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, player_input, N(player_input));
+    if (in == NULL)
+        return;
+    const char *players[] = {str(in, "PlayerId")};
+    const char *data[] = {str(in, "PlayerData")};
+    create_players(req, resp, str(in, "GameSessionId"), players, data, 1, true);
+}
+
+static void handle_create_players(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, players_input, N(players_input));
+    if (in == NULL)
+        return;
+    json_t *ids = json_object_get(in, "PlayerIds"), *map = json_object_get(in, "PlayerDataMap");
+    size_t n = json_array_size(ids);
+    const char **players = arena_alloc(req->arena, n * sizeof(*players));
+    const char **data = arena_alloc(req->arena, n * sizeof(*data));
+    for (size_t i = 0; i < n; i++) {
+        players[i] = json_string_value(json_array_get(ids, i));
+        data[i] = json_string_value(json_object_get(map, players[i]));
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(players[k], players[i]) == 0) {
+                http_error(req, resp, 400, "InvalidRequestException",
+                           "PlayerIds names %s twice", players[i]);
+                return;
+            }
+    }
+    create_players(req, resp, str(in, "GameSessionId"), players, data, n, false);
+}
+
+static void handle_describe_players(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, describe_players_input, N(describe_players_input));
+    long limit;
+    const char *after;
+    if (in == NULL || !gl_page(req, resp, in, PAGE_CAP, &limit, &after))
+        return;
+    const char *psess = str(in, "PlayerSessionId"), *game = str(in, "GameSessionId");
+    const char *player = str(in, "PlayerId");
+    PGresult *r;
+    if (psess != NULL) {
+        const char *ids[] = {psess};
+        const char *p[] = {util_pg_text_array(req->arena, ids, 1), arn_prefix(req),
+                           own_fleet(req)};
+        r = serve_exec(req, resp, &stmts[PLAYER_SESSIONS_BY_ID], p);
+        limit = 1;
+    } else if (game != NULL) {
+        const char *p[] = {game,
+                           arn_prefix(req),
+                           own_fleet(req),
+                           str(in, "PlayerSessionStatusFilter"),
+                           after,
+                           limit_text(req->arena, limit)};
+        r = serve_exec(req, resp, &stmts[PLAYER_SESSIONS_OF_GAME], p);
+    } else if (player != NULL) {
+        const char *p[] = {player, arn_prefix(req), own_fleet(req), after,
+                           limit_text(req->arena, limit)};
+        r = serve_exec(req, resp, &stmts[PLAYER_SESSIONS_OF_PLAYER], p);
+    } else {
+        http_error(req, resp, 400, "InvalidRequestException",
+                   "PlayerSessionId, GameSessionId or PlayerId is required");
+        return;
+    }
+    if (r == NULL)
+        return;
+    if (psess != NULL && PQntuples(r) == 0) {
+        http_error(req, resp, 400, "NotFoundException", "Player session %s not found", psess);
+        return;
+    }
+    int n = PQntuples(r) > limit ? (int)limit : PQntuples(r);
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(list, json_loads(db_get(r, i, 1), 0, NULL));
+    json_t *out = json_pack("{s:o}", "PlayerSessions", list);
+    if (PQntuples(r) > limit)
+        json_object_set_new(out, "NextToken",
+                            json_string(gl_next_token(req->arena, db_get(r, n - 1, 0))));
+    http_reply(req, resp, 200, out);
+}
+
+#define BACKEND AUTH_SCOPE_AWS_BACKEND
+#define ANY_KEY (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET)
+
+static const struct http_route routes[] = {
+    {"CreateGameSession", "POST", &dialect_gamelift, BACKEND, handle_create},
+    {"DescribeGameSessions", "POST", &dialect_gamelift, ANY_KEY, handle_describe},
+    {"DescribeGameSessionDetails", "POST", &dialect_gamelift, ANY_KEY, handle_details},
+    {"UpdateGameSession", "POST", &dialect_gamelift, BACKEND, handle_update},
+    {"TerminateGameSession", "POST", &dialect_gamelift, BACKEND, handle_terminate},
+    {"CreatePlayerSession", "POST", &dialect_gamelift, BACKEND, handle_create_player},
+    {"CreatePlayerSessions", "POST", &dialect_gamelift, BACKEND, handle_create_players},
+    {"DescribePlayerSessions", "POST", &dialect_gamelift, ANY_KEY, handle_describe_players},
+};
+
+int main(void)
+{
+    static const struct service svc = {
+        .name = "gamelift-sessions",
+        .max_body = 320 * 1024, /* GameSessionData may be 256 KiB */
+        .routes = routes,
+        .nroutes = N(routes),
+        .stmts = stmts,
+        .nstmts = N(stmts),
+    };
+    serve_main(&svc);
+}
