@@ -16,8 +16,10 @@
  *   client closes                      the player leaves (RemovePlayerSession)
  * When every player of the match (MatchmakerData) has joined and left, or
  * nobody is connected for --idle-seconds, the game is over: ProcessEnding, and the server
- * registers again (ProcessReady) to host the next one; so too when rally asks
- * for its game session to end (TerminateGameSession). SIGTERM or SIGINT:
+ * registers again (ProcessReady) to host the next one. A world (a game
+ * session made by CreateGameSession, without MatchmakerData) stays up while
+ * players come and go, until rally asks for it to end (TerminateGameSession),
+ * as does a match then. SIGTERM or SIGINT:
  * ProcessEnding and exit 0.
  */
 #include <errno.h>
@@ -360,8 +362,11 @@ int main(int argc, char **argv)
                 }
             }
         }
-        /* The game is over when its last player left, or nobody came. */
-        if (active && admitted_count() == 0 && now - last_busy > (double)idle_seconds) {
+        /* A match is over when its last player left, or nobody came. A
+         * world (a game session without MatchmakerData, from
+         * CreateGameSession) lives until rally asks for it to end. */
+        if (active && expected > 0 && admitted_count() == 0 &&
+            now - last_busy > (double)idle_seconds) {
             say("game session %s over", session);
             close_all(s);
             if (rally_server_process_ending(s) != RALLY_SERVER_OK)

@@ -117,14 +117,13 @@ static const struct db_stmt stmts[] = {
 static bool is_game_session_status(const char *s)
 {
     return strcmp(s, "ACTIVE") == 0 || strcmp(s, "ACTIVATING") == 0 ||
-           strcmp(s, "TERMINATED") == 0 || strcmp(s, "TERMINATING") == 0 ||
-           strcmp(s, "ERROR") == 0;
+           strcmp(s, "TERMINATED") == 0 || strcmp(s, "TERMINATING") == 0 || strcmp(s, "ERROR") == 0;
 }
 
 static bool is_player_session_status(const char *s)
 {
-    return strcmp(s, "RESERVED") == 0 || strcmp(s, "ACTIVE") == 0 ||
-           strcmp(s, "COMPLETED") == 0 || strcmp(s, "TIMEDOUT") == 0;
+    return strcmp(s, "RESERVED") == 0 || strcmp(s, "ACTIVE") == 0 || strcmp(s, "COMPLETED") == 0 ||
+           strcmp(s, "TIMEDOUT") == 0;
 }
 
 static bool is_creation_policy(const char *s)
@@ -255,8 +254,8 @@ static void handle_create(struct http_req *req, struct http_resp *resp)
         return;
     const char *fleet = str(in, "FleetId");
     if (fleet == NULL || str(in, "AliasId") != NULL) {
-        http_error(req, resp, 400, str(in, "AliasId") != NULL ? "NotFoundException"
-                                                              : "InvalidRequestException",
+        http_error(req, resp, 400,
+                   str(in, "AliasId") != NULL ? "NotFoundException" : "InvalidRequestException",
                    str(in, "AliasId") != NULL ? "rally has no aliases: use FleetId"
                                               : "FleetId is required");
         return;
@@ -330,8 +329,12 @@ static void describe(struct http_req *req, struct http_resp *resp, bool details)
     } else {
         if (own != NULL && strcmp(own, fleet) != 0)
             fleet = ""; /* another fleet: as unknown as one that does not exist */
-        const char *p[] = {fleet, arn_prefix(req), str(in, "Location"), str(in, "StatusFilter"),
-                           after, limit_text(req->arena, limit)};
+        const char *p[] = {fleet,
+                           arn_prefix(req),
+                           str(in, "Location"),
+                           str(in, "StatusFilter"),
+                           after,
+                           limit_text(req->arena, limit)};
         r = serve_exec(req, resp, &stmts[SESSIONS], p);
     }
     if (r == NULL)
@@ -399,8 +402,8 @@ static void handle_update(struct http_req *req, struct http_resp *resp)
     if (strcmp(outcome, "updated") == 0)
         reply_game_session(req, resp, db_get(r, 0, 1));
     else if (strcmp(outcome, "ended") == 0)
-        http_error(req, resp, 400, "InvalidGameSessionStatusException",
-                   "Game session %s has ended", p[0]);
+        http_error(req, resp, 400, "InvalidGameSessionStatusException", "Game session %s has ended",
+                   p[0]);
     else
         http_error(req, resp, 400, "NotFoundException", "Game session %s not found", p[0]);
 }
@@ -429,8 +432,7 @@ static void handle_terminate(struct http_req *req, struct http_resp *resp)
 static void create_players(struct http_req *req, struct http_resp *resp, const char *game_session,
                            const char **players, const char **data, size_t n, bool one)
 {
-    const char *p[] = {game_session, own_fleet(req),
-                       util_pg_text_array(req->arena, players, n),
+    const char *p[] = {game_session, own_fleet(req), util_pg_text_array(req->arena, players, n),
                        util_pg_text_array(req->arena, data, n)};
     PGresult *r = serve_exec(req, resp, &stmts[CREATE_PLAYERS], p);
     if (r == NULL)
@@ -491,8 +493,8 @@ static void handle_create_players(struct http_req *req, struct http_resp *resp)
         data[i] = json_string_value(json_object_get(map, players[i]));
         for (size_t k = 0; k < i; k++)
             if (strcmp(players[k], players[i]) == 0) {
-                http_error(req, resp, 400, "InvalidRequestException",
-                           "PlayerIds names %s twice", players[i]);
+                http_error(req, resp, 400, "InvalidRequestException", "PlayerIds names %s twice",
+                           players[i]);
                 return;
             }
     }
@@ -511,17 +513,13 @@ static void handle_describe_players(struct http_req *req, struct http_resp *resp
     PGresult *r;
     if (psess != NULL) {
         const char *ids[] = {psess};
-        const char *p[] = {util_pg_text_array(req->arena, ids, 1), arn_prefix(req),
-                           own_fleet(req)};
+        const char *p[] = {util_pg_text_array(req->arena, ids, 1), arn_prefix(req), own_fleet(req)};
         r = serve_exec(req, resp, &stmts[PLAYER_SESSIONS_BY_ID], p);
         limit = 1;
     } else if (game != NULL) {
-        const char *p[] = {game,
-                           arn_prefix(req),
-                           own_fleet(req),
-                           str(in, "PlayerSessionStatusFilter"),
-                           after,
-                           limit_text(req->arena, limit)};
+        const char *p[] = {game,           arn_prefix(req),
+                           own_fleet(req), str(in, "PlayerSessionStatusFilter"),
+                           after,          limit_text(req->arena, limit)};
         r = serve_exec(req, resp, &stmts[PLAYER_SESSIONS_OF_GAME], p);
     } else if (player != NULL) {
         const char *p[] = {player, arn_prefix(req), own_fleet(req), after,

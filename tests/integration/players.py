@@ -21,18 +21,18 @@ from rally import BIN, RUN
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 
 
-def start_gameservers(count, first_port, heartbeat_ms=200):
-    """count rally-gameserver processes of fleet-local, half in each location;
+def start_gameservers(count, first_port, heartbeat_ms=200, fleet="fleet-local", idle_seconds=20):
+    """count rally-gameserver processes of `fleet`, half in each location;
     returns the Popen objects (stop them with stop_gameservers)."""
-    env = dict(os.environ, RALLY_FLEET_SECRET_FILE=os.path.join(RUN, "fleets", "fleet-local.secret"))
+    env = dict(os.environ, RALLY_FLEET_SECRET_FILE=os.path.join(RUN, "fleets", fleet + ".secret"))
     log = open(os.path.join(RUN, "logs", "gameservers-e2e.log"), "a")
     procs = []
     for i in range(count):
         location = "us-east-1" if i % 2 == 0 else "eu-west-1"
         procs.append(subprocess.Popen(
             [os.path.join(BIN, "rally-gameserver"), "--url", "http://127.0.0.1:%s" % os.environ["RALLY_HTTP_PORT"],
-             "--location", location, "--port", str(first_port + i), "--heartbeat-ms", str(heartbeat_ms),
-             "--idle-seconds", "20"],
+             "--fleet", fleet, "--location", location, "--port", str(first_port + i),
+             "--heartbeat-ms", str(heartbeat_ms), "--idle-seconds", str(idle_seconds)],
             stdout=log, stderr=subprocess.STDOUT, env=env))
     log.close()
     return procs

@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+import players
 from rally import BIN, PORT, RUN, psql, request, wait_until
 from test_fleet import server_token
 
@@ -287,6 +288,265 @@ class Signatures(unittest.TestCase):
         self.assertEqual(error_code(gl.describe_game_session_queues), "AccessDeniedException")
 
 
+WORLDS = "fleet-gl-worlds"
+
+
+def worlds_fleet():
+    """A fleet of two real rally-gameserver processes per location, for the
+    tests of persistent worlds; returns the Popen objects."""
+    add_fleet(WORLDS, ["us-east-1", "eu-west-1"], {"FleetId": WORLDS})
+    with open(os.path.join(RUN, "fleets", WORLDS + ".secret"), "w") as f:
+        f.write("worlds-secret-0123456789abcdef\n")
+    procs = players.start_gameservers(4, 17920, heartbeat_ms=200, fleet=WORLDS, idle_seconds=600)
+    assert wait_until(lambda: idle(WORLDS, "us-east-1") == 2 and idle(WORLDS, "eu-west-1") == 2, 20)
+    return procs
+
+
+def idle(fleet, location):
+    counts = client().describe_fleet_capacity(FleetIds=[fleet])["FleetCapacity"]
+    return [c["InstanceCounts"]["IDLE"] for c in counts if c["Location"] == location][0]
+
+
+def session(gs_id):
+    return client().describe_game_sessions(GameSessionId=gs_id)["GameSessions"][0]
+
+
+def active_world(**kwargs):
+    gs = client().create_game_session(**dict({"FleetId": WORLDS, "MaximumPlayerSessionCount": 10},
+                                             **kwargs))["GameSession"]
+    assert wait_until(lambda: session(gs["GameSessionId"])["Status"] == "ACTIVE", 10), gs
+    return gs
+
+
+class Worlds(unittest.TestCase):
+    """Persistent worlds through the GameLift API: game sessions made with
+    CreateGameSession on real game server processes, seats made with
+    CreatePlayerSession(s), taken over TCP, and worlds ended."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.procs = worlds_fleet()
+
+    @classmethod
+    def tearDownClass(cls):
+        players.stop_gameservers(cls.procs)
+        os.remove(os.path.join(RUN, "fleets", WORLDS + ".secret"))
+        psql("DELETE FROM fleet.player_sessions WHERE game_session_id IN "
+             "(SELECT game_session_id FROM fleet.game_sessions WHERE fleet_id = :'p1')", WORLDS)
+        psql("DELETE FROM fleet.game_sessions WHERE fleet_id = :'p1'", WORLDS)
+        drop_fleets(WORLDS)
+
+    def tearDown(self):
+        # Every test leaves its worlds ended and the servers idle again.
+        for g in client().describe_game_sessions(FleetId=WORLDS)["GameSessions"]:
+            if g["Status"] in ("ACTIVE", "ACTIVATING"):
+                raw("TerminateGameSession", {"GameSessionId": g["GameSessionId"],
+                                             "TerminationMode": "FORCE_TERMINATE"})
+        self.assertTrue(wait_until(lambda: idle(WORLDS, "us-east-1") + idle(WORLDS, "eu-west-1") == 4, 15))
+
+    def test_the_seeds_world_from_the_aws_cli_to_a_seat(self):
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(RUN, "aws", "credentials"),
+                   AWS_CONFIG_FILE=os.path.join(RUN, "aws", "config"), AWS_PAGER="")
+        r = subprocess.run([AWS, "gamelift", "create-game-session", "--endpoint-url", ENDPOINT,
+                            "--fleet-id", WORLDS, "--location", "eu-west-1",
+                            "--maximum-player-session-count", "200",
+                            "--game-properties", "Key=worldName,Value=MyWorld", "--output", "json"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        gs = json.loads(r.stdout)["GameSession"]
+        self.assertEqual((gs["Status"], gs["Location"], gs["MaximumPlayerSessionCount"]),
+                         ("ACTIVATING", "eu-west-1", 200))
+        self.assertEqual(gs["GameProperties"], [{"Key": "worldName", "Value": "MyWorld"}])
+        self.assertTrue(gs["GameSessionId"].startswith("arn:aws:gamelift:"))
+        self.assertTrue(wait_until(lambda: session(gs["GameSessionId"])["Status"] == "ACTIVE", 10))
+        r = subprocess.run([AWS, "gamelift", "create-player-session", "--endpoint-url", ENDPOINT,
+                            "--game-session-id", gs["GameSessionId"], "--player-id", "12345",
+                            "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ps = json.loads(r.stdout)["PlayerSession"]
+        self.assertEqual((ps["PlayerId"], ps["Status"], ps["Port"]), ("12345", "RESERVED", gs["Port"]))
+        # The player takes the seat on the game server, which asks rally.
+        import socket
+        with socket.create_connection((ps["IpAddress"], ps["Port"]), timeout=10) as sock:
+            sock.sendall((ps["PlayerSessionId"] + "\n").encode())
+            self.assertEqual(sock.makefile().readline().strip(), "OK 12345")
+            got = client().describe_player_sessions(PlayerSessionId=ps["PlayerSessionId"])
+            self.assertEqual(got["PlayerSessions"][0]["Status"], "ACTIVE")
+            self.assertEqual(session(gs["GameSessionId"])["CurrentPlayerSessionCount"], 1)
+
+    def test_seats_count_against_the_maximum_and_the_policy_holds(self):
+        gs = active_world(MaximumPlayerSessionCount=3, Name="small")
+        gl = client()
+        made = gl.create_player_sessions(GameSessionId=gs["GameSessionId"], PlayerIds=["p1", "p2"],
+                                         PlayerDataMap={"p1": "mage"})["PlayerSessions"]
+        self.assertEqual([p["PlayerId"] for p in made], ["p1", "p2"])
+        self.assertEqual(made[0]["PlayerData"], "mage")
+        self.assertNotIn("PlayerData", made[1])
+        self.assertEqual(error_code(gl.create_player_sessions, GameSessionId=gs["GameSessionId"],
+                                    PlayerIds=["p3", "p4"]), "GameSessionFullException")
+        gl.create_player_session(GameSessionId=gs["GameSessionId"], PlayerId="p3")
+        self.assertEqual(error_code(gl.create_player_session, GameSessionId=gs["GameSessionId"],
+                                    PlayerId="p4"), "GameSessionFullException")
+        up = gl.update_game_session(GameSessionId=gs["GameSessionId"], MaximumPlayerSessionCount=5,
+                                    PlayerSessionCreationPolicy="DENY_ALL")["GameSession"]
+        self.assertEqual((up["MaximumPlayerSessionCount"], up["PlayerSessionCreationPolicy"]), (5, "DENY_ALL"))
+        self.assertEqual(error_code(gl.create_player_session, GameSessionId=gs["GameSessionId"],
+                                    PlayerId="p4"), "InvalidGameSessionStatusException")
+        gl.update_game_session(GameSessionId=gs["GameSessionId"], PlayerSessionCreationPolicy="ACCEPT_ALL")
+        gl.create_player_session(GameSessionId=gs["GameSessionId"], PlayerId="p4")
+        seats = gl.describe_player_sessions(GameSessionId=gs["GameSessionId"])["PlayerSessions"]
+        self.assertEqual(sorted(p["PlayerId"] for p in seats), ["p1", "p2", "p3", "p4"])
+        self.assertEqual(gl.describe_player_sessions(GameSessionId=gs["GameSessionId"],
+                                                     PlayerSessionStatusFilter="ACTIVE")["PlayerSessions"], [])
+        mine = gl.describe_player_sessions(PlayerId="p1")["PlayerSessions"]
+        self.assertIn(gs["GameSessionId"], [p["GameSessionId"] for p in mine])
+
+    def test_properties_are_added_and_replaced(self):
+        gs = active_world(GameProperties=[{"Key": "mode", "Value": "pve"}, {"Key": "map", "Value": "isle"}])
+        # Debian's botocore 1.29 predates GameProperties on UpdateGameSession: signed by hand.
+        status, out, _ = raw("UpdateGameSession", {"GameSessionId": gs["GameSessionId"], "Name": "renamed",
+                                                   "GameProperties": [{"Key": "map", "Value": "coast"},
+                                                                      {"Key": "season", "Value": "3"}]})
+        self.assertEqual(status, 200, out)
+        up = out["GameSession"]
+        self.assertEqual(up["Name"], "renamed")
+        self.assertEqual(up["GameProperties"], [{"Key": "mode", "Value": "pve"}, {"Key": "map", "Value": "coast"},
+                                                {"Key": "season", "Value": "3"}])
+        detail = client().describe_game_session_details(GameSessionId=gs["GameSessionId"])
+        self.assertEqual(detail["GameSessionDetails"][0]["ProtectionPolicy"], "NoProtection")
+        client().update_game_session(GameSessionId=gs["GameSessionId"], ProtectionPolicy="FullProtection")
+        detail = client().describe_game_session_details(GameSessionId=gs["GameSessionId"])
+        self.assertEqual(detail["GameSessionDetails"][0]["ProtectionPolicy"], "FullProtection")
+
+    def test_an_idempotency_token_makes_one_world(self):
+        gl = client()
+        a = gl.create_game_session(FleetId=WORLDS, MaximumPlayerSessionCount=4, IdempotencyToken="world-7")
+        b = gl.create_game_session(FleetId=WORLDS, MaximumPlayerSessionCount=4, IdempotencyToken="world-7")
+        self.assertEqual(a["GameSession"]["GameSessionId"], b["GameSession"]["GameSessionId"])
+        self.assertTrue(a["GameSession"]["GameSessionId"].endswith("/world-7"))
+        self.assertEqual(len([g for g in gl.describe_game_sessions(FleetId=WORLDS)["GameSessions"]
+                              if g["GameSessionId"].endswith("/world-7")]), 1)
+        gl.create_game_session(FleetId=WORLDS, MaximumPlayerSessionCount=4, GameSessionId="custom-1")
+        self.assertEqual(error_code(gl.create_game_session, FleetId=WORLDS, MaximumPlayerSessionCount=4,
+                                    GameSessionId="custom-1"), "IdempotentParameterMismatchException")
+
+    def test_a_creator_makes_one_world_a_second(self):
+        gl = client()
+        gl.create_game_session(FleetId=WORLDS, MaximumPlayerSessionCount=4, CreatorId="player-9")
+        self.assertEqual(error_code(gl.create_game_session, FleetId=WORLDS, MaximumPlayerSessionCount=4,
+                                    CreatorId="player-9"), "LimitExceededException")
+
+    def test_no_idle_process_no_world(self):
+        gl = client()
+        for _ in range(2):
+            gl.create_game_session(FleetId=WORLDS, Location="us-east-1", MaximumPlayerSessionCount=2)
+        self.assertEqual(error_code(gl.create_game_session, FleetId=WORLDS, Location="us-east-1",
+                                    MaximumPlayerSessionCount=2), "FleetCapacityExceededException")
+        self.assertEqual(error_code(gl.create_game_session, FleetId="fleet-gl-nope",
+                                    MaximumPlayerSessionCount=2), "NotFoundException")
+        self.assertEqual(error_code(gl.create_game_session, FleetId=WORLDS, Location="ap-south-1",
+                                    MaximumPlayerSessionCount=2), "InvalidRequestException")
+        self.assertEqual(error_code(gl.create_player_session, PlayerId="x",
+                                    GameSessionId="arn:aws:gamelift:local::gamesession/fleet-x/l/none"),
+                         "NotFoundException")
+
+    def test_terminate_asks_the_server_then_it_ends(self):
+        gs = active_world()
+        status, body, _ = raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"],
+                                                       "TerminationMode": "TRIGGER_ON_PROCESS_TERMINATE"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["GameSession"]["Status"], "TERMINATING")
+        # The sample server hears it on its heartbeat and calls ProcessEnding.
+        self.assertTrue(wait_until(lambda: session(gs["GameSessionId"])["Status"] == "TERMINATED", 10))
+        ended = session(gs["GameSessionId"])
+        self.assertEqual(ended["StatusReason"], "TRIGGERED_ON_PROCESS_TERMINATE")
+        self.assertIn("TerminationTime", ended)
+        status, body, _ = raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"],
+                                                       "TerminationMode": "FORCE_TERMINATE"})
+        self.assertEqual((status, body["__type"]), (400, "InvalidGameSessionStatusException"))
+
+    def test_force_terminate_ends_it_now(self):
+        gs = active_world()
+        seat = client().create_player_session(GameSessionId=gs["GameSessionId"], PlayerId="p")["PlayerSession"]
+        status, body, _ = raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"],
+                                                       "TerminationMode": "FORCE_TERMINATE"})
+        self.assertEqual((status, body["GameSession"]["Status"]), (200, "TERMINATED"))
+        self.assertEqual(body["GameSession"]["StatusReason"], "FORCE_TERMINATED")
+        got = client().describe_player_sessions(PlayerSessionId=seat["PlayerSessionId"])["PlayerSessions"][0]
+        self.assertEqual(got["Status"], "TIMEDOUT")
+        self.assertEqual(error_code(client().update_game_session, GameSessionId=gs["GameSessionId"], Name="x"),
+                         "InvalidGameSessionStatusException")
+
+    def test_a_fleet_key_describes_its_own_worlds_only(self):
+        gs = active_world()
+        key = new_key("worlds-servers", "fleet:" + WORLDS)
+        self.addCleanup(os.remove, os.path.join(KEYS, key[0] + ".json"))
+        gl = client(key)
+        self.assertTrue(wait_until(lambda: error_code(gl.describe_game_sessions, FleetId=WORLDS) is None, 5))
+        self.assertIn(gs["GameSessionId"],
+                      [g["GameSessionId"] for g in gl.describe_game_sessions(FleetId=WORLDS)["GameSessions"]])
+        self.assertEqual(error_code(gl.describe_game_sessions, FleetId="fleet-local"), "NotFoundException")
+        self.assertEqual(error_code(gl.create_game_session, FleetId=WORLDS, MaximumPlayerSessionCount=2),
+                         "AccessDeniedException")
+
+
+class Paging(unittest.TestCase):
+    """DescribeGameSessions through 250 game sessions, by boto3's paginator,
+    by hand, and by the AWS CLI (which pages by itself)."""
+
+    FLEET = "fleet-gl-paging"
+
+    @classmethod
+    def setUpClass(cls):
+        add_fleet(cls.FLEET, ["us-east-1", "eu-west-1"])
+        psql("INSERT INTO fleet.game_sessions (game_session_id, game_session_arn, fleet_id, location, "
+             "process_id, status, ip_address, port, maximum_players, name) "
+             "SELECT 'gsess-page-' || i, 'arn:aws:gamelift:local::gamesession/' || :'p1' || '/' || "
+             "CASE WHEN i % 5 = 0 THEN 'eu-west-1' ELSE 'us-east-1' END || '/gsess-page-' || i, :'p1', "
+             "CASE WHEN i % 5 = 0 THEN 'eu-west-1' ELSE 'us-east-1' END, 'process-page', "
+             "CASE WHEN i % 2 = 0 THEN 'ACTIVE' ELSE 'TERMINATED' END, '127.0.0.1', 7000, 10, 'w' || i "
+             "FROM generate_series(1, 250) AS i", cls.FLEET)
+
+    @classmethod
+    def tearDownClass(cls):
+        psql("DELETE FROM fleet.game_sessions WHERE fleet_id = :'p1'", cls.FLEET)
+        drop_fleets(cls.FLEET)
+
+    def test_every_session_once_in_order(self):
+        gl = client()
+        ids = []
+        for page in gl.get_paginator("describe_game_sessions").paginate(
+                FleetId=self.FLEET, PaginationConfig={"PageSize": 40}):
+            self.assertLessEqual(len(page["GameSessions"]), 40)
+            ids += [g["GameSessionId"] for g in page["GameSessions"]]
+        self.assertEqual(len(ids), 250)
+        self.assertEqual(len(set(ids)), 250)
+        first = gl.describe_game_sessions(FleetId=self.FLEET, Limit=100)
+        self.assertEqual(len(first["GameSessions"]), 100)
+        rest = gl.describe_game_sessions(FleetId=self.FLEET, NextToken=first["NextToken"], Limit=100)
+        self.assertEqual([g["GameSessionId"] for g in first["GameSessions"] + rest["GameSessions"]], ids[:200])
+
+    def test_filters(self):
+        gl = client()
+        active = [g for p in gl.get_paginator("describe_game_sessions").paginate(
+            FleetId=self.FLEET, StatusFilter="ACTIVE") for g in p["GameSessions"]]
+        self.assertEqual(len(active), 125)
+        self.assertTrue(all(g["Status"] == "ACTIVE" for g in active))
+        west = [g for p in gl.get_paginator("describe_game_session_details").paginate(
+            FleetId=self.FLEET, Location="eu-west-1") for g in p["GameSessionDetails"]]
+        self.assertEqual(len(west), 50)
+        self.assertEqual(error_code(gl.describe_game_sessions, FleetId="fleet-gl-none"), "NotFoundException")
+
+    def test_the_aws_cli_pages_by_itself(self):
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(RUN, "aws", "credentials"),
+                   AWS_CONFIG_FILE=os.path.join(RUN, "aws", "config"), AWS_PAGER="")
+        r = subprocess.run([AWS, "gamelift", "describe-game-sessions", "--endpoint-url", ENDPOINT,
+                            "--fleet-id", self.FLEET, "--page-size", "60", "--output", "json"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(json.loads(r.stdout)["GameSessions"]), 250)
+
+
 class BadInput(unittest.TestCase):
     """Input the service model refuses is an InvalidRequestException naming
     the member; an operation rally does not serve is unknown."""
@@ -323,6 +583,38 @@ class BadInput(unittest.TestCase):
     def test_boto3_without_its_own_checks_gets_the_same_answer(self):
         gl = client(validate=False)
         self.assertEqual(error_code(gl.list_fleets, Limit=0), "InvalidRequestException")
+
+    def test_world_input_refused_by_member(self):
+        cases = [
+            ("CreateGameSession", {"FleetId": "fleet-local"}, "MaximumPlayerSessionCount"),
+            ("CreateGameSession", {"FleetId": "fleet-local", "MaximumPlayerSessionCount": 201},
+             "MaximumPlayerSessionCount"),
+            ("CreateGameSession", {"FleetId": "fleet-local", "MaximumPlayerSessionCount": 2,
+                                   "GameProperties": [{"Key": "k%d" % i, "Value": "v"} for i in range(17)]},
+             "GameProperties"),
+            ("CreateGameSession", {"FleetId": "fleet-local", "MaximumPlayerSessionCount": 2,
+                                   "GameProperties": [{"Key": "k" * 33, "Value": "v"}]}, "GameProperties"),
+            ("CreateGameSession", {"FleetId": "fleet-local", "MaximumPlayerSessionCount": 2,
+                                   "IdempotencyToken": "not ok!"}, "IdempotencyToken"),
+            ("CreateGameSession", {"FleetId": "fleet-local", "MaximumPlayerSessionCount": 2,
+                                   "GameSessionData": "x" * 262145}, "GameSessionData"),
+            ("CreatePlayerSessions", {"GameSessionId": "arn:x", "PlayerIds": ["p%d" % i for i in range(26)]},
+             "PlayerIds"),
+            ("CreatePlayerSessions", {"GameSessionId": "arn:x", "PlayerIds": ["a", "a"]}, "PlayerIds"),
+            ("CreatePlayerSession", {"GameSessionId": "arn:x", "PlayerId": "p", "PlayerData": "d" * 2049},
+             "PlayerData"),
+            ("TerminateGameSession", {"GameSessionId": "arn:x", "TerminationMode": "NOW"}, "TerminationMode"),
+            ("UpdateGameSession", {"GameSessionId": "arn:x", "ProtectionPolicy": "Some"}, "ProtectionPolicy"),
+            ("DescribeGameSessions", {"FleetId": "fleet-local", "StatusFilter": "GONE"}, "StatusFilter"),
+            ("DescribeGameSessions", {}, "FleetId"),
+            ("DescribePlayerSessions", {}, "PlayerSessionId"),
+        ]
+        before = psql("SELECT count(*) FROM fleet.game_sessions")
+        for op, body, member in cases:
+            status, out, _ = raw(op, body)
+            self.assertEqual((status, out["__type"]), (400, "InvalidRequestException"), (op, body, out))
+            self.assertIn(member, out["message"], (op, out))
+        self.assertEqual(psql("SELECT count(*) FROM fleet.game_sessions"), before)
 
 
 if __name__ == "__main__":
