@@ -9,6 +9,8 @@
  *   TerminateGameSession        TRIGGER_ON_PROCESS_TERMINATE or FORCE_TERMINATE
  *   CreatePlayerSession(s)      seats, reserved until the player connects
  *   DescribePlayerSessions      by PlayerSessionId, GameSessionId or PlayerId
+ *   SearchGameSessions          a fleet's ACTIVE ones by FilterExpression and
+ *                               SortExpression (common/glsearch.h), 20 a page
  *
  * The rules (seats, policies, idempotency, the creator limit, termination)
  * are the SQL functions of sql/functions/fleet.sql; this file checks input,
@@ -25,6 +27,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "gamelift.h"
+#include "glsearch.h"
 #include "serve.h"
 #include "util.h"
 
@@ -39,10 +42,13 @@ enum {
     PLAYER_SESSIONS_BY_ID,
     PLAYER_SESSIONS_OF_GAME,
     PLAYER_SESSIONS_OF_PLAYER,
+    SEARCHABLE,
 };
 
 /* The largest page a describe answers (Limit lowers it). */
 #define PAGE_CAP 100
+/* GameLift's for SearchGameSessions. */
+#define SEARCH_PAGE_CAP 20
 /* GameLift's ceiling on players per game session. */
 #define MAX_PLAYERS 200
 
@@ -109,6 +115,17 @@ static const struct db_stmt stmts[] = {
                                    "AND ps.player_session_id > $4 "
                                    "ORDER BY ps.player_session_id LIMIT $5::integer",
                                    5, true},
+    /* What a search looks at: the ACTIVE game sessions of fleet $1 (in
+     * location $3), oldest first. */
+    [SEARCHABLE] =
+        {"gl_searchable",
+         "SELECT g.game_session_arn, g.name, g.game_properties::text, g.maximum_players, "
+         "(extract(epoch FROM g.created_at) * 1000)::float8, "
+         "fleet.seats_taken(g.game_session_id), fleet.game_session_json(g, $2)::text "
+         "FROM fleet.game_sessions g WHERE g.fleet_id = $1 AND g.status = 'ACTIVE' "
+         "AND ($3::text IS NULL OR g.location = $3) ORDER BY g.created_at, "
+         "g.game_session_arn",
+         3, true},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -200,6 +217,16 @@ static const struct gl_member describe_players_input[] = {
     {"PlayerId", GL_STRING, false, 1, 1024, 0, NULL},
     {"PlayerSessionId", GL_STRING, false, 1, 128, 0, is_player_session_id},
     {"PlayerSessionStatusFilter", GL_STRING, false, 1, 1024, 0, is_player_session_status},
+    {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const struct gl_member search_input[] = {
+    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id},
+    {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
+    {"FilterExpression", GL_STRING, false, 1, 1024, 0, NULL},
+    {"SortExpression", GL_STRING, false, 1, 1024, 0, NULL},
     {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
     {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
 };
@@ -547,6 +574,92 @@ static void handle_describe_players(struct http_req *req, struct http_resp *resp
     http_reply(req, resp, 200, out);
 }
 
+static void decref(void *j)
+{
+    json_decref(j);
+}
+
+/* The search's candidates, filtered; NULL after answering a failure. */
+static struct gls_session *candidates(struct http_req *req, struct http_resp *resp,
+                                      const struct gls_query *q, const char *fleet,
+                                      const char *location, size_t *n)
+{
+    const char *p[] = {fleet, arn_prefix(req), location};
+    PGresult *r = serve_exec(req, resp, &stmts[SEARCHABLE], p);
+    if (r == NULL)
+        return NULL;
+    int rows = PQntuples(r);
+    struct gls_session *s = arena_alloc(req->arena, (size_t)(rows + 1) * sizeof(*s));
+    *n = 0;
+    for (int i = 0; i < rows; i++) {
+        json_t *props = json_loads(db_get(r, i, 2), 0, NULL);
+        arena_defer(req->arena, decref, props);
+        s[*n] = (struct gls_session){.id = db_get(r, i, 0),
+                                     .name = db_get(r, i, 1),
+                                     .properties = props,
+                                     .maximum = strtod(db_get(r, i, 3), NULL),
+                                     .created_ms = strtod(db_get(r, i, 4), NULL),
+                                     .players = strtod(db_get(r, i, 5), NULL),
+                                     .row = db_get(r, i, 6)};
+        if (gls_matches(q, &s[*n]))
+            (*n)++;
+    }
+    return s;
+}
+
+static void handle_search(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, search_input, N(search_input));
+    long limit;
+    const char *after, *why = NULL;
+    if (in == NULL || !gl_page(req, resp, in, SEARCH_PAGE_CAP, &limit, &after))
+        return;
+    const char *fleet = str(in, "FleetId");
+    if (fleet == NULL || str(in, "AliasId") != NULL) {
+        http_error(req, resp, 400, fleet == NULL ? "InvalidRequestException" : "NotFoundException",
+                   fleet == NULL ? "FleetId is required" : "rally has no aliases: use FleetId");
+        return;
+    }
+    if (strspn(after, "0123456789") != strlen(after) || strlen(after) > 9) {
+        http_error(req, resp, 400, "InvalidRequestException", "NextToken is not a valid token");
+        return;
+    }
+    fleet = gl_name_of(fleet, "fleet");
+    const char *own = own_fleet(req);
+    struct gls_query *q =
+        gls_compile(req->arena, str(in, "FilterExpression"), str(in, "SortExpression"), &why);
+    if (q == NULL) {
+        http_error(req, resp, 400, "InvalidRequestException", "%s", why);
+        return;
+    }
+    const char *p[] = {own != NULL && strcmp(own, fleet) != 0 ? "" : fleet};
+    PGresult *f = serve_exec(req, resp, &stmts[FLEET_EXISTS], p);
+    if (f == NULL)
+        return;
+    if (PQntuples(f) == 0) {
+        http_error(req, resp, 400, "NotFoundException", "Fleet %s not found", fleet);
+        return;
+    }
+    size_t n;
+    struct gls_session *s = candidates(req, resp, q, fleet, str(in, "Location"), &n);
+    if (s == NULL)
+        return;
+    gls_sort(q, s, n);
+    /* The page starts after the result numbered in the token: a search is a
+     * snapshot, as GameLift says of its own. */
+    size_t start = *after != '\0' ? (size_t)strtoul(after, NULL, 10) : 0;
+    json_t *list = json_array();
+    for (size_t i = start; i < n && i < start + (size_t)limit; i++)
+        json_array_append_new(list, json_loads(s[i].row, 0, NULL));
+    json_t *out = json_pack("{s:o}", "GameSessions", list);
+    if (start + (size_t)limit < n)
+        json_object_set_new(
+            out, "NextToken",
+            json_string(gl_next_token(req->arena,
+                                      arena_sprintf(req->arena, "%zu", start + (size_t)limit))));
+    http_reply(req, resp, 200, out);
+}
+
 #define BACKEND AUTH_SCOPE_AWS_BACKEND
 #define ANY_KEY (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET)
 
@@ -559,6 +672,7 @@ static const struct http_route routes[] = {
     {"CreatePlayerSession", "POST", &dialect_gamelift, BACKEND, handle_create_player},
     {"CreatePlayerSessions", "POST", &dialect_gamelift, BACKEND, handle_create_players},
     {"DescribePlayerSessions", "POST", &dialect_gamelift, ANY_KEY, handle_describe_players},
+    {"SearchGameSessions", "POST", &dialect_gamelift, ANY_KEY, handle_search},
 };
 
 int main(void)

@@ -500,11 +500,13 @@ class Paging(unittest.TestCase):
     def setUpClass(cls):
         add_fleet(cls.FLEET, ["us-east-1", "eu-west-1"])
         psql("INSERT INTO fleet.game_sessions (game_session_id, game_session_arn, fleet_id, location, "
-             "process_id, status, ip_address, port, maximum_players, name) "
+             "process_id, status, ip_address, port, maximum_players, name, game_properties, created_at) "
              "SELECT 'gsess-page-' || i, 'arn:aws:gamelift:local::gamesession/' || :'p1' || '/' || "
              "CASE WHEN i % 5 = 0 THEN 'eu-west-1' ELSE 'us-east-1' END || '/gsess-page-' || i, :'p1', "
              "CASE WHEN i % 5 = 0 THEN 'eu-west-1' ELSE 'us-east-1' END, 'process-page', "
-             "CASE WHEN i % 2 = 0 THEN 'ACTIVE' ELSE 'TERMINATED' END, '127.0.0.1', 7000, 10, 'w' || i "
+             "CASE WHEN i % 2 = 0 THEN 'ACTIVE' ELSE 'TERMINATED' END, '127.0.0.1', 7000, 10 + i % 7, "
+             "'w' || i, jsonb_build_array(jsonb_build_object('Key', 'mode', 'Value', "
+             "(ARRAY['pvp', 'pve', 'raid'])[i % 3 + 1])), now() - (250 - i) * interval '1 second' "
              "FROM generate_series(1, 250) AS i", cls.FLEET)
 
     @classmethod
@@ -537,6 +539,30 @@ class Paging(unittest.TestCase):
         self.assertEqual(len(west), 50)
         self.assertEqual(error_code(gl.describe_game_sessions, FleetId="fleet-gl-none"), "NotFoundException")
 
+    def test_search_filters_sorts_and_pages(self):
+        gl = client()
+        found = []
+        for page in gl.get_paginator("search_game_sessions").paginate(
+                FleetId=self.FLEET, FilterExpression="gameSessionProperties.mode = 'pvp' AND "
+                                                     "(maximumSessions >= 14 OR NOT hasAvailablePlayerSessions=true)",
+                SortExpression="creationTimeMillis DESC"):
+            self.assertLessEqual(len(page["GameSessions"]), 20)
+            found += page["GameSessions"]
+        # ACTIVE (even i), mode pvp (i % 3 == 0), 10 + i % 7 >= 14 (no one is seated here).
+        want = ["w%d" % i for i in range(250, 0, -1) if i % 2 == 0 and i % 3 == 0 and 10 + i % 7 >= 14]
+        self.assertEqual([g["Name"] for g in found], want)
+        self.assertTrue(all(g["Status"] == "ACTIVE" for g in found))
+        west = gl.search_game_sessions(FleetId=self.FLEET, Location="eu-west-1",
+                                       SortExpression="gameSessionName ASC", Limit=5)["GameSessions"]
+        self.assertEqual([g["Name"] for g in west], sorted("w%d" % i for i in range(10, 251, 10))[:5])
+        for bad in ("maximumSessions > 'x'", "gameSessionName < 'a'", "(maximumSessions = 1",
+                    "creationTimeMillis ASC"):
+            self.assertEqual(error_code(gl.search_game_sessions, FleetId=self.FLEET, FilterExpression=bad),
+                             "InvalidRequestException", bad)
+        self.assertEqual(error_code(gl.search_game_sessions, FleetId=self.FLEET, SortExpression="name UP"),
+                         "InvalidRequestException")
+        self.assertEqual(error_code(gl.search_game_sessions, FleetId="fleet-gl-none"), "NotFoundException")
+
     def test_the_aws_cli_pages_by_itself(self):
         env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(RUN, "aws", "credentials"),
                    AWS_CONFIG_FILE=os.path.join(RUN, "aws", "config"), AWS_PAGER="")
@@ -545,6 +571,12 @@ class Paging(unittest.TestCase):
                            env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(json.loads(r.stdout)["GameSessions"]), 250)
+        r = subprocess.run([AWS, "gamelift", "search-game-sessions", "--endpoint-url", ENDPOINT,
+                            "--fleet-id", self.FLEET, "--filter-expression", "gameSessionProperties.mode = 'raid'",
+                            "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(json.loads(r.stdout)["GameSessions"]),
+                         len([i for i in range(2, 251, 2) if i % 3 == 2]))
 
 
 class BadInput(unittest.TestCase):
