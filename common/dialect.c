@@ -122,15 +122,20 @@ const struct dialect dialect_legacy = {
 };
 
 /* AWS JSON 1.1's error body. A name of AWS's (it ends in "Exception")
- * passes as it is; rally's own codes of the request path (invalid_json,
- * body_too_large, ...) are the client's fault, except a failure of ours. */
+ * passes as it is; rally's own codes, which the handlers shared with the
+ * native routes answer, become GameLift's: what was not found, a failure of
+ * ours, and otherwise the client's fault (invalid_json, body_too_large,
+ * invalid_status, ...). */
 static json_t *error_aws(const char *code, const char *msg)
 {
     size_t n = strlen(code), e = strlen("Exception");
-    const char *type = n > e && strcmp(code + n - e, "Exception") == 0 ? code
-                       : strcmp(code, "internal") == 0 || strcmp(code, "unavailable") == 0
-                           ? "InternalServiceException"
-                           : "InvalidRequestException";
+    const char *type =
+        n > e && strcmp(code + n - e, "Exception") == 0 ? code
+        : strcmp(code, "internal") == 0 || strcmp(code, "unavailable") == 0
+            ? "InternalServiceException"
+        : strcmp(code, "not_found") == 0 || strcmp(code, "unknown_configuration") == 0
+            ? "NotFoundException"
+            : "InvalidRequestException";
     return json_pack("{s:s, s:s}", "__type", type, "message", msg);
 }
 
@@ -156,6 +161,7 @@ const struct dialect dialect_gamelift = {
     .time_value = time_epoch,
     .content_type = "application/x-amz-json-1.1",
     .request_id_header = "x-amzn-RequestId",
+    .client_error_status = 400,
     .created_status = 200,
     .reuse_active_ticket = false,
     .clamp_zero_latency = false,

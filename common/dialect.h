@@ -59,6 +59,9 @@ struct dialect {
     /* The header that carries the request id besides nginx's X-Request-Id
      * (AWS SDKs read x-amzn-RequestId), or NULL. */
     const char *request_id_header;
+    /* Every 4xx error answered with this status (AWS JSON: 400, the error
+     * named in the body), or 0 to keep each one's own. */
+    int client_error_status;
 
     /* StartMatchmaking. The status of a newly created ticket. */
     int created_status;

@@ -126,9 +126,9 @@ static bool operand_of(const char *w, enum operand *op, const char **key)
     static const struct {
         const char *name;
         enum operand op;
-    } names[] = {{"gameSessionName", O_NAME},        {"gameSessionId", O_ID},
-                 {"maximumSessions", O_MAXIMUM},     {"creationTimeMillis", O_CREATED},
-                 {"playerSessionCount", O_PLAYERS},  {"hasAvailablePlayerSessions", O_AVAILABLE}};
+    } names[] = {{"gameSessionName", O_NAME},       {"gameSessionId", O_ID},
+                 {"maximumSessions", O_MAXIMUM},    {"creationTimeMillis", O_CREATED},
+                 {"playerSessionCount", O_PLAYERS}, {"hasAvailablePlayerSessions", O_AVAILABLE}};
     *key = NULL;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(w, names[i].name) == 0) {
@@ -172,11 +172,14 @@ static struct node *parse_comparison(struct parser *ps)
     memset(n, 0, sizeof(*n));
     n->kind = N_CMP;
     if (l->kind != T_WORD || !operand_of(l->text, &n->operand, &n->key))
-        return fail(ps, arena_sprintf(l->a, "expected an operand (gameSessionName, gameSessionId, "
-                                            "gameSessionProperties.<key>, maximumSessions, "
-                                            "creationTimeMillis, playerSessionCount, "
-                                            "hasAvailablePlayerSessions) at '%.40s'",
-                                      l->kind == T_END ? "the end" : l->text ? l->text : "?"));
+        return fail(ps, arena_sprintf(l->a,
+                                      "expected an operand (gameSessionName, gameSessionId, "
+                                      "gameSessionProperties.<key>, maximumSessions, "
+                                      "creationTimeMillis, playerSessionCount, "
+                                      "hasAvailablePlayerSessions) at '%.40s'",
+                                      l->kind == T_END ? "the end"
+                                      : l->text        ? l->text
+                                                       : "?"));
     next(l);
     if (l->kind != T_CMP)
         return fail(ps, "expected a comparator (=, <>, <, >, <=, >=) after the operand");
@@ -195,9 +198,9 @@ static struct node *parse_comparison(struct parser *ps)
         return fail(ps, "expected a value: a number, true, false, or a quoted string");
     }
     if (n->vkind != kind_of(n->operand))
-        return fail(ps, kind_of(n->operand) == V_NUMBER  ? "this operand takes a number"
+        return fail(ps, kind_of(n->operand) == V_NUMBER ? "this operand takes a number"
                         : kind_of(n->operand) == V_BOOL ? "this operand takes true or false"
-                                                         : "this operand takes a quoted string");
+                                                        : "this operand takes a quoted string");
     if (n->vkind != V_NUMBER && n->cmp != C_EQ && n->cmp != C_NE)
         return fail(ps, "strings and booleans compare with = and <> only");
     next(l);

@@ -27,8 +27,8 @@ struct arena;
 
 /* What a search sees of a game session. */
 struct gls_session {
-    const char *id;   /* its ARN */
-    const char *name; /* NULL when it has none */
+    const char *id;     /* its ARN */
+    const char *name;   /* NULL when it has none */
     json_t *properties; /* [{"Key","Value"}], borrowed */
     double maximum;
     double created_ms;

@@ -151,7 +151,10 @@ void http_error(struct http_req *req, struct http_resp *resp, int status, const 
         }
     }
 
-    http_reply(req, resp, status, http_dialect(req)->error_body(code, msg));
+    const struct dialect *d = http_dialect(req);
+    if (d->client_error_status != 0 && status >= 400 && status < 500)
+        status = d->client_error_status;
+    http_reply(req, resp, status, d->error_body(code, msg));
 }
 
 void http_add_header(struct http_resp *resp, const char *name, const char *value)

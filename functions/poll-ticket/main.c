@@ -194,11 +194,17 @@ static void handle_describe(struct http_req *req, struct http_resp *resp)
     }
     json_t *out = json_array();
     for (int row = 0; row < PQntuples(r); row++)
-        json_array_append_new(out, ticket_render(req->arena, r, row, &dialect_native));
+        json_array_append_new(out, ticket_render(req->arena, r, row, http_dialect(req)));
     http_reply(req, resp, 200, json_pack("{s:o}", "TicketList", out));
 }
 
 static const struct http_route routes[] = {
+    /* The GameLift API's DescribeMatchmaking: the same, signed with a key. */
+    {.name = "DescribeMatchmaking",
+     .method = "POST",
+     .dialect = &dialect_gamelift,
+     .scopes = AUTH_SCOPE_AWS_BACKEND,
+     .handle = handle_describe},
     {.name = "ticket",
      .method = "GET",
      .dialect = &dialect_native,

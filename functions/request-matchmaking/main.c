@@ -331,12 +331,18 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
             http_error(req, resp, 500, "internal", "ticket vanished");
         return;
     }
-    http_reply(
-        req, resp, 200,
-        json_pack("{s:o}", "MatchmakingTicket", ticket_render(req->arena, r, 0, &dialect_native)));
+    http_reply(req, resp, 200,
+               json_pack("{s:o}", "MatchmakingTicket",
+                         ticket_render(req->arena, r, 0, http_dialect(req))));
 }
 
 static const struct http_route routes[] = {
+    /* The GameLift API's StartMatchmaking: the same, signed with a key. */
+    {.name = "StartMatchmaking",
+     .method = "POST",
+     .dialect = &dialect_gamelift,
+     .scopes = AUTH_SCOPE_AWS_BACKEND,
+     .handle = handle_start_server},
     {.name = "start_server",
      .method = "POST",
      .dialect = &dialect_native,

@@ -187,6 +187,18 @@ static void handle_accept_server(struct http_req *req, struct http_resp *resp)
 }
 
 static const struct http_route routes[] = {
+    /* The GameLift API's StopMatchmaking and AcceptMatch: the same, signed
+     * with a key. */
+    {.name = "StopMatchmaking",
+     .method = "POST",
+     .dialect = &dialect_gamelift,
+     .scopes = AUTH_SCOPE_AWS_BACKEND,
+     .handle = handle_stop_server},
+    {.name = "AcceptMatch",
+     .method = "POST",
+     .dialect = &dialect_gamelift,
+     .scopes = AUTH_SCOPE_AWS_BACKEND,
+     .handle = handle_accept_server},
     {.name = "stop_server",
      .method = "POST",
      .dialect = &dialect_native,

@@ -21,8 +21,9 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 import players
+import rally
 from rally import BIN, PORT, RUN, psql, request, wait_until
-from test_fleet import server_token
+from test_fleet import BIG_SQUAD, MAP_SQUAD, PICKY, SERVER_CONFIGS, SQUAD, server_token
 
 ENDPOINT = "http://127.0.0.1:%d" % PORT
 KEYS = os.path.join(RUN, "aws", "keys")
@@ -577,6 +578,71 @@ class Paging(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(json.loads(r.stdout)["GameSessions"]),
                          len([i for i in range(2, 251, 2) if i % 3 == 2]))
+
+
+class Matchmaking(unittest.TestCase):
+    """StartMatchmaking, DescribeMatchmaking, StopMatchmaking and AcceptMatch
+    through the GameLift API, on STANDALONE configurations of pairs."""
+
+    @classmethod
+    def setUpClass(cls):
+        rally.load_config(rulesets={"SquadRules": SQUAD, "BigSquadRules": BIG_SQUAD,
+                                    "PickyRules": PICKY, "MapSquadRules": MAP_SQUAD},
+                          configurations=SERVER_CONFIGS)
+
+    def player(self, skill=20):
+        return {"PlayerId": "gl-%s" % os.urandom(6).hex(),
+                "PlayerAttributes": {"skill": {"N": skill}, "role": {"S": "tank"}},
+                "LatencyInMs": {"us-east-1": 30}}
+
+    def tickets(self, *ids):
+        return {t["TicketId"]: t for t in client().describe_matchmaking(TicketIds=list(ids))["TicketList"]}
+
+    def test_two_players_matched_and_described(self):
+        gl = client()
+        a = gl.start_matchmaking(ConfigurationName="Squad", Players=[self.player()])["MatchmakingTicket"]
+        self.assertEqual(a["Status"], "QUEUED")
+        self.assertIsInstance(a["StartTime"], datetime.datetime)  # epoch seconds, parsed by botocore
+        b = gl.start_matchmaking(
+            ConfigurationName="arn:aws:gamelift:local:000000000000:matchmakingconfiguration/Squad",
+            Players=[self.player()], TicketId="gl-ticket-%s" % os.urandom(4).hex())["MatchmakingTicket"]
+        ids = (a["TicketId"], b["TicketId"])
+        self.assertTrue(wait_until(lambda: all(t["Status"] == "COMPLETED" for t in self.tickets(*ids).values()),
+                                   15))
+        done = self.tickets(*ids)[a["TicketId"]]
+        self.assertEqual(done["Players"][0]["Team"], "squad")
+        self.assertGreaterEqual(done["EndTime"], done["StartTime"])
+
+    def test_stop_and_its_refusals(self):
+        gl = client()
+        t = gl.start_matchmaking(ConfigurationName="Waiting", Players=[self.player()])["MatchmakingTicket"]
+        gl.stop_matchmaking(TicketId=t["TicketId"])
+        self.assertEqual(self.tickets(t["TicketId"])[t["TicketId"]]["Status"], "CANCELLED")
+        self.assertEqual(error_code(gl.stop_matchmaking, TicketId="no-such-ticket"), "NotFoundException")
+        self.assertEqual(error_code(gl.start_matchmaking, ConfigurationName="NoSuchConfiguration",
+                                    Players=[self.player()]), "NotFoundException")
+        self.assertEqual(error_code(gl.accept_match, TicketId=t["TicketId"], PlayerIds=["x"],
+                                    AcceptanceType="ACCEPT"), "InvalidRequestException")
+        self.assertEqual(self.tickets("no-such-ticket"), {})
+
+    def test_the_seeds_start_matchmaking_from_the_aws_cli(self):
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(RUN, "aws", "credentials"),
+                   AWS_CONFIG_FILE=os.path.join(RUN, "aws", "config"), AWS_PAGER="")
+        r = subprocess.run([AWS, "gamelift", "start-matchmaking", "--endpoint-url", ENDPOINT,
+                            "--configuration-name", "Waiting", "--players",
+                            "PlayerId=player1,LatencyInMs={us-west-2=45},PlayerAttributes={skill={N=29}}",
+                            "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ticket = json.loads(r.stdout)["MatchmakingTicket"]
+        self.assertEqual(ticket["Players"][0]["PlayerAttributes"]["skill"], {"N": 29})
+        self.assertEqual(ticket["Players"][0]["LatencyInMs"], {"us-west-2": 45})
+        client().stop_matchmaking(TicketId=ticket["TicketId"])
+
+    def test_a_fleet_key_may_not_matchmake(self):
+        key = new_key("fleet-mm", "fleet:fleet-local")
+        self.addCleanup(os.remove, os.path.join(KEYS, key[0] + ".json"))
+        self.assertEqual(error_code(client(key).start_matchmaking, ConfigurationName="Squad",
+                                    Players=[self.player()]), "AccessDeniedException")
 
 
 class BadInput(unittest.TestCase):

@@ -20,7 +20,8 @@ static void setup(void)
                          0, NULL);
     props_b = json_loads("[{\"Key\":\"difficulty\",\"Value\":\"expert\"}]", 0, NULL);
     props_c = json_array();
-    sessions[0] = (struct gls_session){"arn:a", "Matt's Awesome Game 1", props_a, 10, 1000, 3, NULL};
+    sessions[0] =
+        (struct gls_session){"arn:a", "Matt's Awesome Game 1", props_a, 10, 1000, 3, NULL};
     sessions[1] = (struct gls_session){"arn:b", "beta", props_b, 20, 3000, 20, NULL};
     sessions[2] = (struct gls_session){"arn:c", NULL, props_c, 5, 2000, 0, NULL};
 }
