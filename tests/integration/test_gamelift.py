@@ -638,6 +638,40 @@ class Matchmaking(unittest.TestCase):
         self.assertEqual(ticket["Players"][0]["LatencyInMs"], {"us-west-2": 45})
         client().stop_matchmaking(TicketId=ticket["TicketId"])
 
+    def test_configurations_and_rule_sets_as_loaded(self):
+        gl = client()
+        conf = gl.describe_matchmaking_configurations(Names=["TeamDeathmatch"])["Configurations"][0]
+        self.assertEqual((conf["Name"], conf["RuleSetName"], conf["FlexMatchMode"]),
+                         ("TeamDeathmatch", "FiveVsFive", "WITH_QUEUE"))
+        self.assertEqual(conf["ConfigurationArn"],
+                         "arn:aws:gamelift:local:000000000000:matchmakingconfiguration/TeamDeathmatch")
+        self.assertEqual(conf["GameSessionQueueArns"],
+                         ["arn:aws:gamelift:local:000000000000:gamesessionqueue/rally-queue"])
+        self.assertNotIn("ClientSettableAttributes", conf)
+        squads = gl.describe_matchmaking_configurations(RuleSetName="SquadRules")["Configurations"]
+        self.assertEqual(sorted(c["Name"] for c in squads), ["AcceptingSquad", "Squad"])
+        every = [c["Name"] for p in gl.get_paginator("describe_matchmaking_configurations").paginate(
+            PaginationConfig={"PageSize": 2}) for c in p["Configurations"]]
+        self.assertEqual(every, sorted(every))
+        self.assertIn("Squad", every)
+        rs = gl.describe_matchmaking_rule_sets(Names=["FiveVsFive"])["RuleSets"][0]
+        self.assertEqual(json.loads(rs["RuleSetBody"])["teams"][0]["maxPlayers"], 5)
+        self.assertEqual(error_code(gl.describe_matchmaking_rule_sets, Names=["NoSuchRules"]),
+                         "NotFoundException")
+
+    def test_rule_sets_validated_by_the_matchmakers_own_parser(self):
+        gl = client()
+        self.assertTrue(gl.validate_matchmaking_rule_set(RuleSetBody=json.dumps(SQUAD))["Valid"])
+        bad = dict(SQUAD, teams=[{"name": "squad", "minPlayers": 3, "maxPlayers": 2}])
+        try:
+            gl.validate_matchmaking_rule_set(RuleSetBody=json.dumps(bad))
+            self.fail("an invalid rule set was valid")
+        except botocore.exceptions.ClientError as e:
+            self.assertEqual(e.response["Error"]["Code"], "InvalidRequestException")
+            self.assertIn("teams[0]", e.response["Error"]["Message"])
+        self.assertEqual(error_code(gl.validate_matchmaking_rule_set, RuleSetBody="{not json"),
+                         "InvalidRequestException")
+
     def test_a_fleet_key_may_not_matchmake(self):
         key = new_key("fleet-mm", "fleet:fleet-local")
         self.addCleanup(os.remove, os.path.join(KEYS, key[0] + ".json"))

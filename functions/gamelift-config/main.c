@@ -1,5 +1,5 @@
 /*
- * gamelift-fleets: the GameLift service API's describes of what config/
+ * gamelift-config: the GameLift service API's describes of what config/
  * defines (fleets and queues, loaded by rally-admin) and of the processes
  * that registered with them. POST / with X-Amz-Target: GameLift.<op>.
  *
@@ -7,9 +7,14 @@
  *   DescribeFleetAttributes    FleetAttributes by id, or paged
  *   DescribeFleetCapacity      FleetCapacity per fleet and location
  *   DescribeGameSessionQueues  GameSessionQueues by name or ARN, or paged
+ *   DescribeMatchmakingConfigurations  by name or ARN, or a rule set's, or paged
+ *   DescribeMatchmakingRuleSets        by name or ARN, or paged
+ *   ValidateMatchmakingRuleSet         a body checked by the matchmaker's own
+ *                                      parser (matchmaker/engine/ruleset.h)
  *
  * A backend key sees every fleet; a fleet key its own only (another fleet
- * is as unknown to it as one that does not exist). Queues are a backend's.
+ * is as unknown to it as one that does not exist). Queues, configurations
+ * and rule sets are a backend's.
  *
  * Capacity counts processes, since rally's unit of capacity is the
  * process that registered (one game session each): ACTIVE are those
@@ -24,10 +29,11 @@
 #include "arena.h"
 #include "db.h"
 #include "gamelift.h"
+#include "ruleset.h"
 #include "serve.h"
 #include "util.h"
 
-enum { FLEETS, CAPACITY, QUEUES };
+enum { FLEETS, CAPACITY, QUEUES, CONFIGURATIONS, RULE_SETS };
 
 /* Pages hold at most this many items (Limit lowers it). */
 #define PAGE_CAP 100
@@ -56,6 +62,19 @@ static const struct db_stmt stmts[] = {
                 "WHERE ($1::text[] IS NULL OR name = ANY ($1::text[])) AND name > $2 "
                 "ORDER BY name LIMIT $3::integer",
                 3, true},
+    /* $1 names (NULL: all), $2 of this rule set (NULL: any), after $3, $4 at
+     * most; with the time each was first loaded, if rally knows it. */
+    [CONFIGURATIONS] = {"gl_configurations",
+                        "SELECT name, body::text, rule_set_name FROM matchmaking.configurations "
+                        "WHERE ($1::text[] IS NULL OR name = ANY ($1::text[])) "
+                        "AND ($2::text IS NULL OR rule_set_name = $2) AND name > $3 "
+                        "ORDER BY name LIMIT $4::integer",
+                        4, true},
+    [RULE_SETS] = {"gl_rule_sets",
+                   "SELECT name, body::text FROM matchmaking.rule_sets "
+                   "WHERE ($1::text[] IS NULL OR name = ANY ($1::text[])) AND name > $2 "
+                   "ORDER BY name LIMIT $3::integer",
+                   3, true},
 };
 
 static const struct gl_member list_fleets_input[] = {
@@ -75,6 +94,35 @@ static const struct gl_member queues_input[] = {
     {"Names", GL_STRING_LIST, false, 0, PAGE_CAP, 512, gl_is_queue_name},
     {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
     {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static bool is_configuration_name(const char *s)
+{
+    const char *name = gl_name_of(s, "matchmakingconfiguration");
+    return name != NULL && *name != '\0' && util_is_token(name, 256, "-.");
+}
+
+static bool is_rule_set_name(const char *s)
+{
+    const char *name = gl_name_of(s, "matchmakingruleset");
+    return name != NULL && *name != '\0' && util_is_token(name, 256, "-.");
+}
+
+static const struct gl_member configurations_input[] = {
+    {"Names", GL_STRING_LIST, false, 0, 10, 256, is_configuration_name},
+    {"RuleSetName", GL_STRING, false, 1, 256, 0, is_rule_set_name},
+    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const struct gl_member rule_sets_input[] = {
+    {"Names", GL_STRING_LIST, false, 1, 10, 256, is_rule_set_name},
+    {"Limit", GL_INTEGER, false, 1, 10, 0, NULL},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+};
+
+static const struct gl_member validate_input[] = {
+    {"RuleSetBody", GL_STRING, true, 1, 65535, 0, NULL},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -245,32 +293,50 @@ static json_t *queue_json(struct arena *a, const char *name, json_t *body)
     return q;
 }
 
+/* A page of a name-keyed listing: rows (name first) of statement `stmt`
+ * run with its leading parameters `lead` (n_lead of them), then the page's
+ * start and size; NULL after answering. *next gets the NextToken or NULL. */
+static PGresult *named_page(struct http_req *req, struct http_resp *resp, json_t *in, int stmt,
+                            const char **lead, size_t n_lead, long cap, bool named,
+                            const char **next)
+{
+    long limit;
+    const char *after;
+    if (!gl_page(req, resp, in, cap, &limit, &after))
+        return NULL;
+    if (named) { /* the ones named, all of them */
+        limit = cap;
+        after = "";
+    }
+    const char *p[6];
+    for (size_t i = 0; i < n_lead; i++)
+        p[i] = lead[i];
+    p[n_lead] = after;
+    p[n_lead + 1] = arena_sprintf(req->arena, "%ld", limit + 1);
+    PGresult *r = run(req, resp, stmt, p);
+    if (r == NULL)
+        return NULL;
+    *next = PQntuples(r) > limit ? gl_next_token(req->arena, db_get(r, (int)limit - 1, 0)) : NULL;
+    return r;
+}
+
 static void handle_queues(struct http_req *req, struct http_resp *resp)
 {
     json_t *in = gl_input(req, resp, queues_input, N(queues_input));
-    long limit;
-    const char *after;
-    if (in == NULL || !gl_page(req, resp, in, PAGE_CAP, &limit, &after))
+    if (in == NULL)
         return;
     size_t asked = 0;
     const char *names =
         names_param(req->arena, json_object_get(in, "Names"), "gamesessionqueue", &asked);
-    if (names != NULL) {
-        limit = PAGE_CAP;
-        after = "";
-    }
-    char lim[24];
-    snprintf(lim, sizeof(lim), "%ld", limit + 1);
-    const char *p[] = {names, after, lim};
-    PGresult *r = run(req, resp, QUEUES, p);
+    const char *lead[] = {names};
+    const char *next;
+    PGresult *r = named_page(req, resp, in, QUEUES, lead, 1, PAGE_CAP, names != NULL, &next);
     if (r == NULL)
         return;
     if (names != NULL && (size_t)PQntuples(r) < asked) {
         http_error(req, resp, 400, "NotFoundException", "One or more queues were not found");
         return;
     }
-    const char *next =
-        PQntuples(r) > limit ? gl_next_token(req->arena, db_get(r, (int)limit - 1, 0)) : NULL;
     json_t *list = json_array();
     for (int i = 0; i < page_rows(r, next); i++) {
         json_t *body = json_loads(db_get(r, i, 1), 0, NULL);
@@ -280,6 +346,114 @@ static void handle_queues(struct http_req *req, struct http_resp *resp)
     reply_page(req, resp, "GameSessionQueues", list, next);
 }
 
+/* A configuration as GameLift describes it: its CreateMatchmakingConfiguration
+ * fields (rally's own, ClientSettableAttributes, left out) and its ARNs. */
+static json_t *configuration_json(struct arena *a, const char *name, json_t *body,
+                                  const char *rule_set)
+{
+    static const char *const members[] = {
+        "Description",           "GameSessionQueueArns",
+        "RequestTimeoutSeconds", "AcceptanceTimeoutSeconds",
+        "AcceptanceRequired",    "NotificationTarget",
+        "AdditionalPlayerCount", "CustomEventData",
+        "GameProperties",        "GameSessionData",
+        "BackfillMode",          "FlexMatchMode",
+    };
+    json_t *c = json_pack("{s:s, s:s, s:s, s:s}", "Name", name, "ConfigurationArn",
+                          gl_arn(a, arena_sprintf(a, "matchmakingconfiguration/%s", name)),
+                          "RuleSetName", rule_set, "RuleSetArn",
+                          gl_arn(a, arena_sprintf(a, "matchmakingruleset/%s", rule_set)));
+    for (size_t i = 0; i < N(members); i++) {
+        json_t *v = json_object_get(body, members[i]);
+        if (v != NULL)
+            json_object_set(c, members[i], v);
+    }
+    return c;
+}
+
+static void handle_configurations(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, configurations_input, N(configurations_input));
+    if (in == NULL)
+        return;
+    size_t asked;
+    const char *names =
+        names_param(req->arena, json_object_get(in, "Names"), "matchmakingconfiguration", &asked);
+    const char *rule_set = json_string_value(json_object_get(in, "RuleSetName"));
+    const char *lead[] = {names,
+                          rule_set != NULL ? gl_name_of(rule_set, "matchmakingruleset") : NULL};
+    const char *next;
+    PGresult *r =
+        named_page(req, resp, in, CONFIGURATIONS, lead, 2, PAGE_CAP, names != NULL, &next);
+    if (r == NULL)
+        return;
+    json_t *list = json_array();
+    for (int i = 0; i < page_rows(r, next); i++) {
+        json_t *body = json_loads(db_get(r, i, 1), 0, NULL);
+        json_array_append_new(
+            list, configuration_json(req->arena, db_get(r, i, 0), body, db_get(r, i, 2)));
+        json_decref(body);
+    }
+    reply_page(req, resp, "Configurations", list, next);
+}
+
+static void handle_rule_sets(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, rule_sets_input, N(rule_sets_input));
+    if (in == NULL)
+        return;
+    size_t asked;
+    const char *names =
+        names_param(req->arena, json_object_get(in, "Names"), "matchmakingruleset", &asked);
+    const char *lead[] = {names};
+    const char *next;
+    PGresult *r = named_page(req, resp, in, RULE_SETS, lead, 1, 10, names != NULL, &next);
+    if (r == NULL)
+        return;
+    if (names != NULL && (size_t)PQntuples(r) < asked) {
+        http_error(req, resp, 400, "NotFoundException", "One or more rule sets were not found");
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < page_rows(r, next); i++) {
+        const char *name = db_get(r, i, 0);
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:s}", "RuleSetName", name, "RuleSetArn",
+                      gl_arn(req->arena, arena_sprintf(req->arena, "matchmakingruleset/%s", name)),
+                      "RuleSetBody", db_get(r, i, 1)));
+    }
+    reply_page(req, resp, "RuleSets", list, next);
+}
+
+/* Valid: {"Valid": true}; not: InvalidRequestException naming the field,
+ * as GameLift answers. */
+static void handle_validate(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, validate_input, N(validate_input));
+    if (in == NULL)
+        return;
+    const char *text = json_string_value(json_object_get(in, "RuleSetBody"));
+    json_error_t jerr;
+    json_t *body = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL || !json_is_object(body)) {
+        http_error(req, resp, 400, "InvalidRequestException",
+                   "RuleSetBody is not a JSON object: %s", body == NULL ? jerr.text : "");
+        json_decref(body);
+        return;
+    }
+    struct fm_error err = {{0}, {0}};
+    struct fm_ruleset *rs = fm_ruleset_parse(body, &err);
+    json_decref(body);
+    if (rs == NULL) {
+        http_error(req, resp, 400, "InvalidRequestException", "Rule set is invalid: %s: %s",
+                   err.field, err.message);
+        return;
+    }
+    fm_ruleset_free(rs);
+    http_reply(req, resp, 200, json_pack("{s:b}", "Valid", 1));
+}
+
 #define ANY_KEY (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET)
 
 static const struct http_route routes[] = {
@@ -287,13 +461,19 @@ static const struct http_route routes[] = {
     {"DescribeFleetAttributes", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_attributes},
     {"DescribeFleetCapacity", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_capacity},
     {"DescribeGameSessionQueues", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND, handle_queues},
+    {"DescribeMatchmakingConfigurations", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
+     handle_configurations},
+    {"DescribeMatchmakingRuleSets", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
+     handle_rule_sets},
+    {"ValidateMatchmakingRuleSet", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
+     handle_validate},
 };
 
 int main(void)
 {
     static const struct service svc = {
-        .name = "gamelift-fleets",
-        .max_body = 64 * 1024,
+        .name = "gamelift-config",
+        .max_body = 160 * 1024, /* a rule set body of 64 KiB, escaped */
         .routes = routes,
         .nroutes = N(routes),
         .stmts = stmts,
