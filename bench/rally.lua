@@ -12,6 +12,9 @@
 --                  over the time actually run, which done() reports)
 --   poll           GET /v1/matchmaking/{ticketId}: FILE has "ticketId token"
 --                  lines; every thread rotates through all of them
+--   replay         whole requests made beforehand (the GameLift API's, signed
+--                  by scripts/bench-gamelift.py): FILE has one per line, with
+--                  its CRLFs written as tabs; every thread rotates through all
 --
 -- done() prints one line "BENCH-JSON {...}" that scripts/bench.sh parses.
 -- wrk itself always divides by the full -d duration, even when every thread
@@ -41,6 +44,7 @@ local mode, host, mm_head, poll_tail
 local fixed         -- the request when it never changes
 local tokens = {}   -- matchmaking: this thread's tokens; poll: tokens
 local ids = {}      -- poll: ticket ids, parallel to tokens
+local canned = {}   -- replay: the requests
 local pos, last = 0, 0
 -- Globals, which done() reads through thread:get.
 used, exhausted, overflow = 0, 0, 0
@@ -99,6 +103,18 @@ function init(args)
          os.exit(1)
       end
       pos = (tid - 1) * math.floor(last / nthreads)
+   elseif mode == "replay" then
+      for line in io.lines(args[3]) do
+         if #line > 0 then
+            canned[#canned + 1] = line:gsub("\t", "\r\n")
+         end
+      end
+      last = #canned
+      if last == 0 then
+         io.stderr:write("rally.lua: no requests in " .. args[3] .. "\n")
+         os.exit(1)
+      end
+      pos = (tid - 1) * math.floor(last / nthreads)
    else
       io.stderr:write("rally.lua: unknown mode " .. tostring(mode) .. "\n")
       os.exit(1)
@@ -128,6 +144,11 @@ function request()
       pos = pos + 1
       used = used + 1
       return mm_head .. tokens[pos] .. "\r\n\r\n" .. mm_body
+   end
+   if mode == "replay" then
+      pos = pos % last + 1
+      used = used + 1
+      return canned[pos]
    end
    -- poll
    pos = pos % last + 1

@@ -20,6 +20,9 @@ ROUTES = [
      [("issue", 0.25), ("DESIGN §9", 0.10)]),
     ("request_matchmaking", "request-matchmaking", "POST /v1/matchmaking", [("issue", 0.30)]),
     ("poll_ticket", "poll-ticket", "GET /v1/matchmaking/{id}", [("issue", 0.50)]),
+    ("describe_game_sessions", "DescribeGameSessions", "POST / GameLift.DescribeGameSessions, 100 a page",
+     [("issue", 0.30)]),
+    ("create_player_session", "CreatePlayerSession", "POST / GameLift.CreatePlayerSession", []),
 ]
 # The target whose miss counts as a miss (login: DESIGN §9's realistic mark).
 BINDING = {"guest_login": "DESIGN §9"}
@@ -51,10 +54,15 @@ def main():
         if any(t["source"] == binding and not t["pass"] for t in r["targets"]):
             missed.append(label)
 
+    # One signature check on one core (rally-sigv4-bench); target under 5 µs.
+    sigv4 = json.load(open(os.path.join(work, "sigv4.json")))
+    sigv4["target_us"] = 5.0
+    sigv4["pass"] = sigv4["us_per_check"] < 5.0
     doc = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": config,
         "routes": res,
+        "sigv4": sigv4,
         "valid": not invalid,
         "missed": missed,
     }
@@ -88,6 +96,8 @@ def main():
             tgt += f"; stopped at {r['duration_s']:.1f}s: out of tokens"
         print(f"{label:<21}{r['ok_rps']:>8.0f}{r['p50_ms']:>8.2f}{r['p90_ms']:>8.2f}"
               f"{r['p99_ms']:>8.2f}{r['errors']:>8}{r['ratio']:>7.3f}  {tgt}")
+    print(f"SigV4 check: {sigv4['us_per_check']:.2f} µs on one core "
+          f"({'PASS' if sigv4['pass'] else 'MISS'} < 5 µs (issue))")
     print()
     print("req/s counts answered (2xx) requests only; errors are responses >= 400, "
           "socket errors and timeouts.")

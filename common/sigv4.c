@@ -3,7 +3,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,11 +128,49 @@ int sigv4_parse(const char *header, struct sigv4_auth *out, const char **why)
     return 0;
 }
 
+/* SHA-256 with a digest fetched once and a context kept (per thread):
+ * OpenSSL 3 otherwise looks the algorithm up on every call, which cost more
+ * than the hashing of a request. */
+static void sha256(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32])
+{
+    static _Thread_local EVP_MD *md;
+    static _Thread_local EVP_MD_CTX *ctx;
+    if (md == NULL)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (ctx == NULL)
+        ctx = EVP_MD_CTX_new();
+    unsigned int n = 32;
+    if (md == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, a, alen) != 1 || (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+        EVP_DigestFinal_ex(ctx, out, &n) != 1)
+        memset(out, 0, 32); /* no signature matches an all-zero digest's */
+}
+
+/* HMAC-SHA256 (RFC 2104) over sha256(); keys here are at most 64 bytes
+ * (an AWS secret is 40, a derived key 32), longer ones are hashed first. */
 static void hmac256(const void *key, size_t klen, const void *data, size_t dlen,
                     unsigned char out[32])
 {
-    unsigned int n = 32;
-    HMAC(EVP_sha256(), key, (int)klen, data, dlen, out, &n);
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    if (klen > 64)
+        sha256(key, klen, NULL, 0, k);
+    else
+        memcpy(k, key, klen);
+    for (int i = 0; i < 64; i++)
+        pad[i] = (unsigned char)(k[i] ^ 0x36);
+    sha256(pad, 64, data, dlen, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = (unsigned char)(k[i] ^ 0x5c);
+    sha256(pad, 64, inner, 32, out);
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    sha256(data, len, NULL, 0, md);
+    util_hex(md, 32, out);
 }
 
 void sigv4_signing_key(const char *secret, const char *date, const char *region,
@@ -299,7 +336,7 @@ char *sigv4_canonical_request(struct arena *a, const struct sigv4_request *r,
     puts_(&b, auth->signed_headers);
     put(&b, "\n", 1);
     char hash[65];
-    util_sha256_hex(r->body, r->body_len, hash);
+    sha256_hex(r->body, r->body_len, hash);
     put(&b, hash, 64);
     return b.s;
 }
@@ -309,7 +346,7 @@ int sigv4_matches(struct arena *a, const struct sigv4_request *r, const struct s
 {
     char *canonical = sigv4_canonical_request(a, r, auth);
     char hash[65];
-    util_sha256_hex(canonical, strlen(canonical), hash);
+    sha256_hex(canonical, strlen(canonical), hash);
     char *sts = arena_sprintf(a, ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, auth->date,
                               auth->region, auth->service, hash);
     unsigned char mac[32];

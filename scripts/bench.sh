@@ -8,6 +8,10 @@
 #   3. poll-ticket       GET  /v1/matchmaking/{ticketId}         (tickets made beforehand)
 #   4. request-matchmaking POST /v1/matchmaking                  (a new player per request,
 #                                                                 tokens from rally-keys mint)
+#  4b. GameLift API     DescribeGameSessions, 100 a page of BENCH_GL_SESSIONS
+#                       (10000); CreatePlayerSession; both signed as boto3 signs
+#                       (scripts/bench-gamelift.py); and rally-sigv4-bench, the
+#                       cost of one signature check on one core
 #   5. end to end        BENCH_E2E_PLAYERS (2000) simulated players from guest
 #                        login to a seat on one of BENCH_E2E_SERVERS (40) sample
 #                        game servers, TeamDeathmatch 5v5 (scripts/bench-e2e.py),
@@ -242,6 +246,17 @@ say "request-matchmaking probe: $PROBE_RPS req/s"
 mint $((MM_WARM + MM_MAIN)) "$WORK/tokens-mm"
 run_wrk request_matchmaking matchmaking "$WORK/tokens-mm" $((MM_WARM + 1)) "$MM_MAIN" \
     -- "$WORK/tokens-mm" 1 "$MM_WARM"
+
+# ---- 4b. the GameLift API: reads and seats, signed as boto3 signs ------------------------
+# Requests made and signed just before (a signature's date is good for five
+# minutes); wrk replays them, so rally checks every signature.
+GL_SESSIONS=${BENCH_GL_SESSIONS:-10000}
+say "GameLift API: $GL_SESSIONS game sessions of fleet-bench, requests signed"
+/usr/bin/python3 "$TOP/scripts/bench-gamelift.py" "$WORK" "$GL_SESSIONS" >&2 ||
+    die "could not prepare the GameLift API bench"
+run_wrk describe_game_sessions replay "$WORK/describe.req"
+run_wrk create_player_session replay "$WORK/players.req"
+"$TOP/$BUILD/bin/rally-sigv4-bench" 300000 >"$WORK/sigv4.json" || die "rally-sigv4-bench failed"
 
 # ---- report ------------------------------------------------------------------------
 cat >"$WORK/config.json" <<JSON

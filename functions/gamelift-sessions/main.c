@@ -14,12 +14,14 @@
  *
  * The rules (seats, policies, idempotency, the creator limit, termination)
  * are the SQL functions of sql/functions/fleet.sql; this file checks input,
- * calls them and answers in GameLift's shapes, which those functions render
- * (fleet.game_session_json, fleet.player_session_json).
+ * calls them and answers in GameLift's shapes: game sessions rendered here
+ * from their columns (GAME_SESSION_COLUMNS, game_session_json), player
+ * sessions by fleet.player_session_json.
  *
  * Callers: a backend key may call every operation; a fleet key only the
  * describes, of its own fleet (anything else is as unknown to it).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,30 +54,58 @@ enum {
 /* GameLift's ceiling on players per game session. */
 #define MAX_PLAYERS 200
 
-/* $2 below is always the ARN prefix of FleetArn ("arn:aws:gamelift:<region>:
- * <account>:"); a fleet key's own fleet restricts what is found (NULL: any). */
+/* A game session's columns, in game_session_json's order, over fleet.game_sessions g. */
+#define GAME_SESSION_COLUMNS                                                                       \
+    "g.game_session_arn, g.name, g.fleet_id, extract(epoch FROM g.created_at)::float8, "           \
+    "extract(epoch FROM g.ended_at)::float8, g.seats_taken, g.maximum_players, g.status, "         \
+    "g.status_reason, g.game_properties::text, g.ip_address, g.dns_name, g.port, "                 \
+    "g.player_session_creation_policy, g.creator_id, g.game_session_data, g.matchmaker_data, "     \
+    "g.location, g.protection_policy"
+enum {
+    GS_ARN,
+    GS_NAME,
+    GS_FLEET,
+    GS_CREATED,
+    GS_ENDED,
+    GS_SEATS,
+    GS_MAX,
+    GS_STATUS,
+    GS_REASON,
+    GS_PROPERTIES,
+    GS_IP,
+    GS_DNS,
+    GS_PORT,
+    GS_POLICY,
+    GS_CREATOR,
+    GS_DATA,
+    GS_MATCHMAKER_DATA,
+    GS_LOCATION,
+    GS_PROTECTION,
+};
+
+/* $2 of the player session reads is the ARN prefix of FleetArn
+ * ("arn:aws:gamelift:<region>:<account>:"); a fleet key's own fleet
+ * restricts what is found (NULL: any). */
 static const struct db_stmt stmts[] = {
     [CREATE] = {"gl_create",
                 "SELECT outcome, detail, game_session_id FROM fleet.create_game_session($1, $2, "
                 "$3::integer, $4, $5::jsonb, $6, $7, $8, $9)",
                 9, false},
     [FLEET_EXISTS] = {"gl_fleet_exists", "SELECT 1 FROM fleet.fleets WHERE fleet_id = $1", 1, true},
-    /* One game session by ARN or rally's id ($1), within fleet $3. */
+    /* One game session by ARN or rally's id ($1), within fleet $2. */
     [SESSION] = {"gl_session",
-                 "SELECT g.game_session_arn, fleet.game_session_json(g, $2)::text, "
-                 "g.protection_policy FROM fleet.game_sessions g "
+                 "SELECT " GAME_SESSION_COLUMNS " FROM fleet.game_sessions g "
                  "WHERE (g.game_session_arn = $1 OR g.game_session_id = $1) "
-                 "AND ($3::text IS NULL OR g.fleet_id = $3)",
-                 3, true},
-    /* A fleet's game sessions ($1), in a location ($3) and status ($4),
-     * after $5, $6 at most. */
+                 "AND ($2::text IS NULL OR g.fleet_id = $2)",
+                 2, true},
+    /* A fleet's game sessions ($1), in a location ($2) and status ($3),
+     * after $4, $5 at most. */
     [SESSIONS] = {"gl_sessions",
-                  "SELECT g.game_session_arn, fleet.game_session_json(g, $2)::text, "
-                  "g.protection_policy FROM fleet.game_sessions g "
-                  "WHERE g.fleet_id = $1 AND ($3::text IS NULL OR g.location = $3) "
-                  "AND ($4::text IS NULL OR g.status = $4) AND g.game_session_arn > $5 "
-                  "ORDER BY g.game_session_arn LIMIT $6::integer",
-                  6, true},
+                  "SELECT " GAME_SESSION_COLUMNS " FROM fleet.game_sessions g "
+                  "WHERE g.fleet_id = $1 AND ($2::text IS NULL OR g.location = $2) "
+                  "AND ($3::text IS NULL OR g.status = $3) AND g.game_session_arn > $4 "
+                  "ORDER BY g.game_session_arn LIMIT $5::integer",
+                  5, true},
     [UPDATE] = {"gl_update",
                 "SELECT outcome, game_session_id FROM fleet.update_game_session($1, $2, "
                 "$3::integer, $4, $5, $6, $7::jsonb)",
@@ -117,15 +147,12 @@ static const struct db_stmt stmts[] = {
                                    5, true},
     /* What a search looks at: the ACTIVE game sessions of fleet $1 (in
      * location $3), oldest first. */
-    [SEARCHABLE] =
-        {"gl_searchable",
-         "SELECT g.game_session_arn, g.name, g.game_properties::text, g.maximum_players, "
-         "(extract(epoch FROM g.created_at) * 1000)::float8, "
-         "fleet.seats_taken(g.game_session_id), fleet.game_session_json(g, $2)::text "
-         "FROM fleet.game_sessions g WHERE g.fleet_id = $1 AND g.status = 'ACTIVE' "
-         "AND ($3::text IS NULL OR g.location = $3) ORDER BY g.created_at, "
-         "g.game_session_arn",
-         3, true},
+    [SEARCHABLE] = {"gl_searchable",
+                    "SELECT " GAME_SESSION_COLUMNS " FROM fleet.game_sessions g "
+                    "WHERE g.fleet_id = $1 AND g.status = 'ACTIVE' "
+                    "AND ($2::text IS NULL OR g.location = $2) ORDER BY g.created_at, "
+                    "g.game_session_arn",
+                    2, true},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -253,6 +280,40 @@ static const char *limit_text(struct arena *a, long limit)
     return arena_sprintf(a, "%ld", limit + 1); /* one more: is there a next page? */
 }
 
+static void set_text(json_t *o, const char *key, const char *v)
+{
+    if (v != NULL && *v != '\0')
+        json_object_set_new(o, key, json_string(v));
+}
+
+/* A game session in GameLift's shape (GameSession), from a row of
+ * GAME_SESSION_COLUMNS. New reference. */
+static json_t *game_session_json(struct http_req *req, PGresult *r, int row)
+{
+    const char *fleet = db_get(r, row, GS_FLEET), *ended = db_get(r, row, GS_ENDED);
+    json_t *props = json_loads(db_get(r, row, GS_PROPERTIES), 0, NULL);
+    json_t *g = json_pack(
+        "{s:s, s:s, s:s, s:f, s:I, s:I, s:s, s:o, s:s, s:I, s:s, s:s}", "GameSessionId",
+        db_get(r, row, GS_ARN), "FleetId", fleet, "FleetArn",
+        gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", fleet)), "CreationTime",
+        strtod(db_get(r, row, GS_CREATED), NULL), "CurrentPlayerSessionCount",
+        (json_int_t)strtoll(db_get(r, row, GS_SEATS), NULL, 10), "MaximumPlayerSessionCount",
+        (json_int_t)strtoll(db_get(r, row, GS_MAX), NULL, 10), "Status", db_get(r, row, GS_STATUS),
+        "GameProperties", props != NULL ? props : json_array(), "IpAddress", db_get(r, row, GS_IP),
+        "Port", (json_int_t)strtoll(db_get(r, row, GS_PORT), NULL, 10),
+        "PlayerSessionCreationPolicy", db_get(r, row, GS_POLICY), "Location",
+        db_get(r, row, GS_LOCATION));
+    if (ended != NULL)
+        json_object_set_new(g, "TerminationTime", json_real(strtod(ended, NULL)));
+    set_text(g, "Name", db_get(r, row, GS_NAME));
+    set_text(g, "StatusReason", db_get(r, row, GS_REASON));
+    set_text(g, "DnsName", db_get(r, row, GS_DNS));
+    set_text(g, "CreatorId", db_get(r, row, GS_CREATOR));
+    set_text(g, "GameSessionData", db_get(r, row, GS_DATA));
+    set_text(g, "MatchmakerData", db_get(r, row, GS_MATCHMAKER_DATA));
+    return g;
+}
+
 /* Replies {"<key>": <the JSON of column 1 of one row>}. */
 static void reply_one(struct http_req *req, struct http_resp *resp, const char *key, PGresult *r)
 {
@@ -263,7 +324,7 @@ static void reply_one(struct http_req *req, struct http_resp *resp, const char *
 /* Replies {"GameSession": ...} for one game session by id; NotFound if gone. */
 static void reply_game_session(struct http_req *req, struct http_resp *resp, const char *id)
 {
-    const char *p[] = {id, arn_prefix(req), NULL};
+    const char *p[] = {id, NULL};
     PGresult *r = serve_exec(req, resp, &stmts[SESSION], p);
     if (r == NULL)
         return;
@@ -271,7 +332,7 @@ static void reply_game_session(struct http_req *req, struct http_resp *resp, con
         http_error(req, resp, 400, "NotFoundException", "Game session %s not found", id);
         return;
     }
-    reply_one(req, resp, "GameSession", r);
+    http_reply(req, resp, 200, json_pack("{s:o}", "GameSession", game_session_json(req, r, 0)));
 }
 
 static void handle_create(struct http_req *req, struct http_resp *resp)
@@ -350,17 +411,13 @@ static void describe(struct http_req *req, struct http_resp *resp, bool details)
     const char *own = own_fleet(req);
     PGresult *r;
     if (id != NULL) {
-        const char *p[] = {id, arn_prefix(req), own};
+        const char *p[] = {id, own};
         r = serve_exec(req, resp, &stmts[SESSION], p);
         limit = PAGE_CAP;
     } else {
         if (own != NULL && strcmp(own, fleet) != 0)
             fleet = ""; /* another fleet: as unknown as one that does not exist */
-        const char *p[] = {fleet,
-                           arn_prefix(req),
-                           str(in, "Location"),
-                           str(in, "StatusFilter"),
-                           after,
+        const char *p[] = {fleet, str(in, "Location"), str(in, "StatusFilter"), after,
                            limit_text(req->arena, limit)};
         r = serve_exec(req, resp, &stmts[SESSIONS], p);
     }
@@ -383,10 +440,11 @@ static void describe(struct http_req *req, struct http_resp *resp, bool details)
     int n = PQntuples(r) > limit ? (int)limit : PQntuples(r);
     json_t *list = json_array();
     for (int i = 0; i < n; i++) {
-        json_t *gs = json_loads(db_get(r, i, 1), 0, NULL);
-        json_array_append_new(list, details ? json_pack("{s:o, s:s}", "GameSession", gs,
-                                                        "ProtectionPolicy", db_get(r, i, 2))
-                                            : gs);
+        json_t *gs = game_session_json(req, r, i);
+        json_array_append_new(list, details
+                                        ? json_pack("{s:o, s:s}", "GameSession", gs,
+                                                    "ProtectionPolicy", db_get(r, i, GS_PROTECTION))
+                                        : gs);
     }
     json_t *out = json_pack("{s:o}", details ? "GameSessionDetails" : "GameSessions", list);
     if (PQntuples(r) > limit)
@@ -582,25 +640,26 @@ static void decref(void *j)
 /* The search's candidates, filtered; NULL after answering a failure. */
 static struct gls_session *candidates(struct http_req *req, struct http_resp *resp,
                                       const struct gls_query *q, const char *fleet,
-                                      const char *location, size_t *n)
+                                      const char *location, PGresult **rows_out, size_t *n)
 {
-    const char *p[] = {fleet, arn_prefix(req), location};
+    const char *p[] = {fleet, location};
     PGresult *r = serve_exec(req, resp, &stmts[SEARCHABLE], p);
     if (r == NULL)
         return NULL;
+    *rows_out = r;
     int rows = PQntuples(r);
     struct gls_session *s = arena_alloc(req->arena, (size_t)(rows + 1) * sizeof(*s));
     *n = 0;
     for (int i = 0; i < rows; i++) {
-        json_t *props = json_loads(db_get(r, i, 2), 0, NULL);
+        json_t *props = json_loads(db_get(r, i, GS_PROPERTIES), 0, NULL);
         arena_defer(req->arena, decref, props);
-        s[*n] = (struct gls_session){.id = db_get(r, i, 0),
-                                     .name = db_get(r, i, 1),
+        s[*n] = (struct gls_session){.id = db_get(r, i, GS_ARN),
+                                     .name = db_get(r, i, GS_NAME),
                                      .properties = props,
-                                     .maximum = strtod(db_get(r, i, 3), NULL),
-                                     .created_ms = strtod(db_get(r, i, 4), NULL),
-                                     .players = strtod(db_get(r, i, 5), NULL),
-                                     .row = db_get(r, i, 6)};
+                                     .maximum = strtod(db_get(r, i, GS_MAX), NULL),
+                                     .created_ms = strtod(db_get(r, i, GS_CREATED), NULL) * 1000,
+                                     .players = strtod(db_get(r, i, GS_SEATS), NULL),
+                                     .row = (const void *)(intptr_t)i};
         if (gls_matches(q, &s[*n]))
             (*n)++;
     }
@@ -641,7 +700,8 @@ static void handle_search(struct http_req *req, struct http_resp *resp)
         return;
     }
     size_t n;
-    struct gls_session *s = candidates(req, resp, q, fleet, str(in, "Location"), &n);
+    PGresult *rows;
+    struct gls_session *s = candidates(req, resp, q, fleet, str(in, "Location"), &rows, &n);
     if (s == NULL)
         return;
     gls_sort(q, s, n);
@@ -650,7 +710,7 @@ static void handle_search(struct http_req *req, struct http_resp *resp)
     size_t start = *after != '\0' ? (size_t)strtoul(after, NULL, 10) : 0;
     json_t *list = json_array();
     for (size_t i = start; i < n && i < start + (size_t)limit; i++)
-        json_array_append_new(list, json_loads(s[i].row, 0, NULL));
+        json_array_append_new(list, game_session_json(req, rows, (int)(intptr_t)s[i].row));
     json_t *out = json_pack("{s:o}", "GameSessions", list);
     if (start + (size_t)limit < n)
         json_object_set_new(

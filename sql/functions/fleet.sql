@@ -302,45 +302,74 @@ $$;
 -- ---- the GameLift service API (functions/gamelift-sessions) -----------------
 
 -- A seat is taken while its player session is ACTIVE, or RESERVED within
--- its reservation.
+-- its reservation. fleet.count_seats_now counts them exactly, for the
+-- check of CreatePlayerSession(s) under the game session's lock;
+-- game_sessions.seats_taken keeps a running count for describes.
 CREATE OR REPLACE FUNCTION fleet.player_session_status(ps fleet.player_sessions) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN ps.status = 'RESERVED' AND ps.reserved_until <= now() THEN 'TIMEDOUT'
                 ELSE ps.status END;
 $$;
 
-CREATE OR REPLACE FUNCTION fleet.seats_taken(p_game_session text) RETURNS integer
+CREATE OR REPLACE FUNCTION fleet.count_seats_now(p_game_session text) RETURNS integer
 LANGUAGE sql STABLE AS $$
     SELECT count(*)::integer FROM fleet.player_sessions s
         WHERE s.game_session_id = p_game_session
           AND (s.status = 'ACTIVE' OR (s.status = 'RESERVED' AND s.reserved_until > now()));
 $$;
 
--- A game session in GameLift's shape (GameSession); p_arn is the ARN
--- prefix of the caller's account, "arn:aws:gamelift:<region>:<account>:".
-CREATE OR REPLACE FUNCTION fleet.game_session_json(g fleet.game_sessions, p_arn text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_strip_nulls(jsonb_build_object(
-        'GameSessionId', g.game_session_arn,
-        'Name', g.name,
-        'FleetId', g.fleet_id,
-        'FleetArn', p_arn || 'fleet/' || g.fleet_id,
-        'CreationTime', extract(epoch FROM g.created_at),
-        'TerminationTime', extract(epoch FROM g.ended_at),
-        'CurrentPlayerSessionCount', fleet.seats_taken(g.game_session_id),
-        'MaximumPlayerSessionCount', g.maximum_players,
-        'Status', g.status,
-        'StatusReason', g.status_reason,
-        'GameProperties', g.game_properties,
-        'IpAddress', g.ip_address,
-        'DnsName', nullif(g.dns_name, ''),
-        'Port', g.port,
-        'PlayerSessionCreationPolicy', g.player_session_creation_policy,
-        'CreatorId', g.creator_id,
-        'GameSessionData', g.game_session_data,
-        'MatchmakerData', g.matchmaker_data,
-        'Location', g.location));
+-- A game session's seats_taken follows its player sessions: each
+-- statement that inserts, changes or deletes player sessions adds what it
+-- took and takes back what it released, one UPDATE per game session.
+-- Transition tables allow one event per trigger, so there are three.
+CREATE OR REPLACE FUNCTION fleet.count_seats_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    WITH delta AS (
+        SELECT game_session_id, count(*)::integer AS d FROM new_rows
+            WHERE status IN ('RESERVED', 'ACTIVE') GROUP BY game_session_id)
+    UPDATE fleet.game_sessions g SET seats_taken = g.seats_taken + delta.d
+        FROM delta WHERE g.game_session_id = delta.game_session_id;
+    RETURN NULL;
+END;
 $$;
+
+CREATE OR REPLACE FUNCTION fleet.count_seats_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    WITH delta AS (
+        SELECT game_session_id, sum(d)::integer AS d FROM (
+            SELECT game_session_id, 1 AS d FROM new_rows WHERE status IN ('RESERVED', 'ACTIVE')
+            UNION ALL
+            SELECT game_session_id, -1 FROM old_rows WHERE status IN ('RESERVED', 'ACTIVE')) x
+        GROUP BY game_session_id)
+    UPDATE fleet.game_sessions g SET seats_taken = g.seats_taken + delta.d
+        FROM delta WHERE g.game_session_id = delta.game_session_id AND delta.d <> 0;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION fleet.count_seats_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    WITH delta AS (
+        SELECT game_session_id, count(*)::integer AS d FROM old_rows
+            WHERE status IN ('RESERVED', 'ACTIVE') GROUP BY game_session_id)
+    UPDATE fleet.game_sessions g SET seats_taken = g.seats_taken - delta.d
+        FROM delta WHERE g.game_session_id = delta.game_session_id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER player_sessions_seats_inserted AFTER INSERT ON fleet.player_sessions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION fleet.count_seats_inserted();
+CREATE OR REPLACE TRIGGER player_sessions_seats_changed AFTER UPDATE ON fleet.player_sessions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION fleet.count_seats_changed();
+CREATE OR REPLACE TRIGGER player_sessions_seats_deleted AFTER DELETE ON fleet.player_sessions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION fleet.count_seats_deleted();
 
 -- A player session in GameLift's shape (PlayerSession).
 CREATE OR REPLACE FUNCTION fleet.player_session_json(ps fleet.player_sessions,
@@ -477,7 +506,7 @@ BEGIN
         outcome := 'deny_all';
         RETURN;
     END IF;
-    taken := fleet.seats_taken(g.game_session_id);
+    taken := fleet.count_seats_now(g.game_session_id);
     IF taken + cardinality(p_players) > g.maximum_players THEN
         outcome := 'full';
         detail := (g.maximum_players - taken)::text;

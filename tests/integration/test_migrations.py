@@ -285,7 +285,10 @@ class Upgrade(unittest.TestCase):
         self.assertEqual(run_sql(db, AFTER), AFTER_EXPECT)
         triggers = run_sql(db, "SELECT tgname, tgrelid::regclass FROM pg_trigger WHERE NOT tgisinternal")
         self.assertEqual(triggers, {"processes_ready": "fleet.processes",
-                                    "subscriptions_drop_undeliverable": "events.subscriptions"})
+                                    "subscriptions_drop_undeliverable": "events.subscriptions",
+                                    "player_sessions_seats_inserted": "fleet.player_sessions",
+                                    "player_sessions_seats_changed": "fleet.player_sessions",
+                                    "player_sessions_seats_deleted": "fleet.player_sessions"})
 
     def test_upgrade_across_a_changed_result_type(self):
         """fleet.abandon_game_session returned void up to 010; the functions
