@@ -44,6 +44,13 @@ struct gl_member {
     bool (*valid)(const char *s);
 };
 
+/* Limit and NextToken, the members of every paged operation. */
+#define GL_PAGING_MEMBERS                                                                          \
+    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},                                         \
+    {                                                                                              \
+        "NextToken", GL_STRING, false, 1, 1024, 0, NULL                                            \
+    }
+
 /* The request body as an operation's input: a JSON object holding only
  * the listed members, each of its type and within its bounds. Answers the
  * InvalidRequestException (or a malformed body's error) itself and returns

@@ -80,20 +80,17 @@ static const struct db_stmt stmts[] = {
 static const struct gl_member list_fleets_input[] = {
     {"BuildId", GL_STRING, false, 1, 1024, 0, NULL},
     {"ScriptId", GL_STRING, false, 1, 1024, 0, NULL},
-    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member fleet_ids_input[] = {
     {"FleetIds", GL_STRING_LIST, false, 1, PAGE_CAP, 512, gl_is_fleet_id},
-    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member queues_input[] = {
     {"Names", GL_STRING_LIST, false, 0, PAGE_CAP, 512, gl_is_queue_name},
-    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static bool is_configuration_name(const char *s)
@@ -111,8 +108,7 @@ static bool is_rule_set_name(const char *s)
 static const struct gl_member configurations_input[] = {
     {"Names", GL_STRING_LIST, false, 0, 10, 256, is_configuration_name},
     {"RuleSetName", GL_STRING, false, 1, 256, 0, is_rule_set_name},
-    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member rule_sets_input[] = {

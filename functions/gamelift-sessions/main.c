@@ -156,7 +156,6 @@ static const struct db_stmt stmts[] = {
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define INT_MAX_ 2147483647L
 
 static bool is_game_session_status(const char *s)
 {
@@ -209,8 +208,7 @@ static const struct gl_member describe_input[] = {
     {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
     {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
     {"StatusFilter", GL_STRING, false, 1, 1024, 0, is_game_session_status},
-    {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member update_input[] = {
@@ -244,8 +242,7 @@ static const struct gl_member describe_players_input[] = {
     {"PlayerId", GL_STRING, false, 1, 1024, 0, NULL},
     {"PlayerSessionId", GL_STRING, false, 1, 128, 0, is_player_session_id},
     {"PlayerSessionStatusFilter", GL_STRING, false, 1, 1024, 0, is_player_session_status},
-    {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member search_input[] = {
@@ -254,8 +251,7 @@ static const struct gl_member search_input[] = {
     {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
     {"FilterExpression", GL_STRING, false, 1, 1024, 0, NULL},
     {"SortExpression", GL_STRING, false, 1, 1024, 0, NULL},
-    {"Limit", GL_INTEGER, false, 1, INT_MAX_, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    GL_PAGING_MEMBERS,
 };
 
 static const char *str(json_t *in, const char *key)
