@@ -26,10 +26,68 @@ static bool string_ok(const struct gl_member *m, const char *s, long max)
            (m->valid == NULL || m->valid(s));
 }
 
+static const char *check_member(struct arena *a, const struct gl_member *m, json_t *v);
+
+/* Checks an object against members; NULL when it is valid, else why not,
+ * naming the member. */
+static const char *check_struct(struct arena *a, const struct gl_member *fields, size_t n,
+                                json_t *obj)
+{
+    if (!json_is_object(obj))
+        return "must be a structure";
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(fields[i].name, key) != 0)
+            i++;
+        if (i == n)
+            return arena_sprintf(a, "has no member '%s'", key);
+    }
+    for (size_t i = 0; i < n; i++) {
+        v = json_object_get(obj, fields[i].name);
+        const char *why = NULL;
+        if (v == NULL || json_is_null(v))
+            why = fields[i].required ? "must not be null" : NULL;
+        else
+            why = check_member(a, &fields[i], v);
+        if (why != NULL)
+            return arena_sprintf(a, "'%s' %s", fields[i].name, why);
+    }
+    return NULL;
+}
+
 /* Checks one member's value; NULL when it is valid, else why not. */
 static const char *check_member(struct arena *a, const struct gl_member *m, json_t *v)
 {
     switch (m->type) {
+    case GL_NUMBER:
+        if (!json_is_number(v))
+            return "must be a number";
+        if (json_number_value(v) < (double)m->min || json_number_value(v) > (double)m->max)
+            return arena_sprintf(a, "must be between %ld and %ld", m->min, m->max);
+        return NULL;
+    case GL_STRUCT: {
+        const char *why = check_struct(a, m->fields, m->nfields, v);
+        return why != NULL ? arena_sprintf(a, "member %s", why) : NULL;
+    }
+    case GL_STRUCT_LIST: {
+        if (!json_is_array(v))
+            return "must be a list of structures";
+        long n = (long)json_array_size(v);
+        if (n < m->min || n > m->max)
+            return arena_sprintf(a, "must have %ld to %ld items", m->min, m->max);
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            const char *why = check_struct(a, m->fields, m->nfields, item);
+            if (why != NULL)
+                return arena_sprintf(a, "item %zu %s", i, why);
+        }
+        return NULL;
+    }
     case GL_STRING:
         if (!json_is_string(v))
             return "must be a string";

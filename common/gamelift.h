@@ -27,14 +27,18 @@ enum gl_type {
     GL_STRING,
     GL_INTEGER,
     GL_STRING_LIST,
-    GL_STRING_MAP, /* {"<1..1024 chars>": "<1..item_max chars>"} */
-    GL_PROPERTIES, /* GameProperty list: [{"Key": <=32 chars, "Value": <=96 chars}] */
+    GL_STRING_MAP,  /* {"<1..1024 chars>": "<1..item_max chars>"} */
+    GL_PROPERTIES,  /* GameProperty list: [{"Key": <=32 chars, "Value": <=96 chars}] */
+    GL_NUMBER,      /* a JSON number (Float): min..max */
+    GL_STRUCT,      /* an object of the members `fields` */
+    GL_STRUCT_LIST, /* min..max objects of the members `fields` */
 };
 
 /* One member of an operation's input. For strings, min and max bound the
- * length; for integers, the value; for lists and maps, the number of items,
- * each a string of 1..item_max characters. valid() checks a string's (or
- * each list item's) pattern or enum when set. */
+ * length; for integers and numbers, the value; for lists and maps, the
+ * number of items, each a string of 1..item_max characters. valid() checks
+ * a string's (or each list item's) pattern or enum when set. A structure's
+ * members are `fields` (checked as an input's are: none unknown). */
 struct gl_member {
     const char *name;
     enum gl_type type;
@@ -42,13 +46,15 @@ struct gl_member {
     long min, max;
     long item_max;
     bool (*valid)(const char *s);
+    const struct gl_member *fields;
+    size_t nfields;
 };
 
 /* Limit and NextToken, the members of every paged operation. */
 #define GL_PAGING_MEMBERS                                                                          \
-    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL},                                         \
+    {"Limit", GL_INTEGER, false, 1, 2147483647L, 0, NULL, NULL, 0},                                \
     {                                                                                              \
-        "NextToken", GL_STRING, false, 1, 1024, 0, NULL                                            \
+        "NextToken", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0                                   \
     }
 
 /* The request body as an operation's input: a JSON object holding only

@@ -78,18 +78,18 @@ static const struct db_stmt stmts[] = {
 };
 
 static const struct gl_member list_fleets_input[] = {
-    {"BuildId", GL_STRING, false, 1, 1024, 0, NULL},
-    {"ScriptId", GL_STRING, false, 1, 1024, 0, NULL},
+    {"BuildId", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+    {"ScriptId", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member fleet_ids_input[] = {
-    {"FleetIds", GL_STRING_LIST, false, 1, PAGE_CAP, 512, gl_is_fleet_id},
+    {"FleetIds", GL_STRING_LIST, false, 1, PAGE_CAP, 512, gl_is_fleet_id, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member queues_input[] = {
-    {"Names", GL_STRING_LIST, false, 0, PAGE_CAP, 512, gl_is_queue_name},
+    {"Names", GL_STRING_LIST, false, 0, PAGE_CAP, 512, gl_is_queue_name, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 
@@ -106,19 +106,19 @@ static bool is_rule_set_name(const char *s)
 }
 
 static const struct gl_member configurations_input[] = {
-    {"Names", GL_STRING_LIST, false, 0, 10, 256, is_configuration_name},
-    {"RuleSetName", GL_STRING, false, 1, 256, 0, is_rule_set_name},
+    {"Names", GL_STRING_LIST, false, 0, 10, 256, is_configuration_name, NULL, 0},
+    {"RuleSetName", GL_STRING, false, 1, 256, 0, is_rule_set_name, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member rule_sets_input[] = {
-    {"Names", GL_STRING_LIST, false, 1, 10, 256, is_rule_set_name},
-    {"Limit", GL_INTEGER, false, 1, 10, 0, NULL},
-    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL},
+    {"Names", GL_STRING_LIST, false, 1, 10, 256, is_rule_set_name, NULL, 0},
+    {"Limit", GL_INTEGER, false, 1, 10, 0, NULL, NULL, 0},
+    {"NextToken", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
 };
 
 static const struct gl_member validate_input[] = {
-    {"RuleSetBody", GL_STRING, true, 1, 65535, 0, NULL},
+    {"RuleSetBody", GL_STRING, true, 1, 65535, 0, NULL, NULL, 0},
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

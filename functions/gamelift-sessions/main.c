@@ -190,67 +190,67 @@ static bool is_player_session_id(const char *s)
 }
 
 static const struct gl_member create_input[] = {
-    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id},
-    {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
-    {"MaximumPlayerSessionCount", GL_INTEGER, true, 0, MAX_PLAYERS, 0, NULL},
-    {"Name", GL_STRING, false, 1, 1024, 0, NULL},
-    {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL},
-    {"CreatorId", GL_STRING, false, 1, 1024, 0, NULL},
-    {"GameSessionId", GL_STRING, false, 1, 48, 0, gl_is_id_string},
-    {"IdempotencyToken", GL_STRING, false, 1, 48, 0, gl_is_id_string},
-    {"GameSessionData", GL_STRING, false, 1, 262144, 0, NULL},
-    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
+    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id, NULL, 0},
+    {"AliasId", GL_STRING, false, 1, 512, 0, NULL, NULL, 0},
+    {"MaximumPlayerSessionCount", GL_INTEGER, true, 0, MAX_PLAYERS, 0, NULL, NULL, 0},
+    {"Name", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+    {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL, NULL, 0},
+    {"CreatorId", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+    {"GameSessionId", GL_STRING, false, 1, 48, 0, gl_is_id_string, NULL, 0},
+    {"IdempotencyToken", GL_STRING, false, 1, 48, 0, gl_is_id_string, NULL, 0},
+    {"GameSessionData", GL_STRING, false, 1, 262144, 0, NULL, NULL, 0},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location, NULL, 0},
 };
 
 static const struct gl_member describe_input[] = {
-    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id},
-    {"GameSessionId", GL_STRING, false, 1, 512, 0, gl_is_arn_string},
-    {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
-    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
-    {"StatusFilter", GL_STRING, false, 1, 1024, 0, is_game_session_status},
+    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id, NULL, 0},
+    {"GameSessionId", GL_STRING, false, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"AliasId", GL_STRING, false, 1, 512, 0, NULL, NULL, 0},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location, NULL, 0},
+    {"StatusFilter", GL_STRING, false, 1, 1024, 0, is_game_session_status, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member update_input[] = {
-    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
-    {"MaximumPlayerSessionCount", GL_INTEGER, false, 0, MAX_PLAYERS, 0, NULL},
-    {"Name", GL_STRING, false, 1, 1024, 0, NULL},
-    {"PlayerSessionCreationPolicy", GL_STRING, false, 1, 16, 0, is_creation_policy},
-    {"ProtectionPolicy", GL_STRING, false, 1, 16, 0, is_protection_policy},
-    {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL},
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"MaximumPlayerSessionCount", GL_INTEGER, false, 0, MAX_PLAYERS, 0, NULL, NULL, 0},
+    {"Name", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+    {"PlayerSessionCreationPolicy", GL_STRING, false, 1, 16, 0, is_creation_policy, NULL, 0},
+    {"ProtectionPolicy", GL_STRING, false, 1, 16, 0, is_protection_policy, NULL, 0},
+    {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL, NULL, 0},
 };
 
 static const struct gl_member terminate_input[] = {
-    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
-    {"TerminationMode", GL_STRING, true, 1, 32, 0, is_termination_mode},
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"TerminationMode", GL_STRING, true, 1, 32, 0, is_termination_mode, NULL, 0},
 };
 
 static const struct gl_member player_input[] = {
-    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
-    {"PlayerId", GL_STRING, true, 1, 1024, 0, NULL},
-    {"PlayerData", GL_STRING, false, 1, 2048, 0, NULL},
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"PlayerId", GL_STRING, true, 1, 1024, 0, NULL, NULL, 0},
+    {"PlayerData", GL_STRING, false, 1, 2048, 0, NULL, NULL, 0},
 };
 
 static const struct gl_member players_input[] = {
-    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string},
-    {"PlayerIds", GL_STRING_LIST, true, 1, 25, 1024, NULL},
-    {"PlayerDataMap", GL_STRING_MAP, false, 0, 25, 2048, NULL},
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"PlayerIds", GL_STRING_LIST, true, 1, 25, 1024, NULL, NULL, 0},
+    {"PlayerDataMap", GL_STRING_MAP, false, 0, 25, 2048, NULL, NULL, 0},
 };
 
 static const struct gl_member describe_players_input[] = {
-    {"GameSessionId", GL_STRING, false, 1, 512, 0, gl_is_arn_string},
-    {"PlayerId", GL_STRING, false, 1, 1024, 0, NULL},
-    {"PlayerSessionId", GL_STRING, false, 1, 128, 0, is_player_session_id},
-    {"PlayerSessionStatusFilter", GL_STRING, false, 1, 1024, 0, is_player_session_status},
+    {"GameSessionId", GL_STRING, false, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"PlayerId", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+    {"PlayerSessionId", GL_STRING, false, 1, 128, 0, is_player_session_id, NULL, 0},
+    {"PlayerSessionStatusFilter", GL_STRING, false, 1, 1024, 0, is_player_session_status, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 
 static const struct gl_member search_input[] = {
-    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id},
-    {"AliasId", GL_STRING, false, 1, 512, 0, NULL},
-    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location},
-    {"FilterExpression", GL_STRING, false, 1, 1024, 0, NULL},
-    {"SortExpression", GL_STRING, false, 1, 1024, 0, NULL},
+    {"FleetId", GL_STRING, false, 1, 512, 0, gl_is_fleet_id, NULL, 0},
+    {"AliasId", GL_STRING, false, 1, 512, 0, NULL, NULL, 0},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location, NULL, 0},
+    {"FilterExpression", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+    {"SortExpression", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
     GL_PAGING_MEMBERS,
 };
 

@@ -5,8 +5,10 @@
  * notifications (LISTEN rally_tickets, rally_config, rally_acceptance,
  * rally_placement) and by a tick: each tick runs matchmaking and placement
  * for the configurations this process leads (matcher.c, placement.c), and
- * applies its events in place (tick.c). The events outbox is delivered by
- * threads of its own (outbox.c), so signing and HTTP never hold a tick.
+ * applies its events in place (tick.c), then the group placements
+ * (StartGameSessionPlacement) of the queues it leads (group_placement.c).
+ * The events outbox is delivered by threads of its own (outbox.c), so
+ * signing and HTTP never hold a tick.
  *
  * Environment: libpq's (PGHOST, ... or DATABASE_URL); RALLY_SNS_SIGNING_KEY
  * (PEM private key, a file) and RALLY_SNS_SIGNING_CERT_URL (the
@@ -24,6 +26,9 @@
 
 #include "cfg.h"
 #include "db.h"
+#include "group_placement.h"
+#include "hosting.h"
+#include "lead.h"
 #include "log.h"
 #include "matcher.h"
 #include "outbox.h"
@@ -128,9 +133,12 @@ int main(void)
      * prepares them all. */
     if (outbox_init(&opts) < 0)
         return 1;
+    lead_init();
+    hosting_init();
     tick_init();
     matcher_init();
     placement_init();
+    group_placement_init();
     db_init("matchmaker");
     if (outbox_start() < 0)
         return 1;
@@ -147,6 +155,7 @@ int main(void)
         double now = util_mono_ms() / 1000.0;
         if (now >= next_tick) {
             matcher_tick();
+            group_placement_tick();
             next_tick = util_mono_ms() / 1000.0 + tick;
         }
         double until_tick = next_tick - util_mono_ms() / 1000.0;
@@ -155,7 +164,7 @@ int main(void)
     }
     log_info("stopping");
     outbox_stop();
-    matcher_close();
+    lead_close();
     db_close();
     EVP_PKEY_free(key);
     log_info("stopped");

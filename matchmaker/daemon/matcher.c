@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "config.h"
 #include "events.h"
+#include "lead.h"
 #include "log.h"
 #include "placement.h"
 #include "players.h"
@@ -21,7 +22,6 @@
 
 enum {
     CONFIGS,
-    LEAD,
     EXPIRE,
     SEARCH,
     POOL,
@@ -40,10 +40,6 @@ static const struct db_stmt stmts[] = {
                  "SELECT c.name, c.body::text, r.body::text FROM matchmaking.configurations c "
                  "JOIN matchmaking.rule_sets r ON r.name = c.rule_set_name ORDER BY c.name",
                  0, true},
-    /* Held for the life of the session: leadership of one configuration. */
-    [LEAD] = {"mm_lead",
-              "SELECT pg_try_advisory_lock(hashtextextended('rally-matchmaker:' || $1, 0))", 1,
-              true},
     [EXPIRE] = {"mm_expire",
                 "UPDATE matchmaking.tickets SET status = 'TIMED_OUT', updated_at = now() "
                 "WHERE configuration_name = $1 AND status IN ('QUEUED', 'SEARCHING') "
@@ -121,49 +117,9 @@ static const struct db_stmt stmts[] = {
                           1, false},
 };
 
-/* The configurations this process leads, on connection `led_generation`
- * (a new connection holds no lock, so the list is forgotten). */
-#define MAX_LED 128
-static char *led[MAX_LED];
-static size_t nled;
-static unsigned long led_generation;
-
 void matcher_init(void)
 {
     db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
-}
-
-void matcher_close(void)
-{
-    for (size_t i = 0; i < nled; i++)
-        free(led[i]);
-    nled = 0;
-}
-
-/* True if this process leads the configuration, taking the lead if it is
- * free (pg_try_advisory_lock stacks, so it is asked once per connection). */
-static bool leads(struct arena *a, const char *name)
-{
-    if (led_generation != db_generation()) {
-        matcher_close();
-        led_generation = db_generation();
-    }
-    for (size_t i = 0; i < nled; i++)
-        if (strcmp(led[i], name) == 0)
-            return true;
-    const char *p[] = {name};
-    PGresult *r;
-    if (nled == MAX_LED || db_exec(a, &stmts[LEAD], p, &r) != DB_OK ||
-        strcmp(db_get(r, 0, 0), "t") != 0)
-        return false;
-    if (led_generation != db_generation()) /* reconnected while asking */
-        return false;
-    led[nled] = strdup(name);
-    if (led[nled] == NULL)
-        abort();
-    log_info("leading configuration %s", name);
-    nled++;
-    return true;
 }
 
 /* The formed match, written and announced. */
@@ -409,8 +365,8 @@ static int tick_configuration(struct tick *t)
         return -1;
     /* db_begin replaces a connection the server dropped, and the advisory
      * lock of leadership ended with the old session: a standby may lead now.
-     * The next tick asks for the lead again (leads()). */
-    if (led_generation != db_generation()) {
+     * The next tick asks for the lead again (lead_holds). */
+    if (!lead_current()) {
         db_rollback();
         return -1;
     }
@@ -468,7 +424,7 @@ int matcher_tick(void)
                   (t.rs = fm_ruleset_parse(rs_body, &err)) != NULL;
         if (!ok)
             log_warn("configuration %s is not usable: %s: %s", t.name, err.field, err.message);
-        else if (leads(&a, t.name)) {
+        else if (lead_holds(&a, LEAD_CONFIGURATION, t.name)) {
             t.arn = ticket_configuration_arn(&a, t.name);
             int n = tick_configuration(&t);
             total += n > 0 ? n : 0;

@@ -4,9 +4,7 @@
  * SEARCHING, form matches with the FlexMatch engine, and publish each
  * step's FlexMatch event to the configuration's NotificationTarget.
  *
- * Leadership: a session-level PostgreSQL advisory lock per configuration.
- * A standby tries to take it on every tick, so when a leader dies (its
- * session ends, and the lock with it) another daemon leads within a tick.
+ * Leadership: one per configuration (lead.h).
  *
  * STANDALONE configurations complete a match at once, or after every
  * player accepted (teams in MatchmakingSucceeded); WITH_QUEUE ones hand it
@@ -20,7 +18,6 @@
 
 /* Registers the statements of the tick (db_register); before db_init. */
 void matcher_init(void);
-void matcher_close(void);
 
 /* One tick. Returns the number of matches formed, or -1 when the database
  * is unavailable. */

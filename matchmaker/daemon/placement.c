@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "hosting.h"
 #include "log.h"
 #include "players.h"
 #include "queue.h"
@@ -14,10 +15,7 @@
 enum {
     PLACING,
     QUEUE,
-    IDLE,
-    CLAIM,
-    OPEN_SESSION,
-    ABANDON,
+    SET_SESSION,
     RESERVE,
     COMPLETE,
     REQUEUE,
@@ -26,56 +24,31 @@ enum {
     STILL_ACTIVE,
 };
 
-/* A process that answers heartbeats, with room for the match. */
-#define IDLE_PROCESS                                                                               \
-    "p.fleet_id = ANY($1::text[]) AND p.status = 'ACTIVE' AND p.game_session_id IS NULL "          \
-    "AND p.max_players >= $2::integer "                                                            \
-    "AND p.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second'"
-
 static const struct db_stmt stmts[] = {
     /* Each PLACING match, with its game session if it has one, and whether
      * why that session will not start (ACTIVATION_TIMEOUT, or INTERRUPTED: its
      * process is gone), NULL while it may. */
-    [PLACING] = {"pl_placing",
-                 "SELECT m.match_id, m.ticket_ids::text, m.teams::text, "
-                 "extract(epoch FROM now() - m.placement_started_at)::float8, "
-                 "g.game_session_id, g.status, CASE WHEN g.status <> 'ACTIVATING' THEN NULL "
-                 "WHEN g.created_at <= now() - f.activation_timeout_seconds * interval '1 second' "
-                 "THEN 'ACTIVATION_TIMEOUT' WHEN p.status <> 'ACTIVE' OR p.last_heartbeat <= "
-                 "now() - f.heartbeat_timeout_seconds * interval '1 second' THEN 'INTERRUPTED' "
-                 "END, g.game_session_arn, g.ip_address, g.dns_name, g.port, "
-                 "f.reservation_timeout_seconds "
-                 "FROM matchmaking.matches m "
-                 "LEFT JOIN fleet.game_sessions g ON g.game_session_id = m.game_session_id "
-                 "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
-                 "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
-                 "WHERE m.configuration_name = $1 AND m.status = 'PLACING' "
-                 "ORDER BY m.created_at FOR UPDATE OF m",
-                 1, false},
+    [PLACING] =
+        {"pl_placing",
+         "SELECT m.match_id, m.ticket_ids::text, m.teams::text, "
+         "extract(epoch FROM now() - m.placement_started_at)::float8, "
+         "g.game_session_id, g.status, " HOSTING_WHY_STUCK(
+             "g", "p",
+             "f") ", "
+                  "g.game_session_arn, g.ip_address, g.dns_name, g.port, "
+                  "f.reservation_timeout_seconds "
+                  "FROM matchmaking.matches m "
+                  "LEFT JOIN fleet.game_sessions g ON g.game_session_id = m.game_session_id "
+                  "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
+                  "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
+                  "WHERE m.configuration_name = $1 AND m.status = 'PLACING' "
+                  "ORDER BY m.created_at FOR UPDATE OF m",
+         1, false},
     [QUEUE] = {"pl_queue", "SELECT body::text FROM fleet.queues WHERE name = $1", 1, false},
-    [IDLE] = {"pl_idle",
-              "SELECT p.location FROM fleet.processes p JOIN fleet.fleets f USING (fleet_id) "
-              "WHERE " IDLE_PROCESS " GROUP BY p.location ORDER BY p.location",
-              2, false},
-    /* SKIP LOCKED: a process another configuration's leader is claiming is
-     * not waited for. */
-    [CLAIM] = {"pl_claim",
-               "UPDATE fleet.processes SET game_session_id = $4 WHERE process_id = ("
-               "SELECT p.process_id FROM fleet.processes p JOIN fleet.fleets f USING (fleet_id) "
-               "WHERE " IDLE_PROCESS " AND p.location = $3 ORDER BY p.created_at LIMIT 1 "
-               "FOR UPDATE OF p SKIP LOCKED) "
-               "RETURNING process_id, fleet_id, ip_address, dns_name, port",
-               4, false},
-    [OPEN_SESSION] =
-        {"pl_open",
-         "WITH g AS (INSERT INTO fleet.game_sessions (game_session_id, game_session_arn, fleet_id, "
-         "location, process_id, match_id, ip_address, dns_name, port, maximum_players, "
-         "game_properties, game_session_data, matchmaker_data) VALUES ($1, $2, $3, $4, $5, $6, "
-         "$7, $8, $9::integer, $10::integer, coalesce($11::jsonb, '[]'), $12, $13)) "
-         "UPDATE matchmaking.matches SET game_session_id = $1, location = $4, updated_at = now() "
-         "WHERE match_id = $6",
-         13, false},
-    [ABANDON] = {"pl_abandon", "SELECT fleet.abandon_game_session($1, $2)", 2, false},
+    [SET_SESSION] = {"pl_set_session",
+                     "UPDATE matchmaking.matches SET game_session_id = $1, location = $2, "
+                     "updated_at = now() WHERE match_id = $3",
+                     3, false},
     [RESERVE] = {"pl_reserve",
                  "INSERT INTO fleet.player_sessions (player_session_id, game_session_id, "
                  "player_id, reserved_until) SELECT s, $2, p, now() + $4::integer * "
@@ -262,59 +235,31 @@ static int try_place(struct tick *t, const struct queues *qs, const struct placi
         tickets[i] = tk;
         players += tk->nplayers;
     }
-    char *players_s = arena_sprintf(t->a, "%d", players);
     for (size_t k = 0; k < qs->n; k++) {
-        const struct fm_queue *q = &qs->q[k];
-        char *fleets = util_pg_text_array(t->a, q->fleets, q->nfleets);
-        const char *pi[] = {fleets, players_s};
-        PGresult *idle = run(t, IDLE, pi);
-        if (idle == NULL)
+        struct hosting_process proc;
+        enum hosting_claim claimed =
+            hosting_claim(t->a, &qs->q[k], tickets, (size_t)n, players, m->elapsed, &proc);
+        if (claimed == HOSTING_ERROR)
             return -1;
-        int nl = PQntuples(idle);
-        const char **locs = arena_alloc(t->a, (size_t)(nl + 1) * sizeof(*locs));
-        for (int i = 0; i < nl; i++)
-            locs[i] = db_get(idle, i, 0);
-        int avg = -1;
-        int pick = fm_queue_choose(q, locs, (size_t)nl, tickets, (size_t)n, m->elapsed, &avg);
-        if (pick < 0)
+        if (claimed != HOSTING_CLAIMED)
             continue;
-        char uuid[37];
-        util_uuid(uuid);
-        char *gs_id = arena_sprintf(t->a, "gsess-%s", uuid);
-        const char *pc[] = {fleets, players_s, locs[pick], gs_id};
-        PGresult *claimed = run(t, CLAIM, pc);
-        if (claimed == NULL)
-            return -1;
-        if (PQntuples(claimed) == 0)
-            continue; /* taken meanwhile: next tick */
-        const char *fleet = db_get(claimed, 0, 1);
-        char *arn = arena_sprintf(t->a, "arn:aws:gamelift:%s::gamesession/%s/%s/%s", cfg->region,
-                                  fleet, locs[pick], gs_id);
         char *props = t->conf.game_properties != NULL
                           ? json_dumps(t->conf.game_properties, JSON_COMPACT)
                           : NULL;
         char *data = matchmaker_data(t, m);
-        char *max_s = arena_sprintf(t->a, "%d", t->rs->max_players);
-        const char *po[] = {gs_id,
-                            arn,
-                            fleet,
-                            locs[pick],
-                            db_get(claimed, 0, 0),
-                            m->match_id,
-                            db_get(claimed, 0, 2),
-                            db_get(claimed, 0, 3),
-                            db_get(claimed, 0, 4),
-                            max_s,
-                            props,
-                            t->conf.game_session_data,
-                            data};
-        PGresult *opened = run(t, OPEN_SESSION, po);
+        struct hosting_game_session gs = {.maximum_players = t->rs->max_players,
+                                          .match_id = m->match_id,
+                                          .properties = props,
+                                          .data = t->conf.game_session_data,
+                                          .matchmaker_data = data};
+        int rc = hosting_open(t->a, &proc, &gs);
         free(props);
         free(data);
-        if (opened == NULL)
+        const char *ps[] = {proc.game_session_id, proc.location, m->match_id};
+        if (rc < 0 || run(t, SET_SESSION, ps) == NULL)
             return -1;
         log_info("match %s: game session %s on %s in %s (average latency %d ms)", m->match_id,
-                 gs_id, db_get(claimed, 0, 0), locs[pick], avg);
+                 proc.game_session_id, proc.process_id, proc.location, proc.average_latency_ms);
         return 1;
     }
     return 0;
@@ -420,11 +365,10 @@ static int advance(struct tick *t, const struct queues *qs, PGresult *r, int row
         bool again = true;
         if (gs_id != NULL) {
             const char *why = stuck != NULL ? stuck : "INTERRUPTED";
-            const char *pa[] = {gs_id, why};
-            PGresult *ab = run(t, ABANDON, pa);
-            rc = ab != NULL ? 0 : -1;
+            int abandoned = hosting_abandon(t->a, gs_id, why);
+            rc = abandoned < 0 ? -1 : 0;
             /* Activated meanwhile: it completes on the next tick. */
-            again = rc == 0 && strcmp(db_get(ab, 0, 0), "t") == 0;
+            again = abandoned == 1;
             if (again)
                 log_warn("match %s: game session %s did not start (%s); placing again", m.match_id,
                          gs_id, why);

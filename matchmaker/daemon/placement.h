@@ -6,8 +6,8 @@
  *   PLACING match without a game session: the queue picks a location among
  *     those with an idle healthy process of its fleets (latency policies,
  *     average latency, LocationOrder), claims the process and opens an
- *     ACTIVATING game session on it with FlexMatch's MatcherData; the
- *     process learns of it on its next heartbeat.
+ *     ACTIVATING game session on it with FlexMatch's MatcherData
+ *     (hosting.h); the process learns of it on its next heartbeat.
  *   ACTIVE game session (the server activated it): a RESERVED player
  *     session per player, tickets COMPLETED, MatchmakingSucceeded with the
  *     connection info.

@@ -9,15 +9,23 @@ static int nregions;
 
 int fm_region_index(const char *name)
 {
-    for (int i = 0; i < nregions; i++)
-        if (strcmp(region_names[i], name) == 0)
-            return i;
+    int known = fm_region_find(name);
+    if (known >= 0)
+        return known;
     if (nregions == FM_MAX_REGIONS)
         return -1;
     region_names[nregions] = strdup(name);
     if (region_names[nregions] == NULL)
         abort();
     return nregions++;
+}
+
+int fm_region_find(const char *name)
+{
+    for (int i = 0; i < nregions; i++)
+        if (strcmp(region_names[i], name) == 0)
+            return i;
+    return -1;
 }
 
 int fm_region_count(void)

@@ -16,6 +16,9 @@
 /* The bit of a location name, registering it on first use; -1 once
  * FM_MAX_REGIONS locations are known. */
 int fm_region_index(const char *name);
+/* The bit of a registered location, or -1: names that come from requests
+ * are looked up, never registered, so they cannot fill the registry. */
+int fm_region_find(const char *name);
 /* How many locations are registered: loops over locations stop here. */
 int fm_region_count(void);
 /* The name of a registered location (static until exit). */

@@ -261,8 +261,8 @@ CREATE OR REPLACE TRIGGER processes_ready AFTER INSERT ON fleet.processes
     FOR EACH ROW EXECUTE FUNCTION fleet.notify_process_ready();
 
 -- A game session that will not start (activation timed out): it ends, its
--- process is taken out of placement as broken, and the match it was for
--- waits for another. The process is locked first (ProcessEnding and
+-- process is taken out of placement as broken, and the match or placement
+-- it was for waits for another. The process is locked first (ProcessEnding and
 -- fleet.expire lock process, then session), and only a session still
 -- ACTIVATING is ended: one the server activated meanwhile is left to
 -- complete. Returns whether it was abandoned.
@@ -295,6 +295,8 @@ BEGIN
         WHERE process_id = proc AND game_session_id = p_id AND status = 'ACTIVE';
     UPDATE matchmaking.matches SET game_session_id = NULL, updated_at = now()
         WHERE game_session_id = p_id;
+    UPDATE fleet.placements SET game_session_id = NULL
+        WHERE game_session_id = p_id AND status = 'PENDING';
     RETURN true;
 END;
 $$;
@@ -612,6 +614,212 @@ BEGIN
                                        status_reason = 'TRIGGERED_ON_PROCESS_TERMINATE'
             WHERE fleet.game_sessions.game_session_id = g.game_session_id;
         outcome := 'terminating';
+    END IF;
+END;
+$$;
+
+-- ---- group placement (functions/gamelift-placement; the matchmaker's
+-- ---- matchmaker/daemon/group_placement.c) ---------------------------------
+
+-- StartGameSessionPlacement: a PENDING placement the matchmaker, woken,
+-- works on. Outcomes: started, exists (the id was used before: GameLift
+-- never reuses one), unknown_queue.
+CREATE OR REPLACE FUNCTION fleet.start_placement(
+    p_id text, p_queue text, p_max integer, p_name text, p_properties jsonb, p_data text,
+    p_latencies jsonb, p_desired jsonb, p_override jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM fleet.queues WHERE name = p_queue) THEN
+        RETURN 'unknown_queue';
+    END IF;
+    INSERT INTO fleet.placements (placement_id, queue_name, maximum_players, game_session_name,
+                                  game_properties, game_session_data, player_latencies,
+                                  desired_players, priority_override, start_time)
+        VALUES (p_id, p_queue, p_max, p_name, coalesce(p_properties, '[]'), p_data,
+                coalesce(p_latencies, '[]'), coalesce(p_desired, '[]'), p_override,
+                clock_timestamp())
+        ON CONFLICT (placement_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'exists';
+    END IF;
+    PERFORM pg_notify('rally_placement', p_id);
+    RETURN 'started';
+END;
+$$;
+
+-- A placement in GameLift's shape (GameSessionPlacement). Where the game
+-- session runs is told once it is final (FULFILLED), as GameLift does.
+CREATE OR REPLACE FUNCTION fleet.placement_json(pl fleet.placements) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'PlacementId', pl.placement_id,
+        'GameSessionQueueName', pl.queue_name,
+        'Status', pl.status,
+        'GameProperties', pl.game_properties,
+        'MaximumPlayerSessionCount', pl.maximum_players,
+        'GameSessionName', pl.game_session_name,
+        'GameSessionId', pl.game_session_arn,
+        'GameSessionArn', pl.game_session_arn,
+        'GameSessionRegion', pl.location,
+        'PlayerLatencies', pl.player_latencies,
+        'StartTime', extract(epoch FROM pl.start_time),
+        'EndTime', extract(epoch FROM pl.end_time),
+        'IpAddress', pl.ip_address,
+        'DnsName', nullif(pl.dns_name, ''),
+        'Port', pl.port,
+        'PlacedPlayerSessions', pl.placed_players,
+        'GameSessionData', pl.game_session_data,
+        'PriorityConfigurationOverride', pl.priority_override,
+        'PlayerGatewayStatus', 'DISABLED'));
+$$;
+
+-- A queue placement event (reference/gamelift-api.md §6): EventBridge's
+-- envelope, the detail's times with milliseconds and its port a string, as
+-- GameLift sends them.
+CREATE OR REPLACE FUNCTION fleet.placement_event(pl fleet.placements, p_type text,
+                                                 p_region text, p_account text) RETURNS text
+LANGUAGE sql VOLATILE AS $$
+    SELECT jsonb_build_object(
+        'version', '0',
+        'id', gen_random_uuid(),
+        'detail-type', 'GameLift Queue Placement Event',
+        'source', 'aws.gamelift',
+        'account', p_account,
+        'time', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'region', p_region,
+        'resources', jsonb_build_array('arn:aws:gamelift:' || p_region || ':' || p_account
+                                       || ':gamesessionqueue/' || pl.queue_name),
+        'detail', jsonb_strip_nulls(jsonb_build_object(
+            'type', p_type,
+            'placementId', pl.placement_id,
+            'port', pl.port::text,
+            'gameSessionArn', pl.game_session_arn,
+            'ipAddress', pl.ip_address,
+            'dnsName', nullif(pl.dns_name, ''),
+            'startTime', to_char(pl.start_time AT TIME ZONE 'UTC',
+                                 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'endTime', to_char(pl.end_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'gameSessionRegion', pl.location,
+            'placedPlayerSessions', CASE WHEN pl.placed_players IS NOT NULL THEN
+                (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                     'playerId', x ->> 'PlayerId',
+                                     'playerSessionId', x ->> 'PlayerSessionId') ORDER BY n), '[]')
+                     FROM jsonb_array_elements(pl.placed_players) WITH ORDINALITY AS e(x, n))
+                END)))::text;
+$$;
+
+-- An ended placement is told to its queue's NotificationTarget (none: no
+-- event, as GameLift without a target), in the caller's transaction.
+CREATE OR REPLACE FUNCTION fleet.publish_placement_event(pl fleet.placements, p_region text,
+                                                         p_account text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    target text;
+BEGIN
+    SELECT nullif(q.body ->> 'NotificationTarget', '') INTO target
+        FROM fleet.queues q WHERE q.name = pl.queue_name;
+    IF target IS NOT NULL THEN
+        PERFORM events.publish(target, fleet.placement_event(pl,
+            CASE pl.status WHEN 'FULFILLED' THEN 'PlacementFulfilled'
+                           WHEN 'CANCELLED' THEN 'PlacementCancelled'
+                           WHEN 'TIMED_OUT' THEN 'PlacementTimedOut'
+                           ELSE 'PlacementFailed' END,
+            p_region, p_account));
+    END IF;
+END;
+$$;
+
+-- A PENDING placement ends without a game session (p_status CANCELLED,
+-- TIMED_OUT or FAILED), and says so. False when it was not PENDING.
+CREATE OR REPLACE FUNCTION fleet.end_placement(p_id text, p_status text, p_region text,
+                                               p_account text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    pl fleet.placements%ROWTYPE;
+BEGIN
+    UPDATE fleet.placements SET status = p_status, end_time = clock_timestamp()
+        WHERE placement_id = p_id AND status = 'PENDING'
+        RETURNING * INTO pl;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM fleet.publish_placement_event(pl, p_region, p_account);
+    RETURN true;
+END;
+$$;
+
+-- The placement's game session is ACTIVE: a RESERVED seat for each desired
+-- player (with its PlayerData), the placement FULFILLED with where to
+-- connect, and PlacementFulfilled. The game session is locked while its
+-- seats are reserved (a concurrent ProcessEnding waits, then ends them).
+-- False when the game session is not ACTIVE (ended meanwhile: the caller
+-- places again).
+CREATE OR REPLACE FUNCTION fleet.fulfil_placement(p_id text, p_region text, p_account text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    pl fleet.placements%ROWTYPE;
+    g fleet.game_sessions%ROWTYPE;
+    hold integer;
+    seats jsonb;
+BEGIN
+    SELECT * INTO pl FROM fleet.placements WHERE placement_id = p_id AND status = 'PENDING';
+    SELECT * INTO g FROM fleet.game_sessions
+        WHERE game_session_id = pl.game_session_id AND status = 'ACTIVE' FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT reservation_timeout_seconds INTO hold FROM fleet.fleets WHERE fleet_id = g.fleet_id;
+    WITH d AS MATERIALIZED (
+        SELECT x ->> 'PlayerId' AS player_id, x ->> 'PlayerData' AS player_data,
+               'psess-' || gen_random_uuid() AS id, n
+            FROM jsonb_array_elements(pl.desired_players) WITH ORDINALITY AS e(x, n)),
+    ins AS (
+        INSERT INTO fleet.player_sessions (player_session_id, game_session_id, player_id,
+                                           player_data, reserved_until)
+            SELECT id, g.game_session_id, player_id, player_data,
+                   now() + coalesce(hold, 60) * interval '1 second' FROM d)
+    SELECT coalesce(jsonb_agg(jsonb_build_object('PlayerId', player_id, 'PlayerSessionId', id)
+                              ORDER BY n), '[]')
+        INTO seats FROM d;
+    UPDATE fleet.placements
+        SET status = 'FULFILLED', end_time = clock_timestamp(),
+            game_session_arn = g.game_session_arn, location = g.location,
+            ip_address = g.ip_address, dns_name = g.dns_name, port = g.port,
+            placed_players = seats
+        WHERE placement_id = p_id
+        RETURNING * INTO pl;
+    PERFORM fleet.publish_placement_event(pl, p_region, p_account);
+    RETURN true;
+END;
+$$;
+
+-- StopGameSessionPlacement: a PENDING placement without a game session yet
+-- is CANCELLED (PlacementCancelled); a cancelled one is answered again.
+-- Outcomes: cancelled, not_found, ended (detail: its status),
+-- has_game_session (detail: the game session's ARN; GameLift refuses these:
+-- TerminateGameSession ends it).
+CREATE OR REPLACE FUNCTION fleet.stop_placement(p_id text, p_region text, p_account text,
+                                                OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    pl fleet.placements%ROWTYPE;
+BEGIN
+    SELECT * INTO pl FROM fleet.placements WHERE placement_id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+    ELSIF pl.status = 'CANCELLED' THEN
+        outcome := 'cancelled';
+    ELSIF pl.status <> 'PENDING' THEN
+        outcome := 'ended';
+        detail := pl.status;
+    ELSIF pl.game_session_id IS NOT NULL THEN
+        outcome := 'has_game_session';
+        SELECT game_session_arn INTO detail FROM fleet.game_sessions
+            WHERE game_session_id = pl.game_session_id;
+    ELSE
+        PERFORM fleet.end_placement(p_id, 'CANCELLED', p_region, p_account);
+        outcome := 'cancelled';
     END IF;
 END;
 $$;
