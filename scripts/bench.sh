@@ -17,6 +17,10 @@
 #                        game servers, TeamDeathmatch 5v5 (scripts/bench-e2e.py),
 #                        waiting by push as the client SDK does, then again
 #                        polling every second
+#  5b. game sessions    CreateGameSession to ACTIVE on 40 idle sample game
+#                        servers, and BENCH_PLACEMENTS (1000)
+#                        StartGameSessionPlacement calls at once over two
+#                        locations, to FULFILLED (scripts/bench-placement.py)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
 #                        the matchmaker's commit to subscriber, and the mean
@@ -331,7 +335,7 @@ done
 run_part() {
     local name=$1 script=$2; shift 2
     local rc=0
-    python3 "$TOP/scripts/$script" "$@" "$WORK/$name.json" >&2 || rc=$?
+    /usr/bin/python3 "$TOP/scripts/$script" "$@" "$WORK/$name.json" >&2 || rc=$?
     python3 - "$RESULTS" "$WORK/$name.json" "$name" <<'PY'
 import json, sys
 results = json.load(open(sys.argv[1]))
@@ -343,6 +347,11 @@ json.dump(results, open(sys.argv[1], "w"), indent=2)
 PY
     [ "$rc" = 0 ] || { [ "$report_rc" != 0 ] || report_rc=$rc; }
 }
+
+# ---- 5b. game sessions: worlds to ACTIVE, placements to FULFILLED ----------------------
+PLACEMENTS=${BENCH_PLACEMENTS:-1000}
+say "game sessions: CreateGameSession to ACTIVE, $PLACEMENTS placements over two locations"
+run_part game_sessions bench-placement.py "$PLACEMENTS" $((GS_PORT + E2E_SERVERS))
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
 PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}
