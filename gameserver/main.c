@@ -347,6 +347,13 @@ int main(int argc, char **argv)
                 next_beat = 0;
                 continue;
             }
+            /* OnUpdateGameSession: a backfill seated new players. */
+            if (rc == RALLY_SERVER_OK && gs != NULL && gs->update_reason != NULL &&
+                strcmp(gs->game_session_id, session) == 0) {
+                expected = expected_players(gs->matchmaker_data);
+                say("game session %s updated (%s): %zu players in the match now",
+                    gs->game_session_arn, gs->update_reason, expected);
+            }
             if (rc == RALLY_SERVER_OK && gs != NULL && strcmp(gs->game_session_id, session) != 0) {
                 snprintf(session, sizeof(session), "%s", gs->game_session_id);
                 say("starting game session %s (%s)", gs->game_session_arn, gs->status);

@@ -18,7 +18,8 @@ struct rally_server {
     char *token;
     double token_until; /* monotonic seconds: log in again before this */
     char process_id[160];
-    char session_id[160]; /* the game session this process hosts, once handed over */
+    char session_id[160];  /* the game session this process hosts, once handed over */
+    char *matchmaker_data; /* its MatchmakerData as last heard (malloc'd), for update_reason */
     char message[512];
     json_t *last; /* the last response body: what handed-out strings point into */
     struct rally_game_session session;
@@ -84,6 +85,7 @@ void rally_server_free(rally_server *s)
         return;
     rally_http_cleanup(&s->http);
     json_decref(s->last);
+    free(s->matchmaker_data);
     free(s->url);
     free(s->fleet_id);
     if (s->fleet_secret != NULL)
@@ -249,6 +251,15 @@ int rally_server_heartbeat(rally_server *s, const struct rally_game_session **se
     };
     if (s->session.game_session_id == NULL || s->session.status == NULL)
         return fail(s, RALLY_SERVER_E_TRANSPORT, "heartbeat: malformed game session");
+    /* The same game session with other MatchmakerData: a backfill. */
+    const char *data = s->session.matchmaker_data != NULL ? s->session.matchmaker_data : "";
+    bool same = strcmp(s->session_id, s->session.game_session_id) == 0;
+    if (same && s->matchmaker_data != NULL && strcmp(s->matchmaker_data, data) != 0)
+        s->session.update_reason = "MATCHMAKING_DATA_UPDATED";
+    if (!same || s->matchmaker_data == NULL || s->session.update_reason != NULL) {
+        free(s->matchmaker_data);
+        s->matchmaker_data = strdup(data);
+    }
     snprintf(s->session_id, sizeof(s->session_id), "%s", s->session.game_session_id);
     *session = &s->session;
     return RALLY_SERVER_OK;

@@ -68,6 +68,10 @@ struct rally_game_session {
     const char *game_session_data;
     const char *game_properties; /* JSON array of {"Key","Value"} */
     int max_players;
+    /* GameLift's OnUpdateGameSession: "MATCHMAKING_DATA_UPDATED" on the
+     * first heartbeat after a backfill seated new players in the running
+     * game session (matchmaker_data names everyone now), else NULL. */
+    const char *update_reason;
 };
 
 typedef struct rally_server rally_server;

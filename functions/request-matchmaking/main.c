@@ -36,7 +36,11 @@
 #include "ticket.h"
 #include "util.h"
 
-enum { START, VIEW, START_PARTY, VIEW_ANY };
+enum { START, VIEW, START_PARTY, VIEW_ANY, START_BACKFILL };
+
+/* Players a StartMatchBackfill names at most: a full game session less the
+ * one seat it needs (GameLift's limit). */
+#define TICKET_MAX_BACKFILL 199
 
 static const struct db_stmt stmts[] = {
     [START] = {"start",
@@ -49,6 +53,10 @@ static const struct db_stmt stmts[] = {
                      "$3::jsonb, $4::integer)",
                      4, false},
     [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, true},
+    [START_BACKFILL] = {"start_backfill",
+                        "SELECT outcome, ticket_id, detail FROM matchmaking.start_backfill($1, $2, "
+                        "$3, $4, $5::jsonb, $6::integer)",
+                        6, false},
 };
 
 static void json_decref_hook(void *p)
@@ -213,19 +221,31 @@ static void handle_start_v1(struct http_req *req, struct http_resp *resp)
     start(req, resp, cfg->default_configuration, latency, none, NULL);
 }
 
-/* One entry of Players, checked and normalised into out (new keys only). */
-static const char *party_player(json_t *p, json_t *seen, json_t *out)
+/* One entry of Players, checked and normalised into out (new keys only).
+ * A backfill's players each name their Team; a new party's never do. */
+static const char *party_player(json_t *p, json_t *seen, json_t *out, bool backfill)
 {
-    const char *id = NULL, *why = NULL;
+    const char *id = NULL, *why = NULL, *team = NULL;
     json_t *attributes = NULL, *latency_in = NULL;
     json_error_t jerr;
-    if (json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s?:o, s?:o}", "PlayerId", &id,
-                       "PlayerAttributes", &attributes, "LatencyInMs", &latency_in) != 0)
+    int rc = backfill ? json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s:s, s?:o, s?:o}", "PlayerId",
+                                       &id, "Team", &team, "PlayerAttributes", &attributes,
+                                       "LatencyInMs", &latency_in)
+                      : json_unpack_ex(p, &jerr, JSON_STRICT, "{s:s, s?:o, s?:o}", "PlayerId", &id,
+                                       "PlayerAttributes", &attributes, "LatencyInMs", &latency_in);
+    if (rc != 0 && backfill)
+        return "each player is {\"PlayerId\", \"Team\", \"PlayerAttributes\"?, "
+               "\"LatencyInMs\"?}";
+    if (rc != 0)
         return json_object_get(p, "Team") != NULL
-                   ? "Team is for backfill, which rally does not do"
+                   ? "Team is for StartMatchBackfill: a new ticket's players have no team yet"
                    : "each player is {\"PlayerId\", \"PlayerAttributes\"?, \"LatencyInMs\"?}";
     if (strlen(id) < 1 || strlen(id) > 1024)
         return "PlayerId must be 1 to 1024 characters";
+    if (team != NULL && (strlen(team) < 1 || strlen(team) > 1024))
+        return "Team must be 1 to 1024 characters";
+    if (team != NULL)
+        json_object_set_new(out, "Team", json_string(team));
     if (json_object_get(seen, id) != NULL)
         return "a PlayerId appears twice";
     json_object_set_new(seen, id, json_true());
@@ -243,34 +263,53 @@ static const char *party_player(json_t *p, json_t *seen, json_t *out)
     return NULL;
 }
 
-static void handle_start_server(struct http_req *req, struct http_resp *resp)
+/* What StartMatchmaking and StartMatchBackfill are asked: the
+ * configuration's name, the ticket id (or NULL) and the players as the SQL
+ * functions take them (JSON text). */
+struct party_request {
+    const char *configuration, *ticket_id, *game_session, *players;
+};
+
+/* Reads and checks a request of `max_players` players at most (each with
+ * its Team for a backfill); false after answering what is wrong. */
+static bool read_party(struct http_req *req, struct http_resp *resp, bool backfill,
+                       size_t max_players, struct party_request *out)
 {
-    const char *configuration = NULL, *ticket_id = NULL, *why = NULL;
+    const char *configuration = NULL, *ticket_id = NULL, *game_session = NULL, *why = NULL;
     json_t *party = NULL;
     json_error_t jerr;
     json_t *body = http_json_body(req, resp);
     if (body == NULL)
-        return;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:o, s?:s}", "ConfigurationName",
-                       &configuration, "Players", &party, "TicketId", &ticket_id) != 0) {
+        return false;
+    int rc = backfill
+                 ? json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:o, s?:s, s:s}",
+                                  "ConfigurationName", &configuration, "Players", &party,
+                                  "TicketId", &ticket_id, "GameSessionArn", &game_session)
+                 : json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:o, s?:s}", "ConfigurationName",
+                                  &configuration, "Players", &party, "TicketId", &ticket_id);
+    if (rc != 0) {
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
-        return;
+        return false;
     }
     const char *name = strrchr(configuration, '/'); /* an ARN names it after the slash */
     name = name != NULL ? name + 1 : configuration;
     if (!util_is_token(name, 256, "-_.")) {
         http_error(req, resp, 400, "invalid_body", "ConfigurationName must name a configuration");
-        return;
+        return false;
     }
     if (ticket_id != NULL && !ticket_id_is_valid(ticket_id)) {
         http_error(req, resp, 400, "invalid_body", "TicketId must be 1-128 of [a-zA-Z0-9-.]");
-        return;
+        return false;
+    }
+    if (game_session != NULL && (strlen(game_session) < 1 || strlen(game_session) > 256)) {
+        http_error(req, resp, 400, "invalid_body", "GameSessionArn must be 1 to 256 characters");
+        return false;
     }
     if (!json_is_array(party) || json_array_size(party) < 1 ||
-        json_array_size(party) > TICKET_MAX_PARTY) {
-        http_error(req, resp, 400, "invalid_body", "Players must be an array of 1 to %d players",
-                   TICKET_MAX_PARTY);
-        return;
+        json_array_size(party) > max_players) {
+        http_error(req, resp, 400, "invalid_body", "Players must be an array of 1 to %zu players",
+                   max_players);
+        return false;
     }
     json_t *players = json_array(), *seen = json_object();
     arena_defer(req->arena, json_decref_hook, players);
@@ -281,23 +320,39 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     {
         json_t *one = json_object();
         json_array_append_new(players, one);
-        if ((why = party_player(p, seen, one)) != NULL) {
+        if ((why = party_player(p, seen, one, backfill)) != NULL) {
             http_error(req, resp, 400, "invalid_body", "Players[%zu]: %s", i, why);
-            return;
+            return false;
         }
     }
     char *players_text = json_dumps(players, JSON_COMPACT);
     arena_defer(req->arena, free, players_text);
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
-    const char *ps[] = {ticket_id, name, players_text, ttl};
-    PGresult *r;
-    int rc = db_exec(req->arena, &stmts[START_PARTY], ps, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
+    *out = (struct party_request){name, ticket_id, game_session, players_text};
+    return true;
+}
+
+/* Answers what start_party or start_backfill said (r: outcome, ticket_id,
+ * detail): the new ticket, or why there is none. */
+static void reply_started(struct http_req *req, struct http_resp *resp, PGresult *r)
+{
+    const char *outcome = db_get(r, 0, 0), *id = db_get(r, 0, 1), *detail = db_get(r, 0, 2);
+    if (strcmp(outcome, "not_found") == 0) {
+        http_error(req, resp, 404, "not_found", "no such game session");
         return;
     }
-    const char *outcome = db_get(r, 0, 0), *id = db_get(r, 0, 1), *detail = db_get(r, 0, 2);
+    if (strcmp(outcome, "not_active") == 0) {
+        http_error(req, resp, 409, "not_active", "the game session is %s, not ACTIVE", detail);
+        return;
+    }
+    if (strcmp(outcome, "unknown_team") == 0) {
+        http_error(req, resp, 400, "unknown_team", "the rule set has no team %s", detail);
+        return;
+    }
+    if (strcmp(outcome, "busy") == 0) {
+        http_error(req, resp, 409, "backfill_busy",
+                   "backfill ticket %s of this game session is in a match being placed", detail);
+        return;
+    }
     if (strcmp(outcome, "unknown_configuration") == 0) {
         http_error(req, resp, 400, "unknown_configuration", "no matchmaking configuration %s",
                    detail);
@@ -323,7 +378,7 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     }
     const char *one[] = {id};
     const char *pv[] = {util_pg_text_array(req->arena, one, 1)};
-    rc = db_exec(req->arena, &stmts[VIEW_ANY], pv, &r);
+    int rc = db_exec(req->arena, &stmts[VIEW_ANY], pv, &r);
     if (rc != DB_OK || PQntuples(r) != 1) {
         if (rc != DB_OK)
             serve_db_error(req, resp, rc);
@@ -334,6 +389,39 @@ static void handle_start_server(struct http_req *req, struct http_resp *resp)
     http_reply(req, resp, 200,
                json_pack("{s:o}", "MatchmakingTicket",
                          ticket_render(req->arena, r, 0, http_dialect(req))));
+}
+
+static void handle_start_server(struct http_req *req, struct http_resp *resp)
+{
+    struct party_request pr;
+    if (!read_party(req, resp, false, TICKET_MAX_PARTY, &pr))
+        return;
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *ps[] = {pr.ticket_id, pr.configuration, pr.players, ttl};
+    PGresult *r = serve_exec(req, resp, &stmts[START_PARTY], ps);
+    if (r != NULL)
+        reply_started(req, resp, r);
+}
+
+/* StartMatchBackfill: the players already in a running game session, each
+ * on its team, for the matchmaker to complete with new players. A game
+ * server's key or token may backfill only the game sessions of its fleet. */
+static void handle_backfill(struct http_req *req, struct http_resp *resp)
+{
+    struct party_request pr;
+    if (!read_party(req, resp, true, TICKET_MAX_BACKFILL, &pr))
+        return;
+    bool fleet_caller =
+        req->claims.scope_bit == AUTH_SCOPE_SERVER || req->claims.scope_bit == AUTH_SCOPE_AWS_FLEET;
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *ps[] = {pr.ticket_id,    pr.configuration,
+                        pr.game_session, fleet_caller ? req->claims.sub : NULL,
+                        pr.players,      ttl};
+    PGresult *r = serve_exec(req, resp, &stmts[START_BACKFILL], ps);
+    if (r != NULL)
+        reply_started(req, resp, r);
 }
 
 static const struct http_route routes[] = {
@@ -348,6 +436,16 @@ static const struct http_route routes[] = {
      .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_start_server},
+    {.name = "StartMatchBackfill",
+     .method = "POST",
+     .dialect = &dialect_gamelift,
+     .scopes = AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET,
+     .handle = handle_backfill},
+    {.name = "backfill_server",
+     .method = "POST",
+     .dialect = &dialect_native,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_backfill},
     {.name = "start",
      .method = "POST",
      .dialect = &dialect_native,
@@ -369,7 +467,7 @@ int main(void)
 {
     static const struct service svc = {
         .name = "request-matchmaking",
-        .max_body = 8192,
+        .max_body = 256 * 1024, /* a backfill names up to 199 players */
         .routes = routes,
         .nroutes = sizeof(routes) / sizeof(routes[0]),
         .stmts = stmts,

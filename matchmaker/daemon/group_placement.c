@@ -20,6 +20,15 @@ enum { QUEUES, LOCATIONS, PENDING, SET_SESSION, FULFIL, END };
  * transaction; the rest wait a tick. */
 #define TICK_PLACEMENTS "500"
 
+/* A pending placement (the PL_ columns below), its game session, and why
+ * that will not start (HOSTING_WHY_STUCK: NULL while it may). */
+#define STUCK HOSTING_WHY_STUCK("g", "p", "f")
+#define PENDING_COLUMNS                                                                            \
+    "pl.placement_id, pl.maximum_players, pl.game_session_name, pl.game_properties::text, "        \
+    "pl.game_session_data, pl.player_latencies::text, pl.priority_override::text, "                \
+    "jsonb_array_length(pl.desired_players), "                                                     \
+    "extract(epoch FROM now() - pl.start_time)::float8, g.game_session_id, g.status, " STUCK
+
 static const struct db_stmt stmts[] = {
     /* The queues with pending placements; no body: the queue is gone. */
     [QUEUES] = {"gp_queues",
@@ -29,22 +38,14 @@ static const struct db_stmt stmts[] = {
                 0, false},
     /* Every location a fleet has: the names a player's latency may count for. */
     [LOCATIONS] = {"gp_locations", "SELECT DISTINCT unnest(locations) FROM fleet.fleets", 0, false},
-    [PENDING] =
-        {"gp_pending",
-         "SELECT pl.placement_id, pl.maximum_players, pl.game_session_name, "
-         "pl.game_properties::text, pl.game_session_data, pl.player_latencies::text, "
-         "pl.priority_override::text, jsonb_array_length(pl.desired_players), "
-         "extract(epoch FROM now() - pl.start_time)::float8, g.game_session_id, "
-         "g.status, " HOSTING_WHY_STUCK(
-             "g", "p",
-             "f") " "
-                  "FROM fleet.placements pl "
-                  "LEFT JOIN fleet.game_sessions g ON g.game_session_id = pl.game_session_id "
-                  "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
-                  "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
-                  "WHERE pl.queue_name = $1 AND pl.status = 'PENDING' ORDER BY pl.start_time "
-                  "LIMIT " TICK_PLACEMENTS " FOR UPDATE OF pl SKIP LOCKED",
-         1, false},
+    [PENDING] = {"gp_pending",
+                 "SELECT " PENDING_COLUMNS " FROM fleet.placements pl "
+                 "LEFT JOIN fleet.game_sessions g ON g.game_session_id = pl.game_session_id "
+                 "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
+                 "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
+                 "WHERE pl.queue_name = $1 AND pl.status = 'PENDING' ORDER BY pl.start_time "
+                 "LIMIT " TICK_PLACEMENTS " FOR UPDATE OF pl SKIP LOCKED",
+                 1, false},
     [SET_SESSION] = {"gp_set_session",
                      "UPDATE fleet.placements SET game_session_id = $1 WHERE placement_id = $2", 2,
                      false},

@@ -25,6 +25,7 @@ enum {
     EXPIRE,
     SEARCH,
     POOL,
+    BACKFILL_MATCH,
     MATCHED,
     PENDING,
     TICKETS_OF,
@@ -49,10 +50,18 @@ static const struct db_stmt stmts[] = {
                 "UPDATE matchmaking.tickets SET status = 'SEARCHING', updated_at = now() "
                 "WHERE configuration_name = $1 AND status = 'QUEUED' RETURNING " TICKET_ROW,
                 1, false},
+    /* Column 3: a backfill ticket's game session, NULL for a new one. */
     [POOL] = {"mm_pool",
-              "SELECT " TICKET_ROW " FROM matchmaking.tickets WHERE configuration_name = $1 "
-              "AND status = 'SEARCHING' ORDER BY created_at FOR UPDATE",
+              "SELECT " TICKET_ROW ", game_session_id FROM matchmaking.tickets "
+              "WHERE configuration_name = $1 AND status = 'SEARCHING' ORDER BY created_at "
+              "FOR UPDATE",
               1, false},
+    /* A match that completes a running game session: placed there. */
+    [BACKFILL_MATCH] = {"mm_backfill_match",
+                        "UPDATE matchmaking.matches SET backfill_ticket_id = $2, "
+                        "game_session_id = (SELECT game_session_id FROM matchmaking.tickets "
+                        "WHERE ticket_id = $2) WHERE match_id = $1",
+                        2, false},
     [MATCHED] =
         {"mm_matched",
          "WITH a AS (UPDATE backend.ticket_players SET accepted = NULL "
@@ -130,6 +139,41 @@ struct formed {
     struct fm_rule_metrics *metrics;
 };
 
+/* The match's tickets as its events name them, each once: a backfill
+ * ticket is in the match as one engine ticket per team. Sets *nts, and
+ * *backfill to the backfill ticket's id (NULL: none). */
+static struct fm_event_ticket *event_tickets(struct tick *t, const struct fm_match *m,
+                                             json_t *teams, size_t *nts, const char **backfill)
+{
+    struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)m->n * sizeof(*ts));
+    *nts = 0;
+    *backfill = NULL;
+    for (int k = 0; k < m->n; k++) {
+        const struct fm_ticket *tk = m->tickets[k];
+        const char *team = t->rs->teams[m->team[k]].name;
+        size_t e = 0;
+        while (e < *nts && strcmp(ts[e].ticket_id, tk->id) != 0)
+            e++;
+        if (e == *nts)
+            ts[(*nts)++] =
+                (struct fm_event_ticket){tk->id, (int64_t)(tk->created * 1000 + 0.5), NULL, 0};
+        if (tk->backfill)
+            *backfill = tk->id;
+        struct fm_event_player *ps =
+            arena_alloc(t->a, (ts[e].nplayers + (size_t)tk->nplayers) * sizeof(*ps));
+        if (ts[e].nplayers > 0)
+            memcpy(ps, ts[e].players, ts[e].nplayers * sizeof(*ps));
+        for (int p = 0; p < tk->nplayers; p++) {
+            json_object_set_new(teams, tk->players[p].id, json_string(team));
+            ps[ts[e].nplayers + (size_t)p] =
+                (struct fm_event_player){tk->players[p].id, team, NULL, -1};
+        }
+        ts[e].players = ps;
+        ts[e].nplayers += (size_t)tk->nplayers;
+    }
+    return ts;
+}
+
 static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
 {
     (void)idx;
@@ -140,25 +184,18 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     char match_id[37];
     util_uuid(match_id);
     json_t *teams = json_object();
-    struct fm_event_ticket *ts = arena_alloc(t->a, (size_t)m->n * sizeof(*ts));
-    for (int k = 0; k < m->n; k++) {
-        const struct fm_ticket *tk = m->tickets[k];
-        const char *team = t->rs->teams[m->team[k]].name;
-        struct fm_event_player *ps = arena_alloc(t->a, (size_t)tk->nplayers * sizeof(*ps));
-        for (int p = 0; p < tk->nplayers; p++) {
-            json_object_set_new(teams, tk->players[p].id, json_string(team));
-            ps[p] = (struct fm_event_player){tk->players[p].id, team, NULL, -1};
-        }
-        ts[k] = (struct fm_event_ticket){tk->id, (int64_t)(tk->created * 1000 + 0.5), ps,
-                                         (size_t)tk->nplayers};
-    }
-    const char **ids = arena_alloc(t->a, (size_t)m->n * sizeof(*ids));
-    for (int k = 0; k < m->n; k++)
-        ids[k] = m->tickets[k]->id;
-    char *list = util_pg_text_array(t->a, ids, (size_t)m->n);
+    size_t nts;
+    const char *backfill;
+    struct fm_event_ticket *ts = event_tickets(t, m, teams, &nts, &backfill);
+    const char **ids = arena_alloc(t->a, nts * sizeof(*ids));
+    for (size_t k = 0; k < nts; k++)
+        ids[k] = ts[k].ticket_id;
+    char *list = util_pg_text_array(t->a, ids, nts);
     char *teams_text = json_dumps(teams, JSON_COMPACT);
     json_decref(teams);
-    bool accept = t->conf.acceptance_required;
+    /* A backfill goes to its game session at once: rally does not ask its
+     * new players to accept (docs/matchmaker.md). */
+    bool accept = t->conf.acceptance_required && backfill == NULL;
     const char *status = accept               ? "REQUIRES_ACCEPTANCE"
                          : t->conf.standalone ? "COMPLETED"
                                               : "PLACING";
@@ -175,6 +212,9 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     /* With acceptance, MATCHED clears answers the queued events carry. */
     if ((accept && tick_flush(t) < 0) || db_exec(t->a, &stmts[MATCHED], p, &r) != DB_OK)
         f->failed = 1;
+    const char *pb[] = {match_id, backfill};
+    if (!f->failed && backfill != NULL && db_exec(t->a, &stmts[BACKFILL_MATCH], pb, &r) != DB_OK)
+        f->failed = 1;
     free(teams_text);
 
     struct fm_event_metric *ms = arena_alloc(t->a, (t->rs->nrules + 1) * sizeof(*ms));
@@ -186,7 +226,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
                                                 f->metrics[i].failed};
     struct fm_event e = tick_event(t, FM_EV_POTENTIAL_MATCH_CREATED);
     e.tickets = ts;
-    e.ntickets = (size_t)m->n;
+    e.ntickets = nts;
     e.match_id = match_id;
     e.metrics = ms;
     e.nmetrics = nm;
@@ -194,7 +234,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     e.acceptance_timeout = t->conf.acceptance_timeout_seconds;
     struct fm_event done = tick_event(t, FM_EV_SUCCEEDED);
     done.tickets = ts;
-    done.ntickets = (size_t)m->n;
+    done.ntickets = nts;
     done.match_id = match_id;
     /* With a queue, MatchmakingSucceeded waits for the game session. */
     bool succeeded = !accept && t->conf.standalone;
@@ -203,7 +243,63 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     f->matches++;
 }
 
-/* Forms matches among the SEARCHING tickets (locked for this transaction). */
+/* A backfill ticket's players as the engine's base for it: one ticket
+ * per team they are on, pinned there. Returns how many, 0 when a player
+ * cannot match (logged). */
+static size_t backfill_parts(struct tick *t, PGresult *r, int row, struct fm_ticket *parts)
+{
+    json_t *players = json_loads(db_get(r, row, 1), 0, NULL);
+    size_t n = 0;
+    bool ok = true;
+    for (size_t k = 0; k < t->rs->nteams && ok; k++) {
+        json_t *mine = json_array();
+        size_t i;
+        json_t *p;
+        json_array_foreach(players, i, p)
+        {
+            const char *team = json_string_value(json_object_get(p, "Team"));
+            if (team != NULL && strcmp(team, t->rs->teams[k].name) == 0)
+                json_array_append(mine, p);
+        }
+        const char *why = NULL;
+        struct fm_ticket *tk = &parts[n];
+        tk->id = db_get(r, row, 0);
+        tk->created = (double)strtoll(db_get(r, row, 2), NULL, 10) / 1000.0;
+        if (json_array_size(mine) > 0 && fm_ticket_from_json(t->a, t->rs, mine, tk, &why) < 0) {
+            log_warn("backfill ticket %s cannot match under %s: %s", tk->id, t->name, why);
+            ok = false;
+        } else if (json_array_size(mine) > 0) {
+            tk->backfill = true;
+            tk->pinned_team = (int)k;
+            n++;
+        }
+        json_decref(mine);
+    }
+    json_decref(players);
+    return ok ? n : 0;
+}
+
+/* A backfill's build: which of the new tickets it took. */
+struct backfill_build {
+    struct formed *f;
+    size_t nbase;
+    const size_t *from; /* index in the new tickets of each candidate */
+    bool *taken;        /* by new ticket */
+};
+
+static void on_backfill(void *ctx, const struct fm_match *m, const size_t *idx)
+{
+    struct backfill_build *bb = ctx;
+    for (int k = 0; k < m->n; k++)
+        if (idx[k] >= bb->nbase)
+            bb->taken[bb->from[idx[k] - bb->nbase]] = true;
+    on_match(bb->f, m, idx);
+}
+
+/* Forms matches among the SEARCHING tickets (locked for this transaction):
+ * each backfill ticket first, oldest first (a running game waits on it:
+ * FlexMatch's backfillPriority high, always), then new matches of the
+ * tickets left. */
 static int form_matches(struct tick *t)
 {
     const char *p[] = {t->name};
@@ -216,6 +312,8 @@ static int form_matches(struct tick *t)
         arena_alloc(t->a, (size_t)(n + 1) * sizeof(const struct fm_ticket *));
     size_t count = 0;
     for (int i = 0; i < n; i++) {
+        if (db_get(r, i, 3) != NULL)
+            continue; /* a backfill ticket */
         json_t *players = json_loads(db_get(r, i, 1), 0, NULL);
         const char *why = NULL;
         struct fm_ticket *tk = &pool[i];
@@ -231,7 +329,35 @@ static int form_matches(struct tick *t)
     struct formed f = {.t = t, .metrics = metrics};
     struct fm_build_opts opts = {.now = (double)t->now_ms / 1000.0,
                                  .additional_player_count = t->conf.additional_player_count};
-    fm_build(t->rs, ptrs, count, &opts, on_match, &f, metrics);
+    /* Backfills fill their game session's empty seats. */
+    struct fm_build_opts fill = {.now = opts.now};
+    bool *taken = arena_alloc(t->a, count + 1);
+    memset(taken, 0, count + 1);
+    const struct fm_ticket **cand =
+        arena_alloc(t->a, (count + t->rs->nteams + 1) * sizeof(const struct fm_ticket *));
+    size_t *from = arena_alloc(t->a, (count + 1) * sizeof(*from));
+    for (int i = 0; i < n && !f.failed; i++) {
+        if (db_get(r, i, 3) == NULL)
+            continue;
+        struct fm_ticket *parts = arena_alloc(t->a, (t->rs->nteams + 1) * sizeof(*parts));
+        size_t nbase = backfill_parts(t, r, i, parts), len = nbase;
+        for (size_t k = 0; k < nbase; k++)
+            cand[k] = &parts[k];
+        for (size_t k = 0; k < count; k++)
+            if (!taken[k]) {
+                from[len - nbase] = k;
+                cand[len++] = ptrs[k];
+            }
+        struct backfill_build bb = {&f, nbase, from, taken};
+        if (nbase > 0)
+            fm_build_backfill(t->rs, cand, len, nbase, &fill, on_backfill, &bb, metrics);
+    }
+    size_t left = 0;
+    for (size_t k = 0; k < count; k++)
+        if (!taken[k])
+            ptrs[left++] = ptrs[k];
+    if (!f.failed)
+        fm_build(t->rs, ptrs, left, &opts, on_match, &f, metrics);
     return f.failed ? -1 : f.matches;
 }
 

@@ -16,6 +16,7 @@ enum {
     PLACING,
     QUEUE,
     SET_SESSION,
+    SET_MATCHMAKER_DATA,
     RESERVE,
     COMPLETE,
     REQUEUE,
@@ -24,31 +25,36 @@ enum {
     STILL_ACTIVE,
 };
 
+/* Each PLACING match, with its game session if it has one, why that
+ * session will not start (HOSTING_WHY_STUCK: NULL while it may), and its
+ * backfill ticket when it fills a running game session. */
+#define STUCK HOSTING_WHY_STUCK("g", "p", "f")
+#define PLACING_COLUMNS                                                                            \
+    "m.match_id, m.ticket_ids::text, m.teams::text, "                                              \
+    "extract(epoch FROM now() - m.placement_started_at)::float8, g.game_session_id, "              \
+    "g.status, " STUCK ", g.game_session_arn, g.ip_address, g.dns_name, g.port, "                  \
+    "f.reservation_timeout_seconds, m.backfill_ticket_id"
+
 static const struct db_stmt stmts[] = {
-    /* Each PLACING match, with its game session if it has one, and whether
-     * why that session will not start (ACTIVATION_TIMEOUT, or INTERRUPTED: its
-     * process is gone), NULL while it may. */
-    [PLACING] =
-        {"pl_placing",
-         "SELECT m.match_id, m.ticket_ids::text, m.teams::text, "
-         "extract(epoch FROM now() - m.placement_started_at)::float8, "
-         "g.game_session_id, g.status, " HOSTING_WHY_STUCK(
-             "g", "p",
-             "f") ", "
-                  "g.game_session_arn, g.ip_address, g.dns_name, g.port, "
-                  "f.reservation_timeout_seconds "
-                  "FROM matchmaking.matches m "
-                  "LEFT JOIN fleet.game_sessions g ON g.game_session_id = m.game_session_id "
-                  "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
-                  "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
-                  "WHERE m.configuration_name = $1 AND m.status = 'PLACING' "
-                  "ORDER BY m.created_at FOR UPDATE OF m",
-         1, false},
+    [PLACING] = {"pl_placing",
+                 "SELECT " PLACING_COLUMNS " FROM matchmaking.matches m "
+                 "LEFT JOIN fleet.game_sessions g ON g.game_session_id = m.game_session_id "
+                 "LEFT JOIN fleet.processes p ON p.process_id = g.process_id "
+                 "LEFT JOIN fleet.fleets f ON f.fleet_id = g.fleet_id "
+                 "WHERE m.configuration_name = $1 AND m.status = 'PLACING' "
+                 "ORDER BY m.created_at FOR UPDATE OF m",
+                 1, false},
     [QUEUE] = {"pl_queue", "SELECT body::text FROM fleet.queues WHERE name = $1", 1, false},
     [SET_SESSION] = {"pl_set_session",
                      "UPDATE matchmaking.matches SET game_session_id = $1, location = $2, "
                      "updated_at = now() WHERE match_id = $3",
                      3, false},
+    /* A backfilled game session's MatchmakerData names everyone now: its
+     * server hears of it on its next heartbeat (OnUpdateGameSession). */
+    [SET_MATCHMAKER_DATA] = {"pl_set_matchmaker_data",
+                             "UPDATE fleet.game_sessions SET matchmaker_data = $2 "
+                             "WHERE game_session_id = $1",
+                             2, false},
     [RESERVE] = {"pl_reserve",
                  "INSERT INTO fleet.player_sessions (player_session_id, game_session_id, "
                  "player_id, reserved_until) SELECT s, $2, p, now() + $4::integer * "
@@ -153,7 +159,8 @@ struct placing {
     const char *ids; /* text[] literal */
     json_t *teams;   /* {"<PlayerId>": "<team>"} */
     double elapsed;
-    PGresult *tickets; /* TICKET_ROW rows */
+    PGresult *tickets;    /* TICKET_ROW rows */
+    const char *backfill; /* the backfill ticket of a match that fills a running game session */
 };
 
 /* GameLift Player attributes ({"skill": {"N": 10}}) in MatchmakerData's
@@ -290,6 +297,9 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
     const char **pids = arena_alloc(t->a, (total + 1) * sizeof(*pids));
     size_t k = 0;
     for (int i = 0; i < n; i++) {
+        /* A backfill ticket's players have their seats already. */
+        if (m->backfill != NULL && strcmp(ts[i].ticket_id, m->backfill) == 0)
+            continue;
         struct fm_event_player *ps = arena_alloc(t->a, (ts[i].nplayers + 1) * sizeof(*ps));
         for (size_t j = 0; j < ts[i].nplayers; j++, k++) {
             char uuid[37];
@@ -301,10 +311,19 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
         }
         ts[i].players = ps;
     }
-    const char *pr[] = {util_pg_text_array(t->a, psess, total), gs_id,
-                        util_pg_text_array(t->a, pids, total), db_get(r, row, 11)};
+    const char *pr[] = {util_pg_text_array(t->a, psess, k), gs_id,
+                        util_pg_text_array(t->a, pids, k), db_get(r, row, 11)};
     if (run(t, RESERVE, pr) == NULL)
         return -1;
+    if (m->backfill != NULL) {
+        char *data = matchmaker_data(t, m);
+        const char *pd[] = {gs_id, data};
+        PGresult *set = run(t, SET_MATCHMAKER_DATA, pd);
+        free(data);
+        if (set == NULL)
+            return -1;
+        log_info("match %s: backfilled game session %s with %zu player(s)", m->match_id, gs_id, k);
+    }
     struct fm_event e = tick_event(t, FM_EV_SUCCEEDED);
     e.tickets = ts;
     e.ntickets = (size_t)n;
@@ -344,19 +363,49 @@ static int requeue(struct tick *t, const struct placing *m, int timeout)
     return tick_publish_each(t, r, FM_EV_SEARCHING);
 }
 
+/* The game session a backfill match was for is no longer ACTIVE: the
+ * backfill ticket FAILS, its new players search again. */
+static int end_backfill(struct tick *t, const struct placing *m)
+{
+    const char **others = arena_alloc(t->a, (size_t)(PQntuples(m->tickets) + 1) * sizeof(*others));
+    size_t n = 0;
+    for (int i = 0; i < PQntuples(m->tickets); i++)
+        if (strcmp(db_get(m->tickets, i, 0), m->backfill) != 0)
+            others[n++] = db_get(m->tickets, i, 0);
+    const char *one[] = {m->backfill};
+    const char *pq[] = {m->match_id, util_pg_text_array(t->a, others, n)};
+    const char *pf[] = {m->match_id, util_pg_text_array(t->a, one, 1)};
+    PGresult *back = run(t, REQUEUE, pq);
+    PGresult *failed = back != NULL ? run(t, FAIL, pf) : NULL;
+    if (failed == NULL || tick_publish_each(t, back, FM_EV_SEARCHING) < 0)
+        return -1;
+    log_info("match %s: its game session ended before the backfill; its tickets search again",
+             m->match_id);
+    struct fm_event e = tick_event(t, FM_EV_FAILED);
+    e.tickets = tick_row_tickets(t, failed, m->teams, NULL);
+    e.ntickets = (size_t)PQntuples(failed);
+    e.match_id = m->match_id;
+    e.reason = "UNEXPECTED_ERROR";
+    e.message = "The game session ended before the backfill was placed.";
+    return tick_publish(t, &e);
+}
+
 /* One PLACING match one step further; 1 when it completed, 0, or -1. */
 static int advance(struct tick *t, const struct queues *qs, PGresult *r, int row)
 {
     struct placing m = {.match_id = db_get(r, row, 0),
                         .ids = db_get(r, row, 1),
                         .teams = json_loads(db_get(r, row, 2), 0, NULL),
-                        .elapsed = strtod(db_get(r, row, 3), NULL)};
+                        .elapsed = strtod(db_get(r, row, 3), NULL),
+                        .backfill = db_get(r, row, 12)};
     const char *gs_id = db_get(r, row, 4), *status = db_get(r, row, 5);
     const char *stuck = db_get(r, row, 6);
     const char *pi[] = {m.ids};
     int rc = 0;
     if ((m.tickets = run(t, TICKETS, pi)) == NULL) {
         rc = -1;
+    } else if (m.backfill != NULL && (gs_id == NULL || strcmp(status, "ACTIVE") != 0)) {
+        rc = end_backfill(t, &m);
     } else if (gs_id != NULL && strcmp(status, "ACTIVE") == 0) {
         rc = complete(t, &m, r, row);
     } else if (gs_id != NULL && strcmp(status, "TERMINATED") != 0 && stuck == NULL) {

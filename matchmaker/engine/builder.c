@@ -413,13 +413,11 @@ static int cmp_candidate(const void *x, const void *y)
     return (a->i > b->i) - (a->i < b->i);
 }
 
-/* Builds a match around anchor from the batch; true if one was emitted. */
-static bool build_around(struct builder *b, size_t anchor, const struct keyed *batch, size_t len,
-                         struct candidate *cands, const int *sorts, int nsorts)
+/* Grows the match (holding the anchor) from the batch's other tickets,
+ * nearest the anchor by the sort rules first; true if one was emitted. */
+static bool grow(struct builder *b, size_t anchor, const struct keyed *batch, size_t len,
+                 struct candidate *cands, const int *sorts, int nsorts)
 {
-    fm_match_clear(&b->m);
-    if (try_add(b, anchor) != PLACED)
-        return false;
     size_t n = 0;
     for (size_t k = 0; k < len; k++) {
         size_t i = batch[k].i;
@@ -456,16 +454,34 @@ static bool build_around(struct builder *b, size_t anchor, const struct keyed *b
     return false;
 }
 
+/* Builds a match around anchor from the batch; true if one was emitted. */
+static bool build_around(struct builder *b, size_t anchor, const struct keyed *batch, size_t len,
+                         struct candidate *cands, const int *sorts, int nsorts)
+{
+    fm_match_clear(&b->m);
+    if (try_add(b, anchor) != PLACED)
+        return false;
+    return grow(b, anchor, batch, len, cands, sorts, nsorts);
+}
+
+/* The sort rules, the first three: candidates are ordered by them. */
+static int sort_rules(const struct fm_ruleset *rs, int sorts[3])
+{
+    int nsorts = 0;
+    for (size_t r = 0; r < rs->nrules && nsorts < 3; r++)
+        if (rs->rules[r].type == FM_RULE_ABSOLUTE_SORT ||
+            rs->rules[r].type == FM_RULE_DISTANCE_SORT)
+            sorts[nsorts++] = (int)r;
+    return nsorts;
+}
+
 static void build_exhaustive(struct builder *b)
 {
     size_t batch_size = b->opts->batch_size ? b->opts->batch_size : DEFAULT_BATCH;
     struct keyed *ks = batch_order(b);
     struct candidate *cands = xcalloc(batch_size, sizeof(*cands));
-    int sorts[3], nsorts = 0;
-    for (size_t r = 0; r < b->rs->nrules && nsorts < 3; r++)
-        if (b->rs->rules[r].type == FM_RULE_ABSOLUTE_SORT ||
-            b->rs->rules[r].type == FM_RULE_DISTANCE_SORT)
-            sorts[nsorts++] = (int)r;
+    int sorts[3];
+    int nsorts = sort_rules(b->rs, sorts);
 
     size_t start = 0;
     while (start < b->n) {
@@ -730,32 +746,79 @@ static void build_balanced(struct builder *b)
     free(group);
 }
 
+static void builder_init(struct builder *b, const struct fm_ruleset *rs,
+                         const struct fm_ticket *const *pool, size_t n,
+                         const struct fm_build_opts *opts, fm_emit_fn emit_fn, void *ctx,
+                         struct fm_rule_metrics *metrics)
+{
+    *b = (struct builder){.rs = rs,
+                          .pool = pool,
+                          .n = n,
+                          .opts = opts,
+                          .metrics = metrics,
+                          .emit = emit_fn,
+                          .ctx = ctx};
+    b->used = xcalloc(n + 1, sizeof(bool));
+    b->idx = xcalloc(FM_MAX_PLAYERS, sizeof(size_t));
+    b->order = xcalloc(rs->nteams + 1, sizeof(int));
+    b->final_min = xcalloc(rs->nteams + 1, sizeof(int));
+    b->string_batch = string_batch_attr(rs);
+    fm_match_init(&b->m, rs);
+}
+
+static size_t builder_done(struct builder *b)
+{
+    fm_match_free(&b->m);
+    arena_destroy(&b->scratch);
+    free(b->order);
+    free(b->final_min);
+    free(b->idx);
+    free(b->used);
+    return b->emitted;
+}
+
 size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool, size_t n,
                 const struct fm_build_opts *opts, fm_emit_fn emit_fn, void *ctx,
                 struct fm_rule_metrics *metrics)
 {
-    struct builder b = {.rs = rs,
-                        .pool = pool,
-                        .n = n,
-                        .opts = opts,
-                        .metrics = metrics,
-                        .emit = emit_fn,
-                        .ctx = ctx};
-    b.used = xcalloc(n, sizeof(bool));
-    b.idx = xcalloc(FM_MAX_PLAYERS, sizeof(size_t));
-    b.order = xcalloc(rs->nteams + 1, sizeof(int));
-    b.final_min = xcalloc(rs->nteams + 1, sizeof(int));
-    b.string_batch = string_batch_attr(rs);
-    fm_match_init(&b.m, rs);
+    struct builder b;
+    builder_init(&b, rs, pool, n, opts, emit_fn, ctx, metrics);
     if (rs->strategy == FM_BALANCED)
         build_balanced(&b);
     else
         build_exhaustive(&b);
-    fm_match_free(&b.m);
-    arena_destroy(&b.scratch);
-    free(b.order);
-    free(b.final_min);
-    free(b.idx);
-    free(b.used);
-    return b.emitted;
+    return builder_done(&b);
+}
+
+size_t fm_build_backfill(const struct fm_ruleset *rs, const struct fm_ticket *const *pool, size_t n,
+                         size_t nbase, const struct fm_build_opts *opts, fm_emit_fn emit_fn,
+                         void *ctx, struct fm_rule_metrics *metrics)
+{
+    struct builder b;
+    builder_init(&b, rs, pool, n, opts, emit_fn, ctx, metrics);
+    bool seated = nbase > 0;
+    for (size_t k = 0; k < nbase && seated; k++) {
+        const struct fm_ticket *t = pool[k];
+        seated = t->pinned_team >= 0 && (size_t)t->pinned_team < rs->nteams &&
+                 b.m.team_players[t->pinned_team] + t->nplayers <= b.m.team_max[t->pinned_team];
+        if (seated) {
+            push(&b, k, t->pinned_team);
+            b.used[k] = true;
+        }
+    }
+    /* Candidates: every other ticket, none of them a backfill one (a match
+     * holds one backfill ticket, FlexMatch's rule), in the pool's order. */
+    struct keyed *batch = xcalloc(n + 1, sizeof(*batch));
+    size_t len = 0;
+    for (size_t i = nbase; i < n; i++)
+        if (!pool[i]->backfill)
+            batch[len++].i = i;
+    struct candidate *cands = xcalloc(len + 1, sizeof(*cands));
+    int sorts[3];
+    int nsorts = sort_rules(rs, sorts);
+    if (seated && len > 0)
+        grow(&b, 0, batch, len, cands, sorts, nsorts);
+    free(cands);
+    free(batch);
+    return builder_done(&b);
 }

@@ -52,4 +52,15 @@ size_t fm_build(const struct fm_ruleset *rs, const struct fm_ticket *const *pool
                 const struct fm_build_opts *opts, fm_emit_fn emit, void *ctx,
                 struct fm_rule_metrics *metrics);
 
+/* Backfill: at most one match that completes a running game session.
+ * pool[0..nbase) are its players, a ticket per team (backfill, pinned_team
+ * set: they stay on their teams); the match is grown from the other
+ * tickets (none of them backfill) as exhaustiveSearch grows one around an
+ * anchor, and emitted when every slot is filled, or after a full pass when
+ * every team has its minimum, with at least one new ticket. Returns the
+ * number of matches emitted (0 or 1). */
+size_t fm_build_backfill(const struct fm_ruleset *rs, const struct fm_ticket *const *pool, size_t n,
+                         size_t nbase, const struct fm_build_opts *opts, fm_emit_fn emit, void *ctx,
+                         struct fm_rule_metrics *metrics);
+
 #endif

@@ -103,8 +103,10 @@ int fm_ticket_from_json(struct arena *a, const struct fm_ruleset *rs, json_t *pl
                         struct fm_ticket *t, const char **why)
 {
     size_t n = json_array_size(players);
-    if (n == 0 || n > FM_MAX_TICKET_PLAYERS) {
-        *why = "a ticket holds 1 to 10 players";
+    /* A new ticket holds a party of up to 10 (the request path's limit); a
+     * backfill ticket's team, up to a whole match. */
+    if (n == 0 || n > FM_MAX_PLAYERS) {
+        *why = "a ticket holds 1 to 200 players";
         return -1;
     }
     t->players = arena_alloc(a, n * sizeof(*t->players));

@@ -23,7 +23,6 @@
 
 #define FM_MAX_PLAYERS 200    /* large matches go up to 200 players */
 #define FM_SMALL_MATCH_MAX 40 /* above this total, large-match rules apply */
-#define FM_MAX_TICKET_PLAYERS 10
 
 enum fm_attr_type { FM_STRING, FM_NUMBER, FM_STRING_LIST, FM_STRING_NUMBER_MAP };
 

@@ -149,6 +149,54 @@ BEGIN
 END;
 $$;
 
+-- What keeps a party's players ([{"PlayerId", "PlayerAttributes"?}]) from
+-- matching under a rule set: an attribute it declares given with another
+-- type (attribute_type), or one it declares without a default that a
+-- player has no value for (attribute_missing), the value taken from the
+-- request, then (p_stored) what rally stores for the player, then the rule
+-- set's default. NULL outcome: none.
+CREATE OR REPLACE FUNCTION matchmaking.party_attribute_problem(
+    p_players jsonb, p_rule_set text, p_stored boolean, OUT outcome text, OUT detail text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    rules jsonb;
+    defaults jsonb;
+    p jsonb;
+    k text;
+    v jsonb;
+    decl jsonb;
+    attrs jsonb;
+BEGIN
+    SELECT body, rs.attribute_defaults INTO rules, defaults
+        FROM matchmaking.rule_sets rs WHERE name = p_rule_set;
+    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
+        FOR k, v IN SELECT * FROM jsonb_each(coalesce(p->'PlayerAttributes', '{}')) LOOP
+            SELECT a INTO decl FROM jsonb_array_elements(rules->'playerAttributes') a
+                WHERE a->>'name' = k;
+            IF decl IS NOT NULL AND NOT v ? matchmaking.type_key(decl->>'type') THEN
+                outcome := 'attribute_type';
+                detail := k;
+                RETURN;
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
+        attrs := defaults
+                 || CASE WHEN p_stored THEN coalesce((SELECT bp.attributes FROM backend.players bp
+                                                      WHERE bp.player_id = p->>'PlayerId'), '{}')
+                    ELSE '{}' END
+                 || coalesce(p->'PlayerAttributes', '{}');
+        SELECT a->>'name' INTO detail
+            FROM jsonb_array_elements(rules->'playerAttributes') WITH ORDINALITY AS x(a, i)
+            WHERE NOT attrs ? (a->>'name') ORDER BY i LIMIT 1;
+        IF detail IS NOT NULL THEN
+            outcome := 'attribute_missing';
+            RETURN;
+        END IF;
+    END LOOP;
+END;
+$$;
+
 -- StartMatchmaking for a party (server scope, GameLift's request shape).
 -- p_players: [{"PlayerId", "PlayerAttributes"?, "LatencyInMs"?}], shapes
 -- checked by the caller. Attributes: the rule set's defaults, then what
@@ -178,9 +226,6 @@ DECLARE
     rules jsonb;
     defaults jsonb;
     p jsonb;
-    k text;
-    v jsonb;
-    decl jsonb;
     pid text;
     old record;
     pool_status text;
@@ -188,7 +233,6 @@ DECLARE
     pool jsonb := '[]';
     n integer := 0;
     olds text[] := '{}';
-    missing text;
 BEGIN
     SELECT * INTO conf FROM matchmaking.configurations WHERE name = p_configuration;
     IF NOT FOUND THEN
@@ -198,31 +242,11 @@ BEGIN
     END IF;
     SELECT body, rs.attribute_defaults INTO rules, defaults
         FROM matchmaking.rule_sets rs WHERE name = conf.rule_set_name;
-    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
-        FOR k, v IN SELECT * FROM jsonb_each(coalesce(p->'PlayerAttributes', '{}')) LOOP
-            SELECT a INTO decl FROM jsonb_array_elements(rules->'playerAttributes') a
-                WHERE a->>'name' = k;
-            IF decl IS NOT NULL AND NOT v ? matchmaking.type_key(decl->>'type') THEN
-                outcome := 'attribute_type';
-                detail := k;
-                RETURN;
-            END IF;
-        END LOOP;
-    END LOOP;
-    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
-        pid := p->>'PlayerId';
-        attrs := defaults || coalesce((SELECT bp.attributes FROM backend.players bp
-                                       WHERE bp.player_id = pid), '{}')
-                 || coalesce(p->'PlayerAttributes', '{}');
-        SELECT a->>'name' INTO missing
-            FROM jsonb_array_elements(rules->'playerAttributes') WITH ORDINALITY AS x(a, i)
-            WHERE NOT attrs ? (a->>'name') ORDER BY i LIMIT 1;
-        IF missing IS NOT NULL THEN
-            outcome := 'attribute_missing';
-            detail := missing;
-            RETURN;
-        END IF;
-    END LOOP;
+    SELECT c.outcome, c.detail INTO outcome, detail
+        FROM matchmaking.party_attribute_problem(p_players, conf.rule_set_name, true) c;
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
 
     FOR pid IN SELECT x->>'PlayerId' FROM jsonb_array_elements(p_players) x ORDER BY 1 LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
@@ -390,5 +414,112 @@ BEGIN
         outcome := 'not_found';  -- a player learns nothing of tickets not theirs
         detail := NULL;
     END IF;
+END;
+$$;
+
+-- StartMatchBackfill: a backfill ticket for an ACTIVE game session (by ARN
+-- or rally's id; of fleet p_fleet, NULL: any) holding the players already
+-- in it ([{"PlayerId", "PlayerAttributes"?, "Team", "LatencyInMs"?}],
+-- shapes checked by the caller), each on a team of the rule set. Their
+-- attributes are the request's (over the rule set's defaults): FlexMatch
+-- takes the game server's word for who is playing. Each game session has
+-- one backfill request at a time: an earlier one still searching is
+-- cancelled (MatchmakingCancelled: "Cancelled by a new backfill request.");
+-- one in a match being placed makes this one wait (busy).
+-- Outcomes: created | unknown_configuration | not_found | not_active
+-- (detail: the status) | unknown_team (detail: the team) | attribute_type /
+-- attribute_missing (detail: the attribute) | ticket_id_taken | busy.
+CREATE OR REPLACE FUNCTION matchmaking.start_backfill(
+    p_ticket_id text, p_configuration text, p_game_session text, p_fleet text, p_players jsonb,
+    p_ttl_seconds integer, OUT outcome text, OUT ticket_id text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    conf matchmaking.configurations%ROWTYPE;
+    g fleet.game_sessions%ROWTYPE;
+    rules jsonb;
+    defaults jsonb;
+    p jsonb;
+    attrs jsonb;
+    old record;
+    pool jsonb := '[]';
+    n integer := 0;
+BEGIN
+    SELECT * INTO conf FROM matchmaking.configurations WHERE name = p_configuration;
+    IF NOT FOUND THEN
+        outcome := 'unknown_configuration';
+        detail := p_configuration;
+        RETURN;
+    END IF;
+    SELECT * INTO g FROM fleet.game_sessions gs
+        WHERE (gs.game_session_arn = p_game_session OR gs.game_session_id = p_game_session)
+          AND (p_fleet IS NULL OR gs.fleet_id = p_fleet);
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    IF g.status <> 'ACTIVE' THEN
+        outcome := 'not_active';
+        detail := g.status;
+        RETURN;
+    END IF;
+    SELECT body, rs.attribute_defaults INTO rules, defaults
+        FROM matchmaking.rule_sets rs WHERE name = conf.rule_set_name;
+    SELECT x->>'Team' INTO detail FROM jsonb_array_elements(p_players) x
+        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(rules->'teams') t
+                          WHERE t->>'name' = x->>'Team')
+        LIMIT 1;
+    IF detail IS NOT NULL THEN
+        outcome := 'unknown_team';
+        RETURN;
+    END IF;
+    SELECT c.outcome, c.detail INTO outcome, detail
+        FROM matchmaking.party_attribute_problem(p_players, conf.rule_set_name, false) c;
+    IF outcome IS NOT NULL THEN
+        RETURN;
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(hashtext('rally-backfill'), hashtext(g.game_session_id));
+    ticket_id := coalesce(p_ticket_id, gen_random_uuid()::text);
+    PERFORM 1 FROM backend.ticket_results r WHERE r.ticket_id = start_backfill.ticket_id
+        UNION ALL SELECT 1 FROM matchmaking.tickets t WHERE t.ticket_id = start_backfill.ticket_id;
+    IF FOUND THEN
+        outcome := 'ticket_id_taken';
+        RETURN;
+    END IF;
+    FOR old IN SELECT t.ticket_id, t.status FROM matchmaking.tickets t
+               WHERE t.game_session_id = g.game_session_id
+                 AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')
+               ORDER BY t.ticket_id FOR UPDATE
+    LOOP
+        IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
+            outcome := 'busy';
+            detail := old.ticket_id;
+            RETURN;
+        END IF;
+    END LOOP;
+    UPDATE backend.ticket_results r
+        SET status = 'CANCELLED', status_reason = 'Cancelled',
+            status_message = 'Cancelled by a new backfill request.', end_time = now(),
+            updated_at = now()
+        FROM matchmaking.tickets t
+        WHERE t.ticket_id = r.ticket_id AND t.game_session_id = g.game_session_id
+          AND t.status IN ('QUEUED', 'SEARCHING');
+    UPDATE matchmaking.tickets t SET status = 'CANCELLED', updated_at = now()
+        WHERE t.game_session_id = g.game_session_id AND t.status IN ('QUEUED', 'SEARCHING');
+
+    INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, expires_at)
+        VALUES (ticket_id, conf.name, 'QUEUED', now() + make_interval(secs => p_ttl_seconds));
+    FOR p IN SELECT * FROM jsonb_array_elements(p_players) LOOP
+        attrs := defaults || coalesce(p->'PlayerAttributes', '{}');
+        INSERT INTO backend.ticket_players (ticket_id, player_id, ord, attributes, latency, active)
+            VALUES (ticket_id, p->>'PlayerId', n, attrs, coalesce(p->'LatencyInMs', '{}'), false);
+        pool := pool || jsonb_build_array(jsonb_build_object(
+            'PlayerId', p->>'PlayerId', 'PlayerAttributes', attrs,
+            'LatencyInMs', coalesce(p->'LatencyInMs', '{}'), 'Team', p->>'Team'));
+        n := n + 1;
+    END LOOP;
+    INSERT INTO matchmaking.tickets (ticket_id, configuration_name, players, game_session_id)
+        VALUES (ticket_id, conf.name, pool, g.game_session_id);
+    outcome := 'created';
 END;
 $$;

@@ -344,6 +344,43 @@ START_TEST(test_backfill_tickets)
 }
 END_TEST
 
+#define THREE_V_THREE                                                                              \
+    "{\"ruleLanguageVersion\": \"1.0\", \"playerAttributes\": [{\"name\": \"skill\", \"type\": "   \
+    "\"number\", \"default\": 10}], \"teams\": [{\"name\": \"red\", \"maxPlayers\": 3, "           \
+    "\"minPlayers\": 3}, {\"name\": \"blue\", \"maxPlayers\": 3, \"minPlayers\": 3}], \"rules\": " \
+    "[{\"name\": \"FairSkill\", \"type\": \"distance\", \"measurements\": "                        \
+    "[\"avg(teams[*].players.attributes[skill])\"], \"referenceValue\": "                          \
+    "\"avg(flatten(teams[*].players.attributes[skill]))\", \"maxDistance\": 10}]}"
+
+/* A running 3v3 that lost a red and a blue player: the base tickets stay on
+ * their teams, and two new players fill the two empty seats, one each. */
+START_TEST(test_backfill_fills_the_empty_seats)
+{
+    struct fm_ruleset *rs = load(THREE_V_THREE);
+    struct pool p = {0};
+    struct fm_ticket *red = add(&p, rs, "red 10,12 east=10", 100);
+    struct fm_ticket *blue = add(&p, rs, "blue 11,13 east=10", 100);
+    red->backfill = blue->backfill = true;
+    red->pinned_team = 0;
+    blue->pinned_team = 1;
+    add(&p, rs, "far 90", 101);     /* too far from the others' skill */
+    add(&p, rs, "pair 10,10", 102); /* two players: no team has room for both */
+    add(&p, rs, "other 11", 103);
+    add(&p, rs, "young 12", 104);
+    add(&p, rs, "spare 12", 105);
+    struct outcome o = {.rs = rs};
+    struct fm_build_opts opts = {.now = 110};
+    ck_assert_uint_eq(fm_build_backfill(rs, p.t, p.n, 2, &opts, record, &o, NULL), 1);
+    ck_assert_str_eq(o.text, "other,red|blue,young");
+
+    /* Nobody new: no match, however full the teams already are. */
+    struct pool alone = {.t = {red, blue}, .n = 2};
+    o = (struct outcome){.rs = rs};
+    ck_assert_uint_eq(fm_build_backfill(rs, alone.t, alone.n, 2, &opts, record, &o, NULL), 0);
+    fm_ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_batch_distance_groups)
 {
     struct fm_ruleset *rs =
@@ -559,6 +596,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_even_split_at_once);
     tcase_add_test(tc, test_additional_player_count);
     tcase_add_test(tc, test_backfill_tickets);
+    tcase_add_test(tc, test_backfill_fills_the_empty_seats);
     tcase_add_test(tc, test_batch_distance_groups);
     suite_add_tcase(s, tc);
     tc = tcase_create("balanced");

@@ -1,0 +1,192 @@
+"""Match backfill through the GameLift service API (StartMatchBackfill),
+driven by Debian's boto3 against real rally-gameserver processes: a running
+3v3 that lost a player on each team gets two new players from the pool, in
+the same game session, with seats of their own, and its game server hears
+of them (OnUpdateGameSession)."""
+
+import json
+import os
+import socket
+import time
+import unittest
+
+import players
+import rally
+from rally import RUN, psql, wait_until
+from test_gamelift import KEYS, client, error_code, new_key, raw
+
+FLEET = "fleet-bf"
+CONFIG = "Backfill3v3"
+THREE_V_THREE = {
+    "ruleLanguageVersion": "1.0",
+    "playerAttributes": [{"name": "skill", "type": "number", "default": 10}],
+    "teams": [{"name": "red", "minPlayers": 3, "maxPlayers": 3},
+              {"name": "blue", "minPlayers": 3, "maxPlayers": 3}],
+    "rules": [{"name": "FairTeamSkill", "type": "distance",
+               "measurements": ["avg(teams[*].players.attributes[skill])"],
+               "referenceValue": "avg(flatten(teams[*].players.attributes[skill]))",
+               "maxDistance": 10}]}
+QUEUE = {"Name": "bf-queue", "TimeoutInSeconds": 60,
+         "Destinations": [{"DestinationArn": "arn:aws:gamelift:local:000000000000:fleet/" + FLEET}]}
+CONFIGURATION = {"Name": CONFIG, "RuleSetName": "ThreeVThree", "RequestTimeoutSeconds": 60,
+                 "AcceptanceRequired": False, "FlexMatchMode": "WITH_QUEUE", "BackfillMode": "MANUAL",
+                 "GameSessionQueueArns": ["arn:aws:gamelift:local:000000000000:gamesessionqueue/bf-queue"]}
+LOG = os.path.join(RUN, "logs", "gameservers-e2e.log")
+
+_ids = iter(range(1, 1 << 30))
+
+
+def name(prefix):
+    return "%s-%d-%d" % (prefix, os.getpid(), next(_ids))
+
+
+def player(pid, skill=10, team=None):
+    p = {"PlayerId": pid, "PlayerAttributes": {"skill": {"N": skill}}, "LatencyInMs": {"us-east-1": 20}}
+    if team:
+        p["Team"] = team
+    return p
+
+
+def setUpModule():
+    global PROCS
+    rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE}, queues={"bf-queue": QUEUE},
+                      configurations={CONFIG: CONFIGURATION},
+                      fleets={FLEET: {"FleetId": FLEET, "Locations": [{"Location": "us-east-1"}]}})
+    with open(os.path.join(RUN, "fleets", FLEET + ".secret"), "w") as f:
+        f.write("bf-secret-0123456789abcdef\n")
+    # One game server: each test's 3v3 runs on it, and ends with the test.
+    PROCS = players.start_gameservers(1, 17960, heartbeat_ms=200, fleet=FLEET, idle_seconds=600)
+    assert wait_until(lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' "
+                                   "AND status = 'ACTIVE'", FLEET) == ["1"], 20)
+
+
+def tearDownModule():
+    players.stop_gameservers(PROCS)
+    os.remove(os.path.join(RUN, "fleets", FLEET + ".secret"))
+    psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name = :'p1' "
+         "AND status IN ('QUEUED', 'SEARCHING')", CONFIG)
+    psql("DELETE FROM fleet.processes WHERE fleet_id = :'p1'", FLEET)
+    rally.load_config()
+
+
+def tickets(ids):
+    return {t["TicketId"]: t for t in client().describe_matchmaking(TicketIds=ids)["TicketList"]}
+
+
+def completed(ids, timeout=20):
+    assert wait_until(lambda: all(t["Status"] == "COMPLETED" for t in tickets(ids).values()), timeout), \
+        tickets(ids)
+    return tickets(ids)
+
+
+def start(players_):
+    return client().start_matchmaking(ConfigurationName=CONFIG, Players=players_)["MatchmakingTicket"]["TicketId"]
+
+
+class Backfill(unittest.TestCase):
+    def setUp(self):
+        # A running 3v3 on the fleet's game server.
+        self.names = [name("p") for _ in range(6)]
+        ids = [start([player(p)]) for p in self.names]
+        done = completed(ids)
+        self.arn = done[ids[0]]["GameSessionConnectionInfo"]["GameSessionArn"]
+        gs = client().describe_game_sessions(GameSessionId=self.arn)["GameSessions"][0]
+        self.teams = {t["name"]: [p["playerId"] for p in t["players"]]
+                      for t in json.loads(gs["MatchmakerData"])["teams"]}
+        self.addCleanup(raw, "TerminateGameSession", {"GameSessionId": self.arn,
+                                                      "TerminationMode": "FORCE_TERMINATE"})
+
+    def staying(self):
+        """Two of each team stay: one player of each left."""
+        return [player(p, team=team) for team, ps in self.teams.items() for p in ps[:2]]
+
+    def test_two_new_players_take_the_empty_seats(self):
+        gl = client()
+        bf = gl.start_match_backfill(ConfigurationName=CONFIG, GameSessionArn=self.arn,
+                                     Players=self.staying())["MatchmakingTicket"]
+        self.assertEqual(bf["Status"], "QUEUED")
+        new = [name("new") for _ in range(2)]
+        ids = [start([player(p, skill=12)]) for p in new]
+        done = completed(ids + [bf["TicketId"]])
+        # The new players are seated in the running game session.
+        for tid in ids:
+            info = done[tid]["GameSessionConnectionInfo"]
+            self.assertEqual(info["GameSessionArn"], self.arn)
+            [seat] = info["MatchedPlayerSessions"]
+            ps = gl.describe_player_sessions(PlayerSessionId=seat["PlayerSessionId"])["PlayerSessions"][0]
+            self.assertEqual((ps["GameSessionId"], ps["Status"]), (self.arn, "RESERVED"))
+        # The game session's MatchmakerData names everyone, one new player a team.
+        gs = gl.describe_game_sessions(GameSessionId=self.arn)["GameSessions"][0]
+        teams = {t["name"]: sorted(p["playerId"] for p in t["players"])
+                 for t in json.loads(gs["MatchmakerData"])["teams"]}
+        self.assertEqual(sorted(teams["red"] + teams["blue"]),
+                         sorted([p["PlayerId"] for p in self.staying()] + new))
+        self.assertEqual((len(teams["red"]), len(teams["blue"])), (3, 3))
+        for team, ps in self.teams.items():
+            self.assertTrue(set(ps[:2]) <= set(teams[team]), (team, teams))
+        # Its game server heard of it, and lets a new player in.
+        self.assertTrue(wait_until(lambda: "MATCHMAKING_DATA_UPDATED" in open(LOG).read(), 5))
+        seat = done[ids[0]]["GameSessionConnectionInfo"]["MatchedPlayerSessions"][0]
+        info = done[ids[0]]["GameSessionConnectionInfo"]
+        with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as sock:
+            sock.sendall((seat["PlayerSessionId"] + "\n").encode())
+            self.assertEqual(sock.makefile().readline().strip(), "OK " + seat["PlayerId"])
+
+    def test_a_new_request_replaces_the_searching_one(self):
+        gl = client()
+        first = gl.start_match_backfill(ConfigurationName=CONFIG, GameSessionArn=self.arn,
+                                        Players=self.staying())["MatchmakingTicket"]["TicketId"]
+        second = gl.start_match_backfill(ConfigurationName=CONFIG, GameSessionArn=self.arn,
+                                         Players=self.staying())["MatchmakingTicket"]["TicketId"]
+        self.assertTrue(wait_until(lambda: tickets([first])[first]["Status"] == "CANCELLED", 5))
+        self.assertIn(tickets([second])[second]["Status"], ("QUEUED", "SEARCHING"))
+        gl.stop_matchmaking(TicketId=second)
+
+    def test_refusals(self):
+        gl = client()
+        self.assertEqual(error_code(gl.start_match_backfill, ConfigurationName=CONFIG,
+                                    GameSessionArn=self.arn + "-gone", Players=self.staying()),
+                         "NotFoundException")
+        self.assertEqual(error_code(gl.start_match_backfill, ConfigurationName=CONFIG,
+                                    GameSessionArn=self.arn,
+                                    Players=[player(self.names[0], team="green")]),
+                         "InvalidRequestException")
+        self.assertEqual(error_code(gl.start_match_backfill, ConfigurationName=CONFIG,
+                                    GameSessionArn=self.arn, Players=[player(self.names[0])]),
+                         "InvalidRequestException")  # no Team
+        # A new ticket's players have no team.
+        self.assertEqual(error_code(gl.start_matchmaking, ConfigurationName=CONFIG,
+                                    Players=[player(name("x"), team="red")]),
+                         "InvalidRequestException")
+        # A game server's key backfills its own fleet's game sessions only.
+        key = new_key("bf-other", "fleet:fleet-local")
+        self.addCleanup(os.remove, os.path.join(KEYS, key[0] + ".json"))
+        self.assertEqual(error_code(client(key).start_match_backfill, ConfigurationName=CONFIG,
+                                    GameSessionArn=self.arn, Players=self.staying()),
+                         "NotFoundException")
+        own = new_key("bf-own", "fleet:" + FLEET)
+        self.addCleanup(os.remove, os.path.join(KEYS, own[0] + ".json"))
+        tid = client(own).start_match_backfill(ConfigurationName=CONFIG, GameSessionArn=self.arn,
+                                               Players=self.staying())["MatchmakingTicket"]["TicketId"]
+        gl.stop_matchmaking(TicketId=tid)
+        self.assertEqual(int(psql("SELECT count(*) FROM matchmaking.tickets WHERE game_session_id IS "
+                                  "NOT NULL AND status IN ('QUEUED', 'SEARCHING')")[0]), 0)
+
+    def test_the_game_session_ended_first(self):
+        gl = client()
+        bf = gl.start_match_backfill(ConfigurationName=CONFIG, GameSessionArn=self.arn,
+                                     Players=self.staying())["MatchmakingTicket"]["TicketId"]
+        raw("TerminateGameSession", {"GameSessionId": self.arn, "TerminationMode": "FORCE_TERMINATE"})
+        new = [start([player(name("late"), skill=12)]) for _ in range(2)]
+        # A backfill matched to a game session that ended: it fails, and the
+        # new players search again (two alone make no 3v3).
+        self.assertTrue(wait_until(lambda: tickets([bf])[bf]["Status"] in ("FAILED", "COMPLETED"), 20))
+        self.assertEqual(tickets([bf])[bf]["Status"], "FAILED")
+        self.assertTrue(wait_until(lambda: all(t["Status"] == "SEARCHING"
+                                               for t in tickets(new).values()), 10))
+        for tid in new:
+            gl.stop_matchmaking(TicketId=tid)
+
+
+if __name__ == "__main__":
+    unittest.main()
