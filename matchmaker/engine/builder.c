@@ -236,8 +236,8 @@ static bool reassign(struct builder *b, size_t extra, bool complete, int budget,
     if (b->rs->nteams < 2)
         return false;
     int count = b->m.n;
-    size_t tickets[FM_MAX_PLAYERS + 1];
-    int teams[FM_MAX_PLAYERS + 1];
+    size_t tickets[FM_MAX_PLAYERS + 1] = {0};
+    int teams[FM_MAX_PLAYERS + 1] = {0};
     for (int k = 0; k < count; k++) {
         tickets[k] = b->idx[k];
         teams[k] = b->m.team[k];
