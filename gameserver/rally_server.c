@@ -277,6 +277,24 @@ static bool path_safe(const char *id)
     return true;
 }
 
+int rally_server_start_backfill(rally_server *s, const char *configuration,
+                                const char *players_json, const char **ticket_id)
+{
+    if (s == NULL || configuration == NULL || players_json == NULL || s->session_id[0] == '\0')
+        return RALLY_SERVER_E_ARGUMENT;
+    json_t *players = json_loads(players_json, 0, NULL);
+    if (!json_is_array(players)) {
+        json_decref(players);
+        return fail(s, RALLY_SERVER_E_ARGUMENT, "players_json is not a JSON list");
+    }
+    json_t *body = json_pack("{s:s, s:s, s:o}", "ConfigurationName", configuration,
+                             "GameSessionArn", s->session_id, "Players", players);
+    int rc = call(s, "POST", "/v1/fleet/matchmaking/backfill", body);
+    if (rc == RALLY_SERVER_OK && ticket_id != NULL)
+        *ticket_id = field(json_object_get(s->last, "MatchmakingTicket"), "TicketId");
+    return rc;
+}
+
 int rally_server_activate(rally_server *s, const char *game_session_id)
 {
     if (s == NULL || !path_safe(game_session_id))

@@ -101,6 +101,14 @@ int rally_server_accept_player(rally_server *s, const char *player_session_id,
 /* RemovePlayerSession: the player left. */
 int rally_server_remove_player(rally_server *s, const char *player_session_id);
 
+/* StartMatchBackfill for the game session this process hosts: who is still
+ * playing, as GameLift's Players list ([{"PlayerId", "Team",
+ * "PlayerAttributes"?, "LatencyInMs"?}] in JSON), for the matchmaker to
+ * complete with new players. The new players' seats arrive as a heartbeat's
+ * update_reason. On success *ticket_id (may be NULL) names the backfill
+ * ticket (StopMatchmaking stops it). */
+int rally_server_start_backfill(rally_server *s, const char *configuration,
+                                const char *players_json, const char **ticket_id);
 /* ProcessEnding: this process stops hosting; its game session ends. */
 int rally_server_process_ending(rally_server *s);
 

@@ -8,10 +8,15 @@
 -- session's MatchmakerData names everyone.
 --
 -- Functions (applied after the migrations, README "SQL layout"):
--- matchmaking.start_backfill: sql/functions/matchmaking.sql.
+-- matchmaking.start_backfill, matchmaking.auto_backfill:
+-- sql/functions/matchmaking.sql.
 
 ALTER TABLE matchmaking.tickets ADD COLUMN game_session_id text;
 ALTER TABLE matchmaking.matches ADD COLUMN backfill_ticket_id text;
 -- One backfill request at a time per game session: a new one replaces it.
 CREATE INDEX tickets_backfill ON matchmaking.tickets (game_session_id)
+    WHERE game_session_id IS NOT NULL;
+-- The matches a game session was formed and backfilled by: who its players
+-- are (matchmaking.auto_backfill).
+CREATE INDEX matches_game_session ON matchmaking.matches (game_session_id)
     WHERE game_session_id IS NOT NULL;

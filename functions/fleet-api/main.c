@@ -22,10 +22,12 @@
  * sql/009_fleet.sql, each one transaction.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "arena.h"
+#include "cfg.h"
 #include "db.h"
 #include "explain_db.h"
 #include "serve.h"
@@ -57,8 +59,14 @@ static const struct db_stmt stmts[] = {
                 "SELECT outcome, detail, player, game_session "
                 "FROM fleet.accept_player_session($1, $2, $3)",
                 3, false},
-    [REMOVE] = {"remove", "SELECT outcome, detail FROM fleet.remove_player_session($1, $2)", 2,
-                false},
+    /* A player left: with BackfillMode AUTOMATIC, the game session gets a
+     * backfill ticket for the seat, in the same transaction. */
+    [REMOVE] = {"remove",
+                "SELECT r.outcome, r.detail, CASE WHEN r.outcome = 'removed' THEN "
+                "matchmaking.auto_backfill((SELECT game_session_id FROM fleet.player_sessions "
+                "WHERE player_session_id = $1), $3::integer) END "
+                "FROM fleet.remove_player_session($1, $2) r",
+                3, false},
     [EXPLAIN_TICKET] = {"explain_ticket", EXPLAIN_TICKET_SQL, 1, true},
     [EXPLAIN_RULESET] = {"explain_ruleset", EXPLAIN_RULESET_SQL, 1, true},
     [EXPLAIN_POOL] = {"explain_pool", EXPLAIN_POOL_SQL, 1, true},
@@ -227,7 +235,9 @@ static void handle_remove(struct http_req *req, struct http_resp *resp)
 {
     if (!id_ok(req, resp, "player session"))
         return;
-    const char *p[] = {req->path_id, req->claims.sub};
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *p[] = {req->path_id, req->claims.sub, ttl};
     PGresult *r = call(req, resp, REMOVE, p);
     if (r == NULL)
         return;

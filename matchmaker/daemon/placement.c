@@ -17,6 +17,7 @@ enum {
     QUEUE,
     SET_SESSION,
     SET_MATCHMAKER_DATA,
+    AUTO_BACKFILL,
     RESERVE,
     COMPLETE,
     REQUEUE,
@@ -55,6 +56,8 @@ static const struct db_stmt stmts[] = {
                              "UPDATE fleet.game_sessions SET matchmaker_data = $2 "
                              "WHERE game_session_id = $1",
                              2, false},
+    [AUTO_BACKFILL] = {"pl_auto_backfill", "SELECT matchmaking.auto_backfill($1, $2::integer)", 2,
+                       false},
     [RESERVE] = {"pl_reserve",
                  "INSERT INTO fleet.player_sessions (player_session_id, game_session_id, "
                  "player_id, reserved_until) SELECT s, $2, p, now() + $4::integer * "
@@ -185,8 +188,10 @@ static json_t *matchmaker_attributes(json_t *attrs)
     return out;
 }
 
-/* FlexMatch's MatchmakerData string (aws-flow.md §5.9); malloc'd. */
-static char *matchmaker_data(struct tick *t, const struct placing *m)
+/* FlexMatch's MatchmakerData string (aws-flow.md §5.9), naming the
+ * automatic backfill ticket of the game session when there is one;
+ * malloc'd. */
+static char *matchmaker_data(struct tick *t, const struct placing *m, const char *auto_backfill)
 {
     /* Every team, in the rule set's order, even an empty one. */
     json_t *by_team = json_object();
@@ -217,6 +222,10 @@ static char *matchmaker_data(struct tick *t, const struct placing *m)
     json_decref(by_team);
     json_t *data = json_pack("{s:s, s:s, s:o}", "matchId", m->match_id,
                              "matchmakingConfigurationArn", t->arn, "teams", teams);
+    if (auto_backfill != NULL) {
+        json_object_set_new(data, "autoBackfillTicketId", json_string(auto_backfill));
+        json_object_set_new(data, "autoBackfillMode", json_string("AUTOMATIC"));
+    }
     char *text = json_dumps(data, JSON_COMPACT);
     json_decref(data);
     return text;
@@ -253,7 +262,14 @@ static int try_place(struct tick *t, const struct queues *qs, const struct placi
         char *props = t->conf.game_properties != NULL
                           ? json_dumps(t->conf.game_properties, JSON_COMPACT)
                           : NULL;
-        char *data = matchmaker_data(t, m);
+        /* BackfillMode AUTOMATIC: the id of the backfill ticket the game
+         * session gets if it starts with empty seats, told to its server
+         * from the start (complete() makes the ticket). */
+        char uuid[37];
+        util_uuid(uuid);
+        char *data = matchmaker_data(
+            t, m,
+            t->conf.backfill_automatic ? arena_sprintf(t->a, "auto-backfill-%s", uuid) : NULL);
         struct hosting_game_session gs = {.maximum_players = t->rs->max_players,
                                           .match_id = m->match_id,
                                           .properties = props,
@@ -316,7 +332,7 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
     if (run(t, RESERVE, pr) == NULL)
         return -1;
     if (m->backfill != NULL) {
-        char *data = matchmaker_data(t, m);
+        char *data = matchmaker_data(t, m, t->conf.backfill_automatic ? m->backfill : NULL);
         const char *pd[] = {gs_id, data};
         PGresult *set = run(t, SET_MATCHMAKER_DATA, pd);
         free(data);
@@ -324,6 +340,13 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
             return -1;
         log_info("match %s: backfilled game session %s with %zu player(s)", m->match_id, gs_id, k);
     }
+    /* Empty seats in a game session of an AUTOMATIC configuration: its
+     * backfill ticket. */
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *pa[] = {gs_id, ttl};
+    if (t->conf.backfill_automatic && run(t, AUTO_BACKFILL, pa) == NULL)
+        return -1;
     struct fm_event e = tick_event(t, FM_EV_SUCCEEDED);
     e.tickets = ts;
     e.ntickets = (size_t)n;

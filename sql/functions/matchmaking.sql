@@ -523,3 +523,87 @@ BEGIN
     outcome := 'created';
 END;
 $$;
+
+-- BackfillMode AUTOMATIC: a game session of such a configuration with empty
+-- seats gets a backfill ticket holding the players who still have theirs
+-- (ACTIVE, or RESERVED within the reservation), each on the team
+-- MatchmakerData puts them in, with the attributes and latency (to the
+-- game session's location) of the ticket that brought them. Called when
+-- the game session starts (placement), after a backfill, and when a player
+-- leaves (RemovePlayerSession). Nothing when the configuration is MANUAL,
+-- a backfill of the game session is under way, every seat is taken, or
+-- nobody is left. The ticket's id is MatchmakerData's autoBackfillTicketId
+-- when that is still unused; else a new one, written there. Returns the
+-- ticket's id, or NULL.
+CREATE OR REPLACE FUNCTION matchmaking.auto_backfill(p_game_session text, p_ttl_seconds integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    g fleet.game_sessions%ROWTYPE;
+    conf matchmaking.configurations%ROWTYPE;
+    data jsonb;
+    seats integer;
+    players jsonb;
+    tid text;
+    made text;
+BEGIN
+    SELECT * INTO g FROM fleet.game_sessions
+        WHERE game_session_id = p_game_session AND status = 'ACTIVE' AND match_id IS NOT NULL;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT c.* INTO conf FROM matchmaking.matches m
+        JOIN matchmaking.configurations c ON c.name = m.configuration_name
+        WHERE m.match_id = g.match_id;
+    IF NOT FOUND OR coalesce(conf.body->>'BackfillMode', 'MANUAL') <> 'AUTOMATIC'
+       OR EXISTS (SELECT 1 FROM matchmaking.tickets t
+                  WHERE t.game_session_id = g.game_session_id
+                    AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')) THEN
+        RETURN NULL;
+    END IF;
+    data := g.matchmaker_data::jsonb;
+    SELECT sum((t->>'maxPlayers')::integer * coalesce((t->>'quantity')::integer, 1)) INTO seats
+        FROM matchmaking.rule_sets rs, jsonb_array_elements(rs.body->'teams') t
+        WHERE rs.name = conf.rule_set_name;
+    WITH seated AS (
+        SELECT DISTINCT ps.player_id FROM fleet.player_sessions ps
+            WHERE ps.game_session_id = g.game_session_id
+              AND (ps.status = 'ACTIVE' OR (ps.status = 'RESERVED' AND ps.reserved_until > now()))),
+    known AS (
+        SELECT DISTINCT ON (tp.player_id) tp.player_id, tp.attributes, tp.latency
+            FROM matchmaking.matches m
+            JOIN backend.ticket_players tp ON tp.ticket_id = ANY (m.ticket_ids)
+            WHERE m.game_session_id = g.game_session_id AND m.status = 'COMPLETED'
+            ORDER BY tp.player_id, m.created_at DESC),
+    teams AS (
+        SELECT p->>'playerId' AS player_id, tm->>'name' AS team
+            FROM jsonb_array_elements(data->'teams') tm, jsonb_array_elements(tm->'players') p)
+    SELECT jsonb_agg(jsonb_build_object(
+               'PlayerId', s.player_id, 'Team', tm.team, 'PlayerAttributes', k.attributes,
+               'LatencyInMs', CASE WHEN k.latency ? g.location
+                                   THEN jsonb_build_object(g.location, k.latency->g.location)
+                                   ELSE '{}' END) ORDER BY s.player_id)
+        INTO players
+        FROM seated s JOIN teams tm USING (player_id) JOIN known k USING (player_id);
+    IF players IS NULL OR jsonb_array_length(players) >= seats THEN
+        RETURN NULL;
+    END IF;
+    tid := data->>'autoBackfillTicketId';
+    IF tid IS NULL OR EXISTS (SELECT 1 FROM matchmaking.tickets t WHERE t.ticket_id = tid) THEN
+        tid := 'auto-backfill-' || gen_random_uuid();
+    END IF;
+    SELECT b.outcome INTO made
+        FROM matchmaking.start_backfill(tid, conf.name, g.game_session_id, NULL, players,
+                                        p_ttl_seconds) b;
+    IF made <> 'created' THEN
+        RETURN NULL;
+    END IF;
+    IF data->>'autoBackfillTicketId' IS DISTINCT FROM tid THEN
+        UPDATE fleet.game_sessions
+            SET matchmaker_data = (data || jsonb_build_object('autoBackfillTicketId', tid,
+                                                              'autoBackfillMode', 'AUTOMATIC'))::text
+            WHERE game_session_id = g.game_session_id;
+    END IF;
+    RETURN tid;
+END;
+$$;

@@ -31,6 +31,11 @@ QUEUE = {"Name": "bf-queue", "TimeoutInSeconds": 60,
 CONFIGURATION = {"Name": CONFIG, "RuleSetName": "ThreeVThree", "RequestTimeoutSeconds": 60,
                  "AcceptanceRequired": False, "FlexMatchMode": "WITH_QUEUE", "BackfillMode": "MANUAL",
                  "GameSessionQueueArns": ["arn:aws:gamelift:local:000000000000:gamesessionqueue/bf-queue"]}
+# Teams of 2 to 3: a 2v2 starts with two empty seats.
+TWO_OR_THREE = dict(THREE_V_THREE, teams=[{"name": "red", "minPlayers": 2, "maxPlayers": 3},
+                                          {"name": "blue", "minPlayers": 2, "maxPlayers": 3}])
+AUTO = "AutoBackfill"
+AUTOMATIC = dict(CONFIGURATION, Name=AUTO, RuleSetName="TwoOrThree", BackfillMode="AUTOMATIC")
 LOG = os.path.join(RUN, "logs", "gameservers-e2e.log")
 
 _ids = iter(range(1, 1 << 30))
@@ -49,8 +54,9 @@ def player(pid, skill=10, team=None):
 
 def setUpModule():
     global PROCS
-    rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE}, queues={"bf-queue": QUEUE},
-                      configurations={CONFIG: CONFIGURATION},
+    rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE, "TwoOrThree": TWO_OR_THREE},
+                      queues={"bf-queue": QUEUE},
+                      configurations={CONFIG: CONFIGURATION, AUTO: AUTOMATIC},
                       fleets={FLEET: {"FleetId": FLEET, "Locations": [{"Location": "us-east-1"}]}})
     with open(os.path.join(RUN, "fleets", FLEET + ".secret"), "w") as f:
         f.write("bf-secret-0123456789abcdef\n")
@@ -63,8 +69,8 @@ def setUpModule():
 def tearDownModule():
     players.stop_gameservers(PROCS)
     os.remove(os.path.join(RUN, "fleets", FLEET + ".secret"))
-    psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name = :'p1' "
-         "AND status IN ('QUEUED', 'SEARCHING')", CONFIG)
+    psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name IN (:'p1', :'p2') "
+         "AND status IN ('QUEUED', 'SEARCHING')", CONFIG, AUTO)
     psql("DELETE FROM fleet.processes WHERE fleet_id = :'p1'", FLEET)
     rally.load_config()
 
@@ -79,8 +85,14 @@ def completed(ids, timeout=20):
     return tickets(ids)
 
 
-def start(players_):
-    return client().start_matchmaking(ConfigurationName=CONFIG, Players=players_)["MatchmakingTicket"]["TicketId"]
+def start(players_, configuration=CONFIG):
+    return client().start_matchmaking(ConfigurationName=configuration,
+                                      Players=players_)["MatchmakingTicket"]["TicketId"]
+
+
+def matchmaker_data(arn):
+    gs = client().describe_game_sessions(GameSessionId=arn)["GameSessions"][0]
+    return json.loads(gs["MatchmakerData"])
 
 
 class Backfill(unittest.TestCase):
@@ -186,6 +198,51 @@ class Backfill(unittest.TestCase):
                                                for t in tickets(new).values()), 10))
         for tid in new:
             gl.stop_matchmaking(TicketId=tid)
+
+
+class AutomaticBackfill(unittest.TestCase):
+    """BackfillMode AUTOMATIC: a game session that starts with empty seats,
+    or loses a player, gets its own backfill ticket, named in its
+    MatchmakerData."""
+
+    def test_empty_seats_are_filled_and_a_leaver_replaced(self):
+        gl = client()
+        first = [start([player(name("a"))], AUTO) for _ in range(4)]
+        done = completed(first)
+        arn = done[first[0]]["GameSessionConnectionInfo"]["GameSessionArn"]
+        self.addCleanup(raw, "TerminateGameSession", {"GameSessionId": arn,
+                                                      "TerminationMode": "FORCE_TERMINATE"})
+        data = matchmaker_data(arn)
+        self.assertEqual(sum(len(t["players"]) for t in data["teams"]), 4)
+        self.assertEqual(data["autoBackfillMode"], "AUTOMATIC")
+        auto = data["autoBackfillTicketId"]
+        self.assertIn(tickets([auto])[auto]["Status"], ("QUEUED", "SEARCHING"))
+        # Two new players fill the two empty seats of the running game.
+        new = [start([player(name("b"))], AUTO) for _ in range(2)]
+        done = completed(new + [auto])
+        for tid in new:
+            self.assertEqual(done[tid]["GameSessionConnectionInfo"]["GameSessionArn"], arn)
+        data = matchmaker_data(arn)
+        self.assertEqual([len(t["players"]) for t in data["teams"]], [3, 3])
+        # Full: no backfill under way.
+        self.assertEqual(psql("SELECT count(*) FROM matchmaking.tickets t JOIN fleet.game_sessions g "
+                              "USING (game_session_id) WHERE g.game_session_arn = :'p1' "
+                              "AND t.status IN ('QUEUED', 'SEARCHING')", arn), ["0"])
+        # A player comes and goes: the seat is backfilled by a new ticket.
+        info = done[new[0]]["GameSessionConnectionInfo"]
+        seat = info["MatchedPlayerSessions"][0]
+        with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as sock:
+            sock.sendall((seat["PlayerSessionId"] + "\n").encode())
+            self.assertEqual(sock.makefile().readline().strip(), "OK " + seat["PlayerId"])
+        self.assertTrue(wait_until(lambda: matchmaker_data(arn)["autoBackfillTicketId"] != auto, 10))
+        again = matchmaker_data(arn)["autoBackfillTicketId"]
+        view = tickets([again])[again]
+        self.assertIn(view["Status"], ("QUEUED", "SEARCHING"))
+        self.assertEqual(sorted(p["PlayerId"] for p in view["Players"]),
+                         sorted(p["playerId"] for t in data["teams"] for p in t["players"]
+                                if p["playerId"] != seat["PlayerId"]))
+        # StopMatchmaking on it turns automatic backfill off for now.
+        gl.stop_matchmaking(TicketId=again)
 
 
 if __name__ == "__main__":
