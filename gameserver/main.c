@@ -6,6 +6,7 @@
  *   rally-gameserver --location us-east-1 --port 7777 [--url http://127.0.0.1:8080]
  *                    [--fleet fleet-local] [--ip 127.0.0.1] [--dns localhost]
  *                    [--max-players 10] [--heartbeat-ms 1000] [--idle-seconds 90]
+ *                    [--backfill CONFIGURATION]
  *
  * The fleet secret is read from the file named by RALLY_FLEET_SECRET_FILE
  * (never from the command line, where ps would show it).
@@ -19,8 +20,13 @@
  * registers again (ProcessReady) to host the next one. A world (a game
  * session made by CreateGameSession, without MatchmakerData) stays up while
  * players come and go, until rally asks for it to end (TerminateGameSession),
- * as does a match then. SIGTERM or SIGINT:
- * ProcessEnding and exit 0.
+ * as does a match then. A full game session takes no new seats: the server
+ * sets DENY_ALL while every seat is taken (UpdatePlayerSessionCreationPolicy)
+ * and ACCEPT_ALL once a player leaves. With --backfill CONFIGURATION, a
+ * player leaving a match makes the server ask for another (StartMatchBackfill
+ * with the players still holding seats, by DescribePlayerSessions, on their
+ * MatchmakerData teams); a backfill's new players arrive as OnUpdateGameSession
+ * (the heartbeat's update_reason). SIGTERM or SIGINT: ProcessEnding and exit 0.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -192,6 +198,133 @@ static void close_all(rally_server *s)
         drop(s, nclients - 1);
 }
 
+/* What this process keeps of the game session it hosts. */
+static struct {
+    char *matchmaker_data; /* malloc'd; NULL for a world */
+    int max_players;
+    bool denying; /* it set DENY_ALL: the game session is full */
+} game;
+
+/* The game session handed over, or updated (a backfill): kept. */
+static void game_heard(const struct rally_game_session *gs)
+{
+    free(game.matchmaker_data);
+    game.matchmaker_data = gs->matchmaker_data != NULL ? strdup(gs->matchmaker_data) : NULL;
+    game.max_players = gs->max_players;
+}
+
+static void game_over(void)
+{
+    free(game.matchmaker_data);
+    game.matchmaker_data = NULL;
+    game.denying = false;
+}
+
+/* A full game session takes no new seats (UpdatePlayerSessionCreationPolicy
+ * DENY_ALL) until a player leaves. */
+static void follow_policy(rally_server *s, size_t players)
+{
+    bool full = game.max_players > 0 && players >= (size_t)game.max_players;
+    if (full == game.denying)
+        return;
+    const char *policy = full ? "DENY_ALL" : "ACCEPT_ALL";
+    if (rally_server_update_creation_policy(s, policy) != RALLY_SERVER_OK) {
+        say("UpdatePlayerSessionCreationPolicy %s: %s", policy, rally_server_message(s));
+        return;
+    }
+    game.denying = full;
+    say("game session %s: %s", rally_server_game_session_id(s), policy);
+}
+
+/* MatchmakerData's attributes ({"skill": {"attributeType": "DOUBLE",
+ * "valueAttribute": 10}}) as GameLift's Player takes them ({"skill":
+ * {"N": 10}}). New reference. */
+static json_t *typed_attributes(json_t *attrs)
+{
+    static const char *const kinds[][2] = {
+        {"STRING", "S"}, {"DOUBLE", "N"}, {"STRING_LIST", "SL"}, {"STRING_DOUBLE_MAP", "SDM"}};
+    json_t *out = json_object();
+    const char *name;
+    json_t *a;
+    json_object_foreach(attrs, name, a)
+    {
+        const char *type = json_string_value(json_object_get(a, "attributeType"));
+        for (size_t k = 0; type != NULL && k < sizeof(kinds) / sizeof(kinds[0]); k++)
+            if (strcmp(type, kinds[k][0]) == 0)
+                json_object_set_new(
+                    out, name,
+                    json_pack("{s:O}", kinds[k][1], json_object_get(a, "valueAttribute")));
+    }
+    return out;
+}
+
+/* The players holding seats (RESERVED or ACTIVE), by DescribePlayerSessions,
+ * into `holding` ({"<PlayerId>": true}); false on failure (said). */
+static bool seats_held(rally_server *s, json_t *holding)
+{
+    char token[1100] = "";
+    do {
+        const char *text = NULL;
+        if (rally_server_describe_player_sessions(s, NULL, token[0] ? token : NULL, &text) !=
+            RALLY_SERVER_OK) {
+            say("DescribePlayerSessions: %s", rally_server_message(s));
+            return false;
+        }
+        json_t *page = json_loads(text, 0, NULL);
+        size_t i;
+        json_t *ps;
+        json_array_foreach(json_object_get(page, "PlayerSessions"), i, ps)
+        {
+            const char *status = json_string_value(json_object_get(ps, "Status"));
+            const char *id = json_string_value(json_object_get(ps, "PlayerId"));
+            if (id != NULL && status != NULL &&
+                (strcmp(status, "RESERVED") == 0 || strcmp(status, "ACTIVE") == 0))
+                json_object_set_new(holding, id, json_true());
+        }
+        const char *next = json_string_value(json_object_get(page, "NextToken"));
+        snprintf(token, sizeof(token), "%s", next != NULL ? next : "");
+        json_decref(page);
+    } while (token[0] != '\0');
+    return true;
+}
+
+/* --backfill: a player left the match; the players still holding seats,
+ * on their teams with their attributes (MatchmakerData), ask the
+ * matchmaker for new players (StartMatchBackfill). */
+static void request_backfill(rally_server *s, const char *configuration)
+{
+    json_t *data = game.matchmaker_data != NULL ? json_loads(game.matchmaker_data, 0, NULL) : NULL;
+    json_t *holding = json_object(), *players = json_array();
+    if (data != NULL && seats_held(s, holding)) {
+        size_t i, j;
+        json_t *team, *p;
+        json_array_foreach(json_object_get(data, "teams"), i, team)
+        {
+            json_array_foreach(json_object_get(team, "players"), j, p)
+            {
+                const char *id = json_string_value(json_object_get(p, "playerId"));
+                if (id != NULL && json_object_get(holding, id) != NULL)
+                    json_array_append_new(
+                        players, json_pack("{s:s, s:O, s:o}", "PlayerId", id, "Team",
+                                           json_object_get(team, "name"), "PlayerAttributes",
+                                           typed_attributes(json_object_get(p, "attributes"))));
+            }
+        }
+    }
+    char *text = json_array_size(players) > 0 ? json_dumps(players, JSON_COMPACT) : NULL;
+    const char *ticket = NULL;
+    if (text != NULL &&
+        rally_server_start_backfill(s, configuration, text, &ticket) == RALLY_SERVER_OK)
+        say("backfill ticket %s: %zu players stay", ticket != NULL ? ticket : "?",
+            json_array_size(players));
+    else if (text != NULL)
+        say("StartMatchBackfill: %s", rally_server_message(s));
+    free(text);
+    json_decref(players);
+    json_decref(holding);
+    json_decref(data);
+}
+
 /* How many players the match has, from FlexMatch's MatchmakerData; 0 when
  * unknown (a game session not made by the matchmaker). */
 static size_t expected_players(const char *matchmaker_data)
@@ -211,7 +344,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: rally-gameserver --location LOCATION --port PORT [--url URL] "
                     "[--fleet ID] [--ip IP] [--dns NAME] [--max-players N] "
-                    "[--heartbeat-ms MS] [--idle-seconds S]\n"
+                    "[--heartbeat-ms MS] [--idle-seconds S] [--backfill CONFIGURATION]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
 }
@@ -248,6 +381,7 @@ int main(int argc, char **argv)
     struct rally_server_params p = {
         .url = "http://127.0.0.1:8080", .fleet_id = "fleet-local", .ip_address = "127.0.0.1"};
     long heartbeat_ms = 1000, idle_seconds = 90, port = 0, max_players = 10;
+    const char *backfill = NULL; /* a configuration: backfill a match a player leaves */
     bool ok = true;
     for (int i = 1; i < argc && ok; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -269,6 +403,8 @@ int main(int argc, char **argv)
             ok = number(v, 50, 60000, &heartbeat_ms);
         else if (v != NULL && strcmp(argv[i], "--idle-seconds") == 0)
             ok = number(v, 1, 86400, &idle_seconds);
+        else if (v != NULL && strcmp(argv[i], "--backfill") == 0)
+            backfill = v;
         else
             ok = false;
     }
@@ -351,6 +487,7 @@ int main(int argc, char **argv)
             if (rc == RALLY_SERVER_OK && gs != NULL && gs->update_reason != NULL &&
                 strcmp(gs->game_session_id, session) == 0) {
                 expected = expected_players(gs->matchmaker_data);
+                game_heard(gs);
                 say("game session %s updated (%s): %zu players in the match now",
                     gs->game_session_arn, gs->update_reason, expected);
             }
@@ -359,6 +496,8 @@ int main(int argc, char **argv)
                 say("starting game session %s (%s)", gs->game_session_arn, gs->status);
                 expected = expected_players(gs->matchmaker_data);
                 joined = 0;
+                game_over();
+                game_heard(gs);
                 if (strcmp(gs->status, "ACTIVE") == 0 ||
                     rally_server_activate(s, session) == RALLY_SERVER_OK) {
                     active = true;
@@ -405,12 +544,17 @@ int main(int argc, char **argv)
         size_t after = admitted_count();
         if (after > 0)
             last_busy = now_s();
+        if (active && after != before)
+            follow_policy(s, after);
+        if (active && after < before && backfill != NULL && game.matchmaker_data != NULL)
+            request_backfill(s, backfill);
         if (active && before > 0 && after == 0 && expected > 0 && joined >= expected)
             last_busy = -1e9; /* everyone came and left: over now */
     }
     close_all(s);
     if (registered && rally_server_process_ending(s) != RALLY_SERVER_OK)
         say("ProcessEnding: %s", rally_server_message(s));
+    game_over();
     say("stopped");
     rally_server_free(s);
     close(lfd);

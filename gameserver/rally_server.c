@@ -18,8 +18,9 @@ struct rally_server {
     char *token;
     double token_until; /* monotonic seconds: log in again before this */
     char process_id[160];
-    char session_id[160];  /* the game session this process hosts, once handed over */
-    char *matchmaker_data; /* its MatchmakerData as last heard (malloc'd), for update_reason */
+    char session_id[160];   /* the game session this process hosts, once handed over */
+    char session_arn[1024]; /* its ARN */
+    char *matchmaker_data;  /* its MatchmakerData as last heard (malloc'd), for update_reason */
     char message[512];
     json_t *last; /* the last response body: what handed-out strings point into */
     struct rally_game_session session;
@@ -261,6 +262,8 @@ int rally_server_heartbeat(rally_server *s, const struct rally_game_session **se
         s->matchmaker_data = strdup(data);
     }
     snprintf(s->session_id, sizeof(s->session_id), "%s", s->session.game_session_id);
+    snprintf(s->session_arn, sizeof(s->session_arn), "%s",
+             s->session.game_session_arn != NULL ? s->session.game_session_arn : "");
     *session = &s->session;
     return RALLY_SERVER_OK;
 }
@@ -275,6 +278,37 @@ static bool path_safe(const char *id)
               *c == '-' || *c == '.'))
             return false;
     return true;
+}
+
+const char *rally_server_game_session_id(const rally_server *s)
+{
+    return s != NULL && s->session_arn[0] != '\0' ? s->session_arn : NULL;
+}
+
+int rally_server_update_creation_policy(rally_server *s, const char *policy)
+{
+    if (s == NULL || policy == NULL || s->session_id[0] == '\0')
+        return RALLY_SERVER_E_ARGUMENT;
+    json_t *body = json_pack("{s:s, s:s}", "GameSessionId", s->session_id,
+                             "PlayerSessionCreationPolicy", policy);
+    return call(s, "POST", "/v1/fleet/game-sessions/policy", body);
+}
+
+int rally_server_describe_player_sessions(rally_server *s, const char *status_filter,
+                                          const char *next_token, const char **response_json)
+{
+    if (s == NULL || response_json == NULL || s->session_id[0] == '\0')
+        return RALLY_SERVER_E_ARGUMENT;
+    json_t *body = json_pack("{s:s}", "GameSessionId", s->session_id);
+    if (status_filter != NULL)
+        json_object_set_new(body, "PlayerSessionStatusFilter", json_string(status_filter));
+    if (next_token != NULL)
+        json_object_set_new(body, "NextToken", json_string(next_token));
+    int rc = call(s, "POST", "/v1/fleet/player-sessions/describe", body);
+    free(s->response);
+    s->response = s->last != NULL ? json_dumps(s->last, JSON_COMPACT) : NULL;
+    *response_json = s->response != NULL ? s->response : "";
+    return rc;
 }
 
 int rally_server_start_backfill(rally_server *s, const char *configuration,

@@ -101,6 +101,19 @@ int rally_server_accept_player(rally_server *s, const char *player_session_id,
 /* RemovePlayerSession: the player left. */
 int rally_server_remove_player(rally_server *s, const char *player_session_id);
 
+/* GetGameSessionId: the ARN (GameLift's GameSessionId) of the game session
+ * this process hosts, or NULL before one was handed over. Stays valid until
+ * the next heartbeat hands over another. */
+const char *rally_server_game_session_id(const rally_server *s);
+/* UpdatePlayerSessionCreationPolicy of the hosted game session:
+ * "ACCEPT_ALL" or "DENY_ALL" (no new seats: CreatePlayerSession is refused). */
+int rally_server_update_creation_policy(rally_server *s, const char *policy);
+/* DescribePlayerSessions of the hosted game session: the seats in
+ * GameLift's shape. status_filter ("RESERVED", "ACTIVE", "COMPLETED",
+ * "TIMEDOUT") may be NULL; next_token is NULL for the first page. On success
+ * *response_json is {"PlayerSessions": [...], "NextToken"?}. */
+int rally_server_describe_player_sessions(rally_server *s, const char *status_filter,
+                                          const char *next_token, const char **response_json);
 /* StartMatchBackfill for the game session this process hosts: who is still
  * playing, as GameLift's Players list ([{"PlayerId", "Team",
  * "PlayerAttributes"?, "LatencyInMs"?}] in JSON), for the matchmaker to

@@ -19,7 +19,10 @@
  * sessions by fleet.player_session_json.
  *
  * Callers: a backend key may call every operation; a fleet key only the
- * describes, of its own fleet (anything else is as unknown to it).
+ * describes, of its own fleet (anything else is as unknown to it). A game
+ * server's token (the server SDK, POST /v1/fleet/game-sessions/policy and
+ * /v1/fleet/player-sessions/describe) may set its own fleet's game
+ * sessions' PlayerSessionCreationPolicy and describe their seats.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -220,6 +223,12 @@ static const struct gl_member update_input[] = {
     {"GameProperties", GL_PROPERTIES, false, 0, 16, 0, NULL, NULL, 0},
 };
 
+/* The server SDK's UpdatePlayerSessionCreationPolicy. */
+static const struct gl_member policy_input[] = {
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
+    {"PlayerSessionCreationPolicy", GL_STRING, true, 1, 16, 0, is_creation_policy, NULL, 0},
+};
+
 static const struct gl_member terminate_input[] = {
     {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
     {"TerminationMode", GL_STRING, true, 1, 32, 0, is_termination_mode, NULL, 0},
@@ -259,10 +268,13 @@ static const char *str(json_t *in, const char *key)
     return json_string_value(json_object_get(in, key));
 }
 
-/* A fleet key's own fleet, or NULL for a backend. */
+/* A fleet key's or a game server's own fleet, or NULL for a backend. */
 static const char *own_fleet(const struct http_req *req)
 {
-    return req->claims.scope_bit == AUTH_SCOPE_AWS_FLEET ? req->claims.sub : NULL;
+    return req->claims.scope_bit == AUTH_SCOPE_AWS_FLEET ||
+                   req->claims.scope_bit == AUTH_SCOPE_SERVER
+               ? req->claims.sub
+               : NULL;
 }
 
 /* The ARN prefix FleetArn is made of. */
@@ -459,11 +471,27 @@ static void handle_details(struct http_req *req, struct http_resp *resp)
     describe(req, resp, true);
 }
 
+static void update(struct http_req *req, struct http_resp *resp, json_t *in);
+
 static void handle_update(struct http_req *req, struct http_resp *resp)
 {
     json_t *in = gl_input(req, resp, update_input, N(update_input));
-    if (in == NULL)
-        return;
+    if (in != NULL)
+        update(req, resp, in);
+}
+
+/* A game server's UpdatePlayerSessionCreationPolicy, of its own fleet's
+ * game session: that one member only. */
+static void handle_update_policy(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, policy_input, N(policy_input));
+    if (in != NULL)
+        update(req, resp, in);
+}
+
+/* UpdateGameSession with what `in` holds (members absent: unchanged). */
+static void update(struct http_req *req, struct http_resp *resp, json_t *in)
+{
     json_t *max = json_object_get(in, "MaximumPlayerSessionCount");
     json_t *props = json_object_get(in, "GameProperties");
     char *props_text = props != NULL ? json_dumps(props, JSON_COMPACT) : NULL;
@@ -729,6 +757,11 @@ static const struct http_route routes[] = {
     {"CreatePlayerSessions", "POST", &dialect_gamelift, BACKEND, handle_create_players},
     {"DescribePlayerSessions", "POST", &dialect_gamelift, ANY_KEY, handle_describe_players},
     {"SearchGameSessions", "POST", &dialect_gamelift, ANY_KEY, handle_search},
+    /* The server SDK's calls with a game server's token, of its own fleet,
+     * in GameLift's shapes (POST /v1/fleet/...). */
+    {"update_policy_server", "POST", &dialect_gamelift, AUTH_SCOPE_SERVER, handle_update_policy},
+    {"describe_players_server", "POST", &dialect_gamelift, AUTH_SCOPE_SERVER,
+     handle_describe_players},
 };
 
 int main(void)
@@ -740,6 +773,7 @@ int main(void)
         .nroutes = N(routes),
         .stmts = stmts,
         .nstmts = N(stmts),
+        .verifies_tokens = true, /* the game servers' routes */
     };
     serve_main(&svc);
 }

@@ -21,9 +21,11 @@ from rally import BIN, RUN
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
 
 
-def start_gameservers(count, first_port, heartbeat_ms=200, fleet="fleet-local", idle_seconds=20):
-    """count rally-gameserver processes of `fleet`, half in each location;
-    returns the Popen objects (stop them with stop_gameservers)."""
+def start_gameservers(count, first_port, heartbeat_ms=200, fleet="fleet-local", idle_seconds=20,
+                      extra=()):
+    """count rally-gameserver processes of `fleet`, half in each location,
+    with `extra` arguments; returns the Popen objects (stop them with
+    stop_gameservers)."""
     env = dict(os.environ, RALLY_FLEET_SECRET_FILE=os.path.join(RUN, "fleets", fleet + ".secret"))
     log = open(os.path.join(RUN, "logs", "gameservers-e2e.log"), "a")
     procs = []
@@ -32,7 +34,7 @@ def start_gameservers(count, first_port, heartbeat_ms=200, fleet="fleet-local", 
         procs.append(subprocess.Popen(
             [os.path.join(BIN, "rally-gameserver"), "--url", "http://127.0.0.1:%s" % os.environ["RALLY_HTTP_PORT"],
              "--fleet", fleet, "--location", location, "--port", str(first_port + i),
-             "--heartbeat-ms", str(heartbeat_ms), "--idle-seconds", str(idle_seconds)],
+             "--heartbeat-ms", str(heartbeat_ms), "--idle-seconds", str(idle_seconds)] + list(extra),
             stdout=log, stderr=subprocess.STDOUT, env=env))
     log.close()
     return procs

@@ -36,6 +36,13 @@ TWO_OR_THREE = dict(THREE_V_THREE, teams=[{"name": "red", "minPlayers": 2, "maxP
                                           {"name": "blue", "minPlayers": 2, "maxPlayers": 3}])
 AUTO = "AutoBackfill"
 AUTOMATIC = dict(CONFIGURATION, Name=AUTO, RuleSetName="TwoOrThree", BackfillMode="AUTOMATIC")
+# A game server that asks for backfill itself (--backfill, the server SDK's
+# StartMatchBackfill), on a fleet of its own.
+SERVER_FLEET = "fleet-bf-server"
+BY_SERVER = dict(CONFIGURATION, Name="ServerBackfill",
+                 GameSessionQueueArns=["arn:aws:gamelift:local:000000000000:gamesessionqueue/bf-server"])
+SERVER_QUEUE = dict(QUEUE, Name="bf-server", Destinations=[
+    {"DestinationArn": "arn:aws:gamelift:local:000000000000:fleet/" + SERVER_FLEET}])
 LOG = os.path.join(RUN, "logs", "gameservers-e2e.log")
 
 _ids = iter(range(1, 1 << 30))
@@ -54,24 +61,30 @@ def player(pid, skill=10, team=None):
 
 def setUpModule():
     global PROCS
+    one_location = [{"Location": "us-east-1"}]
     rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE, "TwoOrThree": TWO_OR_THREE},
-                      queues={"bf-queue": QUEUE},
-                      configurations={CONFIG: CONFIGURATION, AUTO: AUTOMATIC},
-                      fleets={FLEET: {"FleetId": FLEET, "Locations": [{"Location": "us-east-1"}]}})
-    with open(os.path.join(RUN, "fleets", FLEET + ".secret"), "w") as f:
-        f.write("bf-secret-0123456789abcdef\n")
-    # One game server: each test's 3v3 runs on it, and ends with the test.
+                      queues={"bf-queue": QUEUE, "bf-server": SERVER_QUEUE},
+                      configurations={CONFIG: CONFIGURATION, AUTO: AUTOMATIC, "ServerBackfill": BY_SERVER},
+                      fleets={FLEET: {"FleetId": FLEET, "Locations": one_location},
+                              SERVER_FLEET: {"FleetId": SERVER_FLEET, "Locations": one_location}})
+    for fleet in (FLEET, SERVER_FLEET):
+        with open(os.path.join(RUN, "fleets", fleet + ".secret"), "w") as f:
+            f.write("bf-secret-0123456789abcdef\n")
+    # One game server per fleet: each test's game runs on it, and ends with the test.
     PROCS = players.start_gameservers(1, 17960, heartbeat_ms=200, fleet=FLEET, idle_seconds=600)
-    assert wait_until(lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' "
-                                   "AND status = 'ACTIVE'", FLEET) == ["1"], 20)
+    PROCS += players.start_gameservers(1, 17962, heartbeat_ms=200, fleet=SERVER_FLEET, idle_seconds=600,
+                                       extra=["--backfill", "ServerBackfill"])
+    assert wait_until(lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id IN (:'p1', :'p2') "
+                                   "AND status = 'ACTIVE'", FLEET, SERVER_FLEET) == ["2"], 20)
 
 
 def tearDownModule():
     players.stop_gameservers(PROCS)
-    os.remove(os.path.join(RUN, "fleets", FLEET + ".secret"))
-    psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name IN (:'p1', :'p2') "
-         "AND status IN ('QUEUED', 'SEARCHING')", CONFIG, AUTO)
-    psql("DELETE FROM fleet.processes WHERE fleet_id = :'p1'", FLEET)
+    for fleet in (FLEET, SERVER_FLEET):
+        os.remove(os.path.join(RUN, "fleets", fleet + ".secret"))
+    psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name IN "
+         "(:'p1', :'p2', 'ServerBackfill') AND status IN ('QUEUED', 'SEARCHING')", CONFIG, AUTO)
+    psql("DELETE FROM fleet.processes WHERE fleet_id IN (:'p1', :'p2')", FLEET, SERVER_FLEET)
     rally.load_config()
 
 
@@ -198,6 +211,39 @@ class Backfill(unittest.TestCase):
                                                for t in tickets(new).values()), 10))
         for tid in new:
             gl.stop_matchmaking(TicketId=tid)
+
+
+class ServerBackfill(unittest.TestCase):
+    """The sample game server started with --backfill: a player leaving its
+    match makes it call StartMatchBackfill (server SDK) with the players
+    still holding seats (DescribePlayerSessions), on their teams."""
+
+    def test_a_leaver_makes_the_server_ask_for_another(self):
+        names = [name("s") for _ in range(6)]
+        ids = [start([player(p)], "ServerBackfill") for p in names]
+        done = completed(ids)
+        info = done[ids[0]]["GameSessionConnectionInfo"]
+        arn = info["GameSessionArn"]
+        self.addCleanup(raw, "TerminateGameSession", {"GameSessionId": arn,
+                                                      "TerminationMode": "FORCE_TERMINATE"})
+        teams = {p["playerId"]: t["name"] for t in matchmaker_data(arn)["teams"] for p in t["players"]}
+        seat = info["MatchedPlayerSessions"][0]
+        with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as sock:
+            sock.sendall((seat["PlayerSessionId"] + "\n").encode())
+            self.assertEqual(sock.makefile().readline().strip(), "OK " + seat["PlayerId"])
+        backfill = lambda: psql("SELECT t.ticket_id FROM matchmaking.tickets t JOIN fleet.game_sessions g "
+                                "USING (game_session_id) WHERE g.game_session_arn = :'p1' "
+                                "AND t.status IN ('QUEUED', 'SEARCHING')", arn)
+        self.assertTrue(wait_until(backfill, 10))
+        tid = backfill()[0]
+        view = tickets([tid])[tid]
+        self.assertEqual(sorted(p["PlayerId"] for p in view["Players"]),
+                         sorted(p for p in names if p != seat["PlayerId"]))
+        stored = json.loads(psql("SELECT players::text FROM matchmaking.tickets WHERE ticket_id = :'p1'",
+                                 tid)[0])
+        self.assertEqual({p["PlayerId"]: p["Team"] for p in stored},
+                         {p: t for p, t in teams.items() if p != seat["PlayerId"]})
+        client().stop_matchmaking(TicketId=tid)
 
 
 class AutomaticBackfill(unittest.TestCase):

@@ -402,6 +402,24 @@ class Worlds(unittest.TestCase):
         mine = gl.describe_player_sessions(PlayerId="p1")["PlayerSessions"]
         self.assertIn(gs["GameSessionId"], [p["GameSessionId"] for p in mine])
 
+    def test_the_server_takes_no_seats_while_full(self):
+        # The sample server sets DENY_ALL once every seat is taken, through
+        # the server SDK, and ACCEPT_ALL when a player leaves.
+        gs = active_world(MaximumPlayerSessionCount=1, Name="solo")
+        gl = client()
+        ps = gl.create_player_session(GameSessionId=gs["GameSessionId"], PlayerId="solo-1")["PlayerSession"]
+        policy = lambda: session(gs["GameSessionId"])["PlayerSessionCreationPolicy"]
+        import socket
+        with socket.create_connection((ps["IpAddress"], ps["Port"]), timeout=10) as sock:
+            sock.sendall((ps["PlayerSessionId"] + "\n").encode())
+            self.assertEqual(sock.makefile().readline().strip(), "OK solo-1")
+            self.assertTrue(wait_until(lambda: policy() == "DENY_ALL", 5))
+            self.assertEqual(error_code(gl.create_player_session, GameSessionId=gs["GameSessionId"],
+                                        PlayerId="solo-2"), "InvalidGameSessionStatusException")
+        self.assertTrue(wait_until(lambda: policy() == "ACCEPT_ALL", 5))
+        self.assertEqual(gl.describe_player_sessions(PlayerSessionId=ps["PlayerSessionId"])
+                         ["PlayerSessions"][0]["Status"], "COMPLETED")
+
     def test_properties_are_added_and_replaced(self):
         gs = active_world(GameProperties=[{"Key": "mode", "Value": "pve"}, {"Key": "map", "Value": "isle"}])
         # Debian's botocore 1.29 predates GameProperties on UpdateGameSession: signed by hand.
