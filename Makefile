@@ -155,7 +155,8 @@ $(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(LIBSERVER)
 ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/rally_server.o
 
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
-SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/examples/matchmake.o \
+SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o \
+	$(BUILD)/obj/client-sdk/examples/matchmake.o \
 	$(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SEAT_OBJ)
 $(SDK_OBJ) $(SDK_USERS_OBJ): ALL_CFLAGS += -Iclient-sdk/include
 $(SDK_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden -Isdk-common
@@ -178,8 +179,8 @@ $(SDK_PC): Makefile
 		'Requires.private: libcurl jansson' 'Libs: -L$${libdir} -lrally' \
 		'Cflags: -I$${includedir}' >$@
 
-$(BUILD)/obj/client-sdk/cli/rally.o: ALL_CFLAGS += -Igameserver -Iclient-sdk/examples
-$(RALLY_CLI): $(BUILD)/obj/client-sdk/cli/rally.o $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
+$(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o: ALL_CFLAGS += -Igameserver -Iclient-sdk/examples
+$(RALLY_CLI): $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson

@@ -23,6 +23,14 @@
  *   server start --config NAME --player ID[:REGION=MS,...]...
  *                                  StartMatchmaking for a party
  *
+ * Persistent worlds, through the GameLift service API with an AWS access
+ * key (world.h says where it comes from):
+ *   world create --fleet ID [--location L] [--max N] [--name NAME] [--property K=V]...
+ *   world list --fleet ID [--location L] [--status STATUS]
+ *   world join WORLD --player ID [--data TEXT] [--connect]
+ *                                  a seat; --connect: take it on the sample server
+ *   world end WORLD [--force]      TerminateGameSession (--force: FORCE_TERMINATE)
+ *
  * Defaults: --url $RALLY_URL or http://127.0.0.1:8080; --credentials
  * $RALLY_CREDENTIALS or ~/.rally-guest.json; --timeout 120.
  *
@@ -38,19 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exits.h"
 #include "rally/rally.h"
 #include "rally_server.h"
 #include "seat.h"
-
-enum {
-    EXIT_ERROR = 1,
-    EXIT_USAGE,
-    EXIT_AUTH,
-    EXIT_NOT_FOUND,
-    EXIT_CONFLICT,
-    EXIT_NOT_MADE,
-    EXIT_NETWORK
-};
+#include "world.h"
 
 static bool as_json;
 
@@ -64,7 +64,12 @@ static int usage(void)
             "  ticket ID | wait ID | cancel ID | accept ID [--reject]\n"
             "  latency REGION=HOST:PORT...\n"
             "  server describe ID... | explain ID | stop ID\n"
-            "  server start --config NAME --player ID[:REGION=MS,...]...\n");
+            "  server start --config NAME --player ID[:REGION=MS,...]...\n"
+            "  world create --fleet ID [--location L] [--max N] [--name NAME] "
+            "[--property K=V]...\n"
+            "  world list --fleet ID [--location L] [--status STATUS]\n"
+            "  world join WORLD --player ID [--data TEXT] [--connect] | world end WORLD "
+            "[--force]\n");
     return EXIT_USAGE;
 }
 
@@ -388,6 +393,8 @@ int main(int argc, char **argv)
     rally_global_init();
     if (strcmp(argv[i], "server") == 0)
         return server(url, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "world") == 0)
+        return rally_world(url, argc - i - 1, argv + i + 1, as_json);
     rally_client *c = rally_client_new(
         &(struct rally_options){.url = url, .credentials_path = creds, .no_push = no_push});
     if (c == NULL) {

@@ -402,6 +402,36 @@ class Worlds(unittest.TestCase):
         mine = gl.describe_player_sessions(PlayerId="p1")["PlayerSessions"]
         self.assertIn(gs["GameSessionId"], [p["GameSessionId"] for p in mine])
 
+    def test_the_rally_tool_drives_a_world(self):
+        # `rally world`, signing with the stack's AWS key as the AWS CLI does.
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(RUN, "aws", "credentials"))
+        tool = lambda *args: subprocess.run([os.path.join(BIN, "rally"), "--url", ENDPOINT, "world"]
+                                            + list(args), env=env, capture_output=True, text=True,
+                                            timeout=60)
+        made = tool("create", "--fleet", WORLDS, "--location", "eu-west-1", "--max", "4",
+                    "--name", "Tool World", "--property", "worldName=ToolWorld")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        arn = made.stdout.split()[0]
+        self.assertEqual(session(arn)["GameProperties"], [{"Key": "worldName", "Value": "ToolWorld"}])
+        self.assertTrue(wait_until(lambda: session(arn)["Status"] == "ACTIVE", 10))
+        listed = tool("list", "--fleet", WORLDS, "--status", "ACTIVE")
+        self.assertIn(arn + " ACTIVE eu-west-1 0/4", listed.stdout)
+        joined = tool("join", arn, "--player", "tool-player", "--connect")
+        self.assertEqual(joined.returncode, 0, joined.stderr)
+        self.assertRegex(joined.stdout, r"game server 127\.0\.0\.1:\d+ says: OK tool-player")
+        ended = tool("end", arn, "--force")
+        self.assertEqual(ended.returncode, 0, ended.stderr)
+        self.assertEqual(session(arn)["Status"], "TERMINATED")
+        self.assertNotIn(arn, tool("list", "--fleet", WORLDS, "--status", "ACTIVE").stdout)
+        # Refusals keep the tool's exit codes: no such world 4, bad usage 2,
+        # no key 3.
+        self.assertEqual(tool("join", arn + "-gone", "--player", "p").returncode, 4)
+        self.assertEqual(tool("create").returncode, 2)
+        nokey = subprocess.run([os.path.join(BIN, "rally"), "--url", ENDPOINT, "world", "list", "--fleet",
+                                WORLDS], env=dict(os.environ, AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+                                                  HOME="/nonexistent"), capture_output=True, text=True)
+        self.assertEqual(nokey.returncode, 3)
+
     def test_the_server_takes_no_seats_while_full(self):
         # The sample server sets DENY_ALL once every seat is taken, through
         # the server SDK, and ACCEPT_ALL when a player leaves.
