@@ -63,7 +63,9 @@ static bool key_from_file(const char *path, const char *profile, struct aws_key 
 static bool find_key(struct aws_key *k)
 {
     memset(k, 0, sizeof(*k));
-    const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : getenv("AWS_DEFAULT_REGION");
+    const char *region = getenv("AWS_REGION");
+    if (region == NULL || *region == '\0')
+        region = getenv("AWS_DEFAULT_REGION");
     snprintf(k->region, sizeof(k->region), "%s", region != NULL ? region : "us-east-1");
     const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
     if (id != NULL && secret != NULL) {
@@ -71,12 +73,15 @@ static bool find_key(struct aws_key *k)
         snprintf(k->secret, sizeof(k->secret), "%s", secret);
         return true;
     }
-    const char *profile = getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default";
+    const char *profile = getenv("AWS_PROFILE");
+    if (profile == NULL || *profile == '\0')
+        profile = "default";
+    const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE"), *home = getenv("HOME");
     char path[4096];
-    if (getenv("AWS_SHARED_CREDENTIALS_FILE") != NULL)
-        snprintf(path, sizeof(path), "%s", getenv("AWS_SHARED_CREDENTIALS_FILE"));
-    else if (getenv("HOME") != NULL)
-        snprintf(path, sizeof(path), "%s/.aws/credentials", getenv("HOME"));
+    if (file != NULL)
+        snprintf(path, sizeof(path), "%s", file);
+    else if (home != NULL)
+        snprintf(path, sizeof(path), "%s/.aws/credentials", home);
     else
         return false;
     return key_from_file(path, profile, k);
