@@ -9,7 +9,11 @@
 -- guard. Table changes go in a new numbered migration, never here.
 
 -- Ends a game session and what it holds: reserved seats time out, taken ones
--- complete.
+-- complete, and a backfill request still waiting for players is cancelled
+-- (MatchmakingCancelled, announced by the matchmaker). One the matchmaker
+-- holds at that moment is left to it (SKIP LOCKED: the matcher locks
+-- tickets before game sessions, this the other way round): matched to
+-- the ended game session, it fails there.
 CREATE OR REPLACE FUNCTION fleet.end_game_session(p_id text, p_reason text) RETURNS void
 LANGUAGE sql AS $$
     UPDATE fleet.game_sessions SET status = 'TERMINATED', status_reason = p_reason, ended_at = now()
@@ -18,6 +22,10 @@ LANGUAGE sql AS $$
         SET status = CASE status WHEN 'RESERVED' THEN 'TIMEDOUT' ELSE 'COMPLETED' END,
             ended_at = now()
         WHERE game_session_id = p_id AND status IN ('RESERVED', 'ACTIVE');
+    UPDATE matchmaking.tickets SET status = 'CANCELLED', updated_at = now()
+        WHERE ticket_id IN (SELECT t.ticket_id FROM matchmaking.tickets t
+                            WHERE t.game_session_id = p_id AND t.status IN ('QUEUED', 'SEARCHING')
+                            FOR UPDATE SKIP LOCKED);
 $$;
 
 -- ProcessReady: a server process of p_fleet is up in p_location.

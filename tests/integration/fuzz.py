@@ -285,12 +285,17 @@ class Connection:
             await self.send(wire)
             try:
                 resp = await asyncio.wait_for(read_response(self.reader, req.method, events), limit)
-            except NoResponse:
+            except (NoResponse, ConnectionError):
+                # Nothing came back. On a kept-alive connection that is the
+                # race every HTTP client meets: nginx closed it (an end of
+                # file, or a reset when bytes of ours were still unread)
+                # as the request went out. Once more on a new one, as
+                # browsers do; on a new connection it is a failure.
                 self.close()
                 if reused and attempt == 1:
-                    continue  # nginx had closed the idle connection: once more on a new one
+                    continue
                 return CLOSED
-            except (ConnectionError, asyncio.IncompleteReadError):
+            except asyncio.IncompleteReadError:
                 self.close()
                 return CLOSED
             except asyncio.TimeoutError:
