@@ -210,6 +210,7 @@ int rally_server_process_ready(rally_server *s)
         return fail(s, RALLY_SERVER_E_TRANSPORT, "ProcessReady: no processId in the answer");
     snprintf(s->process_id, sizeof(s->process_id), "%s", id);
     s->session_id[0] = '\0';
+    s->session_arn[0] = '\0';
     return RALLY_SERVER_OK;
 }
 

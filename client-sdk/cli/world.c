@@ -198,6 +198,13 @@ static bool flags_known(int argc, char **argv, int skip, const char *const *valu
     return true;
 }
 
+/* A string member, "" when absent. */
+static const char *text_of(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : "";
+}
+
 static void show_world(json_t *g, bool as_json)
 {
     if (as_json) {
@@ -207,15 +214,12 @@ static void show_world(json_t *g, bool as_json)
         return;
     }
     const char *name = json_string_value(json_object_get(g, "Name"));
-    printf("%s %s %s %lld/%lld %s:%lld%s%s\n",
-           json_string_value(json_object_get(g, "GameSessionId")),
-           json_string_value(json_object_get(g, "Status")),
-           json_string_value(json_object_get(g, "Location")),
+    printf("%s %s %s %lld/%lld %s:%lld%s%s\n", text_of(g, "GameSessionId"), text_of(g, "Status"),
+           text_of(g, "Location"),
            (long long)json_integer_value(json_object_get(g, "CurrentPlayerSessionCount")),
            (long long)json_integer_value(json_object_get(g, "MaximumPlayerSessionCount")),
-           json_string_value(json_object_get(g, "IpAddress")),
-           (long long)json_integer_value(json_object_get(g, "Port")), name != NULL ? " " : "",
-           name != NULL ? name : "");
+           text_of(g, "IpAddress"), (long long)json_integer_value(json_object_get(g, "Port")),
+           name != NULL ? " " : "", name != NULL ? name : "");
 }
 
 static int create(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json)
@@ -302,17 +306,15 @@ static int join(const char *url, const struct aws_key *k, int argc, char **argv,
         printf("%s\n", text != NULL ? text : "{}");
         free(text);
     } else if (rc == 0) {
-        printf("%s %s:%lld\n", json_string_value(json_object_get(ps, "PlayerSessionId")),
-               json_string_value(json_object_get(ps, "IpAddress")),
+        printf("%s %s:%lld\n", text_of(ps, "PlayerSessionId"), text_of(ps, "IpAddress"),
                (long long)json_integer_value(json_object_get(ps, "Port")));
     }
     if (rc == 0 && has(argc, argv, "--connect")) {
         /* The sample game server's protocol, as `rally matchmake --connect`. */
         struct rally_ticket seat = {0};
-        snprintf(seat.ip_address, sizeof(seat.ip_address), "%s",
-                 json_string_value(json_object_get(ps, "IpAddress")));
+        snprintf(seat.ip_address, sizeof(seat.ip_address), "%s", text_of(ps, "IpAddress"));
         snprintf(seat.player_session_id, sizeof(seat.player_session_id), "%s",
-                 json_string_value(json_object_get(ps, "PlayerSessionId")));
+                 text_of(ps, "PlayerSessionId"));
         seat.port = (int)json_integer_value(json_object_get(ps, "Port"));
         char answer[256];
         if (rally_example_take_seat(&seat, answer, sizeof(answer)) < 0) {

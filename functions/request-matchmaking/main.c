@@ -55,7 +55,7 @@ static const struct db_stmt stmts[] = {
     [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, true},
     [START_BACKFILL] = {"start_backfill",
                         "SELECT outcome, ticket_id, detail FROM matchmaking.start_backfill($1, $2, "
-                        "$3, $4, $5::jsonb, $6::integer)",
+                        "$3, $4, $5::jsonb, $6::integer, false)",
                         6, false},
 };
 

@@ -25,6 +25,7 @@ enum {
     EXPIRE,
     SEARCH,
     POOL,
+    CANCEL_BACKFILLS,
     BACKFILL_MATCH,
     MATCHED,
     PENDING,
@@ -50,12 +51,20 @@ static const struct db_stmt stmts[] = {
                 "UPDATE matchmaking.tickets SET status = 'SEARCHING', updated_at = now() "
                 "WHERE configuration_name = $1 AND status = 'QUEUED' RETURNING " TICKET_ROW,
                 1, false},
-    /* Column 3: a backfill ticket's game session, NULL for a new one. */
+    /* Column 3: a backfill ticket's game session, NULL for a new one;
+     * column 4, whether that game session still runs. */
     [POOL] = {"mm_pool",
-              "SELECT " TICKET_ROW ", game_session_id FROM matchmaking.tickets "
-              "WHERE configuration_name = $1 AND status = 'SEARCHING' ORDER BY created_at "
-              "FOR UPDATE",
+              "SELECT " TICKET_ROW ", game_session_id, EXISTS (SELECT 1 FROM fleet.game_sessions g "
+              "WHERE g.game_session_id = t.game_session_id AND g.status = 'ACTIVE') "
+              "FROM matchmaking.tickets t WHERE configuration_name = $1 AND status = 'SEARCHING' "
+              "ORDER BY created_at FOR UPDATE OF t",
               1, false},
+    /* Backfill requests of game sessions that ended: announced as
+     * cancelled on the next tick (ANNOUNCE_CANCELLED). */
+    [CANCEL_BACKFILLS] = {"mm_cancel_backfills",
+                          "UPDATE matchmaking.tickets SET status = 'CANCELLED', updated_at = now() "
+                          "WHERE ticket_id = ANY($1::text[])",
+                          1, false},
     /* A match that completes a running game session: placed there. */
     [BACKFILL_MATCH] = {"mm_backfill_match",
                         "UPDATE matchmaking.matches SET backfill_ticket_id = $2, "
@@ -336,9 +345,15 @@ static int form_matches(struct tick *t)
     const struct fm_ticket **cand =
         arena_alloc(t->a, (count + t->rs->nteams + 1) * sizeof(const struct fm_ticket *));
     size_t *from = arena_alloc(t->a, (count + 1) * sizeof(*from));
+    const char **ended = arena_alloc(t->a, (size_t)(n + 1) * sizeof(*ended));
+    size_t nended = 0;
     for (int i = 0; i < n && !f.failed; i++) {
         if (db_get(r, i, 3) == NULL)
             continue;
+        if (strcmp(db_get(r, i, 4), "t") != 0) { /* its game session ended */
+            ended[nended++] = db_get(r, i, 0);
+            continue;
+        }
         struct fm_ticket *parts = arena_alloc(t->a, (t->rs->nteams + 1) * sizeof(*parts));
         size_t nbase = backfill_parts(t, r, i, parts), len = nbase;
         for (size_t k = 0; k < nbase; k++)
@@ -358,6 +373,10 @@ static int form_matches(struct tick *t)
             ptrs[left++] = ptrs[k];
     if (!f.failed)
         fm_build(t->rs, ptrs, left, &opts, on_match, &f, metrics);
+    const char *pc[] = {util_pg_text_array(t->a, ended, nended)};
+    PGresult *c;
+    if (!f.failed && nended > 0 && db_exec(t->a, &stmts[CANCEL_BACKFILLS], pc, &c) != DB_OK)
+        f.failed = 1;
     return f.failed ? -1 : f.matches;
 }
 

@@ -87,8 +87,8 @@ static const struct db_stmt stmts[] = {
     /* The game session, locked while its seats are reserved: a concurrent
      * ProcessEnding waits, then finds the seats to end. */
     [STILL_ACTIVE] = {"pl_still_active",
-                      "SELECT 1 FROM fleet.game_sessions WHERE game_session_id = $1 "
-                      "AND status = 'ACTIVE' FOR UPDATE",
+                      "SELECT maximum_players - fleet.count_seats_now($1) FROM fleet.game_sessions "
+                      "WHERE game_session_id = $1 AND status = 'ACTIVE' FOR UPDATE",
                       1, false},
     [TICKETS] = {"pl_tickets",
                  "SELECT " TICKET_ROW " FROM matchmaking.tickets WHERE ticket_id = ANY($1::text[]) "
@@ -288,6 +288,47 @@ static int try_place(struct tick *t, const struct queues *qs, const struct placi
     return 0;
 }
 
+/* Players of a match's tickets other than its backfill ticket. */
+static long new_players(const struct placing *m)
+{
+    long n = 0;
+    for (int i = 0; i < PQntuples(m->tickets); i++) {
+        if (strcmp(db_get(m->tickets, i, 0), m->backfill) == 0)
+            continue;
+        json_t *players = json_loads(db_get(m->tickets, i, 1), 0, NULL);
+        n += (long)json_array_size(players);
+        json_decref(players);
+    }
+    return n;
+}
+
+/* A backfill match cannot be placed (`why`: its game session ended, or has
+ * no room left for its new players): the backfill ticket FAILS, its new
+ * players search again. */
+static int end_backfill(struct tick *t, const struct placing *m, const char *why)
+{
+    const char **others = arena_alloc(t->a, (size_t)(PQntuples(m->tickets) + 1) * sizeof(*others));
+    size_t n = 0;
+    for (int i = 0; i < PQntuples(m->tickets); i++)
+        if (strcmp(db_get(m->tickets, i, 0), m->backfill) != 0)
+            others[n++] = db_get(m->tickets, i, 0);
+    const char *one[] = {m->backfill};
+    const char *pq[] = {m->match_id, util_pg_text_array(t->a, others, n)};
+    const char *pf[] = {m->match_id, util_pg_text_array(t->a, one, 1)};
+    PGresult *back = run(t, REQUEUE, pq);
+    PGresult *failed = back != NULL ? run(t, FAIL, pf) : NULL;
+    if (failed == NULL || tick_publish_each(t, back, FM_EV_SEARCHING) < 0)
+        return -1;
+    log_info("match %s: %s Its new players search again.", m->match_id, why);
+    struct fm_event e = tick_event(t, FM_EV_FAILED);
+    e.tickets = tick_row_tickets(t, failed, m->teams, NULL);
+    e.ntickets = (size_t)PQntuples(failed);
+    e.match_id = m->match_id;
+    e.reason = "UNEXPECTED_ERROR";
+    e.message = why;
+    return tick_publish(t, &e);
+}
+
 /* The game session is ACTIVE: seats reserved, tickets COMPLETED,
  * MatchmakingSucceeded with the connection info. 1 when completed, 0 when
  * the session ended meanwhile (placed again next tick), -1 on error. */
@@ -300,6 +341,10 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
         return -1;
     if (PQntuples(still) == 0)
         return 0; /* ended meanwhile (ProcessEnding): the next tick places again */
+    if (m->backfill != NULL && strtol(db_get(still, 0, 0), NULL, 10) < new_players(m))
+        return end_backfill(t, m, "The game session has no room left for the backfill's players.")
+                   ? -1
+                   : 0;
     const char *pc[] = {m->match_id, m->ids};
     PGresult *done = run(t, COMPLETE, pc);
     if (done == NULL)
@@ -386,33 +431,6 @@ static int requeue(struct tick *t, const struct placing *m, int timeout)
     return tick_publish_each(t, r, FM_EV_SEARCHING);
 }
 
-/* The game session a backfill match was for is no longer ACTIVE: the
- * backfill ticket FAILS, its new players search again. */
-static int end_backfill(struct tick *t, const struct placing *m)
-{
-    const char **others = arena_alloc(t->a, (size_t)(PQntuples(m->tickets) + 1) * sizeof(*others));
-    size_t n = 0;
-    for (int i = 0; i < PQntuples(m->tickets); i++)
-        if (strcmp(db_get(m->tickets, i, 0), m->backfill) != 0)
-            others[n++] = db_get(m->tickets, i, 0);
-    const char *one[] = {m->backfill};
-    const char *pq[] = {m->match_id, util_pg_text_array(t->a, others, n)};
-    const char *pf[] = {m->match_id, util_pg_text_array(t->a, one, 1)};
-    PGresult *back = run(t, REQUEUE, pq);
-    PGresult *failed = back != NULL ? run(t, FAIL, pf) : NULL;
-    if (failed == NULL || tick_publish_each(t, back, FM_EV_SEARCHING) < 0)
-        return -1;
-    log_info("match %s: its game session ended before the backfill; its tickets search again",
-             m->match_id);
-    struct fm_event e = tick_event(t, FM_EV_FAILED);
-    e.tickets = tick_row_tickets(t, failed, m->teams, NULL);
-    e.ntickets = (size_t)PQntuples(failed);
-    e.match_id = m->match_id;
-    e.reason = "UNEXPECTED_ERROR";
-    e.message = "The game session ended before the backfill was placed.";
-    return tick_publish(t, &e);
-}
-
 /* One PLACING match one step further; 1 when it completed, 0, or -1. */
 static int advance(struct tick *t, const struct queues *qs, PGresult *r, int row)
 {
@@ -428,7 +446,7 @@ static int advance(struct tick *t, const struct queues *qs, PGresult *r, int row
     if ((m.tickets = run(t, TICKETS, pi)) == NULL) {
         rc = -1;
     } else if (m.backfill != NULL && (gs_id == NULL || strcmp(status, "ACTIVE") != 0)) {
-        rc = end_backfill(t, &m);
+        rc = end_backfill(t, &m, "The game session ended before the backfill was placed.");
     } else if (gs_id != NULL && strcmp(status, "ACTIVE") == 0) {
         rc = complete(t, &m, r, row);
     } else if (gs_id != NULL && strcmp(status, "TERMINATED") != 0 && stuck == NULL) {

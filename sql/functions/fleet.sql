@@ -290,8 +290,20 @@ CREATE OR REPLACE FUNCTION fleet.abandon_game_session(p_id text, p_reason text) 
 LANGUAGE plpgsql AS $$
 DECLARE
     proc text;
+    ended boolean;
 BEGIN
-    SELECT process_id INTO proc FROM fleet.game_sessions WHERE game_session_id = p_id;
+    SELECT process_id, status = 'TERMINATED' INTO proc, ended
+        FROM fleet.game_sessions WHERE game_session_id = p_id;
+    IF ended THEN
+        -- Ended already (its process ended, or TerminateGameSession): its
+        -- reason and its process stand; only the match or placement lets
+        -- go of it.
+        UPDATE matchmaking.matches SET game_session_id = NULL, updated_at = now()
+            WHERE game_session_id = p_id;
+        UPDATE fleet.placements SET game_session_id = NULL
+            WHERE game_session_id = p_id AND status = 'PENDING';
+        RETURN true;
+    END IF;
     PERFORM 1 FROM fleet.processes WHERE process_id = proc FOR UPDATE;
     PERFORM 1 FROM fleet.game_sessions
         WHERE game_session_id = p_id AND status = 'ACTIVE' FOR UPDATE;

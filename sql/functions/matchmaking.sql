@@ -429,9 +429,15 @@ $$;
 -- Outcomes: created | unknown_configuration | not_found | not_active
 -- (detail: the status) | unknown_team (detail: the team) | attribute_type /
 -- attribute_missing (detail: the attribute) | ticket_id_taken | busy.
+--
+-- p_skip_locked: an earlier request the matchmaker holds at the moment
+-- counts as busy instead of being waited for. Callers that hold the game
+-- session's row (RemovePlayerSession's seat count) pass true: the
+-- matchmaker locks tickets before game sessions.
 CREATE OR REPLACE FUNCTION matchmaking.start_backfill(
     p_ticket_id text, p_configuration text, p_game_session text, p_fleet text, p_players jsonb,
-    p_ttl_seconds integer, OUT outcome text, OUT ticket_id text, OUT detail text)
+    p_ttl_seconds integer, p_skip_locked boolean,
+    OUT outcome text, OUT ticket_id text, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     conf matchmaking.configurations%ROWTYPE;
@@ -464,9 +470,14 @@ BEGIN
     END IF;
     SELECT body, rs.attribute_defaults INTO rules, defaults
         FROM matchmaking.rule_sets rs WHERE name = conf.rule_set_name;
+    -- The teams as matches name them: a definition with a quantity of
+    -- more than one is <name>_1, <name>_2, ... (the engine's naming).
     SELECT x->>'Team' INTO detail FROM jsonb_array_elements(p_players) x
-        WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(rules->'teams') t
-                          WHERE t->>'name' = x->>'Team')
+        WHERE NOT EXISTS (
+            SELECT 1 FROM jsonb_array_elements(rules->'teams') t,
+                          generate_series(1, coalesce((t->>'quantity')::integer, 1)) k
+                WHERE CASE WHEN coalesce((t->>'quantity')::integer, 1) = 1 THEN t->>'name'
+                           ELSE (t->>'name') || '_' || k END = x->>'Team')
         LIMIT 1;
     IF detail IS NOT NULL THEN
         outcome := 'unknown_team';
@@ -486,17 +497,41 @@ BEGIN
         outcome := 'ticket_id_taken';
         RETURN;
     END IF;
-    FOR old IN SELECT t.ticket_id, t.status FROM matchmaking.tickets t
-               WHERE t.game_session_id = g.game_session_id
-                 AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')
-               ORDER BY t.ticket_id FOR UPDATE
-    LOOP
-        IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
-            outcome := 'busy';
-            detail := old.ticket_id;
-            RETURN;
-        END IF;
-    END LOOP;
+    SELECT count(*) INTO n FROM matchmaking.tickets t
+        WHERE t.game_session_id = g.game_session_id
+          AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING');
+    IF p_skip_locked THEN
+        FOR old IN SELECT t.ticket_id, t.status FROM matchmaking.tickets t
+                   WHERE t.game_session_id = g.game_session_id
+                     AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')
+                   ORDER BY t.ticket_id FOR UPDATE SKIP LOCKED
+        LOOP
+            n := n - 1;
+            IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
+                n := 1;
+                detail := old.ticket_id;
+                EXIT;
+            END IF;
+        END LOOP;
+    ELSE
+        FOR old IN SELECT t.ticket_id, t.status FROM matchmaking.tickets t
+                   WHERE t.game_session_id = g.game_session_id
+                     AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')
+                   ORDER BY t.ticket_id FOR UPDATE
+        LOOP
+            n := n - 1;
+            IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
+                n := 1;
+                detail := old.ticket_id;
+                EXIT;
+            END IF;
+        END LOOP;
+    END IF;
+    IF n > 0 THEN  -- one in a match being placed, or one we did not get
+        outcome := 'busy';
+        RETURN;
+    END IF;
+    n := 0;
     UPDATE backend.ticket_results r
         SET status = 'CANCELLED', status_reason = 'Cancelled',
             status_message = 'Cancelled by a new backfill request.', end_time = now(),
@@ -528,11 +563,12 @@ $$;
 -- seats gets a backfill ticket holding the players who still have theirs
 -- (ACTIVE, or RESERVED within the reservation), each on the team
 -- MatchmakerData puts them in, with the attributes and latency (to the
--- game session's location) of the ticket that brought them. Called when
--- the game session starts (placement), after a backfill, and when a player
--- leaves (RemovePlayerSession). Nothing when the configuration is MANUAL,
--- a backfill of the game session is under way, every seat is taken, or
--- nobody is left. The ticket's id is MatchmakerData's autoBackfillTicketId
+-- game session's location) of the ticket that brought them, replacing one
+-- still searching. Called when the game session starts (placement), after a
+-- backfill, and when a player leaves (RemovePlayerSession). Nothing when
+-- the configuration is MANUAL, a backfill of the game session is being
+-- placed (its completion calls again) or held by the matchmaker this
+-- moment, every seat is taken, or nobody is left. The ticket's id is MatchmakerData's autoBackfillTicketId
 -- when that is still unused; else a new one, written there. Returns the
 -- ticket's id, or NULL.
 CREATE OR REPLACE FUNCTION matchmaking.auto_backfill(p_game_session text, p_ttl_seconds integer)
@@ -558,8 +594,8 @@ BEGIN
     IF NOT FOUND OR coalesce(conf.body->>'BackfillMode', 'MANUAL') <> 'AUTOMATIC'
        OR EXISTS (SELECT 1 FROM matchmaking.tickets t
                   WHERE t.game_session_id = g.game_session_id
-                    AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')) THEN
-        RETURN NULL;
+                    AND t.status IN ('REQUIRES_ACCEPTANCE', 'PLACING')) THEN
+        RETURN NULL;  -- a backfill being placed: its completion calls again
     END IF;
     data := g.matchmaker_data::jsonb;
     SELECT sum((t->>'maxPlayers')::integer * coalesce((t->>'quantity')::integer, 1)) INTO seats
@@ -594,7 +630,7 @@ BEGIN
     END IF;
     SELECT b.outcome INTO made
         FROM matchmaking.start_backfill(tid, conf.name, g.game_session_id, NULL, players,
-                                        p_ttl_seconds) b;
+                                        p_ttl_seconds, true) b;
     IF made <> 'created' THEN
         RETURN NULL;
     END IF;

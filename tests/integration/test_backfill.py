@@ -120,6 +120,18 @@ class Backfill(unittest.TestCase):
                       for t in json.loads(gs["MatchmakerData"])["teams"]}
         self.addCleanup(raw, "TerminateGameSession", {"GameSessionId": self.arn,
                                                       "TerminationMode": "FORCE_TERMINATE"})
+        # The third player of each team comes and goes: their seats free up
+        # (the server removes a player who leaves).
+        seats = {s["PlayerId"]: (done[tid]["GameSessionConnectionInfo"], s["PlayerSessionId"])
+                 for tid in ids for s in done[tid]["GameSessionConnectionInfo"]["MatchedPlayerSessions"]}
+        for ps in self.teams.values():
+            info, psess = seats[ps[2]]
+            with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as sock:
+                sock.sendall((psess + "\n").encode())
+                self.assertEqual(sock.makefile().readline().strip(), "OK " + ps[2])
+        gone = lambda: client().describe_game_sessions(GameSessionId=self.arn)["GameSessions"][0][
+            "CurrentPlayerSessionCount"] == 4
+        self.assertTrue(wait_until(gone, 10))
 
     def staying(self):
         """Two of each team stay: one player of each left."""
@@ -156,6 +168,24 @@ class Backfill(unittest.TestCase):
         with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as sock:
             sock.sendall((seat["PlayerSessionId"] + "\n").encode())
             self.assertEqual(sock.makefile().readline().strip(), "OK " + seat["PlayerId"])
+
+    def test_no_room_for_the_new_players(self):
+        # The server names only one player a team, but four seats are held:
+        # the four new players the rule set wants do not fit, the backfill
+        # fails, and they search again.
+        gl = client()
+        one_each = [player(ps[0], team=team) for team, ps in self.teams.items()]
+        bf = gl.start_match_backfill(ConfigurationName=CONFIG, GameSessionArn=self.arn,
+                                     Players=one_each)["MatchmakingTicket"]["TicketId"]
+        new = [start([player(name("crowd"), skill=11)]) for _ in range(4)]
+        self.assertTrue(wait_until(lambda: tickets([bf])[bf]["Status"] == "FAILED", 20))
+        self.assertIn("no room", tickets([bf])[bf]["StatusMessage"])
+        self.assertTrue(wait_until(lambda: all(t["Status"] == "SEARCHING"
+                                               for t in tickets(new).values()), 10))
+        self.assertEqual(gl.describe_game_sessions(GameSessionId=self.arn)["GameSessions"][0]
+                         ["CurrentPlayerSessionCount"], 4)
+        for tid in new:
+            gl.stop_matchmaking(TicketId=tid)
 
     def test_a_new_request_replaces_the_searching_one(self):
         gl = client()
