@@ -500,33 +500,19 @@ BEGIN
     SELECT count(*) INTO n FROM matchmaking.tickets t
         WHERE t.game_session_id = g.game_session_id
           AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING');
-    IF p_skip_locked THEN
-        FOR old IN SELECT t.ticket_id, t.status FROM matchmaking.tickets t
-                   WHERE t.game_session_id = g.game_session_id
-                     AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')
-                   ORDER BY t.ticket_id FOR UPDATE SKIP LOCKED
-        LOOP
-            n := n - 1;
-            IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
-                n := 1;
-                detail := old.ticket_id;
-                EXIT;
-            END IF;
-        END LOOP;
-    ELSE
-        FOR old IN SELECT t.ticket_id, t.status FROM matchmaking.tickets t
-                   WHERE t.game_session_id = g.game_session_id
-                     AND t.status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING')
-                   ORDER BY t.ticket_id FOR UPDATE
-        LOOP
-            n := n - 1;
-            IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
-                n := 1;
-                detail := old.ticket_id;
-                EXIT;
-            END IF;
-        END LOOP;
-    END IF;
+    FOR old IN EXECUTE format(
+        'SELECT t.ticket_id, t.status FROM matchmaking.tickets t WHERE t.game_session_id = $1 '
+        'AND t.status IN (''QUEUED'', ''SEARCHING'', ''REQUIRES_ACCEPTANCE'', ''PLACING'') '
+        'ORDER BY t.ticket_id FOR UPDATE %s', CASE WHEN p_skip_locked THEN 'SKIP LOCKED' END)
+        USING g.game_session_id
+    LOOP
+        n := n - 1;
+        IF old.status IN ('REQUIRES_ACCEPTANCE', 'PLACING') THEN
+            n := 1;
+            detail := old.ticket_id;
+            EXIT;
+        END IF;
+    END LOOP;
     IF n > 0 THEN  -- one in a match being placed, or one we did not get
         outcome := 'busy';
         RETURN;
