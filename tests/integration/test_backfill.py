@@ -34,6 +34,8 @@ CONFIGURATION = {"Name": CONFIG, "RuleSetName": "ThreeVThree", "RequestTimeoutSe
 # Teams of 2 to 3: a 2v2 starts with two empty seats.
 TWO_OR_THREE = dict(THREE_V_THREE, teams=[{"name": "red", "minPlayers": 2, "maxPlayers": 3},
                                           {"name": "blue", "minPlayers": 2, "maxPlayers": 3}])
+# Two teams from one definition: the engine names them squad_1 and squad_2.
+SQUADS = dict(THREE_V_THREE, teams=[{"name": "squad", "quantity": 2, "minPlayers": 1, "maxPlayers": 3}])
 AUTO = "AutoBackfill"
 AUTOMATIC = dict(CONFIGURATION, Name=AUTO, RuleSetName="TwoOrThree", BackfillMode="AUTOMATIC")
 # A game server that asks for backfill itself (--backfill, the server SDK's
@@ -62,9 +64,11 @@ def player(pid, skill=10, team=None):
 def setUpModule():
     global PROCS
     one_location = [{"Location": "us-east-1"}]
-    rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE, "TwoOrThree": TWO_OR_THREE},
+    rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE, "TwoOrThree": TWO_OR_THREE, "Squads": SQUADS},
                       queues={"bf-queue": QUEUE, "bf-server": SERVER_QUEUE},
-                      configurations={CONFIG: CONFIGURATION, AUTO: AUTOMATIC, "ServerBackfill": BY_SERVER},
+                      configurations={CONFIG: CONFIGURATION, AUTO: AUTOMATIC, "ServerBackfill": BY_SERVER,
+                                      "SquadBackfill": dict(CONFIGURATION, Name="SquadBackfill",
+                                                            RuleSetName="Squads")},
                       fleets={FLEET: {"FleetId": FLEET, "Locations": one_location},
                               SERVER_FLEET: {"FleetId": SERVER_FLEET, "Locations": one_location}})
     for fleet in (FLEET, SERVER_FLEET):
@@ -83,7 +87,7 @@ def tearDownModule():
     for fleet in (FLEET, SERVER_FLEET):
         os.remove(os.path.join(RUN, "fleets", fleet + ".secret"))
     psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name IN "
-         "(:'p1', :'p2', 'ServerBackfill') AND status IN ('QUEUED', 'SEARCHING')", CONFIG, AUTO)
+         "(:'p1', :'p2', 'ServerBackfill', 'SquadBackfill') AND status IN ('QUEUED', 'SEARCHING')", CONFIG, AUTO)
     psql("DELETE FROM fleet.processes WHERE fleet_id IN (:'p1', :'p2')", FLEET, SERVER_FLEET)
     rally.load_config()
 
@@ -196,6 +200,18 @@ class Backfill(unittest.TestCase):
         self.assertTrue(wait_until(lambda: tickets([first])[first]["Status"] == "CANCELLED", 5))
         self.assertIn(tickets([second])[second]["Status"], ("QUEUED", "SEARCHING"))
         gl.stop_matchmaking(TicketId=second)
+
+    def test_teams_are_named_as_matches_name_them(self):
+        # A definition with a quantity of two makes teams squad_1 and
+        # squad_2: those are the names a backfill's players carry.
+        gl = client()
+        staying = [player(self.names[0], team="squad_1"), player(self.names[1], team="squad_2")]
+        tid = gl.start_match_backfill(ConfigurationName="SquadBackfill", GameSessionArn=self.arn,
+                                      Players=staying)["MatchmakingTicket"]["TicketId"]
+        gl.stop_matchmaking(TicketId=tid)
+        self.assertEqual(error_code(gl.start_match_backfill, ConfigurationName="SquadBackfill",
+                                    GameSessionArn=self.arn, Players=[player(self.names[0], team="squad")]),
+                         "InvalidRequestException")
 
     def test_refusals(self):
         gl = client()
