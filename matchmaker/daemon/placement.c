@@ -302,6 +302,23 @@ static long new_players(const struct placing *m)
     return n;
 }
 
+/* The match FAILED for tickets `ids` (a text[] literal): MatchmakingFailed
+ * with `why`. */
+static int fail_tickets(struct tick *t, const struct placing *m, const char *ids, const char *why)
+{
+    const char *p[] = {m->match_id, ids};
+    PGresult *r = run(t, FAIL, p);
+    if (r == NULL)
+        return -1;
+    struct fm_event e = tick_event(t, FM_EV_FAILED);
+    e.tickets = tick_row_tickets(t, r, m->teams, NULL);
+    e.ntickets = (size_t)PQntuples(r);
+    e.match_id = m->match_id;
+    e.reason = "UNEXPECTED_ERROR";
+    e.message = why;
+    return tick_publish(t, &e);
+}
+
 /* A backfill match cannot be placed (`why`: its game session ended, or has
  * no room left for its new players): the backfill ticket FAILS, its new
  * players search again. */
@@ -314,19 +331,11 @@ static int end_backfill(struct tick *t, const struct placing *m, const char *why
             others[n++] = db_get(m->tickets, i, 0);
     const char *one[] = {m->backfill};
     const char *pq[] = {m->match_id, util_pg_text_array(t->a, others, n)};
-    const char *pf[] = {m->match_id, util_pg_text_array(t->a, one, 1)};
     PGresult *back = run(t, REQUEUE, pq);
-    PGresult *failed = back != NULL ? run(t, FAIL, pf) : NULL;
-    if (failed == NULL || tick_publish_each(t, back, FM_EV_SEARCHING) < 0)
+    if (back == NULL || tick_publish_each(t, back, FM_EV_SEARCHING) < 0)
         return -1;
     log_info("match %s: %s Its new players search again.", m->match_id, why);
-    struct fm_event e = tick_event(t, FM_EV_FAILED);
-    e.tickets = tick_row_tickets(t, failed, m->teams, NULL);
-    e.ntickets = (size_t)PQntuples(failed);
-    e.match_id = m->match_id;
-    e.reason = "UNEXPECTED_ERROR";
-    e.message = why;
-    return tick_publish(t, &e);
+    return fail_tickets(t, m, util_pg_text_array(t->a, one, 1), why);
 }
 
 /* The game session is ACTIVE: seats reserved, tickets COMPLETED,
@@ -406,18 +415,9 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
 /* No queue of the configuration exists: MatchmakingFailed. */
 static int fail(struct tick *t, const struct placing *m, const char *queue)
 {
-    const char *p[] = {m->match_id, m->ids};
-    PGresult *r = run(t, FAIL, p);
-    if (r == NULL)
-        return -1;
     log_warn("match %s failed: game session queue %s does not exist", m->match_id, queue);
-    struct fm_event e = tick_event(t, FM_EV_FAILED);
-    e.tickets = tick_row_tickets(t, r, m->teams, NULL);
-    e.ntickets = (size_t)PQntuples(r);
-    e.match_id = m->match_id;
-    e.reason = "UNEXPECTED_ERROR";
-    e.message = arena_sprintf(t->a, "Game session queue %s is not accessible.", queue);
-    return tick_publish(t, &e);
+    return fail_tickets(t, m, m->ids,
+                        arena_sprintf(t->a, "Game session queue %s is not accessible.", queue));
 }
 
 /* The tickets go back to the pool: MatchmakingSearching for each. */
