@@ -126,7 +126,16 @@ void http_reply(struct http_req *req, struct http_resp *resp, int status, json_t
         json_decref(resp->body);
     resp->status = status;
     resp->body = body;
+    resp->text = NULL;
     (void)req;
+}
+
+void http_reply_text(struct http_req *req, struct http_resp *resp, int status, const char *text,
+                     size_t len)
+{
+    http_reply(req, resp, status, NULL);
+    resp->text = text;
+    resp->text_len = len;
 }
 
 void http_error(struct http_req *req, struct http_resp *resp, int status, const char *code,
@@ -202,7 +211,11 @@ char *http_render(struct http_req *req, const struct http_resp *resp, size_t *le
 {
     const struct dialect *d = http_dialect(req);
     char *body = resp->body != NULL ? json_dumps(resp->body, d->json_flags) : NULL;
-    const char *b = resp->status == 204 ? "" : body != NULL ? body : "{}";
+    const char *b = resp->status == 204  ? ""
+                    : resp->text != NULL ? resp->text
+                    : body != NULL       ? body
+                                         : "{}";
+    size_t bn = b == resp->text ? resp->text_len : strlen(b);
 
     char head[1024];
     int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n", resp->status,
@@ -213,8 +226,12 @@ char *http_render(struct http_req *req, const struct http_resp *resp, size_t *le
         hn = append_header(head, sizeof(head), hn, h->name, h->value);
     for (size_t i = 0; i < resp->nheaders; i++)
         hn = append_header(head, sizeof(head), hn, resp->headers[i][0], resp->headers[i][1]);
-    char *out = arena_sprintf(req->arena, "%.*s\r\n%s", hn, head, b);
-    *len = strlen(out);
+    /* Copied, not printed: a body may be tens of kilobytes. */
+    char *out = arena_alloc(req->arena, (size_t)hn + 2 + bn + 1);
+    memcpy(out, head, (size_t)hn);
+    memcpy(out + hn, "\r\n", 2);
+    memcpy(out + hn + 2, b, bn);
+    *len = (size_t)hn + 2 + bn;
     free(body);
     return out;
 }

@@ -58,6 +58,10 @@ struct http_req {
 struct http_resp {
     int status;
     json_t *body; /* owned: released with the request */
+    /* Or a body already written as JSON text (jsonw.h), borrowed: it must
+     * live until the response is rendered. At most one of the two is set. */
+    const char *text;
+    size_t text_len;
     const char *headers[HTTP_MAX_HEADERS][2];
     size_t nheaders;
 };
@@ -85,6 +89,9 @@ json_t *http_json_body(struct http_req *req, struct http_resp *resp);
 
 /* Sets status and body; takes ownership of body even on failure. */
 void http_reply(struct http_req *req, struct http_resp *resp, int status, json_t *body);
+/* Sets status and a body already written as JSON text (see text above). */
+void http_reply_text(struct http_req *req, struct http_resp *resp, int status, const char *text,
+                     size_t len);
 /* Sets an error in the route's dialect. `code` is a stable machine-readable
  * word for the native envelope; `fmt` the human message. */
 void http_error(struct http_req *req, struct http_resp *resp, int status, const char *code,

@@ -229,7 +229,7 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
 
     if (read_body(svc, fr, &req, &resp) == 0)
         serve_dispatch(svc, &req, &resp, route_name);
-    if (resp.body == NULL && resp.status >= 400)
+    if (resp.body == NULL && resp.text == NULL && resp.status >= 400)
         http_error(&req, &resp, resp.status, "internal", "internal error");
     arena_defer(arena, json_decref_hook, resp.body);
 

@@ -14,9 +14,9 @@
  *
  * The rules (seats, policies, idempotency, the creator limit, termination)
  * are the SQL functions of sql/functions/fleet.sql; this file checks input,
- * calls them and answers in GameLift's shapes: game sessions rendered here
- * from their columns (GAME_SESSION_COLUMNS, game_session_json), player
- * sessions by fleet.player_session_json.
+ * calls them and answers in GameLift's shapes: game sessions written from
+ * their columns by game_session.c, player sessions by
+ * fleet.player_session_json.
  *
  * Callers: a backend key may call every operation; a fleet key only the
  * describes, of its own fleet (anything else is as unknown to it). A game
@@ -31,8 +31,10 @@
 #include "arena.h"
 #include "cfg.h"
 #include "db.h"
+#include "game_session.h"
 #include "gamelift.h"
 #include "glsearch.h"
+#include "jsonw.h"
 #include "serve.h"
 #include "util.h"
 
@@ -56,35 +58,6 @@ enum {
 #define SEARCH_PAGE_CAP 20
 /* GameLift's ceiling on players per game session. */
 #define MAX_PLAYERS 200
-
-/* A game session's columns, in game_session_json's order, over fleet.game_sessions g. */
-#define GAME_SESSION_COLUMNS                                                                       \
-    "g.game_session_arn, g.name, g.fleet_id, extract(epoch FROM g.created_at)::float8, "           \
-    "extract(epoch FROM g.ended_at)::float8, g.seats_taken, g.maximum_players, g.status, "         \
-    "g.status_reason, g.game_properties::text, g.ip_address, g.dns_name, g.port, "                 \
-    "g.player_session_creation_policy, g.creator_id, g.game_session_data, g.matchmaker_data, "     \
-    "g.location, g.protection_policy"
-enum {
-    GS_ARN,
-    GS_NAME,
-    GS_FLEET,
-    GS_CREATED,
-    GS_ENDED,
-    GS_SEATS,
-    GS_MAX,
-    GS_STATUS,
-    GS_REASON,
-    GS_PROPERTIES,
-    GS_IP,
-    GS_DNS,
-    GS_PORT,
-    GS_POLICY,
-    GS_CREATOR,
-    GS_DATA,
-    GS_MATCHMAKER_DATA,
-    GS_LOCATION,
-    GS_PROTECTION,
-};
 
 /* $2 of the player session reads is the ARN prefix of FleetArn
  * ("arn:aws:gamelift:<region>:<account>:"); a fleet key's own fleet
@@ -288,40 +261,6 @@ static const char *limit_text(struct arena *a, long limit)
     return arena_sprintf(a, "%ld", limit + 1); /* one more: is there a next page? */
 }
 
-static void set_text(json_t *o, const char *key, const char *v)
-{
-    if (v != NULL && *v != '\0')
-        json_object_set_new(o, key, json_string(v));
-}
-
-/* A game session in GameLift's shape (GameSession), from a row of
- * GAME_SESSION_COLUMNS. New reference. */
-static json_t *game_session_json(struct http_req *req, PGresult *r, int row)
-{
-    const char *fleet = db_get(r, row, GS_FLEET), *ended = db_get(r, row, GS_ENDED);
-    json_t *props = json_loads(db_get(r, row, GS_PROPERTIES), 0, NULL);
-    json_t *g = json_pack(
-        "{s:s, s:s, s:s, s:f, s:I, s:I, s:s, s:o, s:s, s:I, s:s, s:s}", "GameSessionId",
-        db_get(r, row, GS_ARN), "FleetId", fleet, "FleetArn",
-        gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", fleet)), "CreationTime",
-        strtod(db_get(r, row, GS_CREATED), NULL), "CurrentPlayerSessionCount",
-        (json_int_t)strtoll(db_get(r, row, GS_SEATS), NULL, 10), "MaximumPlayerSessionCount",
-        (json_int_t)strtoll(db_get(r, row, GS_MAX), NULL, 10), "Status", db_get(r, row, GS_STATUS),
-        "GameProperties", props != NULL ? props : json_array(), "IpAddress", db_get(r, row, GS_IP),
-        "Port", (json_int_t)strtoll(db_get(r, row, GS_PORT), NULL, 10),
-        "PlayerSessionCreationPolicy", db_get(r, row, GS_POLICY), "Location",
-        db_get(r, row, GS_LOCATION));
-    if (ended != NULL)
-        json_object_set_new(g, "TerminationTime", json_real(strtod(ended, NULL)));
-    set_text(g, "Name", db_get(r, row, GS_NAME));
-    set_text(g, "StatusReason", db_get(r, row, GS_REASON));
-    set_text(g, "DnsName", db_get(r, row, GS_DNS));
-    set_text(g, "CreatorId", db_get(r, row, GS_CREATOR));
-    set_text(g, "GameSessionData", db_get(r, row, GS_DATA));
-    set_text(g, "MatchmakerData", db_get(r, row, GS_MATCHMAKER_DATA));
-    return g;
-}
-
 /* Replies {"<key>": <the JSON of column 1 of one row>}. */
 static void reply_one(struct http_req *req, struct http_resp *resp, const char *key, PGresult *r)
 {
@@ -340,7 +279,24 @@ static void reply_game_session(struct http_req *req, struct http_resp *resp, con
         http_error(req, resp, 400, "NotFoundException", "Game session %s not found", id);
         return;
     }
-    http_reply(req, resp, 200, json_pack("{s:o}", "GameSession", game_session_json(req, r, 0)));
+    struct jsonw *w = jsonw_new(req->arena, 1024);
+    jsonw_open(w, '{');
+    jsonw_key(w, "GameSession");
+    game_session_write(w, req->arena, r, 0);
+    jsonw_close(w, '}');
+    http_reply_text(req, resp, 200, w->text, w->len);
+}
+
+/* Ends a page of game sessions: its NextToken (none when next_key is
+ * NULL), and the reply. */
+static void reply_page(struct http_req *req, struct http_resp *resp, struct jsonw *w,
+                       const char *next_key)
+{
+    jsonw_close(w, ']');
+    if (next_key != NULL)
+        jsonw_key_string(w, "NextToken", gl_next_token(req->arena, next_key));
+    jsonw_close(w, '}');
+    http_reply_text(req, resp, 200, w->text, w->len);
 }
 
 static void handle_create(struct http_req *req, struct http_resp *resp)
@@ -446,19 +402,22 @@ static void describe(struct http_req *req, struct http_resp *resp, bool details)
         return;
     }
     int n = PQntuples(r) > limit ? (int)limit : PQntuples(r);
-    json_t *list = json_array();
+    struct jsonw *w = jsonw_new(req->arena, 512 * (size_t)(n + 1));
+    jsonw_open(w, '{');
+    jsonw_key(w, details ? "GameSessionDetails" : "GameSessions");
+    jsonw_open(w, '[');
     for (int i = 0; i < n; i++) {
-        json_t *gs = game_session_json(req, r, i);
-        json_array_append_new(list, details
-                                        ? json_pack("{s:o, s:s}", "GameSession", gs,
-                                                    "ProtectionPolicy", db_get(r, i, GS_PROTECTION))
-                                        : gs);
+        if (details) {
+            jsonw_open(w, '{');
+            jsonw_key(w, "GameSession");
+        }
+        game_session_write(w, req->arena, r, i);
+        if (details) {
+            jsonw_key_string(w, "ProtectionPolicy", db_get(r, i, GS_PROTECTION));
+            jsonw_close(w, '}');
+        }
     }
-    json_t *out = json_pack("{s:o}", details ? "GameSessionDetails" : "GameSessions", list);
-    if (PQntuples(r) > limit)
-        json_object_set_new(out, "NextToken",
-                            json_string(gl_next_token(req->arena, db_get(r, n - 1, 0))));
-    http_reply(req, resp, 200, out);
+    reply_page(req, resp, w, PQntuples(r) > limit ? db_get(r, n - 1, GS_ARN) : NULL);
 }
 
 static void handle_describe(struct http_req *req, struct http_resp *resp)
@@ -681,7 +640,7 @@ static struct gls_session *candidates(struct http_req *req, struct http_resp *re
                                      .name = db_get(r, i, GS_NAME),
                                      .properties = props,
                                      .maximum = strtod(db_get(r, i, GS_MAX), NULL),
-                                     .created_ms = strtod(db_get(r, i, GS_CREATED), NULL) * 1000,
+                                     .created_ms = strtod(db_get(r, i, GS_CREATED), NULL),
                                      .players = strtod(db_get(r, i, GS_SEATS), NULL),
                                      .row = (const void *)(intptr_t)i};
         if (gls_matches(q, &s[*n]))
@@ -732,16 +691,15 @@ static void handle_search(struct http_req *req, struct http_resp *resp)
     /* The page starts after the result numbered in the token: a search is a
      * snapshot, as GameLift says of its own. */
     size_t start = *after != '\0' ? (size_t)strtoul(after, NULL, 10) : 0;
-    json_t *list = json_array();
+    struct jsonw *w = jsonw_new(req->arena, 512 * (size_t)(limit + 1));
+    jsonw_open(w, '{');
+    jsonw_key(w, "GameSessions");
+    jsonw_open(w, '[');
     for (size_t i = start; i < n && i < start + (size_t)limit; i++)
-        json_array_append_new(list, game_session_json(req, rows, (int)(intptr_t)s[i].row));
-    json_t *out = json_pack("{s:o}", "GameSessions", list);
-    if (start + (size_t)limit < n)
-        json_object_set_new(
-            out, "NextToken",
-            json_string(gl_next_token(req->arena,
-                                      arena_sprintf(req->arena, "%zu", start + (size_t)limit))));
-    http_reply(req, resp, 200, out);
+        game_session_write(w, req->arena, rows, (int)(intptr_t)s[i].row);
+    reply_page(req, resp, w,
+               start + (size_t)limit < n ? arena_sprintf(req->arena, "%zu", start + (size_t)limit)
+                                         : NULL);
 }
 
 #define BACKEND AUTH_SCOPE_AWS_BACKEND
