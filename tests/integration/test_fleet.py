@@ -103,9 +103,13 @@ class Fleet(unittest.TestCase):
         with open(secret, "w") as f:
             f.write("test-secret-" + FLEET)
         os.chmod(secret, 0o600)
+        cls.load()
+        cls.token = server_token()
+
+    @staticmethod
+    def load():
         rally.load_config(rulesets={"QueuedDuelRules": DUEL}, queues={"test-queue": QUEUE},
                           fleets={FLEET: FLEET_FILE}, configurations={"QueuedDuel": CONFIG})
-        cls.token = server_token()
 
     def setUp(self):
         # Each test starts from an empty fleet and an empty pool.
@@ -130,6 +134,16 @@ class Fleet(unittest.TestCase):
             self.assertIn(r.status, (200, 201), r.json)
             out.append((g, r.json["TicketId"]))
         return out
+
+    def subscribe(self):
+        """A receiver of the events topic, for this test."""
+        receiver = Receiver(free_port())
+        self.addCleanup(receiver.close)
+        endpoint = "http://127.0.0.1:%d/" % receiver.port
+        psql("INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'p1', :'p2')",
+             rally.TOPIC, endpoint)
+        self.addCleanup(psql, "DELETE FROM events.subscriptions WHERE endpoint = :'p1'", endpoint)
+        return receiver
 
     def completed(self, tickets, timeout=15):
         done = lambda: all(ticket_of(g, t)["Status"] == "COMPLETED" for g, t in tickets)
@@ -292,12 +306,7 @@ class Fleet(unittest.TestCase):
         self.assertEqual(views[0]["GameSessionConnectionInfo"]["Port"], 7602)
 
     def test_no_capacity_until_the_queue_times_out_then_searching_again(self):
-        receiver = Receiver(free_port())
-        self.addCleanup(receiver.close)
-        endpoint = "http://127.0.0.1:%d/" % receiver.port
-        psql("INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES (:'p1', :'p2')",
-             rally.TOPIC, endpoint)
-        self.addCleanup(psql, "DELETE FROM events.subscriptions WHERE endpoint = :'p1'", endpoint)
+        receiver = self.subscribe()
         pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
         placing = lambda: all(ticket_of(g, t)["Status"] == "PLACING" for g, t in pair)
         self.assertTrue(wait_until(placing, 10))
@@ -306,22 +315,46 @@ class Fleet(unittest.TestCase):
         timed_out = lambda: psql("SELECT count(*) FROM matchmaking.matches WHERE :'p1' = ANY(ticket_ids) "
                                  "AND status = 'PLACEMENT_TIMED_OUT'", pair[0][1]) != ["0"]
         self.assertTrue(wait_until(timed_out, 15))
-        def kinds():
-            # Deliveries run in parallel (SNS promises no order either), so
-            # the events are put in order by their own time, not arrival.
-            out = []
-            for _, body in list(receiver.received):
-                event = json.loads(body["Message"])
-                detail = event["detail"]
-                if any(t["ticketId"] == pair[0][1] for t in detail["tickets"]):
-                    out.append((event["time"], detail["type"]))
-            return [kind for _, kind in sorted(out)]
+        kinds = lambda: [d["type"] for d in events_of(receiver, pair[0][1])]
         self.assertTrue(wait_until(lambda: len(kinds()) >= 3, 10))
         self.assertEqual(kinds()[:3], ["MatchmakingSearching", "PotentialMatchCreated",
                                        "MatchmakingSearching"])
         # Capacity arrives: they match again and complete.
         self.server("us-east-1", 7701)
         self.completed(pair, 20)
+
+    def test_a_queue_gone_fails_the_match(self):
+        # rally-admin refuses a configuration that names a queue it does not
+        # define; a queue deleted by hand under a running configuration is
+        # what is left, and its match fails rather than waits.
+        receiver = self.subscribe()
+        self.addCleanup(self.load)
+        psql("DELETE FROM fleet.queues WHERE name = 'test-queue'")
+        self.server("us-east-1", 7801)
+        pair = self.players([{"us-east-1": 20}, {"us-east-1": 30}])
+        failed = lambda: all(ticket_of(g, t)["Status"] == "FAILED" for g, t in pair)
+        self.assertTrue(wait_until(failed, 10), [ticket_of(g, t) for g, t in pair])
+        last = lambda: (events_of(receiver, pair[0][1]) or [{}])[-1]
+        self.assertTrue(wait_until(lambda: last().get("type") == "MatchmakingFailed", 10),
+                        events_of(receiver, pair[0][1]))
+        self.assertEqual(last()["reason"], "UNEXPECTED_ERROR")
+        self.assertIn("test-queue", last()["message"])
+        self.assertEqual(sorted(t["ticketId"] for t in last()["tickets"]), sorted(t for _, t in pair))
+        # Nothing was placed.
+        self.assertEqual(psql("SELECT count(*) FROM fleet.game_sessions g JOIN matchmaking.matches m "
+                              "USING (match_id) WHERE :'p1' = ANY(m.ticket_ids)", pair[0][1]), ["0"])
+
+
+def events_of(receiver, ticket_id):
+    """The details of the events a receiver got about a ticket, in the
+    order of their own time: deliveries run in parallel (SNS promises no
+    order either), so arrival says nothing."""
+    out = []
+    for _, body in list(receiver.received):
+        event = json.loads(body["Message"])
+        if any(t["ticketId"] == ticket_id for t in event["detail"]["tickets"]):
+            out.append((event["time"], event["detail"]))
+    return [detail for _, detail in sorted(out, key=lambda e: e[0])]
 
 
 
