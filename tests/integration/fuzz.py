@@ -2,7 +2,9 @@
 
 Approach. A seed request is a valid request of one route (fuzz_requests.SEEDS:
 native, compatibility with and without /prod and /Prod, fleet, SNS, push,
-/.well-known, unknown paths), made with real state created at start: guests
+/.well-known, unknown paths, the GameLift API's operations signed with the
+stack's access key as they are sent, so that a mutated body gets past the
+signature), made with real state created at start: guests
 with tickets and refresh tokens, a fleet's server token, processes, game and
 player sessions, signed SNS notifications (some with mutated events inside).
 Each request then gets zero to four mutations (method; path, ids, encodings;
@@ -18,8 +20,9 @@ Every response must:
 - not be a 5xx, except a 503 while PostgreSQL is down, and 501 to an unknown
   Transfer-Encoding (HTTP's answer to it; test_platform.ErrorPages);
 - when it is an error (>= 400), have a JSON Content-Type and a JSON body:
-  rally's {"error", "message"} envelope on native routes, any JSON on the
-  compatibility routes (their AWS samples have their own error shapes); the
+  rally's {"error", "message"} envelope on native routes, GameLift's
+  {"__type", "message"} where rally answers as the GameLift API, any JSON on
+  the compatibility routes (their AWS samples have their own error shapes); the
   exceptions are nchan's long-poll 408 (no body) and HEAD (no body);
 - when it says it is JSON, parse as JSON;
 - carry X-Request-Id, and no more bytes than it declares (on a keep-alive
@@ -39,6 +42,7 @@ to replay it; the exact bytes of each are saved under build-san/fuzz/.
 import asyncio
 import collections
 import concurrent.futures
+import configparser
 import json
 import os
 import random
@@ -109,6 +113,11 @@ class Context:
             {"iss": "http://evil.example"}, {"scope": "admin"}, {"scope": "server"},
             {"sub": self.players[0]["user_id"]})] + [rally.forge(header={"kid": "unknown-kid"})]
         self.notifications = signed_notifications(self, random.Random("%d:sns" % seed))
+        keys = configparser.ConfigParser()
+        keys.read(os.path.join(RUN, "aws", "credentials"))
+        self.aws_key = (keys["default"]["aws_access_key_id"], keys["default"]["aws_secret_access_key"])
+        self.game_session_arns = psql("SELECT game_session_arn FROM fleet.game_sessions ORDER BY 1 LIMIT 4") + [
+            "arn:aws:gamelift:us-east-1::gamesession/fleet-local/us-east-1/nope", "gsess-nope"]
 
 
 EVENT_TYPES = ["MatchmakingSearching", "PotentialMatchCreated", "AcceptMatch", "AcceptMatchCompleted",
@@ -325,7 +334,8 @@ def problems(req, resp):
         return {CLOSED: ["connection closed without a response"],
                 TIMED_OUT: ["no response within %d s" % TIMEOUT]}.get(resp, [])
     out = []
-    kind = dialect(req)
+    # Only the GameLift API's answers carry x-amzn-RequestId (common/dialect.c).
+    kind = "gamelift" if "x-amzn-requestid" in resp.headers else dialect(req)
     ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
     if resp.status >= 500 and not (resp.status == 501 and unknown_transfer_coding(req)):
         out.append("status %d" % resp.status)
@@ -338,15 +348,23 @@ def problems(req, resp):
         except ValueError:
             pass
     if resp.status >= 400 and not (resp.status == 408 and kind == "events" and not resp.body):
-        if ctype != "application/json":
+        json_types = ("application/json", "application/x-amz-json-1.1") if kind == "gamelift" \
+            else ("application/json",)
+        if ctype not in json_types:
             out.append("error with Content-Type %r" % ctype)
         if req.method != "HEAD":
             if not parsed:
                 out.append("error body is not JSON")
+            elif kind == "gamelift":
+                # nginx's own error pages on POST / (413 and the like) say no
+                # x-amzn-RequestId and keep the native envelope.
+                if not (isinstance(doc, dict) and isinstance(doc.get("__type"), str)
+                        and isinstance(doc.get("message"), str)):
+                    out.append("error body is not the GameLift {__type, message} envelope")
             elif kind != "compat" and not (isinstance(doc, dict) and isinstance(doc.get("error"), str)
                                            and isinstance(doc.get("message"), str)):
                 out.append("error body is not the {error, message} envelope")
-    elif ctype == "application/json" and resp.body and not parsed:
+    elif ctype in ("application/json", "application/x-amz-json-1.1") and resp.body and not parsed:
         out.append("JSON Content-Type but the body is not JSON")
     return out
 

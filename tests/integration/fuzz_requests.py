@@ -6,6 +6,9 @@ fuzz.py builds once (real tokens and ids): request i of a seed is the same
 request on every run, only the tokens and ids inside it are new."""
 
 import base64
+import datetime
+import hashlib
+import hmac
 import json
 import re
 import urllib.parse
@@ -27,6 +30,7 @@ class Request:
         self.extra = None  # what the framing adds: bytes promised beyond the body, or a value
         self.path_id = None  # the {id} in the path, if the route has one
         self.notification = None  # the signed SNS notification in the body, on the SNS route
+        self.aws = None  # (key id, secret): signed with SigV4 as it is sent (the GameLift API)
         self.mutations = []
 
     def set_header(self, name, value):
@@ -53,6 +57,8 @@ class Request:
     def wire(self):
         """The exact bytes sent."""
         enc = lambda s: s.encode("utf-8", "surrogateescape")
+        if self.aws is not None:
+            sign_aws(self, *self.aws)
         lines = [enc("%s %s HTTP/1.1" % (self.method, self.target())), b"Host: 127.0.0.1"]
         lines += [enc(k) + b": " + enc(v) for k, v in self.headers]
         body = self.body or b""
@@ -69,6 +75,33 @@ class Request:
         if self.framing is not None:
             lines.append(b"Connection: close")  # sent on a connection of its own (fuzz.py)
         return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def sign_aws(req, key_id, secret, region="us-east-1", service="gamelift"):
+    """Signs req as it stands (AWS Signature Version 4, as botocore does),
+    now: a mutated body or header gets past the signature to the operation.
+    The path and query are taken as they are, odd bytes included."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    req.set_header("X-Amz-Date", stamp)
+    enc = lambda s: s.encode("utf-8", "surrogateescape")
+    values = {"host": ["127.0.0.1"]}
+    for k, v in req.headers:
+        if k.lower() in ("content-type", "x-amz-date", "x-amz-target"):
+            values.setdefault(k.lower(), []).append(" ".join(v.split()))
+    names = sorted(values)
+    query = "&".join(sorted((req.query or "").split("&"))) if req.query else ""
+    canonical = b"\n".join([enc(req.method), enc(req.path), enc(query)] +
+                            [enc("%s:%s" % (n, ",".join(values[n]))) for n in names] +
+                            [b"", enc(";".join(names)), enc(hashlib.sha256(req.body or b"").hexdigest())])
+    scope = "%s/%s/%s/aws4_request" % (day, region, service)
+    to_sign = "AWS4-HMAC-SHA256\n%s\n%s\n%s" % (stamp, scope, hashlib.sha256(canonical).hexdigest())
+    k = ("AWS4" + secret).encode()
+    for part in (day, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    req.set_header("Authorization", "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
+                   % (key_id, scope, ";".join(names), signature))
 
 
 def chunked(body):
@@ -287,6 +320,95 @@ def unknown(ctx, rng):
     return r
 
 
+# -- the GameLift service API: POST / with X-Amz-Target, signed --------------------
+
+def gamelift(op, body_of):
+    def build(ctx, rng):
+        r = Request("gamelift", "GameLift." + op, "POST", "/",
+                    headers=[("X-Amz-Target", "GameLift." + op),
+                             ("Content-Type", "application/x-amz-json-1.1")])
+        r.body = json.dumps(body_of(ctx, rng)).encode()
+        r.aws = ctx.aws_key
+        return r
+    return build
+
+
+def some(rng, values, k=3):
+    return rng.sample(values, rng.randint(1, min(k, len(values))))
+
+
+def game_session(ctx, rng):
+    return rng.choice(ctx.game_session_arns)
+
+
+def gl_players(ctx, rng):
+    return [{"PlayerId": "fuzz-gl-%d" % rng.randrange(50), "LatencyInMs": latency(rng),
+             "PlayerAttributes": {"skill": {"N": rng.randint(1, 50)}}} for _ in range(rng.randint(1, 3))]
+
+
+FILTERS = ["playerSessionCount > 0", "hasAvailablePlayerSessions=true", "gameSessionName = 'w'",
+           "(maximumSessions >= 2 AND NOT playerSessionCount = 0) OR gameSessionProperties.mode = 'duel'",
+           "creationTimeMillis < 1", "gameSessionProperties.mode <> \"pve\"", "((((a))))", "a = ", "= 1",
+           "maximumSessions > 10 AND", "gameSessionName = 'unterminated"]
+SORTS = ["creationTimeMillis ASC", "playerSessionCount DESC", "gameSessionProperties.mode ASC", "x", ""]
+
+GAMELIFT = [
+    ("DescribeGameSessions", lambda ctx, rng: dict(
+        {"FleetId": "fleet-local", "Limit": rng.randint(1, 100)},
+        **rng.choice([{}, {"StatusFilter": "ACTIVE"}, {"Location": "us-east-1"},
+                      {"GameSessionId": game_session(ctx, rng)}]))),
+    ("DescribeGameSessionDetails", lambda ctx, rng: {"GameSessionId": game_session(ctx, rng)}),
+    ("SearchGameSessions", lambda ctx, rng: {"FleetId": "fleet-local", "FilterExpression": rng.choice(FILTERS),
+                                             "SortExpression": rng.choice(SORTS), "Limit": rng.randint(1, 20)}),
+    ("CreateGameSession", lambda ctx, rng: dict(
+        {"FleetId": "fleet-local", "MaximumPlayerSessionCount": rng.randint(1, 8), "Name": "fuzz world",
+         "GameProperties": [{"Key": "mode", "Value": "pve"}]},
+        **rng.choice([{}, {"IdempotencyToken": "fuzz-%d" % rng.randrange(20)}, {"CreatorId": "fuzz"}]))),
+    ("UpdateGameSession", lambda ctx, rng: dict(
+        {"GameSessionId": game_session(ctx, rng)},
+        **rng.choice([{"MaximumPlayerSessionCount": rng.randint(1, 8)}, {"Name": "renamed"},
+                      {"PlayerSessionCreationPolicy": rng.choice(["ACCEPT_ALL", "DENY_ALL"])},
+                      {"GameProperties": [{"Key": "mode", "Value": "duel"}]}]))),
+    ("TerminateGameSession", lambda ctx, rng: {
+        "GameSessionId": game_session(ctx, rng),
+        "TerminationMode": rng.choice(["TRIGGER_ON_PROCESS_TERMINATE", "FORCE_TERMINATE"])}),
+    ("CreatePlayerSession", lambda ctx, rng: {"GameSessionId": game_session(ctx, rng),
+                                              "PlayerId": "fuzz-gl-%d" % rng.randrange(50), "PlayerData": "d"}),
+    ("CreatePlayerSessions", lambda ctx, rng: {"GameSessionId": game_session(ctx, rng),
+                                               "PlayerIds": ["fuzz-a", "fuzz-b"], "PlayerDataMap": {"fuzz-a": "x"}}),
+    ("DescribePlayerSessions", lambda ctx, rng: dict(
+        {"Limit": rng.randint(1, 50)},
+        **rng.choice([{"GameSessionId": game_session(ctx, rng)}, {"PlayerId": player(ctx, rng)["user_id"]},
+                      {"PlayerSessionId": rng.choice(ctx.player_session_ids)}]))),
+    ("StartMatchmaking", lambda ctx, rng: {"ConfigurationName": rng.choice(ctx.configurations),
+                                           "Players": gl_players(ctx, rng)}),
+    ("DescribeMatchmaking", lambda ctx, rng: {"TicketIds": some(rng, ctx.tickets)}),
+    ("StopMatchmaking", lambda ctx, rng: {"TicketId": rng.choice(ctx.tickets)}),
+    ("AcceptMatch", lambda ctx, rng: dict(zip(("TicketId", "PlayerIds"), rng.choice(ctx.ticket_players)),
+                                          AcceptanceType=rng.choice(["ACCEPT", "REJECT"]))),
+    ("StartMatchBackfill", lambda ctx, rng: {"ConfigurationName": rng.choice(ctx.configurations),
+                                             "GameSessionArn": game_session(ctx, rng),
+                                             "Players": gl_players(ctx, rng)}),
+    ("StartGameSessionPlacement", lambda ctx, rng: {
+        "PlacementId": "fuzz-placement-%d" % rng.randrange(30), "GameSessionQueueName": "rally-queue",
+        "MaximumPlayerSessionCount": rng.randint(1, 8),
+        "PlayerLatencies": [{"PlayerId": "fuzz-a", "RegionIdentifier": "us-east-1", "LatencyInMilliseconds": 20}],
+        "DesiredPlayerSessions": [{"PlayerId": "fuzz-a", "PlayerData": "x"}]}),
+    ("DescribeGameSessionPlacement", lambda ctx, rng: {"PlacementId": "fuzz-placement-%d" % rng.randrange(30)}),
+    ("StopGameSessionPlacement", lambda ctx, rng: {"PlacementId": "fuzz-placement-%d" % rng.randrange(30)}),
+    ("ListFleets", lambda ctx, rng: {"Limit": rng.randint(1, 10)}),
+    ("DescribeFleetAttributes", lambda ctx, rng: {"FleetIds": some(rng, ["fleet-local", "fleet-nope"])}),
+    ("DescribeFleetCapacity", lambda ctx, rng: {"FleetIds": some(rng, ["fleet-local", "fleet-nope"])}),
+    ("DescribeGameSessionQueues", lambda ctx, rng: {"Names": some(rng, ["rally-queue", "queue-nope"])}),
+    ("DescribeMatchmakingConfigurations", lambda ctx, rng: {"Names": some(rng, ctx.configurations)}),
+    ("DescribeMatchmakingRuleSets", lambda ctx, rng: {"Names": some(rng, ["SampleRuleSet", "ModesRuleSet"])}),
+    ("ValidateMatchmakingRuleSet", lambda ctx, rng: {"RuleSetBody": rng.choice([
+        json.dumps({"ruleLanguageVersion": "1.0", "teams": [{"name": "a", "maxPlayers": 2, "minPlayers": 1}]}),
+        "{", "{}", json.dumps({"ruleLanguageVersion": "1.0", "teams": []})])}),
+    ("CreateFleet", lambda ctx, rng: {"Name": "not served"}),  # an operation rally does not serve
+]
+
+
 # (builder, weight): the SNS route, with the most inside to get wrong,
 # weighs most; the static files and unknown paths least.
 SEEDS = [
@@ -322,7 +444,7 @@ SEEDS = [
     (compat("/requestmatchmaking", "GET", start_v1), 2),
     (compat("/requestmatchstatus", "GET", status_v1), 2),
     (well_known, 1), (unknown, 2),
-]
+] + [(gamelift(op, body), 0.5) for op, body in GAMELIFT]
 
 
 # ---- mutations ------------------------------------------------------------------
@@ -662,6 +784,8 @@ def generate(ctx, rng):
         m = rng.choices([m for m, _ in usable], [w for _, w in usable])[0]
         m(req, ctx, rng)
         req.mutations.append(m.__name__[2:])
+    if "auth" in req.mutations:
+        req.aws = None  # the mutated Authorization goes as it is
     return req
 
 
@@ -675,6 +799,7 @@ EVENTS_ROUTE = re.compile(r"^/v1/matchmaking/[A-Za-z0-9.-]{1,128}/events$")
 def normalized_path(target):
     """The URI nginx matches locations against: the path before '?' (and a
     '#'), %-decoded, slashes merged, '.' and '..' segments resolved."""
+    target = target.rstrip(" ")  # "GET /x  HTTP/1.1": nginx takes the spaces as the separator
     path = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*", "", target)  # absolute form
     path = path.split("?", 1)[0].split("#", 1)[0]
     path = urllib.parse.unquote(path, errors="surrogateescape")
@@ -693,7 +818,9 @@ def normalized_path(target):
 
 def dialect(req):
     """'compat' where nginx routes to a compatibility route (which answers
-    in its AWS sample's shape), 'events' on the push route, else 'native'."""
+    in its AWS sample's shape), 'events' on the push route, else 'native'.
+    (What rally answers as the GameLift API says so itself: fuzz.py judges
+    a response with x-amzn-RequestId by that API's rules.)"""
     path = normalized_path(req.target())
     if COMPAT_ROUTE.match(path):
         return "compat"
