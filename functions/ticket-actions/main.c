@@ -60,6 +60,11 @@ static void answer(struct http_req *req, struct http_resp *resp, PGresult *r, co
                    "ticket is in %s status; only REQUIRES_ACCEPTANCE can be accepted", detail);
     else if (strcmp(outcome, "not_a_player") == 0)
         http_error(req, resp, 400, "invalid_body", "player %s is not on this ticket", detail);
+    else if (strcmp(outcome, "backfill") == 0)
+        http_error(req, resp, 400, "invalid_body",
+                   "ticket %s is a backfill request: its players are in the game session "
+                   "already, and only the new players accept",
+                   detail);
     else
         http_error(req, resp, 500, "internal", "unexpected outcome %s", outcome);
 }

@@ -73,9 +73,10 @@ static const struct db_stmt stmts[] = {
                         2, false},
     [MATCHED] =
         {"mm_matched",
-         "WITH a AS (UPDATE backend.ticket_players SET accepted = NULL "
-         "WHERE ticket_id = ANY($4::text[]) AND $3 = 'REQUIRES_ACCEPTANCE' "
-         "AND accepted IS NOT NULL), "
+         "WITH a AS (UPDATE backend.ticket_players tp SET accepted = (SELECT CASE WHEN "
+         "t.game_session_id IS NOT NULL THEN true END FROM matchmaking.tickets t "
+         "WHERE t.ticket_id = tp.ticket_id) "
+         "WHERE tp.ticket_id = ANY($4::text[]) AND $3 = 'REQUIRES_ACCEPTANCE'), "
          "m AS (INSERT INTO matchmaking.matches (match_id, configuration_name, status, "
          "ticket_ids, teams, location, acceptance_deadline, placement_started_at) VALUES ($1, $2, "
          "$3, $4::text[], $5::jsonb, $6, now() + $7::integer * interval '1 second', "
@@ -202,9 +203,10 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     char *list = util_pg_text_array(t->a, ids, nts);
     char *teams_text = json_dumps(teams, JSON_COMPACT);
     json_decref(teams);
-    /* A backfill goes to its game session at once: rally does not ask its
-     * new players to accept (docs/matchmaker.md). */
-    bool accept = t->conf.acceptance_required && backfill == NULL;
+    /* With acceptance, a backfill's new players accept as any match's do;
+     * the players of its backfill ticket are in the game already and count
+     * as accepted (MATCHED). */
+    bool accept = t->conf.acceptance_required;
     const char *status = accept               ? "REQUIRES_ACCEPTANCE"
                          : t->conf.standalone ? "COMPLETED"
                                               : "PLACING";

@@ -361,7 +361,9 @@ $$;
 -- AcceptMatch for several players of one ticket at once (a trusted
 -- backend answering for them). All or nothing; the pool row is locked
 -- before the result row. Outcomes: recorded | not_found | not_a_player
--- (detail: the id) | conflict (detail: the status).
+-- (detail: the id) | conflict (detail: the status) | backfill (a backfill
+-- ticket's players are in the game already: only its new players accept;
+-- detail: the ticket).
 CREATE OR REPLACE FUNCTION matchmaking.accept_match_players(p_ticket_id text, p_players text[],
                                                             p_accept boolean,
                                                             OUT outcome text, OUT detail text)
@@ -369,8 +371,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r backend.ticket_results%ROWTYPE;
     pool_status text;
+    game_session text;
 BEGIN
-    SELECT status INTO pool_status FROM matchmaking.tickets WHERE ticket_id = p_ticket_id FOR UPDATE;
+    SELECT status, game_session_id INTO pool_status, game_session
+        FROM matchmaking.tickets WHERE ticket_id = p_ticket_id FOR UPDATE;
     SELECT res.* INTO r FROM backend.ticket_results res
         WHERE res.ticket_id = p_ticket_id AND res.expires_at > now() FOR UPDATE;
     IF NOT FOUND THEN
@@ -383,6 +387,11 @@ BEGIN
         LIMIT 1;
     IF detail IS NOT NULL THEN
         outcome := 'not_a_player';
+        RETURN;
+    END IF;
+    IF game_session IS NOT NULL THEN
+        outcome := 'backfill';
+        detail := p_ticket_id;
         RETURN;
     END IF;
     IF r.status <> 'REQUIRES_ACCEPTANCE'

@@ -36,6 +36,9 @@ TWO_OR_THREE = dict(THREE_V_THREE, teams=[{"name": "red", "minPlayers": 2, "maxP
                                           {"name": "blue", "minPlayers": 2, "maxPlayers": 3}])
 # Two teams from one definition: the engine names them squad_1 and squad_2.
 SQUADS = dict(THREE_V_THREE, teams=[{"name": "squad", "quantity": 2, "minPlayers": 1, "maxPlayers": 3}])
+# The same matches, their players asked to accept them.
+ACCEPTED = "AcceptedBackfill"
+ACCEPTING = dict(CONFIGURATION, Name=ACCEPTED, AcceptanceRequired=True, AcceptanceTimeoutSeconds=10)
 AUTO = "AutoBackfill"
 AUTOMATIC = dict(CONFIGURATION, Name=AUTO, RuleSetName="TwoOrThree", BackfillMode="AUTOMATIC")
 # A game server that asks for backfill itself (--backfill, the server SDK's
@@ -67,6 +70,7 @@ def setUpModule():
     rally.load_config(rulesets={"ThreeVThree": THREE_V_THREE, "TwoOrThree": TWO_OR_THREE, "Squads": SQUADS},
                       queues={"bf-queue": QUEUE, "bf-server": SERVER_QUEUE},
                       configurations={CONFIG: CONFIGURATION, AUTO: AUTOMATIC, "ServerBackfill": BY_SERVER,
+                                      ACCEPTED: ACCEPTING,
                                       "SquadBackfill": dict(CONFIGURATION, Name="SquadBackfill",
                                                             RuleSetName="Squads")},
                       fleets={FLEET: {"FleetId": FLEET, "Locations": one_location},
@@ -87,7 +91,8 @@ def tearDownModule():
     for fleet in (FLEET, SERVER_FLEET):
         os.remove(os.path.join(RUN, "fleets", fleet + ".secret"))
     psql("UPDATE matchmaking.tickets SET status = 'CANCELLED' WHERE configuration_name IN "
-         "(:'p1', :'p2', 'ServerBackfill', 'SquadBackfill') AND status IN ('QUEUED', 'SEARCHING')", CONFIG, AUTO)
+         "(:'p1', :'p2', :'p3', 'ServerBackfill', 'SquadBackfill') AND status IN ('QUEUED', 'SEARCHING')",
+         CONFIG, AUTO, ACCEPTED)
     psql("DELETE FROM fleet.processes WHERE fleet_id IN (:'p1', :'p2')", FLEET, SERVER_FLEET)
     rally.load_config()
 
@@ -172,6 +177,51 @@ class Backfill(unittest.TestCase):
         with socket.create_connection((info["IpAddress"], info["Port"]), timeout=10) as sock:
             sock.sendall((seat["PlayerSessionId"] + "\n").encode())
             self.assertEqual(sock.makefile().readline().strip(), "OK " + seat["PlayerId"])
+
+    def accepting_backfill(self):
+        """A backfill under ACCEPTED and two new players, proposed a match:
+        (backfill ticket, new tickets, new player ids)."""
+        gl = client()
+        bf = gl.start_match_backfill(ConfigurationName=ACCEPTED, GameSessionArn=self.arn,
+                                     Players=self.staying())["MatchmakingTicket"]["TicketId"]
+        new = [name("new") for _ in range(2)]
+        ids = [start([player(p, skill=12)], ACCEPTED) for p in new]
+        proposed = lambda: all(t["Status"] == "REQUIRES_ACCEPTANCE" for t in tickets(ids + [bf]).values())
+        self.assertTrue(wait_until(proposed, 10), tickets(ids + [bf]))
+        # The players already in the game session are not asked.
+        self.assertEqual(error_code(gl.accept_match, TicketId=bf, PlayerIds=[self.teams["red"][0]],
+                                    AcceptanceType="REJECT"), "InvalidRequestException")
+        return bf, ids, new
+
+    def test_new_players_accept_then_take_the_seats(self):
+        gl = client()
+        bf, ids, new = self.accepting_backfill()
+        time.sleep(0.5)
+        # Asked and not yet answered: nobody is seated meanwhile.
+        self.assertEqual(gl.describe_game_sessions(GameSessionId=self.arn)["GameSessions"][0]
+                         ["CurrentPlayerSessionCount"], 4)
+        for tid, pid in zip(ids, new):
+            gl.accept_match(TicketId=tid, PlayerIds=[pid], AcceptanceType="ACCEPT")
+        done = completed(ids + [bf])
+        for tid in ids:
+            self.assertEqual(done[tid]["GameSessionConnectionInfo"]["GameSessionArn"], self.arn)
+        self.assertTrue(wait_until(lambda: gl.describe_game_sessions(GameSessionId=self.arn)[
+            "GameSessions"][0]["CurrentPlayerSessionCount"] == 6, 5))
+
+    def test_a_new_player_rejects_and_the_backfill_searches_again(self):
+        gl = client()
+        bf, ids, new = self.accepting_backfill()
+        gl.accept_match(TicketId=ids[0], PlayerIds=[new[0]], AcceptanceType="ACCEPT")
+        gl.accept_match(TicketId=ids[1], PlayerIds=[new[1]], AcceptanceType="REJECT")
+        # The one who rejected is out; the one who accepted and the backfill
+        # request go back to the pool (where, alone, they wait).
+        settled = lambda: [tickets(ids + [bf])[t]["Status"] for t in (ids[1], ids[0], bf)] == \
+            ["CANCELLED", "SEARCHING", "SEARCHING"]
+        self.assertTrue(wait_until(settled, 10), tickets(ids + [bf]))
+        self.assertEqual(gl.describe_game_sessions(GameSessionId=self.arn)["GameSessions"][0]
+                         ["CurrentPlayerSessionCount"], 4)
+        for tid in (ids[0], bf):
+            gl.stop_matchmaking(TicketId=tid)
 
     def test_no_room_for_the_new_players(self):
         # The server names only one player a team, but four seats are held:
