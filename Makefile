@@ -154,6 +154,18 @@ $(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(LIBSERVER)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
 ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/rally_server.o
 
+# The fleet agent (agent/): on the server SDK's handle, the engine's
+# RuntimeConfiguration parser, and libcommon's log and util.
+AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agent/*.c))
+AGENT_BIN := $(BUILD)/bin/rally-agent
+$(AGENT_OBJ): ALL_CFLAGS += -Igameserver
+$(AGENT_BIN): $(AGENT_OBJ) $(LIBSERVER) $(LIBMATCH) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+ALL_OBJ += $(AGENT_OBJ)
+all: $(AGENT_BIN)
+
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o \
 	$(BUILD)/obj/client-sdk/examples/matchmake.o \
@@ -252,8 +264,8 @@ lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=missingIncludeSystem -Icommon -Imatchmaker/engine -Imatchmaker/daemon \
 		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common \
-		common matchmaker functions tools gameserver client-sdk sdk-common
-	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' \
+		common matchmaker functions tools gameserver agent client-sdk sdk-common
+	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' 'agent/*.c' \
 		'client-sdk/*.c' 'sdk-common/*.c' | \
 		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon \
 		-Imatchmaker/engine -Imatchmaker/daemon \

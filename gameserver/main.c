@@ -9,7 +9,13 @@
  *                    [--backfill CONFIGURATION]
  *
  * The fleet secret is read from the file named by RALLY_FLEET_SECRET_FILE
- * (never from the command line, where ps would show it).
+ * (never from the command line, where ps would show it). --port 0 listens
+ * on a port the system picks (what processes an agent runs side by side
+ * do). Launched by rally's fleet agent (agent/), the environment gives the
+ * rest: RALLY_URL, RALLY_LOCATION, GAMELIFT_SDK_FLEET_ID, and the
+ * process's own GAMELIFT_SDK_PROCESS_ID and GAMELIFT_SDK_HOST_ID; such a
+ * process hosts one game session and exits, as GameLift's do, and the
+ * agent launches another.
  *
  * The game (one line per message over TCP):
  *   client: <PlayerSessionId>          server: OK <PlayerId> | DENIED <reason>
@@ -91,7 +97,9 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int listen_on(int port)
+/* A listening socket on `port` (0: one the system picks); *bound gets the
+ * port it listens on. */
+static int listen_on(int port, int *bound)
 {
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int off = 0, on = 1;
@@ -101,10 +109,13 @@ static int listen_on(int port)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
     struct sockaddr_in6 addr = {
         .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0) {
+    socklen_t len = sizeof(addr);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) < 0) {
         close(fd);
         return -1;
     }
+    *bound = ntohs(addr.sin6_port);
     return fd;
 }
 
@@ -342,7 +353,7 @@ static size_t expected_players(const char *matchmaker_data)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: rally-gameserver --location LOCATION --port PORT [--url URL] "
+    fprintf(stderr, "usage: rally-gameserver --location LOCATION --port PORT|0 [--url URL] "
                     "[--fleet ID] [--ip IP] [--dns NAME] [--max-players N] "
                     "[--heartbeat-ms MS] [--idle-seconds S] [--backfill CONFIGURATION]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
@@ -378,9 +389,17 @@ static int read_secret(char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
-    struct rally_server_params p = {
-        .url = "http://127.0.0.1:8080", .fleet_id = "fleet-local", .ip_address = "127.0.0.1"};
-    long heartbeat_ms = 1000, idle_seconds = 90, port = 0, max_players = 10;
+    /* An agent's environment first; the command line over it. */
+    const char *env_url = getenv("RALLY_URL"), *env_fleet = getenv("GAMELIFT_SDK_FLEET_ID");
+    struct rally_server_params p = {.url = env_url != NULL ? env_url : "http://127.0.0.1:8080",
+                                    .fleet_id = env_fleet != NULL ? env_fleet : "fleet-local",
+                                    .ip_address = "127.0.0.1",
+                                    .location = getenv("RALLY_LOCATION"),
+                                    .process_id = getenv("GAMELIFT_SDK_PROCESS_ID"),
+                                    .compute_name = getenv("GAMELIFT_SDK_HOST_ID")};
+    /* An agent's process hosts one game session, then exits. */
+    bool one_session = p.process_id != NULL;
+    long heartbeat_ms = 1000, idle_seconds = 90, port = -1, max_players = 10;
     const char *backfill = NULL; /* a configuration: backfill a match a player leaves */
     bool ok = true;
     for (int i = 1; i < argc && ok; i += 2) {
@@ -388,7 +407,7 @@ int main(int argc, char **argv)
         if (v != NULL && strcmp(argv[i], "--location") == 0)
             p.location = v;
         else if (v != NULL && strcmp(argv[i], "--port") == 0)
-            ok = number(v, 1, 60000, &port);
+            ok = number(v, 0, 60000, &port);
         else if (v != NULL && strcmp(argv[i], "--url") == 0)
             p.url = v;
         else if (v != NULL && strcmp(argv[i], "--fleet") == 0)
@@ -408,9 +427,8 @@ int main(int argc, char **argv)
         else
             ok = false;
     }
-    if (!ok || p.location == NULL || port == 0)
+    if (!ok || p.location == NULL || port < 0)
         return usage();
-    p.port = (int)port;
     p.max_players = (int)max_players;
     char secret[512];
     if (read_secret(secret, sizeof(secret)) < 0)
@@ -425,13 +443,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    int lfd = listen_on(p.port);
+    int lfd = listen_on((int)port, &p.port);
     int listen_errno = errno;
-    rally_server *s = rally_server_new(&p);
+    rally_server *s = lfd >= 0 ? rally_server_new(&p) : NULL;
     memset(secret, 0, sizeof(secret));
     if (lfd < 0 || s == NULL) {
         if (lfd < 0)
-            say("cannot listen on port %d: %s", p.port, strerror(listen_errno));
+            say("cannot listen on port %ld: %s", port, strerror(listen_errno));
         else
             say("cannot start the server SDK");
         rally_server_free(s);
@@ -447,11 +465,16 @@ int main(int argc, char **argv)
     while (!stopping) {
         double now = now_s();
         if (!registered && now >= next_beat) {
-            if (rally_server_process_ready(s) == RALLY_SERVER_OK) {
+            int rc = rally_server_process_ready(s);
+            if (rc == RALLY_SERVER_OK) {
                 registered = true;
                 retry_pause = 0.5;
                 say("process %s ready in %s on port %d", rally_server_process_id(s), p.location,
                     p.port);
+            } else if (rc == RALLY_SERVER_E_REFUSED && one_session) {
+                say("ProcessReady: %s (exiting: the agent launches another)",
+                    rally_server_message(s));
+                break;
             } else {
                 say("ProcessReady: %s (retrying)", rally_server_message(s));
                 next_beat = now + retry_pause;
@@ -463,10 +486,12 @@ int main(int argc, char **argv)
             int rc = rally_server_heartbeat(s, &gs);
             next_beat = now + (double)heartbeat_ms / 1000.0;
             if (rc == RALLY_SERVER_E_TERMINATED) {
-                say("rally ended process %s; registering again", rally_server_process_id(s));
+                say("rally ended process %s; %s", rally_server_process_id(s),
+                    one_session ? "exiting" : "registering again");
                 close_all(s);
                 registered = active = false;
                 session[0] = '\0';
+                stopping = one_session;
                 continue;
             }
             if (rc != RALLY_SERVER_OK)
@@ -481,6 +506,7 @@ int main(int argc, char **argv)
                 registered = active = false;
                 session[0] = '\0';
                 next_beat = 0;
+                stopping = one_session;
                 continue;
             }
             /* OnUpdateGameSession: a backfill seated new players. */
@@ -520,6 +546,7 @@ int main(int argc, char **argv)
             registered = active = false;
             session[0] = '\0';
             next_beat = 0;
+            stopping = one_session;
             continue;
         }
 

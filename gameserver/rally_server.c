@@ -13,6 +13,7 @@
 
 struct rally_server {
     char *url, *fleet_id, *fleet_secret, *location, *ip_address, *dns_name;
+    char *agent_process_id, *compute_name; /* given by the agent, or NULL */
     int port, max_players;
     struct rally_http http; /* the libcurl handle and the response being received */
     char *token;
@@ -66,11 +67,15 @@ rally_server *rally_server_new(const struct rally_server_params *p)
     s->location = strdup(process ? p->location : "");
     s->ip_address = strdup(process ? p->ip_address : "");
     s->dns_name = dup_or_null(p->dns_name);
+    s->agent_process_id = dup_or_null(p->process_id);
+    s->compute_name = dup_or_null(p->compute_name);
     s->port = p->port;
     s->max_players = p->max_players;
     if (rally_http_init(&s->http) != 0 || s->url == NULL || s->fleet_id == NULL ||
         s->fleet_secret == NULL || s->location == NULL || s->ip_address == NULL ||
-        (p->dns_name != NULL && s->dns_name == NULL)) {
+        (p->dns_name != NULL && s->dns_name == NULL) ||
+        (p->process_id != NULL && s->agent_process_id == NULL) ||
+        (p->compute_name != NULL && s->compute_name == NULL)) {
         rally_server_free(s);
         return NULL;
     }
@@ -87,6 +92,8 @@ void rally_server_free(rally_server *s)
     rally_http_cleanup(&s->http);
     json_decref(s->last);
     free(s->matchmaker_data);
+    free(s->agent_process_id);
+    free(s->compute_name);
     free(s->url);
     free(s->fleet_id);
     if (s->fleet_secret != NULL)
@@ -202,6 +209,10 @@ int rally_server_process_ready(rally_server *s)
                              s->ip_address, "port", s->port, "maxPlayers", s->max_players);
     if (s->dns_name != NULL)
         json_object_set_new(body, "dnsName", json_string(s->dns_name));
+    if (s->agent_process_id != NULL)
+        json_object_set_new(body, "processId", json_string(s->agent_process_id));
+    if (s->compute_name != NULL)
+        json_object_set_new(body, "computeName", json_string(s->compute_name));
     int rc = call(s, "POST", "/v1/fleet/processes", body);
     if (rc != RALLY_SERVER_OK)
         return rc;

@@ -53,6 +53,13 @@ struct rally_server_params {
     const char *dns_name;   /* optional */
     int port;               /* 1..60000 */
     int max_players;        /* 1..200 */
+    /* Launched by rally's fleet agent: the id it launched the process as
+     * and the compute it runs on (its environment's GAMELIFT_SDK_PROCESS_ID
+     * and GAMELIFT_SDK_HOST_ID), NULL otherwise. With an id, ProcessReady
+     * registers under it, once: such a process hosts one game session and
+     * exits, and the agent launches another. */
+    const char *process_id;
+    const char *compute_name;
 };
 
 /* The game session handed over by a heartbeat. */

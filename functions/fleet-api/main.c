@@ -4,7 +4,17 @@
  * subject is the fleet id.
  *
  *   POST   /v1/fleet/processes                     ProcessReady
- *          {"location","ipAddress","dnsName"?,"port","maxPlayers"} -> 201 {"processId"}
+ *          {"location","ipAddress","dnsName"?,"port","maxPlayers",
+ *           "processId"?,"computeName"?} -> 201 {"processId"}
+ *          (processId and computeName: what an agent launched the process as,
+ *          GAMELIFT_SDK_PROCESS_ID and GAMELIFT_SDK_HOST_ID; an id ready
+ *          before is 409)
+ *   GET    /v1/fleet/runtime-configuration        -> 200 {"RuntimeConfiguration"}:
+ *                                                    what the fleet's agents run
+ *   POST   /v1/fleet/processes/describe            {"processIds"} -> 200
+ *                                                    {"processes": [{"processId","status",
+ *                                                    "statusReason"?,"gameSessionId"?}]}:
+ *                                                    those of them that called ProcessReady
  *   POST   /v1/fleet/processes/{id}/heartbeat      -> 200 {"processId","status",
  *                                                    "gameSession": {...} | null}
  *                                                    410 once the process was ended
@@ -42,14 +52,16 @@ enum {
     REMOVE,
     EXPLAIN_TICKET,
     EXPLAIN_RULESET,
-    EXPLAIN_POOL
+    EXPLAIN_POOL,
+    RUNTIME,
+    DESCRIBE,
 };
 
 static const struct db_stmt stmts[] = {
     [READY] = {"ready",
                "SELECT outcome, detail FROM fleet.process_ready($1, $2, $3, $4, $5, "
-               "$6::integer, $7::integer)",
-               7, false},
+               "$6::integer, $7::integer, $8)",
+               8, false},
     [HEARTBEAT] = {"heartbeat", "SELECT outcome, game_session::text FROM fleet.heartbeat($1, $2)",
                    2, true},
     [ENDING] = {"ending", "SELECT fleet.process_ending($1, $2, 'PROCESS_ENDING')", 2, true},
@@ -70,7 +82,15 @@ static const struct db_stmt stmts[] = {
     [EXPLAIN_TICKET] = {"explain_ticket", EXPLAIN_TICKET_SQL, 1, true},
     [EXPLAIN_RULESET] = {"explain_ruleset", EXPLAIN_RULESET_SQL, 1, true},
     [EXPLAIN_POOL] = {"explain_pool", EXPLAIN_POOL_SQL, 1, true},
+    [RUNTIME] = {"runtime",
+                 "SELECT coalesce(body->'RuntimeConfiguration', '{}')::text FROM fleet.fleets "
+                 "WHERE fleet_id = $1",
+                 1, true},
+    [DESCRIBE] = {"describe", "SELECT fleet.describe_processes($1, $2::text[])::text", 2, true},
 };
+
+/* The most process ids one describe takes: an agent's processes, and more. */
+#define DESCRIBE_MAX 1000
 
 /* Runs one entry point; NULL after answering the failure. */
 static PGresult *call(struct http_req *req, struct http_resp *resp, int stmt,
@@ -96,15 +116,15 @@ static bool ip_address(const char *s)
 
 static void handle_ready(struct http_req *req, struct http_resp *resp)
 {
-    const char *location = NULL, *ip = NULL, *dns = NULL;
+    const char *location = NULL, *ip = NULL, *dns = NULL, *id = NULL, *compute = NULL;
     json_int_t port = 0, max_players = 0;
     json_error_t jerr;
     json_t *body = http_json_body(req, resp);
     if (body == NULL)
         return;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s:I, s:I}", "location", &location,
-                       "ipAddress", &ip, "dnsName", &dns, "port", &port, "maxPlayers",
-                       &max_players) != 0) {
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s:I, s:I, s?s, s?s}", "location",
+                       &location, "ipAddress", &ip, "dnsName", &dns, "port", &port, "maxPlayers",
+                       &max_players, "processId", &id, "computeName", &compute) != 0) {
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
         return;
     }
@@ -113,23 +133,32 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
                       : dns != NULL && !util_is_token(dns, 253, "-.") ? "dnsName: a host name"
                       : port < 1 || port > 60000                      ? "port: 1 to 60000"
                       : max_players < 1 || max_players > 200          ? "maxPlayers: 1 to 200"
-                                                                      : NULL;
+                      : id != NULL && !util_is_token(id, 128, "-.")
+                          ? "processId: 1-128 of [A-Za-z0-9-.]"
+                      : compute != NULL && !util_is_token(compute, 128, "-_.")
+                          ? "computeName: 1-128 of [A-Za-z0-9-_.]"
+                          : NULL;
     if (bad != NULL) {
         http_error(req, resp, 400, "invalid_body", "%s", bad);
         return;
     }
-    char uuid[37];
-    util_uuid(uuid);
-    char *id = arena_sprintf(req->arena, "process-%s", uuid);
+    if (id == NULL) {
+        char uuid[37];
+        util_uuid(uuid);
+        id = arena_sprintf(req->arena, "process-%s", uuid);
+    }
     char *port_s = arena_sprintf(req->arena, "%lld", (long long)port);
     char *max_s = arena_sprintf(req->arena, "%lld", (long long)max_players);
-    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s};
+    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s, compute};
     PGresult *r = call(req, resp, READY, p);
     if (r == NULL)
         return;
     const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
     if (strcmp(outcome, "ready") == 0)
         http_reply(req, resp, 201, json_pack("{s:s}", "processId", id));
+    else if (strcmp(outcome, "exists") == 0)
+        http_error(req, resp, 409, "process_exists",
+                   "process %s was ready before: a process is ready once", detail);
     else if (strcmp(outcome, "unknown_fleet") == 0)
         http_error(req, resp, 403, "unknown_fleet", "fleet %s is not configured (config/fleets/)",
                    detail);
@@ -289,6 +318,56 @@ static void handle_explain(struct http_req *req, struct http_resp *resp)
         http_reply(req, resp, 200, report);
 }
 
+/* The fleet's RuntimeConfiguration, for its agents. */
+static void handle_runtime(struct http_req *req, struct http_resp *resp)
+{
+    const char *p[] = {req->claims.sub};
+    PGresult *r = call(req, resp, RUNTIME, p);
+    if (r == NULL)
+        return;
+    json_t *rc = PQntuples(r) == 1 ? json_loads(db_get(r, 0, 0), 0, NULL) : NULL;
+    if (rc == NULL)
+        http_error(req, resp, 403, "unknown_fleet", "fleet %s is not configured (config/fleets/)",
+                   req->claims.sub);
+    else
+        http_reply(req, resp, 200, json_pack("{s:o}", "RuntimeConfiguration", rc));
+}
+
+/* Which of an agent's processes called ProcessReady, and how they are. */
+static void handle_describe(struct http_req *req, struct http_resp *resp)
+{
+    json_t *ids = NULL;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:o}", "processIds", &ids) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    size_t n = json_is_array(ids) ? json_array_size(ids) : 0;
+    if (n < 1 || n > DESCRIBE_MAX) {
+        http_error(req, resp, 400, "invalid_body", "processIds: an array of 1 to %d ids",
+                   DESCRIBE_MAX);
+        return;
+    }
+    const char **list = arena_alloc(req->arena, n * sizeof(*list));
+    for (size_t i = 0; i < n; i++) {
+        list[i] = json_string_value(json_array_get(ids, i));
+        if (list[i] == NULL || !util_is_token(list[i], 128, "-.")) {
+            http_error(req, resp, 400, "invalid_body", "processIds[%zu]: a process id", i);
+            return;
+        }
+    }
+    const char *p[] = {req->claims.sub, util_pg_text_array(req->arena, list, n)};
+    PGresult *r = call(req, resp, DESCRIBE, p);
+    if (r == NULL)
+        return;
+    json_t *found = json_loads(db_get(r, 0, 0), 0, NULL);
+    http_reply(req, resp, 200,
+               json_pack("{s:o}", "processes", found != NULL ? found : json_array()));
+}
+
 /* Every route is server scope: the token's subject is the fleet. */
 static const struct http_route routes[] = {
     {.name = "process_ready",
@@ -296,6 +375,16 @@ static const struct http_route routes[] = {
      .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_ready},
+    {.name = "runtime_configuration",
+     .method = "GET",
+     .dialect = &dialect_native,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_runtime},
+    {.name = "describe_processes",
+     .method = "POST",
+     .dialect = &dialect_native,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_describe},
     {.name = "heartbeat",
      .method = "POST",
      .dialect = &dialect_native,

@@ -7,6 +7,7 @@
 
 #include "fields.h"
 #include "players.h"
+#include "runtime.h"
 
 const char *fm_arn_name(const char *s, const char *kind)
 {
@@ -204,19 +205,12 @@ int fm_fleet_parse(json_t *body, const char *fallback_name, struct fm_fleet *f,
         return -1;
     if (!fm_token(f->fleet_id, 128, "-_."))
         return fm_fail(err, "FleetId", "must be 1-128 characters of [a-zA-Z0-9-_.]");
-    json_t *runtime = json_object_get(body, "RuntimeConfiguration");
-    if (runtime != NULL) {
-        static const char *const rk[] = {"GameSessionActivationTimeoutSeconds",
-                                         "MaxConcurrentGameSessionActivations", "ServerProcesses",
-                                         NULL};
-        if (!json_is_object(runtime))
-            return fm_fail(err, "RuntimeConfiguration", "must be an object");
-        if (fm_known_fields(runtime, rk, "RuntimeConfiguration", err) < 0 ||
-            fm_int_field(runtime, rk[0], 1, 600, &f->activation_timeout_seconds, err) < 0) {
-            fm_field_prefix(err, "RuntimeConfiguration");
-            return -1;
-        }
+    struct fm_runtime runtime;
+    if (fm_runtime_parse(json_object_get(body, "RuntimeConfiguration"), &runtime, err) < 0) {
+        fm_field_prefix(err, "RuntimeConfiguration");
+        return -1;
     }
+    f->activation_timeout_seconds = runtime.activation_timeout_s;
     json_t *locs = json_object_get(body, "Locations");
     if (locs == NULL)
         return fm_fail(err, "Locations", "is required: where this fleet's processes run");

@@ -29,9 +29,15 @@ LANGUAGE sql AS $$
 $$;
 
 -- ProcessReady: a server process of p_fleet is up in p_location.
+-- Before sql/017 it had no p_compute: the old signature is dropped (in this
+-- file's transaction: callers never see it missing).
+DROP FUNCTION IF EXISTS fleet.process_ready(text, text, text, text, text, integer, integer);
+-- ProcessReady. The id is rally's, or the agent's (GAMELIFT_SDK_PROCESS_ID):
+-- one that was ever ready before is refused (outcome 'exists'), as a
+-- process ready twice would be hosted twice.
 CREATE OR REPLACE FUNCTION fleet.process_ready(
     p_process_id text, p_fleet text, p_location text, p_ip text, p_dns text, p_port integer,
-    p_max_players integer, OUT outcome text, OUT detail text)
+    p_max_players integer, p_compute text, OUT outcome text, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     f fleet.fleets%ROWTYPE;
@@ -48,11 +54,30 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO fleet.processes (process_id, fleet_id, location, ip_address, dns_name, port,
-                                 max_players)
-        VALUES (p_process_id, p_fleet, p_location, p_ip, p_dns, p_port, p_max_players);
+                                 max_players, compute_name)
+        VALUES (p_process_id, p_fleet, p_location, p_ip, p_dns, p_port, p_max_players, p_compute)
+        ON CONFLICT (process_id) DO NOTHING;
+    IF NOT FOUND THEN
+        outcome := 'exists';
+        detail := p_process_id;
+        RETURN;
+    END IF;
     outcome := 'ready';
     detail := p_process_id;
 END;
+$$;
+
+-- What an agent asks of the processes it launched, by their ids (of its
+-- fleet; others are as unknown): whether each is ready, and whether rally
+-- ended it. An id not returned has not called ProcessReady (yet).
+CREATE OR REPLACE FUNCTION fleet.describe_processes(p_fleet text, p_ids text[])
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+               'processId', p.process_id, 'status', p.status, 'statusReason', p.status_reason,
+               'gameSessionId', p.game_session_id)) ORDER BY p.process_id), '[]')
+        FROM fleet.processes p
+        WHERE p.fleet_id = p_fleet AND p.process_id = ANY (p_ids);
 $$;
 
 -- Heartbeat: the process is alive; answers its state and the game session it

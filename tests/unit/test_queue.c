@@ -7,6 +7,7 @@
 
 #include "players.h"
 #include "queue.h"
+#include "runtime.h"
 
 static json_t *parse_json(const char *text)
 {
@@ -129,6 +130,55 @@ START_TEST(test_fleet_file)
 }
 END_TEST
 
+/* ServerProcesses: what an agent runs, and what rally-admin refuses. */
+START_TEST(test_runtime_configuration)
+{
+    json_t *body = parse_json(
+        "{\"ServerProcesses\": [{\"LaunchPath\": \"/local/game/server\", \"Parameters\": "
+        "\"--port 0\", \"ConcurrentExecutions\": 3}, {\"LaunchPath\": \"relay\", "
+        "\"ConcurrentExecutions\": 2}], \"MaxConcurrentGameSessionActivations\": 2}");
+    struct fm_runtime rt;
+    struct fm_error err;
+    ck_assert_msg(fm_runtime_parse(body, &rt, &err) == 0, "%s: %s", err.field, err.message);
+    ck_assert_uint_eq(rt.nprocs, 2);
+    ck_assert_int_eq(rt.total, 5);
+    ck_assert_str_eq(rt.procs[0].parameters, "--port 0");
+    ck_assert_str_eq(rt.procs[1].parameters, "");
+    ck_assert_int_eq(rt.max_activations, 2);
+    ck_assert_int_eq(rt.activation_timeout_s, 300);
+    json_decref(body);
+    ck_assert_int_eq(fm_runtime_parse(NULL, &rt, &err), 0);
+    ck_assert_uint_eq(rt.nprocs, 0);
+
+    static const struct {
+        const char *json, *field;
+    } bad[] = {
+        {"{\"ServerProcesses\": []}", "ServerProcesses"},
+        {"{\"ServerProcesses\": [{\"ConcurrentExecutions\": 1}]}", "ServerProcesses[0].LaunchPath"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\"}]}",
+         "ServerProcesses[0].ConcurrentExecutions"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\", \"ConcurrentExecutions\": 0}]}",
+         "ServerProcesses[0].ConcurrentExecutions"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"../x\", \"ConcurrentExecutions\": 1}]}",
+         "ServerProcesses[0].LaunchPath"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\", \"ConcurrentExecutions\": 1, "
+         "\"Shell\": true}]}",
+         "ServerProcesses[0].Shell"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\", \"ConcurrentExecutions\": 600}, "
+         "{\"LaunchPath\": \"y\", \"ConcurrentExecutions\": 600}]}",
+         "ServerProcesses"},
+        {"{\"MaxConcurrentGameSessionActivations\": 0}", "MaxConcurrentGameSessionActivations"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        body = parse_json(bad[i].json);
+        ck_assert_int_eq(fm_runtime_parse(body, &rt, &err), -1);
+        ck_assert_msg(strcmp(err.field, bad[i].field) == 0, "case %zu: %s (%s)", i, err.field,
+                      err.message);
+        json_decref(body);
+    }
+}
+END_TEST
+
 START_TEST(test_arn_names)
 {
     ck_assert_str_eq(fm_arn_name("arn:aws:gamelift:r:1:gamesessionqueue/q-1", "gamesessionqueue"),
@@ -220,6 +270,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_refused_queues, 0,
                         (int)(sizeof(bad_queues) / sizeof(bad_queues[0])));
     tcase_add_test(tc, test_fleet_file);
+    tcase_add_test(tc, test_runtime_configuration);
     tcase_add_test(tc, test_arn_names);
     tcase_add_test(tc, test_choice_of_location);
     suite_add_tcase(s, tc);

@@ -1,0 +1,249 @@
+/*
+ * rally-agent: keeps a fleet's game-server processes running on one host,
+ * as GameLift's agent does on an Anywhere compute (docs/agent.md).
+ *
+ *   rally-agent --fleet ID --location LOCATION [--url URL] [--compute NAME]
+ *               [--game-dir DIR] [--ready-timeout S] [--drain-seconds S]
+ *               [--config-seconds S]
+ *
+ * It reads the fleet's RuntimeConfiguration from rally (and again every
+ * --config-seconds, so a change needs no restart), runs its ServerProcesses
+ * (slots.h), asks rally every second which of them are ready, hosting or
+ * ended (FORCE_TERMINATE: killed), and ends one that has not called
+ * ProcessReady within --ready-timeout (60 s). SIGTERM or SIGINT: drains
+ * (nothing new is launched, idle processes end, those hosting a game
+ * session get --drain-seconds, 300, to finish), then exits.
+ *
+ * Credentials: the fleet secret from the file RALLY_FLEET_SECRET_FILE
+ * names, which its processes find in the same variable. Each process gets
+ * RALLY_URL, RALLY_LOCATION, GAMELIFT_SDK_FLEET_ID, GAMELIFT_SDK_HOST_ID
+ * (the compute) and GAMELIFT_SDK_PROCESS_ID (its own id) in its
+ * environment, never on its command line.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "rally.h"
+#include "rally_server.h"
+#include "runtime.h"
+#include "slots.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_child(int sig)
+{
+    (void)sig; /* only to cut the sleep short */
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct options {
+    const char *url, *fleet, *location, *compute, *game_dir;
+    double ready_timeout, drain_s, config_s;
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: rally-agent --fleet ID --location LOCATION [--url URL] "
+                    "[--compute NAME] [--game-dir DIR] [--ready-timeout S] [--drain-seconds S] "
+                    "[--config-seconds S]\n"
+                    "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
+    return 2;
+}
+
+static bool seconds(const char *v, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double d = strtod(v, &end);
+    if (end == v || *end != '\0' || !(d >= lo && d <= hi))
+        return false;
+    *out = d;
+    return true;
+}
+
+static int parse(int argc, char **argv, struct options *o)
+{
+    static char host[256];
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    *o = (struct options){.url = "http://127.0.0.1:8080",
+                          .compute = host,
+                          .game_dir = ".",
+                          .ready_timeout = 60,
+                          .drain_s = 300,
+                          .config_s = 10};
+    bool ok = true;
+    for (int i = 1; i < argc && ok; i += 2) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            return -1;
+        if (strcmp(k, "--url") == 0)
+            o->url = v;
+        else if (strcmp(k, "--fleet") == 0)
+            o->fleet = v;
+        else if (strcmp(k, "--location") == 0)
+            o->location = v;
+        else if (strcmp(k, "--compute") == 0)
+            o->compute = v;
+        else if (strcmp(k, "--game-dir") == 0)
+            o->game_dir = v;
+        else if (strcmp(k, "--ready-timeout") == 0)
+            ok = seconds(v, 1, 3600, &o->ready_timeout);
+        else if (strcmp(k, "--drain-seconds") == 0)
+            ok = seconds(v, 0, 86400, &o->drain_s);
+        else if (strcmp(k, "--config-seconds") == 0)
+            ok = seconds(v, 0.2, 3600, &o->config_s);
+        else
+            ok = false;
+    }
+    return ok && o->fleet != NULL && o->location != NULL ? 0 : -1;
+}
+
+static int read_secret(char *out, size_t cap)
+{
+    const char *path = getenv("RALLY_FLEET_SECRET_FILE");
+    FILE *f = path != NULL ? fopen(path, "r") : NULL;
+    if (f == NULL)
+        return -1;
+    size_t n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--;
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+/* The agent's environment, less what it sets, plus what each process
+ * gets (malloc'd array; its strings are environ's and static). */
+static char **child_env(const struct options *o)
+{
+    static char ours[4][2048];
+    static const char *const set[] = {"RALLY_URL=", "RALLY_LOCATION=", "GAMELIFT_SDK_FLEET_ID=",
+                                      "GAMELIFT_SDK_HOST_ID=", "GAMELIFT_SDK_PROCESS_ID="};
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **env = calloc(n + 8, sizeof(*env));
+    if (env == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < sizeof(set) / sizeof(set[0]) && !replaced; j++)
+            replaced = strncmp(environ[i], set[j], strlen(set[j])) == 0;
+        if (!replaced)
+            env[k++] = environ[i];
+    }
+    const char *values[] = {o->url, o->location, o->fleet, o->compute};
+    for (size_t j = 0; j < 4; j++) {
+        snprintf(ours[j], sizeof(ours[j]), "%s%s", set[j], values[j]);
+        env[k++] = ours[j];
+    }
+    return env;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    if (parse(argc, argv, &o) < 0)
+        return usage();
+    log_init("agent");
+    char secret[512];
+    if (read_secret(secret, sizeof(secret)) < 0) {
+        fprintf(stderr, "rally-agent: RALLY_FLEET_SECRET_FILE must name the fleet secret's file\n");
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_child;
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    rally_server *s = rally_server_new(
+        &(struct rally_server_params){.url = o.url, .fleet_id = o.fleet, .fleet_secret = secret});
+    memset(secret, 0, sizeof(secret));
+    char **env = child_env(&o);
+    struct slots *t = env != NULL ? slots_new(o.game_dir, env, o.ready_timeout) : NULL;
+    free(env); /* copied */
+    if (s == NULL || t == NULL) {
+        fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
+        return 1;
+    }
+    log_info("agent for fleet %s in %s on compute %s", o.fleet, o.location, o.compute);
+    json_t *config = NULL; /* the runtime configuration in force: the slots borrow nothing of it */
+    double next_config = 0, next_observe = 0, drain_until = 0;
+    bool draining = false, ended_all = false;
+    for (;;) {
+        double now = now_s();
+        if (stop_requested && !draining) {
+            draining = true;
+            drain_until = now + o.drain_s;
+            next_observe = 0; /* which of them host a game session, as of now */
+            log_info("draining: %zu processes; those hosting have %.0f s", slots_running(t),
+                     o.drain_s);
+        }
+        if (!draining && now >= next_config) {
+            struct fm_runtime rt;
+            json_t *fresh = agent_fetch_runtime(s, &rt);
+            if (fresh != NULL) {
+                if (config == NULL || !json_equal(config, fresh)) {
+                    log_info("runtime configuration: %d processes", rt.total);
+                    slots_configure(t, &rt, now);
+                }
+                json_decref(config);
+                config = fresh;
+            }
+            next_config = now + o.config_s;
+        }
+        if (now >= next_observe) {
+            agent_observe(s, t, now);
+            next_observe = now + 1;
+        }
+        if (draining) {
+            slots_end(t, false, 30, now);
+            if (now >= drain_until && !ended_all) {
+                slots_end(t, true, 10, now);
+                ended_all = true;
+            }
+        }
+        slots_run(t, now, draining);
+        agent_report_gone(s, t);
+        if (draining && slots_running(t) == 0)
+            break;
+        struct timespec nap = {0, 200 * 1000 * 1000};
+        nanosleep(&nap, NULL); /* SIGCHLD cuts it short */
+    }
+    log_info("stopped: %u launches, %u exits, %u killed", t->launches, t->exits, t->kills);
+    json_decref(config);
+    slots_free(t);
+    rally_server_free(s);
+    curl_global_cleanup();
+    return 0;
+}

@@ -1,0 +1,83 @@
+#include "rally.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+json_t *agent_fetch_runtime(rally_server *s, struct fm_runtime *rt)
+{
+    const char *answer = NULL;
+    int rc = rally_server_request(s, "GET", "/v1/fleet/runtime-configuration", NULL, &answer);
+    if (rc != RALLY_SERVER_OK) {
+        log_warn("cannot read the runtime configuration: %s", rally_server_message(s));
+        return NULL;
+    }
+    json_t *body = json_loads(answer, 0, NULL);
+    json_t *runtime = json_incref(json_object_get(body, "RuntimeConfiguration"));
+    json_decref(body);
+    struct fm_error err;
+    if (runtime == NULL || fm_runtime_parse(runtime, rt, &err) < 0) {
+        log_warn("the runtime configuration is not usable: %s %s", runtime ? err.field : "",
+                 runtime ? err.message : "missing");
+        json_decref(runtime);
+        return NULL;
+    }
+    return runtime;
+}
+
+int agent_observe(rally_server *s, struct slots *t, double now)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; i < t->n; i++)
+        if (t->s[i].pid > 0)
+            json_array_append_new(ids, json_string(t->s[i].process_id));
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
+        return 0;
+    }
+    json_t *body = json_pack("{s:o}", "processIds", ids);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *answer = NULL;
+    int rc = text != NULL
+                 ? rally_server_request(s, "POST", "/v1/fleet/processes/describe", text, &answer)
+                 : RALLY_SERVER_E_ARGUMENT;
+    free(text);
+    if (rc != RALLY_SERVER_OK) {
+        log_warn("cannot describe the processes: %s", rally_server_message(s));
+        return -1;
+    }
+    json_t *found = json_loads(answer, 0, NULL);
+    log_debug("rally has %zu of our processes",
+              json_array_size(json_object_get(found, "processes")));
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(found, "processes"), i, p)
+    {
+        const char *id = json_string_value(json_object_get(p, "processId"));
+        const char *status = json_string_value(json_object_get(p, "status"));
+        if (id != NULL && status != NULL)
+            slots_observe(t, id, status, json_string_value(json_object_get(p, "statusReason")),
+                          json_object_get(p, "gameSessionId") != NULL, now);
+    }
+    json_decref(found);
+    return 0;
+}
+
+void agent_report_gone(rally_server *s, struct slots *t)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < t->ngone; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/fleet/processes/%s", t->gone[i]);
+        int rc = rally_server_request(s, "DELETE", path, NULL, NULL);
+        if (rc == RALLY_SERVER_E_TRANSPORT || rc == RALLY_SERVER_E_AUTH)
+            memmove(t->gone[kept++], t->gone[i], sizeof(t->gone[i])); /* next time */
+        else
+            log_info("told rally process %s exited (%s)", t->gone[i],
+                     rc == RALLY_SERVER_OK ? "ended" : rally_server_message(s));
+    }
+    t->ngone = kept;
+}

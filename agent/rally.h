@@ -1,0 +1,28 @@
+/*
+ * What the agent asks of rally, with the fleet's credentials (the server
+ * SDK's handle, gameserver/rally_server.h): the fleet's RuntimeConfiguration,
+ * and which of its processes are ready, hosting, or ended.
+ */
+#ifndef RALLY_AGENT_RALLY_H
+#define RALLY_AGENT_RALLY_H
+
+#include <jansson.h>
+
+#include "rally_server.h"
+#include "runtime.h"
+#include "slots.h"
+
+/* The fleet's RuntimeConfiguration, validated: the JSON (a new reference,
+ * which the parsed *rt borrows from), or NULL after logging why. */
+json_t *agent_fetch_runtime(rally_server *s, struct fm_runtime *rt);
+
+/* Tells the table what rally says of its running processes. -1 when rally
+ * did not answer (the table keeps what it knew). */
+int agent_observe(rally_server *s, struct slots *t, double now);
+
+/* ProcessEnding for each process that exited while rally had it ready
+ * (t->gone), which is then emptied; what rally did not take stays for
+ * the next call. */
+void agent_report_gone(rally_server *s, struct slots *t);
+
+#endif

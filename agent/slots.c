@@ -1,0 +1,319 @@
+#include "slots.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* A process that exits sooner than this after its launch, without having
+ * called ProcessReady, failed: the next launch waits (backoff). */
+#define QUICK_EXIT_S 10.0
+#define BACKOFF_MAX_S 60.0
+/* How long a process rally ended may take to go by itself. */
+#define ENDED_GRACE_S 30.0
+#define MAX_ARGS 64
+
+struct slots *slots_new(const char *game_dir, char *const *env, double ready_timeout)
+{
+    struct slots *t = calloc(1, sizeof(*t));
+    size_t n = 0;
+    while (env[n] != NULL)
+        n++;
+    if (t == NULL || (t->env = calloc(n + 2, sizeof(char *))) == NULL ||
+        (t->game_dir = strdup(game_dir)) == NULL) {
+        slots_free(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((t->env[i] = strdup(env[i])) == NULL) {
+            slots_free(t);
+            return NULL;
+        }
+    t->ready_timeout = ready_timeout;
+    return t;
+}
+
+void slots_free(struct slots *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->s[i].launch_path);
+        free(t->s[i].parameters);
+    }
+    for (size_t i = 0; t->env != NULL && t->env[i] != NULL; i++)
+        free(t->env[i]);
+    free(t->env);
+    free(t->s);
+    free(t->gone);
+    free(t->game_dir);
+    free(t);
+}
+
+static struct slot *find(struct slots *t, const char *path, const char *params, int index)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->s[i].wanted && t->s[i].index == index && strcmp(t->s[i].launch_path, path) == 0 &&
+            strcmp(t->s[i].parameters, params) == 0)
+            return &t->s[i];
+    return NULL;
+}
+
+static void add(struct slots *t, const struct fm_server_process *p, int index, double now)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        struct slot *s = realloc(t->s, cap * sizeof(*s));
+        if (s == NULL)
+            log_fatal("out of memory for %zu slots", cap);
+        t->s = s;
+        t->cap = cap;
+    }
+    struct slot *s = &t->s[t->n];
+    *s = (struct slot){.launch_path = strdup(p->launch_path),
+                       .parameters = strdup(p->parameters),
+                       .index = index,
+                       .wanted = true,
+                       .next_launch = now};
+    if (s->launch_path == NULL || s->parameters == NULL)
+        log_fatal("out of memory for a slot");
+    t->n++;
+}
+
+/* Asks the process to end: SIGTERM now, SIGKILL after `grace`. */
+static void end(struct slot *s, double grace, double now, const char *why)
+{
+    if (s->pid <= 0 || s->kill_at > 0)
+        return;
+    log_info("ending process %s (pid %d): %s", s->process_id, (int)s->pid, why);
+    kill(s->pid, SIGTERM);
+    s->kill_at = now + grace;
+}
+
+void slots_configure(struct slots *t, const struct fm_runtime *rt, double now)
+{
+    bool *keep = calloc(t->n + 1, sizeof(*keep));
+    if (keep == NULL)
+        log_fatal("out of memory");
+    for (size_t i = 0; i < rt->nprocs; i++)
+        for (int k = 0; k < rt->procs[i].concurrent; k++) {
+            struct slot *s = find(t, rt->procs[i].launch_path, rt->procs[i].parameters, k);
+            if (s != NULL)
+                keep[s - t->s] = true;
+        }
+    size_t before = t->n;
+    for (size_t i = 0; i < before; i++)
+        if (t->s[i].wanted && !keep[i]) {
+            t->s[i].wanted = false;
+            if (!t->s[i].hosting)
+                end(&t->s[i], ENDED_GRACE_S, now, "no longer in the runtime configuration");
+        }
+    free(keep);
+    for (size_t i = 0; i < rt->nprocs; i++)
+        for (int k = 0; k < rt->procs[i].concurrent; k++)
+            if (find(t, rt->procs[i].launch_path, rt->procs[i].parameters, k) == NULL)
+                add(t, &rt->procs[i], k, now);
+}
+
+/* argv from the launch path and its parameters split on spaces (no shell,
+ * no quoting: GameLift's Parameters are plain words). */
+static int build_argv(const struct slots *t, const struct slot *s, char *path, size_t cap,
+                      char *words, char **argv)
+{
+    const char *lp = s->launch_path;
+    if (strncmp(lp, "/local/game/", 12) == 0) /* GameLift's install root */
+        lp += 12;
+    int n = lp[0] == '/' ? snprintf(path, cap, "%s", lp)
+                         : snprintf(path, cap, "%s/%s", t->game_dir, lp);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    int argc = 0;
+    argv[argc++] = path;
+    for (char *w = strtok(words, " \t"); w != NULL && argc < MAX_ARGS; w = strtok(NULL, " \t"))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    return 0;
+}
+
+static void launch(struct slots *t, struct slot *s, double now)
+{
+    char path[4096], words[1025], id[37];
+    char *argv[MAX_ARGS + 1];
+    snprintf(words, sizeof(words), "%s", s->parameters);
+    if (build_argv(t, s, path, sizeof(path), words, argv) < 0) {
+        log_error("launch path %s is too long", s->launch_path);
+        s->next_launch = now + BACKOFF_MAX_S;
+        return;
+    }
+    util_uuid(id);
+    snprintf(s->process_id, sizeof(s->process_id), "process-%s", id);
+    size_t n = 0;
+    while (t->env[n] != NULL)
+        n++;
+    char env_id[96];
+    snprintf(env_id, sizeof(env_id), "GAMELIFT_SDK_PROCESS_ID=%s", s->process_id);
+    t->env[n] = env_id; /* for the child only: taken off below */
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0); /* its own group: it outlives the agent */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        execve(path, argv, t->env);
+        fprintf(stderr, "rally-agent: cannot run %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    t->env[n] = NULL;
+    if (pid < 0) {
+        log_error("cannot launch %s: %s", path, strerror(errno));
+        s->next_launch = now + 1;
+        return;
+    }
+    s->pid = pid;
+    s->started = now;
+    s->ready = s->hosting = s->ended = false;
+    s->kill_at = 0;
+    t->launches++;
+    log_info("launched %s as process %s (pid %d)", path, s->process_id, (int)pid);
+}
+
+static struct slot *by_pid(struct slots *t, pid_t pid)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->s[i].pid == pid)
+            return &t->s[i];
+    return NULL;
+}
+
+/* A process exited: when the slot relaunches, after what backoff. */
+static void exited(struct slots *t, struct slot *s, int status, double now)
+{
+    bool quick = !s->ready && now - s->started < QUICK_EXIT_S;
+    s->failures = quick ? s->failures + 1 : 0;
+    double wait = 0;
+    if (s->failures > 0) {
+        wait = 1;
+        for (int i = 1; i < s->failures && wait < BACKOFF_MAX_S; i++)
+            wait *= 2;
+        wait = wait < BACKOFF_MAX_S ? wait : BACKOFF_MAX_S;
+    }
+    s->next_launch = now + wait;
+    t->exits++;
+    /* Unless rally ended it, rally may have it ready (it may have called
+     * ProcessReady since the last look): it is told. */
+    if (!s->ended) {
+        if (t->ngone == t->capgone) {
+            size_t cap = t->capgone ? t->capgone * 2 : 16;
+            char(*g)[64] = realloc(t->gone, cap * sizeof(*g));
+            if (g == NULL)
+                log_fatal("out of memory");
+            t->gone = g;
+            t->capgone = cap;
+        }
+        memcpy(t->gone[t->ngone++], s->process_id, sizeof(s->process_id));
+    }
+    if (WIFSIGNALED(status))
+        log_info("process %s (pid %d) killed by signal %d%s", s->process_id, (int)s->pid,
+                 WTERMSIG(status), quick ? "; relaunch backs off" : "");
+    else
+        log_info("process %s (pid %d) exited with %d%s", s->process_id, (int)s->pid,
+                 WEXITSTATUS(status), quick ? "; relaunch backs off" : "");
+    s->pid = 0;
+    s->ready = s->hosting = s->ended = false;
+    s->kill_at = 0;
+}
+
+void slots_run(struct slots *t, double now, bool draining)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct slot *s = by_pid(t, pid);
+        if (s != NULL)
+            exited(t, s, status, now);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        struct slot *s = &t->s[i];
+        if (s->pid > 0 && s->kill_at > 0 && now >= s->kill_at) {
+            log_warn("process %s (pid %d) did not end in time: SIGKILL", s->process_id,
+                     (int)s->pid);
+            kill(s->pid, SIGKILL);
+            s->kill_at = now + 3600; /* once */
+            t->kills++;
+        } else if (s->pid > 0 && !s->ready && s->kill_at == 0 &&
+                   now - s->started > t->ready_timeout) {
+            log_warn("process %s (pid %d) did not call ProcessReady within %.0f s: SIGKILL",
+                     s->process_id, (int)s->pid, t->ready_timeout);
+            kill(s->pid, SIGKILL);
+            s->kill_at = now + 3600;
+            t->kills++;
+        } else if (s->pid == 0 && s->wanted && !draining && now >= s->next_launch) {
+            launch(t, s, now);
+        }
+    }
+    /* Slots no longer wanted, their process gone: dropped. */
+    size_t w = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->s[i].wanted && t->s[i].pid == 0) {
+            free(t->s[i].launch_path);
+            free(t->s[i].parameters);
+            continue;
+        }
+        t->s[w++] = t->s[i];
+    }
+    t->n = w;
+}
+
+void slots_observe(struct slots *t, const char *process_id, const char *status, const char *reason,
+                   bool hosting, double now)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct slot *s = &t->s[i];
+        if (s->pid <= 0 || strcmp(s->process_id, process_id) != 0)
+            continue;
+        if (strcmp(status, "ACTIVE") == 0) {
+            s->ready = true;
+            bool was = s->hosting;
+            s->hosting = hosting;
+            if (was && !hosting && !s->wanted)
+                end(s, ENDED_GRACE_S, now, "its game session ended, and its slot is gone");
+        } else if (reason != NULL && strcmp(reason, "FORCE_TERMINATED") == 0) {
+            s->ready = s->ended = true;
+            log_info("process %s (pid %d): FORCE_TERMINATE", s->process_id, (int)s->pid);
+            kill(s->pid, SIGKILL);
+            s->kill_at = now + 3600;
+            t->kills++;
+        } else if (reason != NULL && strcmp(reason, "PROCESS_ENDING") == 0) {
+            /* It said it is ending: it has the grace to go by itself. */
+            s->ready = s->ended = true;
+            if (s->kill_at == 0)
+                s->kill_at = now + ENDED_GRACE_S;
+        } else {
+            s->ready = s->ended = true; /* rally ended it (a lost heartbeat, ...): ask it to go */
+            end(s, ENDED_GRACE_S, now, reason != NULL ? reason : "ended by rally");
+        }
+        return;
+    }
+}
+
+void slots_end(struct slots *t, bool all, double grace, double now)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (all || !t->s[i].hosting)
+            end(&t->s[i], grace, now, all ? "the agent is stopping" : "the agent is draining");
+}
+
+size_t slots_running(const struct slots *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += t->s[i].pid > 0;
+    return n;
+}

@@ -1,0 +1,69 @@
+#include "runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int server_process(json_t *p, struct fm_server_process *out, struct fm_error *err)
+{
+    static const char *const known[] = {"LaunchPath", "Parameters", "ConcurrentExecutions", NULL};
+    if (!json_is_object(p))
+        return fm_fail(err, "", "must be an object");
+    out->parameters = "";
+    out->concurrent = 0;
+    if (fm_known_fields(p, known, "a server process", err) < 0 ||
+        fm_text_field(p, "LaunchPath", 1, 1024, &out->launch_path, err) < 0 ||
+        fm_text_field(p, "Parameters", 1, 1024, &out->parameters, err) < 0 ||
+        fm_int_field(p, "ConcurrentExecutions", 1, FM_MAX_HOST_PROCESSES, &out->concurrent, err) <
+            0)
+        return -1;
+    if (out->launch_path == NULL)
+        return fm_fail(err, "LaunchPath", "is required");
+    if (out->concurrent == 0)
+        return fm_fail(err, "ConcurrentExecutions", "is required");
+    if (strstr(out->launch_path, "..") != NULL)
+        return fm_fail(err, "LaunchPath", "must not climb out of its directory (\"..\")");
+    return 0;
+}
+
+int fm_runtime_parse(json_t *runtime, struct fm_runtime *out, struct fm_error *err)
+{
+    static const char *const known[] = {"GameSessionActivationTimeoutSeconds",
+                                        "MaxConcurrentGameSessionActivations", "ServerProcesses",
+                                        NULL};
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    out->activation_timeout_s = 300; /* GameLift's default */
+    if (runtime == NULL)
+        return 0;
+    if (!json_is_object(runtime))
+        return fm_fail(err, "", "must be an object");
+    if (fm_known_fields(runtime, known, "RuntimeConfiguration", err) < 0 ||
+        fm_int_field(runtime, known[0], 1, 600, &out->activation_timeout_s, err) < 0 ||
+        fm_int_field(runtime, known[1], 1, 2147483647, &out->max_activations, err) < 0)
+        return -1;
+    json_t *procs = json_object_get(runtime, "ServerProcesses");
+    if (procs == NULL)
+        return 0;
+    if (!json_is_array(procs) || json_array_size(procs) < 1 ||
+        json_array_size(procs) > FM_MAX_SERVER_PROCESSES)
+        return fm_fail(err, "ServerProcesses", "must be an array of 1 to %d server processes",
+                       FM_MAX_SERVER_PROCESSES);
+    size_t i;
+    json_t *p;
+    json_array_foreach(procs, i, p)
+    {
+        if (server_process(p, &out->procs[i], err) < 0) {
+            char where[32];
+            snprintf(where, sizeof(where), "ServerProcesses[%zu]", i);
+            fm_field_prefix(err, where);
+            return -1;
+        }
+        out->total += out->procs[i].concurrent;
+        out->nprocs++;
+    }
+    if (out->total > FM_MAX_HOST_PROCESSES)
+        return fm_fail(err, "ServerProcesses",
+                       "run %d processes a host; at most %d (ConcurrentExecutions summed)",
+                       out->total, FM_MAX_HOST_PROCESSES);
+    return 0;
+}

@@ -1,0 +1,209 @@
+"""rally-agent (agent/) against the real stack: it runs the fleet's
+RuntimeConfiguration with real rally-gameserver processes, replaces those
+that die, backs off a server that fails at start, kills one that never
+calls ProcessReady, follows a change of the configuration without a
+restart, carries out FORCE_TERMINATE, and drains on SIGTERM."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import rally
+from rally import BIN, RUN, psql, wait_until
+from test_gamelift import client, raw
+
+FLEET = "fleet-agent"
+SECRET = os.path.join(RUN, "fleets", FLEET + ".secret")
+# Quick to notice a dead process (heartbeats every 0.2 s, lost after 5 s).
+SERVER = {"LaunchPath": "rally-gameserver", "Parameters": "--port 0 --heartbeat-ms 200",
+          "ConcurrentExecutions": 3}
+
+_computes = iter(range(1, 1 << 30))
+
+
+def configure(*processes):
+    """The fleet's RuntimeConfiguration, loaded as an operator would."""
+    rally.load_config(fleets={FLEET: {
+        "FleetId": FLEET, "Locations": [{"Location": "us-east-1"}],
+        "RuntimeConfiguration": {"ServerProcesses": list(processes),
+                                 "GameSessionActivationTimeoutSeconds": 5},
+        "ProcessHeartbeatTimeoutSeconds": 5}})
+
+
+def active(compute):
+    return set(psql("SELECT process_id FROM fleet.processes WHERE compute_name = :'p1' "
+                    "AND status = 'ACTIVE'", compute)) - {""}
+
+
+def pid_of(process_id):
+    """The OS process an agent launched as process_id (its environment says)."""
+    needle = ("GAMELIFT_SDK_PROCESS_ID=%s" % process_id).encode()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        return int(d)
+            except OSError:
+                pass
+    return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def setUpModule():
+    with open(SECRET, "w") as f:
+        f.write("agent-secret-0123456789abcdef\n")
+    os.chmod(SECRET, 0o600)
+
+
+def tearDownModule():
+    os.remove(SECRET)
+    psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", FLEET)
+    rally.load_config()
+
+
+class Agent(unittest.TestCase):
+    def agent(self, *extra):
+        """A running agent on a compute of its own: (compute, its log's path)."""
+        compute = "host-%d-%d" % (os.getpid(), next(_computes))
+        log = os.path.join(RUN, "logs", "agent-%s.log" % compute)
+        out = open(log, "w")
+        proc = subprocess.Popen(
+            [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT,
+             "--fleet", FLEET, "--location", "us-east-1", "--compute", compute, "--game-dir", BIN,
+             "--config-seconds", "0.5"] + list(extra),
+            env=dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET), stdout=out, stderr=out)
+        out.close()
+
+        def stop():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            # What it launched goes with it, whatever happened in the test.
+            for pid in self.launched(log):
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        self.addCleanup(stop)
+        self.proc = proc
+        return compute, log
+
+    @staticmethod
+    def launched(log):
+        with open(log) as f:
+            return [int(m) for m in re.findall(r"\(pid (\d+)\)\"", f.read())]
+
+    @staticmethod
+    def count(log, text):
+        with open(log) as f:
+            return f.read().count(text)
+
+    def test_runs_the_configuration_and_replaces_a_process_that_dies(self):
+        configure(SERVER)
+        compute, log = self.agent()
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 3, 15), active(compute))
+        first = active(compute)
+        victim = sorted(first)[0]
+        pid = pid_of(victim)
+        self.assertIsNotNone(pid)
+        # The agent hands the process its identity in the environment, not argv.
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            self.assertNotIn(victim.encode(), f.read())
+        os.kill(pid, signal.SIGKILL)
+        # Replaced by a new process, and rally told at once (not after the
+        # heartbeat timeout): three ready again, the dead one ended.
+        replaced = lambda: len(active(compute)) == 3 and victim not in active(compute)
+        self.assertTrue(wait_until(replaced, 10), active(compute))
+        self.assertEqual(psql("SELECT status FROM fleet.processes WHERE process_id = :'p1'", victim),
+                         ["TERMINATED"])
+        self.assertEqual(len(first & active(compute)), 2)
+
+    def test_a_server_failing_at_start_is_relaunched_with_backoff(self):
+        configure({"LaunchPath": "/bin/false", "ConcurrentExecutions": 1})
+        compute, log = self.agent()
+        time.sleep(6.5)
+        # 1 s, 2 s, 4 s between launches: four or five in 6.5 s, not thirty.
+        launches = self.count(log, "launched /bin/false")
+        self.assertGreaterEqual(launches, 3, open(log).read())
+        self.assertLessEqual(launches, 5, open(log).read())
+
+    def test_a_process_that_never_calls_process_ready_is_killed(self):
+        configure({"LaunchPath": "/bin/sleep", "Parameters": "600", "ConcurrentExecutions": 1})
+        compute, log = self.agent("--ready-timeout", "1.5")
+        self.assertTrue(wait_until(lambda: self.count(log, "did not call ProcessReady") >= 1, 10))
+        first = self.launched(log)[0]
+        self.assertTrue(wait_until(lambda: not alive(first), 5))
+        # And another is launched in its place.
+        self.assertTrue(wait_until(lambda: len(self.launched(log)) >= 2, 10), open(log).read())
+
+    def test_the_configuration_is_followed_without_a_restart(self):
+        configure(SERVER)
+        compute, log = self.agent()
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 3, 15))
+        configure(dict(SERVER, ConcurrentExecutions=1))
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 1, 10), active(compute))
+        running = [p for p in self.launched(log) if alive(p)]
+        self.assertEqual(len(running), 1, running)
+        configure(dict(SERVER, ConcurrentExecutions=2))
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 10), active(compute))
+
+    def test_force_terminate_ends_the_process_and_another_takes_its_place(self):
+        configure(dict(SERVER, ConcurrentExecutions=1))
+        compute, log = self.agent()
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 1, 15))
+        [host] = active(compute)
+        pid = pid_of(host)
+        gl = client()
+        gs = gl.create_game_session(FleetId=FLEET, Location="us-east-1",
+                                    MaximumPlayerSessionCount=2)["GameSession"]
+        hosting = lambda: gl.describe_game_sessions(GameSessionId=gs["GameSessionId"])[
+            "GameSessions"][0]["Status"] == "ACTIVE"
+        self.assertTrue(wait_until(hosting, 10))
+        status, _, _ = raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"],
+                                                    "TerminationMode": "FORCE_TERMINATE"})
+        self.assertEqual(status, 200)
+        self.assertTrue(wait_until(lambda: not alive(pid), 5))
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 1 and host not in active(compute), 10))
+
+    def test_sigterm_drains_idle_processes_first_then_stops(self):
+        configure(dict(SERVER, ConcurrentExecutions=2))
+        compute, log = self.agent("--drain-seconds", "3")
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15))
+        gl = client()
+        gs = gl.create_game_session(FleetId=FLEET, Location="us-east-1",
+                                    MaximumPlayerSessionCount=2)["GameSession"]
+        hosting = lambda: gl.describe_game_sessions(GameSessionId=gs["GameSessionId"])[
+            "GameSessions"][0]["Status"] == "ACTIVE"
+        self.assertTrue(wait_until(hosting, 10))
+        [host] = psql("SELECT process_id FROM fleet.processes WHERE game_session_id IS NOT NULL "
+                      "AND compute_name = :'p1' AND status = 'ACTIVE'", compute)
+        [idle] = active(compute) - {host}
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        # The idle process ends at once; the one hosting gets its 3 s.
+        self.assertTrue(wait_until(lambda: idle not in active(compute), 3))
+        self.assertIn(host, active(compute))
+        self.proc.wait(15)
+        self.assertGreaterEqual(time.monotonic() - started, 2.5)
+        self.assertEqual(self.proc.returncode, 0)
+        self.assertEqual(active(compute), set())
+        self.assertFalse(any(alive(p) for p in self.launched(log)))
+        # Nothing was launched while draining.
+        self.assertEqual(len(self.launched(log)), 2, open(log).read())
+
+
+if __name__ == "__main__":
+    unittest.main()
