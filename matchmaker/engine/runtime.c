@@ -53,7 +53,7 @@ int fm_runtime_parse(json_t *runtime, struct fm_runtime *out, struct fm_error *e
     json_array_foreach(procs, i, p)
     {
         if (server_process(p, &out->procs[i], err) < 0) {
-            char where[32];
+            char where[48];
             snprintf(where, sizeof(where), "ServerProcesses[%zu]", i);
             fm_field_prefix(err, where);
             return -1;
