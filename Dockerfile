@@ -21,6 +21,7 @@ COPY matchmaker/ matchmaker/
 COPY functions/ functions/
 COPY tools/ tools/
 COPY gameserver/ gameserver/
+COPY agent/ agent/
 COPY sdk-common/ sdk-common/
 COPY client-sdk/ client-sdk/
 COPY tests/ tests/
@@ -29,7 +30,7 @@ RUN make -j2 WERROR=1 all
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
-# libcurl4 for rally-matchmaker and rally-gameserver), psql for the migrate job, openssl for the keys job, nginx for the
+# libcurl4 for rally-matchmaker, rally-agent and rally-gameserver), psql for the migrate job, openssl for the keys job, nginx for the
 # nginx service.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

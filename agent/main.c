@@ -2,9 +2,9 @@
  * rally-agent: keeps a fleet's game-server processes running on one host,
  * as GameLift's agent does on an Anywhere compute (docs/agent.md).
  *
- *   rally-agent --fleet ID --location LOCATION [--url URL] [--compute NAME]
- *               [--game-dir DIR] [--ready-timeout S] [--drain-seconds S]
- *               [--config-seconds S]
+  *   rally-agent --fleet ID --location LOCATION [--url URL] [--compute NAME]
+ *               [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR]
+ *               [--ready-timeout S] [--drain-seconds S] [--config-seconds S]
  *
  * It reads the fleet's RuntimeConfiguration from rally (and again every
  * --config-seconds, so a change needs no restart), runs its ServerProcesses
@@ -15,10 +15,12 @@
  * session get --drain-seconds, 300, to finish), then exits.
  *
  * Credentials: the fleet secret from the file RALLY_FLEET_SECRET_FILE
- * names, which its processes find in the same variable. Each process gets
- * RALLY_URL, RALLY_LOCATION, GAMELIFT_SDK_FLEET_ID, GAMELIFT_SDK_HOST_ID
- * (the compute) and GAMELIFT_SDK_PROCESS_ID (its own id) in its
- * environment, never on its command line.
+  * names, which its processes find in the same variable. Each process gets
+ * RALLY_URL, RALLY_LOCATION, RALLY_IP_ADDRESS (the compute's address,
+ * --ip, 127.0.0.1), GAMELIFT_SDK_FLEET_ID, GAMELIFT_SDK_HOST_ID (the
+ * compute), GAMELIFT_SDK_PROCESS_ID (its own id) and, with --ports, a
+ * RALLY_PORT of its own from that range (one a firewall or docker can
+ * publish), in its environment, never on its command line.
  */
 #include <errno.h>
 #include <signal.h>
@@ -60,14 +62,16 @@ static double now_s(void)
 }
 
 struct options {
-    const char *url, *fleet, *location, *compute, *game_dir;
+    const char *url, *fleet, *location, *compute, *game_dir, *ip;
+    int first_port, last_port;
     double ready_timeout, drain_s, config_s;
 };
 
 static int usage(void)
 {
     fprintf(stderr, "usage: rally-agent --fleet ID --location LOCATION [--url URL] "
-                    "[--compute NAME] [--game-dir DIR] [--ready-timeout S] [--drain-seconds S] "
+                    "[--compute NAME] [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR] "
+                    "[--ready-timeout S] [--drain-seconds S] "
                     "[--config-seconds S]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
@@ -83,6 +87,21 @@ static bool seconds(const char *v, double lo, double hi, double *out)
     return true;
 }
 
+/* "FIRST-LAST", 1 <= FIRST <= LAST <= 60000. */
+static bool ports(const char *v, int *first, int *last)
+{
+    char *dash = NULL, *end = NULL;
+    long a = strtol(v, &dash, 10);
+    if (dash == v || *dash != '-')
+        return false;
+    long b = strtol(dash + 1, &end, 10);
+    if (end == dash + 1 || *end != '\0' || a < 1 || a > b || b > 60000)
+        return false;
+    *first = (int)a;
+    *last = (int)b;
+    return true;
+}
+
 static int parse(int argc, char **argv, struct options *o)
 {
     static char host[256];
@@ -91,6 +110,7 @@ static int parse(int argc, char **argv, struct options *o)
     *o = (struct options){.url = "http://127.0.0.1:8080",
                           .compute = host,
                           .game_dir = ".",
+                          .ip = "127.0.0.1",
                           .ready_timeout = 60,
                           .drain_s = 300,
                           .config_s = 10};
@@ -109,6 +129,10 @@ static int parse(int argc, char **argv, struct options *o)
             o->compute = v;
         else if (strcmp(k, "--game-dir") == 0)
             o->game_dir = v;
+        else if (strcmp(k, "--ip") == 0)
+            o->ip = v;
+        else if (strcmp(k, "--ports") == 0)
+            ok = ports(v, &o->first_port, &o->last_port);
         else if (strcmp(k, "--ready-timeout") == 0)
             ok = seconds(v, 1, 3600, &o->ready_timeout);
         else if (strcmp(k, "--drain-seconds") == 0)
@@ -139,9 +163,14 @@ static int read_secret(char *out, size_t cap)
  * gets (malloc'd array; its strings are environ's and static). */
 static char **child_env(const struct options *o)
 {
-    static char ours[4][2048];
-    static const char *const set[] = {"RALLY_URL=", "RALLY_LOCATION=", "GAMELIFT_SDK_FLEET_ID=",
-                                      "GAMELIFT_SDK_HOST_ID=", "GAMELIFT_SDK_PROCESS_ID="};
+    static char ours[5][2048];
+    static const char *const set[] = {"RALLY_URL=",
+                                      "RALLY_LOCATION=",
+                                      "GAMELIFT_SDK_FLEET_ID=",
+                                      "GAMELIFT_SDK_HOST_ID=",
+                                      "RALLY_IP_ADDRESS=",
+                                      "GAMELIFT_SDK_PROCESS_ID=",
+                                      "RALLY_PORT="};
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
@@ -156,8 +185,8 @@ static char **child_env(const struct options *o)
         if (!replaced)
             env[k++] = environ[i];
     }
-    const char *values[] = {o->url, o->location, o->fleet, o->compute};
-    for (size_t j = 0; j < 4; j++) {
+    const char *values[] = {o->url, o->location, o->fleet, o->compute, o->ip};
+    for (size_t j = 0; j < 5; j++) {
         snprintf(ours[j], sizeof(ours[j]), "%s%s", set[j], values[j]);
         env[k++] = ours[j];
     }
@@ -192,6 +221,10 @@ int main(int argc, char **argv)
     char **env = child_env(&o);
     struct slots *t = env != NULL ? slots_new(o.game_dir, env, o.ready_timeout) : NULL;
     free(env); /* copied */
+    if (t != NULL) {
+        t->first_port = o.first_port;
+        t->last_port = o.last_port;
+    }
     if (s == NULL || t == NULL) {
         fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
         return 1;

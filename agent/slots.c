@@ -25,7 +25,7 @@ struct slots *slots_new(const char *game_dir, char *const *env, double ready_tim
     size_t n = 0;
     while (env[n] != NULL)
         n++;
-    if (t == NULL || (t->env = calloc(n + 2, sizeof(char *))) == NULL ||
+    if (t == NULL || (t->env = calloc(n + 3, sizeof(char *))) == NULL ||
         (t->game_dir = strdup(game_dir)) == NULL) {
         slots_free(t);
         return NULL;
@@ -65,6 +65,19 @@ static struct slot *find(struct slots *t, const char *path, const char *params, 
     return NULL;
 }
 
+/* The lowest port of the range no slot holds; 0 when none is left. */
+static int free_port(const struct slots *t)
+{
+    for (int port = t->first_port; port > 0 && port <= t->last_port; port++) {
+        bool held = false;
+        for (size_t i = 0; i < t->n && !held; i++)
+            held = t->s[i].port == port;
+        if (!held)
+            return port;
+    }
+    return 0;
+}
+
 static void add(struct slots *t, const struct fm_server_process *p, int index, double now)
 {
     if (t->n == t->cap) {
@@ -80,9 +93,13 @@ static void add(struct slots *t, const struct fm_server_process *p, int index, d
                        .parameters = strdup(p->parameters),
                        .index = index,
                        .wanted = true,
-                       .next_launch = now};
+                       .next_launch = now,
+                       .port = free_port(t)};
     if (s->launch_path == NULL || s->parameters == NULL)
         log_fatal("out of memory for a slot");
+    if (t->first_port > 0 && s->port == 0)
+        log_error("no port left in %d-%d for another process of %s: it is not launched",
+                  t->first_port, t->last_port, p->launch_path);
     t->n++;
 }
 
@@ -156,9 +173,11 @@ static void launch(struct slots *t, struct slot *s, double now)
     size_t n = 0;
     while (t->env[n] != NULL)
         n++;
-    char env_id[96];
+    char env_id[96], env_port[32];
     snprintf(env_id, sizeof(env_id), "GAMELIFT_SDK_PROCESS_ID=%s", s->process_id);
+    snprintf(env_port, sizeof(env_port), "RALLY_PORT=%d", s->port);
     t->env[n] = env_id; /* for the child only: taken off below */
+    t->env[n + 1] = s->port > 0 ? env_port : NULL;
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0); /* its own group: it outlives the agent */
@@ -170,7 +189,7 @@ static void launch(struct slots *t, struct slot *s, double now)
         fprintf(stderr, "rally-agent: cannot run %s: %s\n", path, strerror(errno));
         _exit(127);
     }
-    t->env[n] = NULL;
+    t->env[n] = t->env[n + 1] = NULL;
     if (pid < 0) {
         log_error("cannot launch %s: %s", path, strerror(errno));
         s->next_launch = now + 1;
@@ -254,7 +273,8 @@ void slots_run(struct slots *t, double now, bool draining)
             kill(s->pid, SIGKILL);
             s->kill_at = now + 3600;
             t->kills++;
-        } else if (s->pid == 0 && s->wanted && !draining && now >= s->next_launch) {
+        } else if (s->pid == 0 && s->wanted && !draining && now >= s->next_launch &&
+                   (t->first_port == 0 || s->port > 0)) {
             launch(t, s, now);
         }
     }

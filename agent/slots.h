@@ -36,6 +36,7 @@ struct slot {
     bool ready;          /* rally has it (ProcessReady) */
     bool hosting;        /* it hosts a game session */
     bool ended;          /* rally ended it (or it said ProcessEnding) */
+    int port;            /* its RALLY_PORT, from the agent's range (0: none) */
     double kill_at;      /* ending: SIGKILL at this time (0: not ending) */
 };
 
@@ -45,6 +46,7 @@ struct slots {
     char *game_dir;                  /* where relative LaunchPaths are */
     char **env;                      /* NULL-terminated, for every launch; owned */
     double ready_timeout;            /* seconds a process has to call ProcessReady */
+    int first_port, last_port;       /* the range slots' ports come from (0: none) */
     unsigned launches, exits, kills; /* since start */
     /* Processes that exited without rally having ended them: rally is to
      * hear of it (ProcessEnding on their behalf) rather than wait for
@@ -54,7 +56,9 @@ struct slots {
 };
 
 /* A table launching under game_dir with `env` (plus each process's
- * GAMELIFT_SDK_PROCESS_ID). NULL on no memory. */
+ * GAMELIFT_SDK_PROCESS_ID, and RALLY_PORT when the caller set a range in
+ * first_port..last_port: each slot holds one port of it, and a slot the
+ * range has no port left for is not launched). NULL on no memory. */
 struct slots *slots_new(const char *game_dir, char *const *env, double ready_timeout);
 void slots_free(struct slots *t);
 

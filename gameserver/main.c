@@ -9,13 +9,13 @@
  *                    [--backfill CONFIGURATION]
  *
  * The fleet secret is read from the file named by RALLY_FLEET_SECRET_FILE
- * (never from the command line, where ps would show it). --port 0 listens
- * on a port the system picks (what processes an agent runs side by side
- * do). Launched by rally's fleet agent (agent/), the environment gives the
- * rest: RALLY_URL, RALLY_LOCATION, GAMELIFT_SDK_FLEET_ID, and the
- * process's own GAMELIFT_SDK_PROCESS_ID and GAMELIFT_SDK_HOST_ID; such a
- * process hosts one game session and exits, as GameLift's do, and the
- * agent launches another.
+  * (never from the command line, where ps would show it). --port 0 listens
+ * on a port the system picks. Launched by rally's fleet agent (agent/),
+ * the environment gives the rest: RALLY_URL, RALLY_LOCATION,
+ * RALLY_IP_ADDRESS, RALLY_PORT (without it, a port the system picks),
+ * GAMELIFT_SDK_FLEET_ID, and the process's own GAMELIFT_SDK_PROCESS_ID and
+ * GAMELIFT_SDK_HOST_ID; such a process hosts one game session and exits,
+ * as GameLift's do, and the agent launches another.
  *
  * The game (one line per message over TCP):
  *   client: <PlayerSessionId>          server: OK <PlayerId> | DENIED <reason>
@@ -391,12 +391,13 @@ int main(int argc, char **argv)
 {
     /* An agent's environment first; the command line over it. */
     const char *env_url = getenv("RALLY_URL"), *env_fleet = getenv("GAMELIFT_SDK_FLEET_ID");
-    struct rally_server_params p = {.url = env_url != NULL ? env_url : "http://127.0.0.1:8080",
-                                    .fleet_id = env_fleet != NULL ? env_fleet : "fleet-local",
-                                    .ip_address = "127.0.0.1",
-                                    .location = getenv("RALLY_LOCATION"),
-                                    .process_id = getenv("GAMELIFT_SDK_PROCESS_ID"),
-                                    .compute_name = getenv("GAMELIFT_SDK_HOST_ID")};
+    struct rally_server_params p = {
+        .url = env_url != NULL ? env_url : "http://127.0.0.1:8080",
+        .fleet_id = env_fleet != NULL ? env_fleet : "fleet-local",
+        .ip_address = getenv("RALLY_IP_ADDRESS") != NULL ? getenv("RALLY_IP_ADDRESS") : "127.0.0.1",
+        .location = getenv("RALLY_LOCATION"),
+        .process_id = getenv("GAMELIFT_SDK_PROCESS_ID"),
+        .compute_name = getenv("GAMELIFT_SDK_HOST_ID")};
     /* An agent's process hosts one game session, then exits. */
     bool one_session = p.process_id != NULL;
     long heartbeat_ms = 1000, idle_seconds = 90, port = -1, max_players = 10;
@@ -427,6 +428,11 @@ int main(int argc, char **argv)
         else
             ok = false;
     }
+    const char *env_port = getenv("RALLY_PORT");
+    if (ok && port < 0 && env_port != NULL)
+        ok = number(env_port, 1, 60000, &port);
+    else if (ok && port < 0 && one_session)
+        port = 0; /* an agent's process without a port of its own */
     if (!ok || p.location == NULL || port < 0)
         return usage();
     p.max_players = (int)max_players;

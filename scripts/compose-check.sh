@@ -23,7 +23,9 @@ COMPOSE=docker-compose.yml
 DOCKERFILE=Dockerfile
 MAKE_ARGS="-j2 WERROR=1 all"
 # Binaries run by the stack besides the functions.
-TOOLS_RUN=(rally-sweeper rally-keys rally-admin rally-matchmaker rally-gameserver)
+TOOLS_RUN=(rally-sweeper rally-keys rally-admin rally-matchmaker rally-agent)
+# Binaries the agents launch (config/fleets/ LaunchPaths, under --game-dir /app/bin).
+LAUNCHED=(rally-gameserver)
 
 failures=()
 fail() {
@@ -97,6 +99,9 @@ done
 if [ $built = 1 ]; then
     for b in "${referenced[@]}"; do
         [ -x "$BIN/$b" ] || fail "$COMPOSE runs /app/bin/$b, which the build does not produce"
+    done
+    for b in "${LAUNCHED[@]}"; do
+        [ -x "$BIN/$b" ] || fail "the agents launch /app/bin/$b, which the build does not produce"
     done
 fi
 

@@ -48,9 +48,10 @@ stop_pidfile() {
 }
 
 do_stop() {
-    # Game servers first: their ProcessEnding goes through nginx. A
+    # Agents and game servers first: their ProcessEnding goes through nginx. A
     # supervisor is stopped before what it supervises, or it would restart it.
-    for f in "$RUN"/pids/gameserver-*.supervisor.pid "$RUN"/pids/gameserver-*.pid \
+    for f in "$RUN"/pids/agent-*.supervisor.pid "$RUN"/pids/agent-*.pid \
+        "$RUN"/pids/gameserver-*.supervisor.pid "$RUN"/pids/gameserver-*.pid \
         "$RUN"/pids/nginx.supervisor.pid; do
         [ -e "$f" ] && stop_pidfile "$f"
     done
@@ -346,22 +347,28 @@ do_start() {
         echo "rally: the stack did not come up; see $RUN/logs" >&2
         exit 1
     fi
-    start_gameservers
+    start_agents
     echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
 }
 
-# Two sample game servers of fleet-local, one per location (DESIGN §7), on
-# RALLY_GAMESERVER_PORT and the port after it. RALLY_GAMESERVERS=0: none.
-start_gameservers() {
+# fleet-local's game servers: a rally-agent in each location (docs/agent.md)
+# runs the fleet's ServerProcesses (config/fleets/fleet-local.json), each on
+# a port of its own from 20 a location: us-east-1 from RALLY_GAMESERVER_PORT
+# (7777), eu-west-1 from 20 above. RALLY_GAMESERVERS=0: none.
+start_agents() {
     [ "${RALLY_GAMESERVERS:-1}" = 0 ] && return 0
-    [ -x "$BIN/rally-gameserver" ] || { echo "rally: $BIN/rally-gameserver is missing" >&2; exit 1; }
+    local b
+    for b in rally-agent rally-gameserver; do
+        [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing" >&2; exit 1; }
+    done
     local port=${RALLY_GAMESERVER_PORT:-7777}
     local loc
     for loc in us-east-1 eu-west-1; do
-        RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_supervised "gameserver-$loc" \
-            "$BIN/rally-gameserver" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
-            --location "$loc" --port "$port" --ip 127.0.0.1 --dns localhost
-        port=$((port + 1))
+        RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_supervised "agent-$loc" \
+            "$BIN/rally-agent" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
+            --location "$loc" --compute "local-$loc" --ip 127.0.0.1 \
+            --ports "$port-$((port + 19))" --game-dir "$BIN" --drain-seconds 3
+        port=$((port + 20))
     done
 }
 

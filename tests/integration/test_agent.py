@@ -14,6 +14,7 @@ import unittest
 import rally
 from rally import BIN, RUN, psql, wait_until
 from test_gamelift import client, raw
+from test_outbox import free_port
 
 FLEET = "fleet-agent"
 SECRET = os.path.join(RUN, "fleets", FLEET + ".secret")
@@ -130,6 +131,19 @@ class Agent(unittest.TestCase):
         self.assertEqual(psql("SELECT status FROM fleet.processes WHERE process_id = :'p1'", victim),
                          ["TERMINATED"])
         self.assertEqual(len(first & active(compute)), 2)
+
+    def test_each_process_gets_a_port_of_the_range_while_there_is_one(self):
+        configure(dict(SERVER, Parameters="--heartbeat-ms 200"))
+        first = free_port()
+        compute, log = self.agent("--ports", "%d-%d" % (first, first + 1), "--ip", "127.0.0.2")
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15), active(compute))
+        time.sleep(1)
+        # Three asked for, two ports: the third is not launched.
+        self.assertEqual(len(self.launched(log)), 2, open(log).read())
+        self.assertIn("no port left", open(log).read())
+        ports = psql("SELECT port || ' ' || ip_address FROM fleet.processes WHERE compute_name = :'p1' "
+                     "AND status = 'ACTIVE' ORDER BY port", compute)
+        self.assertEqual(ports, ["%d 127.0.0.2" % first, "%d 127.0.0.2" % (first + 1)])
 
     def test_a_server_failing_at_start_is_relaunched_with_backoff(self):
         configure({"LaunchPath": "/bin/false", "ConcurrentExecutions": 1})

@@ -360,17 +360,20 @@ def events_of(receiver, ticket_id):
 
 class Walkthrough(unittest.TestCase):
     """`make run`'s walkthrough, run as printed against this stack: it ends
-    with the sample game server (fleet-local, started by the stack) letting
-    the player in."""
+    with a sample game server (fleet-local, kept running by the stack's
+    agents) letting the player in."""
 
     def setUp(self):
         # Earlier modules leave tickets in the sample configuration's pool,
-        # and their matches would hold the two sample servers: clear both.
+        # and their matches would hold sample servers: clear both. The
+        # agents replace the processes ended here with fresh ones.
         clear_pool("SampleFlexMatchConfiguration")
         psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = 'fleet-local'")
-        fresh = lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "
-                             "AND status = 'ACTIVE' AND game_session_id IS NULL") == ["2"]
-        self.assertTrue(wait_until(fresh, 10))
+        fresh = lambda: all(int(n) >= 2 for n in psql(
+            "SELECT count(*) FILTER (WHERE p.status = 'ACTIVE' AND p.game_session_id IS NULL) "
+            "FROM unnest(ARRAY['local-us-east-1', 'local-eu-west-1']) c "
+            "LEFT JOIN fleet.processes p ON p.compute_name = c GROUP BY c"))
+        self.assertTrue(wait_until(fresh, 20))
 
     def test_walkthrough_ends_connected(self):
         printed = subprocess.run([os.path.join(rally.TOP, "scripts", "walkthrough.sh")],
@@ -381,6 +384,25 @@ class Walkthrough(unittest.TestCase):
         self.assertRegex(ran.stdout, r"game server 127\.0\.0\.1:\d+ says: OK [0-9a-f-]{36}")
         self.assertIn('"Status":"COMPLETED"', ran.stdout)
 
+
+
+class MakeRunFleet(unittest.TestCase):
+    """The fleet `make run` starts: an agent in each location keeps 20
+    sample game servers running there, so 100 players arriving at once (20
+    matches of 5 on SampleFlexMatchConfiguration) all get seats within its
+    20 s request timeout, each admitted by its server."""
+
+    def setUp(self):
+        clear_pool("SampleFlexMatchConfiguration")
+        idle = lambda: int(psql("SELECT count(*) FROM fleet.processes WHERE compute_name = "
+                                "'local-us-east-1' AND status = 'ACTIVE' AND game_session_id IS NULL")[0])
+        self.assertTrue(wait_until(lambda: idle() >= 20, 30), idle())
+
+    def test_a_hundred_players_at_once_all_get_seats(self):
+        results, seconds = players.simulate(100, "SampleFlexMatchConfiguration", timeout=20)
+        failed = [r for r in results if not r["ok"]]
+        self.assertEqual(failed, [], "%d of 100 failed, e.g. %s" % (len(failed), failed[:3]))
+        print("\n  100 players to their seats in %.1f s" % seconds, end=" ")
 
 
 class EndToEnd(unittest.TestCase):
