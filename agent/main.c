@@ -5,12 +5,16 @@
   *   rally-agent --fleet ID --location LOCATION [--url URL] [--compute NAME]
  *               [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR]
  *               [--ready-timeout S] [--drain-seconds S] [--config-seconds S]
+ *               [--state-dir DIR]
  *
  * It reads the fleet's RuntimeConfiguration from rally (and again every
  * --config-seconds, so a change needs no restart), runs its ServerProcesses
  * (slots.h), asks rally every second which of them are ready, hosting or
  * ended (FORCE_TERMINATE: killed), and ends one that has not called
- * ProcessReady within --ready-timeout (60 s). SIGTERM or SIGINT: drains
+ * ProcessReady within --ready-timeout (60 s). With --state-dir, the
+ * processes it runs are written down there (<compute>.state), and an
+ * agent started again after a crash takes them over instead of launching
+ * a second set (slots_adopt). SIGTERM or SIGINT: drains
  * (nothing new is launched, idle processes end, those hosting a game
  * session get --drain-seconds, 300, to finish), then exits.
  *
@@ -62,7 +66,7 @@ static double now_s(void)
 }
 
 struct options {
-    const char *url, *fleet, *location, *compute, *game_dir, *ip;
+    const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir;
     int first_port, last_port;
     double ready_timeout, drain_s, config_s;
 };
@@ -71,7 +75,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: rally-agent --fleet ID --location LOCATION [--url URL] "
                     "[--compute NAME] [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR] "
-                    "[--ready-timeout S] [--drain-seconds S] "
+                    "[--ready-timeout S] [--drain-seconds S] [--state-dir DIR] "
                     "[--config-seconds S]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
@@ -131,6 +135,8 @@ static int parse(int argc, char **argv, struct options *o)
             o->game_dir = v;
         else if (strcmp(k, "--ip") == 0)
             o->ip = v;
+        else if (strcmp(k, "--state-dir") == 0)
+            o->state_dir = v;
         else if (strcmp(k, "--ports") == 0)
             ok = ports(v, &o->first_port, &o->last_port);
         else if (strcmp(k, "--ready-timeout") == 0)
@@ -224,6 +230,11 @@ int main(int argc, char **argv)
     if (t != NULL) {
         t->first_port = o.first_port;
         t->last_port = o.last_port;
+        if (o.state_dir != NULL) {
+            size_t len = strlen(o.state_dir) + strlen(o.compute) + 8;
+            if ((t->state_path = malloc(len)) != NULL)
+                snprintf(t->state_path, len, "%s/%s.state", o.state_dir, o.compute);
+        }
     }
     if (s == NULL || t == NULL) {
         fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
@@ -250,6 +261,8 @@ int main(int argc, char **argv)
                     log_info("runtime configuration: %d processes", rt.total);
                     slots_configure(t, &rt, now);
                 }
+                if (config == NULL)
+                    slots_adopt(t, now); /* once, before anything is launched */
                 json_decref(config);
                 config = fresh;
             }
@@ -267,6 +280,7 @@ int main(int argc, char **argv)
             }
         }
         slots_run(t, now, draining);
+        slots_save(t);
         agent_report_gone(s, t);
         if (draining && slots_running(t) == 0)
             break;

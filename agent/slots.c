@@ -52,6 +52,7 @@ void slots_free(struct slots *t)
     free(t->env);
     free(t->s);
     free(t->gone);
+    free(t->state_path);
     free(t->game_dir);
     free(t);
 }
@@ -158,6 +159,30 @@ static int build_argv(const struct slots *t, const struct slot *s, char *path, s
     return 0;
 }
 
+/* The start time of pid (field 22 of /proc/PID/stat), 0 when it is gone
+ * or a zombie. */
+static unsigned long long start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == 'Z')
+        return 0;
+    p += 2; /* at field 3, the state */
+    for (int field = 3; field < 22 && p != NULL; field++) {
+        p = strchr(p, ' ');
+        if (p != NULL)
+            p++;
+    }
+    return p != NULL ? strtoull(p, NULL, 10) : 0;
+}
+
 static void launch(struct slots *t, struct slot *s, double now)
 {
     char path[4096], words[1025], id[37];
@@ -196,6 +221,9 @@ static void launch(struct slots *t, struct slot *s, double now)
         return;
     }
     s->pid = pid;
+    s->start_time = start_time(pid);
+    s->adopted = false;
+    t->dirty = true;
     s->started = now;
     s->ready = s->hosting = s->ended = false;
     s->kill_at = 0;
@@ -238,14 +266,17 @@ static void exited(struct slots *t, struct slot *s, int status, double now)
         }
         memcpy(t->gone[t->ngone++], s->process_id, sizeof(s->process_id));
     }
-    if (WIFSIGNALED(status))
+    t->dirty = true;
+    if (s->adopted)
+        log_info("process %s (pid %d, an earlier agent's) is gone", s->process_id, (int)s->pid);
+    else if (WIFSIGNALED(status))
         log_info("process %s (pid %d) killed by signal %d%s", s->process_id, (int)s->pid,
                  WTERMSIG(status), quick ? "; relaunch backs off" : "");
     else
         log_info("process %s (pid %d) exited with %d%s", s->process_id, (int)s->pid,
                  WEXITSTATUS(status), quick ? "; relaunch backs off" : "");
     s->pid = 0;
-    s->ready = s->hosting = s->ended = false;
+    s->ready = s->hosting = s->ended = s->adopted = false;
     s->kill_at = 0;
 }
 
@@ -258,6 +289,10 @@ void slots_run(struct slots *t, double now, bool draining)
         if (s != NULL)
             exited(t, s, status, now);
     }
+    /* An earlier agent's processes are not our children: /proc says. */
+    for (size_t i = 0; i < t->n; i++)
+        if (t->s[i].adopted && t->s[i].pid > 0 && start_time(t->s[i].pid) != t->s[i].start_time)
+            exited(t, &t->s[i], 0, now);
     for (size_t i = 0; i < t->n; i++) {
         struct slot *s = &t->s[i];
         if (s->pid > 0 && s->kill_at > 0 && now >= s->kill_at) {
@@ -336,4 +371,82 @@ size_t slots_running(const struct slots *t)
     for (size_t i = 0; i < t->n; i++)
         n += t->s[i].pid > 0;
     return n;
+}
+
+void slots_save(struct slots *t)
+{
+    if (t->state_path == NULL || !t->dirty)
+        return;
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", t->state_path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        log_warn("cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const struct slot *s = &t->s[i];
+        if (s->pid > 0)
+            fprintf(f, "%d\t%llu\t%d\t%s\t%d\t%s\t%s\n", (int)s->pid, s->start_time, s->port,
+                    s->process_id, s->index, s->launch_path, s->parameters);
+    }
+    if (fclose(f) != 0 || rename(tmp, t->state_path) != 0) {
+        log_warn("cannot write %s: %s", t->state_path, strerror(errno));
+        return;
+    }
+    t->dirty = false;
+}
+
+/* Moves port `port` to slot s, from whichever other slot holds it (none of
+ * them runs anything yet: adoption comes before the first launch). */
+static void take_port(struct slots *t, struct slot *s, int port)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (&t->s[i] != s && t->s[i].port == port) {
+            t->s[i].port = s->port;
+            break;
+        }
+    s->port = port;
+}
+
+void slots_adopt(struct slots *t, double now)
+{
+    FILE *f = t->state_path != NULL ? fopen(t->state_path, "r") : NULL;
+    if (f == NULL)
+        return;
+    char line[3200];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        const char *field[7] = {NULL};
+        char *save = NULL;
+        int n = 0;
+        for (char *p = strtok_r(line, "\t", &save); p != NULL && n < 7;
+             p = strtok_r(NULL, "\t", &save))
+            field[n++] = p;
+        if (n == 6)
+            field[n++] = ""; /* no parameters */
+        pid_t pid = n == 7 ? (pid_t)strtol(field[0], NULL, 10) : 0;
+        unsigned long long started = n == 7 ? strtoull(field[1], NULL, 10) : 0;
+        if (pid <= 0 || started == 0 || start_time(pid) != started ||
+            strlen(field[3]) >= sizeof(t->s[0].process_id))
+            continue; /* gone, or another process has its pid now */
+        struct fm_server_process p = {.launch_path = field[5], .parameters = field[6]};
+        int index = (int)strtol(field[4], NULL, 10);
+        struct slot *s = find(t, p.launch_path, p.parameters, index);
+        if (s == NULL || s->pid != 0) {
+            add(t, &p, index, now); /* not in the configuration any more */
+            s = &t->s[t->n - 1];
+            s->wanted = false;
+        }
+        s->pid = pid;
+        s->start_time = started;
+        s->adopted = true;
+        s->started = now;
+        s->ready = true; /* it ran before: rally says the rest */
+        snprintf(s->process_id, sizeof(s->process_id), "%s", field[3]);
+        take_port(t, s, (int)strtol(field[2], NULL, 10));
+        log_info("adopted process %s (pid %d) from an earlier agent", s->process_id, (int)pid);
+    }
+    fclose(f);
+    t->dirty = true;
 }

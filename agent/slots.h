@@ -26,27 +26,31 @@
 struct slot {
     char *launch_path; /* as configured */
     char *parameters;
-    int index;           /* which of its ServerProcess's ConcurrentExecutions */
-    bool wanted;         /* still in the configuration: relaunched when it exits */
-    pid_t pid;           /* 0: nothing runs in it */
-    char process_id[64]; /* what the running process registers as */
-    double started;      /* monotonic seconds */
-    double next_launch;  /* not before */
-    int failures;        /* quick failures in a row */
-    bool ready;          /* rally has it (ProcessReady) */
-    bool hosting;        /* it hosts a game session */
-    bool ended;          /* rally ended it (or it said ProcessEnding) */
-    int port;            /* its RALLY_PORT, from the agent's range (0: none) */
-    double kill_at;      /* ending: SIGKILL at this time (0: not ending) */
+    int index;                     /* which of its ServerProcess's ConcurrentExecutions */
+    bool wanted;                   /* still in the configuration: relaunched when it exits */
+    pid_t pid;                     /* 0: nothing runs in it */
+    char process_id[64];           /* what the running process registers as */
+    double started;                /* monotonic seconds */
+    double next_launch;            /* not before */
+    int failures;                  /* quick failures in a row */
+    bool ready;                    /* rally has it (ProcessReady) */
+    bool hosting;                  /* it hosts a game session */
+    bool ended;                    /* rally ended it (or it said ProcessEnding) */
+    int port;                      /* its RALLY_PORT, from the agent's range (0: none) */
+    unsigned long long start_time; /* when pid started (/proc, clock ticks): which process it is */
+    bool adopted;                  /* an earlier agent's: not a child, watched through /proc */
+    double kill_at;                /* ending: SIGKILL at this time (0: not ending) */
 };
 
 struct slots {
     struct slot *s;
     size_t n, cap;
-    char *game_dir;                  /* where relative LaunchPaths are */
-    char **env;                      /* NULL-terminated, for every launch; owned */
-    double ready_timeout;            /* seconds a process has to call ProcessReady */
-    int first_port, last_port;       /* the range slots' ports come from (0: none) */
+    char *game_dir;            /* where relative LaunchPaths are */
+    char **env;                /* NULL-terminated, for every launch; owned */
+    double ready_timeout;      /* seconds a process has to call ProcessReady */
+    int first_port, last_port; /* the range slots' ports come from (0: none) */
+    char *state_path;          /* where the running processes are written down (NULL: nowhere) */
+    bool dirty;                /* they changed since */
     unsigned launches, exits, kills; /* since start */
     /* Processes that exited without rally having ended them: rally is to
      * hear of it (ProcessEnding on their behalf) rather than wait for
@@ -83,5 +87,16 @@ void slots_end(struct slots *t, bool all, double grace, double now);
 
 /* Processes running now. */
 size_t slots_running(const struct slots *t);
+
+/* The state file (t->state_path): which process runs in which slot, so
+ * that an agent killed and started again finds its processes (they run on
+ * in process groups of their own) instead of launching a second set.
+ * slots_save() writes it whole (a temporary file renamed over it) when
+ * something changed; slots_adopt(), once the first configuration is in,
+ * takes over every process it names that still runs (the same pid and
+ * start time): into its slot, or, when the configuration no longer has
+ * that slot, into one that ends the process once it hosts nothing. */
+void slots_save(struct slots *t);
+void slots_adopt(struct slots *t, double now);
 
 #endif

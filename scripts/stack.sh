@@ -363,11 +363,13 @@ start_agents() {
     done
     local port=${RALLY_GAMESERVER_PORT:-7777}
     local loc
+    (umask 077; mkdir -p "$RUN/agents")
     for loc in us-east-1 eu-west-1; do
         RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_supervised "agent-$loc" \
             "$BIN/rally-agent" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
             --location "$loc" --compute "local-$loc" --ip 127.0.0.1 \
-            --ports "$port-$((port + 19))" --game-dir "$BIN" --drain-seconds 3
+            --ports "$port-$((port + 19))" --game-dir "$BIN" --drain-seconds 3 \
+            --state-dir "$RUN/agents"
         port=$((port + 20))
     done
 }

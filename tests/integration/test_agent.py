@@ -6,8 +6,10 @@ restart, carries out FORCE_TERMINATE, and drains on SIGTERM."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -74,10 +76,11 @@ def tearDownModule():
 
 
 class Agent(unittest.TestCase):
-    def agent(self, *extra):
-        """A running agent on a compute of its own: (compute, its log's path)."""
-        compute = "host-%d-%d" % (os.getpid(), next(_computes))
-        log = os.path.join(RUN, "logs", "agent-%s.log" % compute)
+    def agent(self, *extra, compute=None):
+        """A running agent on a compute of its own (or `compute`): (compute,
+        its log's path)."""
+        compute = compute or "host-%d-%d" % (os.getpid(), next(_computes))
+        log = os.path.join(RUN, "logs", "agent-%s-%d.log" % (compute, next(_computes)))
         out = open(log, "w")
         proc = subprocess.Popen(
             [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT,
@@ -144,6 +147,30 @@ class Agent(unittest.TestCase):
         ports = psql("SELECT port || ' ' || ip_address FROM fleet.processes WHERE compute_name = :'p1' "
                      "AND status = 'ACTIVE' ORDER BY port", compute)
         self.assertEqual(ports, ["%d 127.0.0.2" % first, "%d 127.0.0.2" % (first + 1)])
+
+    def test_an_agent_killed_and_started_again_takes_its_processes_over(self):
+        configure(dict(SERVER, ConcurrentExecutions=2))
+        state = tempfile.mkdtemp(prefix="rally-agent-state-")
+        self.addCleanup(shutil.rmtree, state)
+        compute, _ = self.agent("--state-dir", state)
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15))
+        before = active(compute)
+        self.proc.kill()  # -9: no draining, its processes run on
+        self.proc.wait()
+        time.sleep(1)
+        self.assertEqual(active(compute), before)
+        _, log = self.agent("--state-dir", state, compute=compute)
+        self.assertTrue(wait_until(lambda: self.count(log, "adopted process") == 2, 10), open(log).read())
+        time.sleep(1.5)
+        # Taken over, not launched again: the same two processes, nothing new.
+        self.assertEqual(active(compute), before)
+        self.assertEqual(self.count(log, "launched "), 0, open(log).read())
+        # And looked after as its own: one that dies is replaced.
+        victim = sorted(before)[0]
+        os.kill(pid_of(victim), signal.SIGKILL)
+        replaced = lambda: len(active(compute)) == 2 and victim not in active(compute)
+        self.assertTrue(wait_until(replaced, 10), active(compute))
+        self.assertEqual(self.count(log, "launched "), 1)
 
     def test_a_server_failing_at_start_is_relaunched_with_backoff(self):
         configure({"LaunchPath": "/bin/false", "ConcurrentExecutions": 1})

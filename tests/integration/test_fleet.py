@@ -393,7 +393,11 @@ class MakeRunFleet(unittest.TestCase):
     20 s request timeout, each admitted by its server."""
 
     def setUp(self):
+        # As `make run` starts: every agent process idle. Those earlier
+        # tests' matches hold (their players never came) are ended; the
+        # agents replace them.
         clear_pool("SampleFlexMatchConfiguration")
+        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE compute_name LIKE 'local-%'")
         idle = lambda: int(psql("SELECT count(*) FROM fleet.processes WHERE compute_name = "
                                 "'local-us-east-1' AND status = 'ACTIVE' AND game_session_id IS NULL")[0])
         self.assertTrue(wait_until(lambda: idle() >= 20, 30), idle())

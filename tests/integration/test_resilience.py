@@ -262,8 +262,9 @@ class PostgresRestart(unittest.TestCase):
 
 
 class Supervision(unittest.TestCase):
-    """`make run` keeps its daemons alive: a matchmaker, sweeper or game
-    server killed with -9 is started again and goes back to work."""
+    """`make run` keeps its daemons alive: a matchmaker, sweeper or fleet
+    agent killed with -9 is started again and goes back to work (the agent
+    taking over the game servers its predecessor left running)."""
 
     @classmethod
     def setUpClass(cls):
@@ -293,16 +294,22 @@ class Supervision(unittest.TestCase):
 
         self.restarted("sweeper")
 
-        port = psql("SELECT port FROM fleet.processes WHERE location = 'us-east-1' AND status = 'ACTIVE' "
-                    "AND port = :'p1'", os.environ["RALLY_GAMESERVER_PORT"])
-        self.assertEqual(port, [os.environ["RALLY_GAMESERVER_PORT"]])
-        killed_at = psql("SELECT now()")[0]
-        self.restarted("gameserver-us-east-1")
-        # The new process registers itself with the fleet again.
-        self.assertTrue(rally.wait_until(lambda: psql(
-            "SELECT count(*) FROM fleet.processes WHERE port = :'p1' AND status = 'ACTIVE' "
-            "AND created_at > :'p2'", os.environ["RALLY_GAMESERVER_PORT"], killed_at) == ["1"], 10, interval=0.05))
-        self.measured("game server (registered again)")
+        running = lambda: set(psql("SELECT process_id FROM fleet.processes WHERE status = 'ACTIVE' "
+                                   "AND compute_name = 'local-us-east-1'")) - {""}
+        before = running()
+        self.assertGreater(len(before), 0)
+        log = os.path.join(rally.RUN, "logs", "agent-us-east-1.log")
+        adopted = lambda: open(log).read().count("adopted process")
+        adopted_before = adopted()
+        self.restarted("agent-us-east-1")
+        # The new agent takes over the game servers the killed one left
+        # running, rather than launching others beside them.
+        self.assertTrue(rally.wait_until(lambda: adopted() > adopted_before, 10, interval=0.05),
+                        open(log).read()[-2000:])
+        self.measured("fleet agent (its game servers taken over)")
+        time.sleep(1)
+        # Every one still running was taken over (a game may have ended meanwhile).
+        self.assertGreaterEqual(adopted() - adopted_before, len(before & running()))
 
     def test_killed_function_master_and_nginx_come_back(self):
         g = guest()
