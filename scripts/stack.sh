@@ -60,7 +60,11 @@ do_stop() {
         nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -s quit 2>/dev/null || true
         for _ in $(seq 1 50); do [ -f "$RT/nginx/nginx.pid" ] || break; sleep 0.1; done
     fi
-    for f in "$RUN"/pids/*.supervisor.pid "$RUN"/pids/*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
+    # The rest at once: each supervisor takes seconds to see its group gone.
+    for f in "$RUN"/pids/*.supervisor.pid; do [ -e "$f" ] && stop_pidfile "$f" & done
+    wait
+    for f in "$RUN"/pids/*.pid; do [ -e "$f" ] && stop_pidfile "$f" & done
+    wait
     if [ -f "$RT/pg/data/postmaster.pid" ]; then
         as_pg "$(pgbin pg_ctl)" -D "$RT/pg/data" -m fast -w stop >/dev/null || true
     fi

@@ -187,6 +187,19 @@ def wait_until(predicate, timeout=10.0, interval=0.1):
     return predicate()
 
 
+def fresh_fleet_local(idle=2, timeout=30):
+    """fleet-local as `make run` starts it: every process ended (the
+    matches earlier tests left on them, whose players never came, with
+    them), and at least `idle` idle ones in each location again, the
+    stack's agents having replaced them (docs/agent.md). True once there."""
+    psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = 'fleet-local'")
+    counts = lambda: [int(n) for n in psql(
+        "SELECT count(p.process_id) FROM unnest(ARRAY['local-us-east-1', 'local-eu-west-1']) c "
+        "LEFT JOIN fleet.processes p ON p.compute_name = c AND p.status = 'ACTIVE' "
+        "AND p.game_session_id IS NULL GROUP BY c")]
+    return wait_until(lambda: all(n >= idle for n in counts()), timeout)
+
+
 def load_config(**kinds):
     """Loads config/ plus the given files through rally-admin, as an operator
     would: load_config(rulesets={"Duel": {...}}, queues={...}, fleets={...},

@@ -368,12 +368,7 @@ class Walkthrough(unittest.TestCase):
         # and their matches would hold sample servers: clear both. The
         # agents replace the processes ended here with fresh ones.
         clear_pool("SampleFlexMatchConfiguration")
-        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = 'fleet-local'")
-        fresh = lambda: all(int(n) >= 2 for n in psql(
-            "SELECT count(*) FILTER (WHERE p.status = 'ACTIVE' AND p.game_session_id IS NULL) "
-            "FROM unnest(ARRAY['local-us-east-1', 'local-eu-west-1']) c "
-            "LEFT JOIN fleet.processes p ON p.compute_name = c GROUP BY c"))
-        self.assertTrue(wait_until(fresh, 20))
+        self.assertTrue(rally.fresh_fleet_local())
 
     def test_walkthrough_ends_connected(self):
         printed = subprocess.run([os.path.join(rally.TOP, "scripts", "walkthrough.sh")],
@@ -397,10 +392,7 @@ class MakeRunFleet(unittest.TestCase):
         # tests' matches hold (their players never came) are ended; the
         # agents replace them.
         clear_pool("SampleFlexMatchConfiguration")
-        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE compute_name LIKE 'local-%'")
-        idle = lambda: int(psql("SELECT count(*) FROM fleet.processes WHERE compute_name = "
-                                "'local-us-east-1' AND status = 'ACTIVE' AND game_session_id IS NULL")[0])
-        self.assertTrue(wait_until(lambda: idle() >= 20, 30), idle())
+        self.assertTrue(rally.fresh_fleet_local(idle=20))
 
     def test_a_hundred_players_at_once_all_get_seats(self):
         results, seconds = players.simulate(100, "SampleFlexMatchConfiguration", timeout=20)

@@ -199,10 +199,7 @@ class Sdk(unittest.TestCase):
 
     def test_example_client_takes_its_seat(self):
         clear_pool("SampleFlexMatchConfiguration")
-        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = 'fleet-local'")
-        fresh = lambda: psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "
-                             "AND status = 'ACTIVE' AND game_session_id IS NULL") == ["2"]
-        self.assertTrue(wait_until(fresh, 10))
+        self.assertTrue(rally.fresh_fleet_local())
         r = subprocess.run([os.path.join(BIN, "rally-example-client"),
                             "http://127.0.0.1:%d" % rally.PORT],
                            capture_output=True, text=True, timeout=90, env=os.environ)
