@@ -21,6 +21,10 @@
 #                        servers, and BENCH_PLACEMENTS (1000)
 #                        StartGameSessionPlacement calls at once over two
 #                        locations, to FULFILLED (scripts/bench-placement.py)
+#  5c. fleet agent       one rally-agent keeping BENCH_AGENT_PROCESSES (200)
+#                        sample game servers: time to all ready, its own CPU
+#                        and memory keeping them, and the time from a kill -9
+#                        to the replacement's ProcessReady (scripts/bench-agent.py)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
 #                        the matchmaker's commit to subscriber, and the mean
@@ -352,6 +356,11 @@ PY
 PLACEMENTS=${BENCH_PLACEMENTS:-1000}
 say "game sessions: CreateGameSession to ACTIVE, $PLACEMENTS placements over two locations"
 run_part game_sessions bench-placement.py "$PLACEMENTS" $((GS_PORT + E2E_SERVERS))
+
+# ---- 5c. fleet agent: processes kept, and replaced -------------------------------------
+AGENT_PROCESSES=${BENCH_AGENT_PROCESSES:-200}
+say "fleet agent: $AGENT_PROCESSES sample game servers on one agent"
+run_part fleet_agent bench-agent.py "$AGENT_PROCESSES" 20
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
 PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}

@@ -64,7 +64,7 @@ TIMEOUT = 20.0  # above nginx's 15 s FastCGI timeouts: a hung function is nginx'
 HELD_AFTER = 3.0  # a push subscription with nothing to send yet is held, not hung
 BODY_WAIT = 1.0  # nginx waits for the rest of a body that was promised longer
 SHOWN_FAILURES = 25
-SAVE_DIR = os.path.join(TOP, "build-san", "fuzz")  # the exact bytes of every failed request
+SAVE_DIR = os.path.join(TOP, "build-san", "fuzz")  # the exact bytes of every failed request and response
 
 
 # ---- the state seed requests are made from -----------------------------------
@@ -221,9 +221,9 @@ async def read_response(reader, method, events):
         body = []
         while True:
             size = int((await reader.readline()).split(b";")[0], 16)
-            body.append(await reader.readexactly(size + 2))
+            body.append((await reader.readexactly(size + 2))[:-2])  # each chunk ends in CRLF
             if size == 0:
-                return Response(status, headers, b"".join(body)[:-2], head)
+                return Response(status, headers, b"".join(body), head)
     if "content-length" in headers:
         return Response(status, headers, await reader.readexactly(int(headers["content-length"])), head)
     return Response(status, headers, await reader.read(), head)
@@ -504,6 +504,9 @@ def main():
         saved = os.path.join(SAVE_DIR, "seed-%d-request-%d.http" % (SEED, i))
         with open(saved, "wb") as f:
             f.write(wire)
+        if isinstance(resp, Response):  # and what came back, whole
+            with open(saved[:-len(".http")] + ".response", "wb") as f:
+                f.write(resp.head + (resp.body or b""))
         if n >= SHOWN_FAILURES:
             continue
         print("\nFAIL request %d of seed %d: %s (%s; mutations: %s)" % (
