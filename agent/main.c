@@ -27,10 +27,12 @@
  * publish), in its environment, never on its command line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,6 +201,23 @@ static char **child_env(const struct options *o)
     return env;
 }
 
+/* One agent per compute and state: a second one (a double start) would
+ * run the same processes twice. The lock lives as long as the agent. */
+static int lock_state(const char *state_path)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s.lock", state_path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "rally-agent: %s: %s\n", path,
+                errno == EWOULDBLOCK ? "another agent runs this compute" : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return 0; /* fd kept open: the lock */
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -227,6 +246,7 @@ int main(int argc, char **argv)
     char **env = child_env(&o);
     struct slots *t = env != NULL ? slots_new(o.game_dir, env, o.ready_timeout) : NULL;
     free(env); /* copied */
+    bool locked = true;
     if (t != NULL) {
         t->first_port = o.first_port;
         t->last_port = o.last_port;
@@ -234,10 +254,14 @@ int main(int argc, char **argv)
             size_t len = strlen(o.state_dir) + strlen(o.compute) + 8;
             if ((t->state_path = malloc(len)) != NULL)
                 snprintf(t->state_path, len, "%s/%s.state", o.state_dir, o.compute);
+            locked = t->state_path != NULL && lock_state(t->state_path) == 0;
         }
     }
-    if (s == NULL || t == NULL) {
-        fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
+    if (s == NULL || t == NULL || !locked) {
+        if (locked)
+            fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
+        slots_free(t);
+        rally_server_free(s);
         return 1;
     }
     log_info("agent for fleet %s in %s on compute %s", o.fleet, o.location, o.compute);

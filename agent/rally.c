@@ -73,9 +73,13 @@ void agent_report_gone(rally_server *s, struct slots *t)
         char path[128];
         snprintf(path, sizeof(path), "/v1/fleet/processes/%s", t->gone[i]);
         int rc = rally_server_request(s, "DELETE", path, NULL, NULL);
-        if (rc == RALLY_SERVER_E_TRANSPORT || rc == RALLY_SERVER_E_AUTH)
-            memmove(t->gone[kept++], t->gone[i], sizeof(t->gone[i])); /* next time */
-        else
+        if (rc == RALLY_SERVER_E_TRANSPORT || rc == RALLY_SERVER_E_AUTH) {
+            /* rally is away: this one and the rest next time, without
+             * waiting out a timeout for each. */
+            for (; i < t->ngone; i++)
+                memmove(t->gone[kept++], t->gone[i], sizeof(t->gone[i]));
+            break;
+        } else
             log_info("told rally process %s exited (%s)", t->gone[i],
                      rc == RALLY_SERVER_OK ? "ended" : rally_server_message(s));
     }

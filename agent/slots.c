@@ -1,6 +1,7 @@
 #include "slots.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,24 +95,35 @@ static void add(struct slots *t, const struct fm_server_process *p, int index, d
                        .parameters = strdup(p->parameters),
                        .index = index,
                        .wanted = true,
-                       .next_launch = now,
-                       .port = free_port(t)};
+                       .next_launch = now};
     if (s->launch_path == NULL || s->parameters == NULL)
         log_fatal("out of memory for a slot");
-    if (t->first_port > 0 && s->port == 0)
-        log_error("no port left in %d-%d for another process of %s: it is not launched",
-                  t->first_port, t->last_port, p->launch_path);
     t->n++;
 }
 
-/* Asks the process to end: SIGTERM now, SIGKILL after `grace`. */
+/* Asks the process to end: SIGTERM (once), SIGKILL after `grace`, or
+ * sooner when an earlier call gave a shorter one. */
 static void end(struct slot *s, double grace, double now, const char *why)
 {
-    if (s->pid <= 0 || s->kill_at > 0)
+    if (s->pid <= 0 || s->killed)
         return;
-    log_info("ending process %s (pid %d): %s", s->process_id, (int)s->pid, why);
-    kill(s->pid, SIGTERM);
-    s->kill_at = now + grace;
+    if (!s->termed) {
+        log_info("ending process %s (pid %d): %s", s->process_id, (int)s->pid, why);
+        kill(s->pid, SIGTERM);
+        s->termed = true;
+    }
+    if (s->kill_at == 0 || now + grace < s->kill_at)
+        s->kill_at = now + grace;
+}
+
+/* SIGKILL, once. */
+static void kill_now(struct slots *t, struct slot *s)
+{
+    if (s->pid <= 0 || s->killed)
+        return;
+    kill(s->pid, SIGKILL);
+    s->killed = true;
+    t->kills++;
 }
 
 void slots_configure(struct slots *t, const struct fm_runtime *rt, double now)
@@ -159,6 +171,10 @@ static int build_argv(const struct slots *t, const struct slot *s, char *path, s
     return 0;
 }
 
+/* What start_time() answers when /proc could not be read for another
+ * reason than the process being gone (no descriptor left, ...). */
+#define START_UNKNOWN ULLONG_MAX
+
 /* The start time of pid (field 22 of /proc/PID/stat), 0 when it is gone
  * or a zombie. */
 static unsigned long long start_time(pid_t pid)
@@ -167,7 +183,7 @@ static unsigned long long start_time(pid_t pid)
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return 0;
+        return errno == ENOENT || errno == ESRCH ? 0 : START_UNKNOWN;
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -206,12 +222,18 @@ static void launch(struct slots *t, struct slot *s, double now)
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0); /* its own group: it outlives the agent */
+        /* Nothing of the agent's: its descriptors (libcurl's connection
+         * among them), its ignored signals, its mask. */
+        close_range(3, ~0U, 0);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
         execve(path, argv, t->env);
-        fprintf(stderr, "rally-agent: cannot run %s: %s\n", path, strerror(errno));
+        static const char msg[] = "rally-agent: cannot run the launch path\n";
+        ssize_t rc = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)rc;
         _exit(127);
     }
     t->env[n] = t->env[n + 1] = NULL;
@@ -225,16 +247,18 @@ static void launch(struct slots *t, struct slot *s, double now)
     s->adopted = false;
     t->dirty = true;
     s->started = now;
-    s->ready = s->hosting = s->ended = false;
+    s->ready = s->hosting = s->ended = s->termed = s->killed = false;
     s->kill_at = 0;
     t->launches++;
     log_info("launched %s as process %s (pid %d)", path, s->process_id, (int)pid);
 }
 
+/* The slot of a child of ours (an adopted process is not one, and its
+ * pid may have been reused by one). */
 static struct slot *by_pid(struct slots *t, pid_t pid)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (t->s[i].pid == pid)
+        if (t->s[i].pid == pid && !t->s[i].adopted)
             return &t->s[i];
     return NULL;
 }
@@ -276,7 +300,7 @@ static void exited(struct slots *t, struct slot *s, int status, double now)
         log_info("process %s (pid %d) exited with %d%s", s->process_id, (int)s->pid,
                  WEXITSTATUS(status), quick ? "; relaunch backs off" : "");
     s->pid = 0;
-    s->ready = s->hosting = s->ended = s->adopted = false;
+    s->ready = s->hosting = s->ended = s->adopted = s->termed = s->killed = false;
     s->kill_at = 0;
 }
 
@@ -290,27 +314,32 @@ void slots_run(struct slots *t, double now, bool draining)
             exited(t, s, status, now);
     }
     /* An earlier agent's processes are not our children: /proc says. */
-    for (size_t i = 0; i < t->n; i++)
-        if (t->s[i].adopted && t->s[i].pid > 0 && start_time(t->s[i].pid) != t->s[i].start_time)
+    for (size_t i = 0; i < t->n; i++) {
+        unsigned long long st = t->s[i].adopted && t->s[i].pid > 0 ? start_time(t->s[i].pid) : 0;
+        if (t->s[i].adopted && t->s[i].pid > 0 && st != START_UNKNOWN && st != t->s[i].start_time)
             exited(t, &t->s[i], 0, now);
+    }
     for (size_t i = 0; i < t->n; i++) {
         struct slot *s = &t->s[i];
-        if (s->pid > 0 && s->kill_at > 0 && now >= s->kill_at) {
+        if (s->pid > 0 && !s->killed && s->kill_at > 0 && now >= s->kill_at) {
             log_warn("process %s (pid %d) did not end in time: SIGKILL", s->process_id,
                      (int)s->pid);
-            kill(s->pid, SIGKILL);
-            s->kill_at = now + 3600; /* once */
-            t->kills++;
-        } else if (s->pid > 0 && !s->ready && s->kill_at == 0 &&
+            kill_now(t, s);
+        } else if (s->pid > 0 && !s->ready && !s->killed && s->kill_at == 0 &&
                    now - s->started > t->ready_timeout) {
             log_warn("process %s (pid %d) did not call ProcessReady within %.0f s: SIGKILL",
                      s->process_id, (int)s->pid, t->ready_timeout);
-            kill(s->pid, SIGKILL);
-            s->kill_at = now + 3600;
-            t->kills++;
-        } else if (s->pid == 0 && s->wanted && !draining && now >= s->next_launch &&
-                   (t->first_port == 0 || s->port > 0)) {
-            launch(t, s, now);
+            kill_now(t, s);
+        } else if (s->pid == 0 && s->wanted && !draining && now >= s->next_launch) {
+            if (t->first_port > 0 && s->port == 0)
+                s->port = free_port(t); /* one freed by a slot gone since */
+            if (t->first_port == 0 || s->port > 0) {
+                launch(t, s, now);
+            } else if (!s->port_wanted) {
+                log_error("no port left in %d-%d for another process of %s: it waits for one",
+                          t->first_port, t->last_port, s->launch_path);
+                s->port_wanted = true;
+            }
         }
     }
     /* Slots no longer wanted, their process gone: dropped. */
@@ -335,16 +364,14 @@ void slots_observe(struct slots *t, const char *process_id, const char *status, 
             continue;
         if (strcmp(status, "ACTIVE") == 0) {
             s->ready = true;
-            bool was = s->hosting;
             s->hosting = hosting;
-            if (was && !hosting && !s->wanted)
-                end(s, ENDED_GRACE_S, now, "its game session ended, and its slot is gone");
+            if (!hosting && !s->wanted)
+                end(s, ENDED_GRACE_S, now, "it hosts nothing, and its slot is gone");
         } else if (reason != NULL && strcmp(reason, "FORCE_TERMINATED") == 0) {
             s->ready = s->ended = true;
-            log_info("process %s (pid %d): FORCE_TERMINATE", s->process_id, (int)s->pid);
-            kill(s->pid, SIGKILL);
-            s->kill_at = now + 3600;
-            t->kills++;
+            if (!s->killed)
+                log_info("process %s (pid %d): FORCE_TERMINATE", s->process_id, (int)s->pid);
+            kill_now(t, s);
         } else if (reason != NULL && strcmp(reason, "PROCESS_ENDING") == 0) {
             /* It said it is ending: it has the grace to go by itself. */
             s->ready = s->ended = true;
@@ -427,7 +454,7 @@ void slots_adopt(struct slots *t, double now)
             field[n++] = ""; /* no parameters */
         pid_t pid = n == 7 ? (pid_t)strtol(field[0], NULL, 10) : 0;
         unsigned long long started = n == 7 ? strtoull(field[1], NULL, 10) : 0;
-        if (pid <= 0 || started == 0 || start_time(pid) != started ||
+        if (pid <= 0 || started == 0 || started == START_UNKNOWN || start_time(pid) != started ||
             strlen(field[3]) >= sizeof(t->s[0].process_id))
             continue; /* gone, or another process has its pid now */
         struct fm_server_process p = {.launch_path = field[5], .parameters = field[6]};
@@ -442,7 +469,7 @@ void slots_adopt(struct slots *t, double now)
         s->start_time = started;
         s->adopted = true;
         s->started = now;
-        s->ready = true; /* it ran before: rally says the rest */
+        s->ready = false; /* rally says within a second; the ready timeout runs from now */
         snprintf(s->process_id, sizeof(s->process_id), "%s", field[3]);
         take_port(t, s, (int)strtol(field[2], NULL, 10));
         log_info("adopted process %s (pid %d) from an earlier agent", s->process_id, (int)pid);

@@ -26,20 +26,23 @@
 struct slot {
     char *launch_path; /* as configured */
     char *parameters;
-    int index;                     /* which of its ServerProcess's ConcurrentExecutions */
-    bool wanted;                   /* still in the configuration: relaunched when it exits */
-    pid_t pid;                     /* 0: nothing runs in it */
-    char process_id[64];           /* what the running process registers as */
-    double started;                /* monotonic seconds */
-    double next_launch;            /* not before */
-    int failures;                  /* quick failures in a row */
-    bool ready;                    /* rally has it (ProcessReady) */
-    bool hosting;                  /* it hosts a game session */
-    bool ended;                    /* rally ended it (or it said ProcessEnding) */
-    int port;                      /* its RALLY_PORT, from the agent's range (0: none) */
+    int index;           /* which of its ServerProcess's ConcurrentExecutions */
+    bool wanted;         /* still in the configuration: relaunched when it exits */
+    pid_t pid;           /* 0: nothing runs in it */
+    char process_id[64]; /* what the running process registers as */
+    double started;      /* monotonic seconds */
+    double next_launch;  /* not before */
+    int failures;        /* quick failures in a row */
+    bool ready;          /* rally has it (ProcessReady) */
+    bool hosting;        /* it hosts a game session */
+    bool ended;          /* rally ended it (or it said ProcessEnding) */
+    int port; /* its RALLY_PORT, taken from the agent's range at its first launch (0: none) */
     unsigned long long start_time; /* when pid started (/proc, clock ticks): which process it is */
     bool adopted;                  /* an earlier agent's: not a child, watched through /proc */
     double kill_at;                /* ending: SIGKILL at this time (0: not ending) */
+    bool termed;                   /* SIGTERM sent */
+    bool killed;                   /* SIGKILL sent */
+    bool port_wanted;              /* told once that the range has no port left for it */
 };
 
 struct slots {
@@ -61,8 +64,9 @@ struct slots {
 
 /* A table launching under game_dir with `env` (plus each process's
  * GAMELIFT_SDK_PROCESS_ID, and RALLY_PORT when the caller set a range in
- * first_port..last_port: each slot holds one port of it, and a slot the
- * range has no port left for is not launched). NULL on no memory. */
+ * first_port..last_port: a slot takes a port of it at its first launch and
+ * keeps it; a slot the range has no port left for waits until one frees
+ * up). NULL on no memory. */
 struct slots *slots_new(const char *game_dir, char *const *env, double ready_timeout);
 void slots_free(struct slots *t);
 

@@ -1,7 +1,16 @@
 #include "runtime.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
 
 static int server_process(json_t *p, struct fm_server_process *out, struct fm_error *err)
 {
@@ -22,6 +31,12 @@ static int server_process(json_t *p, struct fm_server_process *out, struct fm_er
         return fm_fail(err, "ConcurrentExecutions", "is required");
     if (strstr(out->launch_path, "..") != NULL)
         return fm_fail(err, "LaunchPath", "must not climb out of its directory (\"..\")");
+    if (has_control(out->launch_path))
+        return fm_fail(err, "LaunchPath", "must not hold control characters");
+    if (has_control(out->parameters))
+        return fm_fail(err, "Parameters",
+                       "must not hold control characters (words are "
+                       "separated by spaces)");
     return 0;
 }
 
@@ -58,6 +73,13 @@ int fm_runtime_parse(json_t *runtime, struct fm_runtime *out, struct fm_error *e
             fm_field_prefix(err, where);
             return -1;
         }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out->procs[j].launch_path, out->procs[i].launch_path) == 0 &&
+                strcmp(out->procs[j].parameters, out->procs[i].parameters) == 0)
+                return fm_fail(err, "ServerProcesses",
+                               "entries %zu and %zu run the same LaunchPath and Parameters: "
+                               "give one ConcurrentExecutions instead",
+                               j, i);
         out->total += out->procs[i].concurrent;
         out->nprocs++;
     }

@@ -172,6 +172,37 @@ class Agent(unittest.TestCase):
         self.assertTrue(wait_until(replaced, 10), active(compute))
         self.assertEqual(self.count(log, "launched "), 1)
 
+    def test_new_slots_take_the_ports_the_old_ones_free(self):
+        # A range as big as the processes, as make run's: a configuration
+        # that replaces the slots must still run them all once the old
+        # processes have gone.
+        configure(dict(SERVER, ConcurrentExecutions=2))
+        first = free_port()
+        compute, log = self.agent("--ports", "%d-%d" % (first, first + 1))
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15))
+        old = active(compute)
+        configure(dict(SERVER, Parameters="--heartbeat-ms 250", ConcurrentExecutions=2))
+        renewed = lambda: len(active(compute)) == 2 and not (active(compute) & old)
+        self.assertTrue(wait_until(renewed, 15), open(log).read()[-3000:])
+        ports = psql("SELECT port FROM fleet.processes WHERE compute_name = :'p1' AND status = 'ACTIVE' "
+                     "ORDER BY port", compute)
+        self.assertEqual(ports, [str(first), str(first + 1)])
+
+    def test_one_agent_per_compute_and_state(self):
+        configure(dict(SERVER, ConcurrentExecutions=1))
+        state = tempfile.mkdtemp(prefix="rally-agent-state-")
+        self.addCleanup(shutil.rmtree, state)
+        compute, _ = self.agent("--state-dir", state)
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 1, 15))
+        second = subprocess.run(
+            [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT,
+             "--fleet", FLEET, "--location", "us-east-1", "--compute", compute, "--game-dir", BIN,
+             "--state-dir", state], env=dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET),
+            capture_output=True, text=True, timeout=10)
+        self.assertEqual(second.returncode, 1)
+        self.assertIn("another agent runs this compute", second.stderr)
+        self.assertEqual(len(active(compute)), 1)
+
     def test_a_server_failing_at_start_is_relaunched_with_backoff(self):
         configure({"LaunchPath": "/bin/false", "ConcurrentExecutions": 1})
         compute, log = self.agent()

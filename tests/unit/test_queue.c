@@ -168,6 +168,14 @@ START_TEST(test_runtime_configuration)
          "{\"LaunchPath\": \"y\", \"ConcurrentExecutions\": 600}]}",
          "ServerProcesses"},
         {"{\"MaxConcurrentGameSessionActivations\": 0}", "MaxConcurrentGameSessionActivations"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\", \"Parameters\": \"a\\tb\", "
+         "\"ConcurrentExecutions\": 1}]}",
+         "ServerProcesses[0].Parameters"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\\ny\", \"ConcurrentExecutions\": 1}]}",
+         "ServerProcesses[0].LaunchPath"},
+        {"{\"ServerProcesses\": [{\"LaunchPath\": \"x\", \"ConcurrentExecutions\": 2}, "
+         "{\"LaunchPath\": \"x\", \"ConcurrentExecutions\": 3}]}",
+         "ServerProcesses"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         body = parse_json(bad[i].json);
