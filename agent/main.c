@@ -153,20 +153,6 @@ static int parse(int argc, char **argv, struct options *o)
     return ok && o->fleet != NULL && o->location != NULL ? 0 : -1;
 }
 
-static int read_secret(char *out, size_t cap)
-{
-    const char *path = getenv("RALLY_FLEET_SECRET_FILE");
-    FILE *f = path != NULL ? fopen(path, "r") : NULL;
-    if (f == NULL)
-        return -1;
-    size_t n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        n--;
-    out[n] = '\0';
-    return n > 0 ? 0 : -1;
-}
-
 /* The agent's environment, less what it sets, plus what each process
  * gets (malloc'd array; its strings are environ's and static). */
 static char **child_env(const struct options *o)
@@ -225,7 +211,7 @@ int main(int argc, char **argv)
         return usage();
     log_init("agent");
     char secret[512];
-    if (read_secret(secret, sizeof(secret)) < 0) {
+    if (rally_server_read_secret(secret, sizeof(secret)) < 0) {
         fprintf(stderr, "rally-agent: RALLY_FLEET_SECRET_FILE must name the fleet secret's file\n");
         return 2;
     }

@@ -371,22 +371,6 @@ static bool number(const char *v, long lo, long hi, long *out)
     return true;
 }
 
-static int read_secret(char *out, size_t cap)
-{
-    const char *path = getenv("RALLY_FLEET_SECRET_FILE");
-    FILE *f = path != NULL ? fopen(path, "r") : NULL;
-    if (f == NULL) {
-        say("RALLY_FLEET_SECRET_FILE must name the file with the fleet secret");
-        return -1;
-    }
-    size_t n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        n--;
-    out[n] = '\0';
-    return n > 0 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
     /* An agent's environment first; the command line over it. */
@@ -437,8 +421,10 @@ int main(int argc, char **argv)
         return usage();
     p.max_players = (int)max_players;
     char secret[512];
-    if (read_secret(secret, sizeof(secret)) < 0)
+    if (rally_server_read_secret(secret, sizeof(secret)) < 0) {
+        say("RALLY_FLEET_SECRET_FILE must name the file with the fleet secret");
         return 2;
+    }
     p.fleet_secret = secret;
 
     struct sigaction sa;

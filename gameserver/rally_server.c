@@ -49,6 +49,20 @@ static char *dup_or_null(const char *v)
     return v != NULL ? strdup(v) : NULL;
 }
 
+int rally_server_read_secret(char *out, size_t cap)
+{
+    const char *path = getenv("RALLY_FLEET_SECRET_FILE");
+    FILE *f = path != NULL && cap > 1 ? fopen(path, "r") : NULL;
+    if (f == NULL)
+        return -1;
+    size_t n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--;
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
 rally_server *rally_server_new(const struct rally_server_params *p)
 {
     if (p == NULL || p->url == NULL || p->fleet_id == NULL || p->fleet_secret == NULL)

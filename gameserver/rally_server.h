@@ -28,6 +28,8 @@
 #ifndef RALLY_SERVER_H
 #define RALLY_SERVER_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -82,6 +84,12 @@ struct rally_game_session {
 };
 
 typedef struct rally_server rally_server;
+
+/* The fleet secret from the file RALLY_FLEET_SECRET_FILE names (never
+ * from argv, where ps shows it), trailing whitespace cut, into out (cap
+ * bytes). 0, or -1 when the variable is unset or the file unreadable or
+ * empty. */
+int rally_server_read_secret(char *out, size_t cap);
 
 /* A handle for one server process; NULL on bad parameters or no memory. */
 rally_server *rally_server_new(const struct rally_server_params *params);

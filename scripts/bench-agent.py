@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
+import agents  # noqa: E402
 import rally  # noqa: E402
 from rally import BIN, RUN, psql, wait_until  # noqa: E402
 
@@ -35,21 +36,7 @@ COMPUTE = "bench-agent-%d" % os.getpid()
 
 
 def active():
-    return set(psql("SELECT process_id FROM fleet.processes WHERE compute_name = :'p1' "
-                    "AND status = 'ACTIVE'", COMPUTE)) - {""}
-
-
-def pid_of(process_id):
-    needle = ("GAMELIFT_SDK_PROCESS_ID=%s" % process_id).encode()
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/environ" % d, "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        return int(d)
-            except OSError:
-                pass
-    return None
+    return agents.active(COMPUTE)
 
 
 def cpu_ticks(pid):
@@ -97,7 +84,7 @@ def main():
         for victim in sorted(active())[:kills]:
             before = active()
             killed_at = float(psql("SELECT extract(epoch FROM clock_timestamp())")[0])
-            os.kill(pid_of(victim), signal.SIGKILL)
+            os.kill(agents.pid_of(victim), signal.SIGKILL)
             if not wait_until(lambda: len(active() - before) >= 1, 10, 0.02):
                 raise SystemExit("bench-agent: %s was not replaced within 10 s" % victim)
             new = sorted(active() - before)[0]

@@ -15,6 +15,7 @@ import unittest
 
 import rally
 from rally import BIN, RUN, psql, wait_until
+from agents import active, alive, pid_of
 from test_gamelift import client, raw
 from test_outbox import free_port
 
@@ -36,31 +37,13 @@ def configure(*processes):
         "ProcessHeartbeatTimeoutSeconds": 5}})
 
 
-def active(compute):
-    return set(psql("SELECT process_id FROM fleet.processes WHERE compute_name = :'p1' "
-                    "AND status = 'ACTIVE'", compute)) - {""}
+AGENT_ENV = dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET)
 
 
-def pid_of(process_id):
-    """The OS process an agent launched as process_id (its environment says)."""
-    needle = ("GAMELIFT_SDK_PROCESS_ID=%s" % process_id).encode()
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/environ" % d, "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        return int(d)
-            except OSError:
-                pass
-    return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
+def agent_argv(compute, *extra):
+    """An agent of FLEET in us-east-1 on `compute`, with `extra` options."""
+    return [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT, "--fleet", FLEET,
+            "--location", "us-east-1", "--compute", compute, "--game-dir", BIN] + list(extra)
 
 
 def setUpModule():
@@ -82,11 +65,8 @@ class Agent(unittest.TestCase):
         compute = compute or "host-%d-%d" % (os.getpid(), next(_computes))
         log = os.path.join(RUN, "logs", "agent-%s-%d.log" % (compute, next(_computes)))
         out = open(log, "w")
-        proc = subprocess.Popen(
-            [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT,
-             "--fleet", FLEET, "--location", "us-east-1", "--compute", compute, "--game-dir", BIN,
-             "--config-seconds", "0.5"] + list(extra),
-            env=dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET), stdout=out, stderr=out)
+        proc = subprocess.Popen(agent_argv(compute, "--config-seconds", "0.5", *extra),
+                                env=AGENT_ENV, stdout=out, stderr=out)
         out.close()
 
         def stop():
@@ -194,11 +174,8 @@ class Agent(unittest.TestCase):
         self.addCleanup(shutil.rmtree, state)
         compute, _ = self.agent("--state-dir", state)
         self.assertTrue(wait_until(lambda: len(active(compute)) == 1, 15))
-        second = subprocess.run(
-            [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT,
-             "--fleet", FLEET, "--location", "us-east-1", "--compute", compute, "--game-dir", BIN,
-             "--state-dir", state], env=dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET),
-            capture_output=True, text=True, timeout=10)
+        second = subprocess.run(agent_argv(compute, "--state-dir", state), env=AGENT_ENV,
+                                capture_output=True, text=True, timeout=10)
         self.assertEqual(second.returncode, 1)
         self.assertIn("another agent runs this compute", second.stderr)
         self.assertEqual(len(active(compute)), 1)
