@@ -584,4 +584,7 @@ class KeyRotation(unittest.TestCase):
         self.reload_functions()
         gone = lambda: all(request("GET", "/v1/matchmaking/none", token=old).status == 401 for _ in range(12))
         self.assertTrue(wait_until(gone, 15, 0.3))
-        self.assertTrue(self.works(new))
+        # As patient as after the first rotation: workers are replaced one
+        # at a time, and the token's own rate limit (10/s) counts these
+        # dozens of reads.
+        self.assertTrue(wait_until(lambda: self.works(new), 15, 0.3))
