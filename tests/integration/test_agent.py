@@ -85,6 +85,12 @@ class Agent(unittest.TestCase):
         self.proc = proc
         return compute, log
 
+    def state_dir(self):
+        """A --state-dir of this test's own."""
+        state = tempfile.mkdtemp(prefix="rally-agent-state-")
+        self.addCleanup(shutil.rmtree, state)
+        return state
+
     @staticmethod
     def launched(log):
         with open(log) as f:
@@ -130,8 +136,7 @@ class Agent(unittest.TestCase):
 
     def test_an_agent_killed_and_started_again_takes_its_processes_over(self):
         configure(dict(SERVER, ConcurrentExecutions=2))
-        state = tempfile.mkdtemp(prefix="rally-agent-state-")
-        self.addCleanup(shutil.rmtree, state)
+        state = self.state_dir()
         compute, _ = self.agent("--state-dir", state)
         self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15))
         before = active(compute)
@@ -170,8 +175,7 @@ class Agent(unittest.TestCase):
 
     def test_one_agent_per_compute_and_state(self):
         configure(dict(SERVER, ConcurrentExecutions=1))
-        state = tempfile.mkdtemp(prefix="rally-agent-state-")
-        self.addCleanup(shutil.rmtree, state)
+        state = self.state_dir()
         compute, _ = self.agent("--state-dir", state)
         self.assertTrue(wait_until(lambda: len(active(compute)) == 1, 15))
         second = subprocess.run(agent_argv(compute, "--state-dir", state), env=AGENT_ENV,
