@@ -37,6 +37,13 @@ def configure(*processes):
         "ProcessHeartbeatTimeoutSeconds": 5}})
 
 
+def settled(compute, n, without=()):
+    """n processes ACTIVE on compute, none of them in `without`, by one read
+    (two reads could each see a different moment)."""
+    now = active(compute)
+    return len(now) == n and not (now & set(without))
+
+
 AGENT_ENV = dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET)
 
 
@@ -115,7 +122,7 @@ class Agent(unittest.TestCase):
         os.kill(pid, signal.SIGKILL)
         # Replaced by a new process, and rally told at once (not after the
         # heartbeat timeout): three ready again, the dead one ended.
-        replaced = lambda: len(active(compute)) == 3 and victim not in active(compute)
+        replaced = lambda: settled(compute, 3, without={victim})
         self.assertTrue(wait_until(replaced, 10), active(compute))
         self.assertEqual(psql("SELECT status FROM fleet.processes WHERE process_id = :'p1'", victim),
                          ["TERMINATED"])
@@ -153,7 +160,7 @@ class Agent(unittest.TestCase):
         # And looked after as its own: one that dies is replaced.
         victim = sorted(before)[0]
         os.kill(pid_of(victim), signal.SIGKILL)
-        replaced = lambda: len(active(compute)) == 2 and victim not in active(compute)
+        replaced = lambda: settled(compute, 2, without={victim})
         self.assertTrue(wait_until(replaced, 10), active(compute))
         self.assertEqual(self.count(log, "launched "), 1)
 
@@ -161,13 +168,13 @@ class Agent(unittest.TestCase):
         # A range as big as the processes, as make run's: a configuration
         # that replaces the slots must still run them all once the old
         # processes have gone.
-        configure(dict(SERVER, ConcurrentExecutions=2))
+        configure(dict(SERVER, Parameters="--heartbeat-ms 200", ConcurrentExecutions=2))
         first = free_port()
         compute, log = self.agent("--ports", "%d-%d" % (first, first + 1))
         self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15))
         old = active(compute)
         configure(dict(SERVER, Parameters="--heartbeat-ms 250", ConcurrentExecutions=2))
-        renewed = lambda: len(active(compute)) == 2 and not (active(compute) & old)
+        renewed = lambda: settled(compute, 2, without=old)
         self.assertTrue(wait_until(renewed, 15), open(log).read()[-3000:])
         ports = psql("SELECT port FROM fleet.processes WHERE compute_name = :'p1' AND status = 'ACTIVE' "
                      "ORDER BY port", compute)
@@ -229,7 +236,7 @@ class Agent(unittest.TestCase):
                                                     "TerminationMode": "FORCE_TERMINATE"})
         self.assertEqual(status, 200)
         self.assertTrue(wait_until(lambda: not alive(pid), 5))
-        self.assertTrue(wait_until(lambda: len(active(compute)) == 1 and host not in active(compute), 10))
+        self.assertTrue(wait_until(lambda: settled(compute, 1, without={host}), 10))
 
     def test_sigterm_drains_idle_processes_first_then_stops(self):
         configure(dict(SERVER, ConcurrentExecutions=2))
