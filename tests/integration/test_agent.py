@@ -37,6 +37,15 @@ def configure(*processes):
         "ProcessHeartbeatTimeoutSeconds": 5}})
 
 
+def port_pair():
+    """The first of two free ports within the agent's 1-60000 (the system's
+    ephemeral ports go above that)."""
+    while True:
+        first = free_port()
+        if first < 60000:
+            return first
+
+
 def settled(compute, n, without=()):
     """n processes ACTIVE on compute, none of them in `without`, by one read
     (two reads could each see a different moment)."""
@@ -130,7 +139,7 @@ class Agent(unittest.TestCase):
 
     def test_each_process_gets_a_port_of_the_range_while_there_is_one(self):
         configure(dict(SERVER, Parameters="--heartbeat-ms 200"))
-        first = free_port()
+        first = port_pair()
         compute, log = self.agent("--ports", "%d-%d" % (first, first + 1), "--ip", "127.0.0.2")
         self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15), active(compute))
         time.sleep(1)
@@ -169,7 +178,7 @@ class Agent(unittest.TestCase):
         # that replaces the slots must still run them all once the old
         # processes have gone.
         configure(dict(SERVER, Parameters="--heartbeat-ms 200", ConcurrentExecutions=2))
-        first = free_port()
+        first = port_pair()
         compute, log = self.agent("--ports", "%d-%d" % (first, first + 1))
         self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15))
         old = active(compute)
