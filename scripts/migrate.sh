@@ -42,12 +42,22 @@ script() {
 
 err=$(mktemp "${TMPDIR:-/tmp}/rally-migrate.XXXXXX")
 trap 'rm -f "$err"' EXIT
-if ! out=$(script | PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
-    psql -v ON_ERROR_STOP=1 -qX 2>"$err"); then
+# Re-applying triggers under traffic can deadlock with a transaction that
+# holds the same tables in another order (PostgreSQL picks one to fail): the
+# migration is one transaction, so it is run again, a few times.
+for attempt in 1 2 3 4 5; do
+    if out=$(script | PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
+        psql -v ON_ERROR_STOP=1 -qX 2>"$err"); then
+        break
+    fi
+    if [ $attempt -lt 5 ] && grep -q 'deadlock detected' "$err"; then
+        sleep 0.$((attempt * 2))
+        continue
+    fi
     cat "$err" >&2
     echo "rally: migration failed; nothing was changed" >&2
     exit 1
-fi
+done
 # What the migrations themselves print (nothing, normally) is not news.
 grep '^applied ' <<<"$out" || true
 echo "functions: $(for f in $functions; do basename "$f" .sql; done | tr '\n' ' ')"
