@@ -166,6 +166,18 @@ $(AGENT_BIN): $(AGENT_OBJ) $(LIBSERVER) $(LIBMATCH) $(LIBCOMMON)
 ALL_OBJ += $(AGENT_OBJ)
 all: $(AGENT_BIN)
 
+# The SDK 5 gateway (gateway/): WebSockets by wslay, forwarded calls by
+# sdk-common's libcurl exchange, the database by libcommon.
+GATEWAY_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard gateway/*.c))
+GATEWAY_BIN := $(BUILD)/bin/rally-gateway
+$(GATEWAY_OBJ): ALL_CFLAGS += -Isdk-common
+$(GATEWAY_BIN): $(GATEWAY_OBJ) $(SDK_COMMON_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -lpthread
+ALL_OBJ += $(GATEWAY_OBJ)
+all: $(GATEWAY_BIN)
+
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o \
 	$(BUILD)/obj/client-sdk/examples/matchmake.o \

@@ -8,10 +8,13 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev check libsubunit-dev
+    libwslay-dev
     postgresql-15 postgresql-client-15 nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter
     curl python3 openssl wrk docker-compose
     # The GameLift API's real clients, for its tests and README's commands.
     awscli python3-boto3
+    # A WebSocket client for the SDK 5 gateway's tests (tests/integration/sdk5.py).
+    python3-websocket
 )
 [ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)
 

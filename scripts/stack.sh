@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts or stops a complete local rally stack in one directory:
 #   PostgreSQL 15 cluster (unix socket only), migrations, keys, config,
-#   every function (FastCGI), the sweeper, and nginx on 127.0.0.1:$RALLY_HTTP_PORT.
+#   every function (FastCGI), the sweeper, the matchmaker, the SDK 5 gateway,
+#   fleet-local's agents, and nginx on 127.0.0.1:$RALLY_HTTP_PORT.
 #
 #   scripts/stack.sh start DIR     (BUILD=build|build-san picks the binaries)
 #   scripts/stack.sh stop DIR
@@ -294,7 +295,7 @@ SQL
 }
 
 do_start() {
-    for b in rally-keys rally-admin rally-sweeper rally-matchmaker rally-supervise; do
+    for b in rally-keys rally-admin rally-sweeper rally-matchmaker rally-gateway rally-supervise; do
         [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing: run make first" >&2; exit 1; }
     done
     make_runtime_dir
@@ -326,6 +327,7 @@ do_start() {
     start_supervised sweeper "$BIN/rally-sweeper"
     local_ingest_subscription
     start_supervised matchmaker "$BIN/rally-matchmaker"
+    start_supervised gateway "$BIN/rally-gateway"
 
     "$TOP/scripts/nginx-conf.sh" "$RT" "$PORT" "$RUN/logs" >"$RT/nginx/nginx.conf"
     if [ -f "$RT/nginx/nginx.pid" ] && kill -0 "$(cat "$RT/nginx/nginx.pid")" 2>/dev/null; then
@@ -340,7 +342,7 @@ do_start() {
     local up=0
     for _ in $(seq 1 100); do
         local ok=1
-        for f in $(functions_list); do [ -S "$RT/sock/$f.sock" ] || ok=0; done
+        for f in $(functions_list) gateway; do [ -S "$RT/sock/$f.sock" ] || ok=0; done
         if [ $ok = 1 ] && curl -fsS "http://127.0.0.1:$PORT/.well-known/jwks.json" >/dev/null 2>&1; then
             up=1
             break

@@ -5,10 +5,15 @@
  *
  *   POST   /v1/fleet/processes                     ProcessReady
  *          {"location","ipAddress","dnsName"?,"port","maxPlayers",
- *           "processId"?,"computeName"?} -> 201 {"processId"}
+ *           "processId"?,"computeName"?,"sdk"?} -> 201 {"processId"}
  *          (processId and computeName: what an agent launched the process as,
  *          GAMELIFT_SDK_PROCESS_ID and GAMELIFT_SDK_HOST_ID; an id ready
- *          before is 409)
+ *          before is 409. Without location and ipAddress, the registered
+ *          compute's: how an SDK 5 process, through the gateway, is ready.
+ *          sdk: GameLift's server SDK it speaks, "Go 5.6.0")
+ *   POST   /v1/fleet/computes                      RegisterCompute
+ *          {"computeName","location","ipAddress","dnsName"?} -> 200
+ *          {"computeName","location"}: a host of the fleet (its agent)
  *   GET    /v1/fleet/runtime-configuration        -> 200 {"RuntimeConfiguration"}:
  *                                                    what the fleet's agents run
  *   POST   /v1/fleet/processes/describe            {"processIds"} -> 200
@@ -55,13 +60,14 @@ enum {
     EXPLAIN_POOL,
     RUNTIME,
     DESCRIBE,
+    REGISTER_COMPUTE,
 };
 
 static const struct db_stmt stmts[] = {
     [READY] = {"ready",
                "SELECT outcome, detail FROM fleet.process_ready($1, $2, $3, $4, $5, "
-               "$6::integer, $7::integer, $8)",
-               8, false},
+               "$6::integer, $7::integer, $8, $9)",
+               9, false},
     [HEARTBEAT] = {"heartbeat", "SELECT outcome, game_session::text FROM fleet.heartbeat($1, $2)",
                    2, true},
     [ENDING] = {"ending", "SELECT fleet.process_ending($1, $2, 'PROCESS_ENDING')", 2, true},
@@ -87,6 +93,9 @@ static const struct db_stmt stmts[] = {
                  "WHERE fleet_id = $1",
                  1, true},
     [DESCRIBE] = {"describe", "SELECT fleet.describe_processes($1, $2::text[])::text", 2, true},
+    [REGISTER_COMPUTE] = {"register_compute",
+                          "SELECT outcome, detail FROM fleet.register_compute($1, $2, $3, $4, $5)",
+                          5, true},
 };
 
 /* The most process ids one describe takes: an agent's processes, and more. */
@@ -114,30 +123,45 @@ static bool ip_address(const char *s)
     return s != NULL && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
 }
 
+/* What is wrong with where a process or compute is, or NULL. */
+static const char *where_bad(const char *location, const char *ip, const char *dns)
+{
+    return !util_is_token(location, 64, "-_")              ? "location: 1-64 of [A-Za-z0-9-_]"
+           : !ip_address(ip)                               ? "ipAddress: an IPv4 or IPv6 address"
+           : dns != NULL && !util_is_token(dns, 253, "-.") ? "dnsName: a host name"
+                                                           : NULL;
+}
+
+static void refused_where(struct http_req *req, struct http_resp *resp, const char *outcome,
+                          const char *detail);
+
 static void handle_ready(struct http_req *req, struct http_resp *resp)
 {
     const char *location = NULL, *ip = NULL, *dns = NULL, *id = NULL, *compute = NULL;
+    const char *sdk = NULL;
     json_int_t port = 0, max_players = 0;
     json_error_t jerr;
     json_t *body = http_json_body(req, resp);
     if (body == NULL)
         return;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s:I, s:I, s?s, s?s}", "location",
-                       &location, "ipAddress", &ip, "dnsName", &dns, "port", &port, "maxPlayers",
-                       &max_players, "processId", &id, "computeName", &compute) != 0) {
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?s, s:I, s:I, s?s, s?s, s?s}",
+                       "location", &location, "ipAddress", &ip, "dnsName", &dns, "port", &port,
+                       "maxPlayers", &max_players, "processId", &id, "computeName", &compute, "sdk",
+                       &sdk) != 0) {
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
         return;
     }
-    const char *bad = !util_is_token(location, 64, "-_") ? "location: 1-64 of [A-Za-z0-9-_]"
-                      : !ip_address(ip)                  ? "ipAddress: an IPv4 or IPv6 address"
-                      : dns != NULL && !util_is_token(dns, 253, "-.") ? "dnsName: a host name"
-                      : port < 1 || port > 60000                      ? "port: 1 to 60000"
-                      : max_players < 1 || max_players > 200          ? "maxPlayers: 1 to 200"
-                      : id != NULL && !util_is_token(id, 128, "-.")
-                          ? "processId: 1-128 of [A-Za-z0-9-.]"
-                      : compute != NULL && !util_is_token(compute, 128, "-_.")
-                          ? "computeName: 1-128 of [A-Za-z0-9-_.]"
-                          : NULL;
+    /* Where the process is: said here, or its registered compute's. */
+    bool by_compute = location == NULL && ip == NULL && dns == NULL && compute != NULL;
+    const char *bad = by_compute ? NULL : where_bad(location, ip, dns);
+    bad = bad != NULL                                      ? bad
+          : sdk != NULL && !util_is_token(sdk, 64, " .-_") ? "sdk: 1-64 of [A-Za-z0-9 .-_]"
+          : port < 1 || port > 60000                       ? "port: 1 to 60000"
+          : max_players < 1 || max_players > 200           ? "maxPlayers: 1 to 200"
+          : id != NULL && !util_is_token(id, 128, "-.")    ? "processId: 1-128 of [A-Za-z0-9-.]"
+          : compute != NULL && !util_is_token(compute, 128, "-_.")
+              ? "computeName: 1-128 of [A-Za-z0-9-_.]"
+              : NULL;
     if (bad != NULL) {
         http_error(req, resp, 400, "invalid_body", "%s", bad);
         return;
@@ -149,7 +173,7 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
     }
     char *port_s = arena_sprintf(req->arena, "%lld", (long long)port);
     char *max_s = arena_sprintf(req->arena, "%lld", (long long)max_players);
-    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s, compute};
+    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s, compute, sdk};
     PGresult *r = call(req, resp, READY, p);
     if (r == NULL)
         return;
@@ -159,12 +183,54 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
     else if (strcmp(outcome, "exists") == 0)
         http_error(req, resp, 409, "process_exists",
                    "process %s was ready before: a process is ready once", detail);
-    else if (strcmp(outcome, "unknown_fleet") == 0)
+    else if (strcmp(outcome, "unknown_compute") == 0)
+        http_error(req, resp, 404, "unknown_compute",
+                   "compute %s is not registered with the fleet (RegisterCompute)", detail);
+    else
+        refused_where(req, resp, outcome, detail);
+}
+
+/* A refusal of where a process or compute is (process_ready and
+ * register_compute's unknown_fleet and unknown_location). */
+static void refused_where(struct http_req *req, struct http_resp *resp, const char *outcome,
+                          const char *detail)
+{
+    if (strcmp(outcome, "unknown_fleet") == 0)
         http_error(req, resp, 403, "unknown_fleet", "fleet %s is not configured (config/fleets/)",
                    detail);
     else
         http_error(req, resp, 400, "unknown_location", "location must be one of the fleet's: %s",
                    detail);
+}
+
+static void handle_register_compute(struct http_req *req, struct http_resp *resp)
+{
+    const char *name = NULL, *location = NULL, *ip = NULL, *dns = NULL;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s?s}", "computeName", &name,
+                       "location", &location, "ipAddress", &ip, "dnsName", &dns) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    const char *bad = !util_is_token(name, 128, "-_.") ? "computeName: 1-128 of [A-Za-z0-9-_.]"
+                                                       : where_bad(location, ip, dns);
+    if (bad != NULL) {
+        http_error(req, resp, 400, "invalid_body", "%s", bad);
+        return;
+    }
+    const char *p[] = {req->claims.sub, name, location, ip, dns};
+    PGresult *r = call(req, resp, REGISTER_COMPUTE, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
+    if (strcmp(outcome, "registered") == 0)
+        http_reply(req, resp, 200,
+                   json_pack("{s:s, s:s}", "computeName", name, "location", location));
+    else
+        refused_where(req, resp, outcome, detail);
 }
 
 static void handle_heartbeat(struct http_req *req, struct http_resp *resp)
@@ -375,6 +441,11 @@ static const struct http_route routes[] = {
      .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_ready},
+    {.name = "register_compute",
+     .method = "POST",
+     .dialect = &dialect_native,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_register_compute},
     {.name = "runtime_configuration",
      .method = "GET",
      .dialect = &dialect_native,

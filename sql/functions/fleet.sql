@@ -29,15 +29,66 @@ LANGUAGE sql AS $$
 $$;
 
 -- ProcessReady: a server process of p_fleet is up in p_location.
--- Before sql/017 it had no p_compute: the old signature is dropped (in this
--- file's transaction: callers never see it missing).
+-- Before sql/017 it had no p_compute, before sql/018 no p_sdk: the old
+-- signatures are dropped (in this file's transaction: callers never see
+-- them missing).
 DROP FUNCTION IF EXISTS fleet.process_ready(text, text, text, text, text, integer, integer);
+DROP FUNCTION IF EXISTS fleet.process_ready(text, text, text, text, text, integer, integer, text);
 -- ProcessReady. The id is rally's, or the agent's (GAMELIFT_SDK_PROCESS_ID):
 -- one that was ever ready before is refused (outcome 'exists'), as a
--- process ready twice would be hosted twice.
+-- process ready twice would be hosted twice. Without a location (an SDK 5
+-- process names only its compute), the registered compute gives the
+-- location and address ('unknown_compute' when it is not registered).
+-- p_sdk names the server SDK when it is GameLift's (the gateway's).
 CREATE OR REPLACE FUNCTION fleet.process_ready(
     p_process_id text, p_fleet text, p_location text, p_ip text, p_dns text, p_port integer,
-    p_max_players integer, p_compute text, OUT outcome text, OUT detail text)
+    p_max_players integer, p_compute text, p_sdk text, OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    f fleet.fleets%ROWTYPE;
+BEGIN
+    SELECT * INTO f FROM fleet.fleets WHERE fleet_id = p_fleet;
+    IF NOT FOUND THEN
+        outcome := 'unknown_fleet';
+        detail := p_fleet;
+        RETURN;
+    END IF;
+    IF p_location IS NULL THEN
+        SELECT c.location, c.ip_address, c.dns_name INTO p_location, p_ip, p_dns
+            FROM fleet.computes c WHERE c.fleet_id = p_fleet AND c.compute_name = p_compute;
+        IF NOT FOUND THEN
+            outcome := 'unknown_compute';
+            detail := p_compute;
+            RETURN;
+        END IF;
+    END IF;
+    IF NOT p_location = ANY (f.locations) THEN
+        outcome := 'unknown_location';
+        detail := array_to_string(f.locations, ', ');
+        RETURN;
+    END IF;
+    INSERT INTO fleet.processes (process_id, fleet_id, location, ip_address, dns_name, port,
+                                 max_players, compute_name, sdk)
+        VALUES (p_process_id, p_fleet, p_location, p_ip, p_dns, p_port, p_max_players, p_compute,
+                p_sdk)
+        ON CONFLICT (process_id) DO NOTHING;
+    IF NOT FOUND THEN
+        outcome := 'exists';
+        detail := p_process_id;
+        RETURN;
+    END IF;
+    outcome := 'ready';
+    detail := p_process_id;
+END;
+$$;
+
+-- RegisterCompute: a host of the fleet in one of its locations, where its
+-- processes are reached. Registering again replaces the address (an agent
+-- restarted on a host that moved). Outcomes: registered, unknown_fleet,
+-- unknown_location (detail: the fleet's locations).
+CREATE OR REPLACE FUNCTION fleet.register_compute(
+    p_fleet text, p_name text, p_location text, p_ip text, p_dns text,
+    OUT outcome text, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     f fleet.fleets%ROWTYPE;
@@ -53,17 +104,13 @@ BEGIN
         detail := array_to_string(f.locations, ', ');
         RETURN;
     END IF;
-    INSERT INTO fleet.processes (process_id, fleet_id, location, ip_address, dns_name, port,
-                                 max_players, compute_name)
-        VALUES (p_process_id, p_fleet, p_location, p_ip, p_dns, p_port, p_max_players, p_compute)
-        ON CONFLICT (process_id) DO NOTHING;
-    IF NOT FOUND THEN
-        outcome := 'exists';
-        detail := p_process_id;
-        RETURN;
-    END IF;
-    outcome := 'ready';
-    detail := p_process_id;
+    INSERT INTO fleet.computes (fleet_id, compute_name, location, ip_address, dns_name)
+        VALUES (p_fleet, p_name, p_location, p_ip, p_dns)
+        ON CONFLICT (fleet_id, compute_name) DO UPDATE
+            SET location = EXCLUDED.location, ip_address = EXCLUDED.ip_address,
+                dns_name = EXCLUDED.dns_name, registered_at = now();
+    outcome := 'registered';
+    detail := p_name;
 END;
 $$;
 
@@ -868,3 +915,138 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- ---- GameLift's server SDK 5 (gateway/, docs/sdk5.md) ----------------------
+
+-- The SDK 5 processes a gateway holds, (p_fleets[i], p_ids[i]), are alive:
+-- one statement for all their heartbeats of the last moment. Returns how
+-- many were still ACTIVE.
+CREATE OR REPLACE FUNCTION fleet.sdk_heartbeats(p_fleets text[], p_ids text[]) RETURNS integer
+LANGUAGE sql AS $$
+    WITH alive AS (
+        UPDATE fleet.processes p SET last_heartbeat = now()
+            FROM unnest(p_fleets, p_ids) AS k(fleet_id, process_id)
+            WHERE p.fleet_id = k.fleet_id AND p.process_id = k.process_id AND p.status = 'ACTIVE'
+            RETURNING 1)
+    SELECT count(*)::integer FROM alive;
+$$;
+
+-- A game session as the SDK's GameSession (UpdateGameSession's); the
+-- SDK's GameProperties are a map, rally's a list of {Key, Value}.
+CREATE OR REPLACE FUNCTION fleet.sdk_game_session(g fleet.game_sessions) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'GameSessionId', g.game_session_arn, 'Name', coalesce(g.name, ''),
+        'GameSessionData', coalesce(g.game_session_data, ''),
+        'MatchmakerData', coalesce(g.matchmaker_data, ''), 'FleetId', g.fleet_id,
+        'Location', g.location, 'MaximumPlayerSessionCount', g.maximum_players,
+        'IpAddress', g.ip_address, 'Port', g.port, 'DnsName', coalesce(g.dns_name, ''),
+        'GameProperties', (SELECT coalesce(jsonb_object_agg(e->>'Key', e->>'Value'), '{}')
+                               FROM jsonb_array_elements(g.game_properties) e),
+        'Status', g.status, 'StatusReason', coalesce(g.status_reason, ''));
+$$;
+
+-- What a gateway must push to the SDK 5 processes it holds, (p_fleets[i],
+-- p_ids[i]), each message once, recorded as sent in this transaction:
+--   TerminateProcess   rally ended the process (FORCE_TERMINATE, a lost
+--                      heartbeat), or its game session is TERMINATING
+--                      (TerminateGameSession); TerminationTime in epoch ms,
+--                      when it should be gone: now, or in 5 minutes for a
+--                      game session asked to end
+--   CreateGameSession  a new game session to start (ACTIVATING)
+--   UpdateGameSession  the running game session's MatchmakerData changed
+--                      (a backfill seated players: MATCHMAKING_DATA_UPDATED)
+-- A process some other transaction holds is skipped: its change notifies
+-- again when that one commits.
+CREATE OR REPLACE FUNCTION fleet.sdk_pushes(p_fleets text[], p_ids text[])
+RETURNS TABLE (process_id text, action text, message jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p fleet.processes%ROWTYPE;
+    g fleet.game_sessions%ROWTYPE;
+    mmd5 text;
+BEGIN
+    FOR p IN SELECT pr.* FROM fleet.processes pr
+                 JOIN unnest(p_fleets, p_ids) AS k(fleet_id, process_id)
+                   ON pr.fleet_id = k.fleet_id AND pr.process_id = k.process_id
+                 WHERE pr.sdk IS NOT NULL AND NOT pr.sdk_terminate_sent
+                 ORDER BY pr.process_id
+                 FOR UPDATE OF pr SKIP LOCKED
+    LOOP
+        g := NULL;
+        IF p.game_session_id IS NOT NULL THEN
+            SELECT * INTO g FROM fleet.game_sessions gs WHERE gs.game_session_id = p.game_session_id;
+        END IF;
+        process_id := p.process_id;
+        IF (p.status = 'TERMINATED' AND p.status_reason IS DISTINCT FROM 'PROCESS_ENDING')
+           OR (p.status = 'ACTIVE' AND g.status = 'TERMINATING') THEN
+            UPDATE fleet.processes SET sdk_terminate_sent = true
+                WHERE fleet.processes.process_id = p.process_id;
+            action := 'TerminateProcess';
+            message := jsonb_build_object('TerminationTime', (extract(epoch FROM now()) * 1000)::bigint
+                + CASE WHEN p.status = 'ACTIVE' THEN 300000 ELSE 0 END);
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        IF p.status <> 'ACTIVE' OR g.game_session_id IS NULL
+           OR g.status NOT IN ('ACTIVATING', 'ACTIVE') THEN
+            CONTINUE;
+        END IF;
+        mmd5 := md5(coalesce(g.matchmaker_data, ''));
+        IF g.game_session_id IS DISTINCT FROM p.sdk_game_session THEN
+            IF g.status <> 'ACTIVATING' THEN
+                CONTINUE;   -- started without the gateway: not the SDK's to start
+            END IF;
+            UPDATE fleet.processes SET sdk_game_session = g.game_session_id, sdk_matchmaker_md5 = mmd5
+                WHERE fleet.processes.process_id = p.process_id;
+            action := 'CreateGameSession';
+            message := jsonb_build_object(
+                'GameSessionId', g.game_session_arn, 'GameSessionName', coalesce(g.name, ''),
+                'GameSessionData', coalesce(g.game_session_data, ''),
+                'MatchmakerData', coalesce(g.matchmaker_data, ''),
+                'MaximumPlayerSessionCount', g.maximum_players, 'Port', g.port,
+                'IpAddress', g.ip_address, 'DnsName', coalesce(g.dns_name, ''),
+                'GameProperties', fleet.sdk_game_session(g)->'GameProperties');
+            RETURN NEXT;
+        ELSIF mmd5 IS DISTINCT FROM p.sdk_matchmaker_md5 THEN
+            UPDATE fleet.processes SET sdk_matchmaker_md5 = mmd5
+                WHERE fleet.processes.process_id = p.process_id;
+            action := 'UpdateGameSession';
+            message := jsonb_build_object('GameSession', fleet.sdk_game_session(g),
+                                          'UpdateReason', 'MATCHMAKING_DATA_UPDATED');
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Wakes the gateways (LISTEN rally_sdk, payload: the process id) when an
+-- SDK 5 process may have something to be told: a game session handed to
+-- it, its end, its game session's status or MatchmakerData changed.
+CREATE OR REPLACE FUNCTION fleet.notify_sdk_process() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('rally_sdk', NEW.process_id);
+    RETURN NULL;
+END;
+$$;
+CREATE OR REPLACE FUNCTION fleet.notify_sdk_game_session() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM fleet.processes p
+               WHERE p.process_id = NEW.process_id AND p.sdk IS NOT NULL) THEN
+        PERFORM pg_notify('rally_sdk', NEW.process_id);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE OR REPLACE TRIGGER processes_sdk AFTER UPDATE OF game_session_id, status ON fleet.processes
+    FOR EACH ROW
+    WHEN (NEW.sdk IS NOT NULL AND (OLD.game_session_id IS DISTINCT FROM NEW.game_session_id
+                                   OR OLD.status IS DISTINCT FROM NEW.status))
+    EXECUTE FUNCTION fleet.notify_sdk_process();
+CREATE OR REPLACE TRIGGER game_sessions_sdk AFTER UPDATE OF status, matchmaker_data ON fleet.game_sessions
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.matchmaker_data IS DISTINCT FROM NEW.matchmaker_data)
+    EXECUTE FUNCTION fleet.notify_sdk_game_session();

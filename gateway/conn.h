@@ -1,0 +1,86 @@
+/*
+ * The gateway's connections: the WebSocket transport (the opening
+ * handshake, then wslay for frames, pings and the closing handshake) of
+ * each connected SDK 5 process, and the table that finds one by slot or by
+ * process id. Everything here runs on the event loop's thread.
+ *
+ * A connection is referred to from other threads' jobs by (slot, gen):
+ * a slot is reused, with gen bumped, once its connection is gone, so a late
+ * answer finds nothing rather than a stranger.
+ *
+ * Ownership: the table owns every struct conn; conn_free() (or an error
+ * in conn_on_event) releases it, after which the pointer is dead.
+ */
+#ifndef RALLY_GATEWAY_CONN_H
+#define RALLY_GATEWAY_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#include "handshake.h"
+
+/* The largest message the SDK may send (a StartMatchBackfill of 199
+ * players with their attributes fits), and what a connection may have
+ * queued unsent before it counts as a dead peer. */
+#define CONN_MAX_MESSAGE (256 * 1024)
+#define CONN_MAX_QUEUED (4 * 1024 * 1024)
+
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN };
+
+struct conn {
+    int fd;
+    uint32_t slot, gen;
+    enum conn_state state;
+    uint32_t events; /* epoll mask as registered */
+    char *hs;        /* the handshake's bytes so far (HS_MAX), until open */
+    size_t hs_len;
+    wslay_event_context_ptr ws;
+    double opened_ms, last_ping_ms; /* util_mono_ms() */
+
+    /* The process, from the connect URL (checked by sdk5_admit). */
+    char fleet[257], compute[257], process[257], sdk[72];
+    char endpoint[576]; /* ws(s)://host/path it connected to */
+    char *token;        /* its auth token (malloc'd), for forwarded calls */
+    int64_t token_exp;
+    bool refresh_sent;
+    double last_heartbeat_ms; /* 0 before the first */
+    bool unhealthy;           /* its last HeartbeatServerProcess said false */
+    bool push_due;            /* rally may have something to push to it */
+    unsigned inflight;        /* forwarded calls not answered yet */
+    bool in_recv;             /* inside wslay_event_recv: queue, never flush */
+
+    bool mapped; /* in the process table (the newest for its process) */
+    struct conn *next_mapped;
+};
+
+/* Initializes the table; epfd is the loop's epoll. */
+void conn_table_init(int epfd);
+/* Accepts what the listening socket has. */
+void conn_accept_all(int listen_fd);
+/* Reads, writes, and advances the handshake or the frames. */
+void conn_on_event(struct conn *c, uint32_t events);
+
+/* The live connection in slot with gen, or NULL. */
+struct conn *conn_get(uint32_t slot, uint32_t gen);
+/* The newest open connection of a process, or NULL. */
+struct conn *conn_by_process(const char *process_id);
+/* Calls fn for each open connection. */
+void conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx);
+size_t conn_count(void);
+
+/* Queues a text message (copied) and sends what it can now. false: the
+ * connection was found dead and freed (c is gone). Inside sdk5_on_message
+ * it only queues, and returns true. */
+bool conn_send_text(struct conn *c, const char *text, size_t len);
+/* Starts the closing handshake with code and reason; the connection is
+ * freed once it is done. Returns as conn_send_text. */
+bool conn_close(struct conn *c, uint16_t code, const char *reason);
+/* Pings open connections idle longer than ping_ms; frees handshakes
+ * older than handshake_ms. */
+void conn_housekeeping(double now_ms, double ping_ms, double handshake_ms);
+/* Drops a connection now (no closing handshake). */
+void conn_free(struct conn *c);
+
+#endif
