@@ -5,9 +5,10 @@
   *   rally-agent --fleet ID --location LOCATION [--url URL] [--compute NAME]
  *               [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR]
  *               [--ready-timeout S] [--drain-seconds S] [--config-seconds S]
- *               [--state-dir DIR]
+ *               [--state-dir DIR] [--sdk-url WS-URL]
  *
- * It reads the fleet's RuntimeConfiguration from rally (and again every
+ * It registers its compute (--compute, the host name by default, in
+ * --location at --ip), reads the fleet's RuntimeConfiguration from rally (and again every
  * --config-seconds, so a change needs no restart), runs its ServerProcesses
  * (slots.h), asks rally every second which of them are ready, hosting or
  * ended (FORCE_TERMINATE: killed), and ends one that has not called
@@ -22,9 +23,12 @@
   * names, which its processes find in the same variable. Each process gets
  * RALLY_URL, RALLY_LOCATION, RALLY_IP_ADDRESS (the compute's address,
  * --ip, 127.0.0.1), GAMELIFT_SDK_FLEET_ID, GAMELIFT_SDK_HOST_ID (the
- * compute), GAMELIFT_SDK_PROCESS_ID (its own id) and, with --ports, a
- * RALLY_PORT of its own from that range (one a firewall or docker can
- * publish), in its environment, never on its command line.
+ * compute), GAMELIFT_SDK_PROCESS_ID (its own id), for GameLift's server SDK
+ * 5 GAMELIFT_SDK_WEBSOCKET_URL (--sdk-url; by default --url's
+ * /v1/fleet/sdk5, ws: for http:, wss: for https:) and
+ * GAMELIFT_SDK_AUTH_TOKEN (a fresh SDK 5 token of the fleet), and with
+ * --ports a RALLY_PORT of its own from that range (one a firewall or docker
+ * can publish), in its environment, never on its command line.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +72,7 @@ static double now_s(void)
 }
 
 struct options {
-    const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir;
+    const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir, *sdk_url;
     int first_port, last_port;
     double ready_timeout, drain_s, config_s;
 };
@@ -78,7 +82,7 @@ static int usage(void)
     fprintf(stderr, "usage: rally-agent --fleet ID --location LOCATION [--url URL] "
                     "[--compute NAME] [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR] "
                     "[--ready-timeout S] [--drain-seconds S] [--state-dir DIR] "
-                    "[--config-seconds S]\n"
+                    "[--config-seconds S] [--sdk-url WS-URL]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
 }
@@ -139,7 +143,10 @@ static int parse(int argc, char **argv, struct options *o)
             o->ip = v;
         else if (strcmp(k, "--state-dir") == 0)
             o->state_dir = v;
-        else if (strcmp(k, "--ports") == 0)
+        else if (strcmp(k, "--sdk-url") == 0) {
+            o->sdk_url = v;
+            ok = strncmp(v, "ws://", 5) == 0 || strncmp(v, "wss://", 6) == 0;
+        } else if (strcmp(k, "--ports") == 0)
             ok = ports(v, &o->first_port, &o->last_port);
         else if (strcmp(k, "--ready-timeout") == 0)
             ok = seconds(v, 1, 3600, &o->ready_timeout);
@@ -150,6 +157,19 @@ static int parse(int argc, char **argv, struct options *o)
         else
             ok = false;
     }
+    if (ok && o->sdk_url == NULL) { /* rally's own, through the same nginx */
+        static char sdk_url[2048];
+        bool tls = strncmp(o->url, "https://", 8) == 0;
+        if (!tls && strncmp(o->url, "http://", 7) != 0)
+            return -1;
+        const char *rest = o->url + (tls ? 8 : 7);
+        size_t len = strlen(rest);
+        while (len > 0 && rest[len - 1] == '/')
+            len--;
+        snprintf(sdk_url, sizeof(sdk_url), "%s://%.*s/v1/fleet/sdk5", tls ? "wss" : "ws", (int)len,
+                 rest);
+        o->sdk_url = sdk_url;
+    }
     return ok && o->fleet != NULL && o->location != NULL ? 0 : -1;
 }
 
@@ -157,18 +177,20 @@ static int parse(int argc, char **argv, struct options *o)
  * gets (malloc'd array; its strings are environ's and static). */
 static char **child_env(const struct options *o)
 {
-    static char ours[5][2048];
+    static char ours[6][2048];
     static const char *const set[] = {"RALLY_URL=",
                                       "RALLY_LOCATION=",
                                       "GAMELIFT_SDK_FLEET_ID=",
                                       "GAMELIFT_SDK_HOST_ID=",
                                       "RALLY_IP_ADDRESS=",
+                                      "GAMELIFT_SDK_WEBSOCKET_URL=",
                                       "GAMELIFT_SDK_PROCESS_ID=",
+                                      "GAMELIFT_SDK_AUTH_TOKEN=",
                                       "RALLY_PORT="};
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
-    char **env = calloc(n + 8, sizeof(*env));
+    char **env = calloc(n + 7, sizeof(*env));
     if (env == NULL)
         return NULL;
     size_t k = 0;
@@ -179,8 +201,8 @@ static char **child_env(const struct options *o)
         if (!replaced)
             env[k++] = environ[i];
     }
-    const char *values[] = {o->url, o->location, o->fleet, o->compute, o->ip};
-    for (size_t j = 0; j < 5; j++) {
+    const char *values[] = {o->url, o->location, o->fleet, o->compute, o->ip, o->sdk_url};
+    for (size_t j = 0; j < 6; j++) {
         snprintf(ours[j], sizeof(ours[j]), "%s%s", set[j], values[j]);
         env[k++] = ours[j];
     }
@@ -228,7 +250,6 @@ int main(int argc, char **argv)
 
     rally_server *s = rally_server_new(
         &(struct rally_server_params){.url = o.url, .fleet_id = o.fleet, .fleet_secret = secret});
-    memset(secret, 0, sizeof(secret));
     char **env = child_env(&o);
     struct slots *t = env != NULL ? slots_new(o.game_dir, env, o.ready_timeout) : NULL;
     free(env); /* copied */
@@ -250,6 +271,12 @@ int main(int argc, char **argv)
         rally_server_free(s);
         return 1;
     }
+    /* SDK 5 processes hold their token as long as they run (the gateway
+     * renews it on their connection): each launch gets one with at least
+     * half its life left. */
+    char *sdk_token = NULL;
+    double sdk_token_renew = 0;
+    bool registered = false;
     log_info("agent for fleet %s in %s on compute %s", o.fleet, o.location, o.compute);
     json_t *config = NULL; /* the runtime configuration in force: the slots borrow nothing of it */
     double next_config = 0, next_observe = 0, drain_until = 0;
@@ -263,7 +290,22 @@ int main(int argc, char **argv)
             log_info("draining: %zu processes; those hosting have %.0f s", slots_running(t),
                      o.drain_s);
         }
-        if (!draining && now >= next_config) {
+        if (!registered && !draining && now >= next_config) {
+            registered = agent_register_compute(s, o.compute, o.location, o.ip) == 0;
+            if (!registered)
+                next_config = now + 2;
+        }
+        if (registered && !draining && now >= sdk_token_renew) {
+            long ttl = 0;
+            char *fresh = agent_sdk_token(s, o.fleet, secret, &ttl);
+            if (fresh != NULL) {
+                free(sdk_token);
+                sdk_token = fresh;
+                t->sdk_token = sdk_token;
+            }
+            sdk_token_renew = now + (fresh != NULL && ttl > 20 ? (double)ttl / 2 : 5);
+        }
+        if (registered && !draining && now >= next_config) {
             struct fm_runtime rt;
             json_t *fresh = agent_fetch_runtime(s, &rt);
             if (fresh != NULL) {
@@ -298,6 +340,8 @@ int main(int argc, char **argv)
         nanosleep(&nap, NULL); /* SIGCHLD cuts it short */
     }
     log_info("stopped: %u launches, %u exits, %u killed", t->launches, t->exits, t->kills);
+    memset(secret, 0, sizeof(secret));
+    free(sdk_token);
     json_decref(config);
     slots_free(t);
     rally_server_free(s);

@@ -6,6 +6,45 @@
 
 #include "log.h"
 
+int agent_register_compute(rally_server *s, const char *compute, const char *location,
+                           const char *ip)
+{
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "computeName", compute, "location", location, "ipAddress", ip);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    int rc = text != NULL ? rally_server_request(s, "POST", "/v1/fleet/computes", text, NULL)
+                          : RALLY_SERVER_E_ARGUMENT;
+    free(text);
+    if (rc != RALLY_SERVER_OK) {
+        log_warn("cannot register compute %s: %s", compute, rally_server_message(s));
+        return -1;
+    }
+    return 0;
+}
+
+char *agent_sdk_token(rally_server *s, const char *fleet, const char *secret, long *ttl)
+{
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "fleetId", fleet, "fleetSecret", secret, "tokenUse", "sdk5");
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    const char *answer = NULL;
+    int rc = text != NULL ? rally_server_request(s, "POST", "/v1/identity/server", text, &answer)
+                          : RALLY_SERVER_E_ARGUMENT;
+    if (text != NULL)
+        memset(text, 0, strlen(text)); /* it held the secret */
+    free(text);
+    json_t *got = rc == RALLY_SERVER_OK ? json_loads(answer, 0, NULL) : NULL;
+    const char *token = json_string_value(json_object_get(got, "auth_token"));
+    char *out = token != NULL ? strdup(token) : NULL;
+    *ttl = (long)json_integer_value(json_object_get(got, "auth_token_expires_in"));
+    json_decref(got);
+    if (out == NULL)
+        log_warn("cannot get an SDK 5 token: %s", rally_server_message(s));
+    return out;
+}
+
 json_t *agent_fetch_runtime(rally_server *s, struct fm_runtime *rt)
 {
     const char *answer = NULL;

@@ -12,6 +12,16 @@
 #include "runtime.h"
 #include "slots.h"
 
+/* RegisterCompute: this host, where its processes are reached. 0, or -1
+ * after logging why (then again later). */
+int agent_register_compute(rally_server *s, const char *compute, const char *location,
+                           const char *ip);
+
+/* A token for GameLift's server SDK 5 (GAMELIFT_SDK_AUTH_TOKEN of the
+ * processes): malloc'd, with the seconds it lasts in *ttl; NULL after
+ * logging why. */
+char *agent_sdk_token(rally_server *s, const char *fleet, const char *secret, long *ttl);
+
 /* The fleet's RuntimeConfiguration, validated: the JSON (a new reference,
  * which the parsed *rt borrows from), or NULL after logging why. */
 json_t *agent_fetch_runtime(rally_server *s, struct fm_runtime *rt);

@@ -26,7 +26,7 @@ struct slots *slots_new(const char *game_dir, char *const *env, double ready_tim
     size_t n = 0;
     while (env[n] != NULL)
         n++;
-    if (t == NULL || (t->env = calloc(n + 3, sizeof(char *))) == NULL ||
+    if (t == NULL || (t->env = calloc(n + 4, sizeof(char *))) == NULL ||
         (t->game_dir = strdup(game_dir)) == NULL) {
         slots_free(t);
         return NULL;
@@ -214,11 +214,19 @@ static void launch(struct slots *t, struct slot *s, double now)
     size_t n = 0;
     while (t->env[n] != NULL)
         n++;
-    char env_id[96], env_port[32];
+    char env_id[96], env_port[32], env_token[4096];
     snprintf(env_id, sizeof(env_id), "GAMELIFT_SDK_PROCESS_ID=%s", s->process_id);
     snprintf(env_port, sizeof(env_port), "RALLY_PORT=%d", s->port);
-    t->env[n] = env_id; /* for the child only: taken off below */
-    t->env[n + 1] = s->port > 0 ? env_port : NULL;
+    snprintf(env_token, sizeof(env_token), "GAMELIFT_SDK_AUTH_TOKEN=%s",
+             t->sdk_token != NULL ? t->sdk_token : "");
+    /* For the child only: taken off below. */
+    size_t k = n;
+    t->env[k++] = env_id;
+    if (t->sdk_token != NULL)
+        t->env[k++] = env_token;
+    if (s->port > 0)
+        t->env[k++] = env_port;
+    t->env[k] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0); /* its own group: it outlives the agent */
@@ -236,7 +244,7 @@ static void launch(struct slots *t, struct slot *s, double now)
         (void)rc;
         _exit(127);
     }
-    t->env[n] = t->env[n + 1] = NULL;
+    t->env[n] = t->env[n + 1] = t->env[n + 2] = NULL;
     if (pid < 0) {
         log_error("cannot launch %s: %s", path, strerror(errno));
         s->next_launch = now + 1;

@@ -53,7 +53,8 @@ struct slots {
     double ready_timeout;      /* seconds a process has to call ProcessReady */
     int first_port, last_port; /* the range slots' ports come from (0: none) */
     char *state_path;          /* where the running processes are written down (NULL: nowhere) */
-    bool dirty;                /* they changed since */
+    const char *sdk_token; /* GAMELIFT_SDK_AUTH_TOKEN of the next launches (borrowed; NULL: none) */
+    bool dirty;            /* they changed since */
     unsigned launches, exits, kills; /* since start */
     /* Processes that exited without rally having ended them: rally is to
      * hear of it (ProcessEnding on their behalf) rather than wait for
@@ -63,7 +64,8 @@ struct slots {
 };
 
 /* A table launching under game_dir with `env` (plus each process's
- * GAMELIFT_SDK_PROCESS_ID, and RALLY_PORT when the caller set a range in
+ * GAMELIFT_SDK_PROCESS_ID, GAMELIFT_SDK_AUTH_TOKEN when sdk_token is set,
+ * and RALLY_PORT when the caller set a range in
  * first_port..last_port: a slot takes a port of it at its first launch and
  * keeps it; a slot the range has no port left for waits until one frees
  * up). NULL on no memory. */

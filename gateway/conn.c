@@ -13,6 +13,8 @@
 #include "util.h"
 
 #define BUCKETS 8192
+/* How long a closed connection's late input is waited for (linger). */
+#define LINGER_MS 2000.0
 
 static struct {
     int epfd;
@@ -132,6 +134,7 @@ void conn_free(struct conn *c)
     t.live--;
     free(c->token);
     free(c->hs);
+    free(c->msg);
     free(c);
 }
 
@@ -230,36 +233,96 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     return -1;
 }
 
-/* A frame announced larger than any message may be: refused before its
- * payload is read, with a reason the SDK's log shows. */
+/* Messages are put together here, not by wslay (no buffering), so that a
+ * frame that would make one larger than any message may be is refused
+ * when it starts, before its payload is read, with a reason the SDK's log
+ * shows. Control frames stay wslay's (pings answered, the close
+ * handshake). */
 static void on_frame_start(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
 {
     struct conn *c = ud;
-    if (arg->payload_length <= CONN_MAX_MESSAGE)
+    c->in_control = (arg->opcode & 0x8) != 0;
+    if (c->in_control || c->refusing)
         return;
-    char reason[96];
-    snprintf(reason, sizeof(reason), "a frame of %llu bytes: at most %d",
-             (unsigned long long)arg->payload_length, CONN_MAX_MESSAGE);
-    wslay_event_shutdown_read(ctx);
-    conn_close(c, WSLAY_CODE_MESSAGE_TOO_BIG, reason);
+    if (arg->opcode != WSLAY_CONTINUATION_FRAME) {
+        c->msg_opcode = arg->opcode;
+        c->msg_len = 0;
+    }
+    c->msg_fin = arg->fin != 0;
+    if (arg->payload_length > CONN_MAX_MESSAGE - c->msg_len) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "a message of more than %zu bytes: at most %d",
+                 c->msg_len + (size_t)arg->payload_length, CONN_MAX_MESSAGE);
+        c->refusing = true;
+        wslay_event_shutdown_read(ctx);
+        conn_close(c, WSLAY_CODE_MESSAGE_TOO_BIG, reason);
+    }
 }
 
-static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                       void *ud)
+static void on_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud)
 {
     (void)ctx;
-    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
-        sdk5_on_message(ud, (const char *)arg->msg, arg->msg_length,
-                        arg->opcode == WSLAY_TEXT_FRAME);
+    struct conn *c = ud;
+    if (c->in_control || c->refusing)
+        return;
+    if (c->msg_len + arg->data_length >
+        c->msg_cap) { /* within CONN_MAX_MESSAGE: checked at start */
+        size_t cap = c->msg_cap ? c->msg_cap : 1024;
+        while (cap < c->msg_len + arg->data_length)
+            cap *= 2;
+        char *msg = realloc(c->msg, cap);
+        if (msg == NULL) {
+            c->refusing = true;
+            wslay_event_shutdown_read(c->ws);
+            conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "the gateway is out of memory");
+            return;
+        }
+        c->msg = msg;
+        c->msg_cap = cap;
+    }
+    memcpy(c->msg + c->msg_len, arg->data, arg->data_length);
+    c->msg_len += arg->data_length;
+}
+
+static void on_frame_end(wslay_event_context_ptr ctx, void *ud)
+{
+    (void)ctx;
+    struct conn *c = ud;
+    if (c->in_control || c->refusing || !c->msg_fin)
+        return;
+    sdk5_on_message(c, c->msg != NULL ? c->msg : "", c->msg_len, c->msg_opcode == WSLAY_TEXT_FRAME);
+    c->msg_len = 0;
+    if (c->msg_cap > 65536) { /* a big message's buffer is not kept */
+        free(c->msg);
+        c->msg = NULL;
+        c->msg_cap = 0;
+    }
 }
 
 static const struct wslay_event_callbacks callbacks = {
     .recv_callback = on_recv,
     .send_callback = on_send,
     .on_frame_recv_start_callback = on_frame_start,
-    .on_msg_recv_callback = on_message,
+    .on_frame_recv_chunk_callback = on_frame_chunk,
+    .on_frame_recv_end_callback = on_frame_end,
 };
+
+/* The closing handshake is done on our side, but the peer may still be
+ * sending (a frame we refused): closing now would reset the connection
+ * and lose the close frame in flight, so its input is read and dropped
+ * until it closes too, or LINGER_MS pass (conn_housekeeping). */
+static void linger(struct conn *c)
+{
+    unmap(c);
+    c->state = CONN_LINGER;
+    c->opened_ms = util_mono_ms();
+    if (shutdown(c->fd, SHUT_WR) < 0)
+        conn_free(c);
+    else
+        want(c, EPOLLIN);
+}
 
 /* Sends what can be sent; frees the connection once both directions are
  * done, or it failed, or its peer stopped reading. false: freed. */
@@ -275,7 +338,7 @@ static bool flush(struct conn *c)
         return false;
     }
     if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
-        conn_free(c);
+        linger(c);
         return false;
     }
     want(c, (wslay_event_want_read(c->ws) ? EPOLLIN : 0) |
@@ -296,7 +359,10 @@ static void open_ws(struct conn *c, const struct hs_request *req, size_t used)
         conn_free(c);
         return;
     }
-    wslay_event_config_set_max_recv_msg_length(c->ws, CONN_MAX_MESSAGE);
+    wslay_event_config_set_no_buffering(c->ws, 1);
+    /* Checked per message here (on_frame_start); wslay's own check, per
+     * frame without buffering, would refuse first and without a reason. */
+    wslay_event_config_set_max_recv_msg_length(c->ws, UINT32_MAX);
     memmove(c->hs, c->hs + used, c->hs_len - used);
     c->hs_len -= used;
     c->state = CONN_OPEN;
@@ -337,6 +403,15 @@ static void handshake(struct conn *c)
 
 void conn_on_event(struct conn *c, uint32_t events)
 {
+    if (c->state == CONN_LINGER) {
+        char sink[16384];
+        ssize_t n;
+        while ((n = recv(c->fd, sink, sizeof(sink), 0)) > 0) {
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn_free(c);
+        return;
+    }
     if (c->state == CONN_HANDSHAKE) {
         if (events & (EPOLLERR | EPOLLHUP))
             conn_free(c);
@@ -377,8 +452,8 @@ void conn_housekeeping(double now_ms, double ping_ms, double handshake_ms)
         struct conn *c = t.slots[i];
         if (c == NULL)
             continue;
-        if (c->state == CONN_HANDSHAKE) {
-            if (now_ms - c->opened_ms > handshake_ms)
+        if (c->state != CONN_OPEN) {
+            if (now_ms - c->opened_ms > (c->state == CONN_LINGER ? LINGER_MS : handshake_ms))
                 conn_free(c);
             continue;
         }

@@ -27,7 +27,7 @@
 #define CONN_MAX_MESSAGE (256 * 1024)
 #define CONN_MAX_QUEUED (4 * 1024 * 1024)
 
-enum conn_state { CONN_HANDSHAKE, CONN_OPEN };
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER };
 
 struct conn {
     int fd;
@@ -37,7 +37,12 @@ struct conn {
     char *hs;        /* the handshake's bytes so far (HS_MAX), until open */
     size_t hs_len;
     wslay_event_context_ptr ws;
-    double opened_ms, last_ping_ms; /* util_mono_ms() */
+    /* The message being received (wslay does not buffer): */
+    char *msg;
+    size_t msg_len, msg_cap;
+    uint8_t msg_opcode;
+    bool msg_fin, in_control, refusing;
+    double opened_ms, last_ping_ms; /* util_mono_ms(); opened: of the state */
 
     /* The process, from the connect URL (checked by sdk5_admit). */
     char fleet[257], compute[257], process[257], sdk[72];

@@ -1,9 +1,9 @@
 #include "handshake.h"
 
 #include <openssl/evp.h>
-#include <stddef.h>
 #include <openssl/sha.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -47,11 +47,13 @@ struct param {
     size_t off, cap;
 };
 
-#define P(name, field) {name, offsetof(struct hs_request, field), sizeof(((struct hs_request *)0)->field)}
+#define P(name, field)                                                                             \
+    {                                                                                              \
+        name, offsetof(struct hs_request, field), sizeof(((struct hs_request *)0)->field)          \
+    }
 static const struct param params[] = {
-    P("Authorization", authorization), P("ComputeId", compute),
-    P("FleetId", fleet),               P("IdempotencyToken", idempotency),
-    P("pID", process),                 P("sdkLanguage", sdk_language),
+    P("Authorization", authorization),  P("ComputeId", compute), P("FleetId", fleet),
+    P("IdempotencyToken", idempotency), P("pID", process),       P("sdkLanguage", sdk_language),
     P("sdkVersion", sdk_version),
 };
 

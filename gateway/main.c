@@ -84,7 +84,8 @@ int main(void)
     const struct cfg *c = cfg_load("gateway");
     const char *url = cfg_env_str("RALLY_URL", NULL);
     if (url == NULL || c->jwt_key_dir == NULL) {
-        fprintf(stderr, "rally: invalid configuration: RALLY_URL and RALLY_JWT_KEY_DIR are required\n");
+        fprintf(stderr,
+                "rally: invalid configuration: RALLY_URL and RALLY_JWT_KEY_DIR are required\n");
         return 2;
     }
     /* The signing key makes RefreshConnection's tokens; without it the
@@ -96,7 +97,8 @@ int main(void)
     struct sdk5_opts opts = {
         .token_ttl = cfg_env_long("RALLY_SDK_TOKEN_TTL", 10800, 600, 86400),
         .can_sign = can_sign,
-        .heartbeat_window_ms = 1000.0 * (double)cfg_env_long("RALLY_SDK_HEARTBEAT_WINDOW", 210, 5, 3600),
+        .heartbeat_window_ms =
+            1000.0 * (double)cfg_env_long("RALLY_SDK_HEARTBEAT_WINDOW", 210, 5, 3600),
     };
     sdk5_init(&opts);
 

@@ -57,8 +57,9 @@ static void send_json(struct conn *c, const char *action, const char *request_id
 static void reply_ok(struct conn *c, const char *action, const char *request_id)
 {
     char out[320];
-    int n = snprintf(out, sizeof(out), "{\"Action\":\"%s\",\"RequestId\":\"%s\",\"StatusCode\":200}",
-                     action, request_id);
+    int n =
+        snprintf(out, sizeof(out), "{\"Action\":\"%s\",\"RequestId\":\"%s\",\"StatusCode\":200}",
+                 action, request_id);
     conn_send_text(c, out, (size_t)n);
 }
 
@@ -220,8 +221,9 @@ static void player_session_call(struct conn *c, const char *rid, json_t *msg, in
     if (id == NULL || !opt_string(msg, "PlayerSessionId", &psess) ||
         !util_is_token(psess, 128, "-.")) {
         reply_error(c, action_names[action], rid, 400,
-                    id == NULL ? "GameSessionId: the game session's id, as CreateGameSession gave it"
-                               : "PlayerSessionId: 1-128 of [A-Za-z0-9-.]");
+                    id == NULL
+                        ? "GameSessionId: the game session's id, as CreateGameSession gave it"
+                        : "PlayerSessionId: 1-128 of [A-Za-z0-9-.]");
         return;
     }
     char path[192];
@@ -257,8 +259,9 @@ static void update_policy(struct conn *c, const char *rid, json_t *msg)
  * are: it checks them. */
 static void describe_player_sessions(struct conn *c, const char *rid, json_t *msg)
 {
-    static const char *const members[] = {"GameSessionId", "PlayerId",  "PlayerSessionId",
-                                          "PlayerSessionStatusFilter", "NextToken", "Limit"};
+    static const char *const members[] = {"GameSessionId",   "PlayerId",
+                                          "PlayerSessionId", "PlayerSessionStatusFilter",
+                                          "NextToken",       "Limit"};
     json_t *body = json_object();
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
         json_t *v = json_object_get(msg, members[i]);
@@ -373,8 +376,8 @@ static void stop_backfill(struct conn *c, const char *rid, json_t *msg)
 static void terminate_server_process(struct conn *c, const char *rid, json_t *msg)
 {
     (void)msg;
-    forward(c, TERMINATE_SERVER_PROCESS, rid, "DELETE", path_with("/v1/fleet/processes/", c->process, ""),
-            NULL);
+    forward(c, TERMINATE_SERVER_PROCESS, rid, "DELETE",
+            path_with("/v1/fleet/processes/", c->process, ""), NULL);
 }
 
 static void get_compute_certificate(struct conn *c, const char *rid, json_t *msg)
@@ -436,9 +439,10 @@ void sdk5_on_message(struct conn *c, const char *msg, size_t len, bool text)
     if (a == NACTIONS) {
         bool named = action != NULL && util_is_token(action, 64, "");
         reply_error(c, named ? action : "", rid, 400, "unknown Action: %s",
-                    action == NULL ? "(none)" : named ? action : "(malformed)");
-    }
-    else if (c->inflight >= MAX_INFLIGHT && a != HEARTBEAT)
+                    action == NULL ? "(none)"
+                    : named        ? action
+                                   : "(malformed)");
+    } else if (c->inflight >= MAX_INFLIGHT && a != HEARTBEAT)
         reply_error(c, action_names[a], rid, 429,
                     "%d calls of this process are still unanswered: wait for them", MAX_INFLIGHT);
     else
@@ -556,8 +560,8 @@ bool sdk5_admit(struct conn *c, const struct hs_request *req, int *status, const
     snprintf(c->fleet, sizeof(c->fleet), "%s", req->fleet);
     snprintf(c->compute, sizeof(c->compute), "%s", req->compute);
     snprintf(c->process, sizeof(c->process), "%s", req->process);
-    bool named = util_is_token(req->sdk_language, 32, "-_.+#") &&
-                 util_is_token(req->sdk_version, 32, "-_.");
+    bool named =
+        util_is_token(req->sdk_language, 32, "-_.+#") && util_is_token(req->sdk_version, 32, "-_.");
     snprintf(c->sdk, sizeof(c->sdk), "%s %s", named ? req->sdk_language : "unknown",
              named ? req->sdk_version : "SDK");
     snprintf(c->endpoint, sizeof(c->endpoint), "%s://%s%s",
@@ -619,7 +623,8 @@ static struct db_job *gather(enum db_job_kind kind, double now_ms)
     struct db_job *j = db_job_new(kind, cap);
     if (j == NULL)
         return NULL;
-    struct collect k = {.job = j, .cap = cap, .now_ms = now_ms, .heartbeats = kind == DBJ_HEARTBEATS};
+    struct collect k = {
+        .job = j, .cap = cap, .now_ms = now_ms, .heartbeats = kind == DBJ_HEARTBEATS};
     j->n = 0;
     conn_each(collect, &k);
     if (j->n == 0) {
@@ -654,9 +659,7 @@ static void mark_due(struct conn *c, void *ctx)
 void sdk5_db_done(struct db_job *j)
 {
     switch (j->kind) {
-    case DBJ_HEARTBEATS:
-        s.heartbeats_busy = false;
-        break;
+    case DBJ_HEARTBEATS: s.heartbeats_busy = false; break;
     case DBJ_PUSHES:
         s.pushes_busy = false;
         for (size_t i = 0; i < j->nrows; i++)
@@ -690,9 +693,9 @@ static void refresh(struct conn *c, void *ctx)
         char rid[37];
         util_uuid(rid);
         c->refresh_sent = true;
-        send_json(c, "RefreshConnection", rid, 200,
-                  json_pack("{s:s, s:s}", "RefreshConnectionEndpoint", c->endpoint, "AuthToken",
-                            token));
+        send_json(
+            c, "RefreshConnection", rid, 200,
+            json_pack("{s:s, s:s}", "RefreshConnectionEndpoint", c->endpoint, "AuthToken", token));
     }
     arena_reset(&a);
 }

@@ -35,8 +35,8 @@
 #include "forward.h"
 
 struct sdk5_opts {
-    int64_t token_ttl;   /* seconds: RefreshConnection's new tokens */
-    bool can_sign;       /* a signing key is loaded: RefreshConnection works */
+    int64_t token_ttl;          /* seconds: RefreshConnection's new tokens */
+    bool can_sign;              /* a signing key is loaded: RefreshConnection works */
     double heartbeat_window_ms; /* a process silent longer is not kept alive */
 };
 

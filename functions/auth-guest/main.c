@@ -4,7 +4,10 @@
  *
  *   POST /v1/identity/guest    {} -> new guest; {"user_id","guest_secret"} -> login
  *   GET  /login-as-guest[?user_id=&guest_secret=]   the GUIDANCE sample's form
- *   POST /v1/identity/server   {"fleetId","fleetSecret"} -> server-scope token
+ *   POST /v1/identity/server   {"fleetId","fleetSecret","tokenUse"?} -> server-scope token
+ *                              (tokenUse "sdk5": one for GameLift's server SDK 5,
+ *                              GAMELIFT_SDK_AUTH_TOKEN, lasting RALLY_SDK_TOKEN_TTL,
+ *                              3 h: the gateway renews it on open connections)
  *
  * Guest secrets and refresh tokens are 256-bit random values stored as
  * SHA-256 digests; the secret check compares digests in constant time.
@@ -182,14 +185,18 @@ static int read_fleet_secret(const char *fleet, char *out, size_t cap)
 
 static void handle_server(struct http_req *req, struct http_resp *resp)
 {
-    const char *fleet = NULL, *secret = NULL;
+    const char *fleet = NULL, *secret = NULL, *use = NULL;
     json_error_t jerr;
     json_t *body = http_json_body(req, resp);
     if (body == NULL)
         return;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s}", "fleetId", &fleet, "fleetSecret",
-                       &secret) != 0) {
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?s}", "fleetId", &fleet,
+                       "fleetSecret", &secret, "tokenUse", &use) != 0) {
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    if (use != NULL && strcmp(use, "sdk5") != 0) {
+        http_error(req, resp, 400, "invalid_body", "tokenUse: \"sdk5\" or none");
         return;
     }
     char stored[512];
@@ -203,14 +210,19 @@ static void handle_server(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 401, "invalid_credentials", "unknown fleetId or wrong fleetSecret");
         return;
     }
-    char *token = auth_sign(req->arena, fleet, "server", NULL, util_now(), cfg->access_token_ttl);
+    /* An SDK 5 process holds its token for as long as it runs, and
+     * reconnects with it: it lasts longer, and the gateway renews it
+     * (RefreshConnection) before it expires. */
+    long ttl = use != NULL ? cfg_env_long("RALLY_SDK_TOKEN_TTL", 10800, 600, 86400)
+                           : cfg->access_token_ttl;
+    char *token = auth_sign(req->arena, fleet, "server", NULL, util_now(), ttl);
     if (token == NULL) {
         http_error(req, resp, 500, "internal", "could not sign token");
         return;
     }
-    http_reply(req, resp, 200,
-               json_pack("{s:s, s:I}", "auth_token", token, "auth_token_expires_in",
-                         (json_int_t)cfg->access_token_ttl));
+    http_reply(
+        req, resp, 200,
+        json_pack("{s:s, s:I}", "auth_token", token, "auth_token_expires_in", (json_int_t)ttl));
 }
 
 static const struct http_route routes[] = {
