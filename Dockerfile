@@ -12,7 +12,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev \
-        libcurl4-openssl-dev check libsubunit-dev \
+        libcurl4-openssl-dev check libsubunit-dev libwslay-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -22,6 +22,7 @@ COPY functions/ functions/
 COPY tools/ tools/
 COPY gameserver/ gameserver/
 COPY agent/ agent/
+COPY gateway/ gateway/
 COPY sdk-common/ sdk-common/
 COPY client-sdk/ client-sdk/
 COPY tests/ tests/
@@ -30,11 +31,12 @@ RUN make -j2 WERROR=1 all
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
-# libcurl4 for rally-matchmaker, rally-agent and rally-gameserver), psql for the migrate job, openssl for the keys job, nginx for the
+# libcurl4 for rally-matchmaker, rally-agent, rally-gateway and rally-gameserver,
+# libwslay1 for rally-gateway), psql for the migrate job, openssl for the keys job, nginx for the
 # nginx service.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 \
+        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 libwslay1 \
         postgresql-client-15 openssl nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter \
  && rm -rf /var/lib/apt/lists/*
 

@@ -23,7 +23,7 @@ COMPOSE=docker-compose.yml
 DOCKERFILE=Dockerfile
 MAKE_ARGS="-j2 WERROR=1 all"
 # Binaries run by the stack besides the functions.
-TOOLS_RUN=(rally-sweeper rally-keys rally-admin rally-matchmaker rally-agent)
+TOOLS_RUN=(rally-sweeper rally-keys rally-admin rally-matchmaker rally-agent rally-gateway)
 # Binaries the agents launch (config/fleets/ LaunchPaths, under --game-dir /app/bin).
 LAUNCHED=(rally-gameserver)
 
@@ -91,7 +91,10 @@ done
 # shellcheck disable=SC2016 # a literal $rally_sock
 mapfile -t routed < <(grep -o '\$rally_sock/[A-Za-z0-9_-]*\.sock' nginx/routes.conf |
     sed -e 's#^\$rally_sock/##' -e 's#\.sock$##' | sort -u)
-required+=("${routed[@]}")
+# A routed socket is a function's (its name) or a daemon's (rally-<name>).
+for f in "${routed[@]}"; do
+    printf '%s\n' "${referenced[@]}" | grep -qx "rally-$f" || required+=("$f")
+done
 for f in $(printf '%s\n' "${required[@]}" | sort -u); do
     printf '%s\n' "${referenced[@]}" | grep -qx "$f" || fail "$COMPOSE does not run /app/bin/$f"
 done
