@@ -25,6 +25,10 @@
 #                        sample game servers: time to all ready, its own CPU
 #                        and memory keeping them, and the time from a kill -9
 #                        to the replacement's ProcessReady (scripts/bench-agent.py)
+#  5d. SDK 5 gateway    BENCH_SDK5_CONNECTIONS (1000) processes on GameLift's
+#                        server SDK 5 protocol through nginx, each keeping 8
+#                        heartbeats in flight: heartbeats answered per second
+#                        (scripts/bench-sdk5.py, tools/rally-sdk5-bench.c)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
 #                        the matchmaker's commit to subscriber, and the mean
@@ -361,6 +365,11 @@ run_part game_sessions bench-placement.py "$PLACEMENTS" $((GS_PORT + E2E_SERVERS
 AGENT_PROCESSES=${BENCH_AGENT_PROCESSES:-200}
 say "fleet agent: $AGENT_PROCESSES sample game servers on one agent"
 run_part fleet_agent bench-agent.py "$AGENT_PROCESSES" 20
+
+# ---- 5d. SDK 5 gateway: heartbeats answered -------------------------------------------
+SDK5_CONNECTIONS=${BENCH_SDK5_CONNECTIONS:-1000}
+say "SDK 5 gateway: $SDK5_CONNECTIONS processes heartbeating through nginx"
+run_part sdk5_gateway bench-sdk5.py "$SDK5_CONNECTIONS" "$DURATION"
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
 PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}
