@@ -224,6 +224,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 ALL_OBJ += $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+# The gateway's handshake parser, tested alone.
+$(BUILD)/tests/test_handshake: $(BUILD)/obj/gateway/handshake.o
+$(BUILD)/obj/tests/unit/test_handshake.o: ALL_CFLAGS += -Igateway
 
 -include $(ALL_OBJ:.o=.d)
 

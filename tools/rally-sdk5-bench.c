@@ -33,10 +33,10 @@ struct client {
     int fd;
     char in[65536];
     size_t in_len;
-    bool ready;      /* ProcessReady answered */
-    unsigned sent;   /* heartbeats sent, for their RequestIds */
-    long answered;   /* heartbeats answered (StatusCode 200) */
-    long errors;     /* answers other than 200 */
+    bool ready;    /* ProcessReady answered */
+    unsigned sent; /* heartbeats sent, for their RequestIds */
+    long answered; /* heartbeats answered (StatusCode 200) */
+    long errors;   /* answers other than 200 */
 };
 
 static double now_s(void)
@@ -87,9 +87,10 @@ static int send_message(struct client *c, const char *json)
 static int heartbeat(struct client *c, int i)
 {
     char msg[160];
-    snprintf(msg, sizeof(msg),
-             "{\"Action\":\"HeartbeatServerProcess\",\"RequestId\":\"hb-%d-%u\",\"HealthStatus\":true}",
-             i, c->sent++);
+    snprintf(
+        msg, sizeof(msg),
+        "{\"Action\":\"HeartbeatServerProcess\",\"RequestId\":\"hb-%d-%u\",\"HealthStatus\":true}",
+        i, c->sent++);
     return send_message(c, msg);
 }
 
