@@ -198,6 +198,21 @@ unsigned long db_generation(void)
     return generation;
 }
 
+bool db_listening(const char *listen, unsigned long *gen)
+{
+    PGconn *c = db_connection();
+    if (c == NULL)
+        return false;
+    if (*gen == generation)
+        return true;
+    PGresult *r = PQexec(c, listen);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (ok)
+        *gen = generation;
+    return ok;
+}
+
 void db_close(void)
 {
     drop_connection();

@@ -66,6 +66,10 @@ void db_rollback(void);
  * knows to LISTEN again. */
 PGconn *db_connection(void);
 unsigned long db_generation(void);
+/* Runs `listen` (e.g. "LISTEN a; LISTEN b") on each new connection: *gen
+ * starts at 0 and remembers the connection listened on. True while
+ * listening. */
+bool db_listening(const char *listen, unsigned long *gen);
 
 /* SQLSTATE and primary message of the last DB_ERROR (borrowed, valid until
  * the next db_exec). */

@@ -86,22 +86,6 @@ static void run(struct db_job *j)
     arena_reset(a);
 }
 
-/* LISTENs again on every new connection; true if listening. */
-static bool listening(unsigned long *gen)
-{
-    PGconn *c = db_connection();
-    if (c == NULL)
-        return false;
-    if (*gen == db_generation())
-        return true;
-    PGresult *r = PQexec(c, "LISTEN rally_sdk");
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (ok)
-        *gen = db_generation();
-    return ok;
-}
-
 /* Hands the notifications libpq holds to the loop, as one job. */
 static void take_notifications(PGconn *c)
 {
@@ -145,7 +129,7 @@ static void *thread_main(void *arg)
     db_init("rally-gateway");
     unsigned long gen = 0;
     while (!fd_.stopping) {
-        bool on = listening(&gen);
+        bool on = db_listening("LISTEN rally_sdk", &gen);
         PGconn *c = on ? db_connection() : NULL;
         struct pollfd pfd[2] = {{.fd = fd_.jobs.efd, .events = POLLIN},
                                 {.fd = c != NULL ? PQsocket(c) : -1, .events = POLLIN}};

@@ -45,23 +45,6 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-/* LISTENs again on every new connection; true if listening. */
-static bool listening(unsigned long *gen)
-{
-    PGconn *c = db_connection();
-    if (c == NULL)
-        return false;
-    if (*gen == db_generation())
-        return true;
-    PGresult *r = PQexec(c, "LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance; "
-                            "LISTEN rally_placement");
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (ok)
-        *gen = db_generation();
-    return ok;
-}
-
 /* Takes the notifications libpq already holds; true if there were any:
  * tickets or configuration changed, so matchmaking should run now. */
 static bool take_notifications(PGconn *c)
@@ -148,7 +131,9 @@ int main(void)
     unsigned long gen = 0;
     double next_tick = 0;
     while (!stopping) {
-        if (!listening(&gen)) {
+        if (!db_listening("LISTEN rally_tickets; LISTEN rally_config; LISTEN rally_acceptance; "
+                          "LISTEN rally_placement",
+                          &gen)) {
             (void)wait_for_work(1.0);
             continue;
         }

@@ -9,7 +9,7 @@
 static struct hs_request req;
 
 #define HEADERS                                                                                    \
-    "Host: rally.example:8080\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"      \
+    "Host: rally.example:8080\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"        \
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 
 static int parse(const char *text, const char **why)
