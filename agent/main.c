@@ -209,6 +209,18 @@ static char **child_env(const struct options *o)
     return env;
 }
 
+/* The configuration cut down to `share` processes (-1: all): the last
+ * ServerProcesses give up theirs first. */
+static void limit(struct fm_runtime *rt, int share)
+{
+    for (size_t i = rt->nprocs; share >= 0 && rt->total > share && i-- > 0;) {
+        int cut = rt->total - share < rt->procs[i].concurrent ? rt->total - share
+                                                              : rt->procs[i].concurrent;
+        rt->procs[i].concurrent -= cut;
+        rt->total -= cut;
+    }
+}
+
 /* One agent per compute and state: a second one (a double start) would
  * run the same processes twice. The lock lives as long as the agent. */
 static int lock_state(const char *state_path)
@@ -277,6 +289,7 @@ int main(int argc, char **argv)
     char *sdk_token = NULL;
     double sdk_token_renew = 0;
     bool registered = false;
+    int share = -1, running_total = -1; /* share: -1 runs all the configuration asks */
     log_info("agent for fleet %s in %s on compute %s", o.fleet, o.location, o.compute);
     json_t *config = NULL; /* the runtime configuration in force: the slots borrow nothing of it */
     double next_config = 0, next_observe = 0, drain_until = 0;
@@ -290,10 +303,17 @@ int main(int argc, char **argv)
             log_info("draining: %zu processes; those hosting have %.0f s", slots_running(t),
                      o.drain_s);
         }
-        if (!registered && !draining && now >= next_config) {
-            registered = agent_register_compute(s, o.compute, o.location, o.ip) == 0;
-            if (!registered)
+        if (!draining && now >= next_config) {
+            /* Said every round: the compute stays live, and hears its share
+             * of its location's capacity (the last one heard is kept when
+             * rally does not answer). */
+            int fresh_share = share;
+            if (agent_register_compute(s, o.compute, o.location, o.ip, &fresh_share) == 0) {
+                registered = true;
+                share = fresh_share;
+            } else if (!registered) {
                 next_config = now + 2;
+            }
         }
         if (registered && !draining && now >= sdk_token_renew) {
             long ttl = 0;
@@ -309,9 +329,13 @@ int main(int argc, char **argv)
             struct fm_runtime rt;
             json_t *fresh = agent_fetch_runtime(s, &rt);
             if (fresh != NULL) {
-                if (config == NULL || !json_equal(config, fresh)) {
-                    log_info("runtime configuration: %d processes", rt.total);
+                limit(&rt, share);
+                if (config == NULL || !json_equal(config, fresh) || rt.total != running_total) {
+                    log_info("runtime configuration: %d processes%s", rt.total,
+                             share >= 0 ? " (this compute's share of its location's capacity)"
+                                        : "");
                     slots_configure(t, &rt, now);
+                    running_total = rt.total;
                 }
                 if (config == NULL)
                     slots_adopt(t, now); /* once, before anything is launched */

@@ -7,19 +7,24 @@
 #include "log.h"
 
 int agent_register_compute(rally_server *s, const char *compute, const char *location,
-                           const char *ip)
+                           const char *ip, int *processes)
 {
     json_t *body =
         json_pack("{s:s, s:s, s:s}", "computeName", compute, "location", location, "ipAddress", ip);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    int rc = text != NULL ? rally_server_request(s, "POST", "/v1/fleet/computes", text, NULL)
+    const char *answer = NULL;
+    int rc = text != NULL ? rally_server_request(s, "POST", "/v1/fleet/computes", text, &answer)
                           : RALLY_SERVER_E_ARGUMENT;
     free(text);
     if (rc != RALLY_SERVER_OK) {
         log_warn("cannot register compute %s: %s", compute, rally_server_message(s));
         return -1;
     }
+    json_t *got = json_loads(answer, 0, NULL);
+    json_t *n = json_object_get(got, "processes");
+    *processes = json_is_integer(n) ? (int)json_integer_value(n) : -1;
+    json_decref(got);
     return 0;
 }
 

@@ -12,10 +12,13 @@
 #include "runtime.h"
 #include "slots.h"
 
-/* RegisterCompute: this host, where its processes are reached. 0, or -1
- * after logging why (then again later). */
+/* RegisterCompute: this host, where its processes are reached; said again
+ * every few seconds, it keeps the compute live. *processes is how many of
+ * the fleet's processes this host runs now (its share of its location's
+ * capacity), -1 for all of the RuntimeConfiguration. 0, or -1 after
+ * logging why (then again later). */
 int agent_register_compute(rally_server *s, const char *compute, const char *location,
-                           const char *ip);
+                           const char *ip, int *processes);
 
 /* A token for GameLift's server SDK 5 (GAMELIFT_SDK_AUTH_TOKEN of the
  * processes): malloc'd, with the seconds it lasts in *ttl; NULL after

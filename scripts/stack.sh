@@ -358,9 +358,10 @@ do_start() {
 }
 
 # fleet-local's game servers: a rally-agent in each location (docs/agent.md)
-# runs the fleet's ServerProcesses (config/fleets/fleet-local.json), each on
-# a port of its own from 20 a location: us-east-1 from RALLY_GAMESERVER_PORT
-# (7777), eu-west-1 from 20 above. RALLY_GAMESERVERS=0: none.
+# runs its share of the fleet's ServerProcesses (config/fleets/fleet-local.json:
+# 20 to 40), each on a port of its own from 40 a location: us-east-1 from
+# RALLY_GAMESERVER_PORT (7777), eu-west-1 from 40 above. It reports every 2 s,
+# so that capacity changes reach it quickly. RALLY_GAMESERVERS=0: none.
 start_agents() {
     [ "${RALLY_GAMESERVERS:-1}" = 0 ] && return 0
     local b
@@ -374,9 +375,9 @@ start_agents() {
         RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-local.secret" start_supervised "agent-$loc" \
             "$BIN/rally-agent" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
             --location "$loc" --compute "local-$loc" --ip 127.0.0.1 \
-            --ports "$port-$((port + 19))" --game-dir "$BIN" --drain-seconds 3 \
-            --state-dir "$RUN/agents"
-        port=$((port + 20))
+            --ports "$port-$((port + 39))" --game-dir "$BIN" --drain-seconds 3 \
+            --state-dir "$RUN/agents" --config-seconds 2
+        port=$((port + 40))
     done
 }
 

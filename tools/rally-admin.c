@@ -224,6 +224,25 @@ static int exec_params(PGconn *conn, const char *sql, int n, const char *const *
     return ok ? 0 : -1;
 }
 
+/* config/'s capacity of the fleet's locations (fleet.configure_capacity). */
+static int configure_capacity(PGconn *conn, const struct fm_fleet *f)
+{
+    json_t *caps = json_array();
+    for (size_t i = 0; i < f->nlocations; i++)
+        if (f->capacity[i].set)
+            json_array_append_new(caps, json_pack("{s:s, s:i, s:i, s:i}", "location",
+                                                  f->locations[i], "minimum", f->capacity[i].minimum,
+                                                  "maximum", f->capacity[i].maximum, "desired",
+                                                  f->capacity[i].desired));
+    char *text = json_dumps(caps, JSON_COMPACT);
+    json_decref(caps);
+    const char *p[] = {f->fleet_id, text};
+    int rc = text != NULL ? exec_params(conn, "SELECT fleet.configure_capacity($1, $2::jsonb)", 2, p)
+                          : -1;
+    free(text);
+    return rc;
+}
+
 static int store(struct config_set *cs)
 {
     PGconn *conn = PQconnectdb(getenv("DATABASE_URL") != NULL ? getenv("DATABASE_URL") : "");
@@ -293,6 +312,8 @@ static int store(struct config_set *cs)
             6, p);
         free(body);
         arena_destroy(&a);
+        if (rc == 0)
+            rc = configure_capacity(conn, &f);
     }
     if (rc == 0)
         rc = exec_params(conn, "SELECT pg_notify('rally_config', 'reload')", 0, NULL);

@@ -13,7 +13,10 @@
  *          sdk: GameLift's server SDK it speaks, "Go 5.6.0")
  *   POST   /v1/fleet/computes                      RegisterCompute
  *          {"computeName","location","ipAddress","dnsName"?} -> 200
- *          {"computeName","location"}: a host of the fleet (its agent)
+ *          {"computeName","location","processes"?}: a host of the fleet
+ *          (its agent, every few seconds: it is live), and how many of the
+ *          fleet's processes it runs now when its location is sized
+ *          (fleet.compute_share; absent: all of the RuntimeConfiguration)
  *   GET    /v1/fleet/runtime-configuration        -> 200 {"RuntimeConfiguration"}:
  *                                                    what the fleet's agents run
  *   POST   /v1/fleet/processes/describe            {"processIds"} -> 200
@@ -38,6 +41,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -93,8 +97,11 @@ static const struct db_stmt stmts[] = {
                  "WHERE fleet_id = $1",
                  1, true},
     [DESCRIBE] = {"describe", "SELECT fleet.describe_processes($1, $2::text[])::text", 2, true},
+    /* Registered: how many of the fleet's processes it runs now (NULL: all). */
     [REGISTER_COMPUTE] = {"register_compute",
-                          "SELECT outcome, detail FROM fleet.register_compute($1, $2, $3, $4, $5)",
+                          "SELECT r.outcome, r.detail, CASE WHEN r.outcome = 'registered' THEN "
+                          "fleet.compute_share($1, $2) END "
+                          "FROM fleet.register_compute($1, $2, $3, $4, $5) r",
                           5, true},
 };
 
@@ -226,11 +233,15 @@ static void handle_register_compute(struct http_req *req, struct http_resp *resp
     if (r == NULL)
         return;
     const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
-    if (strcmp(outcome, "registered") == 0)
-        http_reply(req, resp, 200,
-                   json_pack("{s:s, s:s}", "computeName", name, "location", location));
-    else
+    if (strcmp(outcome, "registered") != 0) {
         refused_where(req, resp, outcome, detail);
+        return;
+    }
+    json_t *out = json_pack("{s:s, s:s}", "computeName", name, "location", location);
+    const char *share = db_get(r, 0, 2);
+    if (share != NULL)
+        json_object_set_new(out, "processes", json_integer(strtoll(share, NULL, 10)));
+    http_reply(req, resp, 200, out);
 }
 
 static void handle_heartbeat(struct http_req *req, struct http_resp *resp)

@@ -6,6 +6,7 @@
  *   ListFleets                 FleetIds, paged
  *   DescribeFleetAttributes    FleetAttributes by id, or paged
  *   DescribeFleetCapacity      FleetCapacity per fleet and location
+ *   UpdateFleetCapacity        a location's DesiredInstances, MinSize, MaxSize
  *   DescribeGameSessionQueues  GameSessionQueues by name or ARN, or paged
  *   DescribeMatchmakingConfigurations  by name or ARN, or a rule set's, or paged
  *   DescribeMatchmakingRuleSets        by name or ARN, or paged
@@ -19,9 +20,12 @@
  * Capacity counts processes, since rally's unit of capacity is the
  * process that registered (one game session each): ACTIVE are those
  * heard from within the fleet's heartbeat timeout, IDLE those of them
- * without a game session. Hosts with a desired, minimum and maximum count
- * come with the fleet agent; until then DESIRED and MAXIMUM are what is
- * ACTIVE, MINIMUM 0.
+ * without a game session. A sized location (config/fleets/ MinSize,
+ * MaxSize, DesiredInstances; UpdateFleetCapacity; sql/019_capacity.sql)
+ * has its DESIRED, MINIMUM and MAXIMUM, which its agents follow; one not
+ * sized runs what its agents' configuration asks: DESIRED and MAXIMUM are
+ * what is ACTIVE, MINIMUM 0. PENDING and TERMINATING are 0: processes an
+ * agent started that are not ready yet are not rally's to count.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +33,12 @@
 #include "arena.h"
 #include "db.h"
 #include "gamelift.h"
+#include "queue.h"
 #include "ruleset.h"
 #include "serve.h"
 #include "util.h"
 
-enum { FLEETS, CAPACITY, QUEUES, CONFIGURATIONS, RULE_SETS };
+enum { FLEETS, CAPACITY, UPDATE_CAPACITY, QUEUES, CONFIGURATIONS, RULE_SETS };
 
 /* Pages hold at most this many items (Limit lowers it). */
 #define PAGE_CAP 100
@@ -50,13 +55,19 @@ static const struct db_stmt stmts[] = {
     [CAPACITY] = {"gl_capacity",
                   "SELECT f.fleet_id, l.location, "
                   "count(p.process_id), count(p.process_id) FILTER (WHERE p.game_session_id IS "
-                  "NULL) "
+                  "NULL), c.desired, c.minimum, c.maximum "
                   "FROM fleet.fleets f CROSS JOIN LATERAL unnest(f.locations) AS l(location) "
+                  "LEFT JOIN fleet.location_capacity c ON c.fleet_id = f.fleet_id AND c.location "
+                  "= l.location "
                   "LEFT JOIN fleet.processes p ON p.fleet_id = f.fleet_id AND p.location = "
                   "l.location AND p.status = 'ACTIVE' AND p.last_heartbeat > now() - "
                   "make_interval(secs => f.heartbeat_timeout_seconds) "
-                  "WHERE f.fleet_id = ANY ($1::text[]) GROUP BY 1, 2 ORDER BY 1, 2",
+                  "WHERE f.fleet_id = ANY ($1::text[]) GROUP BY 1, 2, 5, 6, 7 ORDER BY 1, 2",
                   1, true},
+    [UPDATE_CAPACITY] = {"gl_update_capacity",
+                         "SELECT outcome, detail, location FROM fleet.update_capacity($1, $2, "
+                         "$3::integer, $4::integer, $5::integer)",
+                         5, false},
     [QUEUES] = {"gl_queues",
                 "SELECT name, body::text FROM fleet.queues "
                 "WHERE ($1::text[] IS NULL OR name = ANY ($1::text[])) AND name > $2 "
@@ -115,6 +126,14 @@ static const struct gl_member rule_sets_input[] = {
     {"Names", GL_STRING_LIST, false, 1, 10, 256, is_rule_set_name, NULL, 0},
     {"Limit", GL_INTEGER, false, 1, 10, 0, NULL, NULL, 0},
     {"NextToken", GL_STRING, false, 1, 1024, 0, NULL, NULL, 0},
+};
+
+static const struct gl_member update_capacity_input[] = {
+    {"FleetId", GL_STRING, true, 1, 512, 0, gl_is_fleet_id, NULL, 0},
+    {"DesiredInstances", GL_INTEGER, false, 0, FM_MAX_CAPACITY, 0, NULL, NULL, 0},
+    {"MinSize", GL_INTEGER, false, 0, FM_MAX_CAPACITY, 0, NULL, NULL, 0},
+    {"MaxSize", GL_INTEGER, false, 0, FM_MAX_CAPACITY, 0, NULL, NULL, 0},
+    {"Location", GL_STRING, false, 1, 64, 0, gl_is_location, NULL, 0},
 };
 
 static const struct gl_member validate_input[] = {
@@ -260,15 +279,58 @@ static void handle_fleet_capacity(struct http_req *req, struct http_resp *resp)
         const char *id = db_get(c, i, 0);
         json_int_t active = strtoll(db_get(c, i, 2), NULL, 10);
         json_int_t idle = strtoll(db_get(c, i, 3), NULL, 10);
+        bool sized = db_get(c, i, 4) != NULL;
+        json_int_t desired = sized ? strtoll(db_get(c, i, 4), NULL, 10) : active;
+        json_int_t minimum = sized ? strtoll(db_get(c, i, 5), NULL, 10) : 0;
+        json_int_t maximum = sized ? strtoll(db_get(c, i, 6), NULL, 10) : active;
         json_array_append_new(
             list,
             json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "FleetId", id,
                       "FleetArn", gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", id)),
-                      "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", active, "MINIMUM",
-                      (json_int_t)0, "MAXIMUM", active, "PENDING", (json_int_t)0, "ACTIVE", active,
-                      "IDLE", idle, "TERMINATING", (json_int_t)0));
+                      "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", desired,
+                      "MINIMUM", minimum, "MAXIMUM", maximum, "PENDING", (json_int_t)0, "ACTIVE",
+                      active, "IDLE", idle, "TERMINATING", (json_int_t)0));
     }
     reply_page(req, resp, "FleetCapacity", list, next);
+}
+
+/* An integer member as text for SQL, or NULL when absent. */
+static const char *int_text(struct arena *a, json_t *in, const char *name)
+{
+    json_t *v = json_object_get(in, name);
+    return v != NULL ? arena_sprintf(a, "%lld", (long long)json_integer_value(v)) : NULL;
+}
+
+/* UpdateFleetCapacity: a location's capacity in processes (rally's unit),
+ * which its agents then run. With the fleet's target-based ScalingPolicy,
+ * the desired count is the policy's again on its next look, within the new
+ * bounds, as GameLift's auto-scaling does. */
+static void handle_update_capacity(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, update_capacity_input, N(update_capacity_input));
+    if (in == NULL)
+        return;
+    const char *fleet = gl_name_of(json_string_value(json_object_get(in, "FleetId")), "fleet");
+    const char *p[] = {fleet, json_string_value(json_object_get(in, "Location")),
+                       int_text(req->arena, in, "DesiredInstances"),
+                       int_text(req->arena, in, "MinSize"), int_text(req->arena, in, "MaxSize")};
+    PGresult *r = run(req, resp, UPDATE_CAPACITY, p);
+    if (r == NULL)
+        return;
+    const char *outcome = db_get(r, 0, 0), *detail = db_get(r, 0, 1);
+    if (strcmp(outcome, "updated") == 0)
+        http_reply(req, resp, 200,
+                   json_pack("{s:s, s:s, s:s}", "FleetId", fleet, "FleetArn",
+                             gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", fleet)),
+                             "Location", db_get(r, 0, 2)));
+    else if (strcmp(outcome, "unknown_fleet") == 0)
+        http_error(req, resp, 400, "NotFoundException", "Fleet %s not found", fleet);
+    else if (strcmp(outcome, "unknown_location") == 0)
+        http_error(req, resp, 400, "InvalidRequestException",
+                   "Location must be one of the fleet's: %s", detail);
+    else
+        http_error(req, resp, 400, "InvalidRequestException",
+                   "MinSize <= DesiredInstances <= MaxSize must hold; it would be %s", detail);
 }
 
 /* A queue as GameLift describes it: its CreateGameSessionQueue fields. */
@@ -456,6 +518,8 @@ static const struct http_route routes[] = {
     {"ListFleets", "POST", &dialect_gamelift, ANY_KEY, handle_list_fleets},
     {"DescribeFleetAttributes", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_attributes},
     {"DescribeFleetCapacity", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_capacity},
+    {"UpdateFleetCapacity", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
+     handle_update_capacity},
     {"DescribeGameSessionQueues", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND, handle_queues},
     {"DescribeMatchmakingConfigurations", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
      handle_configurations},

@@ -172,6 +172,76 @@ int fm_queue_parse(json_t *body, const char *fallback_name, struct fm_queue *q,
                : 0;
 }
 
+/* A fleet's Locations: names, or CreateFleet's LocationConfiguration
+ * objects with, optionally, the capacity UpdateFleetCapacity sets:
+ * {"Location", "MinSize"?, "MaxSize"?, "DesiredInstances"?}. */
+static int fleet_locations(json_t *v, struct fm_fleet *f, struct fm_error *err)
+{
+    if (!json_is_array(v))
+        return locations(v, "Locations", f->locations, &f->nlocations, err);
+    json_t *names = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(v, i, l)
+    {
+        json_t *name = json_is_object(l) ? json_object_get(l, "Location") : l;
+        json_array_append(names, name != NULL ? name : json_null());
+        if (json_is_object(l) && i < FM_MAX_LOCATIONS) {
+            static const char *const known[] = {"Location", "MinSize", "MaxSize",
+                                                "DesiredInstances", NULL};
+            struct fm_capacity *c = &f->capacity[i];
+            c->set = json_object_size(l) > 1;
+            c->minimum = 0;
+            c->maximum = FM_MAX_CAPACITY;
+            c->desired = -1;
+            char field[48];
+            snprintf(field, sizeof(field), "Locations[%zu]", i);
+            if (fm_known_fields(l, known, "a fleet location", err) < 0 ||
+                fm_int_field(l, "MinSize", 0, FM_MAX_CAPACITY, &c->minimum, err) < 0 ||
+                fm_int_field(l, "MaxSize", 0, FM_MAX_CAPACITY, &c->maximum, err) < 0 ||
+                fm_int_field(l, "DesiredInstances", 0, FM_MAX_CAPACITY, &c->desired, err) < 0) {
+                fm_field_prefix(err, field);
+                json_decref(names);
+                return -1;
+            }
+            if (c->desired < 0)
+                c->desired = c->minimum;
+            if (c->minimum > c->maximum || c->desired < c->minimum || c->desired > c->maximum) {
+                json_decref(names);
+                return fm_fail(err, field, "must have MinSize <= DesiredInstances <= MaxSize");
+            }
+        }
+    }
+    int rc = locations(names, "Locations", f->locations, &f->nlocations, err);
+    json_decref(names); /* the names stay the body's */
+    return rc;
+}
+
+/* ScalingPolicy: GameLift's PutScalingPolicy, target-based on
+ * PercentAvailableGameSessions, the one kind rally runs. */
+static int scaling_policy(json_t *v, struct fm_fleet *f, struct fm_error *err)
+{
+    static const char *const known[] = {"Name", "PolicyType", "MetricName", "TargetConfiguration",
+                                        NULL};
+    if (!json_is_object(v))
+        return fm_fail(err, "ScalingPolicy", "must be an object");
+    if (fm_known_fields(v, known, "ScalingPolicy", err) < 0)
+        return -1;
+    const char *type = json_string_value(json_object_get(v, "PolicyType"));
+    const char *metric = json_string_value(json_object_get(v, "MetricName"));
+    if (type == NULL || strcmp(type, "TargetBased") != 0)
+        return fm_fail(err, "ScalingPolicy.PolicyType", "must be TargetBased");
+    if (metric == NULL || strcmp(metric, "PercentAvailableGameSessions") != 0)
+        return fm_fail(err, "ScalingPolicy.MetricName", "must be PercentAvailableGameSessions");
+    json_t *target = json_object_get(json_object_get(v, "TargetConfiguration"), "TargetValue");
+    if (!json_is_number(target) || json_number_value(target) <= 0 ||
+        json_number_value(target) >= 100)
+        return fm_fail(err, "ScalingPolicy.TargetConfiguration.TargetValue",
+                       "must be a percentage above 0 and below 100");
+    f->target_available_percent = json_number_value(target);
+    return 0;
+}
+
 int fm_fleet_parse(json_t *body, const char *fallback_name, struct fm_fleet *f,
                    struct fm_error *err)
 {
@@ -182,6 +252,7 @@ int fm_fleet_parse(json_t *body, const char *fallback_name, struct fm_fleet *f,
                                         "RuntimeConfiguration",
                                         "PlayerSessionReservationTimeoutSeconds",
                                         "ProcessHeartbeatTimeoutSeconds",
+                                        "ScalingPolicy",
                                         "Tags",
                                         NULL};
     memset(f, 0, sizeof(*f));
@@ -211,10 +282,13 @@ int fm_fleet_parse(json_t *body, const char *fallback_name, struct fm_fleet *f,
         return -1;
     }
     f->activation_timeout_seconds = runtime.activation_timeout_s;
+    json_t *policy = json_object_get(body, "ScalingPolicy");
+    if (policy != NULL && scaling_policy(policy, f, err) < 0)
+        return -1;
     json_t *locs = json_object_get(body, "Locations");
     if (locs == NULL)
         return fm_fail(err, "Locations", "is required: where this fleet's processes run");
-    return locations(locs, "Locations", f->locations, &f->nlocations, err);
+    return fleet_locations(locs, f, err);
 }
 
 int fm_queue_latency_cap(const struct fm_queue *q, double elapsed)

@@ -12,6 +12,7 @@
 #define RALLY_MATCHMAKER_QUEUE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "match.h"
@@ -41,10 +42,25 @@ struct fm_queue {
     size_t norder;
 };
 
+/* A location's capacity in server processes (UpdateFleetCapacity's
+ * DesiredInstances, MinSize and MaxSize: rally's unit of capacity is the
+ * process, its hosts being fixed). */
+struct fm_capacity {
+    bool set; /* given: the location sizes itself; else its agents run all */
+    int minimum, maximum, desired;
+};
+
+/* The most processes a location's capacity may name. */
+#define FM_MAX_CAPACITY 100000
+
 struct fm_fleet {
     const char *fleet_id;
     const char *locations[FM_MAX_LOCATIONS];
+    struct fm_capacity capacity[FM_MAX_LOCATIONS];
     size_t nlocations;
+    /* ScalingPolicy, target-based on PercentAvailableGameSessions: the
+     * share of a location's processes kept free of game sessions (0: none). */
+    double target_available_percent;
     int activation_timeout_seconds;  /* RuntimeConfiguration.GameSessionActivationTimeoutSeconds */
     int reservation_timeout_seconds; /* rally: PlayerSessionReservationTimeoutSeconds (60) */
     int heartbeat_timeout_seconds;   /* rally: ProcessHeartbeatTimeoutSeconds (60) */

@@ -84,7 +84,8 @@ $$;
 
 -- RegisterCompute: a host of the fleet in one of its locations, where its
 -- processes are reached. Registering again replaces the address (an agent
--- restarted on a host that moved). Outcomes: registered, unknown_fleet,
+-- restarted on a host that moved) and says the compute is live (its agent
+-- does so every few seconds: fleet.compute_share). Outcomes: registered, unknown_fleet,
 -- unknown_location (detail: the fleet's locations).
 CREATE OR REPLACE FUNCTION fleet.register_compute(
     p_fleet text, p_name text, p_location text, p_ip text, p_dns text,
@@ -108,7 +109,7 @@ BEGIN
         VALUES (p_fleet, p_name, p_location, p_ip, p_dns)
         ON CONFLICT (fleet_id, compute_name) DO UPDATE
             SET location = EXCLUDED.location, ip_address = EXCLUDED.ip_address,
-                dns_name = EXCLUDED.dns_name, registered_at = now();
+                dns_name = EXCLUDED.dns_name, last_seen = now();
     outcome := 'registered';
     detail := p_name;
 END;
@@ -1050,3 +1051,135 @@ CREATE OR REPLACE TRIGGER game_sessions_sdk AFTER UPDATE OF status, matchmaker_d
     WHEN (OLD.status IS DISTINCT FROM NEW.status
           OR OLD.matchmaker_data IS DISTINCT FROM NEW.matchmaker_data)
     EXECUTE FUNCTION fleet.notify_sdk_game_session();
+
+-- ---- capacity (sql/019_capacity.sql) ----------------------------------------
+
+-- config/'s capacity of a fleet's locations, p_caps [{"location", "minimum",
+-- "maximum", "desired"}] (the locations that have one), as rally-admin
+-- loads it. A location's row changes only when config/ changed it, so what
+-- UpdateFleetCapacity set survives reloads of unrelated files; a location
+-- config/ no longer sizes loses its row (its agents run all).
+CREATE OR REPLACE FUNCTION fleet.configure_capacity(p_fleet text, p_caps jsonb) RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM fleet.location_capacity c
+        WHERE c.fleet_id = p_fleet
+          AND NOT c.location IN (SELECT e->>'location' FROM jsonb_array_elements(p_caps) e);
+    INSERT INTO fleet.location_capacity AS c (fleet_id, location, minimum, maximum, desired, configured)
+        SELECT p_fleet, e->>'location', (e->>'minimum')::integer, (e->>'maximum')::integer,
+               (e->>'desired')::integer, e
+        FROM jsonb_array_elements(p_caps) e
+    ON CONFLICT (fleet_id, location) DO UPDATE
+        SET minimum = excluded.minimum, maximum = excluded.maximum, desired = excluded.desired,
+            configured = excluded.configured, changed_at = now()
+        WHERE c.configured IS DISTINCT FROM excluded.configured;
+$$;
+
+-- UpdateFleetCapacity of one location (NULL: the fleet's first): what is
+-- given replaces what was; a location not sized before starts at 0..desired.
+-- Outcomes: updated, unknown_fleet, unknown_location, invalid (detail: the
+-- minimum, desired and maximum it would have had).
+CREATE OR REPLACE FUNCTION fleet.update_capacity(
+    p_fleet text, p_location text, p_desired integer, p_min integer, p_max integer,
+    OUT outcome text, OUT detail text, OUT location text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    f fleet.fleets%ROWTYPE;
+    c fleet.location_capacity%ROWTYPE;
+BEGIN
+    SELECT * INTO f FROM fleet.fleets WHERE fleet_id = p_fleet;
+    IF NOT FOUND THEN
+        outcome := 'unknown_fleet';
+        RETURN;
+    END IF;
+    location := coalesce(p_location, f.locations[1]);
+    IF NOT location = ANY (f.locations) THEN
+        outcome := 'unknown_location';
+        detail := array_to_string(f.locations, ', ');
+        RETURN;
+    END IF;
+    SELECT * INTO c FROM fleet.location_capacity lc
+        WHERE lc.fleet_id = p_fleet AND lc.location = update_capacity.location FOR UPDATE;
+    IF NOT FOUND THEN
+        c.minimum := 0;
+        c.desired := coalesce(p_desired, p_min, 0);
+        c.maximum := greatest(coalesce(p_desired, 0), coalesce(p_min, 0));
+    END IF;
+    c.minimum := coalesce(p_min, c.minimum);
+    c.maximum := coalesce(p_max, c.maximum);
+    c.desired := coalesce(p_desired, c.desired);
+    IF NOT (c.minimum <= c.desired AND c.desired <= c.maximum) THEN
+        outcome := 'invalid';
+        detail := format('MinSize %s, DesiredInstances %s, MaxSize %s', c.minimum, c.desired,
+                         c.maximum);
+        RETURN;
+    END IF;
+    INSERT INTO fleet.location_capacity AS lc (fleet_id, location, minimum, maximum, desired)
+        VALUES (p_fleet, update_capacity.location, c.minimum, c.maximum, c.desired)
+    ON CONFLICT ON CONSTRAINT location_capacity_pkey DO UPDATE
+        SET minimum = excluded.minimum, maximum = excluded.maximum, desired = excluded.desired,
+            changed_at = CASE WHEN lc.desired = excluded.desired THEN lc.changed_at ELSE now() END;
+    outcome := 'updated';
+END;
+$$;
+
+-- The processes a sized location should run now. With the fleet's
+-- target-based ScalingPolicy (PercentAvailableGameSessions), at least that
+-- share of them free of game sessions, and always one free: it grows at
+-- once, and shrinks a minute after it last changed (a burst is not cut
+-- short), within MinSize..MaxSize. NULL: the location is not sized.
+CREATE OR REPLACE FUNCTION fleet.scale_location(p_fleet text, p_location text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    c fleet.location_capacity%ROWTYPE;
+    target double precision;
+    in_use integer;
+    wanted integer;
+BEGIN
+    SELECT * INTO c FROM fleet.location_capacity
+        WHERE fleet_id = p_fleet AND location = p_location FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT (body #>> '{ScalingPolicy,TargetConfiguration,TargetValue}')::double precision
+        INTO target FROM fleet.fleets WHERE fleet_id = p_fleet;
+    IF target IS NULL THEN
+        RETURN c.desired;
+    END IF;
+    SELECT count(*) INTO in_use FROM fleet.processes
+        WHERE fleet_id = p_fleet AND location = p_location AND status = 'ACTIVE'
+          AND game_session_id IS NOT NULL;
+    wanted := greatest(ceil(in_use / (1 - target / 100))::integer, in_use + 1);
+    wanted := least(greatest(wanted, c.minimum), c.maximum);
+    IF wanted > c.desired OR (wanted < c.desired AND c.changed_at < now() - interval '60 seconds') THEN
+        UPDATE fleet.location_capacity SET desired = wanted, changed_at = now()
+            WHERE fleet_id = p_fleet AND location = p_location;
+        RETURN wanted;
+    END IF;
+    RETURN c.desired;
+END;
+$$;
+
+-- How many of the fleet's processes compute p_compute runs: its share of
+-- its location's desired count, split evenly among the location's live
+-- computes (those that reported within 30 s; the first ones by name take
+-- the remainder). NULL: the location is not sized, run them all.
+CREATE OR REPLACE FUNCTION fleet.compute_share(p_fleet text, p_compute text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    loc text;
+    desired integer;
+    live integer;
+    ahead integer;
+BEGIN
+    SELECT location INTO loc FROM fleet.computes WHERE fleet_id = p_fleet AND compute_name = p_compute;
+    desired := fleet.scale_location(p_fleet, loc);
+    IF desired IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT count(*), count(*) FILTER (WHERE compute_name < p_compute) INTO live, ahead
+        FROM fleet.computes
+        WHERE fleet_id = p_fleet AND location = loc
+          AND (last_seen > now() - interval '30 seconds' OR compute_name = p_compute);
+    RETURN desired / live + CASE WHEN ahead < desired % live THEN 1 ELSE 0 END;
+END;
+$$;

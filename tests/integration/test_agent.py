@@ -28,13 +28,18 @@ SERVER = {"LaunchPath": "rally-gameserver", "Parameters": "--port 0 --heartbeat-
 _computes = iter(range(1, 1 << 30))
 
 
-def configure(*processes):
-    """The fleet's RuntimeConfiguration, loaded as an operator would."""
-    rally.load_config(fleets={FLEET: {
-        "FleetId": FLEET, "Locations": [{"Location": "us-east-1"}],
-        "RuntimeConfiguration": {"ServerProcesses": list(processes),
-                                 "GameSessionActivationTimeoutSeconds": 5},
-        "ProcessHeartbeatTimeoutSeconds": 5}})
+def configure(*processes, capacity=None, policy=None):
+    """The fleet's RuntimeConfiguration, loaded as an operator would; with
+    capacity ({"MinSize", ...}) its location sizes itself, with policy (a
+    TargetValue) by a target-based ScalingPolicy."""
+    body = {"FleetId": FLEET, "Locations": [dict({"Location": "us-east-1"}, **(capacity or {}))],
+            "RuntimeConfiguration": {"ServerProcesses": list(processes),
+                                     "GameSessionActivationTimeoutSeconds": 5},
+            "ProcessHeartbeatTimeoutSeconds": 5}
+    if policy is not None:
+        body["ScalingPolicy"] = {"PolicyType": "TargetBased", "MetricName": "PercentAvailableGameSessions",
+                                 "TargetConfiguration": {"TargetValue": policy}}
+    rally.load_config(fleets={FLEET: body})
 
 
 def port_pair():
@@ -276,3 +281,84 @@ class Agent(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def capacity():
+    """us-east-1's InstanceCounts, as DescribeFleetCapacity tells them."""
+    [c] = client().describe_fleet_capacity(FleetIds=[FLEET])["FleetCapacity"]
+    return c["InstanceCounts"]
+
+
+class Capacity(Agent):
+    """A location that sizes itself: its desired count of processes (config,
+    UpdateFleetCapacity, a target-based ScalingPolicy) split among its live
+    computes, each agent running its share."""
+
+    def setUp(self):
+        # Computes of earlier tests would count as live for 30 s.
+        psql("DELETE FROM fleet.computes WHERE fleet_id = :'p1'", FLEET)
+        psql("DELETE FROM fleet.location_capacity WHERE fleet_id = :'p1'", FLEET)
+
+    def test_update_fleet_capacity_resizes_the_location(self):
+        configure(dict(SERVER, ConcurrentExecutions=4), capacity={"MinSize": 1, "DesiredInstances": 2,
+                                                                  "MaxSize": 4})
+        compute, log = self.agent()
+        self.assertTrue(wait_until(lambda: settled(compute, 2), 15), active(compute))
+        counts = capacity()
+        self.assertEqual((counts["DESIRED"], counts["MINIMUM"], counts["MAXIMUM"], counts["ACTIVE"]),
+                         (2, 1, 4, 2))
+        gl = client()
+        out = gl.update_fleet_capacity(FleetId=FLEET, DesiredInstances=3, Location="us-east-1")
+        self.assertEqual((out["FleetId"], out["Location"]), (FLEET, "us-east-1"))
+        self.assertTrue(wait_until(lambda: settled(compute, 3), 10), active(compute))
+        gl.update_fleet_capacity(FleetId=FLEET, DesiredInstances=1)  # the first location
+        self.assertTrue(wait_until(lambda: settled(compute, 1), 10), active(compute))
+        self.assertEqual(len([p for p in self.launched(log) if alive(p)]), 1)
+        # Outside its bounds, or of a location the fleet has not: refused, nothing changed.
+        from test_gamelift import error_code
+        self.assertEqual(error_code(gl.update_fleet_capacity, FleetId=FLEET, DesiredInstances=5),
+                         "InvalidRequestException")
+        self.assertEqual(error_code(gl.update_fleet_capacity, FleetId=FLEET, MinSize=2, MaxSize=1),
+                         "InvalidRequestException")
+        self.assertEqual(error_code(gl.update_fleet_capacity, FleetId=FLEET, DesiredInstances=1,
+                                    Location="ap-south-1"), "InvalidRequestException")
+        self.assertEqual(error_code(gl.update_fleet_capacity, FleetId="fleet-nope", DesiredInstances=1),
+                         "NotFoundException")
+        self.assertEqual(capacity()["DESIRED"], 1)
+        # A reload of an unchanged config/ keeps what UpdateFleetCapacity set.
+        configure(dict(SERVER, ConcurrentExecutions=4), capacity={"MinSize": 1, "DesiredInstances": 2,
+                                                                  "MaxSize": 4})
+        self.assertEqual(capacity()["DESIRED"], 1)
+
+    def test_the_location_is_split_among_its_computes(self):
+        configure(dict(SERVER, ConcurrentExecutions=4), capacity={"DesiredInstances": 3, "MaxSize": 8})
+        a, _ = self.agent()
+        b, _ = self.agent()
+        self.assertTrue(wait_until(lambda: len(active(a)) + len(active(b)) == 3, 15),
+                        (active(a), active(b)))
+        self.assertEqual(sorted([len(active(a)), len(active(b))]), [1, 2])
+        # What one host allows (its ConcurrentExecutions) bounds its share.
+        client().update_fleet_capacity(FleetId=FLEET, DesiredInstances=8)
+        self.assertTrue(wait_until(lambda: len(active(a)) == 4 and len(active(b)) == 4, 15),
+                        (active(a), active(b)))
+
+    def test_a_target_based_policy_keeps_processes_free(self):
+        configure(dict(SERVER, ConcurrentExecutions=6), capacity={"MinSize": 1, "MaxSize": 5},
+                  policy=50)
+        compute, log = self.agent()
+        # Nothing hosted: one process, free.
+        self.assertTrue(wait_until(lambda: settled(compute, 1), 15), active(compute))
+        gl = client()
+        sessions = []
+        for want in (2, 4):  # half of them kept free, and at least one
+            sessions.append(gl.create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"])
+            self.assertTrue(wait_until(lambda: settled(compute, want), 15), (want, active(compute)))
+        self.assertEqual(capacity()["DESIRED"], 4)
+        # Scaling in waits a minute after the last change: made a minute old.
+        for gs in sessions:
+            raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"],
+                                         "TerminationMode": "FORCE_TERMINATE"})
+        psql("UPDATE fleet.location_capacity SET changed_at = now() - interval '2 minutes' "
+             "WHERE fleet_id = :'p1'", FLEET)
+        self.assertTrue(wait_until(lambda: settled(compute, 1), 15), active(compute))
+        self.assertEqual(capacity()["DESIRED"], 1)

@@ -132,7 +132,7 @@ SELECT 'answers', string_agg(player_id || '=' || accepted, ',' ORDER BY player_i
 SELECT 'seat2', (fleet.accept_player_session('psess-upg2', 'fleet-local', NULL)).outcome;
 SELECT 'abandon', fleet.abandon_game_session('gsess-upg1', 'ACTIVATION_TIMEOUT');
 SELECT 'ready3', (fleet.process_ready('upg-proc-3', 'fleet-local', 'us-east-1', '127.0.0.1', NULL,
-                                      7779, 10, 'upg-host')).outcome;
+                                      7779, 10, 'upg-host', NULL)).outcome;
 SELECT 'sweep', backend.sweep_expired(500);
 """
 
