@@ -363,6 +363,8 @@ int main(int argc, char **argv)
         struct timespec nap = {0, 200 * 1000 * 1000};
         nanosleep(&nap, NULL); /* SIGCHLD cuts it short */
     }
+    if (registered)
+        agent_deregister_compute(s, o.compute);
     log_info("stopped: %u launches, %u exits, %u killed", t->launches, t->exits, t->kills);
     memset(secret, 0, sizeof(secret));
     free(sdk_token);

@@ -28,6 +28,14 @@ int agent_register_compute(rally_server *s, const char *compute, const char *loc
     return 0;
 }
 
+void agent_deregister_compute(rally_server *s, const char *compute)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fleet/computes/%s", compute);
+    if (rally_server_request(s, "DELETE", path, NULL, NULL) != RALLY_SERVER_OK)
+        log_warn("cannot deregister compute %s: %s", compute, rally_server_message(s));
+}
+
 char *agent_sdk_token(rally_server *s, const char *fleet, const char *secret, long *ttl)
 {
     json_t *body =

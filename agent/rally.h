@@ -20,6 +20,10 @@
 int agent_register_compute(rally_server *s, const char *compute, const char *location,
                            const char *ip, int *processes);
 
+/* DeregisterCompute: the agent stops; its location's processes are split
+ * among the other computes at once rather than 30 s later. */
+void agent_deregister_compute(rally_server *s, const char *compute);
+
 /* A token for GameLift's server SDK 5 (GAMELIFT_SDK_AUTH_TOKEN of the
  * processes): malloc'd, with the seconds it lasts in *ttl; NULL after
  * logging why. */

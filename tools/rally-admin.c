@@ -230,15 +230,16 @@ static int configure_capacity(PGconn *conn, const struct fm_fleet *f)
     json_t *caps = json_array();
     for (size_t i = 0; i < f->nlocations; i++)
         if (f->capacity[i].set)
-            json_array_append_new(caps, json_pack("{s:s, s:i, s:i, s:i}", "location",
-                                                  f->locations[i], "minimum", f->capacity[i].minimum,
-                                                  "maximum", f->capacity[i].maximum, "desired",
-                                                  f->capacity[i].desired));
+            json_array_append_new(
+                caps, json_pack("{s:s, s:i, s:i, s:i}", "location", f->locations[i], "minimum",
+                                f->capacity[i].minimum, "maximum", f->capacity[i].maximum,
+                                "desired", f->capacity[i].desired));
     char *text = json_dumps(caps, JSON_COMPACT);
     json_decref(caps);
     const char *p[] = {f->fleet_id, text};
-    int rc = text != NULL ? exec_params(conn, "SELECT fleet.configure_capacity($1, $2::jsonb)", 2, p)
-                          : -1;
+    int rc = text != NULL
+                 ? exec_params(conn, "SELECT fleet.configure_capacity($1, $2::jsonb)", 2, p)
+                 : -1;
     free(text);
     return rc;
 }

@@ -17,6 +17,8 @@
  *          (its agent, every few seconds: it is live), and how many of the
  *          fleet's processes it runs now when its location is sized
  *          (fleet.compute_share; absent: all of the RuntimeConfiguration)
+ *   DELETE /v1/fleet/computes/{name}               DeregisterCompute -> 200 {}: its agent
+ *          stopped; the location's processes are split among the others
  *   GET    /v1/fleet/runtime-configuration        -> 200 {"RuntimeConfiguration"}:
  *                                                    what the fleet's agents run
  *   POST   /v1/fleet/processes/describe            {"processIds"} -> 200
@@ -65,6 +67,7 @@ enum {
     RUNTIME,
     DESCRIBE,
     REGISTER_COMPUTE,
+    DEREGISTER_COMPUTE,
 };
 
 static const struct db_stmt stmts[] = {
@@ -103,6 +106,10 @@ static const struct db_stmt stmts[] = {
                           "fleet.compute_share($1, $2) END "
                           "FROM fleet.register_compute($1, $2, $3, $4, $5) r",
                           5, true},
+    [DEREGISTER_COMPUTE] = {"deregister_compute",
+                            "DELETE FROM fleet.computes WHERE fleet_id = $1 AND compute_name = $2 "
+                            "RETURNING compute_name",
+                            2, true},
 };
 
 /* The most process ids one describe takes: an agent's processes, and more. */
@@ -242,6 +249,22 @@ static void handle_register_compute(struct http_req *req, struct http_resp *resp
     if (share != NULL)
         json_object_set_new(out, "processes", json_integer(strtoll(share, NULL, 10)));
     http_reply(req, resp, 200, out);
+}
+
+static void handle_deregister_compute(struct http_req *req, struct http_resp *resp)
+{
+    if (req->path_id == NULL || !util_is_token(req->path_id, 128, "-_.")) {
+        http_error(req, resp, 404, "not_found", "no such compute");
+        return;
+    }
+    const char *p[] = {req->claims.sub, req->path_id};
+    PGresult *r = call(req, resp, DEREGISTER_COMPUTE, p);
+    if (r == NULL)
+        return;
+    if (PQntuples(r) == 0)
+        http_error(req, resp, 404, "not_found", "no such compute");
+    else
+        http_reply(req, resp, 200, json_object());
 }
 
 static void handle_heartbeat(struct http_req *req, struct http_resp *resp)
@@ -457,6 +480,11 @@ static const struct http_route routes[] = {
      .dialect = &dialect_native,
      .scopes = AUTH_SCOPE_SERVER,
      .handle = handle_register_compute},
+    {.name = "deregister_compute",
+     .method = "DELETE",
+     .dialect = &dialect_native,
+     .scopes = AUTH_SCOPE_SERVER,
+     .handle = handle_deregister_compute},
     {.name = "runtime_configuration",
      .method = "GET",
      .dialect = &dialect_native,

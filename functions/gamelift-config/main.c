@@ -287,9 +287,9 @@ static void handle_fleet_capacity(struct http_req *req, struct http_resp *resp)
             list,
             json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "FleetId", id,
                       "FleetArn", gl_arn(req->arena, arena_sprintf(req->arena, "fleet/%s", id)),
-                      "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", desired,
-                      "MINIMUM", minimum, "MAXIMUM", maximum, "PENDING", (json_int_t)0, "ACTIVE",
-                      active, "IDLE", idle, "TERMINATING", (json_int_t)0));
+                      "Location", db_get(c, i, 1), "InstanceCounts", "DESIRED", desired, "MINIMUM",
+                      minimum, "MAXIMUM", maximum, "PENDING", (json_int_t)0, "ACTIVE", active,
+                      "IDLE", idle, "TERMINATING", (json_int_t)0));
     }
     reply_page(req, resp, "FleetCapacity", list, next);
 }

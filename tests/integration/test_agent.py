@@ -79,7 +79,9 @@ def tearDownModule():
     rally.load_config()
 
 
-class Agent(unittest.TestCase):
+class AgentCase(unittest.TestCase):
+    """Agents a test starts, stopped with it, and what they launched."""
+
     def agent(self, *extra, compute=None):
         """A running agent on a compute of its own (or `compute`): (compute,
         its log's path)."""
@@ -122,6 +124,8 @@ class Agent(unittest.TestCase):
         with open(log) as f:
             return f.read().count(text)
 
+
+class Agent(AgentCase):
     def test_runs_the_configuration_and_replaces_a_process_that_dies(self):
         configure(SERVER)
         compute, log = self.agent()
@@ -289,7 +293,7 @@ def capacity():
     return c["InstanceCounts"]
 
 
-class Capacity(Agent):
+class Capacity(AgentCase):
     """A location that sizes itself: its desired count of processes (config,
     UpdateFleetCapacity, a target-based ScalingPolicy) split among its live
     computes, each agent running its share."""
