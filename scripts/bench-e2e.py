@@ -9,8 +9,10 @@ admitted with its PlayerSessionId. WAIT says how a player waits: "push" (the
 default) as rally's client SDK does, by the ticket's EventSource with a read
 every 15 s as a safety net; "poll", a read of the ticket every second (with
 jitter), as the issue-3 bench did. SERVERS sample game servers of
-fleet-local (half per location) host the matches, each ending its process
-when its ten players came and left, and registering again.
+fleet-local (half per location) host the matches, run by a rally-agent in
+each location (fleet-local's capacity fixed at SERVERS/2 a location for
+the run): each ends its process when its ten players came and left, and
+the agent launches another.
 
 The players are tests/integration/players.py's, as in the end-to-end test:
 one asyncio loop over kept-alive HTTP/1.1 connections, so the simulation
@@ -26,7 +28,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
+import agents  # noqa: E402
 import players  # noqa: E402
+import rally  # noqa: E402
 from rally import psql, wait_until  # noqa: E402
 
 
@@ -35,7 +39,8 @@ def main():
     mode = sys.argv[5] if len(sys.argv) > 5 else "push"
     if mode not in ("push", "poll"):
         sys.exit("bench-e2e: WAIT is push or poll")
-    procs = players.start_gameservers(servers, first_port, heartbeat_ms=200)
+    procs = agents.start_agents("fleet-local", servers // 2, first_port,
+                                "--heartbeat-ms 200 --idle-seconds 20")
     try:
         ready = lambda: int(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = 'fleet-local' "
                                  "AND status = 'ACTIVE'")[0]) >= servers
@@ -45,7 +50,8 @@ def main():
         results, wall = players.simulate(n, "TeamDeathmatch", timeout=120, wait=mode, poll=1.0)
         cpu1 = os.times()
     finally:
-        players.stop_gameservers(procs)
+        agents.stop_agents(procs)
+        rally.load_config()
     ok = sorted(r["seconds"] for r in results if r["ok"])
     failed = [r for r in results if not r["ok"]]
     pct = lambda q: round(ok[min(len(ok) - 1, int(q * len(ok)))], 2) if ok else None

@@ -14,7 +14,8 @@
 #                       cost of one signature check on one core
 #   5. end to end        BENCH_E2E_PLAYERS (2000) simulated players from guest
 #                        login to a seat on one of BENCH_E2E_SERVERS (40) sample
-#                        game servers, TeamDeathmatch 5v5 (scripts/bench-e2e.py),
+#                        game servers that two rally-agents keep running (one a
+#                        location), TeamDeathmatch 5v5 (scripts/bench-e2e.py),
 #                        waiting by push as the client SDK does, then again
 #                        polling every second
 #  5b. game sessions    CreateGameSession to ACTIVE on 40 idle sample game

@@ -1,9 +1,12 @@
 """What tests and the bench ask of the processes a rally-agent runs: which
-of a compute's processes rally has ACTIVE, and the OS process behind a
-process id (the agent hands it over in the environment, never argv)."""
+of a compute's processes rally has ACTIVE, the OS process behind a process
+id (the agent hands it over in the environment, never argv), and agents
+started for a fleet (the end-to-end bench's game servers)."""
 
 import os
+import subprocess
 
+import rally
 from rally import psql
 
 
@@ -34,3 +37,43 @@ def alive(pid):
             return f.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def start_agents(fleet, per_location, first_port, parameters, locations=("us-east-1", "eu-west-1")):
+    """A rally-agent per location of `fleet`, each keeping per_location
+    rally-gameserver processes (with `parameters`) on ports from first_port
+    on: the fleet's configuration is loaded with its capacity fixed at
+    per_location. Returns the Popen objects (stop them with stop_agents)."""
+    rally.load_config(fleets={fleet: {
+        "FleetId": fleet,
+        "Locations": [{"Location": loc, "MinSize": per_location, "DesiredInstances": per_location,
+                       "MaxSize": per_location} for loc in locations],
+        "RuntimeConfiguration": {"GameSessionActivationTimeoutSeconds": 60, "ServerProcesses": [
+            {"LaunchPath": "rally-gameserver", "Parameters": parameters,
+             "ConcurrentExecutions": per_location}]},
+        "PlayerSessionReservationTimeoutSeconds": 60, "ProcessHeartbeatTimeoutSeconds": 30}})
+    env = dict(os.environ, RALLY_FLEET_SECRET_FILE=os.path.join(rally.RUN, "fleets", fleet + ".secret"))
+    procs = []
+    for i, loc in enumerate(locations):
+        first = first_port + i * per_location
+        log = open(os.path.join(rally.RUN, "logs", "agent-%s-%s.log" % (fleet, loc)), "a")
+        procs.append(subprocess.Popen(
+            [os.path.join(rally.BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT,
+             "--fleet", fleet, "--location", loc, "--compute", "%s-%s" % (fleet, loc),
+             "--game-dir", rally.BIN, "--ports", "%d-%d" % (first, first + per_location - 1),
+             "--drain-seconds", "2", "--config-seconds", "2"],
+            env=env, stdout=log, stderr=subprocess.STDOUT))
+        log.close()
+    return procs
+
+
+def stop_agents(procs):
+    """SIGTERM: each drains (2 s) and ends its processes."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
