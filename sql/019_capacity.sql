@@ -25,3 +25,8 @@ CREATE TABLE fleet.location_capacity (
 -- A compute is live while its agent reports (POST /v1/fleet/computes, every
 -- few seconds): a location's processes are split among its live computes.
 ALTER TABLE fleet.computes ADD COLUMN last_seen timestamptz NOT NULL DEFAULT now();
+
+-- MaxConcurrentGameSessionActivations counts a compute's game sessions
+-- still ACTIVATING (fleet.activation_room): few at any time.
+CREATE INDEX game_sessions_activating ON fleet.game_sessions (process_id)
+    WHERE status = 'ACTIVATING';

@@ -10,11 +10,13 @@
 
 enum { IDLE, CLAIM, OPEN, ABANDON };
 
-/* A process that answers heartbeats, with room for the players. */
+/* A process that answers heartbeats, with room for the players, on a
+ * compute below its MaxConcurrentGameSessionActivations. */
 #define IDLE_PROCESS                                                                               \
     "p.fleet_id = ANY($1::text[]) AND p.status = 'ACTIVE' AND p.game_session_id IS NULL "          \
     "AND p.max_players >= $2::integer "                                                            \
-    "AND p.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second'"
+    "AND p.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second' "            \
+    "AND fleet.activation_room(p.fleet_id, p.compute_name)"
 
 static const struct db_stmt stmts[] = {
     [IDLE] = {"ho_idle",

@@ -547,6 +547,7 @@ BEGIN
             WHERE q.fleet_id = p_fleet AND q.location = loc AND q.status = 'ACTIVE'
               AND q.game_session_id IS NULL
               AND q.last_heartbeat > now() - f.heartbeat_timeout_seconds * interval '1 second'
+              AND fleet.activation_room(q.fleet_id, q.compute_name)
             ORDER BY q.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING * INTO p;
     IF NOT FOUND THEN
@@ -1181,5 +1182,30 @@ BEGIN
         WHERE fleet_id = p_fleet AND location = loc
           AND (last_seen > now() - interval '30 seconds' OR compute_name = p_compute);
     RETURN desired / live + CASE WHEN ahead < desired % live THEN 1 ELSE 0 END;
+END;
+$$;
+
+-- Whether a process on compute p_compute may be handed a game session now:
+-- its RuntimeConfiguration's MaxConcurrentGameSessionActivations (GameLift:
+-- game sessions ACTIVATING at once on one instance; rally: on one compute)
+-- is not reached. No limit, or a process of no compute: always. Checked
+-- where a process is claimed (placement, CreateGameSession); two claims at
+-- the same moment may both pass.
+CREATE OR REPLACE FUNCTION fleet.activation_room(p_fleet text, p_compute text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    cap integer;
+BEGIN
+    IF p_compute IS NULL THEN
+        RETURN true;
+    END IF;
+    SELECT (body #>> '{RuntimeConfiguration,MaxConcurrentGameSessionActivations}')::integer
+        INTO cap FROM fleet.fleets WHERE fleet_id = p_fleet;
+    IF cap IS NULL THEN
+        RETURN true;
+    END IF;
+    RETURN (SELECT count(*) FROM fleet.game_sessions g JOIN fleet.processes p USING (process_id)
+            WHERE g.status = 'ACTIVATING' AND p.fleet_id = p_fleet AND p.compute_name = p_compute)
+           < cap;
 END;
 $$;

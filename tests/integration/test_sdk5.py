@@ -134,6 +134,27 @@ class Sequence(unittest.TestCase):
         # Nothing is pushed to a process that ended itself.
         self.assertIsNone(p.push(timeout=1))
 
+    def test_max_concurrent_activations_holds_per_compute(self):
+        psql("UPDATE fleet.fleets SET body = body || '{\"RuntimeConfiguration\": "
+             "{\"MaxConcurrentGameSessionActivations\": 1}}' WHERE fleet_id = :'p1'", FLEET)
+        self.addCleanup(psql, "UPDATE fleet.fleets SET body = body - 'RuntimeConfiguration' "
+                        "WHERE fleet_id = :'p1'", FLEET)
+        p, q = self.ready_process(), self.ready_process()
+        gl = client()
+        first = gl.create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"]
+        # One game session ACTIVATING on the compute: the other process is not handed one.
+        from test_gamelift import error_code
+        self.assertEqual(error_code(gl.create_game_session, FleetId=FLEET, MaximumPlayerSessionCount=2),
+                         "FleetCapacityExceededException")
+        told = [x for x in (p.push(timeout=3), q.push(timeout=0.5)) if x is not None]
+        self.assertEqual([t["GameSessionId"] for t in told], [first["GameSessionId"]])
+        [hosting] = psql("SELECT process_id FROM fleet.game_sessions WHERE game_session_arn = :'p1'",
+                         first["GameSessionId"])
+        host = p if hosting == p.process else q
+        self.assertEqual(host.call("ActivateGameSession", GameSessionId=first["GameSessionId"])["StatusCode"], 200)
+        second = gl.create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"]
+        self.assertEqual(second["Status"], "ACTIVATING")
+
     def test_a_process_ready_twice_is_a_conflict(self):
         p = self.ready_process()
         again = p.ready(7100)
