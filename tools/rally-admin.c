@@ -224,6 +224,18 @@ static int exec_params(PGconn *conn, const char *sql, int n, const char *const *
     return ok ? 0 : -1;
 }
 
+/* Whether the database has been migrated to know capacity (sql/019): an
+ * older one (rally-admin run before scripts/migrate.sh) still takes the
+ * rest of config/, with a warning. */
+static bool knows_capacity(PGconn *conn)
+{
+    PGresult *r = PQexec(conn, "SELECT to_regproc('fleet.configure_capacity') IS NOT NULL");
+    bool yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+               strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    return yes;
+}
+
 /* config/'s capacity of the fleet's locations (fleet.configure_capacity). */
 static int configure_capacity(PGconn *conn, const struct fm_fleet *f)
 {
@@ -288,6 +300,10 @@ static int store(struct config_set *cs)
                         2, p);
         free(body);
     }
+    bool capacity = knows_capacity(conn);
+    if (!capacity && cs->nfleets > 0)
+        fprintf(stderr, "rally-admin: warning: the database predates sql/019 (run "
+                        "scripts/migrate.sh): fleets' capacity was not loaded\n");
     for (size_t i = 0; rc == 0 && i < cs->nfleets; i++) {
         struct fm_fleet f;
         struct fm_error err;
@@ -313,7 +329,7 @@ static int store(struct config_set *cs)
             6, p);
         free(body);
         arena_destroy(&a);
-        if (rc == 0)
+        if (rc == 0 && capacity)
             rc = configure_capacity(conn, &f);
     }
     if (rc == 0)

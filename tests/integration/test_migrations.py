@@ -288,7 +288,9 @@ class Upgrade(unittest.TestCase):
                                     "subscriptions_drop_undeliverable": "events.subscriptions",
                                     "player_sessions_seats_inserted": "fleet.player_sessions",
                                     "player_sessions_seats_changed": "fleet.player_sessions",
-                                    "player_sessions_seats_deleted": "fleet.player_sessions"})
+                                    "player_sessions_seats_deleted": "fleet.player_sessions",
+                                    "processes_sdk": "fleet.processes",
+                                    "game_sessions_sdk": "fleet.game_sessions"})
 
     def test_upgrade_across_a_changed_result_type(self):
         """fleet.abandon_game_session returned void up to 010; the functions
