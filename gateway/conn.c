@@ -23,6 +23,7 @@ static struct {
     uint32_t nslots, cap;
     uint32_t *free_slots, nfree;
     size_t live;
+    struct conn *dead; /* freed, awaiting conn_reap */
     struct conn *buckets[BUCKETS];
 } t;
 
@@ -123,19 +124,33 @@ static bool take_slot(struct conn *c)
 
 void conn_free(struct conn *c)
 {
+    if (c->dead)
+        return;
     epoll_ctl(t.epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     unmap(c);
     if (c->ws != NULL)
         wslay_event_context_free(c->ws);
+    c->ws = NULL;
     t.slots[c->slot] = NULL;
     t.gens[c->slot]++;
     t.free_slots[t.nfree++] = c->slot;
     t.live--;
-    free(c->token);
-    free(c->hs);
-    free(c->msg);
-    free(c);
+    c->dead = true;
+    c->next_dead = t.dead;
+    t.dead = c;
+}
+
+void conn_reap(void)
+{
+    while (t.dead != NULL) {
+        struct conn *c = t.dead;
+        t.dead = c->next_dead;
+        free(c->token);
+        free(c->hs);
+        free(c->msg);
+        free(c);
+    }
 }
 
 static void want(struct conn *c, uint32_t events)
@@ -206,6 +221,10 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         memcpy(buf, c->hs, n);
         memmove(c->hs, c->hs + n, c->hs_len - n);
         c->hs_len -= n;
+        if (c->hs_len == 0) { /* not needed again */
+            free(c->hs);
+            c->hs = NULL;
+        }
         return (ssize_t)n;
     }
     ssize_t n = recv(c->fd, buf, len, 0);
@@ -365,6 +384,10 @@ static void open_ws(struct conn *c, const struct hs_request *req, size_t used)
     wslay_event_config_set_max_recv_msg_length(c->ws, UINT32_MAX);
     memmove(c->hs, c->hs + used, c->hs_len - used);
     c->hs_len -= used;
+    if (c->hs_len == 0) { /* nothing came along: the buffer is not needed again */
+        free(c->hs);
+        c->hs = NULL;
+    }
     c->state = CONN_OPEN;
     c->last_ping_ms = util_mono_ms();
     map(c);
@@ -395,7 +418,7 @@ static void handshake(struct conn *c)
     if (status == 0 && !sdk5_admit(c, req, &status, &why))
         status = status != 0 ? status : 403;
     if (status == 0)
-        open_ws(c, req, (size_t)(strstr(c->hs, "\r\n\r\n") - c->hs) + 4);
+        open_ws(c, req, req->length);
     else if (status != 1)
         refuse(c, status, why);
     free(req);
@@ -403,6 +426,8 @@ static void handshake(struct conn *c)
 
 void conn_on_event(struct conn *c, uint32_t events)
 {
+    if (c->dead) /* freed earlier in this round of events */
+        return;
     if (c->state == CONN_LINGER) {
         char sink[16384];
         ssize_t n;
@@ -433,6 +458,8 @@ void conn_on_event(struct conn *c, uint32_t events)
 
 bool conn_send_text(struct conn *c, const char *text, size_t len)
 {
+    if (c->dead)
+        return false;
     struct wslay_event_msg m = {
         .opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)text, .msg_length = len};
     if (wslay_event_queue_msg(c->ws, &m) != 0)
@@ -442,6 +469,10 @@ bool conn_send_text(struct conn *c, const char *text, size_t len)
 
 bool conn_close(struct conn *c, uint16_t code, const char *reason)
 {
+    if (c->dead)
+        return false;
+    if (c->close_sent_ms == 0)
+        c->close_sent_ms = util_mono_ms();
     wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
     return c->in_recv || flush(c);
 }
@@ -455,6 +486,10 @@ void conn_housekeeping(double now_ms, double ping_ms, double handshake_ms)
         if (c->state != CONN_OPEN) {
             if (now_ms - c->opened_ms > (c->state == CONN_LINGER ? LINGER_MS : handshake_ms))
                 conn_free(c);
+            continue;
+        }
+        if (c->close_sent_ms > 0 && now_ms - c->close_sent_ms > LINGER_MS) {
+            conn_free(c); /* the peer never answered our close */
             continue;
         }
         if (now_ms - c->last_ping_ms > ping_ms) {

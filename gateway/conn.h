@@ -9,7 +9,9 @@
  * answer finds nothing rather than a stranger.
  *
  * Ownership: the table owns every struct conn; conn_free() (or an error
- * in conn_on_event) releases it, after which the pointer is dead.
+ * in conn_on_event) takes it out of use, and conn_reap() releases it: in
+ * between, the pointer is still safe to hold, and everything here ignores
+ * it (c->dead).
  */
 #ifndef RALLY_GATEWAY_CONN_H
 #define RALLY_GATEWAY_CONN_H
@@ -53,11 +55,20 @@ struct conn {
     double last_heartbeat_ms; /* 0 before the first */
     bool unhealthy;           /* its last HeartbeatServerProcess said false */
     bool push_due;            /* rally may have something to push to it */
-    unsigned inflight;        /* forwarded calls not answered yet */
-    bool in_recv;             /* inside wslay_event_recv: queue, never flush */
+    /* Pushes wait while the SDK may not take them: from ActivateServerProcess
+     * until its answer is relayed and the SDK's first heartbeat says it took
+     * it (the SDK drops a CreateGameSession that comes before). */
+    enum { HOLD_NONE, HOLD_UNTIL_ANSWERED, HOLD_UNTIL_HEARTBEAT } push_hold;
+    unsigned inflight; /* forwarded calls not answered yet */
+    bool in_recv;      /* inside wslay_event_recv: queue, never flush */
 
     bool mapped; /* in the process table (the newest for its process) */
     struct conn *next_mapped;
+    double close_sent_ms; /* when we started the closing handshake (0: not) */
+    /* Freed: its socket closed, out of every table, its memory kept until
+     * conn_reap() so that events already fetched for it are ignored. */
+    bool dead;
+    struct conn *next_dead;
 };
 
 /* Initializes the table; epfd is the loop's epoll. */
@@ -85,7 +96,9 @@ bool conn_close(struct conn *c, uint16_t code, const char *reason);
 /* Pings open connections idle longer than ping_ms; frees handshakes
  * older than handshake_ms. */
 void conn_housekeeping(double now_ms, double ping_ms, double handshake_ms);
-/* Drops a connection now (no closing handshake). */
+/* Drops a connection now (no closing handshake). Its memory lasts until
+ * conn_reap(), which the loop calls once the events it fetched are done. */
 void conn_free(struct conn *c);
+void conn_reap(void);
 
 #endif

@@ -116,6 +116,7 @@ int hs_parse(const char *buf, size_t len, struct hs_request *out, const char **w
         return len >= HS_MAX ? 431 : 1;
     }
     memset(out, 0, sizeof(*out));
+    out->length = (size_t)(end - buf);
     const char *eol = memchr(buf, '\r', (size_t)(end - buf));
     const char *sp1 = memchr(buf, ' ', (size_t)(eol - buf));
     const char *sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;

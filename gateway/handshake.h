@@ -15,6 +15,7 @@
 #define HS_MAX 8192
 
 struct hs_request {
+    size_t length;  /* of the request, headers and blank line included */
     char path[256]; /* without the query */
     char host[256]; /* Host, for RefreshConnection's endpoint */
     char proto[8];  /* X-Forwarded-Proto: "https" when nginx had TLS */

@@ -150,6 +150,7 @@ int main(void)
         }
         double now = util_mono_ms();
         sdk5_tick(now);
+        conn_reap(); /* no event of this round refers to a connection any more */
         if (now - last_house >= 1000.0) {
             last_house = now;
             conn_housekeeping(now, 30000.0, 10000.0);
@@ -162,6 +163,7 @@ int main(void)
     log_info("gateway: stopping; %zu connections dropped (their SDKs reconnect)", conn_count());
     close(lfd);
     conn_each(drop, NULL);
+    conn_reap();
     forward_stop();
     fleetdb_stop();
     return 0;

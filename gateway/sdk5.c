@@ -74,9 +74,19 @@ static void reply_error(struct conn *c, const char *action, const char *request_
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    send_json(c, action, request_id, status, json_pack("{s:s}", "ErrorMessage", msg));
+    if (n >= (int)sizeof(msg)) { /* cut: not inside a UTF-8 sequence */
+        size_t end = sizeof(msg) - 1;
+        while (end > 0 && ((unsigned char)msg[end - 1] & 0xC0) == 0x80)
+            end--;
+        if (end > 0 && (unsigned char)msg[end - 1] >= 0xC0)
+            end--;
+        msg[end] = '\0';
+    }
+    json_t *obj = json_pack("{s:s}", "ErrorMessage", msg);
+    send_json(c, action, request_id, status,
+              obj != NULL ? obj : json_pack("{s:s}", "ErrorMessage", "refused"));
 }
 
 /* ---- forwarding ------------------------------------------------------- */
@@ -180,7 +190,9 @@ static void activate_server_process(struct conn *c, const char *rid, json_t *msg
         return;
     }
     /* The process's location and address are its compute's. GameLift's
-     * game sessions hold up to 200 players: so may this process's. */
+     * game sessions hold up to 200 players: so may this process's. No push
+     * goes out until the SDK has taken the answer (its first heartbeat). */
+    c->push_hold = HOLD_UNTIL_ANSWERED;
     forward(c, ACTIVATE_SERVER_PROCESS, rid, "POST", strdup("/v1/fleet/processes"),
             json_pack("{s:s, s:s, s:O, s:i, s:s}", "processId", c->process, "computeName",
                       c->compute, "port", port, "maxPlayers", 200, "sdk", c->sdk));
@@ -195,6 +207,12 @@ static void heartbeat(struct conn *c, const char *rid, json_t *msg)
     }
     c->last_heartbeat_ms = util_mono_ms();
     c->unhealthy = !json_is_true(health);
+    /* The SDK beats once its ProcessReady succeeded: from now on it takes
+     * a CreateGameSession (before, it would drop one). */
+    if (c->push_hold == HOLD_UNTIL_HEARTBEAT) {
+        c->push_hold = HOLD_NONE;
+        due(c);
+    }
     reply_ok(c, action_names[HEARTBEAT], rid);
 }
 
@@ -218,7 +236,7 @@ static void player_session_call(struct conn *c, const char *rid, json_t *msg, in
 {
     const char *arn, *psess;
     const char *id = opt_string(msg, "GameSessionId", &arn) ? game_session_of(arn) : NULL;
-    if (id == NULL || !opt_string(msg, "PlayerSessionId", &psess) ||
+    if (id == NULL || !opt_string(msg, "PlayerSessionId", &psess) || psess == NULL ||
         !util_is_token(psess, 128, "-.")) {
         reply_error(c, action_names[action], rid, 400,
                     id == NULL
@@ -470,7 +488,8 @@ static json_t *describe_result(json_t *answer)
         times_to_ms(ps, "CreationTime");
         times_to_ms(ps, "TerminationTime");
     }
-    json_object_set(out, "PlayerSessions", json_is_array(list) ? list : json_array());
+    json_object_set_new(out, "PlayerSessions",
+                        json_is_array(list) ? json_incref(list) : json_array());
     json_t *next = json_object_get(answer, "NextToken");
     if (json_is_string(next))
         json_object_set(out, "NextToken", next);
@@ -486,6 +505,8 @@ void sdk5_forward_done(struct fwd_job *j)
     }
     c->inflight--;
     const char *action = action_names[j->action];
+    if (j->action == ACTIVATE_SERVER_PROCESS)
+        c->push_hold = j->status >= 200 && j->status < 300 ? HOLD_UNTIL_HEARTBEAT : HOLD_NONE;
     json_t *answer = j->response != NULL ? json_loads(j->response, 0, NULL) : NULL;
     if (j->status == 0) {
         reply_error(c, action, j->request_id, 500, "rally did not answer: try again");
@@ -596,7 +617,8 @@ static bool alive(const struct conn *c, double now_ms)
 static void collect(struct conn *c, void *ctx)
 {
     struct collect *k = ctx;
-    if (k->heartbeats ? !alive(c, k->now_ms) : (!c->push_due || !c->mapped))
+    if (k->heartbeats ? !alive(c, k->now_ms)
+                      : (!c->push_due || !c->mapped || c->push_hold != HOLD_NONE))
         return;
     struct db_job *j = k->job;
     if (j->n == k->cap)

@@ -108,8 +108,14 @@ class Process:
             return None
 
     def ready(self, port):
-        return self.call("ActivateServerProcess", SdkVersion="5.6.0", SdkLanguage="Go", Port=port,
-                         LogPaths=None)
+        """ProcessReady, then at once the first heartbeat, as the SDK does:
+        rally pushes nothing before it (the SDK would drop a CreateGameSession
+        that came before it took ProcessReady's answer)."""
+        answer = self.call("ActivateServerProcess", SdkVersion="5.6.0", SdkLanguage="Go", Port=port,
+                           LogPaths=None)
+        if answer is not None and answer["StatusCode"] == 200:
+            self.call("HeartbeatServerProcess", HealthStatus=True)
+        return answer
 
     def drop(self):
         """Gone without a closing handshake, as the SDK's Destroy()."""

@@ -338,9 +338,9 @@ class Capacity(AgentCase):
         configure(dict(SERVER, ConcurrentExecutions=4), capacity={"DesiredInstances": 3, "MaxSize": 8})
         a, _ = self.agent()
         b, _ = self.agent()
-        self.assertTrue(wait_until(lambda: len(active(a)) + len(active(b)) == 3, 15),
+        # The first to report runs all 3 for a moment, then gives one up.
+        self.assertTrue(wait_until(lambda: sorted([len(active(a)), len(active(b))]) == [1, 2], 15),
                         (active(a), active(b)))
-        self.assertEqual(sorted([len(active(a)), len(active(b))]), [1, 2])
         # What one host allows (its ConcurrentExecutions) bounds its share.
         client().update_fleet_capacity(FleetId=FLEET, DesiredInstances=8)
         self.assertTrue(wait_until(lambda: len(active(a)) == 4 and len(active(b)) == 4, 15),

@@ -155,6 +155,18 @@ class Sequence(unittest.TestCase):
         second = gl.create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"]
         self.assertEqual(second["Status"], "ACTIVATING")
 
+    def test_nothing_is_pushed_before_the_sdk_took_process_ready(self):
+        p = self.connect()
+        # ProcessReady's answer, but no heartbeat yet: the SDK may not have
+        # taken the answer, and would drop a CreateGameSession.
+        self.assertEqual(p.call("ActivateServerProcess", Port=7100, SdkVersion="5.6.0",
+                                SdkLanguage="Go", LogPaths=None)["StatusCode"], 200)
+        gs = client().create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"]
+        self.assertIsNone(p.push(timeout=1.5))
+        self.assertEqual(p.call("HeartbeatServerProcess", HealthStatus=True)["StatusCode"], 200)
+        push = p.push()
+        self.assertEqual((push["Action"], push["GameSessionId"]), ("CreateGameSession", gs["GameSessionId"]))
+
     def test_a_process_ready_twice_is_a_conflict(self):
         p = self.ready_process()
         again = p.ready(7100)
