@@ -140,7 +140,10 @@ static bool ip_address(const char *s)
 /* What is wrong with where a process or compute is, or NULL. */
 static const char *where_bad(const char *location, const char *ip, const char *dns)
 {
-    return !util_is_token(location, 64, "-_")              ? "location: 1-64 of [A-Za-z0-9-_]"
+    return location == NULL || ip == NULL
+               ? "location and ipAddress are required (a process of a registered compute may name "
+                 "only its computeName)"
+           : !util_is_token(location, 64, "-_")            ? "location: 1-64 of [A-Za-z0-9-_]"
            : !ip_address(ip)                               ? "ipAddress: an IPv4 or IPv6 address"
            : dns != NULL && !util_is_token(dns, 253, "-.") ? "dnsName: a host name"
                                                            : NULL;

@@ -158,9 +158,18 @@ class Fleet(unittest.TestCase):
                              ({"port": 0}, "invalid_body"),
                              ({"maxPlayers": 500}, "invalid_body"),
                              ({"location": "mars-1"}, "unknown_location"),
-                             ({"extra": 1}, "invalid_body")):
-            r = request("POST", "/v1/fleet/processes", dict(base, **change), token=self.token)
+                             ({"extra": 1}, "invalid_body"),
+                             ({"location": None}, "invalid_body"),
+                             ({"ipAddress": None}, "invalid_body"),
+                             ({"location": None, "ipAddress": None, "sdk": "Go 5.6.0"}, "invalid_body"),
+                             ({"sdk": "bad\nsdk"}, "invalid_body")):
+            body = {k: v for k, v in dict(base, **change).items() if v is not None}
+            r = request("POST", "/v1/fleet/processes", body, token=self.token)
             self.assertEqual((r.status, r.json["error"]), (400, code), change)
+        # Ready by a compute that was never registered: named in the refusal.
+        r = request("POST", "/v1/fleet/processes", {"computeName": "never-registered", "port": 7777,
+                                                   "maxPlayers": 10}, token=self.token)
+        self.assertEqual((r.status, r.json["error"]), (404, "unknown_compute"))
         self.assertEqual(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' "
                               "AND status = 'ACTIVE'", FLEET), ["0"])
         # A player's token is not a server's.
