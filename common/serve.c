@@ -147,13 +147,20 @@ static void serve_dispatch(const struct service *svc, struct http_req *req, stru
         }
         return;
     }
-    if ((req->route->scopes & AUTH_SCOPES_AWS) != 0) {
+    /* A route may take both: an AWS signature by its Authorization's
+     * algorithm, a token otherwise. */
+    unsigned aws = req->route->scopes & AUTH_SCOPES_AWS, tokens = req->route->scopes & ~aws;
+    const char *authorization = http_param(req, "HTTP_AUTHORIZATION");
+    if (aws != 0 && tokens != 0 &&
+        (authorization == NULL || strncmp(authorization, "AWS4-HMAC-SHA256 ", 17) != 0))
+        aws = 0;
+    if (aws != 0) {
         if (!aws_authorized(req, resp))
             return;
-    } else if (req->route->scopes != 0) {
+    } else if (tokens != 0) {
         const char *why = NULL;
-        enum auth_result rc = auth_verify(req->arena, http_param(req, "HTTP_AUTHORIZATION"),
-                                          req->route->scopes, util_now(), &req->claims, &why);
+        enum auth_result rc =
+            auth_verify(req->arena, authorization, tokens, util_now(), &req->claims, &why);
         if (rc != AUTH_OK) {
             auth_error(req, resp, rc, why);
             return;

@@ -39,6 +39,17 @@ struct client {
     long errors;   /* answers other than 200 */
 };
 
+/* The clients: the process's whole life, freed by its exit. */
+static struct client *cs;
+
+/* A whole decimal number within lo..hi, or -1. */
+static long number(const char *s, long lo, long hi)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= lo && v <= hi ? v : -1;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -189,15 +200,20 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *host = argv[1], *path = argv[3], *fleet = argv[4], *compute = argv[5];
-    int port = atoi(argv[2]), nconn = atoi(argv[6]), window = argc > 8 ? atoi(argv[8]) : 8;
-    double seconds = atof(argv[7]);
-    if (port <= 0 || nconn <= 0 || nconn > 20000 || seconds <= 0 || window <= 0 || window > 64) {
+    int port = (int)number(argv[2], 1, 65535), nconn = (int)number(argv[6], 1, 20000);
+    int window = argc > 8 ? (int)number(argv[8], 1, 64) : 8;
+    char *end = NULL;
+    double seconds = strtod(argv[7], &end);
+    if (port < 0 || nconn < 0 || window < 0 || end == argv[7] || *end != '\0' || !(seconds > 0)) {
         fprintf(stderr, "rally-sdk5-bench: bad arguments\n");
         return 2;
     }
-    struct client *cs = calloc((size_t)nconn, sizeof(*cs));
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (cs == NULL || ep < 0)
+    if (ep < 0)
+        return 1;
+    /* Every connection's state, for as long as the process runs. */
+    cs = calloc((size_t)nconn, sizeof(*cs));
+    if (cs == NULL)
         return 1;
     for (int i = 0; i < nconn; i++) {
         struct client *c = &cs[i];

@@ -1,0 +1,195 @@
+"""World state, the block store (functions/world-state, docs/worlds.md),
+against the real stack: a world hosted by a running game session, blocks
+written in batches and read back by chunk, what changed since a version,
+a chunk cleared; who may use a world (its fleet's game servers while their
+game session runs, backend principals by admin token or by a backend
+access key's signature); and bad input refused with nothing written."""
+
+import datetime
+import http.client
+import json
+import os
+import subprocess
+import unittest
+import uuid
+from unittest import mock
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+import rally
+from rally import BIN, PORT, RUN, psql, request, wait_until
+from test_fleet import Server, server_token
+from test_gamelift import add_fleet, client, drop_fleets, local_key, raw
+
+FLEET = "fleet-worlds"
+
+
+def admin_token():
+    out = subprocess.run([os.path.join(BIN, "rally-keys"), "mint", os.environ["RALLY_JWT_KEY_DIR"],
+                          "admin", "1"], check=True, capture_output=True, text=True).stdout
+    return out.split()[1]
+
+
+def signed(method, path, body, key=None):
+    """A request signed with an AWS access key (SigV4, as botocore signs)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    req = AWSRequest(method=method, url="http://127.0.0.1:%d%s" % (PORT, path), data=data,
+                     headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(*(key or local_key())), "gamelift", "us-east-1").add_auth(req)
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    conn.request(method, path, data, dict(req.headers.items()))
+    r = conn.getresponse()
+    text = r.read()
+    conn.close()
+    return r.status, json.loads(text) if text else None
+
+
+def setUpModule():
+    add_fleet(FLEET, ["us-east-1"])
+    with open(os.path.join(RUN, "fleets", FLEET + ".secret"), "w") as f:
+        f.write("worlds-secret-0123456789abcdef\n")
+
+
+def tearDownModule():
+    os.remove(os.path.join(RUN, "fleets", FLEET + ".secret"))
+    psql("DELETE FROM world.worlds WHERE world_id LIKE 'tw-%'")
+    psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", FLEET)
+    drop_fleets(FLEET)
+
+
+class Blocks(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.token = server_token(FLEET)
+        cls.server = Server(cls.token, "us-east-1", 7300)
+        gs = client().create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=4)["GameSession"]
+        cls.game_session = gs["GameSessionId"]
+        assert wait_until(lambda: client().describe_game_sessions(GameSessionId=cls.game_session)
+                          ["GameSessions"][0]["Status"] == "ACTIVE", 10)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def world(self):
+        """A world hosted by this class's running game session."""
+        wid = "tw-" + uuid.uuid4().hex[:12]
+        r = request("POST", "/v1/worlds/%s/host" % wid, {"gameSessionId": self.game_session},
+                    token=self.token)
+        self.assertEqual(r.status, 200, r)
+        return wid
+
+    def write(self, wid, blocks, token=None):
+        return request("POST", "/v1/worlds/%s/blocks" % wid, {"blocks": blocks},
+                       token=token or self.token)
+
+    def read(self, wid, chunks, since=None, token=None):
+        body = {"chunks": chunks}
+        if since is not None:
+            body["since"] = since
+        return request("POST", "/v1/worlds/%s/chunks" % wid, body, token=token or self.token)
+
+    def test_blocks_written_in_a_batch_are_read_by_chunk(self):
+        wid = self.world()
+        r = self.write(wid, [[0, 10, 0, 1], [31, 255, 31, 2], [32, 0, 0, 3], [-1, 5, -1, 4],
+                             [0, 10, 0, 7]])  # the same block again: the last one counts
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["chunks"], [{"p": -1, "q": -1, "version": 1}, {"p": 0, "q": 0, "version": 1},
+                                            {"p": 1, "q": 0, "version": 1}])
+        got = self.read(wid, [[0, 0], [1, 0], [-1, -1], [5, 5]]).json["chunks"]
+        self.assertEqual([(c["p"], c["q"], c["version"]) for c in got],
+                         [(0, 0, 1), (1, 0, 1), (-1, -1, 1), (5, 5, 0)])
+        self.assertEqual(sorted(got[0]["blocks"]), [[0, 10, 0, 7], [31, 255, 31, 2]])
+        self.assertEqual(got[1]["blocks"], [[32, 0, 0, 3]])
+        self.assertEqual(got[2]["blocks"], [[-1, 5, -1, 4]])
+        self.assertEqual(got[3]["blocks"], [])
+
+    def test_what_changed_since_a_version_air_included(self):
+        wid = self.world()
+        self.write(wid, [[1, 1, 1, 5], [2, 2, 2, 6]])
+        self.write(wid, [[1, 1, 1, 0], [3, 3, 3, 8]])  # one removed (air), one added
+        [c] = self.read(wid, [[0, 0]], since=1).json["chunks"]
+        self.assertEqual(c["version"], 2)
+        self.assertEqual(sorted(c["blocks"]), [[1, 1, 1, 0], [3, 3, 3, 8]])
+        [c] = self.read(wid, [[0, 0]]).json["chunks"]  # a full read: solid blocks only
+        self.assertEqual(sorted(c["blocks"]), [[2, 2, 2, 6], [3, 3, 3, 8]])
+        # Cleared: a reader behind it starts over.
+        r = request("POST", "/v1/worlds/%s/chunks/clear" % wid, {"p": 0, "q": 0}, token=self.token)
+        self.assertEqual((r.status, r.json["version"]), (200, 3))
+        [c] = self.read(wid, [[0, 0]], since=2).json["chunks"]
+        self.assertEqual((c["version"], c.get("reset"), c["blocks"]), (3, True, []))
+        self.write(wid, [[4, 4, 4, 9]])
+        [c] = self.read(wid, [[0, 0]], since=3).json["chunks"]
+        self.assertEqual((c["version"], c.get("reset"), c["blocks"]), (4, None, [[4, 4, 4, 9]]))
+
+    def test_bad_input_is_refused_and_nothing_is_written(self):
+        wid = self.world()
+        for blocks, words in (([[0, 256, 0, 1]], "y"), ([[0, -1, 0, 1]], "y"),
+                              ([[1 << 25, 0, 0, 1]], "x and z"), ([[0, 0, 0]], "four integers"),
+                              ([[0, 0, 0, 1.5]], "four integers"), ([[0, 0, 0, 1 << 31]], "w"),
+                              ([], "1 to 10000"), ([[0, 1, 0, 1]] * 10001, "1 to 10000")):
+            r = self.write(wid, [[5, 5, 5, 1]] + blocks if blocks else blocks)
+            self.assertEqual(r.status, 400, (blocks[:1], r))
+            self.assertIn(words, r.json["message"])
+        self.assertEqual(self.read(wid, [[0, 0]]).json["chunks"][0], {"p": 0, "q": 0, "version": 0,
+                                                                       "blocks": []})
+        for body in ({"chunks": []}, {"chunks": [[0]]}, {"chunks": [[0, 0]], "since": -1},
+                     {"chunks": [[1 << 21, 0]]}, {"chunks": [[0, 0]] * 65}):
+            r = request("POST", "/v1/worlds/%s/chunks" % wid, body, token=self.token)
+            self.assertEqual(r.status, 400, body)
+        # Too large for one request: nginx's 413, in rally's JSON.
+        r = request("POST", "/v1/worlds/%s/blocks" % wid, {"blocks": [[0, 0, 0, 1]] * 200000},
+                    token=self.token)
+        self.assertEqual(r.status, 413)
+
+    def test_who_may_use_a_world(self):
+        wid = self.world()
+        self.assertEqual(self.write(wid, [[0, 0, 0, 1]]).status, 200)
+        # Another fleet's game server: as if the world did not exist.
+        other = server_token("fleet-local")
+        self.assertEqual(self.write(wid, [[0, 0, 0, 2]], token=other).status, 404)
+        self.assertEqual(self.read(wid, [[0, 0]], token=other).status, 404)
+        self.assertEqual(self.write("tw-nothing-here", [[0, 0, 0, 1]]).status, 404)
+        # A player's token is no use at all.
+        self.assertIn(self.write(wid, [[0, 0, 0, 2]], token=rally.guest()["auth_token"]).status, (401, 403))
+        # A backend: by admin token, or by a backend access key's signature.
+        admin = admin_token()
+        self.assertEqual(self.read(wid, [[0, 0]], token=admin).json["chunks"][0]["blocks"], [[0, 0, 0, 1]])
+        status, body = signed("POST", "/v1/worlds/%s/chunks" % wid, {"chunks": [[0, 0]]})
+        self.assertEqual((status, body["chunks"][0]["blocks"]), (200, [[0, 0, 0, 1]]))
+        status, body = signed("POST", "/v1/worlds/%s/blocks" % wid, {"blocks": [[0, 0, 0, 3]]})
+        self.assertEqual(status, 200, body)
+        # A backend makes worlds; a game server hosts them (making one when new).
+        fresh = "tw-" + uuid.uuid4().hex[:12]
+        self.assertEqual(request("PUT", "/v1/worlds/" + fresh, token=self.token).status, 403)
+        self.assertEqual(request("PUT", "/v1/worlds/" + fresh, token=admin).status, 201)
+        self.assertEqual(request("PUT", "/v1/worlds/" + fresh, token=admin).status, 200)
+        self.assertEqual(self.read(fresh, [[0, 0]]).status, 404)  # not hosted: not the server's
+        # No such running game session of the fleet: nothing to host it.
+        r = request("POST", "/v1/worlds/%s/host" % wid, {"gameSessionId": "gsess-nope"}, token=self.token)
+        self.assertEqual(r.status, 404)
+
+    def test_a_world_follows_its_running_game_session(self):
+        second = Server(self.token, "us-east-1", 7301)
+        self.addCleanup(second.stop)
+        gs = client().create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"]
+        self.assertTrue(wait_until(lambda: second.session is not None, 10))
+        wid = "tw-" + uuid.uuid4().hex[:12]
+        r = request("POST", "/v1/worlds/%s/host" % wid, {"gameSessionId": gs["GameSessionId"]},
+                    token=self.token)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.write(wid, [[0, 0, 0, 1]]).status, 200)
+        # Hosted by a running game session: another may not take it.
+        r = request("POST", "/v1/worlds/%s/host" % wid, {"gameSessionId": self.game_session},
+                    token=self.token)
+        self.assertEqual((r.status, r.json["error"]), (409, "hosted_elsewhere"))
+        # Its game session ended: the fleet's servers lose the world, and the
+        # next game session may host it, its blocks kept.
+        raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"], "TerminationMode": "FORCE_TERMINATE"})
+        self.assertEqual(self.write(wid, [[0, 0, 0, 2]]).status, 404)
+        r = request("POST", "/v1/worlds/%s/host" % wid, {"gameSessionId": self.game_session},
+                    token=self.token)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.read(wid, [[0, 0]]).json["chunks"][0]["blocks"], [[0, 0, 0, 1]])
