@@ -30,6 +30,10 @@
 #                        server SDK 5 protocol through nginx, each keeping 8
 #                        heartbeats in flight: heartbeats answered per second
 #                        (scripts/bench-sdk5.py, tools/rally-sdk5-bench.c)
+#  5e. world state      BENCH_WORLD_BATCHES (300) batches of 1,000 blocks over 4
+#                        connections, each a committed transaction: blocks per
+#                        second; a chunk of 2,000 blocks and the 25 around a
+#                        player read back: p50, p99 (scripts/bench-worlds.py)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
 #                        the matchmaker's commit to subscriber, and the mean
@@ -371,6 +375,11 @@ run_part fleet_agent bench-agent.py "$AGENT_PROCESSES" 20
 SDK5_CONNECTIONS=${BENCH_SDK5_CONNECTIONS:-1000}
 say "SDK 5 gateway: $SDK5_CONNECTIONS processes heartbeating through nginx"
 run_part sdk5_gateway bench-sdk5.py "$SDK5_CONNECTIONS" "$DURATION"
+
+# ---- 5e. world state: blocks written, chunks read ------------------------------------
+WORLD_BATCHES=${BENCH_WORLD_BATCHES:-300}
+say "world state: $WORLD_BATCHES batches of 1,000 blocks, chunk reads"
+run_part world_blocks bench-worlds.py "$WORLD_BATCHES"
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
 PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}

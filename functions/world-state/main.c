@@ -44,16 +44,19 @@ static const struct db_stmt stmts[] = {
                "$3::integer[], $4::integer[], $5::integer[])",
                5, false},
     /* Every chunk asked, present or not (version 0), with its blocks: the
-     * solid ones, or those changed after $4 unless it was cleared since. */
+     * solid ones, or those changed after $4 unless it was cleared since.
+     * The blocks come as PostgreSQL prints an integer[][] ({{x,y,z,w},...}):
+     * JSON once its braces are brackets, printed by PostgreSQL's own fast
+     * array output rather than row by row. */
     [READ] = {"wo_read",
               "SELECT r.p, r.q, coalesce(c.version, 0), $4::bigint < c.cleared_version, "
-              "b.x, b.y, b.z, b.w "
+              "(SELECT array_agg(ARRAY[b.x, b.y, b.z, b.w]) "
+              " FROM world.blocks b WHERE b.world_key = $1::bigint AND b.p = r.p AND b.q = r.q "
+              " AND CASE WHEN $4::bigint IS NULL OR $4::bigint < c.cleared_version THEN b.w <> 0 "
+              " ELSE b.version > $4::bigint END) "
               "FROM unnest($2::integer[], $3::integer[]) WITH ORDINALITY AS r(p, q, n) "
               "LEFT JOIN world.chunks c ON c.world_key = $1::bigint AND c.p = r.p AND c.q = r.q "
-              "LEFT JOIN world.blocks b ON b.world_key = $1::bigint AND b.p = r.p AND b.q = r.q "
-              "AND CASE WHEN $4::bigint IS NULL OR $4::bigint < c.cleared_version THEN b.w <> 0 "
-              "ELSE b.version > $4::bigint END "
-              "ORDER BY r.n, b.y, b.x, b.z",
+              "ORDER BY r.n",
               4, true},
     [CLEAR] = {"wo_clear", "SELECT world.clear_chunk($1::bigint, $2::integer, $3::integer)", 3,
                false},
@@ -242,34 +245,37 @@ static void handle_write(struct http_req *req, struct http_resp *resp)
     http_reply(req, resp, 200, json_pack("{s:o}", "chunks", chunks));
 }
 
-/* The rows of READ, one chunk after another, as the answer's text. */
+/* PostgreSQL's text of an integer array ({{1,2},{3,4}}) as JSON
+ * ([[1,2],[3,4]]), in the arena; "[]" for none (NULL). */
+static const char *json_of_pg_array(struct arena *a, const char *pg)
+{
+    if (pg == NULL)
+        return "[]";
+    char *out = arena_strdup(a, pg);
+    for (char *c = out; *c != '\0'; c++)
+        *c = *c == '{' ? '[' : *c == '}' ? ']' : *c;
+    return out;
+}
+
+/* The rows of READ, one a chunk, as the answer's text. */
 static const struct jsonw *render_chunks(struct http_req *req, PGresult *r)
 {
-    struct jsonw *w = jsonw_new(req->arena, 64 + (size_t)PQntuples(r) * 24);
+    size_t size = 64;
+    for (int i = 0; i < PQntuples(r); i++)
+        size += 96 + (size_t)PQgetlength(r, i, 4);
+    struct jsonw *w = jsonw_new(req->arena, size);
     jsonw_open(w, '{');
     jsonw_key(w, "chunks");
     jsonw_open(w, '[');
-    for (int i = 0; i < PQntuples(r);) {
-        const char *p = db_get(r, i, 0), *q = db_get(r, i, 1), *reset = db_get(r, i, 3);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *reset = db_get(r, i, 3);
         jsonw_open(w, '{');
-        jsonw_key_raw(w, "p", p);
-        jsonw_key_raw(w, "q", q);
+        jsonw_key_raw(w, "p", db_get(r, i, 0));
+        jsonw_key_raw(w, "q", db_get(r, i, 1));
         jsonw_key_raw(w, "version", db_get(r, i, 2));
         if (reset != NULL && strcmp(reset, "t") == 0)
             jsonw_key_raw(w, "reset", "true");
-        jsonw_key(w, "blocks");
-        jsonw_open(w, '[');
-        for (; i < PQntuples(r) && strcmp(db_get(r, i, 0), p) == 0 &&
-               strcmp(db_get(r, i, 1), q) == 0;
-             i++) {
-            if (db_get(r, i, 4) == NULL)
-                continue; /* a chunk without (such) blocks */
-            char block[96];
-            snprintf(block, sizeof(block), "[%s,%s,%s,%s]", db_get(r, i, 4), db_get(r, i, 5),
-                     db_get(r, i, 6), db_get(r, i, 7));
-            jsonw_raw(w, block);
-        }
-        jsonw_close(w, ']');
+        jsonw_key_raw(w, "blocks", json_of_pg_array(req->arena, db_get(r, i, 4)));
         jsonw_close(w, '}');
     }
     jsonw_close(w, ']');

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""World state bench (make bench), against a running stack (its env file
+sourced).
+
+    bench-worlds.py BATCHES OUT.json
+
+One world, written by a backend principal (an admin token) through nginx
+and world-state, as a game server's writes reach it:
+
+  blocks   BATCHES batches of 1,000 blocks each (random blocks of 5x5
+           chunks around the origin), 4 connections at once, every batch
+           one committed transaction: blocks per second;
+  chunk    a chunk of 2,000 solid blocks read 300 times: p50 and p99
+           (issue 13's target: p99 under 5 ms);
+  around   the 25 chunks around a player (5x5), 2,000 solid blocks each,
+           read in one call, 100 times: p50 and p99 (target: under 25 ms).
+
+Prints one line of figures; writes them to OUT.json."""
+
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+
+from rally import BIN, PORT, psql  # noqa: E402
+
+CONNECTIONS = 4
+PER_BATCH = 1000
+
+
+def admin_token():
+    out = subprocess.run([os.path.join(BIN, "rally-keys"), "mint", os.environ["RALLY_JWT_KEY_DIR"],
+                          "admin", "1", "3600"], check=True, capture_output=True, text=True).stdout
+    return out.split()[1]
+
+
+def post(conn, path, body, token):
+    conn.request("POST", path, body, {"Content-Type": "application/json",
+                                      "Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        raise RuntimeError("%s: %d %s" % (path, r.status, data[:200]))
+    return data
+
+
+def pct(values, q):
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+
+def main():
+    batches, out = int(sys.argv[1]), sys.argv[2]
+    token = admin_token()
+    world = "bench-" + uuid.uuid4().hex[:10]
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    conn.request("PUT", "/v1/worlds/" + world, headers={"Authorization": "Bearer " + token})
+    assert conn.getresponse().read() is not None
+    rng = random.Random(12)
+    bodies = [json.dumps({"blocks": [[rng.randrange(-80, 80), rng.randrange(0, 256), rng.randrange(-80, 80),
+                                      rng.randrange(1, 64)] for _ in range(PER_BATCH)]})
+              for _ in range(batches)]
+    path = "/v1/worlds/%s/blocks" % world
+    todo = list(range(batches))
+    lock = threading.Lock()
+    errors = []
+
+    def writer():
+        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            try:
+                post(c, path, bodies[i], token)
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                errors.append(str(e))
+                return
+
+    threads = [threading.Thread(target=writer) for _ in range(CONNECTIONS)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    # 25 chunks of 2,000 solid blocks each: one read alone, and all of them
+    # (the 5x5 around a player).
+    for p in range(8, 13):
+        for q in range(-2, 3):
+            cells = rng.sample([(x, y, z) for x in range(p * 32, p * 32 + 32)
+                                for z in range(q * 32, q * 32 + 32) for y in range(0, 3)], 2000)
+            for half in (cells[:1000], cells[1000:]):
+                post(conn, path, json.dumps({"blocks": [[x, y, z, 1] for x, y, z in half]}), token)
+    one = json.dumps({"chunks": [[10, 0]]})
+    around = json.dumps({"chunks": [[p, q] for p in range(8, 13) for q in range(-2, 3)]})
+    times = {"chunk": [], "around": []}
+    for name, body, n in (("chunk", one, 300), ("around", around, 100)):
+        for _ in range(n):
+            t0 = time.monotonic()
+            data = post(conn, "/v1/worlds/%s/chunks" % world, body, token)
+            times[name].append(time.monotonic() - t0)
+        assert all(len(c["blocks"]) == 2000 for c in json.loads(data)["chunks"])
+    psql("DELETE FROM world.worlds WHERE world_id = :'p1'", world)
+    figures = {"batches": batches, "blocks_per_batch": PER_BATCH, "connections": CONNECTIONS,
+               "blocks_per_second": round(batches * PER_BATCH / wall) if not errors else None,
+               "errors": errors[:3],
+               "chunk_read_ms_p50": pct(times["chunk"], 0.5), "chunk_read_ms_p99": pct(times["chunk"], 0.99),
+               "around_read_ms_p50": pct(times["around"], 0.5), "around_read_ms_p99": pct(times["around"], 0.99)}
+    with open(out, "w") as f:
+        json.dump(figures, f, indent=2)
+    print(json.dumps(figures))
+    return 0 if not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
