@@ -236,6 +236,37 @@ def fleet_path(method, template, ids, route, body=None):
     return build
 
 
+def compute(ctx, rng):
+    return {"computeName": "fuzz-host-%d" % rng.randrange(5),
+            "location": rng.choice(["us-east-1", "eu-west-1"]), "ipAddress": "127.0.0.1"}
+
+
+def deregister(ctx, rng):
+    name = "fuzz-host-%d" % rng.randrange(5)
+    r = Request("fleet", "DELETE /v1/fleet/computes/{id}", "DELETE", "/v1/fleet/computes/" + name)
+    r.path_id = name
+    return bearer(r, ctx.server_token)
+
+
+def world(method, suffix, body_of=None):
+    """A world-state route of one of a few worlds, with the fleet's token."""
+    route = "%s /v1/worlds/{id}%s" % (method, suffix)
+
+    def build(ctx, rng):
+        wid = "fuzz-world-%d" % rng.randrange(4)
+        r = Request("world", route, method, "/v1/worlds/%s%s" % (wid, suffix))
+        r.path_id = wid
+        if body_of is not None:
+            json_body(r, body_of(ctx, rng))
+        return bearer(r, ctx.server_token)
+    return build
+
+
+def blocks(ctx, rng):
+    return {"blocks": [[rng.randint(-100, 100), rng.randint(0, 255), rng.randint(-100, 100), rng.randint(0, 9)]
+                       for _ in range(rng.randint(1, 20))]}
+
+
 def sns(ctx, rng):
     """A signed SNS Notification from the pool fuzz.py signed at start."""
     n = dict(rng.choice(ctx.notifications))
@@ -439,6 +470,14 @@ SEEDS = [
                 lambda ctx, rng: {"gameSessionId": rng.choice(ctx.game_session_ids)}), 2),
     (fleet_path("POST", "/v1/fleet/player-sessions/%s/remove", "player_session_ids",
                 "POST /v1/fleet/player-sessions/{id}/remove"), 2),
+    (fleet_body("/v1/fleet/computes", compute), 1), (deregister, 1),
+    (world("PUT", ""), 1),
+    (world("POST", "/host", lambda ctx, rng: {"gameSessionId": rng.choice(ctx.game_session_ids)}), 1),
+    (world("POST", "/blocks", blocks), 2),
+    (world("POST", "/chunks", lambda ctx, rng: {"chunks": [[rng.randint(-3, 3), rng.randint(-3, 3)]
+                                                           for _ in range(rng.randint(1, 5))],
+                                                "since": rng.randint(0, 5)}), 2),
+    (world("POST", "/chunks/clear", lambda ctx, rng: {"p": rng.randint(-3, 3), "q": rng.randint(-3, 3)}), 1),
     (sns, 6),
     (compat("/login-as-guest", "GET", login_v2), 2),
     (compat("/refresh-access-token", "GET", refresh_v2), 2),
