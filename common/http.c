@@ -127,6 +127,7 @@ void http_reply(struct http_req *req, struct http_resp *resp, int status, json_t
     resp->status = status;
     resp->body = body;
     resp->text = NULL;
+    resp->content_type = NULL;
     (void)req;
 }
 
@@ -136,6 +137,13 @@ void http_reply_text(struct http_req *req, struct http_resp *resp, int status, c
     http_reply(req, resp, status, NULL);
     resp->text = text;
     resp->text_len = len;
+}
+
+void http_reply_bytes(struct http_req *req, struct http_resp *resp, int status, const char *bytes,
+                      size_t len, const char *content_type)
+{
+    http_reply_text(req, resp, status, bytes, len);
+    resp->content_type = content_type;
 }
 
 void http_error(struct http_req *req, struct http_resp *resp, int status, const char *code,
@@ -219,7 +227,9 @@ char *http_render(struct http_req *req, const struct http_resp *resp, size_t *le
 
     char head[1024];
     int hn = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n", resp->status,
-                      http_reason(resp->status), d->content_type);
+                      http_reason(resp->status),
+                      resp->content_type != NULL && b == resp->text ? resp->content_type
+                                                                    : d->content_type);
     if (d->request_id_header != NULL)
         hn = append_header(head, sizeof(head), hn, d->request_id_header, req->request_id);
     for (const struct dialect_header *h = d->headers; h != NULL && h->name != NULL; h++)

@@ -62,6 +62,7 @@ struct http_resp {
      * live until the response is rendered. At most one of the two is set. */
     const char *text;
     size_t text_len;
+    const char *content_type; /* of text when it is not JSON (NULL: the dialect's) */
     const char *headers[HTTP_MAX_HEADERS][2];
     size_t nheaders;
 };
@@ -92,6 +93,9 @@ void http_reply(struct http_req *req, struct http_resp *resp, int status, json_t
 /* Sets status and a body already written as JSON text (see text above). */
 void http_reply_text(struct http_req *req, struct http_resp *resp, int status, const char *text,
                      size_t len);
+/* Sets status and a body of bytes (borrowed, as text) of another type. */
+void http_reply_bytes(struct http_req *req, struct http_resp *resp, int status, const char *bytes,
+                      size_t len, const char *content_type);
 /* Sets an error in the route's dialect. `code` is a stable machine-readable
  * word for the native envelope; `fmt` the human message. */
 void http_error(struct http_req *req, struct http_resp *resp, int status, const char *code,

@@ -107,3 +107,81 @@ LANGUAGE sql AS $$
         WHERE world_key = p_world AND p = p_p AND q = p_q
         RETURNING version;
 $$;
+
+-- ---- saves (sql/021_saves.sql) ------------------------------------------------
+
+-- A new save of the world, UPLOADING: its version.
+CREATE OR REPLACE FUNCTION world.begin_save(p_world bigint) RETURNS integer
+LANGUAGE sql AS $$
+    INSERT INTO world.saves (world_key, version)
+        SELECT p_world, coalesce(max(version), 0) + 1 FROM world.saves WHERE world_key = p_world
+        RETURNING version;
+$$;
+
+-- A part of an UPLOADING save, stored (again: the last one counts).
+-- Outcomes: stored, not_found, complete (the save is final).
+CREATE OR REPLACE FUNCTION world.put_part(p_world bigint, p_version integer, p_part integer,
+                                          p_data bytea) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+BEGIN
+    SELECT status INTO st FROM world.saves WHERE world_key = p_world AND version = p_version
+        FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    END IF;
+    IF st <> 'UPLOADING' THEN
+        RETURN 'complete';
+    END IF;
+    INSERT INTO world.save_parts (world_key, version, part, data)
+        VALUES (p_world, p_version, p_part, p_data)
+    ON CONFLICT (world_key, version, part) DO UPDATE SET data = excluded.data;
+    RETURN 'stored';
+END;
+$$;
+
+-- The save made final, once its parts 1..p_parts are all there and their
+-- SHA-256 was checked by the caller: COMPLETE, and the world's saves past
+-- its retention deleted, oldest first (UPLOADING ones older than a day
+-- too: abandoned uploads). Outcomes: complete, not_found, missing_parts
+-- (detail: how many of 1..p_parts are there), already (it was final).
+CREATE OR REPLACE FUNCTION world.complete_save(p_world bigint, p_version integer, p_parts integer,
+                                               p_size bigint, p_sha256 text,
+                                               OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s world.saves%ROWTYPE;
+    have integer;
+    keep integer;
+BEGIN
+    SELECT * INTO s FROM world.saves WHERE world_key = p_world AND version = p_version FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    IF s.status = 'COMPLETE' THEN
+        outcome := 'already';
+        RETURN;
+    END IF;
+    SELECT count(*) INTO have FROM world.save_parts
+        WHERE world_key = p_world AND version = p_version AND part BETWEEN 1 AND p_parts;
+    IF have <> p_parts OR EXISTS (SELECT 1 FROM world.save_parts WHERE world_key = p_world
+                                  AND version = p_version AND part > p_parts) THEN
+        outcome := 'missing_parts';
+        detail := have::text;
+        RETURN;
+    END IF;
+    UPDATE world.saves SET status = 'COMPLETE', parts = p_parts, size = p_size, sha256 = p_sha256,
+                           completed_at = now()
+        WHERE world_key = p_world AND version = p_version;
+    SELECT save_retention INTO keep FROM world.worlds WHERE world_key = p_world;
+    DELETE FROM world.saves o
+        WHERE o.world_key = p_world
+          AND ((o.status = 'COMPLETE' AND o.version NOT IN (
+                   SELECT version FROM world.saves WHERE world_key = p_world AND status = 'COMPLETE'
+                   ORDER BY version DESC LIMIT keep))
+               OR (o.status = 'UPLOADING' AND o.created_at < now() - interval '1 day'));
+    outcome := 'complete';
+END;
+$$;

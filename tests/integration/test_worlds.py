@@ -5,14 +5,13 @@ a chunk cleared; who may use a world (its fleet's game servers while their
 game session runs, backend principals by admin token or by a backend
 access key's signature); and bad input refused with nothing written."""
 
-import datetime
+import hashlib
 import http.client
 import json
 import os
 import subprocess
 import unittest
 import uuid
-from unittest import mock
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -193,3 +192,91 @@ class Blocks(unittest.TestCase):
                     token=self.token)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.read(wid, [[0, 0]]).json["chunks"][0]["blocks"], [[0, 0, 0, 1]])
+
+
+class Saves(unittest.TestCase):
+    """A world's snapshot blobs: uploaded in parts, SHA-256 checked when
+    completed, listed, read back part by part, kept up to the retention."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.admin = admin_token()
+
+    def world(self):
+        wid = "tw-" + uuid.uuid4().hex[:12]
+        self.assertEqual(request("PUT", "/v1/worlds/" + wid, token=self.admin).status, 201)
+        return wid
+
+    def put(self, wid, version, part, data):
+        return request("PUT", "/v1/worlds/%s/saves/part?version=%d&part=%d" % (wid, version, part), data,
+                       token=self.admin, headers={"Content-Type": "application/octet-stream"})
+
+    def save(self, wid, parts):
+        """A complete save of these parts: its version."""
+        r = request("POST", "/v1/worlds/%s/saves" % wid, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        version = r.json["version"]
+        for i, data in enumerate(parts, 1):
+            self.assertEqual(self.put(wid, version, i, data).status, 200)
+        digest = hashlib.sha256(b"".join(parts)).hexdigest()
+        r = request("POST", "/v1/worlds/%s/saves/complete" % wid,
+                    {"version": version, "parts": len(parts), "sha256": digest}, token=self.admin)
+        self.assertEqual((r.status, r.json.get("sha256")), (200, digest), r)
+        return version
+
+    def test_a_save_in_parts_is_checked_and_read_back(self):
+        wid = self.world()
+        parts = [os.urandom(1 << 20), os.urandom(1 << 20), os.urandom(100000)]
+        version = self.save(wid, parts)
+        m = request("GET", "/v1/worlds/%s/saves/manifest" % wid, token=self.admin).json
+        self.assertEqual((m["version"], m["parts"], m["size"], m["partSizes"]),
+                         (version, 3, (2 << 20) + 100000, [1 << 20, 1 << 20, 100000]))
+        got = b""
+        for i in range(1, 4):
+            r = request("GET", "/v1/worlds/%s/saves/part?version=%d&part=%d" % (wid, version, i),
+                        token=self.admin)
+            self.assertEqual((r.status, r.headers["content-type"]), (200, "application/octet-stream"))
+            got += r.body
+        self.assertEqual(hashlib.sha256(got).hexdigest(), m["sha256"])
+        [listed] = request("GET", "/v1/worlds/%s/saves" % wid, token=self.admin).json["saves"]
+        self.assertEqual((listed["version"], listed["status"], listed["size"]), (version, "COMPLETE", m["size"]))
+        # Final: no part changes it any more.
+        self.assertEqual(self.put(wid, version, 1, b"x").status, 409)
+
+    def test_a_wrong_checksum_or_a_missing_part_is_refused(self):
+        wid = self.world()
+        version = request("POST", "/v1/worlds/%s/saves" % wid, token=self.admin).json["version"]
+        self.put(wid, version, 1, b"first")
+        self.put(wid, version, 3, b"third")
+        complete = lambda parts, digest: request("POST", "/v1/worlds/%s/saves/complete" % wid,
+                                                 {"version": version, "parts": parts, "sha256": digest},
+                                                 token=self.admin)
+        r = complete(3, hashlib.sha256(b"firstthird").hexdigest())
+        self.assertEqual((r.status, r.json["error"]), (409, "missing_parts"))
+        self.put(wid, version, 2, b"second")
+        r = complete(3, hashlib.sha256(b"nope").hexdigest())
+        self.assertEqual((r.status, r.json["error"]), (400, "checksum_mismatch"))
+        self.assertIn(hashlib.sha256(b"firstsecondthird").hexdigest(), r.json["message"])
+        # Not complete: not readable, not in the manifest.
+        self.assertEqual(request("GET", "/v1/worlds/%s/saves/part?version=%d&part=1" % (wid, version),
+                                 token=self.admin).status, 404)
+        self.assertEqual(request("GET", "/v1/worlds/%s/saves/manifest" % wid, token=self.admin).status, 404)
+        r = complete(3, hashlib.sha256(b"firstsecondthird").hexdigest())
+        self.assertEqual(r.status, 200, r)
+        for query in ("version=0&part=1", "version=1", "part=1", "version=1&part=100001", "version=x&part=1"):
+            r = request("PUT", "/v1/worlds/%s/saves/part?%s" % (wid, query), b"x", token=self.admin)
+            self.assertEqual(r.status, 400, query)
+        self.assertEqual(self.put(wid, version, 1, b"").status, 400)
+        self.assertEqual(self.put(wid, version, 1, os.urandom((8 << 20) + 1)).status, 413)
+        self.assertEqual(self.put(wid, 999, 1, b"x").status, 404)
+        self.assertEqual(self.put("tw-no-such-world", 1, 1, b"x").status, 404)
+
+    def test_saves_are_kept_up_to_the_retention(self):
+        wid = self.world()
+        versions = [self.save(wid, [("save %d" % i).encode()]) for i in range(7)]
+        listed = [s["version"] for s in request("GET", "/v1/worlds/%s/saves" % wid, token=self.admin).json["saves"]]
+        self.assertEqual(listed, versions[::-1][:5])
+        m = request("GET", "/v1/worlds/%s/saves/manifest?version=%d" % (wid, versions[0]), token=self.admin)
+        self.assertEqual(m.status, 404)
+        r = request("GET", "/v1/worlds/%s/saves/part?version=%d&part=1" % (wid, versions[-1]), token=self.admin)
+        self.assertEqual(r.body, b"save 6")

@@ -1,0 +1,221 @@
+/* The block store of a world (docs/worlds.md, "Blocks"): batched writes,
+ * reads by chunk and by version, a chunk cleared. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "jsonw.h"
+#include "world.h"
+
+/* The most blocks one write carries, chunks one read asks for. */
+#define MAX_BLOCKS 10000
+#define MAX_CHUNKS 64
+/* World coordinates: a world 2^26 blocks across each way. */
+#define XZ_LIMIT (1L << 25)
+
+/* An integer array written as JSON ([1,2,3]) becomes PostgreSQL's
+ * integer[] literal ({1,2,3}) once its brackets are swapped. */
+static struct jsonw *int_array(struct arena *a, size_t n)
+{
+    struct jsonw *w = jsonw_new(a, n * 8 + 2);
+    jsonw_open(w, '[');
+    return w;
+}
+
+static void int_item(struct jsonw *w, long v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%ld", v);
+    jsonw_raw(w, num);
+}
+
+static const char *pg_array(struct jsonw *w)
+{
+    jsonw_close(w, ']');
+    w->text[0] = '{';
+    w->text[w->len - 1] = '}';
+    return w->text;
+}
+
+/* blocks: [[x, y, z, w], ...] as four integer[] literals; NULL after
+ * answering what is wrong. */
+static bool read_blocks(struct http_req *req, struct http_resp *resp, json_t *blocks,
+                        const char *out[4])
+{
+    size_t n = json_is_array(blocks) ? json_array_size(blocks) : 0;
+    if (n < 1 || n > MAX_BLOCKS) {
+        http_error(req, resp, 400, "invalid_body", "blocks: an array of 1 to %d [x, y, z, w]",
+                   MAX_BLOCKS);
+        return false;
+    }
+    struct jsonw *cols[4];
+    for (int k = 0; k < 4; k++)
+        cols[k] = int_array(req->arena, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *b = json_array_get(blocks, i);
+        long v[4];
+        bool ok = json_is_array(b) && json_array_size(b) == 4;
+        for (int k = 0; ok && k < 4; k++) {
+            json_t *e = json_array_get(b, (size_t)k);
+            ok = json_is_integer(e);
+            v[k] = ok ? (long)json_integer_value(e) : 0;
+        }
+        const char *bad = !ok ? "[x, y, z, w], four integers"
+                          : v[0] < -XZ_LIMIT || v[0] >= XZ_LIMIT || v[2] < -XZ_LIMIT ||
+                                  v[2] >= XZ_LIMIT
+                              ? "x and z: from -33554432 to 33554431"
+                          : v[1] < 0 || v[1] > 255                  ? "y: from 0 to 255"
+                          : v[3] < -2147483648L || v[3] > 2147483647L ? "w: a 32-bit integer"
+                                                                      : NULL;
+        if (bad != NULL) {
+            http_error(req, resp, 400, "invalid_block", "blocks[%zu]: %s", i, bad);
+            return false;
+        }
+        for (int k = 0; k < 4; k++)
+            int_item(cols[k], v[k]);
+    }
+    for (int k = 0; k < 4; k++)
+        out[k] = pg_array(cols[k]);
+    return true;
+}
+
+void handle_write_blocks(struct http_req *req, struct http_resp *resp)
+{
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp), *blocks = NULL;
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:o}", "blocks", &blocks) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    const char *cols[4];
+    if (!read_blocks(req, resp, blocks, cols))
+        return;
+    const char *key = world_key(req, resp);
+    if (key == NULL)
+        return;
+    const char *p[] = {key, cols[0], cols[1], cols[2], cols[3]};
+    PGresult *r = world_call(req, resp, W_WRITE_BLOCKS, p);
+    if (r == NULL)
+        return;
+    json_t *chunks = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(chunks, json_pack("{s:I, s:I, s:I}", "p",
+                                                (json_int_t)strtoll(db_get(r, i, 0), NULL, 10),
+                                                "q", (json_int_t)strtoll(db_get(r, i, 1), NULL, 10),
+                                                "version",
+                                                (json_int_t)strtoll(db_get(r, i, 2), NULL, 10)));
+    http_reply(req, resp, 200, json_pack("{s:o}", "chunks", chunks));
+}
+
+/* PostgreSQL's text of an integer array ({{1,2},{3,4}}) as JSON
+ * ([[1,2],[3,4]]), in the arena; "[]" for none (NULL). */
+static const char *json_of_pg_array(struct arena *a, const char *pg)
+{
+    if (pg == NULL)
+        return "[]";
+    char *out = arena_strdup(a, pg);
+    for (char *c = out; *c != '\0'; c++)
+        *c = *c == '{' ? '[' : *c == '}' ? ']' : *c;
+    return out;
+}
+
+/* The rows of READ, one a chunk, as the answer's text. */
+static const struct jsonw *render_chunks(struct http_req *req, PGresult *r)
+{
+    size_t size = 64;
+    for (int i = 0; i < PQntuples(r); i++)
+        size += 96 + (size_t)PQgetlength(r, i, 4);
+    struct jsonw *w = jsonw_new(req->arena, size);
+    jsonw_open(w, '{');
+    jsonw_key(w, "chunks");
+    jsonw_open(w, '[');
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *reset = db_get(r, i, 3);
+        jsonw_open(w, '{');
+        jsonw_key_raw(w, "p", db_get(r, i, 0));
+        jsonw_key_raw(w, "q", db_get(r, i, 1));
+        jsonw_key_raw(w, "version", db_get(r, i, 2));
+        if (reset != NULL && strcmp(reset, "t") == 0)
+            jsonw_key_raw(w, "reset", "true");
+        jsonw_key_raw(w, "blocks", json_of_pg_array(req->arena, db_get(r, i, 4)));
+        jsonw_close(w, '}');
+    }
+    jsonw_close(w, ']');
+    jsonw_close(w, '}');
+    return w;
+}
+
+void handle_read_chunks(struct http_req *req, struct http_resp *resp)
+{
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp), *chunks = NULL, *since = NULL;
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:o, s?o}", "chunks", &chunks, "since",
+                       &since) != 0) {
+        http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
+        return;
+    }
+    size_t n = json_is_array(chunks) ? json_array_size(chunks) : 0;
+    if (n < 1 || n > MAX_CHUNKS || (since != NULL && (!json_is_integer(since) ||
+                                                      json_integer_value(since) < 0))) {
+        http_error(req, resp, 400, "invalid_body",
+                   "chunks: an array of 1 to %d [p, q]; since: a chunk version", MAX_CHUNKS);
+        return;
+    }
+    struct jsonw *ps = int_array(req->arena, n), *qs = int_array(req->arena, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(chunks, i);
+        json_t *p = json_array_get(c, 0), *q = json_array_get(c, 1);
+        if (!json_is_array(c) || json_array_size(c) != 2 || !json_is_integer(p) ||
+            !json_is_integer(q) || labs((long)json_integer_value(p)) > XZ_LIMIT / 32 ||
+            labs((long)json_integer_value(q)) > XZ_LIMIT / 32) {
+            http_error(req, resp, 400, "invalid_body",
+                       "chunks[%zu]: [p, q], integers from -1048576 to 1048576", i);
+            return;
+        }
+        int_item(ps, (long)json_integer_value(p));
+        int_item(qs, (long)json_integer_value(q));
+    }
+    const char *key = world_key(req, resp);
+    if (key == NULL)
+        return;
+    const char *p[] = {key, pg_array(ps), pg_array(qs),
+                       since != NULL ? arena_sprintf(req->arena, "%lld",
+                                                     (long long)json_integer_value(since))
+                                     : NULL};
+    PGresult *r = world_call(req, resp, W_READ_CHUNKS, p);
+    if (r != NULL) {
+        const struct jsonw *w = render_chunks(req, r);
+        http_reply_text(req, resp, 200, w->text, w->len);
+    }
+}
+
+void handle_clear_chunk(struct http_req *req, struct http_resp *resp)
+{
+    json_int_t p = 0, q = 0;
+    json_error_t jerr;
+    json_t *body = http_json_body(req, resp);
+    if (body == NULL)
+        return;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:I, s:I}", "p", &p, "q", &q) != 0 ||
+        llabs((long long)p) > XZ_LIMIT / 32 || llabs((long long)q) > XZ_LIMIT / 32) {
+        http_error(req, resp, 400, "invalid_body", "{\"p\", \"q\"}: a chunk's integers");
+        return;
+    }
+    const char *key = world_key(req, resp);
+    if (key == NULL)
+        return;
+    const char *args[] = {key, arena_sprintf(req->arena, "%lld", (long long)p),
+                          arena_sprintf(req->arena, "%lld", (long long)q)};
+    PGresult *r = world_call(req, resp, W_CLEAR_CHUNK, args);
+    if (r == NULL)
+        return;
+    const char *version = db_get(r, 0, 0);
+    http_reply(req, resp, 200,
+               json_pack("{s:I, s:I, s:I}", "p", p, "q", q, "version",
+                         (json_int_t)(version != NULL ? strtoll(version, NULL, 10) : 0)));
+}

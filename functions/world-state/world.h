@@ -1,0 +1,53 @@
+/*
+ * world-state's modules: main.c (the route table, the statements, worlds
+ * and who may use them), blocks.c (the block store), saves.c (snapshot
+ * blobs). Handlers answer through serve.h; the statements are one table,
+ * prepared on every connection.
+ */
+#ifndef RALLY_WORLD_STATE_H
+#define RALLY_WORLD_STATE_H
+
+#include <stdbool.h>
+
+#include "db.h"
+#include "http.h"
+
+enum world_stmt {
+    W_KEY,
+    W_CREATE,
+    W_HOST,
+    W_WRITE_BLOCKS,
+    W_READ_CHUNKS,
+    W_CLEAR_CHUNK,
+    W_SAVE_BEGIN,
+    W_SAVE_LIST,
+    W_SAVE_PUT_PART,
+    W_SAVE_PART,
+    W_SAVE_OF,
+    W_SAVE_COMPLETE,
+    W_SAVE_MANIFEST,
+    W_NSTMTS
+};
+
+/* Runs one statement; NULL after answering the failure. */
+PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_stmt stmt,
+                     const char *const *params);
+
+/* The path's world, as this caller may use it: its key (an arena string),
+ * or NULL after answering 404 (unknown, or not the caller's). */
+const char *world_key(struct http_req *req, struct http_resp *resp);
+
+/* blocks.c */
+void handle_write_blocks(struct http_req *req, struct http_resp *resp);
+void handle_read_chunks(struct http_req *req, struct http_resp *resp);
+void handle_clear_chunk(struct http_req *req, struct http_resp *resp);
+
+/* saves.c */
+void handle_save_begin(struct http_req *req, struct http_resp *resp);
+void handle_save_list(struct http_req *req, struct http_resp *resp);
+void handle_save_put_part(struct http_req *req, struct http_resp *resp);
+void handle_save_get_part(struct http_req *req, struct http_resp *resp);
+void handle_save_complete(struct http_req *req, struct http_resp *resp);
+void handle_save_manifest(struct http_req *req, struct http_resp *resp);
+
+#endif
