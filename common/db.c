@@ -226,6 +226,12 @@ static void pqclear_hook(void *p)
 enum db_rc db_exec(struct arena *a, const struct db_stmt *stmt, const char *const *params,
                    PGresult **out)
 {
+    return db_exec_bin(a, stmt, params, NULL, NULL, false, out);
+}
+
+enum db_rc db_exec_bin(struct arena *a, const struct db_stmt *stmt, const char *const *params,
+                       const int *lengths, const int *formats, bool binary_result, PGresult **out)
+{
     *out = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
         /* A dead connection is replaced before anything is sent, except
@@ -236,7 +242,8 @@ enum db_rc db_exec(struct arena *a, const struct db_stmt *stmt, const char *cons
             set_error("08006", "database unavailable");
             return DB_DOWN;
         }
-        PGresult *r = PQexecPrepared(conn, stmt->name, stmt->nparams, params, NULL, NULL, 0);
+        PGresult *r = PQexecPrepared(conn, stmt->name, stmt->nparams, params, lengths, formats,
+                                     binary_result ? 1 : 0);
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             arena_defer(a, pqclear_hook, r);

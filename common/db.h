@@ -52,6 +52,13 @@ void db_close(void);
 enum db_rc db_exec(struct arena *a, const struct db_stmt *stmt, const char *const *params,
                    PGresult **out);
 
+/* As db_exec, with parameters given as bytes where formats[i] is 1 (of
+ * lengths[i] bytes; 0: text, lengths unused; NULL arrays: all text), and
+ * every column of the result in PostgreSQL's binary form when
+ * binary_result: a bytea both ways as it is, without hex. */
+enum db_rc db_exec_bin(struct arena *a, const struct db_stmt *stmt, const char *const *params,
+                       const int *lengths, const int *formats, bool binary_result, PGresult **out);
+
 /* Transactions. Between db_begin() and db_commit() or db_rollback(), a
  * broken connection is never replaced under the caller (a statement
  * repeated on a new connection would run outside the transaction): db_exec

@@ -13,10 +13,15 @@ and world-state, as a game server's writes reach it:
   chunk    a chunk of 2,000 solid blocks read 300 times: p50 and p99
            (issue 13's target: p99 under 5 ms);
   around   the 25 chunks around a player (5x5), 2,000 solid blocks each,
-           read in one call, 100 times: p50 and p99 (target: under 25 ms).
+           read in one call, 100 times: p50 and p99 (target: under 25 ms);
+  save     a 64 MiB save (random bytes: nothing to compress) uploaded in 8
+           parts of 8 MiB over 2 connections and completed (its SHA-256
+           checked over what was stored), then restored part by part:
+           MiB/s each way (target: 100).
 
 Prints one line of figures; writes them to OUT.json."""
 
+import hashlib
 import http.client
 import json
 import os
@@ -41,12 +46,12 @@ def admin_token():
     return out.split()[1]
 
 
-def post(conn, path, body, token):
+def post(conn, path, body, token, expect=200):
     conn.request("POST", path, body, {"Content-Type": "application/json",
                                       "Authorization": "Bearer " + token})
     r = conn.getresponse()
     data = r.read()
-    if r.status != 200:
+    if r.status != expect:
         raise RuntimeError("%s: %d %s" % (path, r.status, data[:200]))
     return data
 
@@ -54,6 +59,50 @@ def post(conn, path, body, token):
 def pct(values, q):
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+
+def save_rates(world, token):
+    """A 64 MiB save written (8 parts over 2 connections, then completed)
+    and restored part by part: (MiB/s written, MiB/s read)."""
+    parts = [os.urandom(8 << 20) for _ in range(8)]
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    version = json.loads(post(conn, "/v1/worlds/%s/saves" % world, b"", token, expect=201))["version"]
+    todo = list(range(1, 9))
+    lock = threading.Lock()
+
+    def upload():
+        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        while True:
+            with lock:
+                if not todo:
+                    return
+                n = todo.pop()
+            c.request("PUT", "/v1/worlds/%s/saves/part?version=%d&part=%d" % (world, version, n), parts[n - 1],
+                      {"Authorization": "Bearer " + token, "Content-Type": "application/octet-stream"})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    post(conn, "/v1/worlds/%s/saves/complete" % world,
+         json.dumps({"version": version, "parts": 8, "sha256": hashlib.sha256(b"".join(parts)).hexdigest()}),
+         token)
+    written = time.monotonic() - started
+    started = time.monotonic()
+    got = []
+    for n in range(1, 9):
+        conn.request("GET", "/v1/worlds/%s/saves/part?version=%d&part=%d" % (world, version, n),
+                     headers={"Authorization": "Bearer " + token})
+        r = conn.getresponse()
+        got.append(r.read())
+    read = time.monotonic() - started
+    assert got == parts
+    return round(64 / written, 1), round(64 / read, 1)
 
 
 def main():
@@ -109,12 +158,14 @@ def main():
             data = post(conn, "/v1/worlds/%s/chunks" % world, body, token)
             times[name].append(time.monotonic() - t0)
         assert all(len(c["blocks"]) == 2000 for c in json.loads(data)["chunks"])
+    save_write, save_read = save_rates(world, token)
     psql("DELETE FROM world.worlds WHERE world_id = :'p1'", world)
     figures = {"batches": batches, "blocks_per_batch": PER_BATCH, "connections": CONNECTIONS,
                "blocks_per_second": round(batches * PER_BATCH / wall) if not errors else None,
                "errors": errors[:3],
                "chunk_read_ms_p50": pct(times["chunk"], 0.5), "chunk_read_ms_p99": pct(times["chunk"], 0.99),
-               "around_read_ms_p50": pct(times["around"], 0.5), "around_read_ms_p99": pct(times["around"], 0.99)}
+               "around_read_ms_p50": pct(times["around"], 0.5), "around_read_ms_p99": pct(times["around"], 0.99),
+               "save_64mib_write_mib_per_second": save_write, "save_64mib_restore_mib_per_second": save_read}
     with open(out, "w") as f:
         json.dump(figures, f, indent=2)
     print(json.dumps(figures))

@@ -61,13 +61,13 @@ static bool read_blocks(struct http_req *req, struct http_resp *resp, json_t *bl
             ok = json_is_integer(e);
             v[k] = ok ? (long)json_integer_value(e) : 0;
         }
-        const char *bad = !ok ? "[x, y, z, w], four integers"
-                          : v[0] < -XZ_LIMIT || v[0] >= XZ_LIMIT || v[2] < -XZ_LIMIT ||
-                                  v[2] >= XZ_LIMIT
-                              ? "x and z: from -33554432 to 33554431"
-                          : v[1] < 0 || v[1] > 255                  ? "y: from 0 to 255"
-                          : v[3] < -2147483648L || v[3] > 2147483647L ? "w: a 32-bit integer"
-                                                                      : NULL;
+        const char *bad =
+            !ok ? "[x, y, z, w], four integers"
+            : v[0] < -XZ_LIMIT || v[0] >= XZ_LIMIT || v[2] < -XZ_LIMIT || v[2] >= XZ_LIMIT
+                ? "x and z: from -33554432 to 33554431"
+            : v[1] < 0 || v[1] > 255                    ? "y: from 0 to 255"
+            : v[3] < -2147483648L || v[3] > 2147483647L ? "w: a 32-bit integer"
+                                                        : NULL;
         if (bad != NULL) {
             http_error(req, resp, 400, "invalid_block", "blocks[%zu]: %s", i, bad);
             return false;
@@ -102,11 +102,11 @@ void handle_write_blocks(struct http_req *req, struct http_resp *resp)
         return;
     json_t *chunks = json_array();
     for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(chunks, json_pack("{s:I, s:I, s:I}", "p",
-                                                (json_int_t)strtoll(db_get(r, i, 0), NULL, 10),
-                                                "q", (json_int_t)strtoll(db_get(r, i, 1), NULL, 10),
-                                                "version",
-                                                (json_int_t)strtoll(db_get(r, i, 2), NULL, 10)));
+        json_array_append_new(chunks,
+                              json_pack("{s:I, s:I, s:I}", "p",
+                                        (json_int_t)strtoll(db_get(r, i, 0), NULL, 10), "q",
+                                        (json_int_t)strtoll(db_get(r, i, 1), NULL, 10), "version",
+                                        (json_int_t)strtoll(db_get(r, i, 2), NULL, 10)));
     http_reply(req, resp, 200, json_pack("{s:o}", "chunks", chunks));
 }
 
@@ -160,8 +160,8 @@ void handle_read_chunks(struct http_req *req, struct http_resp *resp)
         return;
     }
     size_t n = json_is_array(chunks) ? json_array_size(chunks) : 0;
-    if (n < 1 || n > MAX_CHUNKS || (since != NULL && (!json_is_integer(since) ||
-                                                      json_integer_value(since) < 0))) {
+    if (n < 1 || n > MAX_CHUNKS ||
+        (since != NULL && (!json_is_integer(since) || json_integer_value(since) < 0))) {
         http_error(req, resp, 400, "invalid_body",
                    "chunks: an array of 1 to %d [p, q]; since: a chunk version", MAX_CHUNKS);
         return;
@@ -184,9 +184,9 @@ void handle_read_chunks(struct http_req *req, struct http_resp *resp)
     if (key == NULL)
         return;
     const char *p[] = {key, pg_array(ps), pg_array(qs),
-                       since != NULL ? arena_sprintf(req->arena, "%lld",
-                                                     (long long)json_integer_value(since))
-                                     : NULL};
+                       since != NULL
+                           ? arena_sprintf(req->arena, "%lld", (long long)json_integer_value(since))
+                           : NULL};
     PGresult *r = world_call(req, resp, W_READ_CHUNKS, p);
     if (r != NULL) {
         const struct jsonw *w = render_chunks(req, r);

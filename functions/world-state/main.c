@@ -100,6 +100,11 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                        3, false},
 };
 
+const struct db_stmt *world_stmt(enum world_stmt stmt)
+{
+    return &stmts[stmt];
+}
+
 PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_stmt stmt,
                      const char *const *params)
 {

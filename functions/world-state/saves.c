@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "serve.h"
 #include "util.h"
 #include "world.h"
 
@@ -62,10 +63,10 @@ void handle_save_list(struct http_req *req, struct http_resp *resp)
         return;
     json_t *saves = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        json_t *s = json_pack("{s:o, s:s, s:o, s:o, s:o}", "version", number_or_null(db_get(r, i, 0)),
-                              "status", db_get(r, i, 1), "parts", number_or_null(db_get(r, i, 2)),
-                              "size", number_or_null(db_get(r, i, 3)), "createdAt",
-                              number_or_null(db_get(r, i, 5)));
+        json_t *s = json_pack(
+            "{s:o, s:s, s:o, s:o, s:o}", "version", number_or_null(db_get(r, i, 0)), "status",
+            db_get(r, i, 1), "parts", number_or_null(db_get(r, i, 2)), "size",
+            number_or_null(db_get(r, i, 3)), "createdAt", number_or_null(db_get(r, i, 5)));
         if (db_get(r, i, 4) != NULL)
             json_object_set_new(s, "sha256", json_string(db_get(r, i, 4)));
         if (db_get(r, i, 6) != NULL)
@@ -100,14 +101,15 @@ void handle_save_put_part(struct http_req *req, struct http_resp *resp)
     const char *key = world_key(req, resp);
     if (key == NULL)
         return;
-    /* bytea's hex input: \x and two digits a byte. */
-    char *hex = arena_alloc(req->arena, 2 + 2 * req->body_len + 1);
-    memcpy(hex, "\\x", 2);
-    util_hex((const unsigned char *)req->body, req->body_len, hex + 2);
-    const char *p[] = {key, text_of(req->arena, version), text_of(req->arena, part), hex};
-    PGresult *r = world_call(req, resp, W_SAVE_PUT_PART, p);
-    if (r == NULL)
+    /* The bytes go as they are (a binary parameter), not as hex. */
+    const char *p[] = {key, text_of(req->arena, version), text_of(req->arena, part), req->body};
+    const int lengths[] = {0, 0, 0, (int)req->body_len}, formats[] = {0, 0, 0, 1};
+    PGresult *r;
+    int rc = db_exec_bin(req->arena, world_stmt(W_SAVE_PUT_PART), p, lengths, formats, false, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
         return;
+    }
     const char *outcome = db_get(r, 0, 0);
     if (strcmp(outcome, "stored") == 0)
         http_reply(req, resp, 200,
@@ -119,22 +121,25 @@ void handle_save_put_part(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 404, "not_found", "no save %ld of this world", version);
 }
 
-/* A part's bytes (malloc'd, freed with the arena) from its row; NULL when
- * there is none. */
-static unsigned char *part_bytes(struct http_req *req, struct http_resp *resp, const char *key,
-                                 long version, long part, bool complete_only, size_t *len,
-                                 bool *failed)
+/* A part's bytes (in its result, which the arena owns); NULL when there
+ * is none, or after answering a failure (*failed). */
+static const unsigned char *part_bytes(struct http_req *req, struct http_resp *resp,
+                                       const char *key, long version, long part, bool complete_only,
+                                       size_t *len, bool *failed)
 {
     const char *p[] = {key, text_of(req->arena, version), text_of(req->arena, part),
                        complete_only ? "true" : "false"};
-    PGresult *r = world_call(req, resp, W_SAVE_PART, p);
-    *failed = r == NULL;
-    if (r == NULL || PQntuples(r) == 0)
+    PGresult *r;
+    int rc = db_exec_bin(req->arena, world_stmt(W_SAVE_PART), p, NULL, NULL, true, &r);
+    *failed = rc != DB_OK;
+    if (*failed) {
+        serve_db_error(req, resp, rc);
         return NULL;
-    unsigned char *bytes = PQunescapeBytea((const unsigned char *)db_get(r, 0, 0), len);
-    if (bytes != NULL)
-        arena_defer(req->arena, PQfreemem, bytes);
-    return bytes;
+    }
+    if (PQntuples(r) == 0)
+        return NULL;
+    *len = (size_t)PQgetlength(r, 0, 0); /* binary: the bytea as it is */
+    return (const unsigned char *)PQgetvalue(r, 0, 0);
 }
 
 void handle_save_get_part(struct http_req *req, struct http_resp *resp)
@@ -147,11 +152,12 @@ void handle_save_get_part(struct http_req *req, struct http_resp *resp)
         return;
     size_t len = 0;
     bool failed;
-    unsigned char *bytes = part_bytes(req, resp, key, version, part, true, &len, &failed);
+    const unsigned char *bytes = part_bytes(req, resp, key, version, part, true, &len, &failed);
     if (failed)
         return;
     if (bytes == NULL)
-        http_error(req, resp, 404, "not_found", "no part %ld of a complete save %ld", part, version);
+        http_error(req, resp, 404, "not_found", "no part %ld of a complete save %ld", part,
+                   version);
     else
         http_reply_bytes(req, resp, 200, (const char *)bytes, len, "application/octet-stream");
 }
@@ -187,7 +193,8 @@ void handle_save_complete(struct http_req *req, struct http_resp *resp)
     for (long part = 1; part <= parts; part++) {
         size_t len = 0;
         bool failed;
-        unsigned char *bytes = part_bytes(req, resp, key, (long)version, part, false, &len, &failed);
+        const unsigned char *bytes =
+            part_bytes(req, resp, key, (long)version, part, false, &len, &failed);
         if (failed)
             return;
         if (bytes == NULL) {
@@ -243,8 +250,9 @@ void handle_save_manifest(struct http_req *req, struct http_resp *resp)
     if (s == NULL)
         return;
     if (PQntuples(s) == 0 || strcmp(db_get(s, 0, 1), "COMPLETE") != 0) {
-        http_error(req, resp, 404, "not_found", "%s", version > 0 ? "no complete save of that version"
-                                                                   : "the world has no complete save");
+        http_error(req, resp, 404, "not_found", "%s",
+                   version > 0 ? "no complete save of that version"
+                               : "the world has no complete save");
         return;
     }
     const char *q[] = {key, db_get(s, 0, 0)};

@@ -29,6 +29,9 @@ enum world_stmt {
     W_NSTMTS
 };
 
+/* A statement of the table, for db_exec_bin. */
+const struct db_stmt *world_stmt(enum world_stmt stmt);
+
 /* Runs one statement; NULL after answering the failure. */
 PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_stmt stmt,
                      const char *const *params);

@@ -153,17 +153,20 @@ SELECT c.table_schema || '.' || c.table_name,
       AND c.table_name <> 'rally_migrations'
     GROUP BY 1
 """
+# The sequences there are, each as a statement reading it back.
 SEQUENCES = r"""
 SELECT format('SELECT %L, last_value, is_called FROM %I.%I;', schemaname || '.' || sequencename,
-              schemaname, sequencename)
-    FROM pg_sequences ORDER BY 1 \gexec
+              schemaname, sequencename), 'x'
+    FROM pg_sequences
 """
 
 
-def snapshot_sql(columns):
+def snapshot_sql(columns, sequences):
+    """What is there now, tables and sequences, as a script to read it all
+    back: later migrations' new tables and sequences are not part of it."""
     rows = ["SELECT '%s', count(*), md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) "
             "FROM (SELECT %s FROM %s) x;" % (table, cols, table) for table, cols in sorted(columns.items())]
-    return "\n".join(rows) + SEQUENCES
+    return "\n".join(rows + sorted(sequences))
 
 
 def env_for(db):
@@ -252,7 +255,7 @@ class Upgrade(unittest.TestCase):
         old_schema = schema(db)
         self.load_config(db)
         self.assertEqual(run_sql(db, FILL), FILL_EXPECT)
-        snapshot = snapshot_sql(run_sql(db, COLUMNS))
+        snapshot = snapshot_sql(run_sql(db, COLUMNS), run_sql(db, SEQUENCES))
         before = run_sql(db, snapshot)
         self.assertIn("fleet.game_sessions", before)
         self.assertEqual(before["matchmaking.tickets"].split("\t")[0], "7")
