@@ -17,6 +17,10 @@
  *                                      "reset": the chunk was cleared after it (all of it
  *                                      follows, start over)
  *   POST /v1/worlds/{id}/chunks/clear  {"p","q"} -> 200 {"p","q","version"}
+ *   POST /v1/worlds/{id}/items         {"items": [{"key","value"|"binary","ifVersion"?,"delete"?}]}
+ *                                      -> 200 {"items": [{"key","version"}]}, all or nothing;
+ *                                      409 {"conflicts": [{"key","version"}]}
+ *   GET  /v1/worlds/{id}/items?key=K   -> an item; ?prefix=P[&after=K&limit=N] -> a page
  *   POST /v1/worlds/{id}/saves         -> 201 {"version"}: a new save, UPLOADING
  *   GET  /v1/worlds/{id}/saves         -> 200 {"saves": [...]}, newest first
  *   PUT  /v1/worlds/{id}/saves/part?version=V&part=N   the part's bytes (1 B to 8 MiB)
@@ -96,6 +100,22 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                          "SELECT part, octet_length(data) FROM world.save_parts "
                          "WHERE world_key = $1::bigint AND version = $2::integer ORDER BY part",
                          2, true},
+    [W_ITEMS_PUT] = {"wo_items_put", "SELECT world.put_items($1::bigint, $2::jsonb)::text", 2,
+                     false},
+#define ITEM_COLUMNS                                                                               \
+    "key, version, kind, CASE kind WHEN 'json' THEN convert_from(value, 'UTF8') "                  \
+    "ELSE translate(encode(value, 'base64'), E'\\n', '') END, "                                    \
+    "(extract(epoch FROM updated_at) * 1000)::bigint "
+    [W_ITEM_GET] = {"wo_item_get",
+                    "SELECT " ITEM_COLUMNS
+                    "FROM world.items WHERE world_key = $1::bigint AND key = $2",
+                    2, true},
+    /* A page: keys starting with $2 after $3, $4 at most, in byte order. */
+    [W_ITEMS_PREFIX] = {"wo_items_prefix",
+                        "SELECT " ITEM_COLUMNS "FROM world.items WHERE world_key = $1::bigint "
+                        "AND key >= $2 AND left(key, length($2)) = $2 AND key > $3 "
+                        "ORDER BY key LIMIT $4::integer",
+                        4, true},
     [W_CLEAR_CHUNK] = {"wo_clear", "SELECT world.clear_chunk($1::bigint, $2::integer, $3::integer)",
                        3, false},
 };
@@ -194,6 +214,8 @@ static const struct http_route routes[] = {
     {"write_blocks", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_write_blocks},
     {"read_chunks", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_read_chunks},
     {"clear_chunk", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_clear_chunk},
+    {"items", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_items_put},
+    {"items", "GET", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_items_get},
     {"saves", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_save_begin},
     {"saves", "GET", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_save_list},
     {"save_part", "PUT", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_save_put_part},

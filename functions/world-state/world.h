@@ -1,7 +1,7 @@
 /*
  * world-state's modules: main.c (the route table, the statements, worlds
- * and who may use them), blocks.c (the block store), saves.c (snapshot
- * blobs). Handlers answer through serve.h; the statements are one table,
+ * and who may use them), blocks.c (the block store), items.c (keys and
+ * values), saves.c (snapshot blobs). Handlers answer through serve.h; the statements are one table,
  * prepared on every connection.
  */
 #ifndef RALLY_WORLD_STATE_H
@@ -26,6 +26,9 @@ enum world_stmt {
     W_SAVE_OF,
     W_SAVE_COMPLETE,
     W_SAVE_MANIFEST,
+    W_ITEMS_PUT,
+    W_ITEM_GET,
+    W_ITEMS_PREFIX,
     W_NSTMTS
 };
 
@@ -44,6 +47,10 @@ const char *world_key(struct http_req *req, struct http_resp *resp);
 void handle_write_blocks(struct http_req *req, struct http_resp *resp);
 void handle_read_chunks(struct http_req *req, struct http_resp *resp);
 void handle_clear_chunk(struct http_req *req, struct http_resp *resp);
+
+/* items.c */
+void handle_items_put(struct http_req *req, struct http_resp *resp);
+void handle_items_get(struct http_req *req, struct http_resp *resp);
 
 /* saves.c */
 void handle_save_begin(struct http_req *req, struct http_resp *resp);

@@ -185,3 +185,55 @@ BEGIN
     outcome := 'complete';
 END;
 $$;
+
+-- ---- items (sql/022_items.sql) -------------------------------------------------
+
+-- One batch of item writes, all or nothing, in order: p_items is
+-- [{"key", "kind" (json|binary), "value" (base64 of the bytes), "ifVersion"?
+-- (the version it must have; 0: it must not exist), "delete"?}]. Every
+-- condition is checked first, under the keys' locks; if any fails, nothing
+-- is written and the conflicts come back: {"conflicts": [{"key",
+-- "version" (0: none)}]}. Otherwise {"items": [{"key", "version"}]} (a
+-- deleted key: version 0).
+CREATE OR REPLACE FUNCTION world.put_items(p_world bigint, p_items jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    it jsonb;
+    cur bigint;
+    conflicts jsonb := '[]';
+    written jsonb := '[]';
+BEGIN
+    -- A lock per key, made or not yet (a row lock cannot hold a key that
+    -- does not exist: two create-only writes would both pass), taken in key
+    -- order so that two batches naming the same keys never deadlock. Only
+    -- this function writes items.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_world::text || '/' || k, 0))
+        FROM (SELECT DISTINCT e->>'key' AS k FROM jsonb_array_elements(p_items) e ORDER BY 1) keys;
+    FOR it IN SELECT * FROM jsonb_array_elements(p_items) LOOP
+        IF it ? 'ifVersion' THEN
+            SELECT version INTO cur FROM world.items WHERE world_key = p_world AND key = it->>'key';
+            IF coalesce(cur, 0) <> (it->>'ifVersion')::bigint THEN
+                conflicts := conflicts || jsonb_build_object('key', it->>'key', 'version', coalesce(cur, 0));
+            END IF;
+        END IF;
+    END LOOP;
+    IF jsonb_array_length(conflicts) > 0 THEN
+        RETURN jsonb_build_object('conflicts', conflicts);
+    END IF;
+    FOR it IN SELECT * FROM jsonb_array_elements(p_items) LOOP
+        IF coalesce((it->>'delete')::boolean, false) THEN
+            DELETE FROM world.items WHERE world_key = p_world AND key = it->>'key';
+            written := written || jsonb_build_object('key', it->>'key', 'version', 0);
+            CONTINUE;
+        END IF;
+        INSERT INTO world.items AS i (world_key, key, version, kind, value)
+            VALUES (p_world, it->>'key', 1, it->>'kind', decode(it->>'value', 'base64'))
+        ON CONFLICT (world_key, key) DO UPDATE
+            SET version = i.version + 1, kind = excluded.kind, value = excluded.value,
+                updated_at = now()
+        RETURNING version INTO cur;
+        written := written || jsonb_build_object('key', it->>'key', 'version', cur);
+    END LOOP;
+    RETURN jsonb_build_object('items', written);
+END;
+$$;

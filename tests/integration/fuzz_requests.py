@@ -478,6 +478,12 @@ SEEDS = [
                                                            for _ in range(rng.randint(1, 5))],
                                                 "since": rng.randint(0, 5)}), 2),
     (world("POST", "/chunks/clear", lambda ctx, rng: {"p": rng.randint(-3, 3), "q": rng.randint(-3, 3)}), 1),
+    (world("POST", "/items", lambda ctx, rng: {"items": [
+        {"key": "k%d" % rng.randrange(5), "value": {"n": rng.randrange(9)}, "ifVersion": rng.randrange(3)}
+        for _ in range(rng.randint(1, 3))]}), 1),
+    (world("POST", "/saves"), 1),
+    (world("POST", "/saves/complete", lambda ctx, rng: {"version": rng.randint(1, 3), "parts": 1,
+                                                         "sha256": "0" * 64}), 1),
     (sns, 6),
     (compat("/login-as-guest", "GET", login_v2), 2),
     (compat("/refresh-access-token", "GET", refresh_v2), 2),

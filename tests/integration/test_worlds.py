@@ -5,6 +5,7 @@ a chunk cleared; who may use a world (its fleet's game servers while their
 game session runs, backend principals by admin token or by a backend
 access key's signature); and bad input refused with nothing written."""
 
+import base64
 import hashlib
 import http.client
 import json
@@ -280,3 +281,74 @@ class Saves(unittest.TestCase):
         self.assertEqual(m.status, 404)
         r = request("GET", "/v1/worlds/%s/saves/part?version=%d&part=1" % (wid, versions[-1]), token=self.admin)
         self.assertEqual(r.body, b"save 6")
+
+
+class Items(unittest.TestCase):
+    """Keys with JSON or binary values, versions, conditional writes in
+    all-or-nothing batches, reads by key and by prefix."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.admin = admin_token()
+
+    def setUp(self):
+        self.wid = "tw-" + uuid.uuid4().hex[:12]
+        self.assertEqual(request("PUT", "/v1/worlds/" + self.wid, token=self.admin).status, 201)
+
+    def put(self, *items):
+        return request("POST", "/v1/worlds/%s/items" % self.wid, {"items": list(items)}, token=self.admin)
+
+    def get(self, query):
+        return request("GET", "/v1/worlds/%s/items?%s" % (self.wid, query), token=self.admin)
+
+    def test_values_versions_and_conditions(self):
+        big = os.urandom(3 << 20)  # far past DynamoDB's 400 KB
+        r = self.put({"key": "player/1", "value": {"hp": 10, "inv": ["axe"]}},
+                     {"key": "map", "binary": base64.b64encode(big).decode()},
+                     {"key": "motd", "value": "héllo"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["items"], [{"key": "player/1", "version": 1}, {"key": "map", "version": 1},
+                                           {"key": "motd", "version": 1}])
+        got = self.get("key=player/1").json
+        self.assertEqual((got["value"], got["version"]), ({"hp": 10, "inv": ["axe"]}, 1))
+        self.assertEqual(base64.b64decode(self.get("key=map").json["binary"]), big)
+        self.assertEqual(self.get("key=motd").json["value"], "héllo")
+        # If-Match: the right version writes; a stale one conflicts, and the
+        # whole batch writes nothing.
+        r = self.put({"key": "player/1", "value": {"hp": 9}, "ifVersion": 1})
+        self.assertEqual(r.json["items"], [{"key": "player/1", "version": 2}])
+        r = self.put({"key": "motd", "value": "changed"}, {"key": "player/1", "value": {"hp": 0}, "ifVersion": 1})
+        self.assertEqual((r.status, r.json["error"], r.json["conflicts"]),
+                         (409, "version_conflict", [{"key": "player/1", "version": 2}]))
+        self.assertEqual(self.get("key=motd").json["value"], "héllo")
+        # Create-only: 0 means it must not exist.
+        self.assertEqual(self.put({"key": "new", "value": 1, "ifVersion": 0}).status, 200)
+        r = self.put({"key": "new", "value": 2, "ifVersion": 0})
+        self.assertEqual((r.status, r.json["conflicts"]), (409, [{"key": "new", "version": 1}]))
+        # Deleted, conditionally too.
+        self.assertEqual(self.put({"key": "new", "delete": True, "ifVersion": 1}).json["items"],
+                         [{"key": "new", "version": 0}])
+        self.assertEqual(self.get("key=new").status, 404)
+
+    def test_prefix_reads_page_in_key_order(self):
+        keys = ["p/%03d" % i for i in range(7)]
+        self.put(*[{"key": k, "value": i} for i, k in enumerate(keys)], {"key": "q/0", "value": 0})
+        page = self.get("prefix=p/&limit=3").json
+        self.assertEqual([i["key"] for i in page["items"]], keys[:3])
+        seen = [i["key"] for i in page["items"]]
+        while "next" in page:
+            page = self.get("prefix=p/&limit=3&after=" + page["next"]).json
+            seen += [i["key"] for i in page["items"]]
+        self.assertEqual(seen, keys)
+
+    def test_bad_input_writes_nothing(self):
+        for item in ({"key": ""}, {"key": "a\nb", "value": 1}, {"key": "k"}, {"key": "k", "value": 1, "binary": "AA=="},
+                     {"key": "k", "binary": "not base64!"}, {"key": "k", "value": 1, "ifVersion": -1},
+                     {"key": "k", "value": 1, "delete": True}, {"key": "x" * 1025, "value": 1}, {"key": "k", "value": 1, "extra": 1}):
+            r = self.put({"key": "good", "value": 1}, item)
+            self.assertEqual(r.status, 400, item)
+        self.assertEqual(request("POST", "/v1/worlds/%s/items" % self.wid, {"items": []}, token=self.admin).status, 400)
+        self.assertEqual(self.get("key=good").status, 404)
+        for query in ("", "key=a&prefix=b", "prefix=a&limit=0", "prefix=a&limit=101", "key=" + "x" * 1025):
+            self.assertEqual(self.get(query).status, 400, query)
+        self.assertEqual(request("GET", "/v1/worlds/tw-nowhere/items?key=a", token=self.admin).status, 404)
