@@ -117,8 +117,12 @@ static const char *json_of_pg_array(struct arena *a, const char *pg)
     if (pg == NULL)
         return "[]";
     char *out = arena_strdup(a, pg);
-    for (char *c = out; *c != '\0'; c++)
-        *c = *c == '{' ? '[' : *c == '}' ? ']' : *c;
+    for (char *c = out; *c != '\0'; c++) {
+        if (*c == '{')
+            *c = '[';
+        else if (*c == '}')
+            *c = ']';
+    }
     return out;
 }
 

@@ -99,8 +99,7 @@ void handle_items_put(struct http_req *req, struct http_resp *resp)
     if (body == NULL)
         return;
     if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:o}", "items", &items) != 0 ||
-        !json_is_array(items) || json_array_size(items) < 1 ||
-        json_array_size(items) > MAX_BATCH) {
+        !json_is_array(items) || json_array_size(items) < 1 || json_array_size(items) > MAX_BATCH) {
         http_error(req, resp, 400, "invalid_body", "{\"items\": [1 to %d items]}", MAX_BATCH);
         return;
     }
