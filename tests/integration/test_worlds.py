@@ -11,6 +11,8 @@ import http.client
 import json
 import os
 import subprocess
+import threading
+import time
 import unittest
 import uuid
 
@@ -352,3 +354,48 @@ class Items(unittest.TestCase):
         for query in ("", "key=a&prefix=b", "prefix=a&limit=0", "prefix=a&limit=101", "key=" + "x" * 1025):
             self.assertEqual(self.get(query).status, 400, query)
         self.assertEqual(request("GET", "/v1/worlds/tw-nowhere/items?key=a", token=self.admin).status, 404)
+
+
+class Restart(unittest.TestCase):
+    """A batch of blocks is one statement: across a PostgreSQL restart each
+    is there whole (all acknowledged ones among them) or not at all, and
+    writes work again without anyone's help."""
+
+    def test_batches_are_whole_or_absent_across_a_database_restart(self):
+        admin = admin_token()
+        wid = "tw-" + uuid.uuid4().hex[:12]
+        self.assertEqual(request("PUT", "/v1/worlds/" + wid, token=admin).status, 201)
+        results, stop = [], threading.Event()
+
+        def writer():
+            for i in range(2000):  # batch i: x = i, 50 blocks, chunks p = i // 32
+                if stop.is_set():
+                    return
+                r = request("POST", "/v1/worlds/%s/blocks" % wid,
+                            {"blocks": [[i, y, 7, i + 1] for y in range(50)]}, token=admin)
+                results.append((i, r.status))
+                if r.status != 200:
+                    time.sleep(0.05)  # a client backing off while the database is away
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            self.assertTrue(wait_until(lambda: len(results) > 20, 20))
+            rally.stop_postgres()
+            time.sleep(1.5)
+        finally:
+            rally.start_postgres()
+        ok_after = lambda: any(s == 200 for _, s in results[-3:]) and any(s != 200 for _, s in results)
+        self.assertTrue(wait_until(ok_after, 30), results[-5:])
+        stop.set()
+        t.join()
+        self.assertEqual({s for _, s in results} - {200, 503}, set(), results)
+        last = max(i for i, _ in results)
+        chunks = request("POST", "/v1/worlds/%s/chunks" % wid,
+                         {"chunks": [[p, 0] for p in range(last // 32 + 1)]}, token=admin).json["chunks"]
+        count = {}
+        for c in chunks:
+            for x, y, z, w in c["blocks"]:
+                count[x] = count.get(x, 0) + 1
+        for i, status in results:
+            self.assertIn(count.get(i, 0), (50,) if status == 200 else (0, 50), (i, status))
