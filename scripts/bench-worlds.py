@@ -14,6 +14,9 @@ and world-state, as a game server's writes reach it:
            (issue 13's target: p99 under 5 ms);
   around   the 25 chunks around a player (5x5), 2,000 solid blocks each,
            read in one call, 100 times: p50 and p99 (target: under 25 ms);
+  pgbench  the baseline beside blocks: pgbench's single-row inserts, one
+           committed transaction each, over the same 4 connections for 5 s
+           (a scratch table, dropped after);
   save     a 64 MiB save (random bytes: nothing to compress) uploaded in 8
            parts of 8 MiB over 2 connections and completed (its SHA-256
            checked over what was stored), then restored part by part:
@@ -28,6 +31,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -59,6 +63,21 @@ def post(conn, path, body, token, expect=200):
 def pct(values, q):
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+
+def pgbench_inserts():
+    """Single-row inserts per second, each committed, 4 clients for 5 s."""
+    psql("CREATE TABLE IF NOT EXISTS bench_pgbench_rows (x integer, y integer, z integer, w integer)")
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+            script.write("INSERT INTO bench_pgbench_rows VALUES (1, 2, 3, 4);\n")
+            script.flush()
+            out = subprocess.run(["/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", str(CONNECTIONS), "-j", "2",
+                                  "-T", "5", "-f", script.name], capture_output=True, text=True, check=True).stdout
+    finally:
+        psql("DROP TABLE bench_pgbench_rows")
+    tps = [line for line in out.splitlines() if line.startswith("tps = ")]
+    return round(float(tps[0].split()[2])) if tps else None
 
 
 def save_rates(world, token):
@@ -159,9 +178,11 @@ def main():
             times[name].append(time.monotonic() - t0)
         assert all(len(c["blocks"]) == 2000 for c in json.loads(data)["chunks"])
     save_write, save_read = save_rates(world, token)
+    baseline = pgbench_inserts()
     psql("DELETE FROM world.worlds WHERE world_id = :'p1'", world)
     figures = {"batches": batches, "blocks_per_batch": PER_BATCH, "connections": CONNECTIONS,
                "blocks_per_second": round(batches * PER_BATCH / wall) if not errors else None,
+               "pgbench_single_row_inserts_per_second": baseline,
                "errors": errors[:3],
                "chunk_read_ms_p50": pct(times["chunk"], 0.5), "chunk_read_ms_p99": pct(times["chunk"], 0.99),
                "around_read_ms_p50": pct(times["around"], 0.5), "around_read_ms_p99": pct(times["around"], 0.99),
