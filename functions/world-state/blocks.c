@@ -110,22 +110,6 @@ void handle_write_blocks(struct http_req *req, struct http_resp *resp)
     http_reply(req, resp, 200, json_pack("{s:o}", "chunks", chunks));
 }
 
-/* PostgreSQL's text of an integer array ({{1,2},{3,4}}) as JSON
- * ([[1,2],[3,4]]), in the arena; "[]" for none (NULL). */
-static const char *json_of_pg_array(struct arena *a, const char *pg)
-{
-    if (pg == NULL)
-        return "[]";
-    char *out = arena_strdup(a, pg);
-    for (char *c = out; *c != '\0'; c++) {
-        if (*c == '{')
-            *c = '[';
-        else if (*c == '}')
-            *c = ']';
-    }
-    return out;
-}
-
 /* The rows of READ, one a chunk, as the answer's text. */
 static const struct jsonw *render_chunks(struct http_req *req, PGresult *r)
 {
@@ -144,7 +128,7 @@ static const struct jsonw *render_chunks(struct http_req *req, PGresult *r)
         jsonw_key_raw(w, "version", db_get(r, i, 2));
         if (reset != NULL && strcmp(reset, "t") == 0)
             jsonw_key_raw(w, "reset", "true");
-        jsonw_key_raw(w, "blocks", json_of_pg_array(req->arena, db_get(r, i, 4)));
+        jsonw_key_raw(w, "blocks", db_get(r, i, 4)); /* JSON text already */
         jsonw_close(w, '}');
     }
     jsonw_close(w, ']');

@@ -52,22 +52,12 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                         "SELECT p, q, version FROM world.write_blocks($1::bigint, $2::integer[], "
                         "$3::integer[], $4::integer[], $5::integer[])",
                         5, false},
-    /* Every chunk asked, present or not (version 0), with its blocks: the
-     * solid ones, or those changed after $4 unless it was cleared since.
-     * The blocks come as PostgreSQL prints an integer[][] ({{x,y,z,w},...}):
-     * JSON once its braces are brackets, printed by PostgreSQL's own fast
-     * array output rather than row by row. */
-    [W_READ_CHUNKS] =
-        {"wo_read",
-         "SELECT r.p, r.q, coalesce(c.version, 0), $4::bigint < c.cleared_version, "
-         "(SELECT array_agg(ARRAY[b.x, b.y, b.z, b.w]) "
-         " FROM world.blocks b WHERE b.world_key = $1::bigint AND b.p = r.p AND b.q = r.q "
-         " AND CASE WHEN $4::bigint IS NULL OR $4::bigint < c.cleared_version THEN b.w <> 0 "
-         " ELSE b.version > $4::bigint END) "
-         "FROM unnest($2::integer[], $3::integer[]) WITH ORDINALITY AS r(p, q, n) "
-         "LEFT JOIN world.chunks c ON c.world_key = $1::bigint AND c.p = r.p AND c.q = r.q "
-         "ORDER BY r.n",
-         4, true},
+    /* Every chunk asked, in order, with its blocks as JSON text
+     * (world.read_chunks keeps a chunk's solid blocks once read). */
+    [W_READ_CHUNKS] = {"wo_read",
+                       "SELECT p, q, version, reset, blocks FROM world.read_chunks($1::bigint, "
+                       "$2::integer[], $3::integer[], $4::bigint)",
+                       4, true},
     [W_SAVE_BEGIN] = {"wo_save_begin", "SELECT world.begin_save($1::bigint)", 1, false},
     [W_SAVE_LIST] = {"wo_save_list",
                      "SELECT version, status, parts, size, sha256, "

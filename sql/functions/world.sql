@@ -81,9 +81,11 @@ LANGUAGE sql AS $$
         FROM unnest(p_x, p_y, p_z, p_w) WITH ORDINALITY AS u(x, y, z, w, n)
         ORDER BY x, y, z, n DESC),
     c AS (
+        -- In (p, q) order: two batches lock their common chunks in the same
+        -- order, and so never deadlock.
         INSERT INTO world.chunks AS c (world_key, p, q, version)
-            SELECT p_world, b.p, b.q, 1 FROM b GROUP BY b.p, b.q
-        ON CONFLICT (world_key, p, q) DO UPDATE SET version = c.version + 1
+            SELECT p_world, b.p, b.q, 1 FROM b GROUP BY b.p, b.q ORDER BY b.p, b.q
+        ON CONFLICT (world_key, p, q) DO UPDATE SET version = c.version + 1, solid = NULL
         RETURNING c.p, c.q, c.version),
     -- A data-modifying WITH runs whether or not it is read.
     written AS (
@@ -95,6 +97,53 @@ LANGUAGE sql AS $$
     SELECT c.p, c.q, c.version FROM c ORDER BY c.p, c.q;
 $$;
 
+-- Chunks read, in the order asked (p_ps[i], p_qs[i]), each present or
+-- not (version 0): the solid blocks as JSON [[x, y, z, w], ...], or with
+-- p_since those changed after it (air included) unless the chunk was
+-- cleared since (reset: all its solid blocks). A chunk's solid blocks are
+-- kept with it once read, until a write changes it: a chunk read again
+-- costs one row.
+CREATE OR REPLACE FUNCTION world.read_chunks(p_world bigint, p_ps integer[], p_qs integer[],
+                                             p_since bigint)
+RETURNS TABLE (p integer, q integer, version bigint, reset boolean, blocks text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    c world.chunks%ROWTYPE;
+BEGIN
+    FOR r IN SELECT u.p, u.q FROM unnest(p_ps, p_qs) WITH ORDINALITY AS u(p, q, n) ORDER BY u.n LOOP
+        SELECT * INTO c FROM world.chunks k WHERE k.world_key = p_world AND k.p = r.p AND k.q = r.q;
+        p := r.p;
+        q := r.q;
+        version := coalesce(c.version, 0);
+        reset := p_since IS NOT NULL AND p_since < c.cleared_version;
+        IF c.version IS NULL THEN
+            blocks := '[]';
+        ELSIF p_since IS NOT NULL AND NOT reset THEN
+            SELECT coalesce(replace(replace(array_agg(ARRAY[b.x, b.y, b.z, b.w])::text, '{', '['),
+                                    '}', ']'), '[]')
+                INTO blocks FROM world.blocks b
+                WHERE b.world_key = p_world AND b.p = r.p AND b.q = r.q AND b.version > p_since;
+        ELSIF c.solid IS NOT NULL THEN
+            blocks := c.solid;
+        ELSE
+            SELECT coalesce(replace(replace(array_agg(ARRAY[b.x, b.y, b.z, b.w])::text, '{', '['),
+                                    '}', ']'), '[]')
+                INTO blocks FROM world.blocks b
+                WHERE b.world_key = p_world AND b.p = r.p AND b.q = r.q AND b.w <> 0;
+            -- Kept only if no write changed the chunk meanwhile, and never
+            -- waited for: a reader takes no lock a writer holds (no
+            -- deadlock with a batch locking chunks in its own order).
+            UPDATE world.chunks k SET solid = blocks
+                WHERE k.ctid = (SELECT l.ctid FROM world.chunks l
+                                WHERE l.world_key = p_world AND l.p = r.p AND l.q = r.q
+                                  AND l.version = c.version FOR UPDATE SKIP LOCKED);
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
 -- A chunk emptied: its blocks deleted, its version moved on and
 -- remembered as the clearing's, so a reader with an older version starts
 -- over. Returns the new version, or NULL when the chunk has no rows.
@@ -103,7 +152,7 @@ RETURNS bigint
 LANGUAGE sql AS $$
     WITH gone AS (DELETE FROM world.blocks WHERE world_key = p_world AND p = p_p AND q = p_q
                   RETURNING 1)
-    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1
+    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, solid = NULL
         WHERE world_key = p_world AND p = p_p AND q = p_q
         RETURNING version;
 $$;

@@ -107,6 +107,11 @@ class Blocks(unittest.TestCase):
         self.assertEqual(got[1]["blocks"], [[32, 0, 0, 3]])
         self.assertEqual(got[2]["blocks"], [[-1, 5, -1, 4]])
         self.assertEqual(got[3]["blocks"], [])
+        # A chunk once read is kept; a write changes what is read next.
+        self.write(wid, [[5, 5, 5, 9], [31, 255, 31, 0]])
+        [c] = self.read(wid, [[0, 0]]).json["chunks"]
+        self.assertEqual((c["version"], sorted(c["blocks"])), (2, [[0, 10, 0, 7], [5, 5, 5, 9]]))
+        self.assertEqual(self.read(wid, [[0, 0]]).json["chunks"], [c])
 
     def test_what_changed_since_a_version_air_included(self):
         wid = self.world()
