@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,6 +67,18 @@ static int open_listener(const struct cfg *c)
     return fd;
 }
 
+/* A descriptor per connected process: as many as the hard limit allows
+ * (the soft one is often 1,024). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("gateway: cannot raise the descriptor limit: %s", strerror(errno));
+    }
+}
+
 static int watch(int epfd, int fd, void *tag)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
@@ -101,6 +114,7 @@ int main(void)
             1000.0 * (double)cfg_env_long("RALLY_SDK_HEARTBEAT_WINDOW", 210, 5, 3600),
     };
     sdk5_init(&opts);
+    raise_fd_limit();
 
     sigset_t stop;
     sigemptyset(&stop);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,6 +208,11 @@ int main(int argc, char **argv)
     if (port < 0 || nconn < 0 || window < 0 || end == argv[7] || *end != '\0' || !(seconds > 0)) {
         fprintf(stderr, "rally-sdk5-bench: bad arguments\n");
         return 2;
+    }
+    struct rlimit rl; /* a descriptor per connection */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
