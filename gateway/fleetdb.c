@@ -86,41 +86,29 @@ static void run(struct db_job *j)
     arena_reset(a);
 }
 
-/* Hands the notifications libpq holds to the loop, as one job. */
+/* Hands the notifications libpq holds to the loop, NOTIFIED_BATCH ids a
+ * job (fleets[] stays NULL: a notification names only the process). */
+#define NOTIFIED_BATCH 256
 static void take_notifications(PGconn *c)
 {
     PGnotify *n;
     struct db_job *j = NULL;
-    size_t cap = 0;
     while ((n = PQnotifies(c)) != NULL) {
-        if (j == NULL)
-            j = db_job_new(DBJ_NOTIFIED, 0);
-        if (j != NULL && j->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **ids = realloc(j->ids, (cap + 1) * sizeof(char *));
-            if (ids != NULL)
-                j->ids = ids;
-            else
-                cap = j->n;
-        }
-        if (j != NULL && j->n < cap) {
-            j->ids[j->n] = strdup(n->extra);
-            if (j->ids[j->n] != NULL)
-                j->n++;
-        }
+        if (j == NULL && (j = db_job_new(DBJ_NOTIFIED, NOTIFIED_BATCH)) != NULL)
+            j->n = 0;
+        if (j != NULL && (j->ids[j->n] = strdup(n->extra)) != NULL)
+            j->n++;
         PQfreemem(n);
+        if (j != NULL && j->n == NOTIFIED_BATCH) {
+            j->ok = 1;
+            queue_push(fd_.done, &j->node);
+            j = NULL;
+        }
     }
-    if (j == NULL)
-        return;
-    /* fleets[] stays unused: sized for the free loop. */
-    free(j->fleets);
-    j->fleets = calloc(j->n + 1, sizeof(char *));
-    if (j->fleets == NULL) {
-        db_job_free(j);
-        return;
+    if (j != NULL) {
+        j->ok = 1;
+        queue_push(fd_.done, &j->node);
     }
-    j->ok = 1;
-    queue_push(fd_.done, &j->node);
 }
 
 static void *thread_main(void *arg)

@@ -83,34 +83,55 @@ def pgbench_inserts():
     return round(float(tps[0].split()[2])) if tps else None
 
 
+def in_parallel(items, connections, work, errors=None):
+    """work(connection, item) for every item, over `connections` threads of
+    one kept-alive connection each. A failure stops its thread; it is kept
+    in errors, or raised again when there is none."""
+    queue = list(items)
+    lock = threading.Lock()
+    failures = []
+
+    def worker():
+        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                item = queue.pop()
+            try:
+                work(c, item)
+            except Exception as e:  # noqa: BLE001 - reported by the caller
+                failures.append(str(e))
+                return
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors is not None:
+        errors.extend(failures)
+    elif failures:
+        raise RuntimeError(failures[0])
+
+
+def put_part(conn, world, version, n, data, token):
+    conn.request("PUT", "/v1/worlds/%s/saves/part?version=%d&part=%d" % (world, version, n), data,
+                 {"Authorization": "Bearer " + token, "Content-Type": "application/octet-stream"})
+    r = conn.getresponse()
+    r.read()
+    if r.status != 200:
+        raise RuntimeError("part %d: %d" % (n, r.status))
+
+
 def save_rates(world, token):
     """A 64 MiB save written (8 parts over 2 connections, then completed)
     and restored part by part: (MiB/s written, MiB/s read)."""
     parts = [os.urandom(8 << 20) for _ in range(8)]
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
     version = json.loads(post(conn, "/v1/worlds/%s/saves" % world, b"", token, expect=201))["version"]
-    todo = list(range(1, 9))
-    lock = threading.Lock()
-
-    def upload():
-        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                n = todo.pop()
-            c.request("PUT", "/v1/worlds/%s/saves/part?version=%d&part=%d" % (world, version, n), parts[n - 1],
-                      {"Authorization": "Bearer " + token, "Content-Type": "application/octet-stream"})
-            r = c.getresponse()
-            r.read()
-            assert r.status == 200, r.status
-
     started = time.monotonic()
-    threads = [threading.Thread(target=upload) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(range(1, 9), 2, lambda c, n: put_part(c, world, version, n, parts[n - 1], token))
     post(conn, "/v1/worlds/%s/saves/complete" % world,
          json.dumps({"version": version, "parts": 8, "sha256": hashlib.sha256(b"".join(parts)).hexdigest()}),
          token)
@@ -139,29 +160,9 @@ def main():
                                       rng.randrange(1, 64)] for _ in range(PER_BATCH)]})
               for _ in range(batches)]
     path = "/v1/worlds/%s/blocks" % world
-    todo = list(range(batches))
-    lock = threading.Lock()
     errors = []
-
-    def writer():
-        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                i = todo.pop()
-            try:
-                post(c, path, bodies[i], token)
-            except Exception as e:  # noqa: BLE001 - counted and reported
-                errors.append(str(e))
-                return
-
-    threads = [threading.Thread(target=writer) for _ in range(CONNECTIONS)]
     started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(range(batches), CONNECTIONS, lambda c, i: post(c, path, bodies[i], token), errors)
     wall = time.monotonic() - started
     # 25 chunks of 2,000 solid blocks each: one read alone, and all of them
     # (the 5x5 around a player).
