@@ -12,7 +12,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev \
-        libcurl4-openssl-dev check libsubunit-dev libwslay-dev \
+        libcurl4-openssl-dev check libsubunit-dev libwslay-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -31,12 +31,13 @@ RUN make -j2 WERROR=1 all
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
-# libcurl4 for rally-matchmaker, rally-agent, rally-gateway and rally-gameserver,
-# libwslay1 for rally-gateway), psql for the migrate job, openssl for the keys job, nginx for the
-# nginx service.
+# libcurl4 for rally-matchmaker, rally-agent, rally-gateway, rally-sidecar and
+# rally-gameserver, libwslay1 for rally-gateway, libmicrohttpd12 for
+# rally-sidecar), psql for the migrate job, openssl for the keys job, nginx for
+# the nginx service.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 libwslay1 \
+        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 libwslay1 libmicrohttpd12 \
         postgresql-client-15 openssl nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter \
  && rm -rf /var/lib/apt/lists/*
 

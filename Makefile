@@ -178,6 +178,18 @@ $(GATEWAY_BIN): $(GATEWAY_OBJ) $(SDK_COMMON_OBJ) $(LIBCOMMON)
 ALL_OBJ += $(GATEWAY_OBJ)
 all: $(GATEWAY_BIN)
 
+# The world-state sidecar (sidecar/): HTTP by libmicrohttpd, rally by
+# sdk-common's libcurl exchange, the fleet secret by the server SDK's reader.
+SIDECAR_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard sidecar/*.c))
+SIDECAR_BIN := $(BUILD)/bin/rally-sidecar
+$(SIDECAR_OBJ): ALL_CFLAGS += -Isdk-common -Igameserver
+$(SIDECAR_BIN): $(SIDECAR_OBJ) $(LIBSERVER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lmicrohttpd -lpthread
+ALL_OBJ += $(SIDECAR_OBJ)
+all: $(SIDECAR_BIN)
+
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o \
 	$(BUILD)/obj/client-sdk/examples/matchmake.o \

@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev check libsubunit-dev
-    libwslay-dev
+    libwslay-dev libmicrohttpd-dev
     postgresql-15 postgresql-client-15 nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter
     curl python3 openssl wrk docker-compose
     # The GameLift API's real clients, for its tests and README's commands.

@@ -73,7 +73,9 @@ CURLcode rally_http_exchange(struct rally_http *h, const struct rally_http_reque
     int n = snprintf(url, sizeof(url), "%s%s", r->base, r->path);
     if (n < 0 || (size_t)n >= sizeof(url))
         return CURLE_URL_MALFORMAT;
-    struct curl_slist *headers = add_header(NULL, "Content-Type: ", "application/json");
+    h->content_type[0] = '\0';
+    struct curl_slist *headers = add_header(
+        NULL, "Content-Type: ", r->content_type != NULL ? r->content_type : "application/json");
     if (headers != NULL && r->token != NULL)
         headers = add_header(headers, "Authorization: Bearer ", r->token);
     if (headers != NULL && r->accept != NULL)
@@ -85,8 +87,11 @@ CURLcode rally_http_exchange(struct rally_http *h, const struct rally_http_reque
     curl_easy_setopt(h->curl, CURLOPT_URL, url);
     curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, r->method);
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
-    if (r->body != NULL)
+    if (r->body != NULL) {
         curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(r->body_len > 0 ? r->body_len : strlen(r->body)));
+    }
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
@@ -94,8 +99,13 @@ CURLcode rally_http_exchange(struct rally_http *h, const struct rally_http_reque
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(h->curl);
-    if (rc == CURLE_OK)
+    const char *type = NULL;
+    if (rc == CURLE_OK) {
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
+        curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &type);
+    }
+    if (type != NULL)
+        snprintf(h->content_type, sizeof(h->content_type), "%s", type);
     curl_slist_free_all(headers);
     return rc;
 }
@@ -109,8 +119,10 @@ CURLcode rally_http_json(struct rally_http *h, const struct rally_http_request *
     *status = 0;
     if (body != NULL && text == NULL)
         return CURLE_OUT_OF_MEMORY;
-    if (text != NULL)
+    if (text != NULL) {
         with.body = text;
+        with.body_len = 0;
+    }
     CURLcode rc = rally_http_exchange(h, &with, status);
     free(text);
     if (rc == CURLE_OK) {

@@ -6,7 +6,8 @@
  * (no libpq, no FastCGI). Internal: never installed, hidden in librally.so.
  *
  * Every exchange: the URL is base followed by path; http and https only,
- * redirects not followed; "Content-Type: application/json" always, plus
+ * redirects not followed; a Content-Type always (application/json unless
+ * the request names another), plus
  * "Authorization: Bearer <token>" and "Accept: <accept>" when given; the
  * body sent as it is (NULL: no body); the caller's connect and total
  * timeouts; no signals, so it is safe in threaded programs.
@@ -49,6 +50,8 @@ struct rally_http {
      * after): valid until the next exchange or rally_http_cleanup(). */
     char *buf;
     size_t len;
+    /* The response's Content-Type after an exchange ("" when none). */
+    char content_type[128];
 };
 
 /* Called after each piece of a streamed body is appended to h->buf (never
@@ -56,12 +59,14 @@ struct rally_http {
 typedef bool (*rally_http_data_fn)(struct rally_http *h, void *ctx);
 
 struct rally_http_request {
-    const char *method; /* "GET", "POST", "DELETE", ... */
-    const char *base;   /* rally's URL, "http://127.0.0.1:8080" */
-    const char *path;   /* "/v1/..." */
-    const char *token;  /* NULL: no Authorization header */
-    const char *accept; /* NULL: no Accept header */
-    const char *body;   /* NULL: none; "" sends an empty body */
+    const char *method;       /* "GET", "POST", "DELETE", ... */
+    const char *base;         /* rally's URL, "http://127.0.0.1:8080" */
+    const char *path;         /* "/v1/..." */
+    const char *token;        /* NULL: no Authorization header */
+    const char *accept;       /* NULL: no Accept header */
+    const char *body;         /* NULL: none; "" sends an empty body */
+    size_t body_len;          /* the body's bytes (it may hold NULs); 0: strlen(body) */
+    const char *content_type; /* NULL: application/json */
     long connect_timeout_ms;
     long timeout_ms;            /* the whole exchange, a stream's too */
     rally_http_data_fn on_data; /* NULL: only collect the body */

@@ -7,12 +7,10 @@
 #include "arena.h"
 #include "jsonw.h"
 #include "world.h"
+#include "worldblock.h"
 
-/* The most blocks one write carries, chunks one read asks for. */
-#define MAX_BLOCKS 10000
+/* The most chunks one read asks for. */
 #define MAX_CHUNKS 64
-/* World coordinates: a world 2^26 blocks across each way. */
-#define XZ_LIMIT (1L << 25)
 
 /* An integer array written as JSON ([1,2,3]) becomes PostgreSQL's
  * integer[] literal ({1,2,3}) once its brackets are swapped. */
@@ -44,30 +42,17 @@ static bool read_blocks(struct http_req *req, struct http_resp *resp, json_t *bl
                         const char *out[4])
 {
     size_t n = json_is_array(blocks) ? json_array_size(blocks) : 0;
-    if (n < 1 || n > MAX_BLOCKS) {
+    if (n < 1 || n > WORLD_MAX_BLOCKS) {
         http_error(req, resp, 400, "invalid_body", "blocks: an array of 1 to %d [x, y, z, w]",
-                   MAX_BLOCKS);
+                   WORLD_MAX_BLOCKS);
         return false;
     }
     struct jsonw *cols[4];
     for (int k = 0; k < 4; k++)
         cols[k] = int_array(req->arena, n);
     for (size_t i = 0; i < n; i++) {
-        json_t *b = json_array_get(blocks, i);
         long v[4];
-        bool ok = json_is_array(b) && json_array_size(b) == 4;
-        for (int k = 0; ok && k < 4; k++) {
-            json_t *e = json_array_get(b, (size_t)k);
-            ok = json_is_integer(e);
-            v[k] = ok ? (long)json_integer_value(e) : 0;
-        }
-        const char *bad =
-            !ok ? "[x, y, z, w], four integers"
-            : v[0] < -XZ_LIMIT || v[0] >= XZ_LIMIT || v[2] < -XZ_LIMIT || v[2] >= XZ_LIMIT
-                ? "x and z: from -33554432 to 33554431"
-            : v[1] < 0 || v[1] > 255                    ? "y: from 0 to 255"
-            : v[3] < -2147483648L || v[3] > 2147483647L ? "w: a 32-bit integer"
-                                                        : NULL;
+        const char *bad = world_block_read(json_array_get(blocks, i), v);
         if (bad != NULL) {
             http_error(req, resp, 400, "invalid_block", "blocks[%zu]: %s", i, bad);
             return false;
@@ -159,8 +144,8 @@ void handle_read_chunks(struct http_req *req, struct http_resp *resp)
         json_t *c = json_array_get(chunks, i);
         json_t *p = json_array_get(c, 0), *q = json_array_get(c, 1);
         if (!json_is_array(c) || json_array_size(c) != 2 || !json_is_integer(p) ||
-            !json_is_integer(q) || labs((long)json_integer_value(p)) > XZ_LIMIT / 32 ||
-            labs((long)json_integer_value(q)) > XZ_LIMIT / 32) {
+            !json_is_integer(q) || labs((long)json_integer_value(p)) > WORLD_PQ_LIMIT ||
+            labs((long)json_integer_value(q)) > WORLD_PQ_LIMIT) {
             http_error(req, resp, 400, "invalid_body",
                        "chunks[%zu]: [p, q], integers from -1048576 to 1048576", i);
             return;
@@ -190,7 +175,7 @@ void handle_clear_chunk(struct http_req *req, struct http_resp *resp)
     if (body == NULL)
         return;
     if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:I, s:I}", "p", &p, "q", &q) != 0 ||
-        llabs((long long)p) > XZ_LIMIT / 32 || llabs((long long)q) > XZ_LIMIT / 32) {
+        llabs((long long)p) > WORLD_PQ_LIMIT || llabs((long long)q) > WORLD_PQ_LIMIT) {
         http_error(req, resp, 400, "invalid_body", "{\"p\", \"q\"}: a chunk's integers");
         return;
     }
