@@ -5,7 +5,7 @@
   *   rally-agent --fleet ID --location LOCATION [--url URL] [--compute NAME]
  *               [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR]
  *               [--ready-timeout S] [--drain-seconds S] [--config-seconds S]
- *               [--state-dir DIR] [--sdk-url WS-URL]
+ *               [--state-dir DIR] [--sdk-url WS-URL] [--sidecar PATH]
  *
  * It registers its compute (--compute, the host name by default, in
  * --location at --ip), reads the fleet's RuntimeConfiguration from rally (and again every
@@ -28,7 +28,10 @@
  * /v1/fleet/sdk5, ws: for http:, wss: for https:) and
  * GAMELIFT_SDK_AUTH_TOKEN (a fresh SDK 5 token of the fleet), and with
  * --ports a RALLY_PORT of its own from that range (one a firewall or docker
- * can publish), in its environment, never on its command line.
+ * can publish), in its environment, never on its command line. When the
+ * RuntimeConfiguration has a "Sidecar", each process gets a rally-sidecar
+ * (--sidecar, by default the one beside the agent's executable) and
+ * RALLY_SIDECAR_URL and RALLY_SIDECAR_KEY to call it (sidecar.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,7 +75,7 @@ static double now_s(void)
 }
 
 struct options {
-    const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir, *sdk_url;
+    const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir, *sdk_url, *sidecar;
     int first_port, last_port;
     double ready_timeout, drain_s, config_s;
 };
@@ -82,7 +85,7 @@ static int usage(void)
     fprintf(stderr, "usage: rally-agent --fleet ID --location LOCATION [--url URL] "
                     "[--compute NAME] [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR] "
                     "[--ready-timeout S] [--drain-seconds S] [--state-dir DIR] "
-                    "[--config-seconds S] [--sdk-url WS-URL]\n"
+                    "[--config-seconds S] [--sdk-url WS-URL] [--sidecar PATH]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
 }
@@ -143,6 +146,8 @@ static int parse(int argc, char **argv, struct options *o)
             o->ip = v;
         else if (strcmp(k, "--state-dir") == 0)
             o->state_dir = v;
+        else if (strcmp(k, "--sidecar") == 0)
+            o->sidecar = v;
         else if (strcmp(k, "--sdk-url") == 0) {
             o->sdk_url = v;
             ok = strncmp(v, "ws://", 5) == 0 || strncmp(v, "wss://", 6) == 0;
@@ -169,6 +174,15 @@ static int parse(int argc, char **argv, struct options *o)
         snprintf(sdk_url, sizeof(sdk_url), "%s://%.*s/v1/fleet/sdk5", tls ? "wss" : "ws", (int)len,
                  rest);
         o->sdk_url = sdk_url;
+    }
+    if (ok && o->sidecar == NULL) { /* beside the agent's own executable */
+        static char beside[4096];
+        ssize_t n = readlink("/proc/self/exe", beside, sizeof(beside) - 32);
+        char *slash = n > 0 ? memrchr(beside, '/', (size_t)n) : NULL;
+        if (slash != NULL) {
+            snprintf(slash, 32, "/rally-sidecar");
+            o->sidecar = beside;
+        }
     }
     return ok && o->fleet != NULL && o->location != NULL ? 0 : -1;
 }
@@ -269,6 +283,7 @@ int main(int argc, char **argv)
     if (t != NULL) {
         t->first_port = o.first_port;
         t->last_port = o.last_port;
+        t->sidecar_bin = o.sidecar;
         if (o.state_dir != NULL) {
             size_t len = strlen(o.state_dir) + strlen(o.compute) + 8;
             if ((t->state_path = malloc(len)) != NULL)

@@ -26,7 +26,7 @@ struct slots *slots_new(const char *game_dir, char *const *env, double ready_tim
     size_t n = 0;
     while (env[n] != NULL)
         n++;
-    if (t == NULL || (t->env = calloc(n + 4, sizeof(char *))) == NULL ||
+    if (t == NULL || (t->env = calloc(n + 6, sizeof(char *))) == NULL ||
         (t->game_dir = strdup(game_dir)) == NULL) {
         slots_free(t);
         return NULL;
@@ -47,6 +47,8 @@ void slots_free(struct slots *t)
     for (size_t i = 0; i < t->n; i++) {
         free(t->s[i].launch_path);
         free(t->s[i].parameters);
+        if (t->s[i].side.listen_fd >= 0) /* the sidecars run on, as their processes do */
+            close(t->s[i].side.listen_fd);
     }
     for (size_t i = 0; t->env != NULL && t->env[i] != NULL; i++)
         free(t->env[i]);
@@ -95,7 +97,8 @@ static void add(struct slots *t, const struct fm_server_process *p, int index, d
                        .parameters = strdup(p->parameters),
                        .index = index,
                        .wanted = true,
-                       .next_launch = now};
+                       .next_launch = now,
+                       .side = SIDECAR_NONE};
     if (s->launch_path == NULL || s->parameters == NULL)
         log_fatal("out of memory for a slot");
     t->n++;
@@ -145,6 +148,7 @@ void slots_configure(struct slots *t, const struct fm_runtime *rt, double now)
                 end(&t->s[i], ENDED_GRACE_S, now, "no longer in the runtime configuration");
         }
     free(keep);
+    t->sidecar = rt->sidecar;
     for (size_t i = 0; i < rt->nprocs; i++)
         for (int k = 0; k < rt->procs[i].concurrent; k++)
             if (find(t, rt->procs[i].launch_path, rt->procs[i].parameters, k) == NULL)
@@ -214,7 +218,14 @@ static void launch(struct slots *t, struct slot *s, double now)
     size_t n = 0;
     while (t->env[n] != NULL)
         n++;
-    char env_id[96], env_port[32], env_token[4096];
+    char env_id[96], env_port[32], env_token[4096], env_side_url[64], env_side_key[96];
+    if (t->sidecar.enabled && t->sidecar_bin != NULL) {
+        if (sidecar_open(&s->side) < 0) {
+            s->next_launch = now + 1;
+            return;
+        }
+        sidecar_env(&s->side, env_side_url, env_side_key);
+    }
     snprintf(env_id, sizeof(env_id), "GAMELIFT_SDK_PROCESS_ID=%s", s->process_id);
     snprintf(env_port, sizeof(env_port), "RALLY_PORT=%d", s->port);
     snprintf(env_token, sizeof(env_token), "GAMELIFT_SDK_AUTH_TOKEN=%s",
@@ -226,6 +237,10 @@ static void launch(struct slots *t, struct slot *s, double now)
         t->env[k++] = env_token;
     if (s->port > 0)
         t->env[k++] = env_port;
+    if (s->side.listen_fd >= 0) {
+        t->env[k++] = env_side_url;
+        t->env[k++] = env_side_key;
+    }
     t->env[k] = NULL;
     pid_t pid = fork();
     if (pid == 0) {
@@ -244,12 +259,16 @@ static void launch(struct slots *t, struct slot *s, double now)
         (void)rc;
         _exit(127);
     }
-    t->env[n] = t->env[n + 1] = t->env[n + 2] = NULL;
+    for (size_t i = n; i < k; i++)
+        t->env[i] = NULL;
     if (pid < 0) {
         log_error("cannot launch %s: %s", path, strerror(errno));
+        sidecar_close(&s->side);
         s->next_launch = now + 1;
         return;
     }
+    if (s->side.listen_fd >= 0)
+        sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, pid, now);
     s->pid = pid;
     s->start_time = start_time(pid);
     s->adopted = false;
@@ -310,6 +329,21 @@ static void exited(struct slots *t, struct slot *s, int status, double now)
     s->pid = 0;
     s->ready = s->hosting = s->ended = s->adopted = s->termed = s->killed = false;
     s->kill_at = 0;
+    sidecar_close(&s->side); /* it writes out what it holds, then ends */
+}
+
+/* A sidecar of ours ended: relaunched (by slots_run) while its process runs. */
+static void sidecar_exited(struct slots *t, pid_t pid, int status)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->s[i].side.pid == pid) {
+            t->s[i].side.pid = 0;
+            log_warn("the sidecar of process %s (pid %d) %s %d; it is launched again",
+                     t->s[i].process_id, (int)pid,
+                     WIFSIGNALED(status) ? "was killed by signal" : "exited with",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            return;
+        }
 }
 
 void slots_run(struct slots *t, double now, bool draining)
@@ -320,6 +354,8 @@ void slots_run(struct slots *t, double now, bool draining)
         struct slot *s = by_pid(t, pid);
         if (s != NULL)
             exited(t, s, status, now);
+        else
+            sidecar_exited(t, pid, status);
     }
     /* An earlier agent's processes are not our children: /proc says. */
     for (size_t i = 0; i < t->n; i++) {
@@ -329,6 +365,9 @@ void slots_run(struct slots *t, double now, bool draining)
     }
     for (size_t i = 0; i < t->n; i++) {
         struct slot *s = &t->s[i];
+        if (s->pid > 0 && s->side.listen_fd >= 0 && s->side.pid == 0 &&
+            now >= s->side.launched + 1)
+            sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, s->pid, now);
         if (s->pid > 0 && !s->killed && s->kill_at > 0 && now >= s->kill_at) {
             log_warn("process %s (pid %d) did not end in time: SIGKILL", s->process_id,
                      (int)s->pid);

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "runtime.h"
+#include "sidecar.h"
 
 struct slot {
     char *launch_path; /* as configured */
@@ -43,6 +44,7 @@ struct slot {
     bool termed;                   /* SIGTERM sent */
     bool killed;                   /* SIGKILL sent */
     bool port_wanted;              /* told once that the range has no port left for it */
+    struct sidecar side;           /* beside the process, when the configuration has one */
 };
 
 struct slots {
@@ -54,6 +56,8 @@ struct slots {
     int first_port, last_port; /* the range slots' ports come from (0: none) */
     char *state_path;          /* where the running processes are written down (NULL: nowhere) */
     const char *sdk_token; /* GAMELIFT_SDK_AUTH_TOKEN of the next launches (borrowed; NULL: none) */
+    struct fm_sidecar sidecar; /* the configuration's, for the next launches */
+    const char *sidecar_bin;   /* rally-sidecar's path (borrowed) */
     bool dirty;            /* they changed since */
     unsigned launches, exits, kills; /* since start */
     /* Processes that exited without rally having ended them: rally is to
@@ -65,7 +69,8 @@ struct slots {
 
 /* A table launching under game_dir with `env` (plus each process's
  * GAMELIFT_SDK_PROCESS_ID, GAMELIFT_SDK_AUTH_TOKEN when sdk_token is set,
- * and RALLY_PORT when the caller set a range in
+ * RALLY_SIDECAR_URL and RALLY_SIDECAR_KEY when the configuration has a
+ * sidecar (sidecar.h), and RALLY_PORT when the caller set a range in
  * first_port..last_port: a slot takes a port of it at its first launch and
  * keeps it; a slot the range has no port left for waits until one frees
  * up). NULL on no memory. */

@@ -34,7 +34,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -42,6 +41,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 
 from rally import BIN, PORT, psql  # noqa: E402
+from pgbench_baseline import pgbench_inserts  # noqa: E402
 
 CONNECTIONS = 4
 PER_BATCH = 1000
@@ -68,19 +68,7 @@ def pct(values, q):
     return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
 
 
-def pgbench_inserts():
-    """Single-row inserts per second, each committed, 4 clients for 5 s."""
-    psql("CREATE TABLE IF NOT EXISTS bench_pgbench_rows (x integer, y integer, z integer, w integer)")
-    try:
-        with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-            script.write("INSERT INTO bench_pgbench_rows VALUES (1, 2, 3, 4);\n")
-            script.flush()
-            out = subprocess.run(["/usr/lib/postgresql/15/bin/pgbench", "-n", "-c", str(CONNECTIONS), "-j", "2",
-                                  "-T", "5", "-f", script.name], capture_output=True, text=True, check=True).stdout
-    finally:
-        psql("DROP TABLE bench_pgbench_rows")
-    tps = [line for line in out.splitlines() if line.startswith("tps = ")]
-    return round(float(tps[0].split()[2])) if tps else None
+
 
 
 def in_parallel(items, connections, work, errors=None):

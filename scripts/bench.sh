@@ -34,6 +34,11 @@
 #                        connections, each a committed transaction: blocks per
 #                        second; a chunk of 2,000 blocks and the 25 around a
 #                        player read back: p50, p99 (scripts/bench-worlds.py)
+#  5f. sidecar         BENCH_SIDECAR_BLOCKS (200000) blocks written through
+#                        rally-sidecar over 8 connections, durable then
+#                        buffered: blocks per second beside pgbench's single-row
+#                        inserts; its memory at rest, at peak, and with rally
+#                        unreachable (scripts/bench-sidecar.py)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
 #                        the matchmaker's commit to subscriber, and the mean
@@ -380,6 +385,12 @@ run_part sdk5_gateway bench-sdk5.py "$SDK5_CONNECTIONS" "$DURATION"
 WORLD_BATCHES=${BENCH_WORLD_BATCHES:-300}
 say "world state: $WORLD_BATCHES batches of 1,000 blocks, chunk reads"
 run_part world_blocks bench-worlds.py "$WORLD_BATCHES"
+
+# ---- 5f. rally-sidecar: durable and buffered block writes, memory under pressure -------
+SIDECAR_BLOCKS=${BENCH_SIDECAR_BLOCKS:-200000}
+say "sidecar: $SIDECAR_BLOCKS blocks durable, then buffered; memory with rally unreachable"
+run_part sidecar bench-sidecar.py "$SIDECAR_BLOCKS"
+
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
 PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}

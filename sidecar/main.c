@@ -6,18 +6,22 @@
  * passes every other world-state call through (intake.h), with the fleet's
  * credentials (upstream.h).
  *
- *   rally-sidecar [--port N | --listen-fd FD] [--durable] [--lanes N]
- *                 [--capacity N] [--flush-ms N] [--flush-blocks N]
+ *   rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--durable]
+ *                 [--lanes N] [--capacity N] [--flush-ms N] [--flush-blocks N]
  *                 [--wait-ms N] [--timeout-ms N] [--stop-seconds S]
  *
  * Environment (the fleet agent sets it, as for its game servers): RALLY_URL,
  * GAMELIFT_SDK_FLEET_ID, RALLY_FLEET_SECRET_FILE (the fleet secret's file),
  * RALLY_SIDECAR_KEY (what the game server must present).
  *
+ * With --watch-pid (the agent's: the game server it serves), it stops by
+ * itself once that process is gone.
+ *
  * SIGTERM or SIGINT: no new connections, writes refused with 503, what is
  * buffered written out (for up to --stop-seconds, 10), then exit: 0 when
  * everything was written, 1 when some was not (logged).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,13 +39,14 @@ struct options {
     struct lanes_config lanes;
     struct intake_config intake;
     int stop_s;
+    pid_t watch;
 };
 
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: rally-sidecar [--port N | --listen-fd FD] [--durable] [--lanes N]\n"
-            "                     [--capacity N] [--flush-ms N] [--flush-blocks N]\n"
+            "usage: rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--durable]\n"
+            "                     [--lanes N] [--capacity N] [--flush-ms N] [--flush-blocks N]\n"
             "                     [--wait-ms N] [--timeout-ms N] [--stop-seconds S]\n"
             "  env: RALLY_URL, GAMELIFT_SDK_FLEET_ID, RALLY_FLEET_SECRET_FILE, RALLY_SIDECAR_KEY\n");
     return 2;
@@ -74,6 +79,8 @@ static int parse(int argc, char **argv, struct options *o)
             o->intake.port = (int)n;
         else if (strcmp(a, "--listen-fd") == 0 && (n = number(v, 0, 65535)) >= 0)
             o->intake.listen_fd = (int)n;
+        else if (strcmp(a, "--watch-pid") == 0 && (n = number(v, 1, 1L << 22)) >= 0)
+            o->watch = (pid_t)n;
         else if (strcmp(a, "--lanes") == 0 && (n = number(v, 1, LANES_MAX)) >= 0)
             o->lanes.nlanes = (int)n;
         else if (strcmp(a, "--capacity") == 0 && (n = number(v, 10000, 1L << 26)) >= 0)
@@ -133,9 +140,16 @@ int main(int argc, char **argv)
              intake_port(in), fleet, o.lanes.nlanes, o.lanes.capacity, o.lanes.flush_ms,
              o.lanes.flush_blocks, o.intake.durable ? "durable" : "buffered");
 
-    int sig = 0;
-    sigwait(&stop, &sig);
-    log_info("stopping (signal %d): writing out what is buffered", sig);
+    /* A signal, or the watched process gone (looked for every second). */
+    const struct timespec second = {1, 0};
+    int sig;
+    while ((sig = sigtimedwait(&stop, NULL, &second)) < 0)
+        if (o.watch > 0 && kill(o.watch, 0) < 0 && errno == ESRCH)
+            break;
+    if (sig > 0)
+        log_info("stopping (signal %d): writing out what is buffered", sig);
+    else
+        log_info("stopping (process %d is gone): writing out what is buffered", (int)o.watch);
     intake_quiesce(in);
     size_t left = lanes_drain(lanes, o.stop_s * 1000);
     intake_stop(in);

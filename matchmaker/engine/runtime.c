@@ -40,11 +40,35 @@ static int server_process(json_t *p, struct fm_server_process *out, struct fm_er
     return 0;
 }
 
+static int sidecar(json_t *s, struct fm_sidecar *out, struct fm_error *err)
+{
+    static const char *const known[] = {"Durable", "FlushMillis", "FlushBlocks", "BufferedBlocks",
+                                        NULL};
+    *out = (struct fm_sidecar){.flush_ms = 50, .flush_blocks = 5000, .buffered = 262144};
+    if (s == NULL)
+        return 0;
+    json_t *durable = json_object_get(s, "Durable");
+    if (!json_is_object(s))
+        return fm_fail(err, "Sidecar", "must be an object");
+    if (durable != NULL && !json_is_boolean(durable))
+        return fm_fail(err, "Sidecar.Durable", "must be true or false");
+    out->enabled = true;
+    out->durable = json_is_true(durable);
+    if (fm_known_fields(s, known, "Sidecar", err) < 0 ||
+        fm_int_field(s, "FlushMillis", 0, 60000, &out->flush_ms, err) < 0 ||
+        fm_int_field(s, "FlushBlocks", 1, 10000, &out->flush_blocks, err) < 0 ||
+        fm_int_field(s, "BufferedBlocks", 10000, 1 << 26, &out->buffered, err) < 0) {
+        fm_field_prefix(err, "Sidecar");
+        return -1;
+    }
+    return 0;
+}
+
 int fm_runtime_parse(json_t *runtime, struct fm_runtime *out, struct fm_error *err)
 {
     static const char *const known[] = {"GameSessionActivationTimeoutSeconds",
                                         "MaxConcurrentGameSessionActivations", "ServerProcesses",
-                                        NULL};
+                                        "Sidecar", NULL};
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
     out->activation_timeout_s = 300; /* GameLift's default */
@@ -54,7 +78,8 @@ int fm_runtime_parse(json_t *runtime, struct fm_runtime *out, struct fm_error *e
         return fm_fail(err, "", "must be an object");
     if (fm_known_fields(runtime, known, "RuntimeConfiguration", err) < 0 ||
         fm_int_field(runtime, known[0], 1, 600, &out->activation_timeout_s, err) < 0 ||
-        fm_int_field(runtime, known[1], 1, 2147483647, &out->max_activations, err) < 0)
+        fm_int_field(runtime, known[1], 1, 2147483647, &out->max_activations, err) < 0 ||
+        sidecar(json_object_get(runtime, "Sidecar"), &out->sidecar, err) < 0)
         return -1;
     json_t *procs = json_object_get(runtime, "ServerProcesses");
     if (procs == NULL)

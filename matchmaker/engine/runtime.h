@@ -9,6 +9,7 @@
 #define RALLY_ENGINE_RUNTIME_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fields.h"
@@ -25,12 +26,24 @@ struct fm_server_process {
     int concurrent;          /* ConcurrentExecutions */
 };
 
+/* rally's world-state sidecar beside each process (RuntimeConfiguration's
+ * "Sidecar", a rally extension; docs/sidecar.md): the agent starts one per
+ * process with these settings. */
+struct fm_sidecar {
+    bool enabled;       /* the object is there */
+    bool durable;       /* Durable: a write waits for its commit by default */
+    int flush_ms;       /* FlushMillis (50) */
+    int flush_blocks;   /* FlushBlocks (5000) */
+    int buffered;       /* BufferedBlocks, a lane's (262144) */
+};
+
 struct fm_runtime {
     struct fm_server_process procs[FM_MAX_SERVER_PROCESSES];
     size_t nprocs;
     int total;                /* the processes a host runs: the sum of concurrent */
     int max_activations;      /* MaxConcurrentGameSessionActivations (0: no limit) */
     int activation_timeout_s; /* GameSessionActivationTimeoutSeconds (300) */
+    struct fm_sidecar sidecar;
 };
 
 /* Validates a RuntimeConfiguration object (NULL: an empty one). Strings are

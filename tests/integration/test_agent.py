@@ -28,14 +28,17 @@ SERVER = {"LaunchPath": "rally-gameserver", "Parameters": "--port 0 --heartbeat-
 _computes = iter(range(1, 1 << 30))
 
 
-def configure(*processes, capacity=None, policy=None):
+def configure(*processes, capacity=None, policy=None, sidecar=None):
     """The fleet's RuntimeConfiguration, loaded as an operator would; with
     capacity ({"MinSize", ...}) its location sizes itself, with policy (a
-    TargetValue) by a target-based ScalingPolicy."""
+    TargetValue) by a target-based ScalingPolicy, with sidecar (its
+    settings) a rally-sidecar beside each process."""
     body = {"FleetId": FLEET, "Locations": [dict({"Location": "us-east-1"}, **(capacity or {}))],
             "RuntimeConfiguration": {"ServerProcesses": list(processes),
                                      "GameSessionActivationTimeoutSeconds": 5},
             "ProcessHeartbeatTimeoutSeconds": 5}
+    if sidecar is not None:
+        body["RuntimeConfiguration"]["Sidecar"] = sidecar
     if policy is not None:
         body["ScalingPolicy"] = {"PolicyType": "TargetBased", "MetricName": "PercentAvailableGameSessions",
                                  "TargetConfiguration": {"TargetValue": policy}}
@@ -291,6 +294,71 @@ def capacity():
     """us-east-1's InstanceCounts, as DescribeFleetCapacity tells them."""
     [c] = client().describe_fleet_capacity(FleetIds=[FLEET])["FleetCapacity"]
     return c["InstanceCounts"]
+
+
+def environ(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        return dict(v.decode().split("=", 1) for v in f.read().split(b"\0") if b"=" in v)
+
+
+def sidecar_of(pid):
+    """The pid of the rally-sidecar watching process pid, or None."""
+    needle = ["--watch-pid", str(pid)]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    argv = f.read().decode().split("\0")
+            except OSError:
+                continue
+            if argv[0].endswith("rally-sidecar") and any(argv[i:i + 2] == needle for i in range(len(argv))) \
+                    and alive(int(d)):
+                return int(d)
+    return None
+
+
+class Sidecars(AgentCase):
+    def status(self, env, key=None):
+        port = int(env["RALLY_SIDECAR_URL"].rsplit(":", 1)[1])
+        try:
+            return rally.request("GET", "/v1/sidecar/status", token=key or env["RALLY_SIDECAR_KEY"], port=port)
+        except OSError:
+            return None
+
+    def test_each_process_gets_a_sidecar_the_agent_keeps_running(self):
+        configure(dict(SERVER, ConcurrentExecutions=2), sidecar={"FlushMillis": 20, "Durable": True})
+        compute, log = self.agent()
+        self.assertTrue(wait_until(lambda: len(active(compute)) == 2, 15), active(compute))
+        victim = sorted(active(compute))[0]
+        pid = pid_of(victim)
+        env = environ(pid)
+        self.assertTrue(env["RALLY_SIDECAR_URL"].startswith("http://127.0.0.1:"))
+        self.assertEqual(len(env["RALLY_SIDECAR_KEY"]), 64)
+        self.assertTrue(wait_until(lambda: self.status(env) is not None, 5))
+        st = self.status(env)
+        self.assertEqual((st.status, st.json["flushMs"], st.json["durableByDefault"]), (200, 20, True))
+        self.assertEqual(self.status(env, key="x" * 64).status, 401)
+        # A sidecar killed is launched again on the same port and key.
+        side = sidecar_of(pid)
+        self.assertIsNotNone(side)
+        os.kill(side, signal.SIGKILL)
+        self.assertTrue(wait_until(lambda: sidecar_of(pid) not in (None, side), 10))
+        self.assertTrue(wait_until(lambda: (self.status(env) or st).status == 200 and
+                                   self.status(env).json["received"] == 0, 5))
+        # Its process killed: the sidecar goes with it, the replacement has
+        # one of its own.
+        side = sidecar_of(pid)
+        os.kill(pid, signal.SIGKILL)
+        self.assertTrue(wait_until(lambda: not alive(side), 10))
+        self.assertTrue(wait_until(lambda: settled(compute, 2, without={victim}), 15))
+        fresh = environ(pid_of(sorted(active(compute) - {victim})[0]))
+        self.assertTrue(wait_until(lambda: (self.status(fresh) or st).status == 200, 5))
+        self.assertIn("is launched again", open(log).read())
+
+    def test_a_bad_sidecar_configuration_is_refused(self):
+        for bad in ({"FlushBlocks": 0}, {"Durable": "yes"}, {"Lanes": 2}, []):
+            with self.assertRaises(subprocess.CalledProcessError):
+                configure(SERVER, sidecar=bad)
 
 
 class Capacity(AgentCase):
