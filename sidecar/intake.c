@@ -55,6 +55,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned int status, con
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", type);
+    if (status == 429) /* backpressure: room comes as the lanes flush */
+        MHD_add_response_header(r, "Retry-After", "1");
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -67,8 +69,8 @@ static enum MHD_Result answer_json(struct MHD_Connection *c, unsigned int status
     return text != NULL ? answer(c, status, "application/json", text, strlen(text)) : MHD_NO;
 }
 
-static enum MHD_Result answer_error(struct MHD_Connection *c, unsigned int status,
-                                    const char *code, const char *message)
+static enum MHD_Result answer_error(struct MHD_Connection *c, unsigned int status, const char *code,
+                                    const char *message)
 {
     return answer_json(c, status, json_pack("{s:s, s:s}", "error", code, "message", message));
 }
@@ -98,17 +100,18 @@ static bool query_flag(struct MHD_Connection *c, const char *name, bool otherwis
     return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
 }
 
-static enum MHD_Result write_blocks(struct intake *in, struct MHD_Connection *c,
-                                    const char *world, const struct request *rq)
+static enum MHD_Result write_blocks(struct intake *in, struct MHD_Connection *c, const char *world,
+                                    const struct request *rq)
 {
     json_t *body = json_loadb(rq->body, rq->len, 0, NULL);
     json_t *blocks = json_object_get(body, "blocks");
     size_t n = json_is_array(blocks) ? json_array_size(blocks) : 0;
     if (n < 1 || n > WORLD_MAX_BLOCKS || json_object_size(body) != 1) {
         json_decref(body);
-        return answer_error(c, 400, "invalid_body", "{\"blocks\": [[x, y, z, w], ...]}: 1 to 10000");
+        return answer_error(c, 400, "invalid_body",
+                            "{\"blocks\": [[x, y, z, w], ...]}: 1 to 10000");
     }
-    long (*v)[4] = malloc(n * sizeof(*v));
+    long(*v)[4] = malloc(n * sizeof(*v));
     if (v == NULL) {
         json_decref(body);
         return MHD_NO;
@@ -128,11 +131,12 @@ static enum MHD_Result write_blocks(struct intake *in, struct MHD_Connection *c,
     struct lanes_result res;
     lanes_write(in->lanes, world, (const long(*)[4])v, n, durable, in->cfg.timeout_ms, &res);
     free(v);
-    return answer_lanes(c, &res, json_pack("{s:I}", durable ? "written" : "buffered", (json_int_t)n));
+    return answer_lanes(c, &res,
+                        json_pack("{s:I}", durable ? "written" : "buffered", (json_int_t)n));
 }
 
-static enum MHD_Result clear_chunk(struct intake *in, struct MHD_Connection *c,
-                                   const char *world, const struct request *rq)
+static enum MHD_Result clear_chunk(struct intake *in, struct MHD_Connection *c, const char *world,
+                                   const struct request *rq)
 {
     json_int_t p = 0, q = 0;
     json_t *body = json_loadb(rq->body, rq->len, 0, NULL);
@@ -298,9 +302,8 @@ static bool gather(struct intake *in, struct request *rq, const char *data, size
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_ctx)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_ctx)
 {
     (void)version;
     struct intake *in = cls;

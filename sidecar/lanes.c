@@ -2,8 +2,8 @@
 #include "lanes.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,8 +180,8 @@ static void wait_on(struct ticket *t, struct lane *ln, uint16_t world)
     struct wait_node *w = &t->nodes[ln->index];
     if (w->linked || ln->seq_done >= ln->seq_in)
         return;
-    *w = (struct wait_node){.t = t, .seq = ln->seq_in, .world = world, .linked = true,
-                            .next = ln->waiters};
+    *w = (struct wait_node){
+        .t = t, .seq = ln->seq_in, .world = world, .linked = true, .next = ln->waiters};
     ln->waiters = w;
     t->outstanding++;
     pthread_cond_signal(&ln->work); /* a waiter: flush now */
@@ -345,9 +345,9 @@ static void flush(struct lane *ln, size_t n)
             }
             if (blocks == 0)
                 len = (size_t)snprintf(ln->text, 16, "{\"blocks\":[");
-            len += (size_t)snprintf(ln->text + len, BLOCK_TEXT + 1, "%s[%d,%d,%d,%d]",
-                                    blocks > 0 ? "," : "", (int)e->x, (int)e->y, (int)e->z,
-                                    (int)e->w);
+            len +=
+                (size_t)snprintf(ln->text + len, BLOCK_TEXT + 1, "%s[%d,%d,%d,%d]",
+                                 blocks > 0 ? "," : "", (int)e->x, (int)e->y, (int)e->z, (int)e->w);
             blocks++;
         }
         send_blocks(ln, world, &len, &blocks);
@@ -546,8 +546,8 @@ void lanes_write(struct lanes *l, const char *world, const long (*blocks)[4], si
             struct lane *ln =
                 lane_of(l, world_chunk_of(blocks[i][0]), world_chunk_of(blocks[i][2]));
             append(ln, (struct entry){(int32_t)blocks[i][0], (int32_t)blocks[i][1],
-                                      (int32_t)blocks[i][2], (int32_t)blocks[i][3],
-                                      (uint16_t)wi, BLOCK});
+                                      (int32_t)blocks[i][2], (int32_t)blocks[i][3], (uint16_t)wi,
+                                      BLOCK});
             if (ln->count == 1 || ln->count == (size_t)l->cfg.flush_blocks)
                 pthread_cond_signal(&ln->work);
         }
@@ -575,8 +575,8 @@ void lanes_clear(struct lanes *l, const char *world, long p, long q, int timeout
     if (wi < 0)
         result(out, 400, "a sidecar writes to at most %d worlds", LANES_MAX_WORLDS);
     else if (room_for(l, need, out)) {
-        append(ln, (struct entry){.x = (int32_t)p, .z = (int32_t)q, .world = (uint16_t)wi,
-                                  .kind = CLEAR});
+        append(ln, (struct entry){
+                       .x = (int32_t)p, .z = (int32_t)q, .world = (uint16_t)wi, .kind = CLEAR});
         wait_on(&t, ln, (uint16_t)wi);
         await(l, &t, timeout_ms);
     }
@@ -600,17 +600,16 @@ json_t *lanes_status(struct lanes *l)
     pthread_mutex_lock(&l->mu);
     for (int i = 0; i < l->cfg.nlanes; i++) {
         const struct lane *ln = &l->lanes[i];
-        json_array_append_new(lanes, json_pack("{s:I, s:I}", "held", (json_int_t)ln->count,
-                                               "inFlight",
-                                               (json_int_t)(ln->seq_taken - ln->seq_done)));
+        json_array_append_new(lanes,
+                              json_pack("{s:I, s:I}", "held", (json_int_t)ln->count, "inFlight",
+                                        (json_int_t)(ln->seq_taken - ln->seq_done)));
     }
     json_t *s = json_pack(
         "{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "lanes", lanes, "held",
         (json_int_t)held(l), "heldMax", (json_int_t)l->held_max, "capacity",
         (json_int_t)(l->cfg.capacity * (size_t)l->cfg.nlanes), "bufferBytes",
-        (json_int_t)((size_t)l->cfg.nlanes *
-                     ((l->cfg.capacity + FLUSH_MAX) * sizeof(struct entry) +
-                      FLUSH_MAX * BLOCK_TEXT + 64)),
+        (json_int_t)((size_t)l->cfg.nlanes * ((l->cfg.capacity + FLUSH_MAX) * sizeof(struct entry) +
+                                              FLUSH_MAX * BLOCK_TEXT + 64)),
         "received", (json_int_t)l->received, "written", (json_int_t)l->written, "dropped",
         (json_int_t)l->dropped, "refused", (json_int_t)l->refused, "flushes",
         (json_int_t)l->flushes, "retries", (json_int_t)l->retries, "flushMs",

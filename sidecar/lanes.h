@@ -38,11 +38,11 @@
 #define LANES_MAX_WORLDS 64
 
 struct lanes_config {
-    int nlanes;        /* 1..LANES_MAX */
-    size_t capacity;   /* entries a lane holds, at least one flush (10,000) */
-    int flush_ms;      /* the longest a buffered entry waits for its flush */
-    int flush_blocks;  /* a lane holding this many flushes at once */
-    int wait_ms;       /* how long a writer waits for room before a 429 */
+    int nlanes;       /* 1..LANES_MAX */
+    size_t capacity;  /* entries a lane holds, at least one flush (10,000) */
+    int flush_ms;     /* the longest a buffered entry waits for its flush */
+    int flush_blocks; /* a lane holding this many flushes at once */
+    int wait_ms;      /* how long a writer waits for room before a 429 */
 };
 
 /* What became of a call: status is the HTTP status to answer (200 written,

@@ -44,11 +44,12 @@ struct options {
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--durable]\n"
-            "                     [--lanes N] [--capacity N] [--flush-ms N] [--flush-blocks N]\n"
-            "                     [--wait-ms N] [--timeout-ms N] [--stop-seconds S]\n"
-            "  env: RALLY_URL, GAMELIFT_SDK_FLEET_ID, RALLY_FLEET_SECRET_FILE, RALLY_SIDECAR_KEY\n");
+    fprintf(
+        stderr,
+        "usage: rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--durable]\n"
+        "                     [--lanes N] [--capacity N] [--flush-ms N] [--flush-blocks N]\n"
+        "                     [--wait-ms N] [--timeout-ms N] [--stop-seconds S]\n"
+        "  env: RALLY_URL, GAMELIFT_SDK_FLEET_ID, RALLY_FLEET_SECRET_FILE, RALLY_SIDECAR_KEY\n");
     return 2;
 }
 
@@ -63,7 +64,10 @@ static long number(const char *s, long lo, long hi)
 static int parse(int argc, char **argv, struct options *o)
 {
     *o = (struct options){
-        .lanes = {.nlanes = 2, .capacity = 262144, .flush_ms = 50, .flush_blocks = 5000,
+        .lanes = {.nlanes = 2,
+                  .capacity = 262144,
+                  .flush_ms = 50,
+                  .flush_blocks = 5000,
                   .wait_ms = 1000},
         .intake = {.port = 7600, .listen_fd = -1, .timeout_ms = 30000},
         .stop_s = 10,

@@ -75,8 +75,8 @@ static char *token(struct upstream_conn *c, const char *stale)
 {
     struct upstream *u = c->u;
     pthread_mutex_lock(&u->lock);
-    if (u->token != NULL && (monotonic_s() >= u->token_until ||
-                             (stale != NULL && strcmp(stale, u->token) == 0))) {
+    if (u->token != NULL &&
+        (monotonic_s() >= u->token_until || (stale != NULL && strcmp(stale, u->token) == 0))) {
         free(u->token);
         u->token = NULL;
     }
@@ -97,8 +97,8 @@ static char *token(struct upstream_conn *c, const char *stale)
         if (rc != CURLE_OK)
             snprintf(c->error, sizeof(c->error), "rally unreachable: %s", curl_easy_strerror(rc));
         else if (status != 200 || got == NULL)
-            snprintf(c->error, sizeof(c->error),
-                     "rally refused fleet %s's credentials (HTTP %ld)", u->fleet_id, status);
+            snprintf(c->error, sizeof(c->error), "rally refused fleet %s's credentials (HTTP %ld)",
+                     u->fleet_id, status);
         else if ((u->token = strdup(got)) != NULL)
             u->token_until = monotonic_s() + (double)(ttl > 120 ? ttl - 60 : ttl / 2);
         json_decref(answer);

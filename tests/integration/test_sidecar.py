@@ -236,7 +236,7 @@ class Backpressure(SidecarCase):
         self.assertGreaterEqual(accepted, 10)
         r = self.sidecar.write(wid, batch)
         self.assertEqual(r.status, 429)
-        self.assertEqual(r.json["error"], "backpressure")
+        self.assertEqual((r.json["error"], r.headers["retry-after"]), ("backpressure", "1"))
         self.assertIn("not yet written", r.json["message"])
         rss = [rss_kib(self.sidecar.proc.pid)]
         for _ in range(200):
