@@ -8,8 +8,10 @@ kill -9 of the game server and the sidecar, and a PostgreSQL restart in the
 middle of its batches."""
 
 import hashlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -208,6 +210,33 @@ class Writes(SidecarCase):
         self.assertEqual(self.sidecar.call("POST", "/v1/worlds/bad%20id/blocks", {"blocks": [[0, 0, 0, 1]]}).status, 404)
         self.assertEqual(self.sidecar.call("GET", "/v1/fleet/processes").status, 404)
         self.assertEqual(self.sidecar.status()["received"], before)
+
+    def test_malformed_http_costs_it_nothing(self):
+        auth = b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+        for raw in (b"GARBAGE\r\n\r\n", b"\x00\xff" * 500,
+                    b"POST /v1/worlds/x/blocks HTTP/1.1\r\nHost: a\r\n" + auth + b"Content-Length: -5\r\n\r\n",
+                    b"POST /v1/worlds/x/blocks HTTP/1.1\r\nHost: a\r\n" + auth + b"Content-Length: 10\r\n\r\nabc",
+                    b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+                    b"POST /v1/worlds/x/blocks HTTP/1.1\r\nHost: a\r\n" + auth +
+                    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"):
+            with socket.create_connection(("127.0.0.1", self.sidecar.port), timeout=5) as c:
+                c.sendall(raw)
+                c.shutdown(socket.SHUT_WR)
+                try:
+                    c.recv(4096)
+                except OSError:
+                    pass
+        # A chunked body, well formed, is taken like any other.
+        wid = self.world()
+        body = json.dumps({"blocks": [[9, 9, 9, 9]]}).encode()
+        with socket.create_connection(("127.0.0.1", self.sidecar.port), timeout=5) as c:
+            c.sendall(b"POST /v1/worlds/%s/blocks?durable=true HTTP/1.1\r\nHost: a\r\n%sTransfer-Encoding: "
+                      b"chunked\r\nConnection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+                      % (wid.encode(), auth, len(body), body))
+            self.assertIn(b" 200 ", c.recv(4096).split(b"\r\n")[0] + b" ")
+        self.assertEqual(self.stored(wid, [[0, 0]])[(0, 0)], [(9, 9, 9, 9)])
+        self.assertIsNone(self.sidecar.proc.poll())
+        self.assertEqual(self.sidecar.call("GET", "/v1/sidecar/status").status, 200)
 
     def test_a_world_this_fleet_does_not_host_is_refused_by_rally(self):
         r = self.sidecar.write("ts-nobody-" + uuid.uuid4().hex[:6], [[0, 0, 0, 1]], durable=True)
