@@ -23,6 +23,7 @@ COPY tools/ tools/
 COPY gameserver/ gameserver/
 COPY agent/ agent/
 COPY gateway/ gateway/
+COPY sidecar/ sidecar/
 COPY sdk-common/ sdk-common/
 COPY client-sdk/ client-sdk/
 COPY tests/ tests/

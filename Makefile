@@ -148,11 +148,13 @@ $(LIBSERVER): $(BUILD)/obj/gameserver/rally_server.o $(SDK_COMMON_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(LIBSERVER)
+$(BUILD)/obj/gameserver/world.o: ALL_CFLAGS += -Isdk-common
+$(GAMESERVER_BIN): $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/world.o $(LIBSERVER)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
-ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/rally_server.o
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson -lcrypto
+ALL_OBJ += $(BUILD)/obj/gameserver/main.o $(BUILD)/obj/gameserver/world.o \
+	$(BUILD)/obj/gameserver/rally_server.o
 
 # The fleet agent (agent/): on the server SDK's handle, the engine's
 # RuntimeConfiguration parser, and libcommon's log and util.

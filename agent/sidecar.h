@@ -23,8 +23,8 @@
 struct sidecar {
     int listen_fd; /* -1: none */
     int port;
-    pid_t pid;     /* 0: not running */
-    char key[65];  /* hex of 32 random bytes */
+    pid_t pid;       /* 0: not running */
+    char key[65];    /* hex of 32 random bytes */
     double launched; /* monotonic seconds: relaunched no sooner than a second after */
 };
 

@@ -26,7 +26,11 @@
  * registers again (ProcessReady) to host the next one. A world (a game
  * session made by CreateGameSession, without MatchmakerData) stays up while
  * players come and go, until rally asks for it to end (TerminateGameSession),
- * as does a match then. A full game session takes no new seats: the server
+ * as does a match then. A persistent world (GameSessionData naming one,
+ * world.h) keeps its state in rally through the sidecar beside the process:
+ *   client: /place X Y Z W             server: PLACED X Y Z W (committed)
+ *   client: /look P Q                  server: CHUNK P Q: N blocks; x y z w, ...
+ * and its chat is saved when it ends and restored when it starts again. A full game session takes no new seats: the server
  * sets DENY_ALL while every seat is taken (UpdatePlayerSessionCreationPolicy)
  * and ACCEPT_ALL once a player leaves. With --backfill CONFIGURATION, a
  * player leaving a match makes the server ask for another (StartMatchBackfill
@@ -51,6 +55,7 @@
 #include <jansson.h>
 
 #include "rally_server.h"
+#include "world.h"
 
 #define MAX_CLIENTS 256
 #define LINE_MAX_LEN 512
@@ -68,6 +73,7 @@ static volatile sig_atomic_t stopping;
 static struct client clients[MAX_CLIENTS];
 static size_t nclients;
 static size_t joined; /* players admitted in this game session */
+static struct world *world_now; /* the persistent world this game session runs, or NULL */
 
 static void on_signal(int sig)
 {
@@ -152,6 +158,11 @@ static void on_line(rally_server *s, size_t i, bool active)
 {
     struct client *c = &clients[i];
     char out[LINE_MAX_LEN + 300];
+    if (c->admitted && world_now != NULL &&
+        world_line(world_now, c->player, c->line, out, sizeof(out))) {
+        send_line(c->fd, out); /* a world command's answer, for its player */
+        return;
+    }
     if (c->admitted) {
         snprintf(out, sizeof(out), "%s: %s\n", c->player, c->line);
         for (size_t k = 0; k < nclients; k++)
@@ -481,6 +492,8 @@ int main(int argc, char **argv)
                 say("rally ended process %s; %s", rally_server_process_id(s),
                     one_session ? "exiting" : "registering again");
                 close_all(s);
+                world_close(world_now, false); /* no longer ours to write */
+                world_now = NULL;
                 registered = active = false;
                 session[0] = '\0';
                 stopping = one_session;
@@ -493,6 +506,8 @@ int main(int argc, char **argv)
             if (rc == RALLY_SERVER_OK && gs != NULL && strcmp(gs->status, "TERMINATING") == 0) {
                 say("game session %s: termination asked; ending", gs->game_session_arn);
                 close_all(s);
+                world_close(world_now, true); /* a world saves before it ends */
+                world_now = NULL;
                 if (rally_server_process_ending(s) != RALLY_SERVER_OK)
                     say("ProcessEnding: %s", rally_server_message(s));
                 registered = active = false;
@@ -516,6 +531,10 @@ int main(int argc, char **argv)
                 joined = 0;
                 game_over();
                 game_heard(gs);
+                world_close(world_now, false);
+                if ((world_now = world_open(gs->game_session_data)) != NULL)
+                    say("game session %s runs world %s", gs->game_session_arn,
+                        world_id(world_now));
                 if (strcmp(gs->status, "ACTIVE") == 0 ||
                     rally_server_activate(s, session) == RALLY_SERVER_OK) {
                     active = true;
@@ -571,6 +590,8 @@ int main(int argc, char **argv)
             last_busy = -1e9; /* everyone came and left: over now */
     }
     close_all(s);
+    world_close(world_now, registered); /* stopped (a host drained): saved when it ran */
+    world_now = NULL;
     if (registered && rally_server_process_ending(s) != RALLY_SERVER_OK)
         say("ProcessEnding: %s", rally_server_message(s));
     game_over();

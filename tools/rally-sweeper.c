@@ -5,7 +5,9 @@
  * Each pass also ends fleet processes that stopped heartbeating and times
  * out player sessions past their reservation (fleet.expire()): placement and
  * AcceptPlayerSession check those clocks themselves, so this only makes the
- * outcome visible and frees what the dead held.
+ * outcome visible and frees what the dead held. And it tends the worlds
+ * (world.tend): one idle for its idleSeconds is asked to end, one whose game
+ * session ended without being asked to is started again (docs/worlds.md).
  *
  * RALLY_SWEEP_INTERVAL (seconds, default 30) between passes; a pass repeats
  * batches of RALLY_SWEEP_BATCH (default 500) while they come back full.
@@ -28,10 +30,11 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-enum { SWEEP, FLEET };
+enum { SWEEP, FLEET, WORLDS };
 static const struct db_stmt stmts[] = {
     [SWEEP] = {"sweep", "SELECT backend.sweep_expired($1::integer)", 1, true},
     [FLEET] = {"fleet", "SELECT fleet.expire()", 0, true},
+    [WORLDS] = {"worlds", "SELECT world.tend($1)", 1, false},
 };
 
 int main(void)
@@ -75,6 +78,12 @@ int main(void)
             log_warn("could not expire fleet sessions: %s", db_message());
         else if (strcmp(db_get(r, 0, 0), "0") != 0)
             log_info("fleet: %s process(es) and reservation(s) expired", db_get(r, 0, 0));
+        arena_reset(&a);
+        const char *region[] = {cfg->region};
+        if (db_exec(&a, &stmts[WORLDS], region, &r) != DB_OK)
+            log_warn("could not tend the worlds: %s", db_message());
+        else if (strcmp(db_get(r, 0, 0), "0") != 0)
+            log_info("worlds: %s ended for being idle or started again", db_get(r, 0, 0));
         arena_reset(&a);
         for (long s = 0; s < interval && !stopping; s++)
             sleep(1);

@@ -4,7 +4,13 @@
  * blocks (x, y, z) -> w, 0 <= y < 256, w = 0 for air) and saves, a world's
  * snapshot blobs of any size in parts (saves.c).
  *
- *   PUT  /v1/worlds/{id}               a backend's new world -> 201 (200: it exists)
+ *   PUT  /v1/worlds/{id}               a backend's new world -> 201 (200: it exists); with
+ *                                      {"fleetId", "location"?, "maxPlayers"?, "idleSeconds"?,
+ *                                      "gameProperties"?} its lifecycle settings (lifecycle.c)
+ *   GET  /v1/worlds/{id}               -> the world, its game session now, its newest save
+ *   POST /v1/worlds/{id}/join          {"playerId", "playerData"?} -> 200 {"playerSession"},
+ *                                      or 202 {"status"} while its game session starts or ends
+ *   POST /v1/worlds/{id}/stop          -> 202 while it ends (its server saves), 200
  *   POST /v1/worlds/{id}/host          {"gameSessionId"} -> 200 {"worldId","gameSessionId"}:
  *                                      the world is hosted by that game session
  *                                      (a game server's, of its fleet: made when new)
@@ -108,6 +114,22 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                         4, true},
     [W_CLEAR_CHUNK] = {"wo_clear", "SELECT world.clear_chunk($1::bigint, $2::integer, $3::integer)",
                        3, false},
+    [W_DESCRIBE] = {"wo_describe",
+                    "SELECT w.world_id, w.fleet_id, w.location, w.max_players, w.idle_seconds, "
+                    "w.running, w.sessions, g.game_session_arn, g.status, g.ip_address, g.port, "
+                    "g.seats_taken, (SELECT max(s.version) FROM world.saves s WHERE s.world_key "
+                    "= w.world_key AND s.status = 'COMPLETE'), w.game_properties::text "
+                    "FROM world.worlds w LEFT JOIN fleet.game_sessions g "
+                    "ON g.game_session_id = w.game_session_id WHERE w.world_key = $1::bigint",
+                    1, true},
+    [W_CONFIGURE] = {"wo_configure",
+                     "SELECT outcome, detail FROM world.configure($1, $2, $3, $4::integer, "
+                     "$5::integer, $6::jsonb)",
+                     6, true},
+    [W_JOIN] = {"wo_join",
+                "SELECT outcome, detail, answer::text FROM world.join($1, $2, $3, $4, $5)", 5,
+                false},
+    [W_STOP] = {"wo_stop", "SELECT outcome, detail FROM world.stop($1)", 1, true},
 };
 
 const struct db_stmt *world_stmt(enum world_stmt stmt)
@@ -151,16 +173,7 @@ const char *world_key(struct http_req *req, struct http_resp *resp)
     return key;
 }
 
-static void handle_create(struct http_req *req, struct http_resp *resp)
-{
-    if (!world_id_ok(req, resp))
-        return;
-    const char *p[] = {req->path_id};
-    PGresult *r = world_call(req, resp, W_CREATE, p);
-    if (r != NULL)
-        http_reply(req, resp, strcmp(db_get(r, 0, 0), "created") == 0 ? 201 : 200,
-                   json_pack("{s:s}", "worldId", req->path_id));
-}
+
 
 static void handle_host(struct http_req *req, struct http_resp *resp)
 {
@@ -199,7 +212,10 @@ static void handle_host(struct http_req *req, struct http_resp *resp)
 #define BACKEND (AUTH_SCOPE_ADMIN | AUTH_SCOPE_AWS_BACKEND)
 
 static const struct http_route routes[] = {
-    {"create_world", "PUT", &dialect_native, BACKEND, handle_create},
+    {"world", "PUT", &dialect_native, BACKEND, handle_world_put},
+    {"world", "GET", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_world_get},
+    {"join", "POST", &dialect_native, BACKEND, handle_join},
+    {"stop", "POST", &dialect_native, BACKEND, handle_stop},
     {"host_world", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_host},
     {"write_blocks", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_write_blocks},
     {"read_chunks", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_read_chunks},

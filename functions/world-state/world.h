@@ -1,7 +1,8 @@
 /*
  * world-state's modules: main.c (the route table, the statements, worlds
- * and who may use them), blocks.c (the block store), items.c (keys and
- * values), saves.c (snapshot blobs). Handlers answer through serve.h; the statements are one table,
+ * and who may use them), lifecycle.c (a world's settings, players joining,
+ * its end), blocks.c (the block store), items.c (keys and values), saves.c
+ * (snapshot blobs). Handlers answer through serve.h; the statements are one table,
  * prepared on every connection.
  */
 #ifndef RALLY_WORLD_STATE_H
@@ -29,6 +30,10 @@ enum world_stmt {
     W_ITEMS_PUT,
     W_ITEM_GET,
     W_ITEMS_PREFIX,
+    W_DESCRIBE,
+    W_CONFIGURE,
+    W_JOIN,
+    W_STOP,
     W_NSTMTS
 };
 
@@ -42,6 +47,12 @@ PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_st
 /* The path's world, as this caller may use it: its key (an arena string),
  * or NULL after answering 404 (unknown, or not the caller's). */
 const char *world_key(struct http_req *req, struct http_resp *resp);
+
+/* lifecycle.c */
+void handle_world_get(struct http_req *req, struct http_resp *resp);
+void handle_world_put(struct http_req *req, struct http_resp *resp);
+void handle_join(struct http_req *req, struct http_resp *resp);
+void handle_stop(struct http_req *req, struct http_resp *resp);
 
 /* blocks.c */
 void handle_write_blocks(struct http_req *req, struct http_resp *resp);

@@ -30,11 +30,11 @@ struct fm_server_process {
  * "Sidecar", a rally extension; docs/sidecar.md): the agent starts one per
  * process with these settings. */
 struct fm_sidecar {
-    bool enabled;       /* the object is there */
-    bool durable;       /* Durable: a write waits for its commit by default */
-    int flush_ms;       /* FlushMillis (50) */
-    int flush_blocks;   /* FlushBlocks (5000) */
-    int buffered;       /* BufferedBlocks, a lane's (262144) */
+    bool enabled;     /* the object is there */
+    bool durable;     /* Durable: a write waits for its commit by default */
+    int flush_ms;     /* FlushMillis (50) */
+    int flush_blocks; /* FlushBlocks (5000) */
+    int buffered;     /* BufferedBlocks, a lane's (262144) */
 };
 
 struct fm_runtime {

@@ -696,6 +696,8 @@ BEGIN
         detail := g.status;
         RETURN;
     END IF;
+    UPDATE fleet.game_sessions SET ending_asked = true
+        WHERE fleet.game_sessions.game_session_id = g.game_session_id;
     IF p_mode = 'FORCE_TERMINATE' THEN
         PERFORM fleet.end_game_session(g.game_session_id, 'FORCE_TERMINATED');
         UPDATE fleet.processes SET status = 'TERMINATED', status_reason = 'FORCE_TERMINATED',

@@ -286,3 +286,211 @@ BEGIN
     RETURN jsonb_build_object('items', written);
 END;
 $$;
+
+-- ---- lifecycle (sql/024_world_lifecycle.sql, docs/worlds.md "Lifecycle") ----
+
+-- A world's lifecycle settings, from a backend principal: the fleet (and
+-- location) its game sessions run on, their maximum players and game
+-- properties, and how long it may stay without players before it is ended
+-- (NULL: never). The world is made when new. Outcomes: created, updated,
+-- unknown_fleet, unknown_location (detail: the fleet's locations).
+CREATE OR REPLACE FUNCTION world.configure(p_world text, p_fleet text, p_location text,
+                                           p_max integer, p_idle integer, p_properties jsonb,
+                                           OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    f fleet.fleets%ROWTYPE;
+BEGIN
+    SELECT * INTO f FROM fleet.fleets WHERE fleet_id = p_fleet;
+    IF NOT FOUND THEN
+        outcome := 'unknown_fleet';
+        RETURN;
+    END IF;
+    IF p_location IS NOT NULL AND NOT p_location = ANY (f.locations) THEN
+        outcome := 'unknown_location';
+        detail := array_to_string(f.locations, ', ');
+        RETURN;
+    END IF;
+    INSERT INTO world.worlds (world_id, fleet_id, location, max_players, idle_seconds,
+                              game_properties)
+        VALUES (p_world, p_fleet, p_location, p_max, p_idle, p_properties)
+        ON CONFLICT (world_id) DO UPDATE
+            SET fleet_id = EXCLUDED.fleet_id, location = EXCLUDED.location,
+                max_players = EXCLUDED.max_players, idle_seconds = EXCLUDED.idle_seconds,
+                game_properties = EXCLUDED.game_properties
+        RETURNING CASE WHEN xmax = 0 THEN 'created' ELSE 'updated' END INTO outcome;
+END;
+$$;
+
+-- Starts the world's next game session on an idle process of its fleet.
+-- Its GameSessionData names the world, the session's number and the save to
+-- restore: {"worldId", "session", "saveVersion"} (null: none yet). The
+-- world is hosted by it at once, so its server may use the world as soon as
+-- it hears of it. The caller holds the world's row. Outcomes: starting
+-- (detail: the game session's ARN), and create_game_session's refusals
+-- (no_capacity, unknown_fleet, unknown_location).
+CREATE OR REPLACE FUNCTION world.start(p_key bigint, p_region text,
+                                       OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    w world.worlds%ROWTYPE;
+    c record;
+    save integer;
+BEGIN
+    SELECT * INTO w FROM world.worlds WHERE world_key = p_key;
+    SELECT max(version) INTO save FROM world.saves
+        WHERE world_key = p_key AND status = 'COMPLETE';
+    SELECT * INTO c FROM fleet.create_game_session(
+        w.fleet_id, w.location, w.max_players, w.world_id, w.game_properties,
+        jsonb_build_object('worldId', w.world_id, 'session', w.sessions + 1,
+                           'saveVersion', save)::text,
+        NULL, 'world-' || w.world_key || '-' || (w.sessions + 1), p_region);
+    IF c.outcome NOT IN ('created', 'existing') THEN
+        outcome := c.outcome;
+        detail := c.detail;
+        RETURN;
+    END IF;
+    UPDATE world.worlds SET game_session_id = c.game_session_id, hosted_at = now(),
+                            sessions = sessions + 1, running = true
+        WHERE world_key = p_key;
+    outcome := 'starting';
+    detail := (SELECT game_session_arn FROM fleet.game_sessions
+               WHERE game_session_id = c.game_session_id);
+END;
+$$;
+
+-- A player joins the world: a seat in its running game session, or, when
+-- none runs, its next game session started. Outcomes: joined (answer: the
+-- PlayerSession in GameLift's shape), activating / terminating (detail: the
+-- game session's ARN: ask again shortly), starting (likewise, a new one),
+-- unknown_world, no_fleet (a world for storage only), and the refusals of
+-- create_player_sessions (deny_all, full) and world.start (no_capacity ...).
+CREATE OR REPLACE FUNCTION world.join(p_world text, p_player text, p_data text, p_region text,
+                                      p_account text, OUT outcome text, OUT detail text,
+                                      OUT answer jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    w world.worlds%ROWTYPE;
+    g fleet.game_sessions%ROWTYPE;
+    ps fleet.player_sessions%ROWTYPE;
+    made record;
+BEGIN
+    SELECT * INTO w FROM world.worlds WHERE world_id = p_world FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'unknown_world';
+        RETURN;
+    ELSIF w.fleet_id IS NULL THEN
+        outcome := 'no_fleet';
+        RETURN;
+    END IF;
+    SELECT * INTO g FROM fleet.game_sessions WHERE game_session_id = w.game_session_id;
+    IF FOUND AND g.status IN ('ACTIVATING', 'TERMINATING') THEN
+        outcome := lower(g.status);
+        detail := g.game_session_arn;
+        RETURN;
+    ELSIF NOT FOUND OR g.status <> 'ACTIVE' THEN
+        SELECT * INTO made FROM world.start(w.world_key, p_region);
+        outcome := made.outcome;
+        detail := made.detail;
+        RETURN;
+    END IF;
+    SELECT * INTO made FROM fleet.create_player_sessions(g.game_session_id, NULL,
+                                                         ARRAY[p_player], ARRAY[p_data]);
+    IF made.outcome <> 'created' THEN
+        outcome := made.outcome;
+        detail := made.detail;
+        RETURN;
+    END IF;
+    SELECT * INTO ps FROM fleet.player_sessions
+        WHERE player_session_id = made.player_session_ids[1];
+    outcome := 'joined';
+    answer := fleet.player_session_json(ps, g, 'arn:aws:gamelift:' || p_region || ':' || p_account
+                                               || ':');
+END;
+$$;
+
+-- Ends the world (a backend principal's stop): not started again until a
+-- player joins; its game session, if one runs, is asked to end (its server
+-- saves and ends). Outcomes: stopping (detail: the game session's ARN),
+-- stopped (none ran), unknown_world.
+CREATE OR REPLACE FUNCTION world.stop(p_world text, OUT outcome text, OUT detail text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    w world.worlds%ROWTYPE;
+    t record;
+BEGIN
+    UPDATE world.worlds SET running = false WHERE world_id = p_world RETURNING * INTO w;
+    IF NOT FOUND THEN
+        outcome := 'unknown_world';
+        RETURN;
+    END IF;
+    outcome := 'stopped';
+    IF w.game_session_id IS NOT NULL THEN
+        SELECT * INTO t FROM fleet.terminate_game_session(w.game_session_id, NULL,
+                                                          'TRIGGER_ON_PROCESS_TERMINATE');
+        IF t.outcome = 'terminating' THEN
+            outcome := 'stopping';
+            detail := (SELECT game_session_arn FROM fleet.game_sessions
+                       WHERE game_session_id = w.game_session_id);
+        END IF;
+    END IF;
+END;
+$$;
+
+-- What the sweeper does for worlds on each pass: a world whose game session
+-- has had no player for its idle_seconds is asked to end (its server saves
+-- and ends); a world that should run but whose game session ended without
+-- being asked to (a crash, a host drained) is started again, backing off
+-- (2, 4, ... 300 s) while its sessions keep ending within a minute. Returns
+-- what it did (worlds ended and started).
+CREATE OR REPLACE FUNCTION world.tend(p_region text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := 0;
+    r record;
+    made record;
+    quick boolean;
+BEGIN
+    FOR r IN SELECT w.world_key, g.game_session_id FROM world.worlds w
+                JOIN fleet.game_sessions g ON g.game_session_id = w.game_session_id
+                WHERE w.fleet_id IS NOT NULL AND w.idle_seconds IS NOT NULL
+                  AND g.status = 'ACTIVE' AND g.seats_taken = 0
+                  AND greatest(g.activated_at,
+                               (SELECT max(ps.ended_at) FROM fleet.player_sessions ps
+                                WHERE ps.game_session_id = g.game_session_id))
+                      <= now() - w.idle_seconds * interval '1 second'
+    LOOP
+        UPDATE world.worlds SET running = false WHERE world_key = r.world_key;
+        PERFORM fleet.terminate_game_session(r.game_session_id, NULL,
+                                             'TRIGGER_ON_PROCESS_TERMINATE');
+        n := n + 1;
+    END LOOP;
+    FOR r IN SELECT w.world_key, w.crashes, g.ending_asked,
+                    g.ended_at - coalesce(g.activated_at, g.created_at) AS lived
+                FROM world.worlds w
+                JOIN fleet.game_sessions g ON g.game_session_id = w.game_session_id
+                WHERE w.fleet_id IS NOT NULL AND w.running AND g.status = 'TERMINATED'
+                  AND (w.restart_at IS NULL OR w.restart_at <= now())
+                FOR UPDATE OF w SKIP LOCKED
+    LOOP
+        IF r.ending_asked THEN
+            UPDATE world.worlds SET running = false WHERE world_key = r.world_key;
+            CONTINUE;
+        END IF;
+        SELECT * INTO made FROM world.start(r.world_key, p_region);
+        IF made.outcome <> 'starting' THEN /* no idle process yet: soon again */
+            UPDATE world.worlds SET restart_at = now() + interval '5 seconds'
+                WHERE world_key = r.world_key;
+            CONTINUE;
+        END IF;
+        quick := r.lived IS NULL OR r.lived < interval '1 minute';
+        UPDATE world.worlds
+            SET crashes = CASE WHEN quick THEN r.crashes + 1 ELSE 0 END,
+                restart_at = now() + least(300, 2 ^ CASE WHEN quick THEN r.crashes + 1 ELSE 0 END)
+                                     * interval '1 second'
+            WHERE world_key = r.world_key;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END;
+$$;

@@ -1,6 +1,7 @@
 """What tests and the bench ask of the processes a rally-agent runs: which
 of a compute's processes rally has ACTIVE, the OS process behind a process
-id (the agent hands it over in the environment, never argv), and agents
+id (the agent hands it over in the environment, never argv), its
+environment and its sidecar, and agents
 started for a fleet (the end-to-end bench's game servers)."""
 
 import os
@@ -27,6 +28,28 @@ def pid_of(process_id):
                         return int(d)
             except OSError:
                 pass
+    return None
+
+
+def environ(pid):
+    """A process's environment, as a dict."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        return dict(v.decode().split("=", 1) for v in f.read().split(b"\0") if b"=" in v)
+
+
+def sidecar_of(pid):
+    """The pid of the rally-sidecar beside process pid (its --watch-pid), or None."""
+    needle = ["--watch-pid", str(pid)]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    argv = f.read().decode().split("\0")
+            except OSError:
+                continue
+            if argv[0].endswith("rally-sidecar") and any(argv[i:i + 2] == needle for i in range(len(argv))) \
+                    and alive(int(d)):
+                return int(d)
     return None
 
 

@@ -15,7 +15,7 @@ import unittest
 
 import rally
 from rally import BIN, RUN, psql, wait_until
-from agents import active, alive, pid_of
+from agents import active, alive, environ, pid_of, sidecar_of
 from test_gamelift import client, raw
 from test_outbox import free_port
 
@@ -294,27 +294,6 @@ def capacity():
     """us-east-1's InstanceCounts, as DescribeFleetCapacity tells them."""
     [c] = client().describe_fleet_capacity(FleetIds=[FLEET])["FleetCapacity"]
     return c["InstanceCounts"]
-
-
-def environ(pid):
-    with open("/proc/%d/environ" % pid, "rb") as f:
-        return dict(v.decode().split("=", 1) for v in f.read().split(b"\0") if b"=" in v)
-
-
-def sidecar_of(pid):
-    """The pid of the rally-sidecar watching process pid, or None."""
-    needle = ["--watch-pid", str(pid)]
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % d, "rb") as f:
-                    argv = f.read().decode().split("\0")
-            except OSError:
-                continue
-            if argv[0].endswith("rally-sidecar") and any(argv[i:i + 2] == needle for i in range(len(argv))) \
-                    and alive(int(d)):
-                return int(d)
-    return None
 
 
 class Sidecars(AgentCase):
