@@ -193,7 +193,8 @@ ALL_OBJ += $(SIDECAR_OBJ)
 all: $(SIDECAR_BIN)
 
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
-SDK_USERS_OBJ := $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o \
+CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client-sdk/cli/*.c))
+SDK_USERS_OBJ := $(CLI_OBJ) \
 	$(BUILD)/obj/client-sdk/examples/matchmake.o \
 	$(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SEAT_OBJ)
 $(SDK_OBJ) $(SDK_USERS_OBJ): ALL_CFLAGS += -Iclient-sdk/include
@@ -217,8 +218,8 @@ $(SDK_PC): Makefile
 		'Requires.private: libcurl jansson' 'Libs: -L$${libdir} -lrally' \
 		'Cflags: -I$${includedir}' >$@
 
-$(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o: ALL_CFLAGS += -Igameserver -Iclient-sdk/examples
-$(RALLY_CLI): $(BUILD)/obj/client-sdk/cli/rally.o $(BUILD)/obj/client-sdk/cli/world.o $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
+$(CLI_OBJ): ALL_CFLAGS += -Igameserver -Iclient-sdk/examples
+$(RALLY_CLI): $(CLI_OBJ) $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson

@@ -72,7 +72,7 @@ struct client {
 static volatile sig_atomic_t stopping;
 static struct client clients[MAX_CLIENTS];
 static size_t nclients;
-static size_t joined; /* players admitted in this game session */
+static size_t joined;           /* players admitted in this game session */
 static struct world *world_now; /* the persistent world this game session runs, or NULL */
 
 static void on_signal(int sig)
@@ -533,8 +533,7 @@ int main(int argc, char **argv)
                 game_heard(gs);
                 world_close(world_now, false);
                 if ((world_now = world_open(gs->game_session_data)) != NULL)
-                    say("game session %s runs world %s", gs->game_session_arn,
-                        world_id(world_now));
+                    say("game session %s runs world %s", gs->game_session_arn, world_id(world_now));
                 if (strcmp(gs->status, "ACTIVE") == 0 ||
                     rally_server_activate(s, session) == RALLY_SERVER_OK) {
                     active = true;

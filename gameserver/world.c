@@ -93,8 +93,9 @@ struct world *world_open(const char *game_session_data)
     const char *url = getenv("RALLY_SIDECAR_URL"), *key = getenv("RALLY_SIDECAR_KEY");
     struct world *w = NULL;
     if (id != NULL && (url == NULL || key == NULL))
-        fprintf(stderr, "world %s: no sidecar beside this process (RALLY_SIDECAR_URL): its "
-                        "state cannot be reached\n",
+        fprintf(stderr,
+                "world %s: no sidecar beside this process (RALLY_SIDECAR_URL): its "
+                "state cannot be reached\n",
                 id);
     else if (id != NULL && strlen(id) < sizeof(w->id) && (w = calloc(1, sizeof(*w))) != NULL &&
              (w->chat = malloc(CHAT_MAX)) != NULL && rally_http_init(&w->http) == 0) {
@@ -129,8 +130,9 @@ static void place(struct world *w, const char *args, char *reply, size_t cap)
     }
     snprintf(path, sizeof(path), "/v1/worlds/%s/blocks?durable=true", w->id);
     long status = 0;
-    json_t *a = call_json(w, path, json_pack("{s:[[I,I,I,I]]}", "blocks", (json_int_t)x,
-                                             (json_int_t)y, (json_int_t)z, (json_int_t)v),
+    json_t *a = call_json(w, path,
+                          json_pack("{s:[[I,I,I,I]]}", "blocks", (json_int_t)x, (json_int_t)y,
+                                    (json_int_t)z, (json_int_t)v),
                           &status);
     const char *why = json_string_value(json_object_get(a, "message"));
     if (status == 200)
@@ -159,8 +161,8 @@ static void look(struct world *w, const char *args, char *reply, size_t cap)
         json_decref(a);
         return;
     }
-    size_t len = (size_t)snprintf(reply, cap, "CHUNK %ld %ld: %zu blocks", p, q,
-                                  json_array_size(blocks));
+    size_t len =
+        (size_t)snprintf(reply, cap, "CHUNK %ld %ld: %zu blocks", p, q, json_array_size(blocks));
     size_t i;
     json_t *b;
     json_array_foreach(blocks, i, b)

@@ -23,13 +23,20 @@
  *   server start --config NAME --player ID[:REGION=MS,...]...
  *                                  StartMatchmaking for a party
  *
- * Persistent worlds, through the GameLift service API with an AWS access
- * key (world.h says where it comes from):
+ * Persistent worlds, with an AWS access key (awskey.h says where it comes
+ * from). By name, with a lifecycle (docs/worlds.md):
+ *   world create NAME --fleet ID [--location L] [--max N] [--idle-seconds S]
+ *   world show NAME                its game session now, its newest save
+ *   world join NAME --player ID [--connect] [--say LINE]...
+ *                                  a seat (its game session started when none
+ *                                  runs); --say: lines for the sample server
+ *   world end NAME                 ends it (saved first) until a player joins
+ * As bare game sessions, through the GameLift service API:
  *   world create --fleet ID [--location L] [--max N] [--name NAME] [--property K=V]...
  *   world list --fleet ID [--location L] [--status STATUS]
- *   world join WORLD --player ID [--data TEXT] [--connect]
+ *   world join ARN --player ID [--data TEXT] [--connect]
  *                                  a seat; --connect: take it on the sample server
- *   world end WORLD [--force]      TerminateGameSession (--force: FORCE_TERMINATE)
+ *   world end ARN [--force]        TerminateGameSession (--force: FORCE_TERMINATE)
  *
  * Defaults: --url $RALLY_URL or http://127.0.0.1:8080; --credentials
  * $RALLY_CREDENTIALS or ~/.rally-guest.json; --timeout 120.
@@ -65,10 +72,13 @@ static int usage(void)
             "  latency REGION=HOST:PORT...\n"
             "  server describe ID... | explain ID | stop ID\n"
             "  server start --config NAME --player ID[:REGION=MS,...]...\n"
+            "  world create NAME --fleet ID [--location L] [--max N] [--idle-seconds S]\n"
+            "  world show NAME | world end NAME\n"
+            "  world join NAME --player ID [--connect] [--say LINE]...\n"
             "  world create --fleet ID [--location L] [--max N] [--name NAME] "
             "[--property K=V]...\n"
             "  world list --fleet ID [--location L] [--status STATUS]\n"
-            "  world join WORLD --player ID [--data TEXT] [--connect] | world end WORLD "
+            "  world join ARN --player ID [--data TEXT] [--connect] | world end ARN "
             "[--force]\n");
     return EXIT_USAGE;
 }

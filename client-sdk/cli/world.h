@@ -1,17 +1,16 @@
 /*
- * `rally world`: persistent worlds through rally's GameLift service API,
- * signed with an AWS access key as the AWS CLI signs (libcurl's SigV4):
+ * `rally world`: persistent worlds, signed with an AWS access key as the
+ * AWS CLI signs (awskey.h says where the key comes from). A world by NAME
+ * has a lifecycle and keeps its state (world_life.h: create, show, join,
+ * end); a world as a bare game session goes through rally's GameLift
+ * service API:
  *
  *   world create --fleet ID [--location L] [--max N] [--name NAME] [--property K=V]...
  *   world list --fleet ID [--location L] [--status STATUS]
- *   world join WORLD --player ID [--data TEXT] [--connect]
- *   world end WORLD [--force]
+ *   world join ARN --player ID [--data TEXT] [--connect]
+ *   world end ARN [--force]
  *
- * WORLD is a game session's ARN (GameLift's GameSessionId). The key comes
- * from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the AWS CLI's
- * credentials file (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials;
- * profile AWS_PROFILE, else default: `make run` writes .run/aws/credentials);
- * the region from AWS_REGION or AWS_DEFAULT_REGION, else us-east-1.
+ * ARN is a game session's (GameLift's GameSessionId).
  */
 #ifndef RALLY_CLI_WORLD_H
 #define RALLY_CLI_WORLD_H

@@ -9,10 +9,17 @@
 #define RALLY_EXAMPLE_SEAT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "rally/rally.h"
 
 /* 0 with the server's first line in answer (cap bytes), or -1. */
 int rally_example_take_seat(const struct rally_ticket *t, char *answer, size_t cap);
+
+/* rally_example_take_seat(), printing the first line to out, then, once
+ * the seat is taken ("OK"), each of the n lines sent in turn and the
+ * server's answer to it printed to out. */
+int rally_example_play(const struct rally_ticket *t, char *const *lines, size_t n, char *answer,
+                       size_t cap, FILE *out);
 
 #endif

@@ -45,10 +45,11 @@ static bool read_settings(struct http_req *req, struct http_resp *resp, json_t *
                        "location", &location, "maxPlayers", &max, "idleSeconds", &idle,
                        "gameProperties", &props) != 0)
         return bad(req, resp, jerr.text);
-    if (!util_is_token(fleet, 128, "-_.") || (location != NULL && !util_is_token(location, 64, "-")))
+    if (!util_is_token(fleet, 128, "-_.") ||
+        (location != NULL && !util_is_token(location, 64, "-")))
         return bad(req, resp, "fleetId and location: a fleet's id and one of its locations");
-    if (max != NULL && (!json_is_integer(max) || json_integer_value(max) < 1 ||
-                        json_integer_value(max) > 200))
+    if (max != NULL &&
+        (!json_is_integer(max) || json_integer_value(max) < 1 || json_integer_value(max) > 200))
         return bad(req, resp, "maxPlayers: 1 to 200");
     if (idle != NULL && !json_is_null(idle) &&
         (!json_is_integer(idle) || json_integer_value(idle) < 1 ||
@@ -80,9 +81,12 @@ void handle_world_get(struct http_req *req, struct http_resp *resp)
         return;
     json_t *w = json_pack("{s:s, s:b, s:i, s:i}", "worldId", db_get(r, 0, 0), "running",
                           strcmp(db_get(r, 0, 5), "t") == 0, "sessions",
-                          (int)strtol(db_get(r, 0, 6), NULL, 10), "maxPlayers", (int)strtol(db_get(r, 0, 3), NULL, 10));
-    static const char *const text[][2] = {{"fleetId", NULL},      {"location", NULL},
-                                          {"gameSessionId", NULL}, {"status", NULL},
+                          (int)strtol(db_get(r, 0, 6), NULL, 10), "maxPlayers",
+                          (int)strtol(db_get(r, 0, 3), NULL, 10));
+    static const char *const text[][2] = {{"fleetId", NULL},
+                                          {"location", NULL},
+                                          {"gameSessionId", NULL},
+                                          {"status", NULL},
                                           {"ipAddress", NULL}};
     static const int column[] = {1, 2, 7, 8, 9};
     for (size_t i = 0; i < sizeof(column) / sizeof(column[0]); i++)
@@ -139,8 +143,7 @@ static void not_yet(struct http_req *req, struct http_resp *resp, const char *st
 {
     resp->headers[resp->nheaders][0] = "Retry-After";
     resp->headers[resp->nheaders++][1] = "1";
-    http_reply(req, resp, 202,
-               json_pack("{s:s, s:s?}", "status", status, "gameSessionId", arn));
+    http_reply(req, resp, 202, json_pack("{s:s, s:s?}", "status", status, "gameSessionId", arn));
 }
 
 /* POST /v1/worlds/{id}/join {"playerId", "playerData"?}: a seat in the
@@ -199,9 +202,9 @@ void handle_stop(struct http_req *req, struct http_resp *resp)
     if (r == NULL)
         return;
     if (strcmp(db_get(r, 0, 0), "stopping") == 0)
-        http_reply(req, resp, 202,
-                   json_pack("{s:s, s:s}", "status", "TERMINATING", "gameSessionId",
-                             db_get(r, 0, 1)));
+        http_reply(
+            req, resp, 202,
+            json_pack("{s:s, s:s}", "status", "TERMINATING", "gameSessionId", db_get(r, 0, 1)));
     else
         http_reply(req, resp, 200, json_pack("{s:s}", "status", "STOPPED"));
 }

@@ -173,8 +173,6 @@ const char *world_key(struct http_req *req, struct http_resp *resp)
     return key;
 }
 
-
-
 static void handle_host(struct http_req *req, struct http_resp *resp)
 {
     const char *game_session = NULL;
