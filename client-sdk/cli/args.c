@@ -20,7 +20,7 @@ bool cli_has(int argc, char **argv, const char *name)
 }
 
 bool cli_flags_known(int argc, char **argv, int skip, const char *const *valued,
-                        const char *const *bare)
+                     const char *const *bare)
 {
     for (int i = skip; i < argc; i++) {
         bool ok = false;
@@ -40,7 +40,6 @@ const char *cli_text_of(json_t *o, const char *key)
     const char *v = json_string_value(json_object_get(o, key));
     return v != NULL ? v : "";
 }
-
 
 json_t *cli_properties(int argc, char **argv)
 {

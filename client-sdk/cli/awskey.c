@@ -91,7 +91,6 @@ static size_t collect(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-
 CURLcode aws_exchange(const char *url, const struct aws_key *k, const char *method,
                       const char *path, const char *target, const char *body, long *status,
                       json_t **out)

@@ -35,8 +35,8 @@ static json_t *world_call(const char *url, const struct aws_key *k, const char *
 /* The CLI's exit code for a call's status. */
 static int exit_for(long status)
 {
-    return status >= 200 && status < 300 ? 0
-           : status == 0                 ? EXIT_NETWORK
+    return status >= 200 && status < 300    ? 0
+           : status == 0                    ? EXIT_NETWORK
            : status == 401 || status == 403 ? EXIT_AUTH
            : status == 404                  ? EXIT_NOT_FOUND
            : status == 409                  ? EXIT_CONFLICT
@@ -58,8 +58,8 @@ int world_life_create(const char *url, const struct aws_key *k, int argc, char *
     const char *fleet = cli_flag(argc, argv, "--fleet");
     if (argc < 1 || fleet == NULL || !cli_flags_known(argc, argv, 1, valued, bare))
         return EXIT_USAGE;
-    json_t *in = json_pack("{s:s, s:o}", "fleetId", fleet, "gameProperties",
-                           cli_properties(argc, argv));
+    json_t *in =
+        json_pack("{s:s, s:o}", "fleetId", fleet, "gameProperties", cli_properties(argc, argv));
     if (cli_flag(argc, argv, "--location") != NULL)
         json_object_set_new(in, "location", json_string(cli_flag(argc, argv, "--location")));
     if (cli_flag(argc, argv, "--max") != NULL)
@@ -127,13 +127,11 @@ static int play(json_t *ps, int argc, char **argv)
     return strncmp(answer, "OK", 2) == 0 ? 0 : EXIT_CONFLICT;
 }
 
-int world_life_join(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json)
+/* A seat in the world (and, with --connect or --say, taken): 0, or the exit
+ * code. */
+static int join_once(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json)
 {
-    static const char *const valued[] = {"--player", "--data", "--say", NULL};
-    static const char *const bare[] = {"--connect", NULL};
     const char *player = cli_flag(argc, argv, "--player");
-    if (argc < 1 || player == NULL || !cli_flags_known(argc, argv, 1, valued, bare))
-        return EXIT_USAGE;
     long status = 0;
     json_t *out = NULL;
     /* 202 while its game session starts (or ends, before the next), 503
@@ -161,6 +159,28 @@ int world_life_join(const char *url, const struct aws_key *k, int argc, char **a
     if (rc == 0 && (cli_has(argc, argv, "--connect") || cli_flag(argc, argv, "--say") != NULL))
         rc = play(ps, argc, argv);
     json_decref(out);
+    return rc;
+}
+
+int world_life_join(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json)
+{
+    static const char *const valued[] = {"--player", "--data", "--say", NULL};
+    static const char *const bare[] = {"--connect", NULL};
+    if (argc < 1 || cli_flag(argc, argv, "--player") == NULL ||
+        !cli_flags_known(argc, argv, 1, valued, bare))
+        return EXIT_USAGE;
+    /* A seat its server refuses, or a server gone: the world's game session
+     * has just crashed and rally has not heard yet. It will, and start the
+     * world again: join once more, as a game client would. */
+    int rc = join_once(url, k, argc, argv, as_json);
+    for (int again = 0; again < 10 && (rc == EXIT_CONFLICT || rc == EXIT_NETWORK) &&
+                        (cli_has(argc, argv, "--connect") || cli_flag(argc, argv, "--say"));
+         again++) {
+        fprintf(stderr, "world %s: its server did not take the seat; joining again\n", argv[0]);
+        struct timespec pause = {1, 0};
+        nanosleep(&pause, NULL);
+        rc = join_once(url, k, argc, argv, as_json);
+    }
     return rc;
 }
 

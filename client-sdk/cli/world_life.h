@@ -19,7 +19,8 @@
 #include "awskey.h"
 
 /* Each runs one command (argv[0]: NAME, then its flags); the CLI's exit code. */
-int world_life_create(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json);
+int world_life_create(const char *url, const struct aws_key *k, int argc, char **argv,
+                      bool as_json);
 int world_life_show(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json);
 int world_life_join(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json);
 int world_life_end(const char *url, const struct aws_key *k, int argc, char **argv, bool as_json);

@@ -472,6 +472,10 @@ SEEDS = [
                 "POST /v1/fleet/player-sessions/{id}/remove"), 2),
     (fleet_body("/v1/fleet/computes", compute), 1), (deregister, 1),
     (world("PUT", ""), 1),
+    (world("GET", ""), 1),
+    (world("PUT", "", lambda ctx, rng: {"fleetId": "fleet-local", "idleSeconds": rng.randint(1, 99)}), 0.5),
+    (world("POST", "/join", lambda ctx, rng: {"playerId": "fuzz-%d" % rng.randrange(9)}), 0.5),
+    (world("POST", "/stop"), 0.5),
     (world("POST", "/host", lambda ctx, rng: {"gameSessionId": rng.choice(ctx.game_session_ids)}), 1),
     (world("POST", "/blocks", blocks), 2),
     (world("POST", "/chunks", lambda ctx, rng: {"chunks": [[rng.randint(-3, 3), rng.randint(-3, 3)]

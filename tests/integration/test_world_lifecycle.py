@@ -188,6 +188,31 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual((now["sessions"], now["running"], now["saveVersion"]), (1, False, 1), how)
             self.assertEqual(request("POST", "/v1/worlds/%s/stop" % wid, token=TOKEN).json["status"], "STOPPED")
 
+    def test_rally_world_shows_it(self):
+        """The demo of README: build in a world with `rally world`, kill -9
+        its server, join again, and it is there."""
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(RUN, "aws", "credentials"))
+
+        def cli(*args):
+            out = subprocess.run([os.path.join(BIN, "rally"), "--url", "http://127.0.0.1:%d" % rally.PORT,
+                                  "world"] + list(args), env=env, capture_output=True, text=True, timeout=90)
+            return out.returncode, out.stdout
+        wid = "lc-cli-" + uuid.uuid4().hex[:6]
+        self.assertEqual(cli("create", wid, "--fleet", FLEET, "--idle-seconds", "60"),
+                         (0, "world %s on fleet %s created\n" % (wid, FLEET)))
+        rc, out = cli("join", wid, "--player", "ann", "--say", "/place 1 2 3 7", "--say", "hello")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("says: OK ann\n> /place 1 2 3 7\nPLACED 1 2 3 7\n> hello\nann: hello\n", out)
+        os.kill(server_of(wid), signal.SIGKILL)
+        rc, out = cli("join", wid, "--player", "ann", "--say", "/look 0 0")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("> /look 0 0\nCHUNK 0 0: 1 blocks; 1 2 3 7\n", out)
+        rc, out = cli("show", wid)
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^%s ACTIVE sessions=2 players=\d " % wid)
+        self.assertEqual(cli("end", wid), (0, "world %s: ending (its server saves it first)\n" % wid))
+        self.assertEqual(cli("show", "lc-nope")[0], 4)
+
     def test_bad_input_is_refused(self):
         for body in ({"fleetId": "fleet-nope"}, {"fleetId": FLEET, "location": "mars-1"},
                      {"fleetId": FLEET, "maxPlayers": 0}, {"fleetId": FLEET, "idleSeconds": "soon"},
