@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,16 +43,17 @@ void sidecar_env(const struct sidecar *c, char url[64], char key[96])
 }
 
 void sidecar_launch(struct sidecar *c, const char *bin, char *const *env,
-                    const struct fm_sidecar *cfg, pid_t watch, double now)
+                    const struct fm_sidecar *cfg, pid_t watch, const char *process_id, double now)
 {
     /* argv: the path, then words split from one line (no shell). */
-    char path[4096], words[256], e_key[96];
+    char path[4096], words[384], e_key[96];
     char *argv[16];
     int argc = 0;
     snprintf(path, sizeof(path), "%s", bin);
     snprintf(words, sizeof(words),
-             "--listen-fd 3 --watch-pid %d --flush-ms %d --flush-blocks %d --capacity %d%s",
-             (int)watch, cfg->flush_ms, cfg->flush_blocks, cfg->buffered,
+             "--listen-fd 3 --watch-pid %d --process-id %s --flush-ms %d --flush-blocks %d "
+             "--capacity %d%s",
+             (int)watch, process_id, cfg->flush_ms, cfg->flush_blocks, cfg->buffered,
              cfg->durable ? " --durable" : "");
     snprintf(e_key, sizeof(e_key), "RALLY_SIDECAR_KEY=%s", c->key);
     argv[argc++] = path;
@@ -73,8 +75,9 @@ void sidecar_launch(struct sidecar *c, const char *bin, char *const *env,
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0); /* like the process it serves, it outlives the agent */
-        /* The socket as descriptor 3 and nothing else of the agent's. */
-        if (dup2(c->listen_fd, 3) < 0)
+        /* The socket as descriptor 3 and nothing else of the agent's
+         * (dup2 onto itself would keep its close-on-exec). */
+        if (c->listen_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(c->listen_fd, 3) < 0)
             _exit(127);
         close_range(4, ~0U, 0);
         for (int sig = 1; sig < NSIG; sig++)

@@ -8,7 +8,9 @@
  * a sidecar that dies is relaunched on the same port, and calls made
  * meanwhile wait in its backlog instead of being refused. The sidecar
  * watches its process (--watch-pid) and, once it is gone, writes out what
- * it buffered and exits, even when the agent itself was restarted.
+ * it buffered and exits, even when the agent itself was restarted; it
+ * writes as that process (--process-id), so rally refuses what it still
+ * holds once the process's world runs elsewhere.
  *
  * Ownership: the slot owns its struct sidecar (the socket, the key).
  */
@@ -39,9 +41,10 @@ int sidecar_open(struct sidecar *c);
 void sidecar_env(const struct sidecar *c, char url[64], char key[96]);
 
 /* Launches rally-sidecar (the executable at bin) on the open socket for
- * the process `watch`, with env (the processes' environment) plus its key. */
+ * the process `watch`, rally's process_id, with env (the processes'
+ * environment) plus its key. */
 void sidecar_launch(struct sidecar *c, const char *bin, char *const *env,
-                    const struct fm_sidecar *cfg, pid_t watch, double now);
+                    const struct fm_sidecar *cfg, pid_t watch, const char *process_id, double now);
 
 /* The process is gone: asks its sidecar to write out and end (SIGTERM; the
  * agent reaps it like any child) and closes the socket. */

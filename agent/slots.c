@@ -268,7 +268,7 @@ static void launch(struct slots *t, struct slot *s, double now)
         return;
     }
     if (s->side.listen_fd >= 0)
-        sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, pid, now);
+        sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, pid, s->process_id, now);
     s->pid = pid;
     s->start_time = start_time(pid);
     s->adopted = false;
@@ -366,7 +366,8 @@ void slots_run(struct slots *t, double now, bool draining)
     for (size_t i = 0; i < t->n; i++) {
         struct slot *s = &t->s[i];
         if (s->pid > 0 && s->side.listen_fd >= 0 && s->side.pid == 0 && now >= s->side.launched + 1)
-            sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, s->pid, now);
+            sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, s->pid, s->process_id,
+                           now);
         if (s->pid > 0 && !s->killed && s->kill_at > 0 && now >= s->kill_at) {
             log_warn("process %s (pid %d) did not end in time: SIGKILL", s->process_id,
                      (int)s->pid);

@@ -33,7 +33,8 @@ static long call(struct world *w, const char *method, const char *path, const ch
                                          .body_len = len,
                                          .content_type = type,
                                          .connect_timeout_ms = 3000,
-                                         .timeout_ms = 30000};
+                                         /* past the sidecar's own 30 s: its 504 comes */
+                                         .timeout_ms = 35000};
     long status = 0;
     return rally_http_exchange(&w->http, &r, &status) == CURLE_OK ? status : 0;
 }
@@ -119,24 +120,37 @@ const char *world_id(const struct world *w)
     return w->id;
 }
 
+/* n whole numbers separated by spaces, all of args; false otherwise. */
+static bool numbers(const char *args, long *out, int n)
+{
+    char *end = NULL;
+    for (int i = 0; i < n; i++, args = end) {
+        out[i] = strtol(args, &end, 10);
+        if (end == args)
+            return false;
+    }
+    return end != NULL && *end == '\0';
+}
+
 /* "/place X Y Z W": one block, answered once committed. */
 static void place(struct world *w, const char *args, char *reply, size_t cap)
 {
-    long x, y, z, v;
+    long v[4];
     char path[200];
-    if (sscanf(args, "%ld %ld %ld %ld", &x, &y, &z, &v) != 4) {
+    if (!numbers(args, v, 4)) {
         snprintf(reply, cap, "ERROR /place X Y Z W\n");
         return;
     }
+    long x = v[0], y = v[1], z = v[2];
     snprintf(path, sizeof(path), "/v1/worlds/%s/blocks?durable=true", w->id);
     long status = 0;
     json_t *a = call_json(w, path,
                           json_pack("{s:[[I,I,I,I]]}", "blocks", (json_int_t)x, (json_int_t)y,
-                                    (json_int_t)z, (json_int_t)v),
+                                    (json_int_t)z, (json_int_t)v[3]),
                           &status);
     const char *why = json_string_value(json_object_get(a, "message"));
     if (status == 200)
-        snprintf(reply, cap, "PLACED %ld %ld %ld %ld\n", x, y, z, v);
+        snprintf(reply, cap, "PLACED %ld %ld %ld %ld\n", x, y, z, v[3]);
     else
         snprintf(reply, cap, "ERROR %ld %s\n", status, why != NULL ? why : "sidecar unreachable");
     json_decref(a);
@@ -145,12 +159,13 @@ static void place(struct world *w, const char *args, char *reply, size_t cap)
 /* "/look P Q": the blocks of chunk (P, Q). */
 static void look(struct world *w, const char *args, char *reply, size_t cap)
 {
-    long p, q;
+    long pq[2];
     char path[200];
-    if (sscanf(args, "%ld %ld", &p, &q) != 2) {
+    if (!numbers(args, pq, 2)) {
         snprintf(reply, cap, "ERROR /look P Q\n");
         return;
     }
+    long p = pq[0], q = pq[1];
     snprintf(path, sizeof(path), "/v1/worlds/%s/chunks", w->id);
     long status = 0;
     json_t *a = call_json(w, path, json_pack("{s:[[I,I]]}", "chunks", (json_int_t)p, (json_int_t)q),

@@ -48,6 +48,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
     return more;
 }
 
+/* libcurl's progress callback: a cancelled exchange ends. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const struct transfer *t = ctx;
+    return atomic_load(t->r->cancel) ? 1 : 0;
+}
+
 /* Appends the header line head followed by value; NULL (the list freed)
  * when it does not fit or memory ran out. */
 static struct curl_slist *add_header(struct curl_slist *list, const char *head, const char *value)
@@ -63,7 +75,7 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *head, 
 
 CURLcode rally_http_exchange(struct rally_http *h, const struct rally_http_request *r, long *status)
 {
-    char url[2048];
+    char url[8192];
     struct transfer t = {.h = h, .r = r};
 
     *status = 0;
@@ -80,6 +92,8 @@ CURLcode rally_http_exchange(struct rally_http *h, const struct rally_http_reque
         headers = add_header(headers, "Authorization: Bearer ", r->token);
     if (headers != NULL && r->accept != NULL)
         headers = add_header(headers, "Accept: ", r->accept);
+    if (headers != NULL && r->header != NULL)
+        headers = add_header(headers, "", r->header);
     if (headers == NULL)
         return CURLE_OUT_OF_MEMORY;
 
@@ -98,6 +112,11 @@ CURLcode rally_http_exchange(struct rally_http *h, const struct rally_http_reque
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, r->timeout_ms);
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (r->cancel != NULL) {
+        curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, &t);
+    }
     CURLcode rc = curl_easy_perform(h->curl);
     const char *type = NULL;
     if (rc == CURLE_OK) {

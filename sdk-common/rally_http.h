@@ -25,7 +25,7 @@
  * response came (any HTTP status), otherwise what went wrong, which
  * curl_easy_strerror() names: CURLE_WRITE_ERROR when on_data ended the
  * transfer or memory ran out for the body, CURLE_URL_MALFORMAT for a URL
- * of 2 KiB or more, CURLE_OUT_OF_MEMORY when a header line did not fit in
+ * of 8 KiB or more, CURLE_OUT_OF_MEMORY when a header line did not fit in
  * 4 KiB or memory ran out for it.
  *
  * Threads: a struct rally_http is used by one thread at a time; the program
@@ -41,6 +41,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -67,6 +68,10 @@ struct rally_http_request {
     const char *body;         /* NULL: none; "" sends an empty body */
     size_t body_len;          /* the body's bytes (it may hold NULs); 0: strlen(body) */
     const char *content_type; /* NULL: application/json */
+    const char *header;       /* one more "Name: value" line, or NULL */
+    /* Non-NULL: the exchange ends (CURLE_ABORTED_BY_CALLBACK) within about
+     * a second of *cancel becoming true, from any thread. */
+    const _Atomic bool *cancel;
     long connect_timeout_ms;
     long timeout_ms;            /* the whole exchange, a stream's too */
     rally_http_data_fn on_data; /* NULL: only collect the body */

@@ -21,6 +21,8 @@
 /* The bodies passing through at once, all connections together. */
 #define PASS_POOL (64 * 1024 * 1024)
 #define MAX_CONNECTIONS 64
+/* A query passed on, encoded: an item's key (1,024 bytes) at 3 a byte, and more. */
+#define QUERY_MAX 6144
 
 struct intake {
     struct intake_config cfg;
@@ -80,7 +82,7 @@ static enum MHD_Result answer_lanes(struct MHD_Connection *c, const struct lanes
                                     json_t *ok)
 {
     if (res->status < 300)
-        return answer_json(c, (unsigned int)res->status, ok);
+        return answer_json(c, (unsigned int)res->status, ok != NULL ? ok : json_object());
     json_decref(ok);
     const char *code = res->status == 429   ? "backpressure"
                        : res->status == 503 ? "unavailable"
@@ -149,32 +151,47 @@ static enum MHD_Result clear_chunk(struct intake *in, struct MHD_Connection *c, 
     return answer_lanes(c, &res, json_loads(res.body, 0, NULL));
 }
 
-/* Appends "k=v" to the query being rebuilt, percent-encoded. */
+/* A query rebuilt from its decoded pairs, percent-encoded. */
+struct query {
+    char text[QUERY_MAX];
+    size_t len;
+    bool overflow;
+};
+
+static void query_put(struct query *q, char ch)
+{
+    if (q->len + 1 < sizeof(q->text))
+        q->text[q->len++] = ch;
+    else
+        q->overflow = true;
+    q->text[q->len] = '\0';
+}
+
+/* Appends "k=v" to the query. */
 static enum MHD_Result add_query(void *ctx, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
+    static const char hex[] = "0123456789ABCDEF";
     (void)kind;
-    char *q = ctx;
-    size_t len = strlen(q);
+    struct query *q = ctx;
     const char *parts[] = {key, value != NULL ? value : ""};
-    if (len + 1 < 2048) {
-        q[len] = len == 0 ? '?' : '&';
-        len++;
-    }
+    query_put(q, q->len == 0 ? '?' : '&');
     for (int k = 0; k < 2; k++) {
         for (const unsigned char *s = (const unsigned char *)parts[k]; *s != '\0'; s++) {
-            if (len + 4 >= 2048)
-                return MHD_NO;
             bool plain = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
                          (*s >= '0' && *s <= '9') || strchr("-_.~", *s) != NULL;
-            len += (size_t)(plain ? snprintf(q + len, 2, "%c", *s)
-                                  : snprintf(q + len, 4, "%%%02X", *s));
+            if (plain) {
+                query_put(q, (char)*s);
+                continue;
+            }
+            query_put(q, '%');
+            query_put(q, hex[*s >> 4]);
+            query_put(q, hex[*s & 15]);
         }
-        if (k == 0 && len + 1 < 2048)
-            q[len++] = '=';
-        q[len] = '\0';
+        if (k == 0)
+            query_put(q, '=');
     }
-    return MHD_YES;
+    return q->overflow ? MHD_NO : MHD_YES;
 }
 
 /* Hands the request to rally as it came, with the fleet's credentials. */
@@ -188,9 +205,12 @@ static enum MHD_Result pass(struct intake *in, struct MHD_Connection *c, const c
         return MHD_NO;
     if (!conn->ready && upstream_conn_init(&conn->up, in->u) == 0)
         conn->ready = true;
-    char path[2600], query[2048] = "";
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query, query);
-    snprintf(path, sizeof(path), "%s%s", url, query);
+    char path[QUERY_MAX + 512];
+    struct query query = {.len = 0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query, &query);
+    if (query.overflow)
+        return answer_error(c, 414, "too_long", "the query is over the sidecar's limit");
+    snprintf(path, sizeof(path), "%s%s", url, query.text);
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     long status = conn->ready ? upstream_call(&conn->up, method, path, type, rq->body, rq->len) : 0;
     if (status == 0)
@@ -216,7 +236,8 @@ static enum MHD_Result sidecar_route(struct intake *in, struct MHD_Connection *c
     }
     if (strcmp(what, "flush") == 0 && strcmp(method, "POST") == 0) {
         lanes_barrier(in->lanes, in->cfg.timeout_ms, &res);
-        return answer_lanes(c, &res, json_pack("{s:b}", "flushed", 1));
+        return answer_lanes(
+            c, &res, json_pack("{s:b, s:I}", "flushed", 1, "dropped", (json_int_t)res.dropped));
     }
     return answer_error(c, 404, "not_found", "GET /v1/sidecar/status, POST /v1/sidecar/flush");
 }
@@ -314,7 +335,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                 "Authorization: Bearer <the sidecar's key> (RALLY_SIDECAR_KEY)");
         if ((rq = calloc(1, sizeof(*rq))) == NULL)
             return MHD_NO;
-        bool blocks = strstr(url, "/blocks") != NULL || strstr(url, "/chunks") != NULL;
+        char world[129];
+        const char *rest = "";
+        bool blocks = strncmp(url, "/v1/worlds/", 11) == 0 && world_path(url, world, &rest) &&
+                      (strcmp(rest, "/blocks") == 0 || strncmp(rest, "/chunks", 7) == 0);
         rq->limit = blocks ? SMALL_BODY : LARGE_BODY;
         *req_ctx = rq;
         const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");

@@ -17,8 +17,11 @@
  * Failures: when rally cannot be reached or answers 5xx, 408 or 429, the
  * flush is tried again, backing off to 2 s, for as long as the sidecar runs:
  * nothing is dropped for an outage. Any other 4xx (the world no longer
- * hosted by this fleet, 404) drops that world's entries of the flush, tells
- * their waiters why and logs it.
+ * hosted by this process, 404) drops the entries of that call, tells each
+ * waiter whose entries were among them and logs it.
+ *
+ * Worlds: entries name their world by one of LANES_MAX_WORLDS slots; a
+ * slot is free again once no entry of its world is held or in flight.
  *
  * Threads: every function may be called from any thread; one mutex guards
  * the lanes, held only to append or take entries, never across a call to
@@ -53,6 +56,7 @@ struct lanes_result {
     int status;
     char message[240];
     char body[256];
+    size_t dropped; /* a barrier's: entries rally refused among those it waited for */
 };
 
 struct lanes;
@@ -81,8 +85,8 @@ void lanes_write(struct lanes *l, const char *world, const long (*blocks)[4], si
 void lanes_clear(struct lanes *l, const char *world, long p, long q, int timeout_ms,
                  struct lanes_result *out);
 
-/* Returns once everything buffered before the call is written (200), or
- * after timeout_ms (504). */
+/* Returns once everything buffered before the call is written or refused
+ * (200, with out->dropped the refused), or after timeout_ms (504). */
 void lanes_barrier(struct lanes *l, int timeout_ms, struct lanes_result *out);
 
 /* Counters and what each lane holds, as JSON (a new reference). */

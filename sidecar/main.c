@@ -6,7 +6,7 @@
  * passes every other world-state call through (intake.h), with the fleet's
  * credentials (upstream.h).
  *
- *   rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--durable]
+ *   rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--process-id ID] [--durable]
  *                 [--lanes N] [--capacity N] [--flush-ms N] [--flush-blocks N]
  *                 [--wait-ms N] [--timeout-ms N] [--stop-seconds S]
  *
@@ -15,7 +15,8 @@
  * RALLY_SIDECAR_KEY (what the game server must present).
  *
  * With --watch-pid (the agent's: the game server it serves), it stops by
- * itself once that process is gone.
+ * itself once that process is gone; with --process-id (its id in rally),
+ * it may write only to the world that process hosts (upstream.h).
  *
  * SIGTERM or SIGINT: no new connections, writes refused with 503, what is
  * buffered written out (for up to --stop-seconds, 10), then exit: 0 when
@@ -40,13 +41,15 @@ struct options {
     struct intake_config intake;
     int stop_s;
     pid_t watch;
+    const char *process_id;
 };
 
 static int usage(void)
 {
     fprintf(
         stderr,
-        "usage: rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--durable]\n"
+        "usage: rally-sidecar [--port N | --listen-fd FD] [--watch-pid PID] [--process-id ID]\n"
+        "                     [--durable]\n"
         "                     [--lanes N] [--capacity N] [--flush-ms N] [--flush-blocks N]\n"
         "                     [--wait-ms N] [--timeout-ms N] [--stop-seconds S]\n"
         "  env: RALLY_URL, GAMELIFT_SDK_FLEET_ID, RALLY_FLEET_SECRET_FILE, RALLY_SIDECAR_KEY\n");
@@ -85,6 +88,8 @@ static int parse(int argc, char **argv, struct options *o)
             o->intake.listen_fd = (int)n;
         else if (strcmp(a, "--watch-pid") == 0 && (n = number(v, 1, 1L << 22)) >= 0)
             o->watch = (pid_t)n;
+        else if (strcmp(a, "--process-id") == 0 && v != NULL && strlen(v) < 128)
+            o->process_id = v;
         else if (strcmp(a, "--lanes") == 0 && (n = number(v, 1, LANES_MAX)) >= 0)
             o->lanes.nlanes = (int)n;
         else if (strcmp(a, "--capacity") == 0 && (n = number(v, 10000, 1L << 26)) >= 0)
@@ -131,7 +136,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    struct upstream *u = upstream_new(url, fleet, secret);
+    struct upstream *u = upstream_new(url, fleet, secret, o.process_id);
     memset(secret, 0, sizeof(secret));
     struct lanes *lanes = u != NULL ? lanes_start(&o.lanes, u) : NULL;
     struct intake *in = lanes != NULL ? intake_start(&o.intake, lanes, u) : NULL;

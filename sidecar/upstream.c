@@ -15,6 +15,7 @@
 
 struct upstream {
     char *url, *fleet_id, *fleet_secret;
+    char *process_header; /* "X-Rally-Process-Id: ...", or NULL */
     pthread_mutex_t lock; /* guards token and token_until */
     char *token;
     double token_until; /* monotonic seconds */
@@ -27,7 +28,8 @@ static double monotonic_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-struct upstream *upstream_new(const char *url, const char *fleet_id, const char *fleet_secret)
+struct upstream *upstream_new(const char *url, const char *fleet_id, const char *fleet_secret,
+                              const char *process_id)
 {
     struct upstream *u = calloc(1, sizeof(*u));
     if (u == NULL)
@@ -36,7 +38,13 @@ struct upstream *upstream_new(const char *url, const char *fleet_id, const char 
     u->url = strdup(url);
     u->fleet_id = strdup(fleet_id);
     u->fleet_secret = strdup(fleet_secret);
-    if (u->url == NULL || u->fleet_id == NULL || u->fleet_secret == NULL) {
+    if (process_id != NULL) {
+        size_t len = strlen(process_id) + 32;
+        if ((u->process_header = malloc(len)) != NULL)
+            snprintf(u->process_header, len, "X-Rally-Process-Id: %s", process_id);
+    }
+    if (u->url == NULL || u->fleet_id == NULL || u->fleet_secret == NULL ||
+        (process_id != NULL && u->process_header == NULL)) {
         upstream_free(u);
         return NULL;
     }
@@ -52,6 +60,7 @@ void upstream_free(struct upstream *u)
     free(u->fleet_secret);
     free(u->fleet_id);
     free(u->url);
+    free(u->process_header);
     free(u->token);
     pthread_mutex_destroy(&u->lock);
     free(u);
@@ -85,7 +94,8 @@ static char *token(struct upstream_conn *c, const char *stale)
                                              .base = u->url,
                                              .path = "/v1/identity/server",
                                              .connect_timeout_ms = CONNECT_TIMEOUT_MS,
-                                             .timeout_ms = 10000L};
+                                             .timeout_ms = 10000L,
+                                             .cancel = c->cancel};
         json_t *answer = NULL;
         long status = 0;
         CURLcode rc = rally_http_json(
@@ -129,8 +139,10 @@ long upstream_call(struct upstream_conn *c, const char *method, const char *path
             .body = body != NULL && len > 0 ? body : "",
             .body_len = len,
             .content_type = content_type,
+            .header = c->u->process_header,
+            .cancel = c->cancel,
             .connect_timeout_ms = CONNECT_TIMEOUT_MS,
-            .timeout_ms = CALL_TIMEOUT_MS,
+            .timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : CALL_TIMEOUT_MS,
         };
         CURLcode rc = rally_http_exchange(&c->http, &r, &status);
         if (rc != CURLE_OK) {

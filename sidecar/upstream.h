@@ -26,10 +26,20 @@ struct upstream_conn {
     struct rally_http http;
     /* Why the last call failed, when it did. */
     char error[160];
+    /* The longest the next call may take (0: a minute). */
+    long timeout_ms;
+    /* Non-NULL: calls end once it is true (the sidecar giving up). */
+    const _Atomic bool *cancel;
 };
 
-/* NULL when memory ran out. */
-struct upstream *upstream_new(const char *url, const char *fleet_id, const char *fleet_secret);
+/* NULL when memory ran out. With a process_id (the agent's: the game
+ * server's GAMELIFT_SDK_PROCESS_ID), every call says it is that process's
+ * (X-Rally-Process-Id), and rally lets it use only the world a game session
+ * of that process hosts: once its process is gone and the world runs
+ * elsewhere, what a sidecar still holds is refused, never written over the
+ * new server's writes. NULL: any world of the fleet's. */
+struct upstream *upstream_new(const char *url, const char *fleet_id, const char *fleet_secret,
+                              const char *process_id);
 void upstream_free(struct upstream *u);
 
 /* 0, or -1 when libcurl could not make a handle. */

@@ -51,7 +51,7 @@
 #include "world.h"
 
 static const struct db_stmt stmts[W_NSTMTS] = {
-    [W_KEY] = {"wo_key", "SELECT world.key_for($1, $2)", 2, true},
+    [W_KEY] = {"wo_key", "SELECT world.key_for($1, $2, $3)", 3, true},
     [W_CREATE] = {"wo_create", "SELECT outcome FROM world.create_world($1)", 1, true},
     [W_HOST] = {"wo_host", "SELECT outcome, detail FROM world.host_world($1, $2, $3)", 3, true},
     [W_WRITE_BLOCKS] = {"wo_write",
@@ -162,14 +162,18 @@ const char *world_key(struct http_req *req, struct http_resp *resp)
 {
     if (!world_id_ok(req, resp))
         return NULL;
-    const char *p[] = {req->path_id, fleet_of(req)};
+    /* A sidecar names the process it writes for (sidecar/upstream.h). */
+    const char *process = fleet_of(req) != NULL ? http_param(req, "HTTP_X_RALLY_PROCESS_ID") : NULL;
+    const char *p[] = {req->path_id, fleet_of(req), process};
     PGresult *r = world_call(req, resp, W_KEY, p);
     if (r == NULL)
         return NULL;
     const char *key = db_get(r, 0, 0);
     if (key == NULL)
         http_error(req, resp, 404, "not_found", "no such world%s",
-                   fleet_of(req) != NULL ? " hosted by a running game session of this fleet" : "");
+                   process != NULL ? " hosted by a running game session of this process"
+                   : fleet_of(req) ? " hosted by a running game session of this fleet"
+                                   : "");
     return key;
 }
 

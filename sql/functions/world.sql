@@ -5,14 +5,20 @@
 -- Whether p_fleet's game servers (NULL: a backend principal) may use the
 -- world: its key, or NULL when the world does not exist or is not hosted by
 -- a game session of that fleet that has not ended (as if it did not exist).
-CREATE OR REPLACE FUNCTION world.key_for(p_world text, p_fleet text) RETURNS bigint
+-- With p_process (a sidecar's: X-Rally-Process-Id), that game session must
+-- run on that process: a sidecar whose server died cannot write over the
+-- world's next server. Before sql/024 it had no p_process.
+DROP FUNCTION IF EXISTS world.key_for(text, text);
+CREATE OR REPLACE FUNCTION world.key_for(p_world text, p_fleet text, p_process text)
+RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT w.world_key FROM world.worlds w
         WHERE w.world_id = p_world
           AND (p_fleet IS NULL OR EXISTS (
                   SELECT 1 FROM fleet.game_sessions g
                   WHERE g.game_session_id = w.game_session_id AND g.fleet_id = p_fleet
-                    AND g.status <> 'TERMINATED'));
+                    AND g.status <> 'TERMINATED'
+                    AND (p_process IS NULL OR g.process_id = p_process)));
 $$;
 
 -- A world made by a backend principal; an existing one is answered as is.
@@ -428,7 +434,7 @@ BEGIN
     IF w.game_session_id IS NOT NULL THEN
         SELECT * INTO t FROM fleet.terminate_game_session(w.game_session_id, NULL,
                                                           'TRIGGER_ON_PROCESS_TERMINATE');
-        IF t.outcome = 'terminating' THEN
+        IF t.outcome = 'terminating' OR (t.outcome = 'ended' AND t.detail = 'TERMINATING') THEN
             outcome := 'stopping';
             detail := (SELECT game_session_arn FROM fleet.game_sessions
                        WHERE game_session_id = w.game_session_id);
@@ -460,6 +466,14 @@ BEGIN
                                 WHERE ps.game_session_id = g.game_session_id))
                       <= now() - w.idle_seconds * interval '1 second'
     LOOP
+        -- After the world's row, as world.join takes it: a player seated
+        -- meanwhile keeps the world up.
+        PERFORM 1 FROM world.worlds WHERE world_key = r.world_key FOR UPDATE;
+        CONTINUE WHEN NOT EXISTS (
+            SELECT 1 FROM world.worlds w JOIN fleet.game_sessions g
+                ON g.game_session_id = w.game_session_id
+            WHERE w.world_key = r.world_key AND g.game_session_id = r.game_session_id
+              AND g.status = 'ACTIVE' AND fleet.count_seats_now(g.game_session_id) = 0);
         UPDATE world.worlds SET running = false WHERE world_key = r.world_key;
         PERFORM fleet.terminate_game_session(r.game_session_id, NULL,
                                              'TRIGGER_ON_PROCESS_TERMINATE');
@@ -486,8 +500,9 @@ BEGIN
         quick := r.lived IS NULL OR r.lived < interval '1 minute';
         UPDATE world.worlds
             SET crashes = CASE WHEN quick THEN r.crashes + 1 ELSE 0 END,
-                restart_at = now() + least(300, 2 ^ CASE WHEN quick THEN r.crashes + 1 ELSE 0 END)
-                                     * interval '1 second'
+                restart_at = now() + least(300, 2 ^ CASE WHEN quick THEN least(r.crashes + 1, 9)
+                                                      ELSE 0 END) * interval '1 second'
+
             WHERE world_key = r.world_key;
         n := n + 1;
     END LOOP;

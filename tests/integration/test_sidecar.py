@@ -203,13 +203,79 @@ class Writes(SidecarCase):
             r = self.sidecar.call("POST", "/v1/worlds/%s/blocks" % wid, body)
             self.assertEqual(r.status, 400, body)
             self.assertIn(r.json["error"], ("invalid_body", "invalid_block"))
-        r = self.sidecar.call("POST", "/v1/worlds/%s/blocks" % wid, b"x" * (2 << 20))
-        self.assertEqual(r.status, 413)
+        # Over the limit: refused from its Content-Length, before the body.
+        with socket.create_connection(("127.0.0.1", self.sidecar.port), timeout=5) as c:
+            c.sendall(b"POST /v1/worlds/%s/blocks HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (wid.encode(), KEY.encode(), 2 << 20))
+            self.assertIn(b" 413 ", c.recv(4096).split(b"\r\n")[0] + b" ")
         r = self.sidecar.call("POST", "/v1/worlds/%s/chunks/clear" % wid, {"p": 0})
         self.assertEqual(r.status, 400)
         self.assertEqual(self.sidecar.call("POST", "/v1/worlds/bad%20id/blocks", {"blocks": [[0, 0, 0, 1]]}).status, 404)
         self.assertEqual(self.sidecar.call("GET", "/v1/fleet/processes").status, 404)
         self.assertEqual(self.sidecar.status()["received"], before)
+
+    def test_clears_in_one_flush_each_get_their_own_answer(self):
+        wid = self.world()
+        side = Sidecar(7656, "--lanes", "1")
+        answers = {}
+        try:
+            # world-state held still: the first flush stays in flight while
+            # both clears come, so that the next flush takes them together.
+            stopped = [int(pid) for pid in subprocess.run(
+                ["pgrep", "-f", "^%s/world-state" % BIN], capture_output=True, text=True).stdout.split()]
+            self.assertTrue(stopped)
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                first = threading.Thread(target=side.write, args=(wid, [[0, 0, 0, 1]], True))
+                first.start()
+                time.sleep(0.3)
+                clears = [threading.Thread(target=lambda pq: answers.__setitem__(pq, side.call(
+                    "POST", "/v1/worlds/%s/chunks/clear" % wid, {"p": pq[0], "q": pq[1]})), args=(pq,))
+                    for pq in ((0, 0), (5, 3))]
+                for t in clears:
+                    t.start()
+                time.sleep(0.3)
+            finally:
+                for pid in stopped:
+                    os.kill(pid, signal.SIGCONT)
+            first.join()
+            for t in clears:
+                t.join()
+        finally:
+            side.stop()
+        for (p, q), r in answers.items():
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual((r.json["p"], r.json["q"]), (p, q))
+
+    def test_writes_as_its_process_only(self):
+        """With --process-id (as the agent starts it), a sidecar may use only
+        the world a game session of that process hosts."""
+        wid = self.world()
+        wrong = Sidecar(7657, "--process-id", "process-" + uuid.uuid4().hex)
+        right = Sidecar(7658, "--process-id", self.server.process_id)
+        try:
+            r = wrong.write(wid, [[0, 0, 0, 1]], durable=True)
+            self.assertEqual(r.status, 404, r)
+            self.assertIn("this process", r.json["message"])
+            self.assertEqual(wrong.call("GET", "/v1/worlds/%s/items?key=k" % wid).status, 404)
+            self.assertEqual(right.write(wid, [[0, 0, 0, 2]], durable=True).status, 200)
+        finally:
+            wrong.stop()
+            right.stop()
+        self.assertEqual(self.stored(wid, [[0, 0]])[(0, 0)], [(0, 0, 0, 2)])
+
+    def test_worlds_come_and_go_past_its_slots(self):
+        for i in range(70):  # more than its 64 world slots, one after another
+            r = self.sidecar.write("ts-gone-%d" % i, [[0, 0, 0, 1]], durable=True)
+            self.assertEqual(r.status, 404, (i, r))
+
+    def test_a_query_over_its_limit_is_414(self):
+        wid = self.world()
+        r = self.sidecar.call("GET", "/v1/worlds/%s/items?key=%s" % (wid, ":" * 1024))
+        self.assertEqual(r.status, 404, r)  # passed on: rally has no such item
+        r = self.sidecar.call("GET", "/v1/worlds/%s/items?key=%s" % (wid, ":" * 2100))
+        self.assertEqual(r.status, 414, r)
 
     def test_malformed_http_costs_it_nothing(self):
         auth = b"Authorization: Bearer " + KEY.encode() + b"\r\n"
@@ -366,6 +432,22 @@ class Durability(SidecarCase):
         self.assertGreater(st["retries"], 0)
         self.assertEqual(st["dropped"], 0)
         self.check(wid, acked)
+
+    def test_stopping_gives_up_after_its_stop_seconds(self):
+        """rally accepting the connection and never answering: SIGTERM ends
+        the sidecar within --stop-seconds, saying what it could not write."""
+        hang = socket.socket()
+        hang.bind(("127.0.0.1", 0))
+        hang.listen(16)
+        try:
+            side = Sidecar(7659, "--stop-seconds", "2", url="http://127.0.0.1:%d" % hang.getsockname()[1])
+            self.assertEqual(side.write("ts-hang", [[0, 0, 0, 1]], durable=False).status, 202)
+            time.sleep(0.2)
+            started = time.monotonic()
+            self.assertEqual(side.stop(), 1)
+            self.assertLess(time.monotonic() - started, 6)
+        finally:
+            hang.close()
 
     def test_stopping_writes_out_what_is_buffered(self):
         wid = self.world()
