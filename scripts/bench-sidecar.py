@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """rally-sidecar bench (make bench 5f), against a running stack (its env
-file sourced) whose fleet-local has agents running game servers.
+file sourced).
 
     bench-sidecar.py BLOCKS OUT.json
 
-A world hosted by a game session of fleet-local, a rally-sidecar beside it
+A world hosted by a game session of fleet-local (on a process the bench
+registers and keeps heartbeating itself), a rally-sidecar beside it
 with the fleet's secret (as the agent starts one), and a game server's
 writes through it over 8 connections, batches of 250 random blocks of the
 25 chunks around the origin:
@@ -37,6 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from rally import BIN, ENV, RUN, psql, request, wait_until  # noqa: E402
 from pgbench_baseline import pgbench_inserts  # noqa: E402
+from test_fleet import Server  # noqa: E402
 from test_gamelift import client  # noqa: E402
 
 FLEET = "fleet-local"
@@ -62,22 +64,18 @@ def server_token():
 
 
 def hosted_world():
-    """A world hosted by a new ACTIVE game session of fleet-local."""
-    
-    gs = None
-    for _ in range(60):  # the agents may still be launching their processes
-        try:
-            gs = client().create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=4)["GameSession"]
-            break
-        except Exception:  # noqa: BLE001 - no idle process yet
-            time.sleep(1)
-    assert gs is not None, "no game session of fleet-local"
+    """A world hosted by a new ACTIVE game session of fleet-local, on a
+    process of the bench's own (make bench's stack runs no agents, and with
+    agents it would be one more idle process): (world, the process)."""
+    token = server_token()
+    server = Server(token, "us-east-1", 7689)
+    gs = client().create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=4)["GameSession"]
     assert wait_until(lambda: client().describe_game_sessions(GameSessionId=gs["GameSessionId"])
                       ["GameSessions"][0]["Status"] == "ACTIVE", 30)
     world = "bench-sidecar-" + uuid.uuid4().hex[:8]
-    r = request("POST", "/v1/worlds/%s/host" % world, {"gameSessionId": gs["GameSessionId"]}, token=server_token())
+    r = request("POST", "/v1/worlds/%s/host" % world, {"gameSessionId": gs["GameSessionId"]}, token=token)
     assert r.status == 200, r
-    return world, gs["GameSessionId"]
+    return world, server
 
 
 class Sidecar:
@@ -142,7 +140,7 @@ def bodies(n, seed):
 
 def main():
     blocks, out = int(sys.argv[1]), sys.argv[2]
-    world, _ = hosted_world()
+    world, server = hosted_world()
     side = Sidecar(7690)
     rest_kib = proc_kib(side.proc.pid, "VmRSS")
     path = "/v1/worlds/%s/blocks" % world
@@ -173,6 +171,8 @@ def main():
     slow.log.close()
 
     baseline = pgbench_inserts()
+    server.stop()
+    request("DELETE", "/v1/fleet/processes/" + server.process_id, token=server_token())
     psql("DELETE FROM world.worlds WHERE world_id = :'p1'", world)
     figures = {"blocks": blocks, "blocks_per_batch": PER_BATCH, "connections": CONNECTIONS,
                "durable_blocks_per_second": round(blocks / durable_s),
