@@ -75,8 +75,9 @@ static void settle(struct lane *ln, int world, enum entry_kind kind, size_t from
             snprintf(o->message, sizeof(o->message),
                      "not written before the sidecar stopped: %.100s", ln->conn.error);
         else
-            snprintf(o->message, sizeof(o->message), "rally refused a write of world %s: HTTP %ld %.120s",
-                     l->worlds[world], status, ln->conn.http.buf != NULL ? ln->conn.http.buf : "");
+            snprintf(o->message, sizeof(o->message),
+                     "rally refused a write of world %s: HTTP %ld %.120s", l->worlds[world], status,
+                     ln->conn.http.buf != NULL ? ln->conn.http.buf : "");
         log_error("lane %d: %s; %zu entries dropped", ln->index, o->message, n);
     }
     pthread_mutex_lock(&l->mu);
@@ -91,8 +92,7 @@ static void settle(struct lane *ln, int world, enum entry_kind kind, size_t from
 
 /* Sends the blocks of world gathered in ln->text (batch entries [from,
  * to)); *len and *n start over. */
-static void send_blocks(struct lane *ln, int world, size_t from, size_t to, size_t *len,
-                        size_t *n)
+static void send_blocks(struct lane *ln, int world, size_t from, size_t to, size_t *len, size_t *n)
 {
     if (*n == 0)
         return;
@@ -147,9 +147,9 @@ static void flush(struct lane *ln, size_t n)
             }
             if (blocks == 0)
                 len = (size_t)snprintf(ln->text, 16, "{\"blocks\":[");
-            len += (size_t)snprintf(ln->text + len, BLOCK_TEXT + 1, "%s[%d,%d,%d,%d]",
-                                    blocks > 0 ? "," : "", (int)e->x, (int)e->y, (int)e->z,
-                                    (int)e->w);
+            len +=
+                (size_t)snprintf(ln->text + len, BLOCK_TEXT + 1, "%s[%d,%d,%d,%d]",
+                                 blocks > 0 ? "," : "", (int)e->x, (int)e->y, (int)e->z, (int)e->w);
             blocks++;
         }
         send_blocks(ln, world, from, n, &len, &blocks);

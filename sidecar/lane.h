@@ -105,8 +105,8 @@ struct lanes {
     pthread_cond_t done, room;
     bool stopping, give_up;
     _Atomic bool cancel; /* give_up, for the calls in flight (upstream_conn.cancel) */
-    double stop_by;  /* monotonic ms: drain's deadline */
-    int inside;      /* calls of lanes_* in progress */
+    double stop_by;      /* monotonic ms: drain's deadline */
+    int inside;          /* calls of lanes_* in progress */
     /* Worlds by index; a slot whose refs (entries held or in flight) fell
      * to 0 may be taken by another world. */
     char worlds[LANES_MAX_WORLDS][129];
