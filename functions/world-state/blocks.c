@@ -1,11 +1,14 @@
 /* The block store of a world (docs/worlds.md, "Blocks"): batched writes,
  * reads by chunk and by version, a chunk cleared. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
+#include "chunklog.h"
 #include "jsonw.h"
+#include "serve.h"
 #include "world.h"
 #include "worldblock.h"
 
@@ -95,25 +98,42 @@ void handle_write_blocks(struct http_req *req, struct http_resp *resp)
     http_reply(req, resp, 200, json_pack("{s:o}", "chunks", chunks));
 }
 
-/* The rows of READ, one a chunk, as the answer's text. */
+/* A binary integer column (int4 or int8, big-endian) as decimal text. */
+static const char *integer_of(struct http_req *req, PGresult *r, int row, int col)
+{
+    const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, col);
+    int64_t n = 0;
+    for (int i = 0; i < PQgetlength(r, row, col); i++)
+        n = (int64_t)((uint64_t)n << 8 | v[i]);
+    if (PQgetlength(r, row, col) == 4)
+        n = (int32_t)n;
+    return arena_sprintf(req->arena, "%lld", (long long)n);
+}
+
+/* The rows of READ (binary: p, q, version, reset, blocks text, log), one a
+ * chunk, as the answer's text. */
 static const struct jsonw *render_chunks(struct http_req *req, PGresult *r)
 {
     size_t size = 64;
     for (int i = 0; i < PQntuples(r); i++)
-        size += 96 + (size_t)PQgetlength(r, i, 4);
+        size += 96 + (size_t)PQgetlength(r, i, 4) + 2 * (size_t)PQgetlength(r, i, 5);
     struct jsonw *w = jsonw_new(req->arena, size);
     jsonw_open(w, '{');
     jsonw_key(w, "chunks");
     jsonw_open(w, '[');
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *reset = db_get(r, i, 3);
         jsonw_open(w, '{');
-        jsonw_key_raw(w, "p", db_get(r, i, 0));
-        jsonw_key_raw(w, "q", db_get(r, i, 1));
-        jsonw_key_raw(w, "version", db_get(r, i, 2));
-        if (reset != NULL && strcmp(reset, "t") == 0)
+        jsonw_key_raw(w, "p", integer_of(req, r, i, 0));
+        jsonw_key_raw(w, "q", integer_of(req, r, i, 1));
+        jsonw_key_raw(w, "version", integer_of(req, r, i, 2));
+        if (*PQgetvalue(r, i, 3) != 0)
             jsonw_key_raw(w, "reset", "true");
-        jsonw_key_raw(w, "blocks", db_get(r, i, 4)); /* JSON text already */
+        jsonw_key(w, "blocks");
+        if (!PQgetisnull(r, i, 5))
+            chunklog_write(w, (const unsigned char *)PQgetvalue(r, i, 5),
+                           (size_t)PQgetlength(r, i, 5));
+        else
+            jsonw_raw(w, PQgetisnull(r, i, 4) ? "[]" : PQgetvalue(r, i, 4)); /* JSON text */
         jsonw_close(w, '}');
     }
     jsonw_close(w, ']');
@@ -160,11 +180,14 @@ void handle_read_chunks(struct http_req *req, struct http_resp *resp)
                        since != NULL
                            ? arena_sprintf(req->arena, "%lld", (long long)json_integer_value(since))
                            : NULL};
-    PGresult *r = world_call(req, resp, W_READ_CHUNKS, p);
-    if (r != NULL) {
-        const struct jsonw *w = render_chunks(req, r);
-        http_reply_text(req, resp, 200, w->text, w->len);
+    PGresult *r = NULL;
+    int rc = db_exec_bin(req->arena, world_stmt(W_READ_CHUNKS), p, NULL, NULL, true, &r);
+    if (rc != DB_OK) {
+        serve_db_error(req, resp, rc);
+        return;
     }
+    const struct jsonw *w = render_chunks(req, r);
+    http_reply_text(req, resp, 200, w->text, w->len);
 }
 
 void handle_clear_chunk(struct http_req *req, struct http_resp *resp)

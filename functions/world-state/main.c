@@ -58,11 +58,12 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                         "SELECT p, q, version FROM world.write_blocks($1::bigint, $2::integer[], "
                         "$3::integer[], $4::integer[], $5::integer[])",
                         5, false},
-    /* Every chunk asked, in order, with its blocks as JSON text
-     * (world.read_chunks keeps a chunk's solid blocks once read). */
+    /* Every chunk asked, in order, with its log or its changed blocks
+     * (world.read_chunks; blocks.c renders them). */
+
     [W_READ_CHUNKS] = {"wo_read",
-                       "SELECT p, q, version, reset, blocks FROM world.read_chunks($1::bigint, "
-                       "$2::integer[], $3::integer[], $4::bigint)",
+                       "SELECT p, q, version, reset, blocks, log FROM world.read_chunks("
+                       "$1::bigint, $2::integer[], $3::integer[], $4::bigint)",
                        4, true},
     [W_SAVE_BEGIN] = {"wo_save_begin", "SELECT world.begin_save($1::bigint)", 1, false},
     [W_SAVE_LIST] = {"wo_save_list",

@@ -73,25 +73,39 @@ BEGIN
 END;
 $$;
 
--- One batch of block writes, (p_x[i], p_y[i], p_z[i]) -> p_w[i], in one
--- statement: a block written twice in the batch keeps its last value; each
--- chunk the batch touches gets one new version, which its written blocks
--- carry. Returns the chunks touched with their new versions.
+-- One batch of block writes, (p_x[i], p_y[i], p_z[i]) -> p_w[i]: a block
+-- written twice in the batch keeps its last value; each chunk the batch
+-- touches gets one new version, which its written blocks carry, and the
+-- batch's blocks appended to its log (sql/025_chunk_log.sql). A log grown
+-- past 4,096 blocks is rewritten as the chunk's solid blocks, under the
+-- chunk's lock this batch holds, so no other write changes them meanwhile.
+-- Returns the chunks touched with their new versions. Before sql/025 it was
+-- LANGUAGE sql (one statement): the rewrite needs a second.
 CREATE OR REPLACE FUNCTION world.write_blocks(p_world bigint, p_x integer[], p_y integer[],
                                               p_z integer[], p_w integer[])
 RETURNS TABLE (p integer, q integer, version bigint)
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH b AS (
-        SELECT DISTINCT ON (x, y, z) x, y, z, w,
-               x >> 5 AS p, z >> 5 AS q
+        SELECT DISTINCT ON (u.x, u.y, u.z) u.x, u.y, u.z, u.w,
+               u.x >> 5 AS p, u.z >> 5 AS q
         FROM unnest(p_x, p_y, p_z, p_w) WITH ORDINALITY AS u(x, y, z, w, n)
-        ORDER BY x, y, z, n DESC),
+        ORDER BY u.x, u.y, u.z, u.n DESC),
+    packed AS (
+        SELECT b.p, b.q, count(*)::integer AS n,
+               string_agg(int4send(b.x) || int4send(b.y) || int4send(b.z) || int4send(b.w),
+                          ''::bytea) AS log
+        FROM b GROUP BY b.p, b.q),
     c AS (
         -- In (p, q) order: two batches lock their common chunks in the same
         -- order, and so never deadlock.
-        INSERT INTO world.chunks AS c (world_key, p, q, version)
-            SELECT p_world, b.p, b.q, 1 FROM b GROUP BY b.p, b.q ORDER BY b.p, b.q
-        ON CONFLICT (world_key, p, q) DO UPDATE SET version = c.version + 1, solid = NULL
+        INSERT INTO world.chunks AS c (world_key, p, q, version, log, log_records)
+            SELECT p_world, k.p, k.q, 1, k.log, k.n FROM packed k ORDER BY k.p, k.q
+        ON CONFLICT (world_key, p, q) DO UPDATE
+            SET version = c.version + 1, log = c.log || excluded.log,
+                log_records = c.log_records + excluded.log_records
         RETURNING c.p, c.q, c.version),
     -- A data-modifying WITH runs whether or not it is read.
     written AS (
@@ -101,53 +115,43 @@ LANGUAGE sql AS $$
         ON CONFLICT (world_key, p, q, x, y, z) DO UPDATE SET w = excluded.w, version = excluded.version
         RETURNING 1)
     SELECT c.p, c.q, c.version FROM c ORDER BY c.p, c.q;
+
+    UPDATE world.chunks k
+        SET (log, log_records) = (
+            SELECT coalesce(string_agg(int4send(b.x) || int4send(b.y::integer) || int4send(b.z)
+                                       || int4send(b.w), ''::bytea ORDER BY b.x, b.y, b.z), ''),
+                   count(*)::integer
+            FROM world.blocks b
+            WHERE b.world_key = k.world_key AND b.p = k.p AND b.q = k.q AND b.w <> 0)
+        WHERE k.world_key = p_world AND k.log_records > 4096
+          AND (k.p, k.q) IN (SELECT DISTINCT u.x >> 5, u.z >> 5 FROM unnest(p_x, p_z) AS u(x, z));
+END;
 $$;
 
--- Chunks read, in the order asked (p_ps[i], p_qs[i]), each present or
--- not (version 0): the solid blocks as JSON [[x, y, z, w], ...], or with
--- p_since those changed after it (air included) unless the chunk was
--- cleared since (reset: all its solid blocks). A chunk's solid blocks are
--- kept with it once read, until a write changes it: a chunk read again
--- costs one row.
+-- Every chunk asked, in the order asked: its version, and without p_since
+-- its log (sql/025_chunk_log.sql: world-state takes each block's last value
+-- and leaves out air), with p_since the blocks changed after it, air
+-- included, as JSON text ([[x, y, z, w], ...]: PostgreSQL's array text once
+-- its braces are brackets); reset when the chunk was cleared after p_since
+-- (its log then, to start over). A chunk never written: version 0, nothing.
+-- Before sql/025 it answered a text cache instead of the log.
+DROP FUNCTION IF EXISTS world.read_chunks(bigint, integer[], integer[], bigint);
 CREATE OR REPLACE FUNCTION world.read_chunks(p_world bigint, p_ps integer[], p_qs integer[],
                                              p_since bigint)
-RETURNS TABLE (p integer, q integer, version bigint, reset boolean, blocks text)
-LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
-    c world.chunks%ROWTYPE;
-BEGIN
-    FOR r IN SELECT u.p, u.q FROM unnest(p_ps, p_qs) WITH ORDINALITY AS u(p, q, n) ORDER BY u.n LOOP
-        SELECT * INTO c FROM world.chunks k WHERE k.world_key = p_world AND k.p = r.p AND k.q = r.q;
-        p := r.p;
-        q := r.q;
-        version := coalesce(c.version, 0);
-        reset := p_since IS NOT NULL AND p_since < c.cleared_version;
-        IF c.version IS NULL THEN
-            blocks := '[]';
-        ELSIF p_since IS NOT NULL AND NOT reset THEN
-            SELECT coalesce(replace(replace(array_agg(ARRAY[b.x, b.y, b.z, b.w])::text, '{', '['),
-                                    '}', ']'), '[]')
-                INTO blocks FROM world.blocks b
-                WHERE b.world_key = p_world AND b.p = r.p AND b.q = r.q AND b.version > p_since;
-        ELSIF c.solid IS NOT NULL THEN
-            blocks := c.solid;
-        ELSE
-            SELECT coalesce(replace(replace(array_agg(ARRAY[b.x, b.y, b.z, b.w])::text, '{', '['),
-                                    '}', ']'), '[]')
-                INTO blocks FROM world.blocks b
-                WHERE b.world_key = p_world AND b.p = r.p AND b.q = r.q AND b.w <> 0;
-            -- Kept only if no write changed the chunk meanwhile, and never
-            -- waited for: a reader takes no lock a writer holds (no
-            -- deadlock with a batch locking chunks in its own order).
-            UPDATE world.chunks k SET solid = blocks
-                WHERE k.ctid = (SELECT l.ctid FROM world.chunks l
-                                WHERE l.world_key = p_world AND l.p = r.p AND l.q = r.q
-                                  AND l.version = c.version FOR UPDATE SKIP LOCKED);
-        END IF;
-        RETURN NEXT;
-    END LOOP;
-END;
+RETURNS TABLE (p integer, q integer, version bigint, reset boolean, blocks text, log bytea)
+LANGUAGE sql STABLE AS $$
+    SELECT u.p, u.q, coalesce(c.version, 0),
+           coalesce(p_since < c.cleared_version, false),
+           CASE WHEN p_since >= c.cleared_version THEN
+               (SELECT coalesce(translate(array_agg(ARRAY[b.x, b.y, b.z, b.w])::text, '{}', '[]'),
+                                '[]')
+                FROM world.blocks b
+                WHERE b.world_key = p_world AND b.p = u.p AND b.q = u.q AND b.version > p_since)
+           END,
+           CASE WHEN p_since IS NULL OR p_since < c.cleared_version THEN c.log END
+    FROM unnest(p_ps, p_qs) WITH ORDINALITY AS u(p, q, n)
+    LEFT JOIN world.chunks c ON c.world_key = p_world AND c.p = u.p AND c.q = u.q
+    ORDER BY u.n;
 $$;
 
 -- A chunk emptied: its blocks deleted, its version moved on and
@@ -158,7 +162,8 @@ RETURNS bigint
 LANGUAGE sql AS $$
     WITH gone AS (DELETE FROM world.blocks WHERE world_key = p_world AND p = p_p AND q = p_q
                   RETURNING 1)
-    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, solid = NULL
+    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, log = '',
+                            log_records = 0
         WHERE world_key = p_world AND p = p_p AND q = p_q
         RETURNING version;
 $$;

@@ -113,6 +113,24 @@ class Blocks(unittest.TestCase):
         self.assertEqual((c["version"], sorted(c["blocks"])), (2, [[0, 10, 0, 7], [5, 5, 5, 9]]))
         self.assertEqual(self.read(wid, [[0, 0]]).json["chunks"], [c])
 
+    def test_a_chunk_written_over_and_over_reads_its_last_values(self):
+        """A chunk's log: the last value of each block, air left out, in
+        (x, y, z) order; past 4,096 blocks it is rewritten, and reads the
+        same. Negative coordinates too."""
+        wid = self.world()
+        expect = {}
+        for round_ in range(6):  # 6,000 writes: the log is rewritten once past 4,096
+            batch = [[-32 + (i % 32), (i // 32) % 50, -1 - (i % 7) * 3, (round_ + i) % 4]
+                     for i in range(1000)]
+            self.assertEqual(self.write(wid, batch).status, 200)
+            for x, y, z, w in batch:
+                expect[(x, y, z)] = w
+            solid = sorted((x, y, z, w) for (x, y, z), w in expect.items() if w != 0)
+            got = self.read(wid, [[-1, -1]]).json["chunks"][0]["blocks"]
+            self.assertEqual([tuple(b) for b in got], solid, round_)
+        self.assertLessEqual(int(psql("SELECT c.log_records FROM world.chunks c JOIN world.worlds w "
+                                      "USING (world_key) WHERE w.world_id = :'p1'", wid)[0]), 4096 + 1000)
+
     def test_what_changed_since_a_version_air_included(self):
         wid = self.world()
         self.write(wid, [[1, 1, 1, 5], [2, 2, 2, 6]])
