@@ -5,9 +5,11 @@ calls ProcessReady, follows a change of the configuration without a
 restart, carries out FORCE_TERMINATE, and drains on SIGTERM."""
 
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -17,7 +19,6 @@ import rally
 from rally import BIN, RUN, psql, wait_until
 from agents import active, alive, environ, pid_of, sidecar_of
 from test_gamelift import client, raw
-from test_outbox import free_port
 
 FLEET = "fleet-agent"
 SECRET = os.path.join(RUN, "fleets", FLEET + ".secret")
@@ -45,12 +46,27 @@ def configure(*processes, capacity=None, policy=None, sidecar=None):
     rally.load_config(fleets={FLEET: body})
 
 
+def bindable(port):
+    """Whether a game server could listen on port now (as it does: IPv6, any
+    address, IPv4 too)."""
+    s = socket.socket(socket.AF_INET6)
+    try:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def port_pair():
-    """The first of two free ports within the agent's 1-60000 (the system's
-    ephemeral ports go above that)."""
+    """The first of two free ports in a row, below the system's ephemeral
+    range (32768 and up), whose ports go to other sockets all the time
+    (connections, the sidecars' listeners)."""
     while True:
-        first = free_port()
-        if first < 60000:
+        first = random.randrange(21000, 31000)
+        if bindable(first) and bindable(first + 1):
             return first
 
 
