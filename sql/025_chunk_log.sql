@@ -1,26 +1,39 @@
--- A chunk's blocks packed in one row (docs/worlds.md, "Blocks"): the log of
--- what was written to it, 16 bytes a block (x, y, z, w as big-endian int4),
--- appended by each batch; a reader takes the last value of each block and
--- leaves out air, in world-state. Once it holds more than world.write_blocks'
--- threshold, the batch that crossed it rewrites it as the chunk's solid
--- blocks. So any read of a chunk costs one row of at most 64 KB, whether or
--- not the chunk changed since it was last read; the block rows stay for
--- reads of what changed since a version. It replaces the text cache of
--- sql/023 (solid), which only the first read after a change could fill.
+-- A chunk's blocks packed in a few rows (docs/worlds.md, "Blocks"): its log,
+-- what was written to it, 16 bytes a block (x, y, z, w as big-endian int4).
+-- Each batch adds one part per chunk it touches, numbered by the version it
+-- gave the chunk; a reader takes the parts in order, the last value of each
+-- block, air left out (in world-state). Once a chunk has more than
+-- world.write_blocks' limit of parts, the batch that crossed it replaces
+-- them with one: the chunk's solid blocks. So any read of a chunk costs a
+-- few rows, whether or not it changed since it was last read, and no write
+-- rewrites what an earlier one wrote. The block rows stay for reads of what
+-- changed since a version. It replaces the text cache of sql/023 (solid),
+-- which only the first read after a change could fill.
 
-ALTER TABLE world.chunks
-    ADD COLUMN log          bytea NOT NULL DEFAULT '',
-    ADD COLUMN log_records  integer NOT NULL DEFAULT 0;
--- Rewritten whole at each append: kept out of line, uncompressed (a block
--- log barely compresses, and compressing costs each write).
-ALTER TABLE world.chunks ALTER COLUMN log SET STORAGE EXTERNAL;
+CREATE TABLE world.chunk_log (
+    world_key  bigint NOT NULL,
+    p          integer NOT NULL,
+    q          integer NOT NULL,
+    version    bigint NOT NULL,   -- the chunk's version its batch made (a rewrite: as of)
+    log        bytea NOT NULL,
+    PRIMARY KEY (world_key, p, q, version),
+    FOREIGN KEY (world_key, p, q) REFERENCES world.chunks ON DELETE CASCADE
+);
+-- A block log barely compresses, and compressing costs each write.
+ALTER TABLE world.chunk_log ALTER COLUMN log SET STORAGE EXTERNAL;
 
-UPDATE world.chunks c
-    SET log = s.log, log_records = s.n
-    FROM (SELECT b.world_key, b.p, b.q, count(*)::integer AS n,
+ALTER TABLE world.chunks ADD COLUMN log_parts integer NOT NULL DEFAULT 0;
+
+INSERT INTO world.chunk_log (world_key, p, q, version, log)
+    SELECT c.world_key, c.p, c.q, c.version, s.log
+    FROM world.chunks c
+    JOIN (SELECT b.world_key, b.p, b.q,
                  string_agg(int4send(b.x) || int4send(b.y::integer) || int4send(b.z) || int4send(b.w),
                             ''::bytea ORDER BY b.x, b.y, b.z) AS log
           FROM world.blocks b WHERE b.w <> 0 GROUP BY b.world_key, b.p, b.q) s
-    WHERE c.world_key = s.world_key AND c.p = s.p AND c.q = s.q;
+        ON s.world_key = c.world_key AND s.p = c.p AND s.q = c.q;
+UPDATE world.chunks c SET log_parts = 1
+    WHERE EXISTS (SELECT 1 FROM world.chunk_log l
+                  WHERE l.world_key = c.world_key AND l.p = c.p AND l.q = c.q);
 
 ALTER TABLE world.chunks DROP COLUMN solid;

@@ -75,9 +75,9 @@ $$;
 
 -- One batch of block writes, (p_x[i], p_y[i], p_z[i]) -> p_w[i]: a block
 -- written twice in the batch keeps its last value; each chunk the batch
--- touches gets one new version, which its written blocks carry, and the
--- batch's blocks appended to its log (sql/025_chunk_log.sql). A log grown
--- past 4,096 blocks is rewritten as the chunk's solid blocks, under the
+-- touches gets one new version, which its written blocks carry, and a
+-- part of its log with the batch's blocks (sql/025_chunk_log.sql). A chunk
+-- of more than 16 parts gets its solid blocks as one part instead, under the
 -- chunk's lock this batch holds, so no other write changes them meanwhile.
 -- Returns the chunks touched with their new versions. Before sql/025 it was
 -- LANGUAGE sql (one statement): the rewrite needs a second.
@@ -86,6 +86,8 @@ CREATE OR REPLACE FUNCTION world.write_blocks(p_world bigint, p_x integer[], p_y
 RETURNS TABLE (p integer, q integer, version bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+DECLARE
+    r record;
 BEGIN
     RETURN QUERY
     WITH b AS (
@@ -94,19 +96,22 @@ BEGIN
         FROM unnest(p_x, p_y, p_z, p_w) WITH ORDINALITY AS u(x, y, z, w, n)
         ORDER BY u.x, u.y, u.z, u.n DESC),
     packed AS (
-        SELECT b.p, b.q, count(*)::integer AS n,
+        SELECT b.p, b.q,
                string_agg(int4send(b.x) || int4send(b.y) || int4send(b.z) || int4send(b.w),
                           ''::bytea) AS log
         FROM b GROUP BY b.p, b.q),
     c AS (
         -- In (p, q) order: two batches lock their common chunks in the same
         -- order, and so never deadlock.
-        INSERT INTO world.chunks AS c (world_key, p, q, version, log, log_records)
-            SELECT p_world, k.p, k.q, 1, k.log, k.n FROM packed k ORDER BY k.p, k.q
+        INSERT INTO world.chunks AS c (world_key, p, q, version, log_parts)
+            SELECT p_world, k.p, k.q, 1, 1 FROM packed k ORDER BY k.p, k.q
         ON CONFLICT (world_key, p, q) DO UPDATE
-            SET version = c.version + 1, log = c.log || excluded.log,
-                log_records = c.log_records + excluded.log_records
-        RETURNING c.p, c.q, c.version),
+            SET version = c.version + 1, log_parts = c.log_parts + 1
+        RETURNING c.p, c.q, c.version, c.log_parts),
+    logged AS (
+        INSERT INTO world.chunk_log (world_key, p, q, version, log)
+            SELECT p_world, k.p, k.q, c.version, k.log FROM packed k JOIN c USING (p, q)
+        RETURNING 1),
     -- A data-modifying WITH runs whether or not it is read.
     written AS (
         INSERT INTO world.blocks AS k (world_key, p, q, x, y, z, w, version)
@@ -116,21 +121,28 @@ BEGIN
         RETURNING 1)
     SELECT c.p, c.q, c.version FROM c ORDER BY c.p, c.q;
 
-    UPDATE world.chunks k
-        SET (log, log_records) = (
-            SELECT coalesce(string_agg(int4send(b.x) || int4send(b.y::integer) || int4send(b.z)
-                                       || int4send(b.w), ''::bytea ORDER BY b.x, b.y, b.z), ''),
-                   count(*)::integer
+    FOR r IN SELECT k.p, k.q, k.version FROM world.chunks k
+                WHERE k.world_key = p_world AND k.log_parts > 16
+                  AND (k.p, k.q) IN (SELECT DISTINCT u.x >> 5, u.z >> 5
+                                     FROM unnest(p_x, p_z) AS u(x, z))
+    LOOP
+        DELETE FROM world.chunk_log l
+            WHERE l.world_key = p_world AND l.p = r.p AND l.q = r.q;
+        INSERT INTO world.chunk_log (world_key, p, q, version, log)
+            SELECT p_world, r.p, r.q, r.version,
+                   coalesce(string_agg(int4send(b.x) || int4send(b.y::integer) || int4send(b.z)
+                                       || int4send(b.w), ''::bytea ORDER BY b.x, b.y, b.z), '')
             FROM world.blocks b
-            WHERE b.world_key = k.world_key AND b.p = k.p AND b.q = k.q AND b.w <> 0)
-        WHERE k.world_key = p_world AND k.log_records > 4096
-          AND (k.p, k.q) IN (SELECT DISTINCT u.x >> 5, u.z >> 5 FROM unnest(p_x, p_z) AS u(x, z));
+            WHERE b.world_key = p_world AND b.p = r.p AND b.q = r.q AND b.w <> 0;
+        UPDATE world.chunks k SET log_parts = 1
+            WHERE k.world_key = p_world AND k.p = r.p AND k.q = r.q;
+    END LOOP;
 END;
 $$;
 
 -- Every chunk asked, in the order asked: its version, and without p_since
--- its log (sql/025_chunk_log.sql: world-state takes each block's last value
--- and leaves out air), with p_since the blocks changed after it, air
+-- its log, its parts in order (sql/025_chunk_log.sql: world-state takes
+-- each block's last value and leaves out air), with p_since the blocks changed after it, air
 -- included, as JSON text ([[x, y, z, w], ...]: PostgreSQL's array text once
 -- its braces are brackets); reset when the chunk was cleared after p_since
 -- (its log then, to start over). A chunk never written: version 0, nothing.
@@ -148,7 +160,11 @@ LANGUAGE sql STABLE AS $$
                 FROM world.blocks b
                 WHERE b.world_key = p_world AND b.p = u.p AND b.q = u.q AND b.version > p_since)
            END,
-           CASE WHEN p_since IS NULL OR p_since < c.cleared_version THEN c.log END
+           CASE WHEN p_since IS NULL OR p_since < c.cleared_version THEN
+               (SELECT coalesce(string_agg(l.log, ''::bytea ORDER BY l.version), '')
+                FROM world.chunk_log l
+                WHERE l.world_key = p_world AND l.p = u.p AND l.q = u.q)
+           END
     FROM unnest(p_ps, p_qs) WITH ORDINALITY AS u(p, q, n)
     LEFT JOIN world.chunks c ON c.world_key = p_world AND c.p = u.p AND c.q = u.q
     ORDER BY u.n;
@@ -161,9 +177,10 @@ CREATE OR REPLACE FUNCTION world.clear_chunk(p_world bigint, p_p integer, p_q in
 RETURNS bigint
 LANGUAGE sql AS $$
     WITH gone AS (DELETE FROM world.blocks WHERE world_key = p_world AND p = p_p AND q = p_q
+                  RETURNING 1),
+    forgotten AS (DELETE FROM world.chunk_log WHERE world_key = p_world AND p = p_p AND q = p_q
                   RETURNING 1)
-    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, log = '',
-                            log_records = 0
+    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, log_parts = 0
         WHERE world_key = p_world AND p = p_p AND q = p_q
         RETURNING version;
 $$;
