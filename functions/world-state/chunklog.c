@@ -54,7 +54,7 @@ void chunklog_write(struct jsonw *w, const unsigned char *log, size_t len)
 {
     size_t n = len / 16, cells = 0;
     int32_t base_x = 0, base_z = 0;
-    bool sorted = true; /* a rewritten log is: no sort needed */
+    bool sorted = true;      /* a rewritten log is: no sort needed */
     if (++generation == 0) { /* wrapped: every stamp is stale again */
         memset(stamp, 0, sizeof(stamp));
         generation = 1;
@@ -66,7 +66,8 @@ void chunklog_write(struct jsonw *w, const unsigned char *log, size_t len)
             base_x = x & ~31;
             base_z = z & ~31;
         }
-        uint32_t cell = ((uint32_t)(x & 31) << 13) | ((uint32_t)(y & 255) << 5) | (uint32_t)(z & 31);
+        uint32_t cell =
+            ((uint32_t)(x & 31) << 13) | ((uint32_t)(y & 255) << 5) | (uint32_t)(z & 31);
         if (stamp[cell] != generation) {
             stamp[cell] = generation;
             sorted = sorted && (cells == 0 || order[cells - 1] < cell);
