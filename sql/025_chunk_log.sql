@@ -3,8 +3,8 @@
 -- Each batch adds one part per chunk it touches, numbered by the version it
 -- gave the chunk; a reader takes the parts in order, the last value of each
 -- block, air left out (in world-state). Once a chunk has more than
--- world.write_blocks' limit of parts, the batch that crossed it replaces
--- them with one: the chunk's solid blocks. So any read of a chunk costs a
+-- world.write_blocks' limit of parts, or of bytes, the batch that crossed it
+-- replaces them with one: the chunk's solid blocks. So any read of a chunk costs a
 -- few rows, whether or not it changed since it was last read, and no write
 -- rewrites what an earlier one wrote. The block rows stay for reads of what
 -- changed since a version. It replaces the text cache of sql/023 (solid),
@@ -22,7 +22,10 @@ CREATE TABLE world.chunk_log (
 -- A block log barely compresses, and compressing costs each write.
 ALTER TABLE world.chunk_log ALTER COLUMN log SET STORAGE EXTERNAL;
 
-ALTER TABLE world.chunks ADD COLUMN log_parts integer NOT NULL DEFAULT 0;
+ALTER TABLE world.chunks
+    ADD COLUMN log_parts  integer NOT NULL DEFAULT 0,  -- rows in chunk_log
+    ADD COLUMN log_bytes  bigint NOT NULL DEFAULT 0,   -- their bytes
+    ADD COLUMN log_base   bigint NOT NULL DEFAULT 0;   -- the bytes of the last rewrite
 
 INSERT INTO world.chunk_log (world_key, p, q, version, log)
     SELECT c.world_key, c.p, c.q, c.version, s.log
@@ -32,8 +35,8 @@ INSERT INTO world.chunk_log (world_key, p, q, version, log)
                             ''::bytea ORDER BY b.x, b.y, b.z) AS log
           FROM world.blocks b WHERE b.w <> 0 GROUP BY b.world_key, b.p, b.q) s
         ON s.world_key = c.world_key AND s.p = c.p AND s.q = c.q;
-UPDATE world.chunks c SET log_parts = 1
-    WHERE EXISTS (SELECT 1 FROM world.chunk_log l
-                  WHERE l.world_key = c.world_key AND l.p = c.p AND l.q = c.q);
+UPDATE world.chunks c SET log_parts = 1, log_bytes = length(l.log), log_base = length(l.log)
+    FROM world.chunk_log l
+    WHERE l.world_key = c.world_key AND l.p = c.p AND l.q = c.q;
 
 ALTER TABLE world.chunks DROP COLUMN solid;

@@ -59,10 +59,10 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                         "$3::integer[], $4::integer[], $5::integer[])",
                         5, false},
     /* Every chunk asked, in order, with its log or its changed blocks
-     * (world.read_chunks; blocks.c renders them). */
+     * (world.read_chunk_logs; blocks.c renders them). */
 
     [W_READ_CHUNKS] = {"wo_read",
-                       "SELECT p, q, version, reset, blocks, log FROM world.read_chunks("
+                       "SELECT p, q, version, reset, blocks, log FROM world.read_chunk_logs("
                        "$1::bigint, $2::integer[], $3::integer[], $4::bigint)",
                        4, true},
     [W_SAVE_BEGIN] = {"wo_save_begin", "SELECT world.begin_save($1::bigint)", 1, false},

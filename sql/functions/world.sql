@@ -77,8 +77,10 @@ $$;
 -- written twice in the batch keeps its last value; each chunk the batch
 -- touches gets one new version, which its written blocks carry, and a
 -- part of its log with the batch's blocks (sql/025_chunk_log.sql). A chunk
--- of more than 16 parts gets its solid blocks as one part instead, under the
--- chunk's lock this batch holds, so no other write changes them meanwhile.
+-- of more than 16 parts, or whose parts grew past twice its last rewrite
+-- and 64 KB more (blocks written over and over), gets its solid blocks as
+-- one part instead, under the chunk's lock this batch holds, so no other
+-- write changes them meanwhile.
 -- Returns the chunks touched with their new versions. Before sql/025 it was
 -- LANGUAGE sql (one statement): the rewrite needs a second.
 CREATE OR REPLACE FUNCTION world.write_blocks(p_world bigint, p_x integer[], p_y integer[],
@@ -103,10 +105,11 @@ BEGIN
     c AS (
         -- In (p, q) order: two batches lock their common chunks in the same
         -- order, and so never deadlock.
-        INSERT INTO world.chunks AS c (world_key, p, q, version, log_parts)
-            SELECT p_world, k.p, k.q, 1, 1 FROM packed k ORDER BY k.p, k.q
+        INSERT INTO world.chunks AS c (world_key, p, q, version, log_parts, log_bytes)
+            SELECT p_world, k.p, k.q, 1, 1, length(k.log) FROM packed k ORDER BY k.p, k.q
         ON CONFLICT (world_key, p, q) DO UPDATE
-            SET version = c.version + 1, log_parts = c.log_parts + 1
+            SET version = c.version + 1, log_parts = c.log_parts + 1,
+                log_bytes = c.log_bytes + excluded.log_bytes
         RETURNING c.p, c.q, c.version, c.log_parts),
     logged AS (
         INSERT INTO world.chunk_log (world_key, p, q, version, log)
@@ -122,7 +125,8 @@ BEGIN
     SELECT c.p, c.q, c.version FROM c ORDER BY c.p, c.q;
 
     FOR r IN SELECT k.p, k.q, k.version FROM world.chunks k
-                WHERE k.world_key = p_world AND k.log_parts > 16
+                WHERE k.world_key = p_world
+                  AND (k.log_parts > 16 OR k.log_bytes > 2 * k.log_base + 65536)
                   AND (k.p, k.q) IN (SELECT DISTINCT u.x >> 5, u.z >> 5
                                      FROM unnest(p_x, p_z) AS u(x, z))
     LOOP
@@ -134,7 +138,9 @@ BEGIN
                                        || int4send(b.w), ''::bytea ORDER BY b.x, b.y, b.z), '')
             FROM world.blocks b
             WHERE b.world_key = p_world AND b.p = r.p AND b.q = r.q AND b.w <> 0;
-        UPDATE world.chunks k SET log_parts = 1
+        UPDATE world.chunks k SET log_parts = 1, log_bytes = l.n, log_base = l.n
+            FROM (SELECT length(m.log) AS n FROM world.chunk_log m
+                  WHERE m.world_key = p_world AND m.p = r.p AND m.q = r.q) l
             WHERE k.world_key = p_world AND k.p = r.p AND k.q = r.q;
     END LOOP;
 END;
@@ -146,10 +152,8 @@ $$;
 -- included, as JSON text ([[x, y, z, w], ...]: PostgreSQL's array text once
 -- its braces are brackets); reset when the chunk was cleared after p_since
 -- (its log then, to start over). A chunk never written: version 0, nothing.
--- Before sql/025 it answered a text cache instead of the log.
-DROP FUNCTION IF EXISTS world.read_chunks(bigint, integer[], integer[], bigint);
-CREATE OR REPLACE FUNCTION world.read_chunks(p_world bigint, p_ps integer[], p_qs integer[],
-                                             p_since bigint)
+CREATE OR REPLACE FUNCTION world.read_chunk_logs(p_world bigint, p_ps integer[], p_qs integer[],
+                                                 p_since bigint)
 RETURNS TABLE (p integer, q integer, version bigint, reset boolean, blocks text, log bytea)
 LANGUAGE sql STABLE AS $$
     SELECT u.p, u.q, coalesce(c.version, 0),
@@ -175,14 +179,22 @@ $$;
 -- over. Returns the new version, or NULL when the chunk has no rows.
 CREATE OR REPLACE FUNCTION world.clear_chunk(p_world bigint, p_p integer, p_q integer)
 RETURNS bigint
-LANGUAGE sql AS $$
-    WITH gone AS (DELETE FROM world.blocks WHERE world_key = p_world AND p = p_p AND q = p_q
-                  RETURNING 1),
-    forgotten AS (DELETE FROM world.chunk_log WHERE world_key = p_world AND p = p_p AND q = p_q
-                  RETURNING 1)
-    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, log_parts = 0
+LANGUAGE plpgsql AS $$
+DECLARE
+    v bigint;
+BEGIN
+    -- The chunk's lock first, as writers take it; then the deletes, each a
+    -- statement of its own, see what a writer that held it committed.
+    UPDATE world.chunks SET version = version + 1, cleared_version = version + 1, log_parts = 0,
+                            log_bytes = 0, log_base = 0
         WHERE world_key = p_world AND p = p_p AND q = p_q
-        RETURNING version;
+        RETURNING version INTO v;
+    IF v IS NOT NULL THEN
+        DELETE FROM world.blocks WHERE world_key = p_world AND p = p_p AND q = p_q;
+        DELETE FROM world.chunk_log WHERE world_key = p_world AND p = p_p AND q = p_q;
+    END IF;
+    RETURN v;
+END;
 $$;
 
 -- ---- saves (sql/021_saves.sql) ------------------------------------------------
@@ -313,6 +325,29 @@ BEGIN
     END LOOP;
     RETURN jsonb_build_object('items', written);
 END;
+$$;
+
+-- What world-state answered reads with before sql/025 (the solid blocks as
+-- JSON text), kept for a world-state of the release before still running
+-- while the migration commits: it answers the same, from the block rows.
+-- Dropped and made again on every run so that an earlier shape of it goes.
+-- To be dropped with the release after this one.
+DROP FUNCTION IF EXISTS world.read_chunks(bigint, integer[], integer[], bigint);
+CREATE FUNCTION world.read_chunks(p_world bigint, p_ps integer[], p_qs integer[],
+                                  p_since bigint)
+RETURNS TABLE (p integer, q integer, version bigint, reset boolean, blocks text)
+LANGUAGE sql STABLE AS $$
+    SELECT u.p, u.q, coalesce(c.version, 0),
+           coalesce(p_since < c.cleared_version, false),
+           (SELECT coalesce(translate(array_agg(ARRAY[b.x, b.y, b.z, b.w])::text, '{}', '[]'),
+                            '[]')
+            FROM world.blocks b
+            WHERE b.world_key = p_world AND b.p = u.p AND b.q = u.q
+              AND CASE WHEN p_since >= c.cleared_version THEN b.version > p_since
+                       ELSE b.w <> 0 END)
+    FROM unnest(p_ps, p_qs) WITH ORDINALITY AS u(p, q, n)
+    LEFT JOIN world.chunks c ON c.world_key = p_world AND c.p = u.p AND c.q = u.q
+    ORDER BY u.n;
 $$;
 
 -- ---- lifecycle (sql/024_world_lifecycle.sql, docs/worlds.md "Lifecycle") ----

@@ -115,11 +115,11 @@ class Blocks(unittest.TestCase):
 
     def test_a_chunk_written_over_and_over_reads_its_last_values(self):
         """A chunk's log: the last value of each block, air left out, in
-        (x, y, z) order; past 16 parts it is rewritten as one, and reads the
-        same. Negative coordinates too."""
+        (x, y, z) order; past 16 parts or 64 KB it is rewritten as one, and
+        reads the same. Negative coordinates too."""
         wid = self.world()
         expect = {}
-        for round_ in range(20):  # 20 parts: rewritten as one at the 17th
+        for round_ in range(20):  # 20 parts of 4,800 bytes
             batch = [[-32 + (i % 32), (i // 32) % 50, -1 - (i % 7) * 3, (round_ + i) % 4]
                      for i in range(300)]
             self.assertEqual(self.write(wid, batch).status, 200)
@@ -128,9 +128,42 @@ class Blocks(unittest.TestCase):
             solid = sorted((x, y, z, w) for (x, y, z), w in expect.items() if w != 0)
             got = self.read(wid, [[-1, -1]]).json["chunks"][0]["blocks"]
             self.assertEqual([tuple(b) for b in got], solid, round_)
+        # Rewritten once its parts passed 64 KB (the 14th), and counted right.
         self.assertEqual(psql("SELECT c.log_parts || ' ' || count(*) FROM world.chunks c JOIN world.worlds w "
                               "USING (world_key) JOIN world.chunk_log l USING (world_key, p, q) "
-                              "WHERE w.world_id = :'p1' GROUP BY c.log_parts", wid), ["4 4"])
+                              "WHERE w.world_id = :'p1' GROUP BY c.log_parts", wid), ["7 7"])
+
+    def test_a_clear_waiting_for_a_write_clears_what_it_wrote(self):
+        """A write holds the chunk (a transaction of its own, kept open); the
+        clear waits for it, then deletes what it committed too."""
+        wid = self.world()
+        self.assertEqual(self.write(wid, [[1, 1, 1, 1]]).status, 200)
+        key = psql("SELECT world_key FROM world.worlds WHERE world_id = :'p1'", wid)[0]
+        holder = subprocess.Popen(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, text=True)
+        holder.stdin.write("BEGIN;\nSELECT count(*) FROM world.write_blocks(%d, '{2,3}', '{2,3}', '{2,3}', "
+                           "'{5,6}');\n" % int(key))
+        holder.stdin.flush()
+        self.assertTrue(wait_until(lambda: psql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'chunks' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()")[0] != "0",
+            5))
+        cleared = {}
+        clear = threading.Thread(target=lambda: cleared.update(r=request(
+            "POST", "/v1/worlds/%s/chunks/clear" % wid, {"p": 0, "q": 0}, token=self.token)))
+        clear.start()
+        time.sleep(0.5)  # the clear waits for the chunk
+        self.assertTrue(clear.is_alive())
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(10)
+        clear.join(10)
+        self.assertEqual(cleared["r"].status, 200, cleared["r"])
+        got = self.read(wid, [[0, 0]]).json["chunks"][0]
+        self.assertEqual(got["blocks"], [])
+        self.assertEqual(self.read(wid, [[0, 0]], since=1).json["chunks"][0]["blocks"], [])
+        self.assertEqual(psql("SELECT (SELECT count(*) FROM world.blocks WHERE world_key = :'p1') + "
+                              "(SELECT count(*) FROM world.chunk_log WHERE world_key = :'p1')", key), ["0"])
 
     def test_what_changed_since_a_version_air_included(self):
         wid = self.world()
