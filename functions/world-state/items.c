@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "jsonw.h"
+#include "serve.h"
 #include "util.h"
 #include "world.h"
 
@@ -47,12 +48,13 @@ static bool base64_ok(const char *s)
  * what is wrong with it. */
 static json_t *batch_item(struct http_req *req, struct http_resp *resp, size_t i, json_t *it)
 {
-    const char *key = NULL, *binary = NULL;
-    json_t *value = NULL, *if_version = NULL;
+    const char *key = NULL, *binary = NULL, *upload = NULL, *sha = NULL;
+    json_t *value = NULL, *if_version = NULL, *parts = NULL;
     int del = 0;
     json_error_t jerr;
-    if (json_unpack_ex(it, &jerr, JSON_STRICT, "{s:s, s?o, s?s, s?o, s?b}", "key", &key, "value",
-                       &value, "binary", &binary, "ifVersion", &if_version, "delete", &del) != 0) {
+    if (json_unpack_ex(it, &jerr, JSON_STRICT, "{s:s, s?o, s?s, s?o, s?b, s?s, s?o, s?s}", "key",
+                       &key, "value", &value, "binary", &binary, "ifVersion", &if_version, "delete",
+                       &del, "upload", &upload, "parts", &parts, "sha256", &sha) != 0) {
         http_error(req, resp, 400, "invalid_item", "items[%zu]: %s", i, jerr.text);
         return NULL;
     }
@@ -60,11 +62,18 @@ static json_t *batch_item(struct http_req *req, struct http_resp *resp, size_t i
         !key_ok(key) ? "key: 1 to 1024 bytes, no control characters"
         : if_version != NULL && (!json_is_integer(if_version) || json_integer_value(if_version) < 0)
             ? "ifVersion: the version the item must have (0: it must not exist)"
-        : del && (value != NULL || binary != NULL) ? "a delete has no value"
-        : !del && (value == NULL) == (binary == NULL)
-            ? "exactly one of value (JSON) and binary (base64)"
+        : del && (value != NULL || binary != NULL || upload != NULL) ? "a delete has no value"
+        : !del && (value != NULL) + (binary != NULL) + (upload != NULL) != 1
+            ? "exactly one of value (JSON), binary (base64) and upload (its parts)"
         : binary != NULL && !base64_ok(binary) ? "binary: base64"
-                                               : NULL;
+        : (upload != NULL) != (parts != NULL) || (upload != NULL) != (sha != NULL)
+            ? "upload goes with parts and sha256"
+        : upload != NULL &&
+                (!util_is_token(upload, 64, "-_.") || !json_is_integer(parts) ||
+                 json_integer_value(parts) < 1 || json_integer_value(parts) > ITEM_MAX_PARTS ||
+                 strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+            ? "upload: its name; parts: 1 to 32; sha256: the value's, 64 lower-case hex digits"
+            : NULL;
     if (bad != NULL) {
         http_error(req, resp, 400, "invalid_item", "items[%zu]: %s", i, bad);
         return NULL;
@@ -74,6 +83,12 @@ static json_t *batch_item(struct http_req *req, struct http_resp *resp, size_t i
         json_object_set(out, "ifVersion", if_version);
     if (del) {
         json_object_set_new(out, "delete", json_true());
+        return out;
+    }
+    if (upload != NULL) {
+        json_object_set_new(out, "upload", json_string(upload));
+        json_object_set(out, "parts", parts);
+        json_object_set_new(out, "sha256", json_string(sha));
         return out;
     }
     if (binary != NULL) {
@@ -131,7 +146,24 @@ void handle_items_put(struct http_req *req, struct http_resp *resp)
         return;
     json_t *out = json_loads(db_get(r, 0, 0), 0, NULL);
     json_t *conflicts = json_object_get(out, "conflicts");
-    if (conflicts != NULL)
+    json_t *problems = json_object_get(out, "problems");
+    bool missing = false;
+    size_t k;
+    json_t *pr;
+    json_array_foreach(problems, k, pr)
+    {
+        missing = missing ||
+                  strcmp(json_string_value(json_object_get(pr, "error")), "missing_parts") == 0;
+    }
+    if (problems != NULL)
+        http_reply(req, resp, missing ? 409 : 400,
+                   json_pack("{s:s, s:s, s:O}", "error",
+                             missing ? "missing_parts" : "checksum_mismatch", "message",
+                             missing
+                                 ? "an upload lacks some of its parts: nothing was written"
+                                 : "an upload's SHA-256 is not the one given: nothing was written",
+                             "problems", problems));
+    else if (conflicts != NULL)
         http_reply(req, resp, 409,
                    json_pack("{s:s, s:s, s:O}", "error", "version_conflict", "message",
                              "an item's version is not the one asked for: nothing was written",
@@ -141,13 +173,19 @@ void handle_items_put(struct http_req *req, struct http_resp *resp)
     json_decref(out);
 }
 
-/* One item of a read's rows (key, version, kind, value text), written. */
+/* One item of a read's rows (key, version, kind, value text, updated,
+ * parts, size, sha256), written. A value in parts is described; its parts
+ * are read one by one (item_parts.c). */
 static void write_item(struct jsonw *w, PGresult *r, int i)
 {
     jsonw_open(w, '{');
     jsonw_key_string(w, "key", db_get(r, i, 0));
     jsonw_key_raw(w, "version", db_get(r, i, 1));
-    if (strcmp(db_get(r, i, 2), "json") == 0)
+    if (strcmp(db_get(r, i, 5), "0") != 0) {
+        jsonw_key_raw(w, "parts", db_get(r, i, 5));
+        jsonw_key_raw(w, "size", db_get(r, i, 6) != NULL ? db_get(r, i, 6) : "0");
+        jsonw_key_string(w, "sha256", db_get(r, i, 7));
+    } else if (strcmp(db_get(r, i, 2), "json") == 0)
         jsonw_key_raw(w, "value", db_get(r, i, 3)); /* stored as JSON text */
     else
         jsonw_key_string(w, "binary", db_get(r, i, 3));

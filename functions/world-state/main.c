@@ -27,6 +27,8 @@
  *                                      -> 200 {"items": [{"key","version"}]}, all or nothing;
  *                                      409 {"conflicts": [{"key","version"}]}
  *   GET  /v1/worlds/{id}/items?key=K   -> an item; ?prefix=P[&after=K&limit=N] -> a page
+ *   PUT  /v1/worlds/{id}/items/upload?upload=U&part=N  a part of a value larger than a request
+ *   GET  /v1/worlds/{id}/items/part?key=K&part=N       -> a part of a value kept in parts
  *   POST /v1/worlds/{id}/saves         -> 201 {"version"}: a new save, UPLOADING
  *   GET  /v1/worlds/{id}/saves         -> 200 {"saves": [...]}, newest first
  *   PUT  /v1/worlds/{id}/saves/part?version=V&part=N   the part's bytes (1 B to 8 MiB)
@@ -102,7 +104,7 @@ static const struct db_stmt stmts[W_NSTMTS] = {
 #define ITEM_COLUMNS                                                                               \
     "key, version, kind, CASE kind WHEN 'json' THEN convert_from(value, 'UTF8') "                  \
     "ELSE translate(encode(value, 'base64'), E'\\n', '') END, "                                    \
-    "(extract(epoch FROM updated_at) * 1000)::bigint "
+    "(extract(epoch FROM updated_at) * 1000)::bigint, parts, size, sha256 "
     [W_ITEM_GET] = {"wo_item_get",
                     "SELECT " ITEM_COLUMNS
                     "FROM world.items WHERE world_key = $1::bigint AND key = $2",
@@ -115,6 +117,16 @@ static const struct db_stmt stmts[W_NSTMTS] = {
                         4, true},
     [W_CLEAR_CHUNK] = {"wo_clear", "SELECT world.clear_chunk($1::bigint, $2::integer, $3::integer)",
                        3, false},
+    [W_ITEM_UPLOAD] = {"wo_item_upload",
+                       "INSERT INTO world.item_uploads (world_key, upload, part, data) "
+                       "VALUES ($1::bigint, $2, $3::integer, $4::bytea) "
+                       "ON CONFLICT (world_key, upload, part) DO UPDATE "
+                       "SET data = excluded.data, created_at = now()",
+                       4, true},
+    [W_ITEM_PART] = {"wo_item_part",
+                     "SELECT data FROM world.item_parts WHERE world_key = $1::bigint "
+                     "AND key = $2 AND part = $3::integer",
+                     3, true},
     [W_DESCRIBE] = {"wo_describe",
                     "SELECT w.world_id, w.fleet_id, w.location, w.max_players, w.idle_seconds, "
                     "w.running, w.sessions, g.game_session_arn, g.status, g.ip_address, g.port, "
@@ -225,6 +237,8 @@ static const struct http_route routes[] = {
     {"clear_chunk", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_clear_chunk},
     {"items", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_items_put},
     {"items", "GET", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_items_get},
+    {"item_upload", "PUT", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_item_upload},
+    {"item_part", "GET", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_item_part},
     {"saves", "POST", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_save_begin},
     {"saves", "GET", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_save_list},
     {"save_part", "PUT", &dialect_native, AUTH_SCOPE_SERVER | BACKEND, handle_save_put_part},

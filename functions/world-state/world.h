@@ -1,7 +1,8 @@
 /*
  * world-state's modules: main.c (the route table, the statements, worlds
  * and who may use them), lifecycle.c (a world's settings, players joining,
- * its end), blocks.c (the block store), items.c (keys and values), saves.c
+ * its end), blocks.c (the block store), chunklog.c (a chunk's log read),
+ * items.c (keys and values), item_parts.c (values in parts), saves.c
  * (snapshot blobs). Handlers answer through serve.h; the statements are one table,
  * prepared on every connection.
  */
@@ -30,6 +31,8 @@ enum world_stmt {
     W_ITEMS_PUT,
     W_ITEM_GET,
     W_ITEMS_PREFIX,
+    W_ITEM_UPLOAD,
+    W_ITEM_PART,
     W_DESCRIBE,
     W_CONFIGURE,
     W_JOIN,
@@ -58,6 +61,13 @@ void handle_stop(struct http_req *req, struct http_resp *resp);
 void handle_write_blocks(struct http_req *req, struct http_resp *resp);
 void handle_read_chunks(struct http_req *req, struct http_resp *resp);
 void handle_clear_chunk(struct http_req *req, struct http_resp *resp);
+
+/* The most parts of an item's value (each up to 8 MiB: 256 MiB). */
+#define ITEM_MAX_PARTS 32
+
+/* item_parts.c */
+void handle_item_upload(struct http_req *req, struct http_resp *resp);
+void handle_item_part(struct http_req *req, struct http_resp *resp);
 
 /* items.c */
 void handle_items_put(struct http_req *req, struct http_resp *resp);

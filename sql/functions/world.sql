@@ -279,17 +279,23 @@ $$;
 
 -- One batch of item writes, all or nothing, in order: p_items is
 -- [{"key", "kind" (json|binary), "value" (base64 of the bytes), "ifVersion"?
--- (the version it must have; 0: it must not exist), "delete"?}]. Every
--- condition is checked first, under the keys' locks; if any fails, nothing
--- is written and the conflicts come back: {"conflicts": [{"key",
--- "version" (0: none)}]}. Otherwise {"items": [{"key", "version"}]} (a
--- deleted key: version 0).
+-- (the version it must have; 0: it must not exist), "delete"?}], or with
+-- "upload", "parts", "sha256" in place of kind and value: the parts 1..parts
+-- of that upload (sql/026_item_parts.sql) become the key's value. Every
+-- condition and upload is checked first, under the keys' locks; if any
+-- fails, nothing is written and the conflicts come back: {"conflicts":
+-- [{"key", "version" (0: none)}]}, or {"problems": [{"key", "error"
+-- (missing_parts, checksum_mismatch), "parts" | "sha256" (what is there)}]}.
+-- Otherwise {"items": [{"key", "version"}]} (a deleted key: version 0).
+-- Uploads abandoned for a day are deleted.
 CREATE OR REPLACE FUNCTION world.put_items(p_world bigint, p_items jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     it jsonb;
     cur bigint;
+    got record;
     conflicts jsonb := '[]';
+    problems jsonb := '[]';
     written jsonb := '[]';
 BEGIN
     -- A lock per key, made or not yet (a row lock cannot hold a key that
@@ -298,6 +304,9 @@ BEGIN
     -- this function writes items.
     PERFORM pg_advisory_xact_lock(hashtextextended(p_world::text || '/' || k, 0))
         FROM (SELECT DISTINCT e->>'key' AS k FROM jsonb_array_elements(p_items) e ORDER BY 1) keys;
+    DELETE FROM world.item_uploads
+        WHERE world_key = p_world AND created_at < now() - interval '1 day';
+    -- Every condition and every upload checked before anything is written.
     FOR it IN SELECT * FROM jsonb_array_elements(p_items) LOOP
         IF it ? 'ifVersion' THEN
             SELECT version INTO cur FROM world.items WHERE world_key = p_world AND key = it->>'key';
@@ -305,22 +314,52 @@ BEGIN
                 conflicts := conflicts || jsonb_build_object('key', it->>'key', 'version', coalesce(cur, 0));
             END IF;
         END IF;
+        IF it ? 'upload' THEN
+            SELECT count(*) AS n, encode(sha256(string_agg(u.data, ''::bytea ORDER BY u.part)), 'hex')
+                   AS digest
+                INTO got FROM world.item_uploads u
+                WHERE u.world_key = p_world AND u.upload = it->>'upload'
+                  AND u.part <= (it->>'parts')::integer;
+            IF got.n <> (it->>'parts')::integer THEN
+                problems := problems || jsonb_build_object('key', it->>'key', 'error', 'missing_parts',
+                                                           'parts', got.n);
+            ELSIF got.digest <> it->>'sha256' THEN
+                problems := problems || jsonb_build_object('key', it->>'key',
+                                                           'error', 'checksum_mismatch',
+                                                           'sha256', got.digest);
+            END IF;
+        END IF;
     END LOOP;
     IF jsonb_array_length(conflicts) > 0 THEN
         RETURN jsonb_build_object('conflicts', conflicts);
+    ELSIF jsonb_array_length(problems) > 0 THEN
+        RETURN jsonb_build_object('problems', problems);
     END IF;
     FOR it IN SELECT * FROM jsonb_array_elements(p_items) LOOP
+        DELETE FROM world.item_parts WHERE world_key = p_world AND key = it->>'key';
         IF coalesce((it->>'delete')::boolean, false) THEN
             DELETE FROM world.items WHERE world_key = p_world AND key = it->>'key';
             written := written || jsonb_build_object('key', it->>'key', 'version', 0);
             CONTINUE;
         END IF;
-        INSERT INTO world.items AS i (world_key, key, version, kind, value)
-            VALUES (p_world, it->>'key', 1, it->>'kind', decode(it->>'value', 'base64'))
+        INSERT INTO world.items AS i (world_key, key, version, kind, value, parts, size, sha256)
+            VALUES (p_world, it->>'key', 1, coalesce(it->>'kind', 'binary'),
+                    CASE WHEN it ? 'upload' THEN ''::bytea ELSE decode(it->>'value', 'base64') END,
+                    coalesce((it->>'parts')::integer, 0), NULL, it->>'sha256')
         ON CONFLICT (world_key, key) DO UPDATE
             SET version = i.version + 1, kind = excluded.kind, value = excluded.value,
-                updated_at = now()
+                parts = excluded.parts, size = NULL, sha256 = excluded.sha256, updated_at = now()
         RETURNING version INTO cur;
+        IF it ? 'upload' THEN
+            INSERT INTO world.item_parts (world_key, key, part, data)
+                SELECT p_world, it->>'key', u.part, u.data FROM world.item_uploads u
+                WHERE u.world_key = p_world AND u.upload = it->>'upload'
+                  AND u.part <= (it->>'parts')::integer;
+            UPDATE world.items SET size = (SELECT sum(length(m.data)) FROM world.item_parts m
+                                           WHERE m.world_key = p_world AND m.key = it->>'key')
+                WHERE world_key = p_world AND key = it->>'key';
+            DELETE FROM world.item_uploads WHERE world_key = p_world AND upload = it->>'upload';
+        END IF;
         written := written || jsonb_build_object('key', it->>'key', 'version', cur);
     END LOOP;
     RETURN jsonb_build_object('items', written);

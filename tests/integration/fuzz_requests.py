@@ -248,13 +248,13 @@ def deregister(ctx, rng):
     return bearer(r, ctx.server_token)
 
 
-def world(method, suffix, body_of=None):
+def world(method, suffix, body_of=None, query=None):
     """A world-state route of one of a few worlds, with the fleet's token."""
     route = "%s /v1/worlds/{id}%s" % (method, suffix)
 
     def build(ctx, rng):
         wid = "fuzz-world-%d" % rng.randrange(4)
-        r = Request("world", route, method, "/v1/worlds/%s%s" % (wid, suffix))
+        r = Request("world", route, method, "/v1/worlds/%s%s" % (wid, suffix), query=query)
         r.path_id = wid
         if body_of is not None:
             json_body(r, body_of(ctx, rng))
@@ -486,6 +486,10 @@ SEEDS = [
         {"key": "k%d" % rng.randrange(5), "value": {"n": rng.randrange(9)}, "ifVersion": rng.randrange(3)}
         for _ in range(rng.randint(1, 3))]}), 1),
     (world("POST", "/saves"), 1),
+    (world("POST", "/items", lambda ctx, rng: {"items": [
+        {"key": "big%d" % rng.randrange(3), "upload": "u%d" % rng.randrange(3), "parts": rng.randint(1, 3),
+         "sha256": "%064x" % rng.getrandbits(256)}]}), 0.5),
+    (world("GET", "/items/part", query="key=big0&part=1"), 0.5),
     (world("POST", "/saves/complete", lambda ctx, rng: {"version": rng.randint(1, 3), "parts": 1,
                                                          "sha256": "0" * 64}), 1),
     (sns, 6),

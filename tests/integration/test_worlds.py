@@ -360,6 +360,48 @@ class Items(unittest.TestCase):
     def get(self, query):
         return request("GET", "/v1/worlds/%s/items?%s" % (self.wid, query), token=self.admin)
 
+    def upload(self, name, part, data):
+        return request("PUT", "/v1/worlds/%s/items/upload?upload=%s&part=%d" % (self.wid, name, part), data,
+                       token=self.admin, headers={"Content-Type": "application/octet-stream"})
+
+    def test_a_value_larger_than_a_request_goes_in_parts(self):
+        parts = [os.urandom(3 << 20) for _ in range(4)]  # 12 MiB: past a request's 8 MiB
+        value = b"".join(parts)
+        digest = hashlib.sha256(value).hexdigest()
+        for n in (1, 2, 4):  # part 3 not yet
+            r = self.upload("u1", n, parts[n - 1])
+            self.assertEqual((r.status, r.json["size"]), (200, 3 << 20), r)
+        item = {"key": "world/terrain", "upload": "u1", "parts": 4, "sha256": digest}
+        r = self.put({"key": "other", "value": 1}, item)
+        self.assertEqual((r.status, r.json["error"], r.json["problems"]),
+                         (409, "missing_parts", [{"key": "world/terrain", "error": "missing_parts", "parts": 3}]))
+        self.assertEqual(self.get("key=other").status, 404)  # nothing written
+        self.assertEqual(self.upload("u1", 3, parts[2]).status, 200)
+        r = self.put(dict(item, sha256="0" * 64))
+        self.assertEqual((r.status, r.json["problems"][0]["sha256"]), (400, digest))
+        r = self.put(dict(item, ifVersion=0))
+        self.assertEqual(r.json, {"items": [{"key": "world/terrain", "version": 1}]})
+        got = self.get("key=world/terrain").json
+        self.assertEqual((got["parts"], got["size"], got["sha256"], "binary" in got), (4, len(value), digest, False))
+        back = b"".join(request("GET", "/v1/worlds/%s/items/part?key=world/terrain&part=%d" % (self.wid, n),
+                                token=self.admin).body for n in range(1, 5))
+        self.assertEqual(back, value)
+        # The upload is used up; an inline value replaces the parts.
+        self.assertEqual(self.put(dict(item, ifVersion=1)).json["error"], "missing_parts")
+        self.assertEqual(self.put({"key": "world/terrain", "value": "small", "ifVersion": 1}).status, 200)
+        self.assertEqual(request("GET", "/v1/worlds/%s/items/part?key=world/terrain&part=1" % self.wid,
+                                 token=self.admin).status, 404)
+        self.assertEqual(self.get("key=world/terrain").json["value"], "small")
+        # Bad uploads and references.
+        for q in ("upload=u2&part=0", "upload=u2&part=33", "upload=bad%20name&part=1", "part=1"):
+            r = request("PUT", "/v1/worlds/%s/items/upload?%s" % (self.wid, q), b"x", token=self.admin)
+            self.assertEqual(r.status, 400, q)
+        self.assertEqual(self.upload("u2", 1, b"").status, 400)
+        for bad in ({"key": "k", "upload": "u2", "parts": 1}, {"key": "k", "upload": "u2", "parts": 33, "sha256": digest},
+                    {"key": "k", "upload": "u2", "parts": 1, "sha256": "ABC"},
+                    {"key": "k", "upload": "u2", "parts": 1, "sha256": digest, "value": 1}):
+            self.assertEqual(self.put(bad).status, 400, bad)
+
     def test_values_versions_and_conditions(self):
         big = os.urandom(3 << 20)  # far past DynamoDB's 400 KB
         r = self.put({"key": "player/1", "value": {"hp": 10, "inv": ["axe"]}},
