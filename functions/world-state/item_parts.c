@@ -12,22 +12,13 @@
 
 #define MAX_PART (8 * 1024 * 1024)
 
-/* A whole number of the query within [1, max]; 0 when absent or not one. */
-static long query_number(struct http_req *req, const char *name, long max)
-{
-    const char *v = http_query(req, name);
-    char *end = NULL;
-    long n = v != NULL ? strtol(v, &end, 10) : 0;
-    return v != NULL && end != v && *end == '\0' && n >= 1 && n <= max ? n : 0;
-}
-
 /* PUT /v1/worlds/{id}/items/upload?upload=U&part=N: one part of an upload
  * (1 byte to 8 MiB; sending a part again replaces it). */
 void handle_item_upload(struct http_req *req, struct http_resp *resp)
 {
     const char *upload = http_query(req, "upload");
-    long part = query_number(req, "part", ITEM_MAX_PARTS);
-    if (upload == NULL || !util_is_token(upload, 64, "-_.") || part == 0) {
+    long part = world_query_number(req, "part", ITEM_MAX_PARTS);
+    if (upload == NULL || !util_is_token(upload, 64, "-_.") || part < 1) {
         http_error(req, resp, 400, "invalid_query",
                    "upload (your name for it: 1 to 64 of [A-Za-z0-9-_.]) and part (1 to %d)",
                    ITEM_MAX_PARTS);
@@ -59,8 +50,8 @@ void handle_item_upload(struct http_req *req, struct http_resp *resp)
 void handle_item_part(struct http_req *req, struct http_resp *resp)
 {
     const char *item = http_query(req, "key");
-    long part = query_number(req, "part", ITEM_MAX_PARTS);
-    if (item == NULL || *item == '\0' || strlen(item) > 1024 || part == 0) {
+    long part = world_query_number(req, "part", ITEM_MAX_PARTS);
+    if (item == NULL || *item == '\0' || strlen(item) > 1024 || part < 1) {
         http_error(req, resp, 400, "invalid_query", "key and part (1 to %d)", ITEM_MAX_PARTS);
         return;
     }

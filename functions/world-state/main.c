@@ -156,6 +156,14 @@ PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_st
     return serve_exec(req, resp, &stmts[stmt], params);
 }
 
+long world_query_number(struct http_req *req, const char *name, long max)
+{
+    const char *v = http_query(req, name);
+    char *end = NULL;
+    long n = v != NULL ? strtol(v, &end, 10) : -1;
+    return v != NULL && end != v && *end == '\0' && n >= 1 && n <= max ? n : -1;
+}
+
 /* The caller's fleet when it is a game server; NULL for a backend. */
 static const char *fleet_of(const struct http_req *req)
 {

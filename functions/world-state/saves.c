@@ -15,15 +15,6 @@
 #define MAX_PART (8 * 1024 * 1024)
 #define MAX_PARTS 100000
 
-/* A positive integer query parameter up to max, or -1. */
-static long query_number(struct http_req *req, const char *name, long max)
-{
-    const char *v = http_query(req, name);
-    char *end = NULL;
-    long n = v != NULL ? strtol(v, &end, 10) : -1;
-    return v != NULL && end != v && *end == '\0' && n >= 1 && n <= max ? n : -1;
-}
-
 static void free_digest(void *md)
 {
     EVP_MD_CTX_free(md);
@@ -79,8 +70,8 @@ void handle_save_list(struct http_req *req, struct http_resp *resp)
 /* version and part from the query; false after answering 400. */
 static bool part_address(struct http_req *req, struct http_resp *resp, long *version, long *part)
 {
-    *version = query_number(req, "version", 2147483647L);
-    *part = query_number(req, "part", MAX_PARTS);
+    *version = world_query_number(req, "version", 2147483647L);
+    *part = world_query_number(req, "part", MAX_PARTS);
     if (*version > 0 && *part > 0)
         return true;
     http_error(req, resp, 400, "invalid_query", "version and part (1 to %d) are required",
@@ -237,7 +228,7 @@ void handle_save_complete(struct http_req *req, struct http_resp *resp)
 void handle_save_manifest(struct http_req *req, struct http_resp *resp)
 {
     const char *v = http_query(req, "version");
-    long version = v != NULL ? query_number(req, "version", 2147483647L) : 0;
+    long version = v != NULL ? world_query_number(req, "version", 2147483647L) : 0;
     if (version < 0) {
         http_error(req, resp, 400, "invalid_query", "version: a save's number");
         return;

@@ -47,6 +47,9 @@ const struct db_stmt *world_stmt(enum world_stmt stmt);
 PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_stmt stmt,
                      const char *const *params);
 
+/* A positive integer query parameter up to max, or -1 (absent or not one). */
+long world_query_number(struct http_req *req, const char *name, long max);
+
 /* The path's world, as this caller may use it: its key (an arena string),
  * or NULL after answering 404 (unknown, or not the caller's). */
 const char *world_key(struct http_req *req, struct http_resp *resp);
