@@ -10,8 +10,6 @@
 #include "util.h"
 #include "world.h"
 
-#define MAX_PART (8 * 1024 * 1024)
-
 /* PUT /v1/worlds/{id}/items/upload?upload=U&part=N: one part of an upload
  * (1 byte to 8 MiB; sending a part again replaces it). */
 void handle_item_upload(struct http_req *req, struct http_resp *resp)
@@ -24,11 +22,8 @@ void handle_item_upload(struct http_req *req, struct http_resp *resp)
                    ITEM_MAX_PARTS);
         return;
     }
-    if (req->body_len < 1 || req->body_len > MAX_PART) {
-        http_error(req, resp, req->body_len > MAX_PART ? 413 : 400, "invalid_part",
-                   "a part is 1 byte to %d bytes", MAX_PART);
+    if (!world_part_body_ok(req, resp))
         return;
-    }
     const char *key = world_key(req, resp);
     if (key == NULL)
         return;

@@ -156,6 +156,15 @@ PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_st
     return serve_exec(req, resp, &stmts[stmt], params);
 }
 
+bool world_part_body_ok(struct http_req *req, struct http_resp *resp)
+{
+    if (req->body_len >= 1 && req->body_len <= WORLD_MAX_PART)
+        return true;
+    http_error(req, resp, req->body_len > WORLD_MAX_PART ? 413 : 400, "invalid_part",
+               "a part is 1 byte to %d bytes", WORLD_MAX_PART);
+    return false;
+}
+
 long world_query_number(struct http_req *req, const char *name, long max)
 {
     const char *v = http_query(req, name);
@@ -259,7 +268,7 @@ int main(void)
 {
     static const struct service svc = {
         .name = "world-state",
-        .max_body = 8 * 1024 * 1024 + 1024, /* a save's part (saves.c) */
+        .max_body = WORLD_MAX_PART + 1024, /* a part of a save or an item (saves.c, item_parts.c) */
         .routes = routes,
         .nroutes = sizeof(routes) / sizeof(routes[0]),
         .stmts = stmts,

@@ -12,7 +12,6 @@
 #include "util.h"
 #include "world.h"
 
-#define MAX_PART (8 * 1024 * 1024)
 #define MAX_PARTS 100000
 
 static void free_digest(void *md)
@@ -84,11 +83,8 @@ void handle_save_put_part(struct http_req *req, struct http_resp *resp)
     long version, part;
     if (!part_address(req, resp, &version, &part))
         return;
-    if (req->body_len < 1 || req->body_len > MAX_PART) {
-        http_error(req, resp, req->body_len > MAX_PART ? 413 : 400, "invalid_part",
-                   "a part is 1 byte to %d bytes", MAX_PART);
+    if (!world_part_body_ok(req, resp))
         return;
-    }
     const char *key = world_key(req, resp);
     if (key == NULL)
         return;

@@ -47,6 +47,13 @@ const struct db_stmt *world_stmt(enum world_stmt stmt);
 PGresult *world_call(struct http_req *req, struct http_resp *resp, enum world_stmt stmt,
                      const char *const *params);
 
+/* The bytes one part of a save or of an item's value carries at most. */
+#define WORLD_MAX_PART (8 * 1024 * 1024)
+
+/* Whether the body is a part's (1 byte to WORLD_MAX_PART); false after
+ * answering 400, or 413 when it is larger. */
+bool world_part_body_ok(struct http_req *req, struct http_resp *resp);
+
 /* A positive integer query parameter up to max, or -1 (absent or not one). */
 long world_query_number(struct http_req *req, const char *name, long max);
 
