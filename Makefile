@@ -192,6 +192,18 @@ $(SIDECAR_BIN): $(SIDECAR_OBJ) $(LIBSERVER) $(LIBCOMMON)
 ALL_OBJ += $(SIDECAR_OBJ)
 all: $(SIDECAR_BIN)
 
+# The Realtime relay (relay/): WebSockets by wslay, the protocol by
+# sdk-common's codec, rally by the server SDK.
+RELAY_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard relay/*.c))
+RELAY_BIN := $(BUILD)/bin/rally-relay
+$(RELAY_OBJ): ALL_CFLAGS += -Isdk-common -Igameserver
+$(RELAY_BIN): $(RELAY_OBJ) $(LIBSERVER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -lpthread
+ALL_OBJ += $(RELAY_OBJ)
+all: $(RELAY_BIN)
+
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client-sdk/cli/*.c))
 SDK_USERS_OBJ := $(CLI_OBJ) \

@@ -13,7 +13,7 @@
 
 struct rally_server {
     char *url, *fleet_id, *fleet_secret, *location, *ip_address, *dns_name;
-    char *agent_process_id, *compute_name; /* given by the agent, or NULL */
+    char *agent_process_id, *compute_name, *host_process_id; /* given by the agent, or NULL */
     int port, max_players;
     struct rally_http http; /* the libcurl handle and the response being received */
     char *token;
@@ -83,13 +83,15 @@ rally_server *rally_server_new(const struct rally_server_params *p)
     s->dns_name = dup_or_null(p->dns_name);
     s->agent_process_id = dup_or_null(p->process_id);
     s->compute_name = dup_or_null(p->compute_name);
+    s->host_process_id = dup_or_null(p->host_process_id);
     s->port = p->port;
     s->max_players = p->max_players;
     if (rally_http_init(&s->http) != 0 || s->url == NULL || s->fleet_id == NULL ||
         s->fleet_secret == NULL || s->location == NULL || s->ip_address == NULL ||
         (p->dns_name != NULL && s->dns_name == NULL) ||
         (p->process_id != NULL && s->agent_process_id == NULL) ||
-        (p->compute_name != NULL && s->compute_name == NULL)) {
+        (p->compute_name != NULL && s->compute_name == NULL) ||
+        (p->host_process_id != NULL && s->host_process_id == NULL)) {
         rally_server_free(s);
         return NULL;
     }
@@ -108,6 +110,7 @@ void rally_server_free(rally_server *s)
     free(s->matchmaker_data);
     free(s->agent_process_id);
     free(s->compute_name);
+    free(s->host_process_id);
     free(s->url);
     free(s->fleet_id);
     if (s->fleet_secret != NULL)
@@ -227,6 +230,8 @@ int rally_server_process_ready(rally_server *s)
         json_object_set_new(body, "processId", json_string(s->agent_process_id));
     if (s->compute_name != NULL)
         json_object_set_new(body, "computeName", json_string(s->compute_name));
+    if (s->host_process_id != NULL)
+        json_object_set_new(body, "hostProcessId", json_string(s->host_process_id));
     int rc = call(s, "POST", "/v1/fleet/processes", body);
     if (rc != RALLY_SERVER_OK)
         return rc;

@@ -62,6 +62,11 @@ struct rally_server_params {
      * exits, and the agent launches another. */
     const char *process_id;
     const char *compute_name;
+    /* A process that is one of several in one program (rally-relay hosts a
+     * game session per process, many processes): the id the agent launched
+     * the program as; process_id is then "<host_process_id>.<n>". NULL
+     * otherwise. */
+    const char *host_process_id;
 };
 
 /* The game session handed over by a heartbeat. */

@@ -368,7 +368,7 @@ static bool flush(struct conn *c)
 static void open_ws(struct conn *c, const struct hs_request *req, size_t used)
 {
     char accept[29], out[256];
-    hs_accept_value(req->key, accept);
+    wsh_accept_value(req->key, accept);
     int n = snprintf(out, sizeof(out),
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",

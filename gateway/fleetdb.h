@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "queue.h"
+#include "threadq.h"
 
 enum db_job_kind {
     DBJ_HEARTBEATS, /* in: pairs; out: ok */

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "queue.h"
+#include "threadq.h"
 
 struct fwd_job {
     struct qnode node;

@@ -1,7 +1,6 @@
 /*
- * The WebSocket opening handshake (RFC 6455 §4.2) as the gateway sees it
- * behind nginx: one HTTP/1.1 GET with Upgrade: websocket, and the SDK's
- * identity in its query string (reference/gamelift-server-sdk5.md §2):
+ * The WebSocket opening handshake (common/wshandshake.h) as the gateway
+ * sees it behind nginx, with the SDK's identity in its query string (reference/gamelift-server-sdk5.md §2):
  * Authorization, ComputeId, FleetId, IdempotencyToken, pID, sdkLanguage,
  * sdkVersion. Other query parameters are ignored (SigV4's, unsupported,
  * make Authorization "SigV4", which the caller refuses).
@@ -11,8 +10,9 @@
 
 #include <stddef.h>
 
-/* The most a handshake request may take, headers included. */
-#define HS_MAX 8192
+#include "wshandshake.h"
+
+#define HS_MAX WSH_MAX
 
 struct hs_request {
     size_t length;  /* of the request, headers and blank line included */
@@ -29,8 +29,5 @@ struct hs_request {
  * valid request; 1 when more bytes are needed; otherwise the HTTP status
  * to refuse with (400, 405, 426, 431) and *why. */
 int hs_parse(const char *buf, size_t len, struct hs_request *out, const char **why);
-
-/* Sec-WebSocket-Accept for a key: 28 characters and a NUL. */
-void hs_accept_value(const char *key, char out[29]);
 
 #endif

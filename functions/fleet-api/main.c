@@ -5,12 +5,15 @@
  *
  *   POST   /v1/fleet/processes                     ProcessReady
  *          {"location","ipAddress","dnsName"?,"port","maxPlayers",
- *           "processId"?,"computeName"?,"sdk"?} -> 201 {"processId"}
+ *           "processId"?,"computeName"?,"sdk"?,"hostProcessId"?} -> 201 {"processId"}
  *          (processId and computeName: what an agent launched the process as,
  *          GAMELIFT_SDK_PROCESS_ID and GAMELIFT_SDK_HOST_ID; an id ready
  *          before is 409. Without location and ipAddress, the registered
  *          compute's: how an SDK 5 process, through the gateway, is ready.
- *          sdk: GameLift's server SDK it speaks, "Go 5.6.0")
+ *          sdk: GameLift's server SDK it speaks, "Go 5.6.0". hostProcessId:
+ *          the process the agent launched, of which this one is a part (a
+ *          rally-relay hosting many game sessions registers "P.1", "P.2",
+ *          ... with host P), docs/relay.md)
  *   POST   /v1/fleet/computes                      RegisterCompute
  *          {"computeName","location","ipAddress","dnsName"?} -> 200
  *          {"computeName","location","processes"?}: a host of the fleet
@@ -30,7 +33,8 @@
  *                                                    410 once the process was ended
  *   DELETE /v1/fleet/processes/{id}                ProcessEnding -> 200 {}
  *   POST   /v1/fleet/game-sessions/{id}/activate   ActivateGameSession -> 200 {}
- *   POST   /v1/fleet/player-sessions/{id}/accept   AcceptPlayerSession {"gameSessionId"?}
+ *   POST   /v1/fleet/player-sessions/{id}/accept   AcceptPlayerSession
+ *          {"gameSessionId"? | "hostProcessId"?: one of its processes' game sessions}
  *                                                    -> 200 {"playerSessionId","playerId",
  *                                                    "gameSessionId"}
  *   POST   /v1/fleet/player-sessions/{id}/remove   RemovePlayerSession -> 200 {}
@@ -73,8 +77,8 @@ enum {
 static const struct db_stmt stmts[] = {
     [READY] = {"ready",
                "SELECT outcome, detail FROM fleet.process_ready($1, $2, $3, $4, $5, "
-               "$6::integer, $7::integer, $8, $9)",
-               9, false},
+               "$6::integer, $7::integer, $8, $9, $10)",
+               10, false},
     [HEARTBEAT] = {"heartbeat", "SELECT outcome, game_session::text FROM fleet.heartbeat($1, $2)",
                    2, true},
     [ENDING] = {"ending", "SELECT fleet.process_ending($1, $2, 'PROCESS_ENDING')", 2, true},
@@ -82,8 +86,8 @@ static const struct db_stmt stmts[] = {
                   true},
     [ACCEPT] = {"accept",
                 "SELECT outcome, detail, player, game_session "
-                "FROM fleet.accept_player_session($1, $2, $3)",
-                3, false},
+                "FROM fleet.accept_player_session($1, $2, $3, $4)",
+                4, false},
     /* A player left: with BackfillMode AUTOMATIC, the game session gets a
      * backfill ticket for the seat, in the same transaction. */
     [REMOVE] = {"remove",
@@ -152,19 +156,27 @@ static const char *where_bad(const char *location, const char *ip, const char *d
 static void refused_where(struct http_req *req, struct http_resp *resp, const char *outcome,
                           const char *detail);
 
+/* Whether process id is one of host's: "<host>.<more>", host an id too. */
+static bool part_of(const char *id, const char *host)
+{
+    size_t n = strlen(host);
+    return id != NULL && util_is_token(host, 100, "-.") && strncmp(id, host, n) == 0 &&
+           id[n] == '.' && id[n + 1] != '\0';
+}
+
 static void handle_ready(struct http_req *req, struct http_resp *resp)
 {
     const char *location = NULL, *ip = NULL, *dns = NULL, *id = NULL, *compute = NULL;
-    const char *sdk = NULL;
+    const char *sdk = NULL, *host = NULL;
     json_int_t port = 0, max_players = 0;
     json_error_t jerr;
     json_t *body = http_json_body(req, resp);
     if (body == NULL)
         return;
-    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?s, s:I, s:I, s?s, s?s, s?s}",
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?s, s:I, s:I, s?s, s?s, s?s, s?s}",
                        "location", &location, "ipAddress", &ip, "dnsName", &dns, "port", &port,
                        "maxPlayers", &max_players, "processId", &id, "computeName", &compute, "sdk",
-                       &sdk) != 0) {
+                       &sdk, "hostProcessId", &host) != 0) {
         http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
         return;
     }
@@ -178,7 +190,8 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
           : id != NULL && !util_is_token(id, 128, "-.")    ? "processId: 1-128 of [A-Za-z0-9-.]"
           : compute != NULL && !util_is_token(compute, 128, "-_.")
               ? "computeName: 1-128 of [A-Za-z0-9-_.]"
-              : NULL;
+          : host != NULL && !part_of(id, host) ? "processId: hostProcessId, a dot, and more"
+                                               : NULL;
     if (bad != NULL) {
         http_error(req, resp, 400, "invalid_body", "%s", bad);
         return;
@@ -190,7 +203,7 @@ static void handle_ready(struct http_req *req, struct http_resp *resp)
     }
     char *port_s = arena_sprintf(req->arena, "%lld", (long long)port);
     char *max_s = arena_sprintf(req->arena, "%lld", (long long)max_players);
-    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s, compute, sdk};
+    const char *p[] = {id, req->claims.sub, location, ip, dns, port_s, max_s, compute, sdk, host};
     PGresult *r = call(req, resp, READY, p);
     if (r == NULL)
         return;
@@ -328,21 +341,21 @@ static void handle_activate(struct http_req *req, struct http_resp *resp)
 
 static void handle_accept(struct http_req *req, struct http_resp *resp)
 {
-    const char *game_session = NULL;
+    const char *game_session = NULL, *host = NULL;
     if (req->body_len > 0) {
         json_error_t jerr;
         json_t *body = http_json_body(req, resp);
         if (body == NULL)
             return;
-        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s}", "gameSessionId", &game_session) !=
-            0) {
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s}", "gameSessionId", &game_session,
+                           "hostProcessId", &host) != 0) {
             http_error(req, resp, 400, "invalid_body", "%s", jerr.text);
             return;
         }
     }
     if (!id_ok(req, resp, "player session"))
         return;
-    const char *p[] = {req->path_id, req->claims.sub, game_session};
+    const char *p[] = {req->path_id, req->claims.sub, game_session, host};
     PGresult *r = call(req, resp, ACCEPT, p);
     if (r == NULL)
         return;

@@ -42,7 +42,8 @@ DROP FUNCTION IF EXISTS fleet.process_ready(text, text, text, text, text, intege
 -- p_sdk names the server SDK when it is GameLift's (the gateway's).
 CREATE OR REPLACE FUNCTION fleet.process_ready(
     p_process_id text, p_fleet text, p_location text, p_ip text, p_dns text, p_port integer,
-    p_max_players integer, p_compute text, p_sdk text, OUT outcome text, OUT detail text)
+    p_max_players integer, p_compute text, p_sdk text, p_host text,
+    OUT outcome text, OUT detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
     f fleet.fleets%ROWTYPE;
@@ -68,9 +69,9 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO fleet.processes (process_id, fleet_id, location, ip_address, dns_name, port,
-                                 max_players, compute_name, sdk)
+                                 max_players, compute_name, sdk, host_process)
         VALUES (p_process_id, p_fleet, p_location, p_ip, p_dns, p_port, p_max_players, p_compute,
-                p_sdk)
+                p_sdk, p_host)
         ON CONFLICT (process_id) DO NOTHING;
     IF NOT FOUND THEN
         outcome := 'exists';
@@ -118,14 +119,32 @@ $$;
 -- What an agent asks of the processes it launched, by their ids (of its
 -- fleet; others are as unknown): whether each is ready, and whether rally
 -- ended it. An id not returned has not called ProcessReady (yet).
+--
+-- A host process (rally-relay) is answered for its family: ACTIVE while
+-- any of its processes is, hosting the first game session among them;
+-- otherwise as the one it registered last.
 CREATE OR REPLACE FUNCTION fleet.describe_processes(p_fleet text, p_ids text[])
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
+    WITH own AS (
+        SELECT p.process_id AS id, p.status, p.status_reason, p.game_session_id
+            FROM fleet.processes p
+            WHERE p.fleet_id = p_fleet AND p.process_id = ANY (p_ids)
+    ), families AS (
+        SELECT DISTINCT ON (p.host_process) p.host_process AS id,
+               CASE WHEN bool_or(p.status = 'ACTIVE') OVER w THEN 'ACTIVE' ELSE p.status END,
+               CASE WHEN bool_or(p.status = 'ACTIVE') OVER w THEN NULL ELSE p.status_reason END,
+               min(p.game_session_id) FILTER (WHERE p.status = 'ACTIVE') OVER w
+            FROM fleet.processes p
+            WHERE p.fleet_id = p_fleet AND p.host_process = ANY (p_ids)
+              AND NOT EXISTS (SELECT 1 FROM own WHERE own.id = p.host_process)
+            WINDOW w AS (PARTITION BY p.host_process)
+            ORDER BY p.host_process, p.created_at DESC, p.process_id DESC
+    )
     SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-               'processId', p.process_id, 'status', p.status, 'statusReason', p.status_reason,
-               'gameSessionId', p.game_session_id)) ORDER BY p.process_id), '[]')
-        FROM fleet.processes p
-        WHERE p.fleet_id = p_fleet AND p.process_id = ANY (p_ids);
+               'processId', a.id, 'status', a.status, 'statusReason', a.status_reason,
+               'gameSessionId', a.game_session_id)) ORDER BY a.id), '[]')
+        FROM (SELECT * FROM own UNION ALL SELECT * FROM families) a;
 $$;
 
 -- Heartbeat: the process is alive; answers its state and the game session it
@@ -160,13 +179,27 @@ BEGIN
 END;
 $$;
 
--- ProcessEnding: the process stops; its game session ends with it.
+-- ProcessEnding: the process stops; its game session ends with it. For a
+-- host process (rally-relay, whose agent says it on its behalf), each of
+-- its processes still ACTIVE.
 CREATE OR REPLACE FUNCTION fleet.process_ending(p_process_id text, p_fleet text, p_reason text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     p fleet.processes%ROWTYPE;
+    member text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM fleet.processes WHERE process_id = p_process_id)
+       AND EXISTS (SELECT 1 FROM fleet.processes
+                   WHERE host_process = p_process_id AND fleet_id = p_fleet) THEN
+        FOR member IN SELECT process_id FROM fleet.processes
+                          WHERE host_process = p_process_id AND fleet_id = p_fleet
+                            AND status = 'ACTIVE'
+                          ORDER BY process_id LOOP
+            PERFORM fleet.process_ending(member, p_fleet, p_reason);
+        END LOOP;
+        RETURN 'ended';
+    END IF;
     UPDATE fleet.processes
         SET status = 'TERMINATED', status_reason = p_reason, ended_at = now()
         WHERE process_id = p_process_id AND fleet_id = p_fleet AND status = 'ACTIVE'
@@ -217,7 +250,10 @@ $$;
 -- AcceptPlayerSession: only a RESERVED session of an ACTIVE game session of
 -- this fleet, within its reservation, becomes ACTIVE. An expired reservation
 -- becomes TIMEDOUT here, as the caller learns of it.
+-- p_host (rally-relay): only a game session hosted by one of that host
+-- process's processes; others are not_found.
 CREATE OR REPLACE FUNCTION fleet.accept_player_session(p_psess text, p_fleet text, p_game_session text,
+                                            p_host text,
                                             OUT outcome text, OUT detail text,
                                             OUT player text, OUT game_session text)
 LANGUAGE plpgsql AS $$
@@ -228,7 +264,10 @@ BEGIN
     SELECT s.* INTO ps FROM fleet.player_sessions s
         JOIN fleet.game_sessions gs USING (game_session_id)
         WHERE s.player_session_id = p_psess AND gs.fleet_id = p_fleet FOR UPDATE OF s;
-    IF NOT FOUND OR (p_game_session IS NOT NULL AND ps.game_session_id <> p_game_session) THEN
+    IF NOT FOUND OR (p_game_session IS NOT NULL AND ps.game_session_id <> p_game_session)
+       OR (p_host IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM fleet.game_sessions gs JOIN fleet.processes p USING (process_id)
+                   WHERE gs.game_session_id = ps.game_session_id AND p.host_process = p_host)) THEN
         outcome := 'not_found';
         RETURN;
     END IF;
@@ -1148,7 +1187,8 @@ BEGIN
     IF target IS NULL THEN
         RETURN c.desired;
     END IF;
-    SELECT count(*) INTO in_use FROM fleet.processes
+    -- A host process (rally-relay) counts once, as its agent launches it.
+    SELECT count(DISTINCT coalesce(host_process, process_id)) INTO in_use FROM fleet.processes
         WHERE fleet_id = p_fleet AND location = p_location AND status = 'ACTIVE'
           AND game_session_id IS NOT NULL;
     wanted := greatest(ceil(in_use / (1 - target / 100))::integer, in_use + 1);

@@ -129,10 +129,10 @@ SELECT 'stop1', (matchmaking.stop_matchmaking('upg-t1', 'player-1')).detail;
 SELECT 'accept4', (matchmaking.accept_match('upg-t4', 'player-4', true)).outcome;
 SELECT 'answers', string_agg(player_id || '=' || accepted, ',' ORDER BY player_id)
     FROM backend.ticket_players WHERE ticket_id IN ('upg-t3', 'upg-t4');
-SELECT 'seat2', (fleet.accept_player_session('psess-upg2', 'fleet-local', NULL)).outcome;
+SELECT 'seat2', (fleet.accept_player_session('psess-upg2', 'fleet-local', NULL, NULL)).outcome;
 SELECT 'abandon', fleet.abandon_game_session('gsess-upg1', 'ACTIVATION_TIMEOUT');
 SELECT 'ready3', (fleet.process_ready('upg-proc-3', 'fleet-local', 'us-east-1', '127.0.0.1', NULL,
-                                      7779, 10, 'upg-host', NULL)).outcome;
+                                      7779, 10, 'upg-host', NULL, NULL)).outcome;
 SELECT 'sweep', backend.sweep_expired(500);
 """
 

@@ -108,7 +108,7 @@ END_TEST
 START_TEST(test_the_accept_value_of_rfc_6455)
 {
     char out[29];
-    hs_accept_value("dGhlIHNhbXBsZSBub25jZQ==", out);
+    wsh_accept_value("dGhlIHNhbXBsZSBub25jZQ==", out);
     ck_assert_str_eq(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 END_TEST

@@ -1,4 +1,4 @@
-#include "queue.h"
+#include "threadq.h"
 
 #include <stdint.h>
 #include <sys/eventfd.h>

@@ -1,13 +1,13 @@
 /*
- * A queue between the gateway's threads: any thread pushes, a worker waits
+ * A queue between a daemon's threads (the gateway's, the relay's): any thread pushes, a worker waits
  * for one item (queue_pop_wait), or the event loop takes all at once
  * (queue_take_all) when the queue's eventfd, which it polls, is readable.
  *
  * Ownership: a pushed node belongs to the queue until it is taken; nodes
  * are the first member of the caller's structs.
  */
-#ifndef RALLY_GATEWAY_QUEUE_H
-#define RALLY_GATEWAY_QUEUE_H
+#ifndef RALLY_THREADQ_H
+#define RALLY_THREADQ_H
 
 #include <pthread.h>
 #include <stdbool.h>

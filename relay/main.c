@@ -1,0 +1,285 @@
+/*
+ * rally-relay: GameLift Realtime's relay server for rally's fleets
+ * (docs/relay.md). Run by rally-agent like any game server, with the
+ * agent's environment: RALLY_URL, GAMELIFT_SDK_FLEET_ID,
+ * RALLY_FLEET_SECRET_FILE, RALLY_LOCATION, RALLY_IP_ADDRESS, RALLY_PORT,
+ * GAMELIFT_SDK_PROCESS_ID, GAMELIFT_SDK_HOST_ID. Options (all optional):
+ *
+ *   --port N               TCP and UDP port (RALLY_PORT; 0: any free one)
+ *   --location L --url U --fleet F --ip A   over the environment's
+ *   --sessions N           game sessions hosted at once (8)
+ *   --max-players N        per game session (32, Realtime's default)
+ *   --max-payload BYTES    of a message (4096, Realtime's reliable limit)
+ *   --player-rate N        messages a player may send per second (60)
+ *   --reconnect-seconds S  a dropped player's place is kept (10)
+ *   --idle-seconds S       a game session without players ends (60)
+ *
+ * One thread runs the event loop (epoll): the listening socket, every
+ * WebSocket, the UDP socket, the fleet's answers, signals. SIGTERM ends the
+ * game sessions (players get GAME_END), says ProcessEnding for each, and
+ * exits.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "fleet.h"
+#include "log.h"
+#include "rally_server.h"
+#include "relay.h"
+#include "session.h"
+#include "tcp.h"
+#include "udp.h"
+#include "util.h"
+
+struct relay_cfg relay_cfg = {
+    .sessions = 8,
+    .max_players = 32,
+    .max_payload = 4096,
+    .player_rate = 60,
+    .reconnect_s = 10,
+    .idle_s = 60,
+    .handshake_s = 10,
+};
+struct relay_stats relay_stats;
+double relay_now_ms;
+
+/* epoll tags of the loop's own descriptors (connections carry theirs). */
+static char tag_listen, tag_udp, tag_fleet, tag_signal;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: rally-relay [--port N] [--location L] [--url U] [--fleet F] [--ip A]\n"
+                    "       [--sessions N] [--max-players N] [--max-payload BYTES]\n"
+                    "       [--player-rate N] [--reconnect-seconds S] [--idle-seconds S]\n"
+                    "  (the fleet secret from the file RALLY_FLEET_SECRET_FILE names)\n");
+    return 2;
+}
+
+static bool number(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* TCP on port (0: any), dual-stack; the fd and the port taken, or -1. */
+static int listen_tcp(int port, int *bound)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1, off = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    struct sockaddr_in6 a = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
+    socklen_t len = sizeof(a);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1024) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        close(fd);
+        return -1;
+    }
+    *bound = ntohs(a.sin6_port);
+    return fd;
+}
+
+/* TCP and UDP on the same port number; with port 0, tries a few. */
+static bool open_ports(int port, int *tcp_fd, int *udp_fd)
+{
+    for (int attempt = 0; attempt < 20; attempt++) {
+        int bound = 0;
+        *tcp_fd = listen_tcp(port, &bound);
+        if (*tcp_fd < 0)
+            return false;
+        *udp_fd = udp_open(bound);
+        if (*udp_fd >= 0) {
+            relay_cfg.port = bound;
+            return true;
+        }
+        close(*tcp_fd);
+        if (port != 0)
+            return false;
+    }
+    return false;
+}
+
+static void add(int epfd, int fd, void *tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        log_fatal("relay: epoll: %s", strerror(errno));
+}
+
+static void log_stats(void)
+{
+    const struct relay_stats *s = &relay_stats;
+    log_info("relay: %zu sessions, %zu players, %zu connections; in tcp %llu udp %llu; "
+             "delivered tcp %llu udp %llu; dropped malformed %llu spoofed %llu rate %llu "
+             "oversize %llu; logins %llu refused %llu reconnects %llu floods %llu",
+             session_running_count(), session_player_count(), tcp_count(),
+             (unsigned long long)s->tcp_in, (unsigned long long)s->udp_in,
+             (unsigned long long)s->delivered_tcp, (unsigned long long)s->delivered_udp,
+             (unsigned long long)s->dropped_malformed, (unsigned long long)s->dropped_spoofed,
+             (unsigned long long)s->dropped_rate, (unsigned long long)s->dropped_oversize,
+             (unsigned long long)s->logins, (unsigned long long)s->logins_refused,
+             (unsigned long long)s->reconnects, (unsigned long long)s->disconnects_flood);
+}
+
+/* The options over the agent's environment; false on a bad one. */
+static bool parse_args(int argc, char **argv, struct fleet_params *fp, double *port)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double n = 0;
+        if (v == NULL)
+            return false;
+        if (strcmp(k, "--location") == 0)
+            fp->location = v;
+        else if (strcmp(k, "--url") == 0)
+            fp->url = v;
+        else if (strcmp(k, "--fleet") == 0)
+            fp->fleet_id = v;
+        else if (strcmp(k, "--ip") == 0)
+            fp->ip_address = v;
+        else if (strcmp(k, "--port") == 0 && number(v, 0, 60000, &n))
+            *port = n;
+        else if (strcmp(k, "--sessions") == 0 && number(v, 1, 4096, &n))
+            relay_cfg.sessions = (int)n;
+        else if (strcmp(k, "--max-players") == 0 && number(v, 1, 200, &n))
+            relay_cfg.max_players = (int)n;
+        else if (strcmp(k, "--max-payload") == 0 && number(v, 1, 65536, &n))
+            relay_cfg.max_payload = (size_t)n;
+        else if (strcmp(k, "--player-rate") == 0 && number(v, 1, 100000, &n))
+            relay_cfg.player_rate = n;
+        else if (strcmp(k, "--reconnect-seconds") == 0 && number(v, 0, 3600, &n))
+            relay_cfg.reconnect_s = n;
+        else if (strcmp(k, "--idle-seconds") == 0 && number(v, 1, 86400, &n))
+            relay_cfg.idle_s = n;
+        else
+            return false;
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("relay");
+    const char *env_url = getenv("RALLY_URL"), *env_fleet = getenv("GAMELIFT_SDK_FLEET_ID");
+    const char *env_ip = getenv("RALLY_IP_ADDRESS"), *env_port = getenv("RALLY_PORT");
+    struct fleet_params fp = {
+        .url = env_url != NULL ? env_url : "http://127.0.0.1:8080",
+        .fleet_id = env_fleet != NULL ? env_fleet : "fleet-local",
+        .ip_address = env_ip != NULL ? env_ip : "127.0.0.1",
+        .location = getenv("RALLY_LOCATION"),
+        .host_process_id = getenv("GAMELIFT_SDK_PROCESS_ID"),
+        .compute_name = getenv("GAMELIFT_SDK_HOST_ID"),
+        .workers = 4,
+    };
+    double port = 0;
+    if (env_port != NULL && !number(env_port, 0, 60000, &port))
+        return usage();
+    if (!parse_args(argc, argv, &fp, &port) || fp.location == NULL)
+        return usage();
+    /* By hand, without an agent: a host id of its own. */
+    char host[64];
+    if (fp.host_process_id == NULL) {
+        char uuid[37];
+        util_uuid(uuid);
+        snprintf(host, sizeof(host), "relay-%s", uuid);
+        fp.host_process_id = host;
+    }
+    char secret[512];
+    if (rally_server_read_secret(secret, sizeof(secret)) < 0) {
+        fprintf(stderr, "rally-relay: RALLY_FLEET_SECRET_FILE must name the file with the fleet "
+                        "secret\n");
+        return 2;
+    }
+    fp.fleet_secret = secret;
+
+    int lfd = -1, ufd = -1;
+    if (!open_ports((int)port, &lfd, &ufd)) {
+        fprintf(stderr, "rally-relay: cannot listen on port %d (TCP and UDP): %s\n", (int)port,
+                strerror(errno));
+        return 1;
+    }
+    fp.port = relay_cfg.port;
+    fp.max_players = relay_cfg.max_players;
+    fp.members = relay_cfg.sessions;
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: theirs too */
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    relay_now_ms = util_mono_ms();
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    int ffd = session_init() == 0 ? fleet_start(&fp) : -1;
+    memset(secret, 0, sizeof(secret));
+    if (epfd < 0 || sfd < 0 || ffd < 0)
+        log_fatal("relay: cannot start: %s", strerror(errno));
+    tcp_init(epfd);
+    add(epfd, lfd, &tag_listen);
+    add(epfd, ufd, &tag_udp);
+    add(epfd, ffd, &tag_fleet);
+    add(epfd, sfd, &tag_signal);
+    log_info("relay: %s listening on port %d (TCP /websocket and UDP), %d game sessions of %d "
+             "players",
+             fp.host_process_id, relay_cfg.port, relay_cfg.sessions, relay_cfg.max_players);
+
+    bool running = true;
+    double next_housekeeping = 0;
+    struct epoll_event events[256];
+    while (running) {
+        int n = epoll_wait(epfd, events, 256, 50);
+        relay_now_ms = util_mono_ms();
+        for (int i = 0; i < n; i++) {
+            void *tag = events[i].data.ptr;
+            if (tag == &tag_listen)
+                tcp_accept_all(lfd);
+            else if (tag == &tag_udp)
+                udp_on_readable();
+            else if (tag == &tag_fleet)
+                fleet_take_answers();
+            else if (tag == &tag_signal) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                    if (si.ssi_signo == SIGUSR1)
+                        log_stats();
+                    else
+                        running = false;
+            } else
+                tcp_on_event(tag, events[i].events);
+        }
+        if (relay_now_ms >= next_housekeeping) {
+            tcp_housekeeping(relay_now_ms, relay_cfg.handshake_s * 1000);
+            session_housekeeping(relay_now_ms);
+            next_housekeeping = relay_now_ms + 100;
+        }
+        tcp_flush_all();
+        udp_flush();
+        tcp_reap();
+    }
+    log_info("relay: stopping");
+    session_end_all("the relay is stopping");
+    tcp_flush_all();
+    udp_flush();
+    fleet_stop(10);
+    log_stats();
+    return 0;
+}
