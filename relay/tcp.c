@@ -323,6 +323,17 @@ static void linger(struct tconn *c)
  * the connection was freed or lingers. */
 static bool flush(struct tconn *c)
 {
+    /* wslay sends control frames before queued messages: a close waits
+     * until what was queued before it is in the buffer. */
+    if (c->close_code != 0 && wslay_event_want_write(c->ws) && wslay_event_send(c->ws) != 0) {
+        tcp_free(c);
+        return false;
+    }
+    if (c->close_code != 0) {
+        wslay_event_queue_close(c->ws, c->close_code, (const uint8_t *)c->close_reason,
+                                strlen(c->close_reason));
+        c->close_code = 0;
+    }
     if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) != 0) {
         log_info("relay: a reader too slow (over %d bytes unsent) or gone: disconnected",
                  TCP_MAX_QUEUED);
@@ -463,7 +474,8 @@ void tcp_close(struct tconn *c, uint16_t code, const char *reason)
         c->close_sent_ms = relay_now_ms;
     c->refusing = true;
     wslay_event_shutdown_read(c->ws);
-    wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
     mark(c);
 }
 

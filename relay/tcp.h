@@ -49,6 +49,8 @@ struct tconn {
     bool queued; /* in the list tcp_flush_all walks */
     struct tconn *next_queued;
     double opened_ms, last_ping_ms, close_sent_ms;
+    uint16_t close_code; /* a close to queue once what came before it is out */
+    char close_reason[124];
     /* The player on this connection once logged in; login_pending while
      * rally is asked about its PlayerSessionId. */
     struct player *player;

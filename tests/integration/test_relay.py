@@ -1,0 +1,261 @@
+"""rally-relay (docs/relay.md) on a real fleet: a rally-agent runs one relay
+process hosting four game sessions; game sessions and player sessions are
+made with the GameLift API (boto3), and players connect with a Realtime
+client built on Google's protobuf runtime (realtime.py). Logins are
+validated by rally, messages relayed over WebSocket and UDP, groups kept,
+and bad input refused without costing other players anything."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import websocket
+
+import rally
+from rally import BIN, RUN, psql, wait_until
+from realtime import (ALL_PLAYERS, GAME_END, GROUP_UPDATE, JOIN_GROUP, LEAVE_GROUP, LOGIN, PING,
+                      PING_RESULT, PLAYER_CONNECT, PLAYER_DISCONNECT, REQUEST_GROUP, Client, Packet,
+                      encode)
+from test_gamelift import client, raw
+
+FLEET = "fleet-relay"
+SECRET = os.path.join(RUN, "fleets", FLEET + ".secret")
+SESSIONS = 4
+
+
+def setUpModule():
+    global AGENT
+    with open(SECRET, "w") as f:
+        f.write("relay-secret-0123456789abcdef\n")
+    os.chmod(SECRET, 0o600)
+    rally.load_config(fleets={FLEET: {
+        "FleetId": FLEET, "Locations": [{"Location": "us-east-1"}],
+        "RuntimeConfiguration": {
+            "GameSessionActivationTimeoutSeconds": 10,
+            "ServerProcesses": [{
+                "LaunchPath": "rally-relay",
+                "Parameters": "--sessions %d --idle-seconds 30 --reconnect-seconds 2 --player-rate 100"
+                              % SESSIONS,
+                "ConcurrentExecutions": 1}]},
+        "ProcessHeartbeatTimeoutSeconds": 5}})
+    log = open(os.path.join(RUN, "logs", "agent-%s.log" % FLEET), "a")
+    AGENT = subprocess.Popen(
+        [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT, "--fleet", FLEET,
+         "--location", "us-east-1", "--compute", "relay-host", "--game-dir", BIN, "--config-seconds", "1",
+         "--drain-seconds", "2"],
+        env=dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET), stdout=log, stderr=log)
+    log.close()
+    assert wait_until(lambda: idle_slots() == SESSIONS, 20), "the relay's slots did not come up"
+
+
+def tearDownModule():
+    AGENT.send_signal(signal.SIGTERM)
+    try:
+        AGENT.wait(30)
+    except subprocess.TimeoutExpired:
+        AGENT.kill()
+        AGENT.wait()
+    psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", FLEET)
+    os.remove(SECRET)
+    rally.load_config()
+
+
+def idle_slots():
+    return int(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' AND status = 'ACTIVE' "
+                    "AND game_session_id IS NULL AND host_process IS NOT NULL", FLEET)[0])
+
+
+def game_session(players=8):
+    gl = client()
+    gs = gl.create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=players)["GameSession"]
+    active = lambda: gl.describe_game_sessions(GameSessionId=gs["GameSessionId"])[
+        "GameSessions"][0]["Status"] == "ACTIVE"
+    assert wait_until(active, 10), "the relay did not activate the game session"
+    return gs
+
+
+def seat(gs, player):
+    return client().create_player_session(GameSessionId=gs["GameSessionId"], PlayerId=player)["PlayerSession"]
+
+
+def terminate(gs):
+    status, body, _ = raw("TerminateGameSession", {"GameSessionId": gs["GameSessionId"],
+                                                   "TerminationMode": "FORCE_TERMINATE"})
+    assert status in (200, 400), (status, body)
+
+
+def player_status(psess):
+    return client().describe_player_sessions(PlayerSessionId=psess)["PlayerSessions"][0]["Status"]
+
+
+def connect(gs, player, udp=True):
+    ps = seat(gs, player)
+    c = Client(ps["IpAddress"], ps["Port"])
+    result = c.login(ps["PlayerSessionId"])
+    assert result.loginResult.success, result
+    c.psess = ps["PlayerSessionId"]
+    if udp:
+        c.open_udp()
+    return c
+
+
+class Relay(unittest.TestCase):
+    def setUp(self):
+        self.clients = []
+        self.gs = game_session()
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        terminate(self.gs)
+
+    def players(self, n, **kw):
+        cs = [connect(self.gs, "rt-player-%d-%d" % (i, time.monotonic_ns()), **kw) for i in range(n)]
+        self.clients += cs
+        return cs
+
+    def test_login_is_validated_by_rally(self):
+        a, = self.players(1, udp=False)
+        self.assertEqual(player_status(a.psess), "ACTIVE")
+        self.assertGreater(a.peer_id, 0)
+        self.assertEqual(a.result.loginResult.fastPort, self.gs["Port"])
+        # A player session that rally never made, and one already connected.
+        for psess in ("psess-not-made", a.psess):
+            c = Client(self.gs["IpAddress"], self.gs["Port"])
+            self.clients.append(c)
+            self.assertFalse(c.login(psess).loginResult.success)
+            with self.assertRaises(websocket.WebSocketConnectionClosedException):
+                c.recv_ws(3)
+
+    def test_messages_reach_players_and_groups_over_both_channels(self):
+        a, b, c = self.players(3)
+        for fast in (False, True):
+            a.message(7, b"to-all-%d" % fast, target_group=ALL_PLAYERS, fast=fast)
+            for other in (b, c):
+                got = other.recv_udp() if fast else other.recv_op(7)
+                self.assertEqual((got.opCode, got.sender, got.payload), (7, a.peer_id, b"to-all-%d" % fast))
+            b.message(8, b"direct", target_player=c.peer_id, fast=fast)
+            got = c.recv_udp() if fast else c.recv_op(8)
+            self.assertEqual((got.sender, got.payload), (b.peer_id, b"direct"))
+        # A group: join, the members hear who is in it, a message reaches only them.
+        a.group(JOIN_GROUP, 5)
+        b.group(JOIN_GROUP, 5)
+        update = a.recv_op(GROUP_UPDATE)
+        while sorted(update.groupMembershipUpdate.players) != sorted([a.peer_id, b.peer_id]):
+            update = a.recv_op(GROUP_UPDATE)
+        c.message(9, b"team", target_group=5)
+        a.message(9, b"team-a", target_group=5)
+        self.assertEqual(b.recv_op(9).payload, b"team")
+        self.assertEqual(b.recv_op(9).payload, b"team-a")
+        a.group(LEAVE_GROUP, 5)
+        c.group(REQUEST_GROUP, 5)
+        self.assertEqual(list(c.recv_op(GROUP_UPDATE).groupMembershipUpdate.players), [b.peer_id])
+
+    def test_sender_is_the_authenticated_player(self):
+        a, b = self.players(2)
+        p = Packet(opCode=3, sender=b.peer_id + 1000, targetPlayer=b.peer_id, payload=b"forged", reliable=True)
+        a.send(p)
+        self.assertEqual(b.recv_op(3).sender, a.peer_id)
+
+    def test_ping_answers_with_the_payload(self):
+        a, = self.players(1)
+        a.send(Packet(opCode=PING, targetPlayer=-1, payload=b"t=1"))
+        self.assertEqual(a.recv_op(PING_RESULT).payload, b"t=1")
+
+    def test_players_hear_of_each_other(self):
+        a, = self.players(1)
+        b, = self.players(1)
+        self.assertEqual(a.recv_op(PLAYER_CONNECT).playerConnect.peerId, b.peer_id)
+        b.close()
+        self.assertEqual(a.recv_op(PLAYER_DISCONNECT).playerDisconnect.peerId, b.peer_id)
+        self.assertTrue(wait_until(lambda: player_status(b.psess) == "COMPLETED", 5))
+
+    def test_malformed_and_oversized_input_is_refused_and_costs_others_nothing(self):
+        a, b = self.players(2)
+        # A UDP datagram from an address no player has, claiming a's peer id.
+        spoof = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        spoof.sendto(encode(Packet(opCode=4, sender=a.peer_id, targetPlayer=b.peer_id, payload=b"spoof")),
+                     (a.host, a.port))
+        spoof.sendto(b"\x05garbage", (a.host, a.port))
+        spoof.close()
+        # Bytes that are not a Packet on the WebSocket: closed with 1007.
+        bad = connect(self.gs, "rt-bad-%d" % time.monotonic_ns(), udp=False)
+        self.clients.append(bad)
+        bad.ws.send_binary(b"\x03\xff\xff\xff")
+        with self.assertRaises(websocket.WebSocketConnectionClosedException):
+            while True:
+                bad.recv_ws(3)
+        # An oversized payload: 1009.
+        big = connect(self.gs, "rt-big-%d" % time.monotonic_ns(), udp=False)
+        self.clients.append(big)
+        big.message(4, b"x" * 5000, target_group=ALL_PLAYERS)
+        with self.assertRaises(websocket.WebSocketConnectionClosedException):
+            while True:
+                big.recv_ws(3)
+        # The others go on: nothing of the spoofed datagram reached b.
+        a.message(4, b"still here", target_player=b.peer_id)
+        got = b.recv_op(4)
+        self.assertEqual((got.sender, got.payload), (a.peer_id, b"still here"))
+
+    def test_a_flooding_player_is_disconnected(self):
+        a, b = self.players(2, udp=False)
+        for i in range(800):
+            a.message(6, b"flood", target_player=b.peer_id)
+        with self.assertRaises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+            while True:
+                a.recv_ws(3)
+        received = 0
+        try:
+            while True:
+                b.recv_op(6, timeout=0.5)
+                received += 1
+        except websocket.WebSocketTimeoutException:
+            pass
+        self.assertLess(received, 800)
+        self.assertGreaterEqual(received, 100)
+
+    def test_a_dropped_player_reconnects_into_its_place(self):
+        a, b = self.players(2, udp=False)
+        a.group(JOIN_GROUP, 2)
+        token = a.result.loginResult.reconnectToken
+        a.ws.sock.shutdown(socket.SHUT_RDWR)  # no closing handshake: a network drop
+        a.ws.sock.close()
+        c = Client(a.host, a.port)
+        self.clients.append(c)
+        self.assertTrue(c.login(a.psess, reconnect_token=token).loginResult.success)
+        self.assertEqual(c.peer_id, a.peer_id)
+        b.message(5, b"welcome back", target_group=2)
+        self.assertEqual(c.recv_op(5).payload, b"welcome back")
+        # A wrong token is refused.
+        d = Client(a.host, a.port)
+        self.clients.append(d)
+        self.assertFalse(d.login(a.psess, reconnect_token="0" * 32).loginResult.success)
+
+    def test_a_handshake_never_finished_is_closed(self):
+        s = socket.create_connection((self.gs["IpAddress"], self.gs["Port"]))
+        s.sendall(b"GET /websocket HTTP/1.1\r\nHost: x\r\n")
+        s.settimeout(15)
+        self.assertEqual(s.recv(100), b"")  # closed by the relay after its handshake time
+        s.close()
+        s = socket.create_connection((self.gs["IpAddress"], self.gs["Port"]))
+        s.sendall(b"GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 404"))
+        s.close()
+
+    def test_terminating_the_game_session_ends_it_for_its_players(self):
+        a, = self.players(1, udp=False)
+        terminate(self.gs)
+        self.assertEqual(a.recv_op(GAME_END, timeout=5).opCode, GAME_END)
+        # The slot is registered again and hosts the next game session.
+        self.assertTrue(wait_until(lambda: idle_slots() == SESSIONS, 10))
+        self.gs = game_session()
+        b, = self.players(1)
+        self.assertGreater(b.peer_id, a.peer_id)
+
+
+if __name__ == "__main__":
+    unittest.main()
