@@ -32,7 +32,7 @@ static bool parse_query(const char *q, size_t n, struct hs_request *out, const c
                     memcmp(q, params[i].name, (size_t)(eq - q)) != 0)
                     continue;
                 if (!wsh_decode(eq + 1, (size_t)(stop - eq - 1), (char *)out + params[i].off,
-                            params[i].cap)) {
+                                params[i].cap)) {
                     *why = "a query parameter is malformed or too long";
                     return false;
                 }
