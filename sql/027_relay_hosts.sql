@@ -6,8 +6,11 @@
 -- fleet.process_ending answer for the family.
 --
 -- process_ready and accept_player_session gain a parameter; the old
--- signatures stay for a release still running during the upgrade (drop
--- them in the next).
+-- signatures are dropped (an upgraded schema is the fresh one), so fleet-api
+-- is restarted with the migration.
 
 ALTER TABLE fleet.processes ADD COLUMN host_process text;
 CREATE INDEX processes_host ON fleet.processes (host_process) WHERE host_process IS NOT NULL;
+
+DROP FUNCTION IF EXISTS fleet.process_ready(text, text, text, text, text, integer, integer, text, text);
+DROP FUNCTION IF EXISTS fleet.accept_player_session(text, text, text);
