@@ -24,6 +24,7 @@ COPY gameserver/ gameserver/
 COPY agent/ agent/
 COPY gateway/ gateway/
 COPY sidecar/ sidecar/
+COPY relay/ relay/
 COPY sdk-common/ sdk-common/
 COPY client-sdk/ client-sdk/
 COPY tests/ tests/
@@ -33,7 +34,7 @@ RUN make -j2 WERROR=1 all
 FROM debian:bookworm-slim AS runtime
 # Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
 # libcurl4 for rally-matchmaker, rally-agent, rally-gateway, rally-sidecar and
-# rally-gameserver, libwslay1 for rally-gateway, libmicrohttpd12 for
+# rally-gameserver, libwslay1 for rally-gateway and rally-relay, libmicrohttpd12 for
 # rally-sidecar), psql for the migrate job, openssl for the keys job, nginx for
 # the nginx service.
 RUN apt-get update \
