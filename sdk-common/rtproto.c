@@ -242,7 +242,8 @@ static uint64_t wire_int32(int32_t v)
 
 static uint64_t zigzag32(int32_t v)
 {
-    return (uint32_t)(((uint32_t)v << 1) ^ (uint32_t)(v >> 31));
+    uint32_t u = (uint32_t)v;
+    return (uint32_t)((u << 1) ^ (0u - (u >> 31)));
 }
 
 /* A writer that only counts when out is NULL, so that one walk both sizes
