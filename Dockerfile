@@ -13,6 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev \
         libcurl4-openssl-dev check libsubunit-dev libwslay-dev libmicrohttpd-dev \
+        liblua5.4-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -34,12 +35,12 @@ RUN make -j2 WERROR=1 all
 FROM debian:bookworm-slim AS runtime
 # Shared libraries of the binaries (libfcgi0ldbl libpq5 libjansson4 libssl3,
 # libcurl4 for rally-matchmaker, rally-agent, rally-gateway, rally-sidecar and
-# rally-gameserver, libwslay1 for rally-gateway and rally-relay, libmicrohttpd12 for
-# rally-sidecar), psql for the migrate job, openssl for the keys job, nginx for
+# rally-gameserver, libwslay1 for rally-gateway and rally-relay, liblua5.4-0 for
+# rally-relay, libmicrohttpd12 for rally-sidecar), psql for the migrate job, openssl for the keys job, nginx for
 # the nginx service.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 libwslay1 libmicrohttpd12 \
+        libfcgi0ldbl libpq5 libjansson4 libssl3 libcurl4 libwslay1 liblua5.4-0 libmicrohttpd12 \
         postgresql-client-15 openssl nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter \
  && rm -rf /var/lib/apt/lists/*
 

@@ -193,14 +193,14 @@ ALL_OBJ += $(SIDECAR_OBJ)
 all: $(SIDECAR_BIN)
 
 # The Realtime relay (relay/): WebSockets by wslay, the protocol by
-# sdk-common's codec, rally by the server SDK.
+# sdk-common's codec, rally by the server SDK, server scripts by Lua 5.4.
 RELAY_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard relay/*.c))
 RELAY_BIN := $(BUILD)/bin/rally-relay
-$(RELAY_OBJ): ALL_CFLAGS += -Isdk-common -Igameserver
+$(RELAY_OBJ): ALL_CFLAGS += -Isdk-common -Igameserver -I/usr/include/lua5.4
 $(RELAY_BIN): $(RELAY_OBJ) $(LIBSERVER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -lpthread
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -llua5.4 -lpthread
 ALL_OBJ += $(RELAY_OBJ)
 all: $(RELAY_BIN)
 

@@ -13,6 +13,10 @@
  *   --player-rate N        messages a player may send per second (60)
  *   --reconnect-seconds S  a dropped player's place is kept (10)
  *   --idle-seconds S       a game session without players ends (60)
+ *   --script FILE          Lua server script, read as each game session starts
+ *   --script-memory MB     a session's script may hold (16)
+ *   --script-ms MS         one script callback may run (50)
+ *   --health-seconds S     between a script's onHealthCheck calls (60)
  *
  * One thread runs the event loop (epoll): the listening socket, every
  * WebSocket, the UDP socket, the fleet's answers, signals. SIGTERM ends the
@@ -48,6 +52,9 @@ struct relay_cfg relay_cfg = {
     .reconnect_s = 10,
     .idle_s = 60,
     .handshake_s = 10,
+    .script_memory = 16 << 20,
+    .script_ms = 50,
+    .health_s = 60,
 };
 struct relay_stats relay_stats;
 double relay_now_ms;
@@ -60,6 +67,8 @@ static int usage(void)
     fprintf(stderr, "usage: rally-relay [--port N] [--location L] [--url U] [--fleet F] [--ip A]\n"
                     "       [--sessions N] [--max-players N] [--max-payload BYTES]\n"
                     "       [--player-rate N] [--reconnect-seconds S] [--idle-seconds S]\n"
+                    "       [--script FILE] [--script-memory MB] [--script-ms MS]\n"
+                    "       [--health-seconds S]\n"
                     "  (the fleet secret from the file RALLY_FLEET_SECRET_FILE names)\n");
     return 2;
 }
@@ -168,6 +177,14 @@ static bool parse_args(int argc, char **argv, struct fleet_params *fp, double *p
             relay_cfg.reconnect_s = n;
         else if (strcmp(k, "--idle-seconds") == 0 && number(v, 1, 86400, &n))
             relay_cfg.idle_s = n;
+        else if (strcmp(k, "--script") == 0)
+            relay_cfg.script = v;
+        else if (strcmp(k, "--script-memory") == 0 && number(v, 1, 4096, &n))
+            relay_cfg.script_memory = (size_t)n << 20;
+        else if (strcmp(k, "--script-ms") == 0 && number(v, 1, 10000, &n))
+            relay_cfg.script_ms = n;
+        else if (strcmp(k, "--health-seconds") == 0 && number(v, 0.1, 3600, &n))
+            relay_cfg.health_s = n;
         else
             return false;
     }
@@ -191,8 +208,14 @@ int main(int argc, char **argv)
     double port = 0;
     if (env_port != NULL && !number(env_port, 0, 60000, &port))
         return usage();
+    relay_cfg.argc = argc;
+    relay_cfg.argv = argv;
     if (!parse_args(argc, argv, &fp, &port) || fp.location == NULL)
         return usage();
+    if (relay_cfg.script != NULL && access(relay_cfg.script, R_OK) != 0) {
+        fprintf(stderr, "rally-relay: cannot read the script %s\n", relay_cfg.script);
+        return 2;
+    }
     /* By hand, without an agent: a host id of its own. */
     char host[64];
     if (fp.host_process_id == NULL) {
@@ -246,7 +269,12 @@ int main(int argc, char **argv)
     double next_housekeeping = 0;
     struct epoll_event events[256];
     while (running) {
-        int n = epoll_wait(epfd, events, 256, 50);
+        /* Scripts' timers wake the loop on time; otherwise a turn each 50 ms. */
+        double next_timer = session_next_timer();
+        int wait_ms = 50;
+        if (next_timer >= 0 && next_timer - relay_now_ms < wait_ms)
+            wait_ms = next_timer <= relay_now_ms ? 0 : (int)(next_timer - relay_now_ms) + 1;
+        int n = epoll_wait(epfd, events, 256, wait_ms);
         relay_now_ms = util_mono_ms();
         for (int i = 0; i < n; i++) {
             void *tag = events[i].data.ptr;
@@ -266,6 +294,7 @@ int main(int argc, char **argv)
             } else
                 tcp_on_event(tag, events[i].events);
         }
+        session_run_timers(relay_now_ms);
         if (relay_now_ms >= next_housekeeping) {
             tcp_housekeeping(relay_now_ms, relay_cfg.handshake_s * 1000);
             session_housekeeping(relay_now_ms);

@@ -31,6 +31,9 @@ struct relay_cfg {
     const char *script;   /* Lua script loaded by each new game session, or NULL */
     size_t script_memory; /* bytes a session's script may hold */
     double script_ms;     /* milliseconds a script callback may run */
+    double health_s;      /* seconds between a script's onHealthCheck calls */
+    int argc;             /* the command line, for onProcessStarted */
+    char **argv;
 };
 
 extern struct relay_cfg relay_cfg;

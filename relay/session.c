@@ -9,6 +9,7 @@
 #include "log.h"
 #include "relay.h"
 #include "rtproto.h"
+#include "script.h"
 #include "tcp.h"
 #include "util.h"
 
@@ -22,6 +23,8 @@
 /* Wrong connect tokens a player may send before its UDP handshakes are
  * ignored. */
 #define MAX_BAD_VERIFIES 16
+/* onHealthCheck answers of false in a row that end a session. */
+#define MAX_UNHEALTHY 3
 
 struct group {
     int32_t id;
@@ -59,6 +62,10 @@ struct session {
     struct group *groups;
     uint32_t ngroups;
     double empty_since_ms;
+    struct script *script; /* NULL without --script */
+    bool end_asked;        /* by the script: ends at the next housekeeping */
+    double next_health_ms;
+    int unhealthy;
 };
 
 static struct {
@@ -338,6 +345,7 @@ static void player_free(struct player *p, bool left)
     if (left) {
         tell_others(p, RT_OP_PLAYER_DISCONNECT, RT_BODY_PLAYER_DISCONNECT);
         fleet_remove(p->psess);
+        script_on_player_disconnect(s->script, p->peer_id);
     }
     r.players--;
     free(p);
@@ -439,8 +447,32 @@ static bool take_token(struct player *p)
     return false;
 }
 
+/* pkt to its target player or group of s, but not to `except` (its
+ * sender). */
+static void deliver(struct session *s, struct rt_packet *pkt, const struct player *except)
+{
+    bool fast = !pkt->reliable;
+    if (pkt->target_group != RT_NO_TARGET) {
+        int32_t gid = pkt->target_group;
+        if (gid == RT_GROUP_ALL) {
+            for (uint32_t i = 0; i < s->nplayers; i++)
+                if (s->players[i] != except)
+                    send_to(s->players[i], pkt, fast);
+            return;
+        }
+        struct group *g = find_group(s, gid);
+        for (uint32_t i = 0; g != NULL && i < g->n; i++)
+            if (g->members[i] != except)
+                send_to(g->members[i], pkt, fast);
+        return;
+    }
+    struct player *to = by_peer(pkt->target_player);
+    if (to != NULL && to->s == s)
+        send_to(to, pkt, fast);
+}
+
 /* A developer message (opCode > 0) from p, to a player, a group or the
- * server. */
+ * server (its script). */
 static void route(struct player *p, struct rt_packet *pkt, bool via_udp)
 {
     if (!take_token(p))
@@ -456,29 +488,22 @@ static void route(struct player *p, struct rt_packet *pkt, bool via_udp)
     }
     pkt->sender = p->peer_id; /* never what the client claims */
     pkt->body = RT_BODY_NONE;
-    bool fast = !pkt->reliable;
     struct session *s = p->s;
-    if (pkt->target_group != RT_NO_TARGET) {
-        int32_t gid = pkt->target_group;
-        if (gid == RT_GROUP_ALL) {
-            for (uint32_t i = 0; i < s->nplayers; i++)
-                if (s->players[i] != p)
-                    send_to(s->players[i], pkt, fast);
+    bool to_server = pkt->target_group == RT_NO_TARGET && pkt->target_player <= 0;
+    if (s->script != NULL) {
+        struct script_msg m = {pkt->op_code,      pkt->sender,   pkt->target_player,
+                               pkt->target_group, pkt->reliable, pkt->payload};
+        if (to_server) {
+            script_on_message(s->script, &m);
             return;
         }
-        struct group *g = find_group(s, gid);
-        for (uint32_t i = 0; g != NULL && i < g->n; i++)
-            if (g->members[i] != p)
-                send_to(g->members[i], pkt, fast);
-        return;
+        if (!script_on_send(s->script, &m))
+            return;
+        pkt->op_code = m.op_code; /* the script may have changed them */
+        pkt->payload = m.payload;
     }
-    if (pkt->target_player > 0) {
-        struct player *to = by_peer(pkt->target_player);
-        if (to != NULL && to->s == s)
-            send_to(to, pkt, fast);
-        return;
-    }
-    /* To the server: only a script hears these (none loaded here). */
+    if (!to_server)
+        deliver(s, pkt, p);
 }
 
 static void on_group_op(struct player *p, const struct rt_packet *pkt)
@@ -493,13 +518,13 @@ static void on_group_op(struct player *p, const struct rt_packet *pkt)
     if (gid <= 0) /* the all-players group is everyone's; others are > 0 */
         return;
     if (pkt->op_code == RT_OP_JOIN_GROUP) {
-        if (group_add(s, gid, p))
+        if (script_on_join_group(s->script, gid, p->peer_id) && group_add(s, gid, p))
             broadcast_membership(s, gid, NULL);
         else
             send_membership(p, gid); /* refused: it hears it is not in */
     } else {
         struct group *g = find_group(s, gid);
-        if (g != NULL) {
+        if (g != NULL && script_on_leave_group(s->script, gid, p->peer_id)) {
             group_remove(s, g, p);
             broadcast_membership(s, gid, p);
         }
@@ -747,9 +772,17 @@ void session_on_accepted(uint32_t slot, uint32_t gen, const char *psess, const c
         refuse_login(c, "the relay is out of memory");
         return;
     }
+    if (!script_on_player_connect(s->script, p->peer_id, psess, p->player_id, c->login_payload,
+                                  c->login_payload_len)) {
+        player_free(p, false);
+        fleet_remove(psess);
+        refuse_login(c, "the game's script refused the player");
+        return;
+    }
     attach(p, c);
     send_login_result(p);
     tell_others(p, RT_OP_PLAYER_CONNECT, RT_BODY_PLAYER_CONNECT);
+    script_on_player_accepted(s->script, p->peer_id, psess, p->player_id);
 }
 
 void session_on_refused(uint32_t slot, uint32_t gen, const char *why)
@@ -767,6 +800,55 @@ static void info_free(struct session_info *info)
     memset(info, 0, sizeof(*info));
 }
 
+/* ---- what a script may ask of its session ------------------------------ */
+
+static void session_end(struct session *s, const char *why);
+
+static const char *script_send(void *session, const struct script_msg *m)
+{
+    struct session *s = session;
+    if (m->sender != RT_PLAYER_SERVER) {
+        struct player *from = by_peer(m->sender);
+        if (from == NULL || from->s != s)
+            return "the sender is not a player of this game session";
+    }
+    struct rt_packet pkt;
+    rt_packet_clear(&pkt);
+    pkt.op_code = m->op_code;
+    pkt.sender = m->sender;
+    pkt.target_player = m->target_player;
+    pkt.target_group = m->target_group;
+    pkt.reliable = m->reliable;
+    pkt.payload = m->payload;
+    deliver(s, &pkt, NULL);
+    return NULL;
+}
+
+static size_t script_players(void *session, int32_t *out, size_t max)
+{
+    struct session *s = session;
+    for (uint32_t i = 0; i < s->nplayers && i < max; i++)
+        out[i] = s->players[i]->peer_id;
+    return s->nplayers;
+}
+
+static void script_membership(void *session, int32_t group)
+{
+    broadcast_membership(session, group, NULL);
+}
+
+static void script_end(void *session)
+{
+    ((struct session *)session)->end_asked = true;
+}
+
+static const struct script_ops script_ops = {
+    .send = script_send,
+    .players = script_players,
+    .membership = script_membership,
+    .end = script_end,
+};
+
 void session_start(int member, struct session_info *info)
 {
     if (member < 0 || member >= r.nsessions) {
@@ -779,6 +861,19 @@ void session_start(int member, struct session_info *info)
     memset(info, 0, sizeof(*info));
     s->state = S_ACTIVE;
     s->empty_since_ms = relay_now_ms;
+    s->end_asked = false;
+    s->unhealthy = 0;
+    s->next_health_ms = relay_now_ms + relay_cfg.health_s * 1000;
+    if (relay_cfg.script != NULL) {
+        char why[256];
+        s->script = script_load(relay_cfg.script, &script_ops, s, &s->info, why, sizeof(why));
+        if (s->script == NULL) {
+            log_error("relay: game session %s: its script %s: %s", s->info.id, relay_cfg.script,
+                      why);
+            session_end(s, "its script failed to start");
+            return;
+        }
+    }
     log_info("relay: game session %s starts (slot %d)", s->info.id, member);
     fleet_session_ready(member);
 }
@@ -790,6 +885,8 @@ static void session_end(struct session *s, const char *why)
     if (s->state == S_FREE)
         return;
     log_info("relay: game session %s ends: %s", s->info.id, why);
+    script_free(s->script); /* its onProcessTerminate may still send */
+    s->script = NULL;
     while (s->nplayers > 0) {
         struct player *p = s->players[s->nplayers - 1];
         if (p->tcp != NULL) {
@@ -825,6 +922,27 @@ void session_end_all(const char *why)
         session_end(&r.sessions[i], why);
 }
 
+/* A session's script: the end it asked for, a bound it broke, its health. */
+static void script_housekeeping(struct session *s, double now_ms)
+{
+    const char *broken = script_broken(s->script);
+    if (broken != NULL) {
+        log_error("relay: game session %s: its script broke a bound: %s", s->info.id, broken);
+        session_end(s, "its script broke a bound");
+        return;
+    }
+    if (s->end_asked) {
+        session_end(s, "its script ended it (processEnding)");
+        return;
+    }
+    if (s->script == NULL || now_ms < s->next_health_ms)
+        return;
+    s->next_health_ms = now_ms + relay_cfg.health_s * 1000;
+    s->unhealthy = script_health_check(s->script) ? 0 : s->unhealthy + 1;
+    if (s->unhealthy >= MAX_UNHEALTHY)
+        session_end(s, "its script reported it unhealthy three times in a row");
+}
+
 void session_housekeeping(double now_ms)
 {
     for (int i = 0; i < r.nsessions; i++) {
@@ -841,7 +959,26 @@ void session_housekeeping(double now_ms)
         }
         if (s->nplayers == 0 && now_ms - s->empty_since_ms > relay_cfg.idle_s * 1000)
             session_end(s, "no players");
+        else
+            script_housekeeping(s, now_ms);
     }
+}
+
+double session_next_timer(void)
+{
+    double next = -1;
+    for (int i = 0; i < r.nsessions; i++) {
+        double t = script_next_timer(r.sessions[i].script);
+        if (t >= 0 && (next < 0 || t < next))
+            next = t;
+    }
+    return next;
+}
+
+void session_run_timers(double now_ms)
+{
+    for (int i = 0; i < r.nsessions; i++)
+        script_run_timers(r.sessions[i].script, now_ms);
 }
 
 int session_init(void)

@@ -53,8 +53,11 @@ void session_start(int member, struct session_info *info);
 /* Rally ended the game session (TerminateGameSession, or the process). */
 void session_terminate(int member);
 
-/* Timers: reconnect windows, idle sessions. */
+/* Timers: reconnect windows, idle sessions, what scripts asked. */
 void session_housekeeping(double now_ms);
+/* Scripts' timers: the next due (or negative for none), and running them. */
+double session_next_timer(void);
+void session_run_timers(double now_ms);
 /* Ends every session (SIGTERM). */
 void session_end_all(const char *why);
 

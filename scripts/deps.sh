@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config
     libfcgi-dev libpq-dev libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev check libsubunit-dev
-    libwslay-dev libmicrohttpd-dev
+    libwslay-dev libmicrohttpd-dev liblua5.4-dev
     # The Realtime protocol from an independent implementation, for the relay's tests.
     python3-protobuf
     postgresql-15 postgresql-client-15 nginx libnginx-mod-nchan libnginx-mod-http-headers-more-filter

@@ -21,60 +21,76 @@ from realtime import (ALL_PLAYERS, GAME_END, GROUP_UPDATE, JOIN_GROUP, LEAVE_GRO
                       encode)
 from test_gamelift import client, raw
 
-FLEET = "fleet-relay"
-SECRET = os.path.join(RUN, "fleets", FLEET + ".secret")
 SESSIONS = 4
 
 
+class RelayFleet:
+    """A fleet whose one process is a rally-relay hosting `sessions` game
+    sessions, run by a real rally-agent."""
+
+    def __init__(self, fleet, sessions, parameters):
+        self.fleet, self.sessions = fleet, sessions
+        self.secret = os.path.join(RUN, "fleets", fleet + ".secret")
+        with open(self.secret, "w") as f:
+            f.write("relay-secret-0123456789abcdef\n")
+        os.chmod(self.secret, 0o600)
+        rally.load_config(fleets={fleet: {
+            "FleetId": fleet, "Locations": [{"Location": "us-east-1"}],
+            "RuntimeConfiguration": {
+                "GameSessionActivationTimeoutSeconds": 10,
+                "ServerProcesses": [{
+                    "LaunchPath": "rally-relay",
+                    "Parameters": "--sessions %d %s" % (sessions, parameters),
+                    "ConcurrentExecutions": 1}]},
+            "ProcessHeartbeatTimeoutSeconds": 5}})
+        log = open(os.path.join(RUN, "logs", "agent-%s.log" % fleet), "a")
+        self.agent = subprocess.Popen(
+            [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT, "--fleet", fleet,
+             "--location", "us-east-1", "--compute", fleet + "-host", "--game-dir", BIN,
+             "--config-seconds", "1", "--drain-seconds", "2"],
+            env=dict(os.environ, RALLY_FLEET_SECRET_FILE=self.secret), stdout=log, stderr=log)
+        log.close()
+        assert wait_until(lambda: self.idle_slots() == sessions, 20), "the relay's slots did not come up"
+
+    def stop(self):
+        self.agent.send_signal(signal.SIGTERM)
+        try:
+            self.agent.wait(30)
+        except subprocess.TimeoutExpired:
+            self.agent.kill()
+            self.agent.wait()
+        psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", self.fleet)
+        os.remove(self.secret)
+        rally.load_config()
+
+    def idle_slots(self):
+        return int(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' AND status = 'ACTIVE' "
+                        "AND game_session_id IS NULL AND host_process IS NOT NULL", self.fleet)[0])
+
+    def game_session(self, players=8, **kw):
+        gl = client()
+        gs = gl.create_game_session(FleetId=self.fleet, MaximumPlayerSessionCount=players, **kw)["GameSession"]
+        active = lambda: gl.describe_game_sessions(GameSessionId=gs["GameSessionId"])[
+            "GameSessions"][0]["Status"] == "ACTIVE"
+        assert wait_until(active, 10), "the relay did not activate the game session"
+        return gs
+
+
 def setUpModule():
-    global AGENT
-    with open(SECRET, "w") as f:
-        f.write("relay-secret-0123456789abcdef\n")
-    os.chmod(SECRET, 0o600)
-    rally.load_config(fleets={FLEET: {
-        "FleetId": FLEET, "Locations": [{"Location": "us-east-1"}],
-        "RuntimeConfiguration": {
-            "GameSessionActivationTimeoutSeconds": 10,
-            "ServerProcesses": [{
-                "LaunchPath": "rally-relay",
-                "Parameters": "--sessions %d --idle-seconds 30 --reconnect-seconds 2 --player-rate 100"
-                              % SESSIONS,
-                "ConcurrentExecutions": 1}]},
-        "ProcessHeartbeatTimeoutSeconds": 5}})
-    log = open(os.path.join(RUN, "logs", "agent-%s.log" % FLEET), "a")
-    AGENT = subprocess.Popen(
-        [os.path.join(BIN, "rally-agent"), "--url", "http://127.0.0.1:%d" % rally.PORT, "--fleet", FLEET,
-         "--location", "us-east-1", "--compute", "relay-host", "--game-dir", BIN, "--config-seconds", "1",
-         "--drain-seconds", "2"],
-        env=dict(os.environ, RALLY_FLEET_SECRET_FILE=SECRET), stdout=log, stderr=log)
-    log.close()
-    assert wait_until(lambda: idle_slots() == SESSIONS, 20), "the relay's slots did not come up"
+    global FLEET
+    FLEET = RelayFleet("fleet-relay", SESSIONS, "--idle-seconds 30 --reconnect-seconds 2 --player-rate 100")
 
 
 def tearDownModule():
-    AGENT.send_signal(signal.SIGTERM)
-    try:
-        AGENT.wait(30)
-    except subprocess.TimeoutExpired:
-        AGENT.kill()
-        AGENT.wait()
-    psql("UPDATE fleet.processes SET status = 'TERMINATED' WHERE fleet_id = :'p1'", FLEET)
-    os.remove(SECRET)
-    rally.load_config()
+    FLEET.stop()
 
 
 def idle_slots():
-    return int(psql("SELECT count(*) FROM fleet.processes WHERE fleet_id = :'p1' AND status = 'ACTIVE' "
-                    "AND game_session_id IS NULL AND host_process IS NOT NULL", FLEET)[0])
+    return FLEET.idle_slots()
 
 
 def game_session(players=8):
-    gl = client()
-    gs = gl.create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=players)["GameSession"]
-    active = lambda: gl.describe_game_sessions(GameSessionId=gs["GameSessionId"])[
-        "GameSessions"][0]["Status"] == "ACTIVE"
-    assert wait_until(active, 10), "the relay did not activate the game session"
-    return gs
+    return FLEET.game_session(players)
 
 
 def seat(gs, player):
@@ -96,10 +112,10 @@ def player_status(psess):
     return client().describe_player_sessions(PlayerSessionId=psess)["PlayerSessions"][0]["Status"]
 
 
-def connect(gs, player, udp=True):
+def connect(gs, player, udp=True, payload=b""):
     ps = seat(gs, player)
     c = Client(ps["IpAddress"], ps["Port"])
-    result = c.login(ps["PlayerSessionId"])
+    result = c.login(ps["PlayerSessionId"], payload=payload)
     assert result.loginResult.success, result
     c.psess = ps["PlayerSessionId"]
     if udp:

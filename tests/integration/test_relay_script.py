@@ -1,0 +1,217 @@
+"""rally-relay's server scripts (docs/relay.md "Scripts"): a Lua script per
+game session changes and filters messages, answers messages to the server,
+refuses players and group joins, keeps timers; a new script reaches new
+game sessions only; a script that fails, loops, eats memory or calls itself
+unhealthy ends its own game session and nothing else."""
+
+import os
+import time
+import unittest
+
+import websocket
+
+from rally import RUN, wait_until
+from realtime import ALL_PLAYERS, GAME_END, GROUP_UPDATE, JOIN_GROUP, SERVER, Client
+from test_relay import RelayFleet, connect, player_status, seat, terminate
+
+SCRIPT = os.path.join(RUN, "relay-script.lua")
+
+# What the tests ask of it, by opCode: 1 to a group is upper-cased, 2 to a
+# player is dropped; to the server, 10 comes back reversed, 20 after a timer,
+# 30 loops, 31 eats memory, 32 fails, 33 ends the session, 34 makes the
+# health check fail, 40-42 describe the session and the sandbox.
+SOURCE = r"""
+local VERSION = %d
+local session
+local unhealthy = false
+local count = 0
+
+local function reply(op, to, text)
+  session.sendReliableMessage(session.newTextGameMessage(op, session.getServerId(), text), to)
+end
+
+function init(s) session = s end
+function onProcessStarted(args) return #args > 0 end
+function onStartGameSession(gs) session.getLogger().info("starting", gs.gameSessionId) end
+
+function onPlayerConnect(p) return p.payload ~= "deny" end
+function onPlayerAccepted(p) reply(100, p.peerId, "welcome " .. p.peerId) end
+function onPlayerDisconnect(peer)
+  session.sendReliableGroupMessage(session.newTextGameMessage(101, -1, tostring(peer)), -1)
+end
+function onPlayerJoinGroup(group, peer) return group ~= 13 end
+
+function onSendToGroup(m)
+  if m.opCode == 1 then m.payload = string.upper(m.payload) end
+  return true
+end
+function onSendToPlayer(m) return m.opCode ~= 2 end
+
+function onHealthCheck() return not unhealthy end
+
+function onMessage(m)
+  count = count + 1
+  if m.opCode == 10 then reply(11, m.sender, string.reverse(m.payload))
+  elseif m.opCode == 20 then
+    session.setTimeout(function() reply(21, m.sender, "later") end, 50)
+  elseif m.opCode == 30 then while true do end
+  elseif m.opCode == 31 then
+    local t = {}
+    while true do t[#t + 1] = string.rep("x", 1000) .. #t end
+  elseif m.opCode == 32 then error("boom")
+  elseif m.opCode == 33 then session.processEnding()
+  elseif m.opCode == 34 then unhealthy = true
+  elseif m.opCode == 40 then
+    local gs = session.getGameSession()
+    reply(41, m.sender, table.concat({VERSION, count, gs.gameProperties.mode or "", gs.gameSessionId}, "|"))
+  elseif m.opCode == 42 then
+    reply(43, m.sender, table.concat(session.getPlayers(), ","))
+  elseif m.opCode == 44 then
+    reply(45, m.sender, table.concat({type(io), type(load), type(string.gsub), type(os.execute),
+                                      tostring(string.find("a.b", ".", 1))}, ","))
+  end
+end
+"""
+
+
+def write_script(version):
+    tmp = SCRIPT + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(SOURCE % version)
+    os.rename(tmp, SCRIPT)
+
+
+def setUpModule():
+    global FLEET
+    write_script(1)
+    FLEET = RelayFleet("fleet-relay-script", 4,
+                       "--idle-seconds 30 --reconnect-seconds 1 --script %s --script-ms 100 "
+                       "--script-memory 8 --health-seconds 0.5" % SCRIPT)
+
+
+def tearDownModule():
+    FLEET.stop()
+    os.remove(SCRIPT)
+
+
+def ask(c, op, payload=b"", answer=None, timeout=5):
+    c.message(op, payload, target_player=SERVER)
+    return c.recv_op(answer, timeout=timeout).payload.decode() if answer else None
+
+
+def ended(c, timeout=5):
+    """Whether c hears GAME_END and its connection closes."""
+    try:
+        c.recv_op(GAME_END, timeout=timeout)
+        while True:
+            c.recv_ws(timeout)
+    except websocket.WebSocketConnectionClosedException:
+        return True
+    except websocket.WebSocketTimeoutException:
+        return False
+
+
+class Script(unittest.TestCase):
+    def setUp(self):
+        self.clients, self.sessions = [], []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        for gs in self.sessions:
+            terminate(gs)
+        wait_until(lambda: FLEET.idle_slots() == 4, 10)
+
+    def game_session(self, **kw):
+        gs = FLEET.game_session(**kw)
+        self.sessions.append(gs)
+        return gs
+
+    def players(self, gs, n, **kw):
+        cs = [connect(gs, "rt-script-%d-%d" % (i, time.monotonic_ns()), **kw) for i in range(n)]
+        self.clients += cs
+        return cs
+
+    def test_the_script_changes_and_filters_messages(self):
+        gs = self.game_session()
+        a, b = self.players(gs, 2)
+        for fast in (False, True):
+            a.message(1, b"hello", target_group=ALL_PLAYERS, fast=fast)
+            got = b.recv_udp() if fast else b.recv_op(1)
+            self.assertEqual((got.sender, got.payload), (a.peer_id, b"HELLO"))
+        a.message(2, b"dropped", target_player=b.peer_id)
+        a.message(3, b"kept", target_player=b.peer_id)
+        self.assertEqual(b.recv_op(3).payload, b"kept")
+        self.assertNotIn(2, [p.opCode for p in b.inbox])
+
+    def test_the_script_answers_messages_to_the_server(self):
+        gs = self.game_session(GameProperties=[{"Key": "mode", "Value": "duel"}])
+        a, b = self.players(gs, 2, udp=False)
+        self.assertEqual(a.recv_op(100).payload.decode(), "welcome %d" % a.peer_id)
+        self.assertEqual(ask(a, 10, b"stressed", 11), "desserts")
+        self.assertEqual(ask(a, 20, b"", 21), "later")
+        version, count, mode, gsid = ask(b, 40, b"", 41).split("|")
+        self.assertEqual((version, mode, gsid), ("1", "duel", gs["GameSessionId"]))
+        self.assertEqual(int(count), 3)  # this session's state: a's two messages and b's one
+        self.assertEqual(sorted(map(int, ask(a, 42, b"", 43).split(","))), sorted([a.peer_id, b.peer_id]))
+        # The sandbox: no files, no loading code, no patterns, no processes;
+        # string.find is plain.
+        self.assertEqual(ask(a, 44, b"", 45), "nil,nil,nil,nil,2")
+        b.close()
+        self.assertEqual(a.recv_op(101).payload.decode(), str(b.peer_id))
+
+    def test_the_script_refuses_players_and_group_joins(self):
+        gs = self.game_session()
+        a, = self.players(gs, 1, udp=False)
+        ps = seat(gs, "rt-script-denied")
+        c = Client(ps["IpAddress"], ps["Port"])
+        self.clients.append(c)
+        self.assertFalse(c.login(ps["PlayerSessionId"], payload=b"deny").loginResult.success)
+        self.assertTrue(wait_until(lambda: player_status(ps["PlayerSessionId"]) == "COMPLETED", 5))
+        a.group(JOIN_GROUP, 13)
+        self.assertEqual(list(a.recv_op(GROUP_UPDATE).groupMembershipUpdate.players), [])
+        a.group(JOIN_GROUP, 14)
+        self.assertEqual(list(a.recv_op(GROUP_UPDATE).groupMembershipUpdate.players), [a.peer_id])
+
+    def test_a_failing_script_goes_on_and_a_looping_one_ends_only_its_session(self):
+        looping, eating, other = self.game_session(), self.game_session(), self.game_session()
+        a, = self.players(looping, 1, udp=False)
+        b, = self.players(eating, 1, udp=False)
+        c, d = self.players(other, 2, udp=False)
+        # An error is logged; the script and its session go on.
+        ask(c, 32)
+        self.assertEqual(ask(c, 10, b"ab", 11), "ba")
+        started = time.monotonic()
+        ask(a, 30)
+        ask(b, 31)
+        self.assertTrue(ended(a))
+        self.assertTrue(ended(b))
+        # The other session kept relaying while they ran, and still does.
+        self.assertLess(time.monotonic() - started, 5)
+        c.message(7, b"fine", target_player=d.peer_id)
+        self.assertEqual(d.recv_op(7).payload, b"fine")
+        self.assertEqual(ask(c, 10, b"xy", 11), "yx")
+        self.assertTrue(wait_until(lambda: FLEET.idle_slots() == 3, 10))
+
+    def test_the_script_ends_its_session(self):
+        for op in (33, 34):  # processEnding(); three failed health checks
+            gs = self.game_session()
+            a, = self.players(gs, 1, udp=False)
+            ask(a, op)
+            self.assertTrue(ended(a, timeout=5), op)
+
+    def test_a_new_script_reaches_new_sessions_only(self):
+        old = self.game_session()
+        a, = self.players(old, 1, udp=False)
+        try:
+            write_script(2)
+            new = self.game_session()
+            b, = self.players(new, 1, udp=False)
+            self.assertEqual(ask(b, 40, b"", 41).split("|")[0], "2")
+            self.assertEqual(ask(a, 40, b"", 41).split("|")[0], "1")
+        finally:
+            write_script(1)
+
+
+if __name__ == "__main__":
+    unittest.main()
