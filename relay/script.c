@@ -24,7 +24,7 @@
 #define MAX_SCRIPT_BYTES (1 << 20)
 
 struct timer {
-    int id, ref; /* ref: the function, in the registry */
+    int id, ref;              /* ref: the function, in the registry */
     double due_ms, period_ms; /* period 0: once */
 };
 
@@ -33,8 +33,8 @@ struct script {
     const struct script_ops *ops;
     void *session;
     char session_id[160];
-    size_t used, limit;  /* bytes the state holds, and may */
-    double deadline_ms;  /* of the callback running */
+    size_t used, limit;                /* bytes the state holds, and may */
+    double deadline_ms;                /* of the callback running */
     double window_start_ms, window_ms; /* time spent in callbacks this second */
     const char *broken;
     unsigned errors;
@@ -127,7 +127,7 @@ static int protected(struct script *sc, lua_CFunction f, void *ud)
  * answer. */
 struct call {
     struct script *sc;
-    const char *name;     /* the callback, or NULL: the timer `timer` */
+    const char *name; /* the callback, or NULL: the timer `timer` */
     const struct timer *timer;
     int (*push)(lua_State *L, const struct call *c); /* the arguments; how many */
     const void *data;
@@ -668,9 +668,9 @@ static void open_sandbox(lua_State *L)
     static const struct {
         const char *name;
         lua_CFunction open;
-    } libs[] = {{LUA_GNAME, luaopen_base},          {LUA_TABLIBNAME, luaopen_table},
-                {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
-                {LUA_UTF8LIBNAME, luaopen_utf8},    {LUA_COLIBNAME, luaopen_coroutine}};
+    } libs[] = {{LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
+                {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+                {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine}};
     for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
         luaL_requiref(L, libs[i].name, libs[i].open, 1);
         lua_pop(L, 1);
@@ -723,7 +723,8 @@ static void push_game_session(lua_State *L, const struct session_info *info)
         lua_setfield(L, -2, "matchmakerData");
     }
     lua_newtable(L);
-    json_t *props = info->game_properties != NULL ? json_loads(info->game_properties, 0, NULL) : NULL;
+    json_t *props =
+        info->game_properties != NULL ? json_loads(info->game_properties, 0, NULL) : NULL;
     size_t i;
     json_t *p;
     json_array_foreach(props, i, p)
@@ -825,9 +826,10 @@ struct script *script_load(const char *path, const struct script_ops *ops, void 
         if (run(sc, &init, true) && run(sc, &started, true) && run(sc, &start, true))
             return sc;
     }
-    snprintf(err, errlen, "%s", sc->broken != NULL   ? sc->broken
-                                : sc->last_error[0] ? sc->last_error
-                                                    : "the script failed to start");
+    snprintf(err, errlen, "%s",
+             sc->broken != NULL  ? sc->broken
+             : sc->last_error[0] ? sc->last_error
+                                 : "the script failed to start");
     lua_close(sc->L);
     free(sc);
     return NULL;
