@@ -72,6 +72,9 @@ GAMESERVER_BIN := $(BUILD)/bin/rally-gameserver
 # (only rally_* symbols exported), its pkg-config file, the `rally` tool and
 # the example client on it.
 SDK_SRC := $(wildcard client-sdk/src/*.c)
+# What librally needs: libcurl and jansson for rally's API, wslay and
+# libcrypto for the realtime client's WebSocket.
+SDK_LIBS := -lcurl -ljansson -lwslay -lcrypto
 SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 SDK_A := $(BUILD)/lib/librally.a
 SDK_SO := $(BUILD)/lib/librally.so.0
@@ -220,30 +223,30 @@ $(SDK_A): $(SDK_OBJ) $(SDK_COMMON_OBJ)
 $(SDK_SO): $(SDK_OBJ) $(SDK_COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,librally.so.0 -o $@ $^ -lcurl -ljansson
+	$(Q)$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,librally.so.0 -o $@ $^ $(SDK_LIBS)
 	$(Q)ln -sf librally.so.0 $(BUILD)/lib/librally.so
 
 $(SDK_PC): Makefile
 	@mkdir -p $(dir $@)
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 		'Name: rally' 'Description: rally game backend client SDK' 'Version: 0.1.0' \
-		'Requires.private: libcurl jansson' 'Libs: -L$${libdir} -lrally' \
+		'Requires.private: libcurl jansson libwslay libcrypto' 'Libs: -L$${libdir} -lrally' \
 		'Cflags: -I$${includedir}' >$@
 
 $(CLI_OBJ): ALL_CFLAGS += -Igameserver -Iclient-sdk/examples
 $(RALLY_CLI): $(CLI_OBJ) $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
 
 $(EXAMPLE_CLIENT): $(BUILD)/obj/client-sdk/examples/matchmake.o $(SEAT_OBJ) $(SDK_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
 $(SDK_DRIVER): $(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SDK_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcurl -ljansson
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
 ALL_OBJ += $(SDK_OBJ) $(SDK_USERS_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
@@ -252,8 +255,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBMATCH) $(LIBCOMMON)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 ALL_OBJ += $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 # The gateway's handshake parser, tested alone.
-$(BUILD)/tests/test_handshake: $(BUILD)/obj/gateway/handshake.o
-$(BUILD)/obj/tests/unit/test_handshake.o: ALL_CFLAGS += -Igateway
+$(BUILD)/tests/test_handshake: $(BUILD)/obj/gateway/handshake.o $(BUILD)/obj/sdk-common/wshandshake.o
+$(BUILD)/obj/tests/unit/test_handshake.o: ALL_CFLAGS += -Igateway -Isdk-common
 
 -include $(ALL_OBJ:.o=.d)
 

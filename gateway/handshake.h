@@ -1,5 +1,5 @@
 /*
- * The WebSocket opening handshake (common/wshandshake.h) as the gateway
+ * The WebSocket opening handshake (sdk-common/wshandshake.h) as the gateway
  * sees it behind nginx, with the SDK's identity in its query string (reference/gamelift-server-sdk5.md §2):
  * Authorization, ComputeId, FleetId, IdempotencyToken, pID, sdkLanguage,
  * sdkVersion. Other query parameters are ignored (SigV4's, unsupported,

@@ -38,6 +38,9 @@
  *                                  a seat; --connect: take it on the sample server
  *   world end ARN [--force]        TerminateGameSession (--force: FORCE_TERMINATE)
  *
+ * Realtime (rt.h says more): a player on a relay server, commands on stdin:
+ *   rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only]
+ *
  * Defaults: --url $RALLY_URL or http://127.0.0.1:8080; --credentials
  * $RALLY_CREDENTIALS or ~/.rally-guest.json; --timeout 120.
  *
@@ -56,6 +59,7 @@
 #include "exits.h"
 #include "rally/rally.h"
 #include "rally_server.h"
+#include "rt.h"
 #include "seat.h"
 #include "world.h"
 
@@ -79,7 +83,8 @@ static int usage(void)
             "[--property K=V]...\n"
             "  world list --fleet ID [--location L] [--status STATUS]\n"
             "  world join ARN --player ID [--data TEXT] [--connect] | world end ARN "
-            "[--force]\n");
+            "[--force]\n"
+            "  rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only]\n");
     return EXIT_USAGE;
 }
 
@@ -405,6 +410,8 @@ int main(int argc, char **argv)
         return server(url, argc - i - 1, argv + i + 1);
     if (strcmp(argv[i], "world") == 0)
         return rally_world(url, argc - i - 1, argv + i + 1, as_json);
+    if (strcmp(argv[i], "rt") == 0)
+        return rally_rt_command(argc - i - 1, argv + i + 1, as_json);
     rally_client *c = rally_client_new(
         &(struct rally_options){.url = url, .credentials_path = creds, .no_push = no_push});
     if (c == NULL) {

@@ -4,13 +4,18 @@ refuses players and group joins, keeps timers; a new script reaches new
 game sessions only; a script that fails, loops, eats memory or calls itself
 unhealthy ends its own game session and nothing else."""
 
+import json
 import os
+import select
+import socket
+import subprocess
+import threading
 import time
 import unittest
 
 import websocket
 
-from rally import RUN, wait_until
+from rally import BIN, RUN, wait_until
 from realtime import ALL_PLAYERS, GAME_END, GROUP_UPDATE, JOIN_GROUP, SERVER, Client
 from test_relay import RelayFleet, connect, player_status, seat, terminate
 
@@ -211,6 +216,153 @@ class Script(unittest.TestCase):
             self.assertEqual(ask(a, 40, b"", 41).split("|")[0], "1")
         finally:
             write_script(1)
+
+
+class RallyRt:
+    """`rally rt connect` driven through its stdin and --json output."""
+
+    def __init__(self, host, port, psess, *extra):
+        self.proc = subprocess.Popen([os.path.join(BIN, "rally"), "--json", "rt", "connect",
+                                      "%s:%d" % (host, port), psess, *extra],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.connected = self.next("connected")
+
+    def say(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def next(self, event, timeout=5):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            line = self.proc.stdout.readline() if ready else ""
+            if not line and self.proc.poll() is not None:
+                raise AssertionError("rally rt ended: %s" % self.proc.stderr.read())
+            if line and json.loads(line)["event"] == event:
+                return json.loads(line)
+        raise AssertionError("no %s event" % event)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.say("quit")
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class Proxy(threading.Thread):
+    """TCP to the relay through a port of ours, so a test can cut a
+    player's connection as a network would (no closing handshake)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.pairs = []
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                a, _ = self.listener.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.target))
+            self.pairs.append((a, b))
+            threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(a, b):
+        socks = [a, b]
+        try:
+            while True:
+                for s in select.select(socks, [], [])[0]:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (b if s is a else a).sendall(data)
+        except OSError:
+            return
+
+    def cut(self):
+        for a, b in self.pairs:
+            for s in (a, b):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.close()  # a reset, no WebSocket close
+        self.pairs = []
+
+    def stop(self):
+        self.listener.close()
+
+
+class Cli(unittest.TestCase):
+    """librally's realtime client, through the rally tool."""
+
+    def setUp(self):
+        self.gs = FLEET.game_session()
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.close()
+        terminate(self.gs)
+        wait_until(lambda: FLEET.idle_slots() == 4, 10)
+
+    def rt(self, host=None, port=None, *extra):
+        ps = seat(self.gs, "rt-cli-%d" % time.monotonic_ns())
+        c = RallyRt(host or ps["IpAddress"], port or ps["Port"], ps["PlayerSessionId"], *extra)
+        self.procs.append(c)
+        return c
+
+    def test_two_clients_exchange_messages_through_the_script(self):
+        a, b = self.rt(), self.rt()
+        self.assertTrue(a.connected["fast"])
+        me, other = a.connected["peerId"], b.connected["peerId"]
+        self.assertEqual(a.next("player_joined")["peerId"], other)
+        self.assertEqual(b.next("message")["payload"], "welcome %d" % other)
+        for verb in ("send", "fast"):
+            a.say("%s 1 all hello from a" % verb)
+            got = b.next("message")
+            self.assertEqual((got["opCode"], got["sender"], got["payload"], got["fast"]),
+                             (1, me, "HELLO FROM A", verb == "fast"))
+        b.say("send 10 server stressed")
+        self.assertEqual(b.next("message")["payload"], "desserts")
+        a.say("join 6")
+        a.say("members 6")
+        self.assertEqual(a.next("group_members")["members"], [me])
+        b.close()
+        self.assertEqual(a.next("player_left")["peerId"], other)
+
+    def test_a_refused_login_says_why(self):
+        ps = seat(self.gs, "rt-cli-refused")
+        p = subprocess.run([os.path.join(BIN, "rally"), "rt", "connect", "%s:%d" % (ps["IpAddress"], ps["Port"]),
+                            ps["PlayerSessionId"], "--payload", "deny"], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("refused the player", p.stderr)
+
+    def test_a_dropped_client_reconnects_into_its_place(self):
+        proxy = Proxy(self.gs["Port"])
+        self.addCleanup(proxy.stop)
+        a = self.rt("127.0.0.1", proxy.port, "--tcp-only")
+        b = self.rt()
+        me = a.connected["peerId"]
+        a.say("join 3")
+        self.assertEqual(a.next("group_members")["members"], [me])
+        proxy.cut()
+        a.next("reconnecting")
+        self.assertEqual(a.next("reconnected")["peerId"], me)
+        b.say("send 5 group:3 still in the group")
+        self.assertEqual(a.next("message")["payload"], "still in the group")
+        a.say("send 10 server ab")
+        self.assertEqual(a.next("message")["payload"], "ba")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 /*
- * The WebSocket opening handshake (RFC 6455 §4.2), server side: one
- * HTTP/1.1 GET with Upgrade: websocket. Shared by rally's WebSocket
- * daemons: the SDK 5 gateway (which reads its query) and rally-relay.
+ * The WebSocket opening handshake (RFC 6455 §4.2): one HTTP/1.1 GET with
+ * Upgrade: websocket. Its parser serves rally's WebSocket daemons (the SDK 5
+ * gateway, which reads its query, and rally-relay); the accept value serves
+ * both sides, librally's realtime client checking the relay's answer.
  */
 #ifndef RALLY_WSHANDSHAKE_H
 #define RALLY_WSHANDSHAKE_H
