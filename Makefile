@@ -81,8 +81,9 @@ SDK_SO := $(BUILD)/lib/librally.so.0
 SDK_PC := $(BUILD)/lib/pkgconfig/rally.pc
 RALLY_CLI := $(BUILD)/bin/rally
 EXAMPLE_CLIENT := $(BUILD)/bin/rally-example-client
+EXAMPLE_CHAT := $(BUILD)/bin/rally-example-chat
 SDK_DRIVER := $(BUILD)/tests/sdk-driver
-SDK_TARGETS := $(SDK_A) $(SDK_SO) $(SDK_PC) $(RALLY_CLI) $(EXAMPLE_CLIENT) $(SDK_DRIVER)
+SDK_TARGETS := $(SDK_A) $(SDK_SO) $(SDK_PC) $(RALLY_CLI) $(EXAMPLE_CLIENT) $(EXAMPLE_CHAT) $(SDK_DRIVER)
 PREFIX ?= /usr/local
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
@@ -210,7 +211,7 @@ all: $(RELAY_BIN)
 SEAT_OBJ := $(BUILD)/obj/client-sdk/examples/seat.o
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client-sdk/cli/*.c))
 SDK_USERS_OBJ := $(CLI_OBJ) \
-	$(BUILD)/obj/client-sdk/examples/matchmake.o \
+	$(BUILD)/obj/client-sdk/examples/matchmake.o $(BUILD)/obj/client-sdk/examples/chat.o \
 	$(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SEAT_OBJ)
 $(SDK_OBJ) $(SDK_USERS_OBJ): ALL_CFLAGS += -Iclient-sdk/include
 $(SDK_OBJ): ALL_CFLAGS += -fPIC -fvisibility=hidden -Isdk-common
@@ -240,6 +241,10 @@ $(RALLY_CLI): $(CLI_OBJ) $(SEAT_OBJ) $(SDK_A) $(LIBSERVER)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
 
 $(EXAMPLE_CLIENT): $(BUILD)/obj/client-sdk/examples/matchmake.o $(SEAT_OBJ) $(SDK_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
+$(EXAMPLE_CHAT): $(BUILD)/obj/client-sdk/examples/chat.o $(SDK_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)

@@ -14,6 +14,8 @@
  *   --reconnect-seconds S  a dropped player's place is kept (10)
  *   --idle-seconds S       a game session without players ends (60)
  *   --script FILE          Lua server script, read as each game session starts
+ *                          (RALLY_RELAY_SCRIPT: the host's script, as the agent
+ *                          passes its environment on)
  *   --script-memory MB     a session's script may hold (16)
  *   --script-ms MS         one script callback may run (50)
  *   --health-seconds S     between a script's onHealthCheck calls (60)
@@ -210,6 +212,9 @@ int main(int argc, char **argv)
         return usage();
     relay_cfg.argc = argc;
     relay_cfg.argv = argv;
+    relay_cfg.script = getenv("RALLY_RELAY_SCRIPT");
+    if (relay_cfg.script != NULL && relay_cfg.script[0] == '\0')
+        relay_cfg.script = NULL;
     if (!parse_args(argc, argv, &fp, &port) || fp.location == NULL)
         return usage();
     if (relay_cfg.script != NULL && access(relay_cfg.script, R_OK) != 0) {

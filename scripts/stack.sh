@@ -218,12 +218,15 @@ make_secrets() {
             -keyout "$RUN/sns/signing.key" -out "$RUN/sns/certs/rally-local-sns.pem" 2>/dev/null
         chmod 600 "$RUN/sns/signing.key"
     fi
-    # A development fleet for `POST /v1/identity/server`.
+    # The development fleets' secrets (`POST /v1/identity/server`).
     mkdir -p "$RUN/fleets"
     chmod 700 "$RUN/fleets"
-    if [ ! -f "$RUN/fleets/fleet-local.secret" ]; then
-        (umask 077; openssl rand -hex 24 >"$RUN/fleets/fleet-local.secret")
-    fi
+    local fleet
+    for fleet in fleet-local fleet-realtime; do
+        if [ ! -f "$RUN/fleets/$fleet.secret" ]; then
+            (umask 077; openssl rand -hex 24 >"$RUN/fleets/$fleet.secret")
+        fi
+    done
     # A local AWS access key for the GameLift API (a backend's: every
     # operation), and the AWS CLI's files that hold it (walkthrough.sh).
     mkdir -p "$RUN/aws"
@@ -361,11 +364,14 @@ do_start() {
 # runs its share of the fleet's ServerProcesses (config/fleets/fleet-local.json:
 # 20 to 40), each on a port of its own from 40 a location: us-east-1 from
 # RALLY_GAMESERVER_PORT (7777), eu-west-1 from 40 above. It reports every 2 s,
-# so that capacity changes reach it quickly. RALLY_GAMESERVERS=0: none.
+# so that capacity changes reach it quickly. fleet-realtime's relays
+# (config/fleets/fleet-realtime.json) get an agent in us-east-1 and the 10
+# ports after those, and run config/scripts/chat.lua. RALLY_GAMESERVERS=0:
+# none.
 start_agents() {
     [ "${RALLY_GAMESERVERS:-1}" = 0 ] && return 0
     local b
-    for b in rally-agent rally-gameserver; do
+    for b in rally-agent rally-gameserver rally-relay; do
         [ -x "$BIN/$b" ] || { echo "rally: $BIN/$b is missing" >&2; exit 1; }
     done
     local port=${RALLY_GAMESERVER_PORT:-7777}
@@ -379,6 +385,12 @@ start_agents() {
             --state-dir "$RUN/agents" --config-seconds 2
         port=$((port + 40))
     done
+    RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-realtime.secret" \
+        RALLY_RELAY_SCRIPT="$RALLY_CONFIG_DIR/scripts/chat.lua" start_supervised "agent-realtime" \
+        "$BIN/rally-agent" --url "http://127.0.0.1:$PORT" --fleet fleet-realtime \
+        --location us-east-1 --compute local-realtime --ip 127.0.0.1 \
+        --ports "$port-$((port + 9))" --game-dir "$BIN" --drain-seconds 3 \
+        --state-dir "$RUN/agents" --config-seconds 2
 }
 
 case $cmd in

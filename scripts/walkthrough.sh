@@ -68,4 +68,15 @@ aws gamelift list-fleets --endpoint-url \$RALLY
 aws gamelift describe-fleet-capacity --fleet-ids fleet-local --endpoint-url \$RALLY --output table
 aws gamelift describe-game-session-queues --endpoint-url \$RALLY --query 'GameSessionQueues[].Name'
 
+# 9. Realtime: two players matched (the RelayChat configuration) onto a relay
+#    server of fleet-realtime, chatting through its Lua script
+#    (config/scripts/chat.lua masks a few words and replays the last lines to
+#    whoever joins later); each prints what it hears
+build/bin/rally-example-chat --url \$RALLY --say "hello noob" --seconds 30 & FIRST=\$!
+build/bin/rally-example-chat --url \$RALLY --say "no lag here" --seconds 30; wait \$FIRST
+#    By hand, with a seat from matchmaking (build/bin/rally matchmake --config
+#    RelayChat --wait prints the relay's address and the player session):
+#      build/bin/rally rt connect IP:PORT PLAYER_SESSION_ID
+#    then type lines such as: send 1 all hi there | fast 1 all hi | send 2 server who
+
 TXT

@@ -365,5 +365,27 @@ class Cli(unittest.TestCase):
         self.assertEqual(a.next("message")["payload"], "ba")
 
 
+class Matched(unittest.TestCase):
+    """make run's Realtime configuration as it ships: RelayChat matches two
+    players onto fleet-realtime's relays (started by the stack, as make run
+    starts them), whose config/scripts/chat.lua masks words and replays the
+    last lines to a player who joins later."""
+
+    def test_two_matched_players_chat_through_the_shipped_script(self):
+        def chat(name, line):
+            creds = os.path.join(RUN, "chat-%s-%d.json" % (name, time.monotonic_ns()))
+            self.addCleanup(lambda: os.path.exists(creds) and os.remove(creds))
+            return subprocess.Popen([os.path.join(BIN, "rally-example-chat"), "--credentials", creds,
+                                     "--say", line, "--seconds", "30"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        one = chat("one", "hello noob")
+        two = chat("two", "no lag here")
+        out_one, out_two = one.communicate(60)[0], two.communicate(60)[0]
+        self.assertEqual((one.returncode, two.returncode), (0, 0), out_one + out_two)
+        self.assertIn("no l** here", out_one)
+        self.assertIn("hello n***", out_two)
+        self.assertIn("fleet-realtime", out_one)
+
+
 if __name__ == "__main__":
     unittest.main()
