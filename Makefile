@@ -326,7 +326,8 @@ lint: all
 # static and shared library, pkg-config file.
 install: $(SDK_TARGETS)
 	install -d $(DESTDIR)$(PREFIX)/include/rally $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 0644 client-sdk/include/rally/rally.h $(DESTDIR)$(PREFIX)/include/rally/
+	install -m 0644 client-sdk/include/rally/rally.h client-sdk/include/rally/realtime.h \
+		$(DESTDIR)$(PREFIX)/include/rally/
 	install -m 0644 $(SDK_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(SDK_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf librally.so.0 $(DESTDIR)$(PREFIX)/lib/librally.so

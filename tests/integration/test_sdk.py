@@ -216,6 +216,7 @@ class Sdk(unittest.TestCase):
                             capture_output=True, text=True, check=True).stdout
         names = [l.split()[-1] for l in nm.splitlines() if l.strip()]
         self.assertIn("rally_wait_for_match", names)
+        self.assertIn("rally_rt_connect", names)
         self.assertEqual([n for n in names if not n.startswith("rally_")], [])
         with open(os.path.join(LIB, "pkgconfig", "rally.pc")) as f:
             pc = f.read()
