@@ -13,8 +13,11 @@
 #include "session.h"
 #include "util.h"
 
-/* The hook looks at the clock every this many instructions (a few µs). */
+/* The hook looks at the clock every this many instructions (a few µs), and
+ * at every function call: one call of a library function in C (a sort, a
+ * rep) is the most a callback can overrun by. */
 #define HOOK_INSTRUCTIONS 1000
+#define HOOK_MASK (LUA_MASKCOUNT | LUA_MASKCALL)
 #define MAX_TIMERS 64
 #define MIN_INTERVAL_MS 10.0
 /* Errors a script may log before the rest are only counted. */
@@ -24,7 +27,8 @@
 #define MAX_SCRIPT_BYTES (1 << 20)
 
 struct timer {
-    int id, ref;              /* ref: the function, in the registry */
+    int64_t id;
+    int ref;                  /* the function, in the registry */
     double due_ms, period_ms; /* period 0: once */
 };
 
@@ -41,7 +45,10 @@ struct script {
     char last_error[256];
     int callbacks, self, game_session; /* registry refs */
     struct timer timers[MAX_TIMERS];
-    int ntimers, next_timer_id;
+    int ntimers;
+    int64_t next_timer_id;
+    double log_window_ms; /* lines logged this second, for the log's sake */
+    unsigned log_lines;
 };
 
 /* ---- the bounds --------------------------------------------------------- */
@@ -79,7 +86,7 @@ static void hook(lua_State *L, lua_Debug *ar)
     sc->broken = "a callback ran over its time";
     /* From now on every instruction stops it, so no pcall in the script
      * can swallow the error for long. */
-    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+    lua_sethook(L, hook, HOOK_MASK, 1);
     luaL_error(L, "ran over %f ms", relay_cfg.script_ms);
 }
 
@@ -353,13 +360,15 @@ const char *script_broken(const struct script *sc)
 double script_next_timer(const struct script *sc)
 {
     double next = -1;
-    for (int i = 0; sc != NULL && i < sc->ntimers; i++)
+    if (sc == NULL || sc->broken != NULL)
+        return -1;
+    for (int i = 0; i < sc->ntimers; i++)
         if (next < 0 || sc->timers[i].due_ms < next)
             next = sc->timers[i].due_ms;
     return next;
 }
 
-static struct timer *find_timer(struct script *sc, int id)
+static struct timer *find_timer(struct script *sc, int64_t id)
 {
     for (int i = 0; i < sc->ntimers; i++)
         if (sc->timers[i].id == id)
@@ -376,7 +385,8 @@ void script_run_timers(struct script *sc, double now_ms)
 {
     if (sc == NULL || sc->broken != NULL)
         return;
-    int due[MAX_TIMERS], n = 0;
+    int64_t due[MAX_TIMERS];
+    int n = 0;
     for (int i = 0; i < sc->ntimers; i++)
         if (sc->timers[i].due_ms <= now_ms)
             due[n++] = sc->timers[i].id;
@@ -415,7 +425,8 @@ static int l_get_players(lua_State *L)
     struct script *sc = script_of(L);
     size_t n = sc->ops->players(sc->session, NULL, 0);
     int32_t *ids = lua_newuserdatauv(L, (n + 1) * sizeof(*ids), 0);
-    n = sc->ops->players(sc->session, ids, n);
+    size_t now = sc->ops->players(sc->session, ids, n);
+    n = now < n ? now : n;
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         lua_pushinteger(L, ids[i]);
@@ -475,6 +486,8 @@ static int l_new_game_message(lua_State *L)
     const char *payload = luaL_optlstring(L, a + 2, "", &n);
     if (op < 1 || op > INT32_MAX)
         return luaL_error(L, "a message needs an opCode of 1 or more");
+    if (sender < RT_PLAYER_SERVER || sender > INT32_MAX)
+        return luaL_error(L, "no such sender: %I", sender);
     struct script_msg m = {.op_code = (int32_t)op,
                            .sender = (int32_t)sender,
                            .payload = {(const uint8_t *)payload, n}};
@@ -558,7 +571,7 @@ static int l_clear_timer(lua_State *L)
 {
     struct script *sc = script_of(L);
     lua_Integer id = luaL_checkinteger(L, first_arg(L));
-    struct timer *t = id > 0 && id <= INT32_MAX ? find_timer(sc, (int)id) : NULL;
+    struct timer *t = find_timer(sc, (int64_t)id);
     if (t != NULL) {
         luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
         drop_timer(sc, t);
@@ -567,9 +580,19 @@ static int l_clear_timer(lua_State *L)
 }
 
 /* The logger's and print's line: the script's words, with its session. */
+/* Lines a script may log a second; the rest are dropped. */
+#define LOG_LINES_PER_S 50
+#define LOG_LINE_MAX 1000
+
 static int log_line(lua_State *L, enum log_level level, int from)
 {
     struct script *sc = script_of(L);
+    if (relay_now_ms - sc->log_window_ms >= 1000) {
+        sc->log_window_ms = relay_now_ms;
+        sc->log_lines = 0;
+    }
+    if (++sc->log_lines > LOG_LINES_PER_S)
+        return 0;
     luaL_Buffer b;
     int top = lua_gettop(L);
     luaL_buffinit(L, &b);
@@ -580,7 +603,8 @@ static int log_line(lua_State *L, enum log_level level, int from)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    log_write(level, "relay: script of %s says: %s", sc->session_id, lua_tostring(L, -1));
+    log_write(level, "relay: script of %s says: %.*s", sc->session_id, LOG_LINE_MAX,
+              lua_tostring(L, -1));
     return 0;
 }
 
@@ -663,14 +687,135 @@ static int l_plain_find(lua_State *L)
     return 2;
 }
 
+/* ---- library functions that need a bound ------------------------------ */
+
+/* The most elements a table function may touch (a bigger table cannot fit
+ * in the script's memory anyway), and may sort. */
+#define SORT_MAX 100000
+
+static lua_Integer elements_max(lua_State *L)
+{
+    return (lua_Integer)(script_of(L)->limit / 16);
+}
+
+/* Calls the wrapped function (upvalue 1) with every argument. */
+static int call_wrapped(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* string.rep: an empty string repeated a billion times loops in C without
+ * allocating, out of the memory bound's sight. */
+static int l_bounded_rep(lua_State *L)
+{
+    size_t l = 0, lsep = 0;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || l + lsep == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    if ((lua_Unsigned)n > script_of(L)->limit / (l + lsep))
+        return luaL_error(L, "string.rep: the result would not fit in the script's memory");
+    return call_wrapped(L);
+}
+
+/* table.insert and table.remove shift up to #t elements, and __len may
+ * claim any number of them. */
+static int l_bounded_shift(lua_State *L)
+{
+    if (luaL_len(L, 1) > elements_max(L))
+        return luaL_error(L, "a table over %I elements", elements_max(L));
+    return call_wrapped(L);
+}
+
+static int l_bounded_sort(lua_State *L)
+{
+    if (luaL_len(L, 1) > SORT_MAX)
+        return luaL_error(L, "table.sort: over %d elements", SORT_MAX);
+    return call_wrapped(L);
+}
+
+static int l_bounded_move(lua_State *L)
+{
+    lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+    if (e >= f && (lua_Unsigned)e - (lua_Unsigned)f >= (lua_Unsigned)elements_max(L))
+        return luaL_error(L, "table.move: over %I elements", elements_max(L));
+    return call_wrapped(L);
+}
+
+/* Lua runs finalizers with hooks off: a looping __gc would hang the relay.
+ * (A __gc added after setmetatable is never called, so refusing it here
+ * is enough.) */
+static int l_setmetatable_no_gc(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+        return luaL_error(L, "__gc is not available to scripts");
+    lua_settop(L, 2);
+    return call_wrapped(L);
+}
+
+/* xpcall's handler runs where the error was raised, with hooks off when the
+ * time bound raised it: here it runs after the protected call instead. */
+static int l_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 1); /* f and its arguments, above the originals */
+    for (int i = 3; i <= n; i++)
+        lua_pushvalue(L, i);
+    if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+        lua_pushboolean(L, 1);
+        lua_insert(L, n + 1);
+        return lua_gettop(L) - n;
+    }
+    lua_pushvalue(L, 2);
+    lua_insert(L, -2); /* handler(err) */
+    lua_pcall(L, 1, 1, 0);
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static void wrap(lua_State *L, const char *name, lua_CFunction f)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, -2, name);
+}
+
+static void bound_libraries(lua_State *L)
+{
+    lua_pushglobaltable(L);
+    wrap(L, "setmetatable", l_setmetatable_no_gc);
+    lua_pushcfunction(L, l_xpcall);
+    lua_setfield(L, -2, "xpcall");
+    lua_pop(L, 1);
+    lua_getglobal(L, LUA_STRLIBNAME);
+    wrap(L, "rep", l_bounded_rep);
+    lua_pop(L, 1);
+    lua_getglobal(L, LUA_TABLIBNAME);
+    wrap(L, "insert", l_bounded_shift);
+    wrap(L, "remove", l_bounded_shift);
+    wrap(L, "move", l_bounded_move);
+    wrap(L, "sort", l_bounded_sort);
+    lua_pop(L, 1);
+}
+
 static void open_sandbox(lua_State *L)
 {
     static const struct {
         const char *name;
         lua_CFunction open;
-    } libs[] = {{LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
-                {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
-                {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine}};
+    } libs[] = {{LUA_GNAME, luaopen_base},
+                {LUA_TABLIBNAME, luaopen_table},
+                {LUA_STRLIBNAME, luaopen_string},
+                {LUA_MATHLIBNAME, luaopen_math},
+                {LUA_UTF8LIBNAME, luaopen_utf8}};
     for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
         luaL_requiref(L, libs[i].name, libs[i].open, 1);
         lua_pop(L, 1);
@@ -702,10 +847,11 @@ static void open_sandbox(lua_State *L)
     }
     lua_setglobal(L, LUA_OSLIBNAME);
     lua_pop(L, 1);
+    bound_libraries(L);
 }
 
 /* The table onStartGameSession receives and getGameSession() answers. */
-static void push_game_session(lua_State *L, const struct session_info *info)
+static void push_game_session(lua_State *L, const struct session_info *info, json_t *props)
 {
     lua_createtable(L, 0, 6);
     lua_pushstring(L, info->arn);
@@ -723,8 +869,6 @@ static void push_game_session(lua_State *L, const struct session_info *info)
         lua_setfield(L, -2, "matchmakerData");
     }
     lua_newtable(L);
-    json_t *props =
-        info->game_properties != NULL ? json_loads(info->game_properties, 0, NULL) : NULL;
     size_t i;
     json_t *p;
     json_array_foreach(props, i, p)
@@ -736,7 +880,6 @@ static void push_game_session(lua_State *L, const struct session_info *info)
             lua_setfield(L, -2, k);
         }
     }
-    json_decref(props);
     lua_setfield(L, -2, "gameProperties");
 }
 
@@ -745,6 +888,7 @@ struct load_args {
     const char *source, *name;
     size_t len;
     const struct session_info *info;
+    json_t *props; /* parsed outside Lua: an error in setup must not leak it */
 };
 
 /* The sandbox, the session object, and the chunk run: its callbacks are
@@ -754,7 +898,7 @@ static int setup(lua_State *L)
     struct load_args *a = lua_touserdata(L, 1);
     struct script *sc = a->sc;
     open_sandbox(L);
-    push_game_session(L, a->info);
+    push_game_session(L, a->info, a->props);
     sc->game_session = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newlib(L, session_fns);
     sc->self = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -812,12 +956,15 @@ struct script *script_load(const char *path, const struct script_ops *ops, void 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    lua_sethook(sc->L, hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    lua_sethook(sc->L, hook, HOOK_MASK, HOOK_INSTRUCTIONS);
     const char *base = strrchr(path, '/');
     char name[128];
     snprintf(name, sizeof(name), "@%s", base != NULL ? base + 1 : path);
-    struct load_args a = {sc, source, name, len, info};
+    struct load_args a = {sc, source, name, len, info, NULL};
+    if (info->game_properties != NULL)
+        a.props = json_loads(info->game_properties, 0, NULL);
     int rc = protected(sc, setup, &a);
+    json_decref(a.props);
     free(source);
     if (rc == LUA_OK && sc->broken == NULL) {
         struct call init = {.name = "init", .push = push_ref, .a = sc->self};

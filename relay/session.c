@@ -766,17 +766,19 @@ void session_on_accepted(uint32_t slot, uint32_t gen, const char *psess, const c
         refuse_login(c, "this player session is already connected");
         return;
     }
+    /* The script decides before the player is anyone's to see: the peer id
+     * it is told is the one the player will get. */
+    if (!script_on_player_connect(s->script, r.next_peer + 1, psess,
+                                  player_id != NULL ? player_id : "", c->login_payload,
+                                  c->login_payload_len)) {
+        fleet_remove(psess);
+        refuse_login(c, "the game's script refused the player");
+        return;
+    }
     struct player *p = player_new(s, psess, player_id);
     if (p == NULL) {
         fleet_remove(psess);
         refuse_login(c, "the relay is out of memory");
-        return;
-    }
-    if (!script_on_player_connect(s->script, p->peer_id, psess, p->player_id, c->login_payload,
-                                  c->login_payload_len)) {
-        player_free(p, false);
-        fleet_remove(psess);
-        refuse_login(c, "the game's script refused the player");
         return;
     }
     attach(p, c);

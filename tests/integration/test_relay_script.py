@@ -66,6 +66,16 @@ function onMessage(m)
   elseif m.opCode == 32 then error("boom")
   elseif m.opCode == 33 then session.processEnding()
   elseif m.opCode == 34 then unhealthy = true
+  elseif m.opCode == 35 then setmetatable({}, {__gc = function() while true do end end})
+  elseif m.opCode == 36 then
+    xpcall(function() while true do end end, function() while true do end end)
+  elseif m.opCode == 37 then reply(38, m.sender, "[" .. string.rep("", math.maxinteger) .. "]")
+  elseif m.opCode == 39 then
+    table.insert(setmetatable({}, {__len = function() return math.maxinteger end}), 1, 1)
+  elseif m.opCode == 46 then
+    local t = {}
+    for i = 1, 50000 do t[i] = (i * 7919) %% 50000 end
+    while true do table.sort(t) end
   elseif m.opCode == 40 then
     local gs = session.getGameSession()
     reply(41, m.sender, table.concat({VERSION, count, gs.gameProperties.mode or "", gs.gameSessionId}, "|"))
@@ -73,7 +83,7 @@ function onMessage(m)
     reply(43, m.sender, table.concat(session.getPlayers(), ","))
   elseif m.opCode == 44 then
     reply(45, m.sender, table.concat({type(io), type(load), type(string.gsub), type(os.execute),
-                                      tostring(string.find("a.b", ".", 1))}, ","))
+                                      type(coroutine), tostring(string.find("a.b", ".", 1))}, ","))
   end
 end
 """
@@ -161,7 +171,7 @@ class Script(unittest.TestCase):
         self.assertEqual(sorted(map(int, ask(a, 42, b"", 43).split(","))), sorted([a.peer_id, b.peer_id]))
         # The sandbox: no files, no loading code, no patterns, no processes;
         # string.find is plain.
-        self.assertEqual(ask(a, 44, b"", 45), "nil,nil,nil,nil,2")
+        self.assertEqual(ask(a, 44, b"", 45), "nil,nil,nil,nil,nil,2")
         b.close()
         self.assertEqual(a.recv_op(101).payload.decode(), str(b.peer_id))
 
@@ -197,6 +207,21 @@ class Script(unittest.TestCase):
         self.assertEqual(d.recv_op(7).payload, b"fine")
         self.assertEqual(ask(c, 10, b"xy", 11), "yx")
         self.assertTrue(wait_until(lambda: FLEET.idle_slots() == 3, 10))
+
+    def test_what_would_escape_the_bounds_is_refused_or_stopped(self):
+        gs, sorting = self.game_session(), self.game_session()
+        a, = self.players(gs, 1, udp=False)
+        b, = self.players(sorting, 1, udp=False)
+        ask(a, 35)  # a finalizer (it would run with the hook off): refused
+        self.assertEqual(ask(a, 37, b"", 38), "[]")  # an empty string repeated forever
+        ask(a, 39)  # a table whose length lies: refused
+        self.assertEqual(ask(a, 10, b"ok", 11), "ko")  # the session went on
+        started = time.monotonic()
+        ask(b, 46)  # sorting forever: each sort is a call the hook sees
+        ask(a, 36)  # xpcall's handler looping too
+        self.assertTrue(ended(b))
+        self.assertTrue(ended(a))
+        self.assertLess(time.monotonic() - started, 5)
 
     def test_the_script_ends_its_session(self):
         for op in (33, 34):  # processEnding(); three failed health checks
