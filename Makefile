@@ -248,6 +248,13 @@ $(EXAMPLE_CHAT): $(BUILD)/obj/client-sdk/examples/chat.o $(SDK_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
+# The relay's load (make bench) plays its players with librally's realtime
+# client.
+$(BUILD)/obj/tools/rally-rt-bench.o: ALL_CFLAGS += -Iclient-sdk/include -Isdk-common
+$(BUILD)/bin/rally-rt-bench: $(BUILD)/obj/tools/rally-rt-bench.o $(SDK_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SDK_LIBS)
 $(SDK_DRIVER): $(BUILD)/obj/client-sdk/tests/sdk_driver.o $(SDK_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -247,6 +248,13 @@ int main(int argc, char **argv)
     fp.max_players = relay_cfg.max_players;
     fp.members = relay_cfg.sessions;
     signal(SIGPIPE, SIG_IGN);
+    /* A descriptor a player (and its UDP shares one socket): as many as the
+     * hard limit allows. */
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);

@@ -39,6 +39,11 @@
 #                        buffered: blocks per second beside pgbench's single-row
 #                        inserts; its memory at rest, at peak, and with rally
 #                        unreachable (scripts/bench-sidecar.py)
+#  5g. relay           fast messages (sessions of 32 players, 30 a second each
+#                        to all) through rally-relay and through a minimal UDP
+#                        fan-out at 1 to 16 sessions; reliable ones over the
+#                        WebSocket; BENCH_RELAY_HOLD (5000) players held by
+#                        one relay (scripts/bench-relay.py, tools/rally-rt-bench.c)
 #   6. push              BENCH_PUSH_SUBSCRIBERS (5000) EventSource subscribers held
 #                        at once while their tickets complete: delay from
 #                        the matchmaker's commit to subscriber, and the mean
@@ -390,6 +395,10 @@ run_part world_blocks bench-worlds.py "$WORLD_BATCHES"
 SIDECAR_BLOCKS=${BENCH_SIDECAR_BLOCKS:-200000}
 say "sidecar: $SIDECAR_BLOCKS blocks durable, then buffered; memory with rally unreachable"
 run_part sidecar bench-sidecar.py "$SIDECAR_BLOCKS"
+
+# ---- 5g. Realtime relay: fast fan-out against a baseline, the TCP path, players held ----
+say "relay: fast messages against a UDP fan-out baseline, the TCP path, ${BENCH_RELAY_HOLD:-5000} players held"
+run_part relay bench-relay.py "$DURATION"
 
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
