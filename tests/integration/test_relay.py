@@ -277,6 +277,27 @@ class Relay(unittest.TestCase):
         b, = self.players(1)
         self.assertGreater(b.peer_id, a.peer_id)
 
+    def test_a_killed_relay_is_replaced_and_its_players_join_a_new_session(self):
+        a, = self.players(1, udp=False)
+        pids = subprocess.run(["pgrep", "-f", "rally-relay --sessions %d --idle-seconds 30" % SESSIONS],
+                              capture_output=True, text=True).stdout.split()
+        self.assertEqual(len(pids), 1, pids)
+        os.kill(int(pids[0]), signal.SIGKILL)
+        with self.assertRaises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+            while True:
+                a.recv_ws(5)
+        # rally ends its game sessions; the agent runs a new relay, whose
+        # slots take the next ones.
+        gl = client()
+        status = lambda: gl.describe_game_sessions(GameSessionId=self.gs["GameSessionId"])[
+            "GameSessions"][0]["Status"]
+        self.assertTrue(wait_until(lambda: status() in ("TERMINATED", "ERROR"), 20), status())
+        self.assertTrue(wait_until(lambda: idle_slots() == SESSIONS, 30))
+        self.gs = game_session()
+        b, = self.players(1)
+        b.message(3, b"new home", target_player=b.peer_id)
+        self.assertEqual(b.recv_op(3).payload, b"new home")
+
 
 if __name__ == "__main__":
     unittest.main()
