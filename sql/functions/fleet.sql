@@ -309,11 +309,17 @@ DECLARE
 BEGIN
     SELECT s.* INTO ps FROM fleet.player_sessions s
         JOIN fleet.game_sessions gs USING (game_session_id)
-        WHERE s.player_session_id = p_psess AND gs.fleet_id = p_fleet FOR UPDATE OF s;
+        WHERE s.player_session_id = p_psess AND gs.fleet_id = p_fleet;
     IF NOT FOUND THEN
         outcome := 'not_found';
         RETURN;
     END IF;
+    -- The game session, then the seat: the order terminate_game_session locks
+    -- in (the seat count's trigger updates the game session). The other
+    -- order deadlocked with a TerminateGameSession as its players left.
+    PERFORM 1 FROM fleet.game_sessions WHERE game_session_id = ps.game_session_id
+        FOR NO KEY UPDATE;
+    SELECT * INTO ps FROM fleet.player_sessions WHERE player_session_id = p_psess FOR UPDATE;
     IF ps.status NOT IN ('RESERVED', 'ACTIVE') THEN
         outcome := 'conflict';
         detail := ps.status;
@@ -348,6 +354,11 @@ BEGIN
             PERFORM pg_notify('rally_placement', p.game_session_id);
         END IF;
     END LOOP;
+    -- Game sessions before their seats, as everywhere (remove_player_session).
+    PERFORM 1 FROM fleet.game_sessions
+        WHERE game_session_id IN (SELECT game_session_id FROM fleet.player_sessions
+                                  WHERE status = 'RESERVED' AND reserved_until <= now())
+        ORDER BY game_session_id FOR NO KEY UPDATE;
     UPDATE fleet.player_sessions SET status = 'TIMEDOUT', ended_at = now()
         WHERE status = 'RESERVED' AND reserved_until <= now();
     GET DIAGNOSTICS k = ROW_COUNT;
