@@ -72,11 +72,11 @@ aws gamelift describe-game-session-queues --endpoint-url \$RALLY --query 'GameSe
 #    server of fleet-realtime, chatting through its Lua script
 #    (config/scripts/chat.lua masks a few words and replays the last lines to
 #    whoever joins later); each prints what it hears
-build/bin/rally-example-chat --url \$RALLY --say "hello noob" --seconds 30 & FIRST=\$!
-build/bin/rally-example-chat --url \$RALLY --say "no lag here" --seconds 30; wait \$FIRST
-#    By hand, with a seat from matchmaking (build/bin/rally matchmake --config
+$RALLY_BIN/rally-example-chat --url \$RALLY --say "hello noob" --seconds 30 & FIRST=\$!
+$RALLY_BIN/rally-example-chat --url \$RALLY --say "no lag here" --seconds 30; wait \$FIRST
+#    By hand, with a seat from matchmaking ($RALLY_BIN/rally matchmake --config
 #    RelayChat --wait prints the relay's address and the player session):
-#      build/bin/rally rt connect IP:PORT PLAYER_SESSION_ID
+#      $RALLY_BIN/rally rt connect IP:PORT PLAYER_SESSION_ID
 #    then type lines such as: send 1 all hi there | fast 1 all hi | send 2 server who
 
 TXT

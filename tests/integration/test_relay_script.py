@@ -251,6 +251,7 @@ class RallyRt:
                                       "%s:%d" % (host, port), psess, *extra],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
+        self.pending = b""  # read from stdout, not yet a whole line
         self.connected = self.next("connected")
 
     def say(self, line):
@@ -258,15 +259,23 @@ class RallyRt:
         self.proc.stdin.flush()
 
     def next(self, event, timeout=5):
+        """The next event of that kind (others are skipped). Lines are read
+        from the descriptor itself: a buffered reader would hide lines from
+        select()."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            line = self.proc.stdout.readline() if ready else ""
-            if not line and self.proc.poll() is not None:
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.pending:
+                line, self.pending = self.pending.split(b"\n", 1)
+                if json.loads(line)["event"] == event:
+                    return json.loads(line)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError("no %s event" % event)
+            data = os.read(fd, 65536)
+            if not data:
                 raise AssertionError("rally rt ended: %s" % self.proc.stderr.read())
-            if line and json.loads(line)["event"] == event:
-                return json.loads(line)
-        raise AssertionError("no %s event" % event)
+            self.pending += data
 
     def close(self):
         if self.proc.poll() is None:
