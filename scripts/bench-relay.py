@@ -81,16 +81,26 @@ def run(*args, timeout=300):
     return json.loads(r.stdout)
 
 
+def baseline(sessions, seconds):
+    """The same load through a fresh fan-out server (its players are the
+    run's alone)."""
+    fanout = subprocess.Popen([BENCH, "fanout", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(fanout.stdout.readline())
+        return run("udp", "127.0.0.1:%d" % port, sessions, PER, 30, seconds)
+    finally:
+        fanout.kill()
+        fanout.wait()
+
+
 def fast_messages(seconds):
     levels = [int(x) for x in os.environ.get("BENCH_RELAY_LEVELS", "1 2 4 8 16").split()]
-    fanout = subprocess.Popen([BENCH, "fanout", "0"], stdout=subprocess.PIPE, text=True)
-    port = int(fanout.stdout.readline())
     fleet = RelayFleet("fleet-bench-relay", max(levels),
                        "--player-rate 1000 --idle-seconds 600 --reconnect-seconds 1")
     rows = []
     try:
         for s in levels:
-            base = run("udp", "127.0.0.1:%d" % port, s, PER, 30, seconds)
+            base = baseline(s, seconds)
             path, made = seats(fleet, s)
             try:
                 relay = run("udp", path, s, PER, 30, seconds)
@@ -106,8 +116,6 @@ def fast_messages(seconds):
                                                     base["p99_us"], relay["deliveries_per_second"],
                                                     relay["p50_us"], relay["p99_us"]), file=sys.stderr)
     finally:
-        fanout.kill()
-        fanout.wait()
         fleet.stop()
     best_base = max(r["baseline"] for r in rows)
     best_relay = max(r["relay"] for r in rows)
@@ -183,8 +191,11 @@ def hold(players):
 def main():
     seconds, out = float(sys.argv[1]), sys.argv[2]
     figures = {}
+    parts = os.environ.get("BENCH_RELAY_PARTS", "fast tcp hold").split()
     for name, part in (("fast", lambda: fast_messages(seconds)), ("tcp", lambda: tcp_path(seconds)),
                        ("hold", lambda: hold(int(os.environ.get("BENCH_RELAY_HOLD", "5000"))))):
+        if name not in parts:
+            continue
         try:
             figures[name] = part()
         except Exception as e:  # one part failing still reports the others
