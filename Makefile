@@ -73,8 +73,8 @@ GAMESERVER_BIN := $(BUILD)/bin/rally-gameserver
 # the example client on it.
 SDK_SRC := $(wildcard client-sdk/src/*.c)
 # What librally needs: libcurl and jansson for rally's API, wslay and
-# libcrypto for the realtime client's WebSocket.
-SDK_LIBS := -lcurl -ljansson -lwslay -lcrypto
+# OpenSSL for the realtime client's WebSocket (wss).
+SDK_LIBS := -lcurl -ljansson -lwslay -lssl -lcrypto
 SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 SDK_A := $(BUILD)/lib/librally.a
 SDK_SO := $(BUILD)/lib/librally.so.0
@@ -204,7 +204,7 @@ $(RELAY_OBJ): ALL_CFLAGS += -Isdk-common -Igameserver -I/usr/include/lua5.4
 $(RELAY_BIN): $(RELAY_OBJ) $(LIBSERVER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -llua5.4 -lpthread
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -llua5.4 -lssl -lpthread
 ALL_OBJ += $(RELAY_OBJ)
 all: $(RELAY_BIN)
 
@@ -231,7 +231,7 @@ $(SDK_PC): Makefile
 	@mkdir -p $(dir $@)
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 		'Name: rally' 'Description: rally game backend client SDK' 'Version: 0.1.0' \
-		'Requires.private: libcurl jansson libwslay libcrypto' 'Libs: -L$${libdir} -lrally' \
+		'Requires.private: libcurl jansson libwslay libssl libcrypto' 'Libs: -L$${libdir} -lrally' \
 		'Cflags: -I$${includedir}' >$@
 
 $(CLI_OBJ): ALL_CFLAGS += -Igameserver -Iclient-sdk/examples

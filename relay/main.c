@@ -19,6 +19,9 @@
  *   --script-memory MB     a session's script may hold (16)
  *   --script-ms MS         one script callback may run (50)
  *   --health-seconds S     between a script's onHealthCheck calls (60)
+ *   --tls-cert FILE --tls-key FILE
+ *                          wss: TLS on the WebSocket (PEM; RALLY_RELAY_TLS_CERT
+ *                          and RALLY_RELAY_TLS_KEY from the agent's environment)
  *
  * One thread runs the event loop (epoll): the listening socket, every
  * WebSocket, the UDP socket, the fleet's answers, signals. SIGTERM ends the
@@ -27,6 +30,8 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +76,7 @@ static int usage(void)
                     "       [--sessions N] [--max-players N] [--max-payload BYTES]\n"
                     "       [--player-rate N] [--reconnect-seconds S] [--idle-seconds S]\n"
                     "       [--script FILE] [--script-memory MB] [--script-ms MS]\n"
-                    "       [--health-seconds S]\n"
+                    "       [--health-seconds S] [--tls-cert FILE --tls-key FILE]\n"
                     "  (the fleet secret from the file RALLY_FLEET_SECRET_FILE names)\n");
     return 2;
 }
@@ -150,6 +155,28 @@ static void log_stats(void)
              (unsigned long long)s->reconnects, (unsigned long long)s->disconnects_flood);
 }
 
+static const char *tls_cert, *tls_key;
+
+/* TLS for the WebSocket from a PEM certificate chain and key: 1.2 at
+ * least, as Realtime's clients speak it. NULL on failure (logged). */
+static SSL_CTX *tls_context(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+        fprintf(stderr, "rally-relay: TLS with %s and %s: %s\n", cert, key, why);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* The output buffer may move between a partial write and its retry. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
+
 /* The options over the agent's environment; false on a bad one. */
 static bool parse_args(int argc, char **argv, struct fleet_params *fp, double *port)
 {
@@ -188,6 +215,10 @@ static bool parse_args(int argc, char **argv, struct fleet_params *fp, double *p
             relay_cfg.script_ms = n;
         else if (strcmp(k, "--health-seconds") == 0 && number(v, 0.1, 3600, &n))
             relay_cfg.health_s = n;
+        else if (strcmp(k, "--tls-cert") == 0)
+            tls_cert = v;
+        else if (strcmp(k, "--tls-key") == 0)
+            tls_key = v;
         else
             return false;
     }
@@ -214,10 +245,18 @@ int main(int argc, char **argv)
     relay_cfg.argc = argc;
     relay_cfg.argv = argv;
     relay_cfg.script = getenv("RALLY_RELAY_SCRIPT");
+    tls_cert = getenv("RALLY_RELAY_TLS_CERT");
+    tls_key = getenv("RALLY_RELAY_TLS_KEY");
     if (relay_cfg.script != NULL && relay_cfg.script[0] == '\0')
         relay_cfg.script = NULL;
     if (!parse_args(argc, argv, &fp, &port) || fp.location == NULL)
         return usage();
+    if ((tls_cert != NULL) != (tls_key != NULL)) {
+        fprintf(stderr, "rally-relay: TLS needs both --tls-cert and --tls-key\n");
+        return 2;
+    }
+    if (tls_cert != NULL && (relay_cfg.tls = tls_context(tls_cert, tls_key)) == NULL)
+        return 2;
     if (relay_cfg.script != NULL && access(relay_cfg.script, R_OK) != 0) {
         fprintf(stderr, "rally-relay: cannot read the script %s\n", relay_cfg.script);
         return 2;

@@ -20,19 +20,20 @@
 #include <stdint.h>
 
 struct relay_cfg {
-    int port;             /* TCP (WebSocket) and UDP, the same number */
-    int sessions;         /* game sessions hosted at once (processes registered) */
-    int max_players;      /* per game session, as registered */
-    size_t max_payload;   /* bytes of a message's payload */
-    double player_rate;   /* messages a player may send per second, sustained */
-    double reconnect_s;   /* a dropped player's place is kept this long */
-    double idle_s;        /* a game session without players ends after this */
-    double handshake_s;   /* to upgrade and log in after connecting */
-    const char *script;   /* Lua script loaded by each new game session, or NULL */
-    size_t script_memory; /* bytes a session's script may hold */
-    double script_ms;     /* milliseconds a script callback may run */
-    double health_s;      /* seconds between a script's onHealthCheck calls */
-    int argc;             /* the command line, for onProcessStarted */
+    int port;               /* TCP (WebSocket) and UDP, the same number */
+    int sessions;           /* game sessions hosted at once (processes registered) */
+    int max_players;        /* per game session, as registered */
+    size_t max_payload;     /* bytes of a message's payload */
+    double player_rate;     /* messages a player may send per second, sustained */
+    double reconnect_s;     /* a dropped player's place is kept this long */
+    double idle_s;          /* a game session without players ends after this */
+    double handshake_s;     /* to upgrade and log in after connecting */
+    const char *script;     /* Lua script loaded by each new game session, or NULL */
+    size_t script_memory;   /* bytes a session's script may hold */
+    double script_ms;       /* milliseconds a script callback may run */
+    double health_s;        /* seconds between a script's onHealthCheck calls */
+    struct ssl_ctx_st *tls; /* --tls-cert and --tls-key: the WebSocket is wss */
+    int argc;               /* the command line, for onProcessStarted */
     char **argv;
 };
 

@@ -1,6 +1,9 @@
 #include "tcp.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +84,9 @@ void tcp_free(struct tconn *c)
     if (c->player != NULL || c->login_pending)
         session_on_tcp_closed(c);
     epoll_ctl(t.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->tls != NULL)
+        SSL_free(c->tls);
+    c->tls = NULL;
     close(c->fd);
     if (c->ws != NULL)
         wslay_event_context_free(c->ws);
@@ -147,6 +153,14 @@ void tcp_accept_all(int listen_fd)
         }
         c->fd = fd;
         c->hs = hs;
+        if (relay_cfg.tls != NULL) { /* wss: the TLS handshake happens in the first reads */
+            c->tls = SSL_new(relay_cfg.tls);
+            if (c->tls == NULL || SSL_set_fd(c->tls, fd) != 1) {
+                tcp_free(c);
+                continue;
+            }
+            SSL_set_accept_state(c->tls);
+        }
         c->peer = peer;
         c->opened_ms = relay_now_ms;
         c->events = EPOLLIN;
@@ -154,6 +168,38 @@ void tcp_accept_all(int listen_fd)
         if (epoll_ctl(t.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
             tcp_free(c);
     }
+}
+
+/* ---- bytes in and out, through TLS when the relay has it ---------------- */
+
+/* recv()'s and send()'s contract: > 0, 0 at the end (reading), or -1 with
+ * errno (EAGAIN: not now). */
+static ssize_t tls_result(struct tconn *c, int n)
+{
+    switch (SSL_get_error(c->tls, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default: errno = ECONNRESET; return -1;
+    }
+}
+
+static ssize_t conn_recv(struct tconn *c, void *buf, size_t len)
+{
+    if (c->tls == NULL)
+        return recv(c->fd, buf, len, 0);
+    ERR_clear_error();
+    int n = SSL_read(c->tls, buf, len > INT_MAX ? INT_MAX : (int)len);
+    return n > 0 ? n : tls_result(c, n);
+}
+
+static ssize_t conn_send(struct tconn *c, const void *buf, size_t len)
+{
+    if (c->tls == NULL)
+        return send(c->fd, buf, len, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int n = SSL_write(c->tls, buf, len > INT_MAX ? INT_MAX : (int)len);
+    return n > 0 ? n : tls_result(c, n);
 }
 
 /* An HTTP answer to a refused handshake; the connection then ends. */
@@ -172,7 +218,7 @@ static void refuse(struct tconn *c, int status, const char *why)
                      "Content-Length: %d\r\nConnection: close\r\n%s\r\n%s",
                      status, text, bn, status == 426 ? "Upgrade: websocket\r\n" : "", body);
     /* A few hundred bytes on a fresh socket: one write suffices. */
-    if (send(c->fd, out, (size_t)n, MSG_NOSIGNAL) < 0) {
+    if (conn_send(c, out, (size_t)n) < 0) {
     }
     tcp_free(c);
 }
@@ -188,7 +234,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         c->hs_len -= n;
         return (ssize_t)n;
     }
-    ssize_t n = recv(c->fd, buf, len, 0);
+    ssize_t n = conn_recv(c, buf, len);
     if (n > 0)
         return n;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -341,7 +387,7 @@ static bool flush(struct tconn *c)
         return false;
     }
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
@@ -358,6 +404,8 @@ static bool flush(struct tconn *c)
         linger(c);
         return false;
     }
+    if (c->tls != NULL && SSL_want_write(c->tls))
+        pending = true; /* TLS has to write before it can go on */
     want(c, (wslay_event_want_read(c->ws) ? EPOLLIN : 0) | (pending ? EPOLLOUT : 0));
     return true;
 }
@@ -381,7 +429,7 @@ static void open_ws(struct tconn *c, const struct wsh_request *req)
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
-    if (send(c->fd, out, (size_t)n, MSG_NOSIGNAL) != n ||
+    if (conn_send(c, out, (size_t)n) != n ||
         wslay_event_context_server_init(&c->ws, &callbacks, c) != 0) {
         tcp_free(c);
         return;
@@ -399,14 +447,20 @@ static void open_ws(struct tconn *c, const struct wsh_request *req)
 
 static void handshake(struct tconn *c)
 {
-    ssize_t n = recv(c->fd, c->hs + c->hs_len, WSH_MAX - c->hs_len, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    /* Until it would block: TLS may hold decrypted bytes epoll cannot see. */
+    ssize_t n = 0;
+    size_t got = 0;
+    while (c->hs_len < WSH_MAX && (n = conn_recv(c, c->hs + c->hs_len, WSH_MAX - c->hs_len)) > 0) {
+        c->hs_len += (size_t)n;
+        got += (size_t)n;
+    }
+    if (c->hs_len < WSH_MAX &&
+        (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))) {
         tcp_free(c);
         return;
     }
-    if (n < 0)
+    if (got == 0)
         return;
-    c->hs_len += (size_t)n;
     struct wsh_request req;
     const char *why = NULL;
     int status = wsh_parse(c->hs, c->hs_len, &req, &why);
@@ -427,7 +481,7 @@ void tcp_on_event(struct tconn *c, uint32_t events)
     if (c->state == TC_LINGER) {
         char sink[4096];
         ssize_t n;
-        while ((n = recv(c->fd, sink, sizeof(sink), 0)) > 0) {
+        while ((n = conn_recv(c, sink, sizeof(sink))) > 0) {
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             tcp_free(c);

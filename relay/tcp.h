@@ -32,6 +32,7 @@ enum tconn_state { TC_HANDSHAKE, TC_OPEN, TC_LINGER };
 
 struct tconn {
     int fd;
+    struct ssl_st *tls; /* with --tls-cert: the connection's TLS (OpenSSL) */
     uint32_t slot, gen;
     enum tconn_state state;
     uint32_t events; /* epoll mask as registered */

@@ -39,7 +39,7 @@
  *   world end ARN [--force]        TerminateGameSession (--force: FORCE_TERMINATE)
  *
  * Realtime (rt.h says more): a player on a relay server, commands on stdin:
- *   rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only]
+ *   rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only] [--tls [--ca FILE]]
  *
  * Defaults: --url $RALLY_URL or http://127.0.0.1:8080; --credentials
  * $RALLY_CREDENTIALS or ~/.rally-guest.json; --timeout 120.
@@ -84,7 +84,8 @@ static int usage(void)
             "  world list --fleet ID [--location L] [--status STATUS]\n"
             "  world join ARN --player ID [--data TEXT] [--connect] | world end ARN "
             "[--force]\n"
-            "  rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only]\n");
+            "  rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only] "
+            "[--tls [--ca FILE]]\n");
     return EXIT_USAGE;
 }
 

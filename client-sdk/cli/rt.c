@@ -21,7 +21,7 @@ struct session {
 static int usage(void)
 {
     fprintf(stderr, "usage: rally rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] "
-                    "[--tcp-only]\n"
+                    "[--tcp-only] [--tls [--ca FILE]]\n"
                     "  then on stdin: send|fast OP all|server|player:N|group:N TEXT, join G, "
                     "leave G, members G, quit\n");
     return EXIT_USAGE;
@@ -187,6 +187,11 @@ static int connect_cmd(int argc, char **argv, bool as_json)
             o.connect_payload_len = strlen(argv[i]);
         } else if (strcmp(argv[i], "--tcp-only") == 0) {
             o.no_udp = 1;
+        } else if (strcmp(argv[i], "--tls") == 0) {
+            o.tls = 1;
+        } else if (strcmp(argv[i], "--ca") == 0 && i + 1 < argc) {
+            o.tls = 1;
+            o.ca_file = argv[++i];
         } else {
             return usage();
         }

@@ -3,6 +3,8 @@
  * with the connection info matchmaking or `rally world join` gave:
  *
  *   rally rt connect HOST:PORT PLAYER_SESSION_ID [--payload TEXT] [--tcp-only]
+ *                    [--tls [--ca FILE]]     (wss, the relay's certificate
+ *                                             checked against FILE's CAs)
  *
  * Then lines on stdin, each one command:
  *   send OP TARGET TEXT     reliable; TARGET is all, server, player:N or group:N

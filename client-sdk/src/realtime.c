@@ -9,13 +9,17 @@
  */
 #include "rally/realtime.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -57,6 +61,8 @@ struct rally_rt {
     char host[256];
     char psess[129];
     int tcp, udp;
+    SSL_CTX *tls_ctx; /* wss: made once, for reconnects too */
+    SSL *tls;
     wslay_event_context_ptr ws;
     uint8_t extra[HANDSHAKE_MAX]; /* bytes read past the handshake's answer */
     size_t nextra, extra_off;
@@ -279,6 +285,36 @@ static void on_packet(struct rally_rt *rt, const uint8_t *data, size_t n, bool f
 
 /* ---- the WebSocket ------------------------------------------------------ */
 
+/* recv()'s and send()'s contract, through TLS when asked: > 0, 0 at the
+ * end, -1 with errno (EAGAIN: not now). */
+static ssize_t tls_result(struct rally_rt *rt, int n)
+{
+    switch (SSL_get_error(rt->tls, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default: errno = ECONNRESET; return -1;
+    }
+}
+
+static ssize_t io_recv(struct rally_rt *rt, void *buf, size_t len)
+{
+    if (rt->tls == NULL)
+        return recv(rt->tcp, buf, len, 0);
+    ERR_clear_error();
+    int n = SSL_read(rt->tls, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+    return n > 0 ? n : tls_result(rt, n);
+}
+
+static ssize_t io_send(struct rally_rt *rt, const void *buf, size_t len)
+{
+    if (rt->tls == NULL)
+        return send(rt->tcp, buf, len, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int n = SSL_write(rt->tls, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+    return n > 0 ? n : tls_result(rt, n);
+}
+
 static ssize_t ws_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t len, int flags, void *user)
 {
     (void)flags;
@@ -290,7 +326,7 @@ static ssize_t ws_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t len, int
         rt->extra_off += n;
         return (ssize_t)n;
     }
-    ssize_t n = recv(rt->tcp, buf, len, 0);
+    ssize_t n = io_recv(rt, buf, len);
     if (n > 0)
         return n;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -307,7 +343,7 @@ static ssize_t ws_send(wslay_event_context_ptr ws, const uint8_t *data, size_t l
 {
     (void)flags;
     struct rally_rt *rt = user;
-    ssize_t n = send(rt->tcp, data, len, MSG_NOSIGNAL);
+    ssize_t n = io_send(rt, data, len);
     if (n >= 0)
         return n;
     wslay_event_set_error(ws, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
@@ -345,6 +381,9 @@ static void close_tcp(struct rally_rt *rt)
     if (rt->ws != NULL)
         wslay_event_context_free(rt->ws);
     rt->ws = NULL;
+    if (rt->tls != NULL)
+        SSL_free(rt->tls);
+    rt->tls = NULL;
     if (rt->tcp >= 0)
         close(rt->tcp);
     rt->tcp = -1;
@@ -377,6 +416,41 @@ static bool wait_fd(int fd, short events, double deadline)
     }
 }
 
+/* TLS over the connected socket, the relay's certificate checked against
+ * the host (a name or an address), until deadline. */
+static rally_status tls_handshake(struct rally_rt *rt, double deadline)
+{
+    rt->tls = SSL_new(rt->tls_ctx);
+    if (rt->tls == NULL || SSL_set_fd(rt->tls, rt->tcp) != 1)
+        return RALLY_E_NOMEM;
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, rt->host, ip) == 1 || inet_pton(AF_INET6, rt->host, ip) == 1;
+    if (is_ip)
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(rt->tls), rt->host);
+    else if (SSL_set_tlsext_host_name(rt->tls, rt->host) != 1 ||
+             SSL_set1_host(rt->tls, rt->host) != 1)
+        return RALLY_E_NOMEM;
+    SSL_set_verify(rt->tls, SSL_VERIFY_PEER, NULL);
+    for (;;) {
+        ERR_clear_error();
+        int n = SSL_connect(rt->tls);
+        if (n == 1)
+            return RALLY_OK;
+        int e = SSL_get_error(rt->tls, n);
+        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
+            !wait_fd(rt->tcp, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+            long v = SSL_get_verify_result(rt->tls);
+            char why[200];
+            if (v != X509_V_OK)
+                snprintf(why, sizeof(why), "%s", X509_verify_cert_error_string(v));
+            else
+                ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+            say(rt, "TLS with the relay at %s failed: %s", rt->host, why);
+            return v != X509_V_OK ? RALLY_E_REFUSED : RALLY_E_NETWORK;
+        }
+    }
+}
+
 /* TCP to the relay and the WebSocket's opening handshake, until deadline. */
 static rally_status open_ws(struct rally_rt *rt, double deadline)
 {
@@ -393,6 +467,11 @@ static rally_status open_ws(struct rally_rt *rt, double deadline)
         say(rt, "cannot connect to the relay at %s", rt->host);
         return RALLY_E_NETWORK;
     }
+    if (rt->tls_ctx != NULL) {
+        rally_status st = tls_handshake(rt, deadline);
+        if (st != RALLY_OK)
+            return st;
+    }
     unsigned char raw[16];
     char key[32];
     RAND_bytes(raw, sizeof(raw));
@@ -403,17 +482,18 @@ static rally_status open_ws(struct rally_rt *rt, double deadline)
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
                      rt->host, key);
-    if (n <= 0 || (size_t)n >= sizeof(req) || send(rt->tcp, req, (size_t)n, MSG_NOSIGNAL) != n)
+    if (n <= 0 || (size_t)n >= sizeof(req) || io_send(rt, req, (size_t)n) != n)
         return RALLY_E_NETWORK;
     /* The answer: 101 and the accept value of our key. */
     size_t got = 0;
     char *end = NULL;
     while (end == NULL) {
-        if (got == sizeof(rt->extra) || !wait_fd(rt->tcp, POLLIN, deadline)) {
+        bool buffered = rt->tls != NULL && SSL_pending(rt->tls) > 0;
+        if (got == sizeof(rt->extra) || (!buffered && !wait_fd(rt->tcp, POLLIN, deadline))) {
             say(rt, "the relay at %s did not answer the WebSocket handshake", rt->host);
             return RALLY_E_NETWORK;
         }
-        ssize_t r = recv(rt->tcp, rt->extra + got, sizeof(rt->extra) - got - 1, 0);
+        ssize_t r = io_recv(rt, rt->extra + got, sizeof(rt->extra) - got - 1);
         if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR))) {
             say(rt, "the relay at %s closed during the WebSocket handshake", rt->host);
             return RALLY_E_NETWORK;
@@ -523,6 +603,7 @@ static rally_status open_udp(struct rally_rt *rt)
 static void free_rt(struct rally_rt *rt)
 {
     close_tcp(rt);
+    SSL_CTX_free(rt->tls_ctx);
     if (rt->udp >= 0)
         close(rt->udp);
     while (rt->held != NULL) {
@@ -549,6 +630,19 @@ static rally_status resolve(struct rally_rt *rt, const char *host, int port)
 }
 
 static void udp_read(struct rally_rt *rt);
+
+static SSL_CTX *tls_client_context(const char *ca_file)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        (ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                         : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
 
 RALLY_API rally_rt *rally_rt_connect(const struct rally_rt_options *o, rally_status *status,
                                      char *err, size_t errlen)
@@ -580,6 +674,10 @@ RALLY_API rally_rt *rally_rt_connect(const struct rally_rt_options *o, rally_sta
     rt->want_udp = !o->no_udp;
     rt->seq_in = -1;
     double deadline = now_ms() + (double)rt->timeout_ms;
+    if (o->tls && (rt->tls_ctx = tls_client_context(o->ca_file)) == NULL) {
+        say(rt, "cannot use the CA file %s", o->ca_file != NULL ? o->ca_file : "(the system's)");
+        goto fail;
+    }
     if ((st = resolve(rt, o->host, o->port)) != RALLY_OK ||
         (st = open_ws(rt, deadline)) != RALLY_OK ||
         (st = login(rt, o->connect_payload, o->connect_payload_len, false, deadline)) != RALLY_OK)

@@ -91,9 +91,15 @@ def decode(data):
 class Client:
     """One player: a WebSocket, and a UDP socket once logged in."""
 
-    def __init__(self, host, port, timeout=5):
+    def __init__(self, host, port, timeout=5, ca=None):
+        """ca: the relay speaks wss, its certificate checked against this
+        CA file."""
         self.host, self.port = host, port
-        self.ws = websocket.create_connection("ws://%s:%d/websocket" % (host, port), timeout=timeout)
+        if ca:
+            self.ws = websocket.create_connection("wss://%s:%d/websocket" % (host, port), timeout=timeout,
+                                                  sslopt={"ca_certs": ca})
+        else:
+            self.ws = websocket.create_connection("ws://%s:%d/websocket" % (host, port), timeout=timeout)
         self.udp = None
         self.seq = 0
         self.inbox = []

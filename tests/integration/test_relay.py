@@ -6,9 +6,11 @@ validated by rally, messages relayed over WebSocket and UDP, groups kept,
 and bad input refused without costing other players anything."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -303,6 +305,68 @@ class Relay(unittest.TestCase):
         b, = self.players(1)
         b.message(3, b"new home", target_player=b.peer_id)
         self.assertEqual(b.recv_op(3).payload, b"new home")
+
+
+class Tls(unittest.TestCase):
+    """wss: a relay with --tls-cert and --tls-key, its certificate checked
+    by the clients (Python's ssl, and librally through `rally rt`)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="rally-relay-tls-")
+        cls.cert, cls.key = os.path.join(cls.dir, "relay.pem"), os.path.join(cls.dir, "relay.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "1", "-subj", "/CN=relay.test", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", cls.key, "-out", cls.cert],
+                       check=True, capture_output=True)
+        cls.fleet = RelayFleet("fleet-relay-tls", 2, "--idle-seconds 30 --tls-cert %s --tls-key %s"
+                               % (cls.cert, cls.key))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fleet.stop()
+        shutil.rmtree(cls.dir)
+
+    def setUp(self):
+        self.gs = self.fleet.game_session()
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        terminate(self.gs)
+
+    def player(self, **kw):
+        ps = seat(self.gs, "rt-tls-%d" % time.monotonic_ns())
+        c = Client(ps["IpAddress"], ps["Port"], ca=self.cert, **kw)
+        self.clients.append(c)
+        self.assertTrue(c.login(ps["PlayerSessionId"]).loginResult.success)
+        return c
+
+    def test_players_talk_over_wss_and_udp(self):
+        a, b = self.player(), self.player()
+        a.message(4, b"secret", target_player=b.peer_id)
+        self.assertEqual(b.recv_op(4).payload, b"secret")
+        a.open_udp()
+        b.open_udp()
+        a.message(5, b"fast", target_group=ALL_PLAYERS, fast=True)
+        self.assertEqual(b.recv_udp().payload, b"fast")
+
+    def test_plain_websockets_and_untrusted_certificates_are_refused(self):
+        with self.assertRaises(Exception):
+            Client(self.gs["IpAddress"], self.gs["Port"])  # ws:// to a wss port
+        ps = seat(self.gs, "rt-tls-cli-%d" % time.monotonic_ns())
+        rt = [os.path.join(BIN, "rally"), "rt", "connect", "%s:%d" % (ps["IpAddress"], ps["Port"]),
+              ps["PlayerSessionId"]]
+        # The system's CAs do not know this certificate: refused before any login.
+        r = subprocess.run(rt + ["--tls"], capture_output=True, text=True, timeout=20, input="")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("TLS with the relay", r.stderr)
+        # With its CA, the same seat logs in: librally over wss.
+        r = subprocess.run(rt + ["--ca", self.cert], capture_output=True, text=True, timeout=20,
+                           input="send 1 server hi\nquit\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("connected as peer", r.stdout)
 
 
 if __name__ == "__main__":

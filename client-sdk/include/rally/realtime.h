@@ -59,6 +59,10 @@ struct rally_rt_options {
     long timeout_ms;          /* to connect and log in; 0: 5000 */
     long reconnect_window_ms; /* 0: 10000; -1: never reconnect */
     long ping_interval_ms;    /* for rally_rt_latency_ms; 0: 3000; -1: never */
+    /* 1: the WebSocket over TLS (wss), the relay's certificate checked
+     * against host and ca_file (NULL: the system's CAs). */
+    int tls;
+    const char *ca_file;
 };
 
 enum rally_rt_event_kind {
