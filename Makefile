@@ -180,7 +180,7 @@ $(GATEWAY_OBJ): ALL_CFLAGS += -Isdk-common
 $(GATEWAY_BIN): $(GATEWAY_OBJ) $(SDK_COMMON_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -lpthread
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -lssl -lpthread
 ALL_OBJ += $(GATEWAY_OBJ)
 all: $(GATEWAY_BIN)
 
@@ -201,7 +201,10 @@ all: $(SIDECAR_BIN)
 RELAY_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard relay/*.c))
 RELAY_BIN := $(BUILD)/bin/rally-relay
 $(RELAY_OBJ): ALL_CFLAGS += -Isdk-common -Igameserver -I/usr/include/lua5.4
-$(RELAY_BIN): $(RELAY_OBJ) $(LIBSERVER) $(LIBCOMMON)
+# common/wsserver.c (WebSocket connections of the gateway and the relay)
+# uses sdk-common's handshake parser.
+$(BUILD)/obj/common/wsserver.o: ALL_CFLAGS += -Isdk-common
+$(RELAY_BIN): $(RELAY_OBJ) $(LIBCOMMON) $(LIBSERVER)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lwslay -llua5.4 -lssl -lpthread

@@ -1,17 +1,17 @@
 /*
- * The gateway's connections: the WebSocket transport (the opening
- * handshake, then wslay for frames, pings and the closing handshake) of
- * each connected SDK 5 process, and the table that finds one by slot or by
- * process id. Everything here runs on the event loop's thread.
+ * The gateway's connections: what a WebSocket (common/wsserver.h: the
+ * handshake, frames, pings, output once per loop turn) is to the gateway,
+ * one connected SDK 5 process, and the table that finds the newest
+ * connection of a process. Everything here runs on the event loop's thread.
  *
- * A connection is referred to from other threads' jobs by (slot, gen):
- * a slot is reused, with gen bumped, once its connection is gone, so a late
- * answer finds nothing rather than a stranger.
+ * A connection is referred to from other threads' jobs by (base.slot,
+ * base.gen): a slot is reused, with gen bumped, once its connection is
+ * gone, so a late answer finds nothing rather than a stranger.
  *
- * Ownership: the table owns every struct conn; conn_free() (or an error
- * in conn_on_event) takes it out of use, and conn_reap() releases it: in
- * between, the pointer is still safe to hold, and everything here ignores
- * it (c->dead).
+ * Ownership: the WebSocket server owns every struct conn; conn_free() (or
+ * an error) takes it out of use, and conn_reap() releases it: in between,
+ * the pointer is still safe to hold, and everything here ignores it
+ * (base.dead).
  */
 #ifndef RALLY_GATEWAY_CONN_H
 #define RALLY_GATEWAY_CONN_H
@@ -19,9 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <wslay/wslay.h>
 
 #include "handshake.h"
+#include "wsserver.h"
 
 /* The largest message the SDK may send (a StartMatchBackfill of 199
  * players with their attributes fits), and what a connection may have
@@ -29,23 +29,11 @@
 #define CONN_MAX_MESSAGE (256 * 1024)
 #define CONN_MAX_QUEUED (4 * 1024 * 1024)
 
-enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER };
+/* Idle connections are pinged this often. */
+#define CONN_PING_MS 30000.0
 
 struct conn {
-    int fd;
-    uint32_t slot, gen;
-    enum conn_state state;
-    uint32_t events; /* epoll mask as registered */
-    char *hs;        /* the handshake's bytes so far (HS_MAX), until open */
-    size_t hs_len;
-    wslay_event_context_ptr ws;
-    /* The message being received (wslay does not buffer): */
-    char *msg;
-    size_t msg_len, msg_cap;
-    uint8_t msg_opcode;
-    bool msg_fin, in_control, refusing;
-    double opened_ms, last_ping_ms; /* util_mono_ms(); opened: of the state */
-
+    struct wss_conn base;
     /* The process, from the connect URL (checked by sdk5_admit). */
     char fleet[257], compute[257], process[257], sdk[72];
     char endpoint[576]; /* ws(s)://host/path it connected to */
@@ -60,23 +48,18 @@ struct conn {
      * it (the SDK drops a CreateGameSession that comes before). */
     enum { HOLD_NONE, HOLD_UNTIL_ANSWERED, HOLD_UNTIL_HEARTBEAT } push_hold;
     unsigned inflight; /* forwarded calls not answered yet */
-    bool in_recv;      /* inside wslay_event_recv: queue, never flush */
 
     bool mapped; /* in the process table (the newest for its process) */
     struct conn *next_mapped;
-    double close_sent_ms; /* when we started the closing handshake (0: not) */
-    /* Freed: its socket closed, out of every table, its memory kept until
-     * conn_reap() so that events already fetched for it are ignored. */
-    bool dead;
-    struct conn *next_dead;
 };
 
-/* Initializes the table; epfd is the loop's epoll. */
-void conn_table_init(int epfd);
+/* Initializes the table; epfd is the loop's epoll. 0 or -1. */
+int conn_table_init(int epfd);
 /* Accepts what the listening socket has. */
 void conn_accept_all(int listen_fd);
-/* Reads, writes, and advances the handshake or the frames. */
-void conn_on_event(struct conn *c, uint32_t events);
+/* Reads, writes, and advances the handshake or the frames (an epoll
+ * event's data.ptr). */
+void conn_on_event(void *c, uint32_t events);
 
 /* The live connection in slot with gen, or NULL. */
 struct conn *conn_get(uint32_t slot, uint32_t gen);
@@ -86,16 +69,16 @@ struct conn *conn_by_process(const char *process_id);
 void conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx);
 size_t conn_count(void);
 
-/* Queues a text message (copied) and sends what it can now. false: the
- * connection was found dead and freed (c is gone). Inside sdk5_on_message
- * it only queues, and returns true. */
+/* Queues a text message (copied), sent at the end of the loop's turn.
+ * false: the connection is closing or gone. */
 bool conn_send_text(struct conn *c, const char *text, size_t len);
 /* Starts the closing handshake with code and reason; the connection is
- * freed once it is done. Returns as conn_send_text. */
-bool conn_close(struct conn *c, uint16_t code, const char *reason);
-/* Pings open connections idle longer than ping_ms; frees handshakes
- * older than handshake_ms. */
-void conn_housekeeping(double now_ms, double ping_ms, double handshake_ms);
+ * freed once it is done. */
+void conn_close(struct conn *c, uint16_t code, const char *reason);
+/* Sends what every connection queued this turn (the loop, each turn). */
+void conn_flush_all(void);
+/* Pings idle connections; frees handshakes older than handshake_ms. */
+void conn_housekeeping(double now_ms, double handshake_ms);
 /* Drops a connection now (no closing handshake). Its memory lasts until
  * conn_reap(), which the loop calls once the events it fetched are done. */
 void conn_free(struct conn *c);

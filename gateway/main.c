@@ -134,7 +134,8 @@ int main(void)
         watch(epfd, forwarded.efd, &tag_forwarded) < 0 || watch(epfd, db_done.efd, &tag_db) < 0 ||
         watch(epfd, sfd, &tag_signal) < 0)
         return 1;
-    conn_table_init(epfd);
+    if (conn_table_init(epfd) != 0)
+        return 1;
     log_info("gateway: listening on %s, forwarding to %s", c->listen, url);
 
     double last_house = 0, last_keys = util_mono_ms();
@@ -164,11 +165,12 @@ int main(void)
         }
         double now = util_mono_ms();
         sdk5_tick(now);
-        conn_reap(); /* no event of this round refers to a connection any more */
         if (now - last_house >= 1000.0) {
             last_house = now;
-            conn_housekeeping(now, 30000.0, 10000.0);
+            conn_housekeeping(now, 10000.0);
         }
+        conn_flush_all(); /* what this turn queued: one send per connection */
+        conn_reap();      /* no event of this round refers to a connection any more */
         if (now - last_keys >= 60000.0) { /* a rotation (rally-keys) reaches the gateway */
             last_keys = now;
             auth_keys_load(c->jwt_key_dir, can_sign);

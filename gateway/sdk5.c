@@ -136,8 +136,8 @@ static void forward(struct conn *c, int action, const char *request_id, const ch
         reply_error(c, action_names[action], request_id, 500, "the gateway is out of memory");
         return;
     }
-    j->slot = c->slot;
-    j->gen = c->gen;
+    j->slot = c->base.slot;
+    j->gen = c->base.gen;
     j->action = action;
     snprintf(j->request_id, sizeof(j->request_id), "%s", request_id);
     j->method = method;
@@ -610,7 +610,7 @@ struct collect {
 
 static bool alive(const struct conn *c, double now_ms)
 {
-    double since = c->last_heartbeat_ms > 0 ? c->last_heartbeat_ms : c->opened_ms;
+    double since = c->last_heartbeat_ms > 0 ? c->last_heartbeat_ms : c->base.opened_ms;
     return !c->unhealthy && now_ms - since < s.o.heartbeat_window_ms;
 }
 

@@ -150,7 +150,8 @@ static void log_stats(void)
              (unsigned long long)s->tcp_in, (unsigned long long)s->udp_in,
              (unsigned long long)s->delivered_tcp, (unsigned long long)s->delivered_udp,
              (unsigned long long)s->dropped_malformed, (unsigned long long)s->dropped_spoofed,
-             (unsigned long long)s->dropped_rate, (unsigned long long)s->dropped_oversize,
+             (unsigned long long)s->dropped_rate,
+             (unsigned long long)(s->dropped_oversize + tcp_refused_too_big()),
              (unsigned long long)s->logins, (unsigned long long)s->logins_refused,
              (unsigned long long)s->reconnects, (unsigned long long)s->disconnects_flood);
 }
@@ -308,7 +309,8 @@ int main(int argc, char **argv)
     memset(secret, 0, sizeof(secret));
     if (epfd < 0 || sfd < 0 || ffd < 0)
         log_fatal("relay: cannot start: %s", strerror(errno));
-    tcp_init(epfd);
+    if (tcp_init(epfd) != 0)
+        log_fatal("relay: cannot start: out of memory");
     add(epfd, lfd, &tag_listen);
     add(epfd, ufd, &tag_udp);
     add(epfd, ffd, &tag_fleet);

@@ -615,7 +615,7 @@ static void on_login(struct tconn *c, const struct rt_packet *pkt)
     }
     snprintf(c->login_psess, sizeof(c->login_psess), "%s", psess);
     c->login_pending = true;
-    fleet_accept(c->slot, c->gen, psess);
+    fleet_accept(c->base.slot, c->base.gen, psess);
 }
 
 void session_on_tcp_message(struct tconn *c, const uint8_t *data, size_t len)
@@ -648,7 +648,7 @@ void session_on_tcp_closed(struct tconn *c)
         return;
     c->player = NULL;
     p->tcp = NULL;
-    if (c->closed_cleanly) { /* it said goodbye: it left */
+    if (c->base.closed_cleanly) { /* it said goodbye: it left */
         player_free(p, true);
         return;
     }
@@ -691,7 +691,7 @@ static void udp_handshake(const struct udp_addr *from, const uint8_t key[18],
         struct player *p = by_peer(pkt->sender);
         uint8_t tcp_key[18];
         if (p != NULL && p->tcp != NULL)
-            addr_key(&p->tcp->peer, tcp_key);
+            addr_key(&p->tcp->base.peer, tcp_key);
         if (p == NULL || p->tcp == NULL || memcmp(tcp_key, key, 16) != 0) {
             relay_stats.dropped_spoofed++;
             return;

@@ -354,6 +354,12 @@ class Fleet(unittest.TestCase):
                               "USING (match_id) WHERE :'p1' = ANY(m.ticket_ids)", pair[0][1]), ["0"])
 
 
+# Where each event comes in a ticket's life: events of the same
+# millisecond (a match proposed and failed in one tick) keep this order.
+LIFE = {"MatchmakingSearching": 0, "PotentialMatchCreated": 1, "AcceptMatch": 2,
+        "AcceptMatchCompleted": 3}
+
+
 def events_of(receiver, ticket_id):
     """The details of the events a receiver got about a ticket, in the
     order of their own time: deliveries run in parallel (SNS promises no
@@ -362,8 +368,8 @@ def events_of(receiver, ticket_id):
     for _, body in list(receiver.received):
         event = json.loads(body["Message"])
         if any(t["ticketId"] == ticket_id for t in event["detail"]["tickets"]):
-            out.append((event["time"], event["detail"]))
-    return [detail for _, detail in sorted(out, key=lambda e: e[0])]
+            out.append((event["time"], LIFE.get(event["detail"]["type"], 9), event["detail"]))
+    return [detail for _, _, detail in sorted(out, key=lambda e: (e[0], e[1]))]
 
 
 
