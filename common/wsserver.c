@@ -17,6 +17,8 @@
 /* How long a closed connection's late input is read and dropped, and a
  * close of ours waits for its answer. */
 #define LINGER_MS 2000.0
+/* A peer silent for this many ping intervals (no pong either) is dropped. */
+#define SILENT_PINGS 3
 /* A message buffer bigger than this is not kept after its message. */
 #define MSG_KEEP 65536
 
@@ -103,8 +105,13 @@ static void tell_gone(struct wss_conn *c)
 
 void wss_free(struct wss_conn *c)
 {
-    if (c->dead)
+    if (c->dead || c->freeing)
         return;
+    if (c->in_recv) { /* wslay is using it: freed when wslay_event_recv returns */
+        c->free_after_recv = true;
+        return;
+    }
+    c->freeing = true; /* on_gone may call here again */
     struct wss_server *s = c->server;
     tell_gone(c);
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -278,8 +285,10 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         return (ssize_t)n;
     }
     ssize_t n = conn_recv(c, buf, len);
-    if (n > 0)
+    if (n > 0) {
+        c->last_in_ms = util_mono_ms();
         return n;
+    }
     wslay_event_set_error(ctx, n < 0 && would_block() ? WSLAY_ERR_WOULDBLOCK
                                                       : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
@@ -495,7 +504,7 @@ static void open_ws(struct wss_conn *c, const struct wsh_request *req)
     }
     c->state = WSS_OPEN;
     c->gone_told = false;
-    c->last_ping_ms = util_mono_ms();
+    c->last_ping_ms = c->last_in_ms = util_mono_ms();
     if (c->server->cfg.on_open != NULL)
         c->server->cfg.on_open(c);
     if (c->dead)
@@ -519,8 +528,11 @@ static void handshake(struct wss_conn *c)
         wss_free(c);
         return;
     }
-    if (got == 0)
+    if (got == 0) {
+        if (c->tls != NULL) /* a TLS handshake flight may wait for room to write */
+            want(c, EPOLLIN | (SSL_want_write(c->tls) ? EPOLLOUT : 0));
         return;
+    }
     struct wsh_request req;
     const char *why = NULL;
     int status = wsh_parse(c->hs, c->hs_len, &req, &why);
@@ -552,8 +564,13 @@ void wss_on_event(struct wss_conn *c, uint32_t events)
             handshake(c);
         return;
     }
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-        if (wslay_event_recv(c->ws) != 0) {
+    /* TLS may need the socket writable to go on reading. */
+    bool tls_wants = c->tls != NULL && SSL_want_write(c->tls);
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP) || tls_wants) {
+        c->in_recv = true;
+        int rc = wslay_event_recv(c->ws);
+        c->in_recv = false;
+        if (rc != 0 || c->free_after_recv) {
             wss_free(c);
             return;
         }
@@ -562,6 +579,8 @@ void wss_on_event(struct wss_conn *c, uint32_t events)
         if (!wslay_event_want_read(c->ws)) { /* the peer sent its close */
             c->closed_cleanly =
                 wslay_event_get_status_code_received(c->ws) == WSLAY_CODE_NORMAL_CLOSURE;
+            if (c->close_sent_ms == 0) /* its answer must go out within the grace */
+                c->close_sent_ms = util_mono_ms();
         }
     }
     flush(c);
@@ -603,7 +622,11 @@ void wss_housekeeping(struct wss_server *s, double now_ms, double handshake_ms)
             continue;
         }
         if (c->close_sent_ms > 0 && now_ms - c->close_sent_ms > LINGER_MS) {
-            wss_free(c); /* the peer never answered our close */
+            wss_free(c); /* the closing handshake did not finish */
+            continue;
+        }
+        if (now_ms - c->last_in_ms > SILENT_PINGS * s->cfg.ping_ms) {
+            wss_free(c); /* not even our pings' answers: a peer gone or stuck */
             continue;
         }
         if (now_ms - c->last_ping_ms > s->cfg.ping_ms) {

@@ -12,7 +12,8 @@
  *   struct conn { struct wss_conn base; ...its own fields... };
  * and the callbacks cast. A connection is referred to across threads and
  * turns by (slot, gen): a slot is reused with gen bumped, so a late answer
- * finds nothing rather than a stranger.
+ * finds nothing rather than a stranger. A peer that sends nothing, not even
+ * the answers to three of our pings, is dropped.
  *
  * Everything runs on the loop's thread. The loop calls, each turn:
  * wss_on_event for the connections' epoll events (data.ptr is the
@@ -59,10 +60,12 @@ struct wss_conn {
     bool queued; /* in the list wss_flush_all walks */
     struct wss_conn *next_queued;
     double opened_ms, last_ping_ms, close_sent_ms; /* opened: of its state */
+    double last_in_ms;                             /* bytes from the peer (pongs count) */
     uint16_t close_code; /* a close to queue once what came before it is out */
     char close_reason[124];
     bool closed_cleanly; /* the peer closed with 1000 */
     bool gone_told;      /* on_gone was called */
+    bool in_recv, free_after_recv, freeing;
     bool dead;
     struct wss_conn *next_dead;
 };

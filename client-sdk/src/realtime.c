@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@
 #define VERIFY_EVERY_MS 250.0
 #define RECONNECT_EVERY_MS 500.0
 #define RECONNECT_ATTEMPT_MS 1000L
+/* Pings unanswered over UDP before it counts as broken. */
+#define UDP_SILENT_PINGS 3
 
 /* A packet that came while no callback was set. */
 struct held {
@@ -76,6 +79,7 @@ struct rally_rt {
     double next_verify_ms;
     int32_t seq_out, seq_in;
     double ping_every_ms, next_ping_ms, latency_ms;
+    double last_udp_in_ms; /* pings answered over UDP keep it recent */
     long timeout_ms, window_ms;
     double reconnect_until_ms, next_attempt_ms;
     /* The login under way: */
@@ -144,8 +148,10 @@ static rally_status send_packet(struct rally_rt *rt, struct rt_packet *pkt, bool
     struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = buf, .msg_length = n};
     if (rt->ws == NULL)
         st = RALLY_E_NETWORK;
-    else if (n == 0 || wslay_event_queue_msg(rt->ws, &m) != 0)
+    else if (n == 0)
         st = RALLY_E_NOMEM;
+    else if (wslay_event_queue_msg(rt->ws, &m) != 0)
+        st = RALLY_E_NETWORK; /* the WebSocket is closing */
     else
         ws_flush(rt);
 out:
@@ -212,6 +218,7 @@ static bool on_protocol(struct rally_rt *rt, const struct rt_packet *p, bool fas
     case RT_OP_VERIFY_IDENTITY_RESPONSE:
         if (fast && p->success && !rt->udp_ready) {
             rt->udp_ready = true;
+            rt->last_udp_in_ms = now_ms();
             rt->seq_in = p->seq;
             struct rt_packet ack;
             rt_packet_clear(&ack);
@@ -285,6 +292,37 @@ static void on_packet(struct rally_rt *rt, const uint8_t *data, size_t n, bool f
 
 /* ---- the WebSocket ------------------------------------------------------ */
 
+/* OpenSSL writes to the socket with write(): a relay gone would raise
+ * SIGPIPE and kill the game. SIGPIPE is blocked around TLS calls, and one
+ * they raised is taken before it is unblocked. */
+struct nopipe {
+    sigset_t old;
+    bool was_pending;
+};
+
+static void nopipe_begin(struct nopipe *g)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+static void nopipe_end(struct nopipe *g)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigpending(&pending);
+    if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+        struct timespec now = {0, 0};
+        sigtimedwait(&pipe, NULL, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* recv()'s and send()'s contract, through TLS when asked: > 0, 0 at the
  * end, -1 with errno (EAGAIN: not now). */
 static ssize_t tls_result(struct rally_rt *rt, int n)
@@ -302,8 +340,12 @@ static ssize_t io_recv(struct rally_rt *rt, void *buf, size_t len)
     if (rt->tls == NULL)
         return recv(rt->tcp, buf, len, 0);
     ERR_clear_error();
+    struct nopipe g;
+    nopipe_begin(&g);
     int n = SSL_read(rt->tls, buf, len > 1 << 30 ? 1 << 30 : (int)len);
-    return n > 0 ? n : tls_result(rt, n);
+    ssize_t r = n > 0 ? n : tls_result(rt, n);
+    nopipe_end(&g);
+    return r;
 }
 
 static ssize_t io_send(struct rally_rt *rt, const void *buf, size_t len)
@@ -311,8 +353,12 @@ static ssize_t io_send(struct rally_rt *rt, const void *buf, size_t len)
     if (rt->tls == NULL)
         return send(rt->tcp, buf, len, MSG_NOSIGNAL);
     ERR_clear_error();
+    struct nopipe g;
+    nopipe_begin(&g);
     int n = SSL_write(rt->tls, buf, len > 1 << 30 ? 1 << 30 : (int)len);
-    return n > 0 ? n : tls_result(rt, n);
+    ssize_t r = n > 0 ? n : tls_result(rt, n);
+    nopipe_end(&g);
+    return r;
 }
 
 static ssize_t ws_recv(wslay_event_context_ptr ws, uint8_t *buf, size_t len, int flags, void *user)
@@ -433,10 +479,13 @@ static rally_status tls_handshake(struct rally_rt *rt, double deadline)
     SSL_set_verify(rt->tls, SSL_VERIFY_PEER, NULL);
     for (;;) {
         ERR_clear_error();
+        struct nopipe g;
+        nopipe_begin(&g);
         int n = SSL_connect(rt->tls);
+        int e = n == 1 ? SSL_ERROR_NONE : SSL_get_error(rt->tls, n);
+        nopipe_end(&g);
         if (n == 1)
             return RALLY_OK;
-        int e = SSL_get_error(rt->tls, n);
         if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) ||
             !wait_fd(rt->tcp, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
             long v = SSL_get_verify_result(rt->tls);
@@ -720,6 +769,8 @@ RALLY_API void rally_rt_close(rally_rt *rt)
     free_rt(rt);
 }
 
+/* What UDP has; an error (the relay's port unreachable) is taken too, or
+ * poll would report it forever. */
 static void udp_read(struct rally_rt *rt)
 {
     uint8_t buf[2048];
@@ -727,6 +778,7 @@ static void udp_read(struct rally_rt *rt)
         ssize_t n = recv(rt->udp, buf, sizeof(buf), 0);
         if (n <= 0)
             return;
+        rt->last_udp_in_ms = now_ms();
         on_packet(rt, buf, (size_t)n, true, true);
     }
 }
@@ -791,6 +843,14 @@ static double timers(struct rally_rt *rt)
     double now = now_ms(), next = now + 1000;
     if (rt->state == RECONNECTING)
         return now + RECONNECT_EVERY_MS / 5;
+    /* UDP that stopped getting through (a NAT rebinding, a firewall): fast
+     * sends go over the WebSocket again while it is bound anew. */
+    if (rt->udp_ready && rt->ping_every_ms > 0 &&
+        now - rt->last_udp_in_ms > UDP_SILENT_PINGS * rt->ping_every_ms) {
+        rt->udp_ready = false;
+        rt->verify_tries = 0;
+        rt->next_verify_ms = now;
+    }
     if (rt->udp >= 0 && !rt->udp_ready && rt->verify_tries < VERIFY_TRIES) {
         if (now >= rt->next_verify_ms)
             send_verify(rt);
@@ -848,7 +908,7 @@ RALLY_API rally_status rally_rt_poll(rally_rt *rt, long timeout_ms, rally_rt_eve
         if (poll(p, (nfds_t)n, wait) < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {
-            if (p[i].fd == rt->udp && (p[i].revents & POLLIN))
+            if (p[i].fd == rt->udp && (p[i].revents & (POLLIN | POLLERR)))
                 udp_read(rt);
             else if (p[i].fd == rt->tcp) {
                 if ((p[i].revents & POLLOUT) && wslay_event_send(rt->ws) != 0)

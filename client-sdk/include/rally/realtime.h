@@ -24,7 +24,10 @@
  * RALLY_E_NETWORK meanwhile, and an attempt may hold rally_rt_poll up to a
  * second.
  *
- * Threads: a handle is used by one thread at a time. Ownership: strings and
+ * Threads: a handle is used by one thread at a time; the event callback may
+ * send, but not close the handle (close after rally_rt_poll returns).
+ * Signals: SIGPIPE is held back around TLS calls, so a relay gone never
+ * kills the game. Ownership: strings and
  * payloads passed in are copied or sent before the call returns; an event's
  * pointers are valid only during the callback, which never outlives the
  * rally_rt_poll that calls it.
@@ -107,7 +110,9 @@ RALLY_API void rally_rt_close(rally_rt *rt);
 RALLY_API rally_status rally_rt_poll(rally_rt *rt, long timeout_ms, rally_rt_event_fn on_event,
                                      void *ctx);
 /* The descriptors to wait on (readable) before rally_rt_poll, for a game's
- * own loop: how many were written to fds (at most 2). */
+ * own loop: how many were written to fds (at most 2). Wait at most 100 ms
+ * on them: pings, UDP's handshake, queued output and reconnects move on
+ * only inside rally_rt_poll. */
 RALLY_API int rally_rt_fds(const rally_rt *rt, int fds[2]);
 
 /* A message of op_code (1 or more) to a player (target_player > 0), a
