@@ -323,14 +323,14 @@ format-check:
 lint: all
 	@cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
 		--suppress=missingIncludeSystem -Icommon -Imatchmaker/engine -Imatchmaker/daemon \
-		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common \
-		common matchmaker functions tools gameserver agent client-sdk sdk-common
+		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common -Igateway \
+		common matchmaker functions tools gameserver agent client-sdk sdk-common gateway relay
 	@git ls-files 'common/*.c' 'matchmaker/*.c' 'functions/*.c' 'tools/*.c' 'gameserver/*.c' 'agent/*.c' \
-		'client-sdk/*.c' 'sdk-common/*.c' | \
+		'client-sdk/*.c' 'sdk-common/*.c' 'gateway/*.c' 'relay/*.c' | \
 		xargs -P2 -I{} clang-tidy --quiet {} -- -std=c11 -D_GNU_SOURCE -Icommon \
 		-Imatchmaker/engine -Imatchmaker/daemon \
-		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common \
-		-I/usr/include/postgresql
+		-Iclient-sdk/include -Iclient-sdk/examples -Igameserver -Isdk-common -Igateway \
+		-I/usr/include/postgresql -I/usr/include/lua5.4
 
 # The client SDK and the rally tool into PREFIX (/usr/local): header,
 # static and shared library, pkg-config file.

@@ -69,7 +69,7 @@ static bool take_slot(struct wss_server *s, struct wss_conn *c)
 {
     if (s->nfree == 0 && s->nslots == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 1024;
-        struct wss_conn **slots = realloc(s->slots, cap * sizeof(*slots));
+        struct wss_conn **slots = realloc(s->slots, cap * sizeof(struct wss_conn *));
         if (slots != NULL)
             s->slots = slots;
         uint32_t *gens = realloc(s->gens, cap * sizeof(*gens));

@@ -267,9 +267,12 @@ static void group_remove(struct session *s, struct group *g, struct player *p)
             p->groups[i] = p->groups[--p->ngroups];
             break;
         }
-    if (g->n == 0) { /* an empty group goes */
+    if (g->n == 0) { /* an empty group goes: the last takes its place */
         free(g->members);
-        *g = s->groups[--s->ngroups];
+        struct group *last = &s->groups[--s->ngroups];
+        if (g != last)
+            *g = *last;
+        *last = (struct group){0};
     }
 }
 
@@ -292,7 +295,7 @@ static bool group_add(struct session *s, int32_t id, struct player *p)
         return false;
     if (g->n == g->cap) {
         uint32_t cap = g->cap ? g->cap * 2 : 8;
-        struct player **m = realloc(g->members, cap * sizeof(*m));
+        struct player **m = realloc(g->members, cap * sizeof(struct player *));
         if (m == NULL)
             return false;
         g->members = m;
@@ -355,7 +358,7 @@ static struct player *player_new(struct session *s, const char *psess, const cha
 {
     if (s->nplayers == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 32;
-        struct player **ps = realloc(s->players, cap * sizeof(*ps));
+        struct player **ps = realloc(s->players, cap * sizeof(struct player *));
         if (ps == NULL)
             return NULL;
         s->players = ps;
@@ -689,7 +692,7 @@ static void udp_handshake(const struct udp_addr *from, const uint8_t key[18],
         /* AWS's client without DTLS names only its peer id: taken from the
          * address its WebSocket comes from, and no other. */
         struct player *p = by_peer(pkt->sender);
-        uint8_t tcp_key[18];
+        uint8_t tcp_key[18] = {0};
         if (p != NULL && p->tcp != NULL)
             addr_key(&p->tcp->base.peer, tcp_key);
         if (p == NULL || p->tcp == NULL || memcmp(tcp_key, key, 16) != 0) {
@@ -951,13 +954,11 @@ void session_housekeeping(double now_ms)
         struct session *s = &r.sessions[i];
         if (s->state != S_ACTIVE)
             continue;
-        for (uint32_t j = 0; j < s->nplayers;) {
+        /* Backwards: a player freed takes the last one's place, already seen. */
+        for (uint32_t j = s->nplayers; j-- > 0;) {
             struct player *p = s->players[j];
-            if (p->tcp == NULL && now_ms - p->away_since_ms > relay_cfg.reconnect_s * 1000) {
+            if (p->tcp == NULL && now_ms - p->away_since_ms > relay_cfg.reconnect_s * 1000)
                 player_free(p, true); /* the window passed: it left */
-                continue;
-            }
-            j++;
         }
         if (s->nplayers == 0 && now_ms - s->empty_since_ms > relay_cfg.idle_s * 1000)
             session_end(s, "no players");

@@ -24,6 +24,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -121,18 +122,33 @@ struct player {
 static struct player *players;
 static int nplayers, nsessions;
 
-/* Reads SEATS; the number of seats, or -1. */
+/* s as a number within [lo, hi], or NAN. */
+static double number(const char *s, double lo, double hi)
+{
+    char *end = NULL;
+    double v = s != NULL ? strtod(s, &end) : NAN;
+    return end != s && end != NULL && *end == '\0' && v >= lo && v <= hi ? v : NAN;
+}
+
+/* Reads SEATS ("SESSION HOST PORT PLAYER_SESSION" lines); how many, or -1
+ * at a malformed line. */
 static int read_seats(const char *path, char hosts[][64], int *ports, char psess[][129])
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return -1;
-    int n = 0, session;
-    while (n < nplayers &&
-           fscanf(f, "%d %63s %d %128s", &session, hosts[n], &ports[n], psess[n]) == 4) {
-        players[n].session = session;
-        if (session + 1 > nsessions)
-            nsessions = session + 1;
+    char line[512], session[16], port[16];
+    int n = 0;
+    while (n < nplayers && fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%15s %63s %15s %128s", session, hosts[n], port, psess[n]) != 4)
+            break;
+        double s = number(session, 0, 1e6), p = number(port, 1, 65535);
+        if (isnan(s) || isnan(p))
+            break;
+        players[n].session = (int)s;
+        ports[n] = (int)p;
+        if (players[n].session + 1 > nsessions)
+            nsessions = players[n].session + 1;
         n++;
     }
     fclose(f);
@@ -161,9 +177,10 @@ static double connect_seats(const char *path, bool udp)
     char(*hosts)[64] = calloc((size_t)nplayers, 64);
     char(*psess)[129] = calloc((size_t)nplayers, 129);
     int *ports = calloc((size_t)nplayers, sizeof(int));
+    double took = -1;
     if (players == NULL || hosts == NULL || psess == NULL || ports == NULL ||
         read_seats(path, hosts, ports, psess) != nplayers)
-        return -1;
+        goto out;
     double start = now_ms();
     for (int i = 0; i < nplayers; i++) {
         struct rally_rt_options o = {.host = hosts[i],
@@ -178,21 +195,23 @@ static double connect_seats(const char *path, bool udp)
         players[i].rt = rally_rt_connect(&o, &st, err, sizeof(err));
         if (players[i].rt == NULL) {
             fprintf(stderr, "rally-rt-bench: seat %d: %s\n", i, err);
-            return -1;
+            goto out;
         }
         if (udp && !rally_rt_fast_ready(players[i].rt)) {
             fprintf(stderr, "rally-rt-bench: seat %d: UDP did not come up\n", i);
-            return -1;
+            goto out;
         }
         int fds[2];
         players[i].udp = rally_rt_fds(players[i].rt, fds) == 2 ? fds[1] : -1;
         players[i].peer = rally_rt_peer_id(players[i].rt);
         players[i].seq = 1000; /* past the handshake's: the relay wants them rising */
     }
+    took = (now_ms() - start) / 1000.0;
+out:
     free(hosts);
     free(psess);
     free(ports);
-    return (now_ms() - start) / 1000.0;
+    return took;
 }
 
 /* Baseline players: a socket each, registered with HELO. */
@@ -204,8 +223,10 @@ static int connect_baseline(const char *hostport, int sessions, int per)
         return -1;
     memcpy(host, hostport, (size_t)(colon - hostport));
     host[colon - hostport] = '\0';
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+    double port = number(colon + 1, 1, 65535);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)(isnan(port) ? 0 : port))};
+    if (isnan(port) || inet_pton(AF_INET, host, &a.sin_addr) != 1)
         return -1;
     nsessions = sessions;
     nplayers = sessions * per;
@@ -438,51 +459,65 @@ static int fanout(int port)
 
 /* ---- main --------------------------------------------------------------- */
 
+static int usage(void)
+{
+    fprintf(stderr, "usage: rally-rt-bench fanout PORT | udp SEATS|HOST:PORT SESSIONS PLAYERS "
+                    "RATE SECONDS | tcp SEATS RATE SECONDS | hold SEATS SECONDS\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     more_files();
     rally_global_init();
-    if (argc == 3 && strcmp(argv[1], "fanout") == 0)
-        return fanout(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "fanout") == 0) {
+        double port = number(argv[2], 0, 65535);
+        return isnan(port) ? 2 : fanout((int)port);
+    }
     if (argc == 7 && strcmp(argv[1], "udp") == 0) {
-        int sessions = atoi(argv[3]), per = atoi(argv[4]);
-        double rate = atof(argv[5]), seconds = atof(argv[6]);
+        double sessions = number(argv[3], 1, FAN_SESSIONS), per = number(argv[4], 2, FAN_PER);
+        double rate = number(argv[5], 0.1, 10000), seconds = number(argv[6], 0.1, 3600);
+        if (isnan(sessions) || isnan(per) || isnan(rate) || isnan(seconds))
+            return usage();
         double connect_s = 0;
         bool baseline = access(argv[2], R_OK) != 0;
-        if (baseline ? connect_baseline(argv[2], sessions, per) < 0
+        if (baseline ? connect_baseline(argv[2], (int)sessions, (int)per) < 0
                      : (connect_s = connect_seats(argv[2], true)) < 0) {
             fprintf(stderr, "rally-rt-bench: cannot set the players up\n");
             return 1;
         }
-        per = nplayers / (nsessions > 0 ? nsessions : 1);
+        int each = nplayers / (nsessions > 0 ? nsessions : 1);
         run_load(rate, seconds, false);
-        report(baseline ? "baseline" : "relay", nplayers, nsessions, rate, seconds,
-               (double)nplayers * rate * (per - 1), connect_s);
+        report(baseline ? "baseline" : "relay", nsessions, nplayers, rate, seconds,
+               (double)nplayers * rate * (each - 1), connect_s);
         return 0;
     }
     if (argc == 5 && strcmp(argv[1], "tcp") == 0) {
-        double rate = atof(argv[3]), seconds = atof(argv[4]);
+        double rate = number(argv[3], 0.1, 10000), seconds = number(argv[4], 0.1, 3600);
+        if (isnan(rate) || isnan(seconds))
+            return usage();
         double connect_s = connect_seats(argv[2], false);
         if (connect_s < 0)
             return 1;
-        int per = nplayers / nsessions;
+        int each = nplayers / nsessions;
         run_load(rate, seconds, true);
-        report("tcp", nplayers, nsessions, rate, seconds, (double)nplayers * rate * (per - 1),
+        report("tcp", nsessions, nplayers, rate, seconds, (double)nplayers * rate * (each - 1),
                connect_s);
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "hold") == 0) {
+        double seconds = number(argv[3], 0, 3600);
+        if (isnan(seconds))
+            return usage();
         double connect_s = connect_seats(argv[2], false);
         if (connect_s < 0)
             return 1;
-        int rc = hold(atof(argv[3]));
+        int rc = hold(seconds);
         printf("{\"mode\":\"hold\",\"players\":%d,\"sessions\":%d,\"connect_seconds\":%.2f,"
                "\"heard\":%llu,\"expected\":%d}\n",
                nplayers, nsessions, connect_s, (unsigned long long)m.delivered,
                nplayers - nsessions);
         return rc;
     }
-    fprintf(stderr, "usage: rally-rt-bench fanout PORT | udp SEATS|HOST:PORT SESSIONS PLAYERS "
-                    "RATE SECONDS | tcp SEATS RATE SECONDS | hold SEATS SECONDS\n");
-    return 2;
+    return usage();
 }

@@ -1,6 +1,9 @@
 /* The rally tool's argument and answer helpers (args.h). */
 #include "args.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include <string.h>
 
 const char *cli_flag(int argc, char **argv, const char *name)
@@ -51,4 +54,15 @@ json_t *cli_properties(int argc, char **argv)
                                                    (size_t)(eq - argv[i + 1]), "Value", eq + 1));
     }
     return props;
+}
+
+bool cli_int(const char *s, long lo, long hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = s != NULL ? strtol(s, &end, 10) : 0;
+    if (s == NULL || errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
 }

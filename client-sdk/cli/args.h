@@ -22,6 +22,10 @@ bool cli_flags_known(int argc, char **argv, int skip, const char *const *valued,
  * a new reference. */
 json_t *cli_properties(int argc, char **argv);
 
+/* s as a whole decimal number within [lo, hi] into *out; false if it is
+ * not one. */
+bool cli_int(const char *s, long lo, long hi, int *out);
+
 /* A string member, "" when absent. */
 const char *cli_text_of(json_t *o, const char *key);
 

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "exits.h"
 #include "rally/realtime.h"
 
@@ -116,19 +118,18 @@ static void on_event(void *ctx, const struct rally_rt_event *e)
 /* "all", "server", "player:N", "group:N" into the targets; false if not. */
 static bool parse_target(const char *t, int *player, int *group)
 {
-    char *end = NULL;
     *player = *group = 0;
     if (strcmp(t, "all") == 0)
         *group = RALLY_RT_ALL_PLAYERS;
     else if (strcmp(t, "server") == 0)
         *player = RALLY_RT_SERVER;
     else if (strncmp(t, "player:", 7) == 0)
-        *player = (int)strtol(t + 7, &end, 10);
+        return cli_int(t + 7, 1, INT32_MAX, player);
     else if (strncmp(t, "group:", 6) == 0)
-        *group = (int)strtol(t + 6, &end, 10);
+        return cli_int(t + 6, 1, INT32_MAX, group);
     else
         return false;
-    return end == NULL || (*end == '\0' && (*player > 0 || *group > 0));
+    return true;
 }
 
 /* One line of input; false to stop. */
@@ -145,18 +146,19 @@ static bool command(struct session *s, char *line)
     if ((strcmp(verb, "send") == 0 || strcmp(verb, "fast") == 0) && arg != NULL) {
         char *target = strtok_r(NULL, " ", &save);
         const char *text = save != NULL ? save : "";
-        int player, group;
-        int op = atoi(arg);
-        if (target != NULL && parse_target(target, &player, &group) && op > 0)
+        int player, group, op;
+        if (target != NULL && parse_target(target, &player, &group) &&
+            cli_int(arg, 1, INT32_MAX, &op))
             st = rally_rt_send(s->rt, op, text, strlen(text), player, group,
                                verb[0] == 'f' ? RALLY_RT_FAST : RALLY_RT_RELIABLE);
-    } else if (arg != NULL && atoi(arg) != 0) {
-        int g = atoi(arg);
-        if (strcmp(verb, "join") == 0)
+    } else if (arg != NULL) {
+        int g = 0;
+        bool group = cli_int(arg, -1, INT32_MAX, &g) && g != 0;
+        if (group && strcmp(verb, "join") == 0)
             st = rally_rt_join_group(s->rt, g);
-        else if (strcmp(verb, "leave") == 0)
+        else if (group && strcmp(verb, "leave") == 0)
             st = rally_rt_leave_group(s->rt, g);
-        else if (strcmp(verb, "members") == 0)
+        else if (group && strcmp(verb, "members") == 0)
             st = rally_rt_request_group(s->rt, g);
     }
     if (st == RALLY_E_ARGUMENT)
@@ -175,8 +177,9 @@ static int connect_cmd(int argc, char **argv, bool as_json)
         return usage();
     char host[256];
     const char *colon = strrchr(argv[0], ':');
-    int port = colon != NULL ? atoi(colon + 1) : 0;
-    if (colon == NULL || (size_t)(colon - argv[0]) >= sizeof(host) || port <= 0)
+    int port = 0;
+    if (colon == NULL || (size_t)(colon - argv[0]) >= sizeof(host) ||
+        !cli_int(colon + 1, 1, 65535, &port))
         return usage();
     memcpy(host, argv[0], (size_t)(colon - argv[0]));
     host[colon - argv[0]] = '\0';
@@ -225,10 +228,8 @@ static int connect_cmd(int argc, char **argv, bool as_json)
         if (!(p[0].revents & (POLLIN | POLLHUP)))
             continue;
         ssize_t r = read(STDIN_FILENO, line + have, sizeof(line) - 1 - have);
-        if (r <= 0) {
-            input = false;
+        if (r <= 0)
             break;
-        }
         have += (size_t)r;
         line[have] = '\0';
         char *nl;

@@ -43,6 +43,14 @@ static void on_event(void *ctx, const struct rally_rt_event *e)
     fflush(stdout);
 }
 
+/* s as a whole number from 1 to a day's seconds, or -1. */
+static long number(const char *s)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 1 && v <= 86400 ? v : -1;
+}
+
 /* Logs in and waits for a match of configuration; the ticket, or -1. */
 static int matchmake(rally_client *c, const char *configuration, struct rally_ticket *t)
 {
@@ -82,13 +90,13 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--say") == 0 && nlines < 16)
             lines[nlines++] = argv[i + 1];
         else if (strcmp(argv[i], "--hear") == 0)
-            want = atoi(argv[i + 1]);
+            want = (int)number(argv[i + 1]);
         else if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atol(argv[i + 1]);
+            seconds = number(argv[i + 1]);
         else
             argc = -1;
     }
-    if (argc < 0 || argc % 2 == 0 || seconds < 1) {
+    if (argc < 0 || argc % 2 == 0 || seconds < 1 || want < 1) {
         fprintf(stderr, "usage: rally-example-chat [--url URL] [--credentials PATH] "
                         "[--config NAME] [--say LINE]... [--hear N] [--seconds S]\n");
         return 2;

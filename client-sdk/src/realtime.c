@@ -146,12 +146,10 @@ static rally_status send_packet(struct rally_rt *rt, struct rt_packet *pkt, bool
     pkt->seq = 0;
     size_t n = rt_encode(pkt, buf, need);
     struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = buf, .msg_length = n};
-    if (rt->ws == NULL)
-        st = RALLY_E_NETWORK;
-    else if (n == 0)
+    if (n == 0)
         st = RALLY_E_NOMEM;
-    else if (wslay_event_queue_msg(rt->ws, &m) != 0)
-        st = RALLY_E_NETWORK; /* the WebSocket is closing */
+    else if (rt->ws == NULL || wslay_event_queue_msg(rt->ws, &m) != 0)
+        st = RALLY_E_NETWORK; /* no WebSocket, or it is closing */
     else
         ws_flush(rt);
 out:
@@ -911,9 +909,10 @@ RALLY_API rally_status rally_rt_poll(rally_rt *rt, long timeout_ms, rally_rt_eve
             if (p[i].fd == rt->udp && (p[i].revents & (POLLIN | POLLERR)))
                 udp_read(rt);
             else if (p[i].fd == rt->tcp) {
-                if ((p[i].revents & POLLOUT) && wslay_event_send(rt->ws) != 0)
-                    dropped(rt);
-                else if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) && !ws_read(rt))
+                short ev = p[i].revents;
+                bool gone = ((ev & POLLOUT) && wslay_event_send(rt->ws) != 0) ||
+                            ((ev & (POLLIN | POLLHUP | POLLERR)) && !ws_read(rt));
+                if (gone)
                     dropped(rt);
             }
         }
