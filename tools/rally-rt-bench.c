@@ -18,8 +18,11 @@
  *       Players log in (WebSocket only) and stay SECONDS; then one message
  *       from each session's first player proves the others still hear.
  *
- * Payloads carry their send time (CLOCK_MONOTONIC, one machine): one-way
- * delays go into a histogram of 10 µs steps. After a second of warm-up,
+ * Payloads carry their send time (the wall clock, one machine); a UDP
+ * delivery arrives at the kernel's receive timestamp (SO_TIMESTAMPNS), so
+ * the delay is the relay's and the network stack's, not the generator's
+ * own queueing; over TCP it is when the client library hands it over.
+ * Delays go into a histogram of 10 µs steps. After a second of warm-up,
  * SECONDS are counted. Prints one JSON object.
  */
 #include <arpa/inet.h>
@@ -72,13 +75,24 @@ static struct {
     bool counting;
 } m;
 
-static void count_delivery(const uint8_t *payload, size_t n)
+/* The wall clock, which the kernel's receive timestamps use too. */
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A delivery whose payload starts with its send time (wall_ms), arrived at
+ * arrived_ms (the kernel's timestamp for UDP: what the generator's own
+ * queueing adds is not the relay's). */
+static void count_delivery(const uint8_t *payload, size_t n, double arrived_ms)
 {
     if (!m.counting || n < sizeof(double))
         return;
     double sent;
     memcpy(&sent, payload, sizeof(sent));
-    double us = (now_ms() - sent) * 1000.0;
+    double us = (arrived_ms - sent) * 1000.0;
     size_t b = us < 0 ? 0 : (size_t)(us / HIST_STEP_US);
     m.hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1]++;
     m.delivered++;
@@ -254,7 +268,7 @@ static int connect_baseline(const char *hostport, int sessions, int per)
 static void send_one(struct player *p, bool reliable)
 {
     uint8_t payload[PAYLOAD] = {0};
-    double t = now_ms();
+    double t = wall_ms();
     memcpy(payload, &t, sizeof(t));
     if (reliable) {
         if (rally_rt_send(p->rt, OP_BENCH, payload, sizeof(payload), 0, RALLY_RT_ALL_PLAYERS,
@@ -280,21 +294,34 @@ static void send_one(struct player *p, bool reliable)
 static void udp_drain(int fd)
 {
     static uint8_t bufs[BATCH][MAX_DGRAM];
+    static char ctl[BATCH][CMSG_SPACE(sizeof(struct timespec))];
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     for (;;) {
         for (int i = 0; i < BATCH; i++) {
             iov[i] = (struct iovec){bufs[i], MAX_DGRAM};
-            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+            msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i],
+                                                   .msg_iovlen = 1,
+                                                   .msg_control = ctl[i],
+                                                   .msg_controllen = sizeof(ctl[i])}};
         }
         int n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
+        double now = wall_ms();
         for (int i = 0; i < n; i++) {
+            double arrived = now;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL;
+                 c = CMSG_NXTHDR(&msgs[i].msg_hdr, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                    struct timespec ts;
+                    memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+                    arrived = (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+                }
             struct rt_packet pkt;
             const char *why;
             if (rt_decode(bufs[i], msgs[i].msg_len, &pkt, &why) == 0 && pkt.op_code == OP_BENCH)
-                count_delivery(pkt.payload.p, pkt.payload.n);
+                count_delivery(pkt.payload.p, pkt.payload.n, arrived);
         }
         if (n < BATCH)
             return;
@@ -305,7 +332,7 @@ static void on_event(void *ctx, const struct rally_rt_event *e)
 {
     (void)ctx;
     if (e->kind == RALLY_RT_MESSAGE && e->op_code == OP_BENCH)
-        count_delivery(e->payload, e->payload_len);
+        count_delivery(e->payload, e->payload_len, wall_ms());
     else if (e->kind == RALLY_RT_DISCONNECTED)
         m.errors++;
 }
@@ -319,6 +346,9 @@ static void run_load(double rate, double seconds, bool reliable)
         int fd = reliable ? fds[0] : players[i].udp;
         if (n < 1)
             continue;
+        int on = 1;
+        if (!reliable)
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
         /* Spread over the first interval, so sends do not come in bursts. */
