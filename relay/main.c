@@ -13,6 +13,8 @@
  *   --player-rate N        messages a player may send per second (60)
  *   --reconnect-seconds S  a dropped player's place is kept (10)
  *   --idle-seconds S       a game session without players ends (60)
+ *   --ping-seconds S       idle WebSockets are pinged; a peer silent for
+ *                          three of them (no pong) is dropped (15)
  *   --script FILE          Lua server script, read as each game session starts
  *                          (RALLY_RELAY_SCRIPT: the host's script, as the agent
  *                          passes its environment on)
@@ -60,6 +62,7 @@ struct relay_cfg relay_cfg = {
     .reconnect_s = 10,
     .idle_s = 60,
     .handshake_s = 10,
+    .ping_s = 15,
     .script_memory = 16 << 20,
     .script_ms = 50,
     .health_s = 60,
@@ -77,6 +80,7 @@ static int usage(void)
                     "       [--player-rate N] [--reconnect-seconds S] [--idle-seconds S]\n"
                     "       [--script FILE] [--script-memory MB] [--script-ms MS]\n"
                     "       [--health-seconds S] [--tls-cert FILE --tls-key FILE]\n"
+                    "       [--ping-seconds S]\n"
                     "  (the fleet secret from the file RALLY_FLEET_SECRET_FILE names)\n");
     return 2;
 }
@@ -208,6 +212,8 @@ static bool parse_args(int argc, char **argv, struct fleet_params *fp, double *p
             relay_cfg.reconnect_s = n;
         else if (strcmp(k, "--idle-seconds") == 0 && number(v, 1, 86400, &n))
             relay_cfg.idle_s = n;
+        else if (strcmp(k, "--ping-seconds") == 0 && number(v, 0.1, 3600, &n))
+            relay_cfg.ping_s = n;
         else if (strcmp(k, "--script") == 0)
             relay_cfg.script = v;
         else if (strcmp(k, "--script-memory") == 0 && number(v, 1, 4096, &n))

@@ -28,6 +28,7 @@ struct relay_cfg {
     double reconnect_s;     /* a dropped player's place is kept this long */
     double idle_s;          /* a game session without players ends after this */
     double handshake_s;     /* to upgrade and log in after connecting */
+    double ping_s;          /* idle WebSockets pinged; silent for three: dropped */
     const char *script;     /* Lua script loaded by each new game session, or NULL */
     size_t script_memory;   /* bytes a session's script may hold */
     double script_ms;       /* milliseconds a script callback may run */

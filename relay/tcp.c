@@ -7,10 +7,6 @@
 #include "session.h"
 #include "wshandshake.h"
 
-/* Idle connections are pinged this often (a dead peer shows up as a
- * failed send, or a close unanswered). */
-#define PING_MS 15000.0
-
 static struct wss_server *server;
 
 static int admit(struct wss_conn *c, const char *buf, const struct wsh_request *req,
@@ -55,7 +51,7 @@ int tcp_init(int epfd)
         /* A packet with the largest payload, and room for its other fields. */
         .max_message = relay_cfg.max_payload + 1024,
         .max_queued = TCP_MAX_QUEUED,
-        .ping_ms = PING_MS,
+        .ping_ms = relay_cfg.ping_s * 1000, /* a dead peer: no pong, a failed send */
         .tls = relay_cfg.tls,
         .admit = admit,
         .on_message = on_message,

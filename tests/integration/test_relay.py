@@ -374,5 +374,31 @@ class Tls(unittest.TestCase):
         self.assertIn("connected as peer", r.stdout)
 
 
+class Silent(unittest.TestCase):
+    """A player whose connection goes silent (no data, not even the answers
+    to the relay's pings) is dropped, and leaves once its reconnect window
+    passes; the others keep answering and stay."""
+
+    def setUp(self):
+        self.fleet = RelayFleet("fleet-relay-silent", 1, "--ping-seconds 0.5 --reconnect-seconds 1")
+        self.gs = self.fleet.game_session()
+
+    def tearDown(self):
+        terminate(self.gs)
+        self.fleet.stop()
+
+    def test_a_silent_peer_is_dropped(self):
+        a, b = connect(self.gs, "rt-silent-a", udp=False), connect(self.gs, "rt-silent-b", udp=False)
+        try:
+            # a reads nothing from now on, so it answers no ping; b's reads
+            # answer its pings.
+            self.assertEqual(b.recv_op(PLAYER_DISCONNECT, timeout=10).playerDisconnect.peerId, a.peer_id)
+            self.assertTrue(wait_until(lambda: player_status(a.psess) == "COMPLETED", 5))
+            self.assertEqual(player_status(b.psess), "ACTIVE")
+        finally:
+            a.close()
+            b.close()
+
+
 if __name__ == "__main__":
     unittest.main()
