@@ -659,6 +659,18 @@ void session_on_tcp_closed(struct tconn *c)
     unbind_udp(p);
 }
 
+/* Binds p's UDP to `from` and answers the handshake there with pkt. */
+static void bind_and_answer(struct player *p, const struct udp_addr *from, const uint8_t key[18],
+                            struct rt_packet *pkt)
+{
+    bind_udp(p, from, key);
+    pkt->sender = RT_PLAYER_SERVER;
+    pkt->seq = ++p->udp_seq_out;
+    size_t n = encode(pkt);
+    if (n > 0)
+        udp_send(&p->udp, r.buf, n);
+}
+
 /* UDP from an address no player has: the two handshakes. */
 static void udp_handshake(const struct udp_addr *from, const uint8_t key[18],
                           const struct rt_packet *pkt)
@@ -674,18 +686,13 @@ static void udp_handshake(const struct udp_addr *from, const uint8_t key[18],
             relay_stats.dropped_spoofed++;
             return;
         }
-        bind_udp(p, from, key);
         struct rt_packet res;
         rt_packet_clear(&res);
         res.op_code = RT_OP_VERIFY_IDENTITY_RESPONSE;
         res.body = RT_BODY_VERIFY_IDENTITY_RESULT;
         res.success = true;
         res.peer_id = p->peer_id;
-        res.sender = RT_PLAYER_SERVER;
-        res.seq = ++p->udp_seq_out;
-        size_t n = encode(&res);
-        if (n > 0)
-            udp_send(&p->udp, r.buf, n);
+        bind_and_answer(p, from, key, &res);
         return;
     }
     if (pkt->op_code == RT_OP_UDP_CONNECT) {
@@ -699,17 +706,12 @@ static void udp_handshake(const struct udp_addr *from, const uint8_t key[18],
             relay_stats.dropped_spoofed++;
             return;
         }
-        bind_udp(p, from, key);
         struct rt_packet ack;
         rt_packet_clear(&ack);
         ack.op_code = RT_OP_UDP_CONNECT_SERVER_ACK;
         ack.body = RT_BODY_UDP_CONNECT;
-        ack.sender = RT_PLAYER_SERVER;
         ack.target_player = p->peer_id;
-        ack.seq = ++p->udp_seq_out;
-        size_t n = encode(&ack);
-        if (n > 0)
-            udp_send(&p->udp, r.buf, n);
+        bind_and_answer(p, from, key, &ack);
         return;
     }
     relay_stats.dropped_spoofed++; /* anything else from an unknown address */

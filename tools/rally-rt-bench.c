@@ -390,13 +390,9 @@ static int hold(double seconds)
             rally_rt_poll(players[i].rt, 0, on_event, NULL);
     /* Each session's first player speaks; the others must hear. */
     m.counting = true;
-    int first = -1;
     for (int i = 0; i < nplayers; i++)
-        if (i == 0 || players[i].session != players[i - 1].session) {
+        if (i == 0 || players[i].session != players[i - 1].session)
             send_one(&players[i], true);
-            first = i;
-        }
-    (void)first;
     uint64_t want = (uint64_t)(nplayers - nsessions);
     double deadline = now_ms() + 10000;
     while (m.delivered < want && now_ms() < deadline)

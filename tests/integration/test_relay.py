@@ -177,6 +177,15 @@ class Relay(unittest.TestCase):
         c.group(REQUEST_GROUP, 5)
         self.assertEqual(list(c.recv_op(GROUP_UPDATE).groupMembershipUpdate.players), [b.peer_id])
 
+    def test_aws_clients_bind_udp_with_udp_connect(self):
+        # AWS's client without DTLS: UDP_CONNECT from the WebSocket's address.
+        a, b = self.players(2, udp=False)
+        self.assertEqual(a.open_udp(verify=False).opCode, -6)  # UDP_CONNECT_SERVER_ACK
+        b.open_udp()
+        b.message(4, b"fast to aws", target_player=a.peer_id, fast=True)
+        got = a.recv_udp()
+        self.assertEqual((got.sender, got.payload), (b.peer_id, b"fast to aws"))
+
     def test_sender_is_the_authenticated_player(self):
         a, b = self.players(2)
         p = Packet(opCode=3, sender=b.peer_id + 1000, targetPlayer=b.peer_id, payload=b"forged", reliable=True)
