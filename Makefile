@@ -33,7 +33,7 @@ endif
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARNINGS) $(OPTFLAGS) \
 	-Icommon -Imatchmaker/engine -Imatchmaker/daemon -I/usr/include/postgresql -MMD -MP $(CFLAGS)
 ALL_LDFLAGS := $(OPTLDFLAGS) $(LDFLAGS)
-LIBS := -lfcgi -lpq -ljansson -lcrypto -lcurl -lm
+LIBS := -lfcgi -lpq -ljansson -lcrypto -lcurl -lmicrohttpd -lm
 TEST_LIBS := -ljwt -lcheck -lsubunit -lm -lrt -lpthread
 
 ifeq ($(V),1)

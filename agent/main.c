@@ -6,6 +6,7 @@
  *               [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR]
  *               [--ready-timeout S] [--drain-seconds S] [--config-seconds S]
  *               [--state-dir DIR] [--sdk-url WS-URL] [--sidecar PATH]
+ *               [--metrics SOCKET-PATH|HOST:PORT]
  *
  * It registers its compute (--compute, the host name by default, in
  * --location at --ip), reads the fleet's RuntimeConfiguration from rally (and again every
@@ -46,6 +47,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "agent_metrics.h"
 #include "log.h"
 #include "rally.h"
 #include "rally_server.h"
@@ -76,6 +78,7 @@ static double now_s(void)
 
 struct options {
     const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir, *sdk_url, *sidecar;
+    const char *metrics; /* where its metrics are served (agent_metrics.h); NULL: nowhere */
     int first_port, last_port;
     double ready_timeout, drain_s, config_s;
 };
@@ -85,7 +88,8 @@ static int usage(void)
     fprintf(stderr, "usage: rally-agent --fleet ID --location LOCATION [--url URL] "
                     "[--compute NAME] [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR] "
                     "[--ready-timeout S] [--drain-seconds S] [--state-dir DIR] "
-                    "[--config-seconds S] [--sdk-url WS-URL] [--sidecar PATH]\n"
+                    "[--config-seconds S] [--sdk-url WS-URL] [--sidecar PATH] "
+                    "[--metrics SOCKET-PATH|HOST:PORT]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
 }
@@ -148,6 +152,8 @@ static int parse(int argc, char **argv, struct options *o)
             o->state_dir = v;
         else if (strcmp(k, "--sidecar") == 0)
             o->sidecar = v;
+        else if (strcmp(k, "--metrics") == 0)
+            o->metrics = v;
         else if (strcmp(k, "--sdk-url") == 0) {
             o->sdk_url = v;
             ok = strncmp(v, "ws://", 5) == 0 || strncmp(v, "wss://", 6) == 0;
@@ -273,6 +279,8 @@ int main(int argc, char **argv)
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (agent_metrics_start(o.metrics, o.fleet, o.location) < 0)
+        return 1;
 
     rally_server *s = rally_server_new(
         &(struct rally_server_params){.url = o.url, .fleet_id = o.fleet, .fleet_secret = secret});
@@ -372,6 +380,7 @@ int main(int argc, char **argv)
         }
         slots_run(t, now, draining);
         slots_save(t);
+        agent_metrics_update(t);
         agent_report_gone(s, t);
         if (draining && slots_running(t) == 0)
             break;
@@ -381,6 +390,7 @@ int main(int argc, char **argv)
     if (registered)
         agent_deregister_compute(s, o.compute);
     log_info("stopped: %u launches, %u exits, %u killed", t->launches, t->exits, t->kills);
+    agent_metrics_stop();
     memset(secret, 0, sizeof(secret));
     free(sdk_token);
     json_decref(config);

@@ -295,6 +295,7 @@ static void exited(struct slots *t, struct slot *s, int status, double now)
 {
     bool quick = !s->ready && now - s->started < QUICK_EXIT_S;
     s->failures = quick ? s->failures + 1 : 0;
+    t->quick_exits += quick;
     double wait = 0;
     if (s->failures > 0) {
         wait = 1;

@@ -60,6 +60,7 @@ struct slots {
     const char *sidecar_bin;         /* rally-sidecar's path (borrowed) */
     bool dirty;                      /* they changed since */
     unsigned launches, exits, kills; /* since start */
+    unsigned quick_exits;            /* exits before ready within 10 s: relaunches back off */
     /* Processes that exited without rally having ended them: rally is to
      * hear of it (ProcessEnding on their behalf) rather than wait for
      * their heartbeats to stop. Taken by the caller (ngone = 0). */

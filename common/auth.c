@@ -30,6 +30,7 @@
 #include "arena.h"
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define AUTH_MAX_KEYS 2
@@ -59,6 +60,16 @@ struct cached_token {
 };
 
 static struct cached_token *cache; /* AUTH_CACHE_SLOTS entries, owned */
+static struct metric *m_signature_checks, *m_cache_hits;
+
+void auth_declare_metrics(void)
+{
+    m_signature_checks =
+        metric_counter("rally_token_signature_checks_total",
+                       "Bearer tokens verified in full (signature and claims): not in the cache.");
+    m_cache_hits = metric_counter("rally_token_cache_hits_total",
+                                  "Bearer tokens found in the verification cache.");
+}
 
 /* SHA-256 for cache keys. SHA256() looks the algorithm up in OpenSSL 3's
  * provider store on every call (locks, hash lookups), which costs more than
@@ -436,6 +447,7 @@ enum auth_result auth_verify(struct arena *a, const char *authorization, unsigne
     size_t slot = ((size_t)digest[0] | (size_t)digest[1] << 8) % AUTH_CACHE_SLOTS;
     struct cached_token *c = &cache[slot];
     if (!c->used || !util_ct_equal(c->digest, digest, sizeof(digest))) {
+        metric_inc(m_signature_checks);
         struct cached_token fresh = {0};
         enum auth_result rc = verify_uncached(a, token, len, &fresh, why);
         if (rc != AUTH_OK) {
@@ -446,6 +458,8 @@ enum auth_result auth_verify(struct arena *a, const char *authorization, unsigne
         *c = fresh;
         memcpy(c->digest, digest, sizeof(digest));
         c->used = true;
+    } else {
+        metric_inc(m_cache_hits);
     }
 
     if (now > c->exp + cfg->jwt_leeway) {

@@ -67,6 +67,9 @@ const char *auth_current_kid(void);
 /* Maps a scope name to its AUTH_SCOPE_* bit, 0 if unknown. */
 unsigned auth_scope_bit(const char *scope);
 
+/* Declares the token cache's metrics (metrics.h), before a function forks. */
+void auth_declare_metrics(void);
+
 /* Verifies `authorization` ("Bearer <jwt>" or the bare jwt) for a route that
  * accepts `scopes`. On AUTH_OK fills *out with arena strings. *why gets a
  * static explanation on failure. */

@@ -10,13 +10,34 @@
 #include "arena.h"
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 
 /* The connection and its state belong to the calling thread; the table
  * registry below is shared, and complete before any thread starts. */
 static _Thread_local PGconn *conn;
 static _Thread_local unsigned long generation; /* connections made so far */
-static _Thread_local bool in_transaction;      /* between db_begin and db_commit/db_rollback */
-static _Thread_local bool doomed;              /* the server said FATAL between statements */
+
+/* Shared by the threads (metrics.h: atomic); NULL until declared. */
+static struct metric *m_connects, *m_connect_failures, *m_losses, *m_unavailable, *m_errors;
+
+void db_declare_metrics(void)
+{
+    struct metric_family *connects = metric_family(
+        "rally_db_connects_total", METRIC_COUNTER,
+        "Connections to PostgreSQL attempted, by result (a reconnect after a restart is one).");
+    m_connects = metric_series(connects, "result", "ok", NULL);
+    m_connect_failures = metric_series(connects, "result", "failed", NULL);
+    m_losses = metric_counter("rally_db_connection_losses_total",
+                              "Connections to PostgreSQL found broken under a statement.");
+    struct metric_family *errors =
+        metric_family("rally_db_errors_total", METRIC_COUNTER,
+                      "Statements that failed, by kind: unavailable (answered 503) or statement "
+                      "(an error of the statement itself).");
+    m_unavailable = metric_series(errors, "kind", "unavailable", NULL);
+    m_errors = metric_series(errors, "kind", "statement", NULL);
+}
+static _Thread_local bool in_transaction; /* between db_begin and db_commit/db_rollback */
+static _Thread_local bool doomed;         /* the server said FATAL between statements */
 #define MAX_TABLES 8
 static struct table {
     const struct db_stmt *stmts;
@@ -144,6 +165,7 @@ static int connect_and_prepare(void)
     conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
         log_warn("could not connect to database: %s", PQerrorMessage(conn));
+        metric_inc(m_connect_failures);
         drop_connection();
         return -1;
     }
@@ -155,8 +177,10 @@ static int connect_and_prepare(void)
         if (prepare(&tables[t]) < 0)
             goto fail;
     generation++;
+    metric_inc(m_connects);
     return 0;
 fail:
+    metric_inc(m_connect_failures);
     drop_connection();
     return -1;
 }
@@ -240,6 +264,7 @@ enum db_rc db_exec_bin(struct arena *a, const struct db_stmt *stmt, const char *
             if (in_transaction)
                 drop_connection();
             set_error("08006", "database unavailable");
+            metric_inc(m_unavailable);
             return DB_DOWN;
         }
         PGresult *r = PQexecPrepared(conn, stmt->name, stmt->nparams, params, lengths, formats,
@@ -257,9 +282,9 @@ enum db_rc db_exec_bin(struct arena *a, const struct db_stmt *stmt, const char *
         PQclear(r);
         if (PQstatus(conn) == CONNECTION_OK) {
             /* A statement error on a live connection: the caller decides. */
-            if (strncmp(last_state, "57", 2) == 0 || strcmp(last_state, "25P03") == 0)
-                return DB_DOWN; /* canceled by timeout or admin: transient */
-            return DB_ERROR;
+            bool transient = strncmp(last_state, "57", 2) == 0 || strcmp(last_state, "25P03") == 0;
+            metric_inc(transient ? m_unavailable : m_errors);
+            return transient ? DB_DOWN : DB_ERROR; /* canceled by timeout or admin: transient */
         }
         /* The connection broke (server restart): drop it and try once more
          * on a new connection when that cannot run the statement twice: the
@@ -271,9 +296,12 @@ enum db_rc db_exec_bin(struct arena *a, const struct db_stmt *stmt, const char *
                         strstr(last_msg, "no connection to the server") != NULL ||
                         strstr(last_msg, "terminating connection due to") != NULL;
         log_warn("database connection lost: %s", last_msg);
+        metric_inc(m_losses);
         drop_connection();
-        if (in_transaction || (!stmt->retry_safe && !not_sent))
+        if (in_transaction || (!stmt->retry_safe && !not_sent)) {
+            metric_inc(m_unavailable);
             return DB_DOWN;
+        }
     }
     return DB_DOWN;
 }

@@ -41,6 +41,10 @@ enum db_rc {
  * clash aborts). At most 8 tables. */
 void db_register(const struct db_stmt *stmts, int nstmts);
 
+/* Declares the database's metrics (metrics.h): connects, losses, errors.
+ * Before a function forks its workers; at start in a daemon. */
+void db_declare_metrics(void);
+
 /* Names the connection (application_name, borrowed) and tries to connect;
  * a failed connect is not an error here (retried later). */
 void db_init(const char *app_name);

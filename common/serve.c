@@ -23,6 +23,8 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_auth.h"
 #include "util.h"
 
 #define MAX_WORKERS 64
@@ -34,6 +36,26 @@ struct worker_slot {
     pid_t pid;
     time_t started;
 };
+
+/* The statuses counted on their own; the rest by class. */
+static const int counted_codes[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
+                                    410, 412, 413, 415, 429, 431, 500, 502, 503, 504};
+#define NCODES (sizeof(counted_codes) / sizeof(counted_codes[0]))
+static const char *const other_codes[] = {"2xx", "4xx", "5xx"};
+
+/* A route's metrics: a counter per status (counted_codes, then the
+ * classes) and a latency histogram. */
+struct route_metrics {
+    struct metric *status[NCODES + 3];
+    struct metric *latency;
+};
+
+/* Declared by the master before it forks (metrics.h), for every route and
+ * one more for names no route has; NULL while metrics are off. */
+static struct route_metrics *route_metrics;
+/* Bearer-token checks by their auth_result, negated: ok, missing, ... */
+static struct metric *token_results[5];
+static struct metric *worker_restarts;
 
 static void on_stop(int sig)
 {
@@ -161,6 +183,8 @@ static void serve_dispatch(const struct service *svc, struct http_req *req, stru
         const char *why = NULL;
         enum auth_result rc =
             auth_verify(req->arena, authorization, tokens, util_now(), &req->claims, &why);
+        if (rc <= 0 && rc >= -4)
+            metric_inc(token_results[-rc]);
         if (rc != AUTH_OK) {
             auth_error(req, resp, rc, why);
             return;
@@ -207,6 +231,102 @@ static void json_decref_hook(void *p)
     json_decref(p);
 }
 
+static void free_hook(void *p)
+{
+    free(p);
+}
+
+/* The built-in route nginx sends /metrics/NAME to (RALLY_ROUTE _metrics):
+ * the function's metrics, every worker's summed, for the scrape token. */
+static void serve_scrape(struct http_req *req, struct http_resp *resp)
+{
+    if (!metrics_enabled()) {
+        http_error(req, resp, 404, "metrics_off", "metrics are off (RALLY_METRICS=off)");
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0) {
+        http_add_header(resp, "Allow", "GET");
+        http_error(req, resp, 405, "method_not_allowed", "use GET on this route");
+        return;
+    }
+    if (!metrics_authorized(http_param(req, "HTTP_AUTHORIZATION"))) {
+        http_add_header(resp, "WWW-Authenticate", "Bearer realm=\"rally metrics\"");
+        http_error(req, resp, 401, "unauthorized",
+                   "a scrape takes the scrape token (RALLY_METRICS_TOKEN_FILE) as a bearer token");
+        return;
+    }
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    if (text == NULL) {
+        http_error(req, resp, 500, "internal", "internal error");
+        return;
+    }
+    arena_defer(req->arena, free_hook, text);
+    http_reply_bytes(req, resp, 200, text, len, METRICS_CONTENT_TYPE);
+}
+
+static struct metric *status_metric(const struct route_metrics *m, int status)
+{
+    for (size_t i = 0; i < NCODES; i++)
+        if (counted_codes[i] == status)
+            return m->status[i];
+    return m->status[NCODES + (status >= 500 ? 2 : status >= 400 ? 1 : 0)];
+}
+
+/* Counts a request under its route (or under "unknown"). */
+static void count_request(const struct service *svc, const struct http_req *req, int status,
+                          double ms)
+{
+    if (route_metrics == NULL)
+        return;
+    size_t i = req->route != NULL ? (size_t)(req->route - svc->routes) : svc->nroutes;
+    metric_inc(status_metric(&route_metrics[i], status));
+    metric_observe(route_metrics[i].latency, ms / 1000.0);
+}
+
+/* Declares what serve.c and the modules of every function count. */
+static void declare_metrics(const struct service *svc)
+{
+    db_declare_metrics();
+    auth_declare_metrics();
+    struct metric_family *requests =
+        metric_family("rally_http_requests_total", METRIC_COUNTER,
+                      "Requests answered, by route, method, dialect and status code.");
+    metric_family_sparse(requests);
+    struct metric_family *latency = metric_histogram(
+        "rally_http_request_duration_seconds",
+        "Time from a request's arrival at the function to its answer, by route and method.",
+        metrics_latency_bounds, metrics_latency_nbounds);
+    route_metrics = calloc(svc->nroutes + 1, sizeof(*route_metrics));
+    if (route_metrics == NULL)
+        log_fatal("out of memory");
+    for (size_t r = 0; r <= svc->nroutes; r++) {
+        const struct http_route *route = r < svc->nroutes ? &svc->routes[r] : NULL;
+        const char *name = route != NULL ? route->name : "unknown";
+        const char *method = route != NULL ? route->method : "";
+        const char *dialect =
+            route != NULL && route->dialect != NULL ? route->dialect->name : dialect_native.name;
+        for (size_t c = 0; c < NCODES + 3; c++) {
+            char code[8];
+            snprintf(code, sizeof(code), "%d", c < NCODES ? counted_codes[c] : 0);
+            route_metrics[r].status[c] =
+                metric_series(requests, "route", name, "method", method, "dialect", dialect, "code",
+                              c < NCODES ? code : other_codes[c - NCODES], NULL);
+        }
+        route_metrics[r].latency = metric_series(latency, "route", name, "method", method, NULL);
+    }
+    struct metric_family *tokens =
+        metric_family("rally_token_verifications_total", METRIC_COUNTER,
+                      "Bearer tokens checked on routes that take one, by result.");
+    static const char *const results[] = {"ok", "missing", "invalid", "expired", "forbidden"};
+    for (int i = 0; i < 5; i++)
+        token_results[i] = metric_series(tokens, "result", results[i], NULL);
+    worker_restarts = metric_counter("rally_worker_restarts_total",
+                                     "Workers that ended unexpectedly and were started again.");
+    struct metric *workers = metric_gauge("rally_workers", "Worker processes of the function.");
+    metric_set(workers, cfg->workers);
+}
+
 static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena *arena)
 {
     double t0 = util_mono_ms();
@@ -234,7 +354,10 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     if (path_id != NULL)
         req.path_id = path_id; /* nginx already decoded the URI it matched */
 
-    if (read_body(svc, fr, &req, &resp) == 0)
+    bool scrape = route_name != NULL && strcmp(route_name, "_metrics") == 0;
+    if (scrape)
+        serve_scrape(&req, &resp);
+    else if (read_body(svc, fr, &req, &resp) == 0)
         serve_dispatch(svc, &req, &resp, route_name);
     if (resp.body == NULL && resp.text == NULL && resp.status >= 400)
         http_error(&req, &resp, resp.status, "internal", "internal error");
@@ -245,14 +368,21 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     FCGX_PutStr(out, (int)len, fr->out);
     FCGX_Finish_r(fr);
     req.envp = NULL;
+    double ms = util_mono_ms() - t0;
+    if (scrape) { /* neither a request of the function's nor worth a log line */
+        log_set_request_id(NULL);
+        return;
+    }
+    count_request(svc, &req, resp.status, ms);
     log_request(req.method, req.route != NULL ? req.route->name : (route_name ? route_name : "-"),
-                resp.status, util_mono_ms() - t0);
+                resp.status, ms);
     log_set_request_id(NULL);
 }
 
 __attribute__((noreturn)) static void worker_main(const struct service *svc, int listen_fd,
-                                                  pid_t master)
+                                                  pid_t master, int slot)
 {
+    metrics_enter(slot);
     /* A worker outlives a killed master only to finish its request: a new
      * master (restarted by its supervisor) listens on a new socket, and an
      * orphan would hold its connection to the database for nothing. */
@@ -298,7 +428,7 @@ __attribute__((noreturn)) static void worker_main(const struct service *svc, int
     exit(0);
 }
 
-static pid_t spawn(const struct service *svc, int listen_fd)
+static pid_t spawn(const struct service *svc, int listen_fd, int slot)
 {
     pid_t master = getpid();
     pid_t pid = fork();
@@ -307,7 +437,7 @@ static pid_t spawn(const struct service *svc, int listen_fd)
         return -1;
     }
     if (pid == 0)
-        worker_main(svc, listen_fd, master);
+        worker_main(svc, listen_fd, master, slot);
     return pid;
 }
 
@@ -358,6 +488,12 @@ void serve_main(const struct service *svc)
     int fd = open_listener(svc);
     if (fd < 0)
         exit(1);
+    /* A slice per worker and one for the master (metrics.h), every series
+     * declared before the first fork. */
+    if (metrics_setup(cfg->workers + 1) < 0)
+        exit(1);
+    if (metrics_enabled())
+        declare_metrics(svc);
 
     /* Keep signals blocked except inside sigsuspend(), so no wake-up is lost. */
     sigset_t block, old;
@@ -376,7 +512,7 @@ void serve_main(const struct service *svc)
     int n = cfg->workers;
     struct worker_slot slots[MAX_WORKERS] = {0};
     for (int i = 0; i < n; i++) {
-        slots[i].pid = spawn(svc, fd);
+        slots[i].pid = spawn(svc, fd, i);
         slots[i].started = time(NULL);
     }
     log_info("listening on %s with %d workers", cfg->listen, n);
@@ -407,12 +543,13 @@ void serve_main(const struct service *svc)
                 else
                     log_error("worker %ld exited with status %d; restarting", (long)pid,
                               WEXITSTATUS(status));
+                metric_inc(worker_restarts);
                 if (time(NULL) - slots[i].started < 1)
                     sleep(1); /* crash loop: do not spin */
             }
             slots[i].pid = -1;
             if (!stop_requested) {
-                slots[i].pid = spawn(svc, fd);
+                slots[i].pid = spawn(svc, fd, i);
                 slots[i].started = time(NULL);
                 if (expected && reload_next == i) {
                     reload_next = i + 1 < n ? i + 1 : -1;

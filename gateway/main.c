@@ -41,6 +41,7 @@
 #include "fleetdb.h"
 #include "forward.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sdk5.h"
 #include "util.h"
 
@@ -95,6 +96,8 @@ int main(void)
 {
     log_init("gateway");
     const struct cfg *c = cfg_load("gateway");
+    if (metrics_daemon_start("gateway") < 0)
+        return 1;
     const char *url = cfg_env_str("RALLY_URL", NULL);
     if (url == NULL || c->jwt_key_dir == NULL) {
         fprintf(stderr,

@@ -17,6 +17,9 @@ packages=(
     awscli python3-boto3
     # A WebSocket client for the SDK 5 gateway's tests (tests/integration/sdk5.py).
     python3-websocket
+    # Metrics (docs/observability.md): Prometheus and its exporters for
+    # PostgreSQL and nginx, promtool for the alert rules.
+    prometheus prometheus-postgres-exporter prometheus-nginx-exporter
 )
 [ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)
 

@@ -20,6 +20,9 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 BIN=$TOP/$BUILD/bin
 PORT=${RALLY_HTTP_PORT:-8080}
+# Prometheus beside it: 9090 for the default port, and as far from any
+# other stack's as its HTTP port is.
+PROM_PORT=${RALLY_PROMETHEUS_PORT:-$((PORT + 1010))}
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
@@ -200,12 +203,18 @@ export RALLY_AWS_REGIONS='${RALLY_AWS_REGIONS:-us-east-1}'
 export RALLY_PUSH_SOCKET='$push_socket'
 export RALLY_CONFIG_DIR='${RALLY_CONFIG_DIR:-$TOP/config}'
 export RALLY_LOG_LEVEL='${RALLY_LOG_LEVEL:-info}'
+export RALLY_METRICS='${RALLY_METRICS:-on}'
+export RALLY_METRICS_TOKEN_FILE='$RUN/secrets/metrics-token'
+export RALLY_PROMETHEUS_URL='http://127.0.0.1:$PROM_PORT'
 ENV
     if [ -n "${ASAN_OPTIONS:-}" ]; then echo "export ASAN_OPTIONS='$ASAN_OPTIONS'" >>"$RUN/env"; fi
     if [ -n "${UBSAN_OPTIONS:-}" ]; then echo "export UBSAN_OPTIONS='$UBSAN_OPTIONS'" >>"$RUN/env"; fi
 }
 
 make_secrets() {
+    # The scrape token: every metrics endpoint asks for it (metrics_auth.h),
+    # Prometheus sends it (credentials_file).
+    [ -s "$RUN/secrets/metrics-token" ] || (umask 077; openssl rand -hex 24 >"$RUN/secrets/metrics-token")
     if [ ! -f "$RUN/keys/current" ]; then
         "$BIN/rally-keys" init "$RUN/keys" >/dev/null
     fi
@@ -357,7 +366,58 @@ do_start() {
         exit 1
     fi
     start_agents
+    start_prometheus
     echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
+}
+
+# Every process that has metrics, as nginx routes them (/metrics/NAME):
+# the functions, the daemons, and an agent per location.
+metrics_targets() {
+    functions_list
+    echo matchmaker gateway sweeper | tr ' ' '\n'
+    if [ "${RALLY_GAMESERVERS:-1}" != 0 ]; then
+        echo agent-us-east-1 agent-eu-west-1 agent-realtime | tr ' ' '\n'
+    fi
+}
+
+# Debian's Prometheus scraping the stack through nginx every 5 s, on
+# 127.0.0.1:$PROM_PORT, with the alert rules of config/prometheus/.
+# RALLY_PROMETHEUS=0: none (nor when the package is missing).
+start_prometheus() {
+    [ "${RALLY_PROMETHEUS:-1}" = 0 ] && return 0
+    if ! command -v prometheus >/dev/null; then
+        echo "rally: prometheus is not installed (scripts/deps.sh); metrics are not collected" >&2
+        return 0
+    fi
+    mkdir -p "$RUN/prometheus/data"
+    {
+        cat <<YML
+# Written by scripts/stack.sh for the stack in $RUN.
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+scrape_configs:
+  - job_name: rally
+    authorization:
+      type: Bearer
+      credentials_file: $RUN/secrets/metrics-token
+    static_configs:
+YML
+        local t
+        for t in $(metrics_targets); do
+            printf '      - targets: ["127.0.0.1:%s"]\n        labels: {service: "%s", __metrics_path__: "/metrics/%s"}\n' \
+                "$PORT" "$t" "$t"
+        done
+    } >"$RUN/prometheus/prometheus.yml"
+    start_supervised prometheus prometheus --config.file="$RUN/prometheus/prometheus.yml" \
+        --storage.tsdb.path="$RUN/prometheus/data" --storage.tsdb.retention.time=7d \
+        --web.listen-address="127.0.0.1:$PROM_PORT"
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "rally: prometheus did not come up; see $RUN/logs/prometheus.log" >&2
+    exit 1
 }
 
 # fleet-local's game servers: a rally-agent in each location (docs/agent.md)
@@ -382,7 +442,7 @@ start_agents() {
             "$BIN/rally-agent" --url "http://127.0.0.1:$PORT" --fleet fleet-local \
             --location "$loc" --compute "local-$loc" --ip 127.0.0.1 \
             --ports "$port-$((port + 39))" --game-dir "$BIN" --drain-seconds 3 \
-            --state-dir "$RUN/agents" --config-seconds 2
+            --state-dir "$RUN/agents" --config-seconds 2 --metrics "$RT/sock/agent-$loc.metrics.sock"
         port=$((port + 40))
     done
     RALLY_FLEET_SECRET_FILE="$RUN/fleets/fleet-realtime.secret" \
@@ -390,7 +450,7 @@ start_agents() {
         "$BIN/rally-agent" --url "http://127.0.0.1:$PORT" --fleet fleet-realtime \
         --location us-east-1 --compute local-realtime --ip 127.0.0.1 \
         --ports "$port-$((port + 9))" --game-dir "$BIN" --drain-seconds 3 \
-        --state-dir "$RUN/agents" --config-seconds 2
+        --state-dir "$RUN/agents" --config-seconds 2 --metrics "$RT/sock/agent-realtime.metrics.sock"
 }
 
 case $cmd in

@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "metrics_http.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -41,6 +42,8 @@ int main(void)
 {
     log_init("sweeper");
     cfg_load("sweeper");
+    if (metrics_daemon_start("sweeper") < 0)
+        return 1;
     long interval = cfg_env_long("RALLY_SWEEP_INTERVAL", 30, 1, 86400);
     long batch = cfg_env_long("RALLY_SWEEP_BATCH", 500, 1, 100000);
     char batch_s[32];

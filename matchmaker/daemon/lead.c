@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "mm_metrics.h"
 
 enum { LEAD };
 
@@ -62,6 +63,7 @@ bool lead_holds(struct arena *a, enum lead_kind kind, const char *name)
     if (led[nled] == NULL)
         abort();
     log_info("leading %s %s", kind_name[kind], name);
+    mm_metrics_lead(kind_name[kind]);
     nled++;
     return true;
 }

@@ -31,6 +31,8 @@
 #include "lead.h"
 #include "log.h"
 #include "matcher.h"
+#include "metrics_http.h"
+#include "mm_metrics.h"
 #include "outbox.h"
 #include "placement.h"
 #include "sns.h"
@@ -82,6 +84,8 @@ int main(void)
 {
     log_init("matchmaker");
     cfg_load("matchmaker");
+    if (metrics_daemon_start("matchmaker") < 0)
+        return 1;
     const char *key_path = cfg_env_str("RALLY_SNS_SIGNING_KEY", NULL);
     const char *cert_url = cfg_env_str("RALLY_SNS_SIGNING_CERT_URL", NULL);
     if (key_path == NULL || cert_url == NULL) {
@@ -116,6 +120,7 @@ int main(void)
      * prepares them all. */
     if (outbox_init(&opts) < 0)
         return 1;
+    mm_metrics_init();
     lead_init();
     hosting_init();
     tick_init();

@@ -252,6 +252,7 @@ static void on_match(void *ctx, const struct fm_match *m, const size_t *idx)
     if (!f->failed && (tick_publish(t, &e) < 0 || (succeeded && tick_publish(t, &done) < 0)))
         f->failed = 1;
     f->matches++;
+    mm_metrics_match(t->a, &t->tally, m, (double)util_now_ms() / 1000.0);
 }
 
 /* A backfill ticket's players as the engine's base for it: one ticket
@@ -338,6 +339,7 @@ static int form_matches(struct tick *t)
     }
     struct fm_rule_metrics *metrics = arena_alloc(t->a, (t->rs->nrules + 1) * sizeof(*metrics));
     struct formed f = {.t = t, .metrics = metrics};
+    t->tally.rules = metrics;
     struct fm_build_opts opts = {.now = (double)t->now_ms / 1000.0,
                                  .additional_player_count = t->conf.additional_player_count};
     /* Backfills fill their game session's empty seats. */
@@ -545,6 +547,7 @@ static int tick_configuration(struct tick *t)
         return -1;
     }
     tick_push(t);
+    mm_metrics_commit(t->name, t->rs, &t->tally);
     if (matches > 0)
         log_info("%s: %d match(es)", t->name, matches);
     return matches;

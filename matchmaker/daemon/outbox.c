@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "db.h"
 #include "log.h"
+#include "mm_metrics.h"
 #include "sns.h"
 #include "util.h"
 
@@ -237,11 +238,13 @@ static void record(struct deliverer *d, struct arena *a, int count)
     for (int i = 0; i < count; i++) {
         const struct flight *f = &d->flights[i];
         if (f->error == NULL) {
+            mm_metrics_delivery(MM_DELIVERED);
             ids[done] = f->id;
             subs[done++] = f->sub;
             continue;
         }
         bool dead = f->permanent || f->attempts >= options.max_attempts;
+        mm_metrics_delivery(dead ? MM_DEAD_LETTER : MM_RETRY);
         log_warn("delivery of %s to %s failed (attempt %d): %s%s", f->id, f->endpoint, f->attempts,
                  f->error, dead ? "; moved to events.dead_letters" : "");
         const char *fp[] = {f->id, f->sub, "true", f->error};

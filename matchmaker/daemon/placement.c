@@ -409,6 +409,7 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
     e.ip_address = db_get(r, row, 8);
     e.dns_name = db_get(r, row, 9);
     e.port = (int)strtol(db_get(r, row, 10), NULL, 10);
+    mm_metrics_placement(t->a, &t->tally, MM_PLACED, m->elapsed);
     return tick_publish(t, &e) == 0 ? 1 : -1;
 }
 
@@ -416,6 +417,7 @@ static int complete(struct tick *t, const struct placing *m, PGresult *r, int ro
 static int fail(struct tick *t, const struct placing *m, const char *queue)
 {
     log_warn("match %s failed: game session queue %s does not exist", m->match_id, queue);
+    mm_metrics_placement(t->a, &t->tally, MM_PLACEMENT_FAILED, m->elapsed);
     return fail_tickets(t, m, m->ids,
                         arena_sprintf(t->a, "Game session queue %s is not accessible.", queue));
 }
@@ -428,6 +430,7 @@ static int requeue(struct tick *t, const struct placing *m, int timeout)
     if (r == NULL)
         return -1;
     log_info("match %s: not placed within %d s; its tickets search again", m->match_id, timeout);
+    mm_metrics_placement(t->a, &t->tally, MM_PLACEMENT_TIMED_OUT, m->elapsed);
     return tick_publish_each(t, r, FM_EV_SEARCHING);
 }
 

@@ -51,6 +51,8 @@ int tick_publish(struct tick *t, const struct fm_event *e)
     json_decref(j);
     if (text == NULL)
         return -1;
+    if ((int)e->type < MM_EVENT_TYPES)
+        t->tally.events[e->type]++;
     append(t->a, &t->queued, &t->nqueued, &t->queued_cap, arena_strdup(t->a, text));
     free(text);
     return t->nqueued >= FLUSH_AT ? tick_flush(t) : 0;

@@ -16,6 +16,7 @@
 #include "arena.h"
 #include "config.h"
 #include "events.h"
+#include "mm_metrics.h"
 #include "ruleset.h"
 
 /* The columns tick_row_tickets reads: (ticket_id, players, created ms). */
@@ -33,6 +34,7 @@ struct tick {
     size_t nqueued, queued_cap;
     const char **changed; /* tickets the tick's events changed, for tick_push */
     size_t nchanged, changed_cap;
+    struct mm_tally tally; /* recorded once the tick commits */
 };
 
 /* Registers the statements of the tick's events and of push

@@ -74,21 +74,34 @@ static double step_value(const struct fm_expansion *x, double age, double base)
     return v;
 }
 
+/* The age expansions go by: expansionAgeSelection runs the clock from the
+ * newest ticket of the potential match (default) or from its oldest. */
+static double expansion_age(const struct fm_match *m, double now)
+{
+    if (m->n == 0)
+        return 0;
+    double pick = m->tickets[0]->created;
+    for (int i = 1; i < m->n; i++) {
+        double c = m->tickets[i]->created;
+        if (m->rs->expansion_age_oldest ? c < pick : c > pick)
+            pick = c;
+    }
+    return now - pick;
+}
+
+int fm_match_expansions_in_force(const struct fm_match *m, double now)
+{
+    double age = expansion_age(m, now);
+    int n = 0;
+    for (size_t i = 0; i < m->rs->nexpansions; i++)
+        n += m->rs->expansions[i].nsteps > 0 && m->rs->expansions[i].steps[0].wait_seconds <= age;
+    return n;
+}
+
 void fm_match_expand(struct fm_match *m, double now)
 {
     const struct fm_ruleset *rs = m->rs;
-    /* expansionAgeSelection: the clock runs from the newest ticket of the
-     * potential match (default) or from its oldest. */
-    double age = 0;
-    if (m->n > 0) {
-        double pick = m->tickets[0]->created;
-        for (int i = 1; i < m->n; i++) {
-            double c = m->tickets[i]->created;
-            if (rs->expansion_age_oldest ? c < pick : c > pick)
-                pick = c;
-        }
-        age = now - pick;
-    }
+    double age = expansion_age(m, now);
     for (size_t r = 0; r < rs->nrules; r++)
         memcpy(&m->props[r * FM_NPROPS], rs->rules[r].prop, sizeof(rs->rules[r].prop));
     for (size_t t = 0; t < rs->nteams; t++) {

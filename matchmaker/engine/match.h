@@ -67,5 +67,7 @@ void fm_match_pop(struct fm_match *m);
 /* Recomputes props/team_min/team_max for the tickets now in the match at
  * time `now`, per the rule set's expansions and expansionAgeSelection. */
 void fm_match_expand(struct fm_match *m, double now);
+/* How many of the rule set's expansions have a step in force for m at `now`. */
+int fm_match_expansions_in_force(const struct fm_match *m, double now);
 
 #endif

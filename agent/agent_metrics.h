@@ -1,0 +1,24 @@
+/*
+ * The agent's metrics (common/metrics.h): its launches, exits, kills and
+ * quick exits (a crash loop's mark), slots crash-looping now, and each
+ * game-server process's CPU, memory and uptime from /proc: the process
+ * level metrics GameLift sends to CloudWatch.
+ *
+ * The main loop hands the slot table over after each round
+ * (agent_metrics_update); a scrape, answered on libmicrohttpd's thread,
+ * reads that copy under a lock and never the live table.
+ */
+#ifndef RALLY_AGENT_METRICS_H
+#define RALLY_AGENT_METRICS_H
+
+#include "slots.h"
+
+/* Declares the families and starts the endpoint at addr (metrics_http.h;
+ * NULL: no endpoint). 0, or -1 (logged). */
+int agent_metrics_start(const char *addr, const char *fleet, const char *location);
+
+void agent_metrics_update(const struct slots *t);
+
+void agent_metrics_stop(void);
+
+#endif
