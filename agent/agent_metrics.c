@@ -33,7 +33,7 @@ static unsigned last_launches, last_exits, last_kills, last_quick;
 static void process_labels(char *buf, size_t size, const struct seen *p)
 {
     metrics_labels(buf, size, "fleet", fleet, "location", location, "process_id", p->process_id,
-                   "launch_path", p->launch_path, NULL);
+                   "launch_path", p->launch_path, METRIC_END);
 }
 
 /* Each running process's CPU, memory and uptime, read from /proc now. */
@@ -42,7 +42,7 @@ static void collect(struct metrics_text *out, void *arg)
     (void)arg;
     pthread_mutex_lock(&lock);
     char labels[640];
-    metrics_labels(labels, sizeof(labels), "fleet", fleet, "location", location, NULL);
+    metrics_labels(labels, sizeof(labels), "fleet", fleet, "location", location, METRIC_END);
     metrics_write_family(out, "rally_agent_crash_looping_slots", METRIC_GAUGE,
                          "Slots whose process exited quickly at least 3 times in a row.");
     metrics_write_sample(out, "rally_agent_crash_looping_slots", labels, crash_looping);
@@ -83,6 +83,12 @@ static void collect(struct metrics_text *out, void *arg)
     pthread_mutex_unlock(&lock);
 }
 
+static struct metric *counter(const char *name, const char *help)
+{
+    return metric_series(metric_family(name, METRIC_COUNTER, help), "fleet", fleet, "location",
+                         location, METRIC_END);
+}
+
 int agent_metrics_start(const char *addr, const char *fleet_id, const char *loc)
 {
     if (metrics_setup(1) < 0)
@@ -91,19 +97,14 @@ int agent_metrics_start(const char *addr, const char *fleet_id, const char *loc)
         return 0;
     snprintf(fleet, sizeof(fleet), "%s", fleet_id);
     snprintf(location, sizeof(location), "%s", loc);
-    struct metric_family *f;
-#define COUNTER(var, name, help)                                                                   \
-    f = metric_family(name, METRIC_COUNTER, help);                                                 \
-    var = metric_series(f, "fleet", fleet, "location", location, NULL)
-    COUNTER(launches, "rally_agent_launches_total", "Game-server processes launched.");
-    COUNTER(exits, "rally_agent_exits_total", "Game-server processes that ended.");
-    COUNTER(kills, "rally_agent_kills_total",
-            "Game-server processes the agent ended (no ProcessReady in time, or rally ended "
-            "them).");
-    COUNTER(quick_exits, "rally_agent_quick_exits_total",
-            "Processes that ended within 10 s of launch without ProcessReady: their relaunch "
-            "backs off.");
-#undef COUNTER
+    launches = counter("rally_agent_launches_total", "Game-server processes launched.");
+    exits = counter("rally_agent_exits_total", "Game-server processes that ended.");
+    kills = counter("rally_agent_kills_total",
+                    "Game-server processes the agent ended (no ProcessReady in time, or rally "
+                    "ended them).");
+    quick_exits = counter("rally_agent_quick_exits_total",
+                          "Processes that ended within 10 s of launch without ProcessReady: their "
+                          "relaunch backs off.");
     metrics_add_collector(collect, NULL);
     return metrics_http_start(addr);
 }

@@ -25,16 +25,16 @@ void db_declare_metrics(void)
     struct metric_family *connects = metric_family(
         "rally_db_connects_total", METRIC_COUNTER,
         "Connections to PostgreSQL attempted, by result (a reconnect after a restart is one).");
-    m_connects = metric_series(connects, "result", "ok", NULL);
-    m_connect_failures = metric_series(connects, "result", "failed", NULL);
+    m_connects = metric_series(connects, "result", "ok", METRIC_END);
+    m_connect_failures = metric_series(connects, "result", "failed", METRIC_END);
     m_losses = metric_counter("rally_db_connection_losses_total",
                               "Connections to PostgreSQL found broken under a statement.");
     struct metric_family *errors =
         metric_family("rally_db_errors_total", METRIC_COUNTER,
                       "Statements that failed, by kind: unavailable (answered 503) or statement "
                       "(an error of the statement itself).");
-    m_unavailable = metric_series(errors, "kind", "unavailable", NULL);
-    m_errors = metric_series(errors, "kind", "statement", NULL);
+    m_unavailable = metric_series(errors, "kind", "unavailable", METRIC_END);
+    m_errors = metric_series(errors, "kind", "statement", METRIC_END);
 }
 static _Thread_local bool in_transaction; /* between db_begin and db_commit/db_rollback */
 static _Thread_local bool doomed;         /* the server said FATAL between statements */

@@ -64,8 +64,12 @@ void metric_family_sparse(struct metric_family *f);
  * counter of seconds kept in microseconds. Default 1. */
 void metric_family_scale(struct metric_family *f, double scale);
 
-/* The series of f with the given labels: name, value pairs ended by NULL
- * (values escaped here). The same labels give the same series. */
+/* Ends the name, value pairs of metric_series and metrics_labels: a null
+ * pointer of the arguments' type (a bare NULL may be an int). */
+#define METRIC_END ((const char *)0)
+
+/* The series of f with the given labels: name, value pairs ended by
+ * METRIC_END (values escaped here). The same labels give the same series. */
 struct metric *metric_series(struct metric_family *f, ...) __attribute__((sentinel));
 /* A family of one series without labels. */
 struct metric *metric_counter(const char *name, const char *help);
@@ -93,7 +97,7 @@ void metrics_write_family(struct metrics_text *out, const char *name, enum metri
                           const char *help);
 void metrics_write_sample(struct metrics_text *out, const char *name, const char *labels,
                           double value);
-/* Renders name, value pairs (ended by NULL) as label text into buf:
+/* Renders name, value pairs (ended by METRIC_END) as label text into buf:
  * `a="x",b="y"`, escaped. Cut values end the text where they are cut. */
 void metrics_labels(char *buf, size_t size, ...) __attribute__((sentinel));
 

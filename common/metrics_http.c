@@ -96,7 +96,7 @@ static int listen_unix(const char *path)
         log_error("metrics: socket path too long: %s", path);
         return -1;
     }
-    strcpy(sa.sun_path, path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;

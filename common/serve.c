@@ -311,16 +311,17 @@ static void declare_metrics(const struct service *svc)
             snprintf(code, sizeof(code), "%d", c < NCODES ? counted_codes[c] : 0);
             route_metrics[r].status[c] =
                 metric_series(requests, "route", name, "method", method, "dialect", dialect, "code",
-                              c < NCODES ? code : other_codes[c - NCODES], NULL);
+                              c < NCODES ? code : other_codes[c - NCODES], METRIC_END);
         }
-        route_metrics[r].latency = metric_series(latency, "route", name, "method", method, NULL);
+        route_metrics[r].latency =
+            metric_series(latency, "route", name, "method", method, METRIC_END);
     }
     struct metric_family *tokens =
         metric_family("rally_token_verifications_total", METRIC_COUNTER,
                       "Bearer tokens checked on routes that take one, by result.");
     static const char *const results[] = {"ok", "missing", "invalid", "expired", "forbidden"};
     for (int i = 0; i < 5; i++)
-        token_results[i] = metric_series(tokens, "result", results[i], NULL);
+        token_results[i] = metric_series(tokens, "result", results[i], METRIC_END);
     worker_restarts = metric_counter("rally_worker_restarts_total",
                                      "Workers that ended unexpectedly and were started again.");
     struct metric *workers = metric_gauge("rally_workers", "Worker processes of the function.");

@@ -129,7 +129,7 @@ static void write_rows(struct metrics_text *out, PGresult *r)
             v[k] = db_get(r, i, k + 1) != NULL ? db_get(r, i, k + 1) : "";
         /* Label names end at the first NULL: the rest are not passed. */
         metrics_labels(labels, sizeof(labels), families[f].labels[0], v[0], families[f].labels[1],
-                       v[1], families[f].labels[2], v[2], NULL);
+                       v[1], families[f].labels[2], v[2], METRIC_END);
         metrics_write_sample(out, families[f].name, labels, strtod(db_get(r, i, 4), NULL));
     }
 }

@@ -43,9 +43,9 @@ void mm_metrics_init(void)
         metric_family("rally_events_deliveries_total", METRIC_COUNTER,
                       "Event delivery attempts to subscribers, by result: delivered, retry (to "
                       "be attempted again) or dead_letter (given up).");
-    deliveries[MM_DELIVERED] = metric_series(d, "result", "delivered", NULL);
-    deliveries[MM_RETRY] = metric_series(d, "result", "retry", NULL);
-    deliveries[MM_DEAD_LETTER] = metric_series(d, "result", "dead_letter", NULL);
+    deliveries[MM_DELIVERED] = metric_series(d, "result", "delivered", METRIC_END);
+    deliveries[MM_RETRY] = metric_series(d, "result", "retry", METRIC_END);
+    deliveries[MM_DEAD_LETTER] = metric_series(d, "result", "dead_letter", METRIC_END);
 }
 
 static void push(struct arena *a, double **list, size_t *n, size_t *cap, double v)
@@ -89,37 +89,38 @@ void mm_metrics_commit(const char *configuration, const struct fm_ruleset *rs,
     for (int e = 0; e < MM_EVENT_TYPES; e++)
         if (t->events[e] > 0)
             metric_add(metric_series(events, "configuration", c, "type",
-                                     fm_event_type_name((enum fm_event_type)e), NULL),
+                                     fm_event_type_name((enum fm_event_type)e), METRIC_END),
                        t->events[e]);
-    metric_add(metric_series(matches, "configuration", c, NULL), t->matches);
+    metric_add(metric_series(matches, "configuration", c, METRIC_END), t->matches);
     if (t->expansions > 0)
-        metric_add(metric_series(expansions, "configuration", c, NULL), t->expansions);
-    struct metric *h = metric_series(to_match, "configuration", c, NULL);
+        metric_add(metric_series(expansions, "configuration", c, METRIC_END), t->expansions);
+    struct metric *h = metric_series(to_match, "configuration", c, METRIC_END);
     for (size_t i = 0; i < t->nto_match; i++)
         metric_observe(h, t->to_match[i]);
-    h = t->nto_place > 0 ? metric_series(to_place, "configuration", c, NULL) : NULL;
+    h = t->nto_place > 0 ? metric_series(to_place, "configuration", c, METRIC_END) : NULL;
     for (size_t i = 0; i < t->nto_place; i++)
         metric_observe(h, t->to_place[i]);
     static const char *const results[] = {"placed", "timed_out", "failed"};
     for (int r = 0; r < 3; r++)
         if (t->placements[r] > 0)
-            metric_add(metric_series(placements, "configuration", c, "result", results[r], NULL),
-                       t->placements[r]);
+            metric_add(
+                metric_series(placements, "configuration", c, "result", results[r], METRIC_END),
+                t->placements[r]);
     for (size_t i = 0; t->rules != NULL && rs != NULL && i < rs->nrules; i++) {
         if (t->rules[i].passed > 0)
             metric_add(metric_series(rules, "configuration", c, "rule", rs->rules[i].name, "result",
-                                     "pass", NULL),
+                                     "pass", METRIC_END),
                        t->rules[i].passed);
         if (t->rules[i].failed > 0)
             metric_add(metric_series(rules, "configuration", c, "rule", rs->rules[i].name, "result",
-                                     "fail", NULL),
+                                     "fail", METRIC_END),
                        t->rules[i].failed);
     }
 }
 
 void mm_metrics_lead(const char *kind)
 {
-    metric_inc(metric_series(leads, "kind", kind, NULL));
+    metric_inc(metric_series(leads, "kind", kind, METRIC_END));
 }
 
 void mm_metrics_delivery(enum mm_delivery d)

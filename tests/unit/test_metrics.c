@@ -33,7 +33,7 @@ START_TEST(test_counter_with_escaped_labels)
 {
     ck_assert_int_eq(metrics_init(1), 0);
     struct metric_family *f = metric_family("rally_things_total", METRIC_COUNTER, "Things.\\done");
-    struct metric *m = metric_series(f, "name", "a\"b\\c\nd", "kind", "x", NULL);
+    struct metric *m = metric_series(f, "name", "a\"b\\c\nd", "kind", "x", METRIC_END);
     metric_add(m, 41);
     metric_inc(m);
     char *text = render();
@@ -48,9 +48,9 @@ START_TEST(test_same_labels_same_series)
 {
     ck_assert_int_eq(metrics_init(1), 0);
     struct metric_family *f = metric_family("rally_x_total", METRIC_COUNTER, "X.");
-    struct metric *a = metric_series(f, "k", "v", NULL);
-    ck_assert_ptr_eq(a, metric_series(f, "k", "v", NULL));
-    ck_assert_ptr_ne(a, metric_series(f, "k", "w", NULL));
+    struct metric *a = metric_series(f, "k", "v", METRIC_END);
+    ck_assert_ptr_eq(a, metric_series(f, "k", "v", METRIC_END));
+    ck_assert_ptr_ne(a, metric_series(f, "k", "w", METRIC_END));
     /* The family too, declared again by name. */
     ck_assert_ptr_eq(f, metric_family("rally_x_total", METRIC_COUNTER, "X again."));
 }
@@ -74,8 +74,8 @@ START_TEST(test_sparse_leaves_out_zeros)
     ck_assert_int_eq(metrics_init(1), 0);
     struct metric_family *f = metric_family("rally_req_total", METRIC_COUNTER, "Requests.");
     metric_family_sparse(f);
-    struct metric *hit = metric_series(f, "code", "200", NULL);
-    metric_series(f, "code", "500", NULL);
+    struct metric *hit = metric_series(f, "code", "200", METRIC_END);
+    metric_series(f, "code", "500", METRIC_END);
     char *text = render();
     ck_assert_ptr_null(strstr(text, "rally_req_total")); /* no sample, no HELP either */
     free(text);
@@ -92,7 +92,7 @@ START_TEST(test_histogram_is_cumulative)
     ck_assert_int_eq(metrics_init(1), 0);
     static const double bounds[] = {0.1, 1};
     struct metric_family *f = metric_histogram("rally_wait_seconds", "Waits.", bounds, 2);
-    struct metric *h = metric_series(f, "q", "a", NULL);
+    struct metric *h = metric_series(f, "q", "a", METRIC_END);
     metric_observe(h, 0.05);
     metric_observe(h, 0.1); /* on a bound: in it (le) */
     metric_observe(h, 0.5);
@@ -113,7 +113,7 @@ START_TEST(test_scale)
     ck_assert_int_eq(metrics_init(1), 0);
     struct metric_family *f = metric_family("rally_busy_seconds_total", METRIC_COUNTER, "Busy.");
     metric_family_scale(f, 1e6);
-    metric_add(metric_series(f, NULL), 2500000);
+    metric_add(metric_series(f, METRIC_END), 2500000);
     char *text = render();
     assert_line(text, "rally_busy_seconds_total 2.5");
     free(text);
@@ -165,9 +165,9 @@ END_TEST
 START_TEST(test_labels_helper_cuts_whole)
 {
     char buf[16];
-    metrics_labels(buf, sizeof(buf), "a", "1", "b", "22", NULL);
+    metrics_labels(buf, sizeof(buf), "a", "1", "b", "22", METRIC_END);
     ck_assert_str_eq(buf, "a=\"1\",b=\"22\"");
-    metrics_labels(buf, sizeof(buf), "a", "0123456789abcdef", NULL);
+    metrics_labels(buf, sizeof(buf), "a", "0123456789abcdef", METRIC_END);
     ck_assert_uint_lt(strlen(buf), sizeof(buf));
 }
 END_TEST
