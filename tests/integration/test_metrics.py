@@ -153,14 +153,22 @@ class Prometheus(unittest.TestCase):
         self.assertTrue(ok, "%s stayed %s" % (query, seen[-3:]))
         return seen[-1]
 
+    def scraped_since(self, t0, *services):
+        """Waits until Prometheus has scraped each service after t0: what
+        it answers then is the process's own count, not a sample of an
+        earlier run of the stack still within its lookback."""
+        q = 'min(timestamp(up{service=~"%s"}))' % "|".join(services)
+        self.wait_for(q, lambda v: v > t0)
+
     def test_every_target_is_up(self):
         def all_up():
             with urllib.request.urlopen(PROMETHEUS + "/api/v1/targets", timeout=10) as r:
                 targets = json.load(r)["data"]["activeTargets"]
             self.states = {t["labels"]["service"]: (t["health"], t["lastError"]) for t in targets}
-            return all(h == "up" for h, _ in self.states.values())
-        self.assertTrue(wait_until(all_up, 30, 0.5), self.states)
-        self.assertEqual(set(self.states), set(FUNCTIONS + DAEMONS))
+            return (set(self.states) == set(FUNCTIONS + DAEMONS) and
+                    all(h == "up" for h, _ in self.states.values()))
+        self.states = {}
+        self.assertTrue(wait_until(all_up, 40, 0.5), self.states)
 
     def test_tickets_started_move_the_counters_by_n(self):
         # A configuration of its own, whose tickets never match (no latency
@@ -173,16 +181,18 @@ class Prometheus(unittest.TestCase):
                      'type="MatchmakingSearching"}) or vector(0)' % conf)
         started = ('sum(rally_http_requests_total{service="request-matchmaking",route="start",'
                    'code="201"})')
-        time.sleep(6)  # a scrape after any earlier test's requests
+        self.scraped_since(time.time(), "matchmaker", "request-matchmaking")
         before = {q: scalar(q) for q in (searching, started)}
         n = 5
         slow = {"us-east-1": 5000, "eu-west-1": 5000}
         for _ in range(n):
-            r = start_ticket(guest()["auth_token"], latency=slow, configuration=conf)
+            tok = guest()["auth_token"]
+            r = start_ticket(tok, latency=slow, configuration=conf)
             self.assertEqual(r.status, 201, r)
+            self.addCleanup(request, "DELETE", "/v1/matchmaking/" + r.json["TicketId"], token=tok)
         self.wait_for(started, lambda v: v - before[started] >= n)
         self.wait_for(searching, lambda v: v - before[searching] >= n)
-        time.sleep(6)  # another scrape or two: no more than n either
+        self.scraped_since(time.time(), "matchmaker", "request-matchmaking")
         self.assertEqual(scalar(searching) - before[searching], n)
         # Only this test starts tickets meanwhile.
         self.assertEqual(scalar(started) - before[started], n)
@@ -190,7 +200,8 @@ class Prometheus(unittest.TestCase):
     def test_state_gauges_follow_the_database(self):
         conf = "SampleFlexMatchConfiguration"
         q = 'sum(rally_matchmaking_tickets{configuration="%s",status="CANCELLED"})' % conf
-        before = self.wait_for(q, lambda v: True)
+        self.scraped_since(time.time(), "state-metrics")
+        before = scalar(q)
         g = guest()
         r = start_ticket(g["auth_token"], latency={"us-east-1": 5000, "eu-west-1": 5000})
         self.assertEqual(r.status, 201, r)
