@@ -236,9 +236,11 @@ static void free_hook(void *p)
     free(p);
 }
 
-/* The built-in route nginx sends /metrics/NAME to (RALLY_ROUTE _metrics):
- * the function's metrics, every worker's summed, for the scrape token. */
-static void serve_scrape(struct http_req *req, struct http_resp *resp)
+/* The built-in routes of every function: _metrics, which nginx sends
+ * /metrics/NAME to (the function's metrics, every worker's summed), and
+ * _scrape_auth, nginx's auth_request check in front of the exporters it
+ * proxies (204 or 401); both for the scrape token only. */
+static void serve_scrape(struct http_req *req, struct http_resp *resp, bool check_only)
 {
     if (!metrics_enabled()) {
         http_error(req, resp, 404, "metrics_off", "metrics are off (RALLY_METRICS=off)");
@@ -253,6 +255,10 @@ static void serve_scrape(struct http_req *req, struct http_resp *resp)
         http_add_header(resp, "WWW-Authenticate", "Bearer realm=\"rally metrics\"");
         http_error(req, resp, 401, "unauthorized",
                    "a scrape takes the scrape token (RALLY_METRICS_TOKEN_FILE) as a bearer token");
+        return;
+    }
+    if (check_only) {
+        http_reply(req, resp, 204, NULL);
         return;
     }
     size_t len = 0;
@@ -355,9 +361,10 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     if (path_id != NULL)
         req.path_id = path_id; /* nginx already decoded the URI it matched */
 
-    bool scrape = route_name != NULL && strcmp(route_name, "_metrics") == 0;
+    bool check_only = route_name != NULL && strcmp(route_name, "_scrape_auth") == 0;
+    bool scrape = check_only || (route_name != NULL && strcmp(route_name, "_metrics") == 0);
     if (scrape)
-        serve_scrape(&req, &resp);
+        serve_scrape(&req, &resp, check_only);
     else if (read_body(svc, fr, &req, &resp) == 0)
         serve_dispatch(svc, &req, &resp, route_name);
     if (resp.body == NULL && resp.text == NULL && resp.status >= 400)

@@ -80,6 +80,14 @@ http {
         include $TOP/nginx/push.conf;
     }
 
+    # nginx's own counters for prometheus-nginx-exporter, on a socket beside
+    # the functions' (closed to other local users as theirs are).
+    server {
+        listen unix:$RT/sock/nginx-status.sock;
+        location = /stub_status { stub_status; }
+        location / { return 404; }
+    }
+
     server {
         listen 127.0.0.1:$PORT;
         root $RT/www;

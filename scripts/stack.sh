@@ -84,6 +84,7 @@ pg_secrets() {
     (umask 077
      [ -s "$RUN/secrets/pg-postgres" ] || openssl rand -hex 24 >"$RUN/secrets/pg-postgres"
      [ -s "$RUN/secrets/pg-rally" ] || openssl rand -hex 24 >"$RUN/secrets/pg-rally"
+     [ -s "$RUN/secrets/pg-monitor" ] || openssl rand -hex 24 >"$RUN/secrets/pg-monitor"
      printf '*:*:*:postgres:%s\n*:*:*:rally:%s\n' "$(cat "$RUN/secrets/pg-postgres")" \
          "$(cat "$RUN/secrets/pg-rally")" >"$RUN/pgpass")
 }
@@ -146,8 +147,17 @@ start_pg() {
         psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE ROLE rally LOGIN" >/dev/null
         psql -h "$RT/pg" -U postgres -d postgres -qc "CREATE DATABASE rally OWNER rally" >/dev/null
     fi
+    # prometheus-postgres-exporter's role: PostgreSQL's statistics (pg_monitor), no data.
+    psql -h "$RT/pg" -U postgres -d postgres -qX >/dev/null <<'SQL'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rally_monitor') THEN
+        CREATE ROLE rally_monitor LOGIN IN ROLE pg_monitor;
+    END IF;
+END $$;
+SQL
     # Every start: the rally role's password is the one in DIR/pgpass.
     set_password rally "$RUN/secrets/pg-rally"
+    set_password rally_monitor "$RUN/secrets/pg-monitor"
 }
 
 # ROLE's password from FILE. psql reads the file itself (\set with a
@@ -370,19 +380,55 @@ do_start() {
     echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
 }
 
-# Every process that has metrics, as nginx routes them (/metrics/NAME):
-# the functions, the daemons, and an agent per location.
+# The processes with metrics on every stack, as nginx routes them
+# (/metrics/NAME): the functions, the daemons, and nginx's exporter.
 metrics_targets() {
     functions_list
-    echo matchmaker gateway sweeper | tr ' ' '\n'
+    echo matchmaker gateway sweeper nginx | tr ' ' '\n'
+}
+
+# Prometheus's file of the stack's agents (file_sd: a file dropped beside
+# it adds agents without a restart, as a new game-server host would).
+agent_targets() {
+    local list="" t
     if [ "${RALLY_GAMESERVERS:-1}" != 0 ]; then
-        echo agent-us-east-1 agent-eu-west-1 agent-realtime | tr ' ' '\n'
+        for t in agent-us-east-1 agent-eu-west-1 agent-realtime; do
+            list="$list${list:+,}{\"targets\": [\"127.0.0.1:$PORT\"], \"labels\": {\"service\": \"$t\", \"__metrics_path__\": \"/metrics/$t\"}}"
+        done
+    fi
+    echo "[$list]"
+}
+
+# PostgreSQL and nginx through Debian's exporters. postgres-exporter logs in
+# as rally_monitor (pg_monitor) and answers on 127.0.0.1 only to the scrape
+# token (basic auth: its web configuration holds the token's bcrypt hash);
+# nginx-exporter reads nginx's stub_status socket and answers on a socket of
+# its own in the functions' directory, which nginx passes /metrics/nginx to
+# behind the token.
+start_exporters() {
+    if command -v prometheus-postgres-exporter >/dev/null; then
+        local hash
+        hash=$(python3 -W ignore -c 'import crypt, sys
+print(crypt.crypt(sys.stdin.read().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' \
+            <"$RUN/secrets/metrics-token")
+        (umask 077; printf 'basic_auth_users:\n  prometheus: %s\n' "$hash" >"$RUN/prometheus/exporter-web.yml")
+        DATA_SOURCE_URI="/rally?host=$RT/pg&sslmode=disable" DATA_SOURCE_USER=rally_monitor \
+            DATA_SOURCE_PASS_FILE="$RUN/secrets/pg-monitor" start_supervised postgres-exporter \
+            prometheus-postgres-exporter --web.listen-address="127.0.0.1:$((PROM_PORT + 1))" \
+            --web.config.file="$RUN/prometheus/exporter-web.yml" --log.level=warn
+    fi
+    if command -v prometheus-nginx-exporter >/dev/null; then
+        # 0770: nginx's workers come in through the directory's group.
+        start_supervised nginx-exporter sh -c 'umask 007; exec "$@"' sh prometheus-nginx-exporter \
+            -nginx.scrape-uri "unix:$RT/sock/nginx-status.sock:/stub_status" \
+            -web.listen-address "unix:$RT/sock/nginx-exporter.sock"
     fi
 }
 
-# Debian's Prometheus scraping the stack through nginx every 5 s, on
-# 127.0.0.1:$PROM_PORT, with the alert rules of config/prometheus/.
-# RALLY_PROMETHEUS=0: none (nor when the package is missing).
+# Debian's Prometheus scraping the stack every 5 s on 127.0.0.1:$PROM_PORT:
+# rally's processes and nginx's exporter through nginx (/metrics/NAME),
+# PostgreSQL's exporter directly. RALLY_PROMETHEUS=0: none (nor when the
+# package is missing).
 start_prometheus() {
     [ "${RALLY_PROMETHEUS:-1}" = 0 ] && return 0
     if ! command -v prometheus >/dev/null; then
@@ -390,13 +436,23 @@ start_prometheus() {
         return 0
     fi
     mkdir -p "$RUN/prometheus/data"
+    start_exporters
     {
         cat <<YML
 # Written by scripts/stack.sh for the stack in $RUN.
 global:
   scrape_interval: 5s
   evaluation_interval: 5s
+rule_files:
+  - $TOP/config/prometheus/alerts.yml
 scrape_configs:
+  - job_name: postgres
+    basic_auth:
+      username: prometheus
+      password_file: $RUN/secrets/metrics-token
+    static_configs:
+      - targets: ["127.0.0.1:$((PROM_PORT + 1))"]
+        labels: {service: "postgres"}
   - job_name: rally
     authorization:
       type: Bearer
@@ -408,7 +464,18 @@ YML
             printf '      - targets: ["127.0.0.1:%s"]\n        labels: {service: "%s", __metrics_path__: "/metrics/%s"}\n' \
                 "$PORT" "$t" "$t"
         done
+        cat <<YML
+  - job_name: agents
+    authorization:
+      type: Bearer
+      credentials_file: $RUN/secrets/metrics-token
+    file_sd_configs:
+      - files: ["$RUN/prometheus/targets/*.json"]
+        refresh_interval: 30s
+YML
     } >"$RUN/prometheus/prometheus.yml"
+    mkdir -p "$RUN/prometheus/targets"
+    agent_targets >"$RUN/prometheus/targets/agents.json"
     start_supervised prometheus prometheus --config.file="$RUN/prometheus/prometheus.yml" \
         --storage.tsdb.path="$RUN/prometheus/data" --storage.tsdb.retention.time=7d \
         --web.listen-address="127.0.0.1:$PROM_PORT"

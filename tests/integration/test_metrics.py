@@ -165,10 +165,12 @@ class Prometheus(unittest.TestCase):
             with urllib.request.urlopen(PROMETHEUS + "/api/v1/targets", timeout=10) as r:
                 targets = json.load(r)["data"]["activeTargets"]
             self.states = {t["labels"]["service"]: (t["health"], t["lastError"]) for t in targets}
-            return (set(self.states) == set(FUNCTIONS + DAEMONS) and
+            return (set(self.states) == set(FUNCTIONS + DAEMONS + ["nginx", "postgres"]) and
                     all(h == "up" for h, _ in self.states.values()))
         self.states = {}
         self.assertTrue(wait_until(all_up, 40, 0.5), self.states)
+        self.assertEqual(scalar("pg_up"), 1)
+        self.assertEqual(scalar("nginx_up"), 1)
 
     def test_tickets_started_move_the_counters_by_n(self):
         # A configuration of its own, whose tickets never match (no latency
