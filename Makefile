@@ -3,7 +3,7 @@
 #   make            build everything into build/ (SANITIZE=1: ASan+UBSan into build-san/)
 #   make run        start the local stack on 127.0.0.1:$(RALLY_HTTP_PORT) (default 8080)
 #   make stop       stop it
-#   make test       unit + integration tests under ASan+UBSan
+#   make test       alert rules (promtool), unit + integration tests under ASan+UBSan
 #   make fuzz       a seeded, bounded fuzz run over every route, under ASan+UBSan
 #   make bench      throughput and latency ratios against a hello-world function
 #   make lint       cppcheck + clang-tidy;  make format / format-check: clang-format
@@ -295,10 +295,15 @@ stop:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-test: deps
+test: deps alerts-check
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@$(MAKE) --no-print-directory SANITIZE=1 unit
 	@BUILD=build-san scripts/integration.sh
+
+# The alert rules: promtool's syntax check, then its unit cases.
+alerts-check:
+	@promtool check rules config/prometheus/alerts.yml
+	@cd config/prometheus && promtool test rules alerts_test.yml
 
 # tests/integration/fuzz.py on a stack like the integration tests' (and the
 # same log scan): RALLY_FUZZ_SEED (9), RALLY_FUZZ_COUNT (20000).
@@ -347,4 +352,4 @@ install: $(SDK_TARGETS)
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps run demo stop unit test fuzz bench compose-check format format-check lint install clean
+.PHONY: all deps run demo stop unit test alerts-check fuzz bench compose-check format format-check lint install clean
