@@ -378,6 +378,9 @@ do_start() {
     start_agents
     start_prometheus
     echo "rally: running on http://127.0.0.1:$PORT (state in $RUN)"
+    if [ "${RALLY_PROMETHEUS:-1}" != 0 ] && command -v prometheus >/dev/null; then
+        echo "rally: Prometheus on http://127.0.0.1:$PROM_PORT (alerts: /alerts)"
+    fi
 }
 
 # The processes with metrics on every stack, as nginx routes them
