@@ -39,6 +39,10 @@
 #                        buffered: blocks per second beside pgbench's single-row
 #                        inserts; its memory at rest, at peak, and with rally
 #                        unreachable (scripts/bench-sidecar.py)
+#  5h. metrics         poll-ticket with metrics on and off (the function started
+#                        again between alternating rounds), and a scrape of
+#                        every target with 10,000 game sessions and 100,000
+#                        tickets (scripts/bench-metrics.py)
 #  5g. relay           fast messages (sessions of 32 players, 30 a second each
 #                        to all) through rally-relay and through a minimal UDP
 #                        fan-out at 1 to 16 sessions; reliable ones over the
@@ -400,6 +404,10 @@ run_part sidecar bench-sidecar.py "$SIDECAR_BLOCKS"
 say "relay: fast messages against a UDP fan-out baseline, the TCP path, ${BENCH_RELAY_HOLD:-5000} players held"
 run_part relay bench-relay.py "$DURATION"
 
+
+# ---- 5h. metrics: their cost on poll-ticket, and scrapes of a large database -----------
+say "metrics: poll-ticket with metrics on and off; every scrape with 100,000 tickets"
+run_part metrics bench-metrics.py "$WORK/poll-tickets" "$DURATION"
 
 # ---- 6. push: subscribers held by nginx while their tickets complete ---------------------
 PUSH_SUBSCRIBERS=${BENCH_PUSH_SUBSCRIBERS:-5000}

@@ -1,9 +1,9 @@
 /*
  * state-metrics: what the database holds, as Prometheus gauges, counted when
  * scraped (GET /metrics/state-metrics through nginx, with the scrape token):
- * tickets by configuration and status and the oldest one waiting, each
- * configuration's timeout, processes, idle processes, game sessions and
- * player sessions by fleet, location and status, each location's capacity,
+ * tickets in matchmaking by configuration and status and the oldest one
+ * waiting, each configuration's timeout, processes, idle processes, game
+ * sessions and seats by fleet, location and status, each location's capacity,
  * and the events outbox's backlog and dead letters.
  *
  * One statement reads it all, so a scrape costs one round trip; it has no
@@ -29,7 +29,8 @@ static const struct {
 } families[] = {
     {"rally_matchmaking_tickets",
      METRIC_GAUGE,
-     "Matchmaking tickets stored, by configuration and status.",
+     "Tickets in matchmaking (QUEUED, SEARCHING, REQUIRES_ACCEPTANCE, PLACING), by "
+     "configuration and status.",
      {"configuration", "status", NULL}},
     {"rally_matchmaking_oldest_waiting_ticket_seconds",
      METRIC_GAUGE,
@@ -54,7 +55,7 @@ static const struct {
      {"fleet", "location", "status"}},
     {"rally_fleet_player_sessions",
      METRIC_GAUGE,
-     "Player sessions, by fleet, location and status.",
+     "Seats of running game sessions, by fleet, location and status: RESERVED or ACTIVE.",
      {"fleet", "location", "status"}},
     {"rally_fleet_capacity",
      METRIC_GAUGE,
@@ -77,39 +78,49 @@ static const struct {
 
 enum { STATE };
 
+/* Seats of the running game sessions are RESERVED and ACTIVE together
+ * (seats_taken), the RESERVED ones counted by their index; tickets in
+ * matchmaking by theirs (tickets_active): what a scrape reads stays small
+ * however many ended tickets and seats are kept. */
+#define STATE_SQL                                                                                  \
+    "WITH seats AS (SELECT fleet_id, location, sum(seats_taken) AS taken "                         \
+    "  FROM fleet.game_sessions WHERE status IN ('ACTIVATING', 'ACTIVE') GROUP BY 1, 2), "         \
+    "reserved AS (SELECT g.fleet_id, g.location, count(*) AS n "                                   \
+    "  FROM fleet.player_sessions p JOIN fleet.game_sessions g USING (game_session_id) "           \
+    "  WHERE p.status = 'RESERVED' GROUP BY 1, 2) "                                                \
+    "SELECT 0, configuration_name, status, NULL, count(*)::float8 FROM matchmaking.tickets "       \
+    "  WHERE status IN ('QUEUED', 'SEARCHING', 'REQUIRES_ACCEPTANCE', 'PLACING') GROUP BY 2, 3 "   \
+    "UNION ALL SELECT 1, configuration_name, NULL, NULL, "                                         \
+    "  extract(epoch FROM now() - min(created_at))::float8 "                                       \
+    "  FROM matchmaking.tickets WHERE status IN ('QUEUED', 'SEARCHING') GROUP BY 2 "               \
+    "UNION ALL SELECT 2, name, NULL, NULL, (body->>'RequestTimeoutSeconds')::float8 "              \
+    "  FROM matchmaking.configurations "                                                           \
+    "  WHERE jsonb_typeof(body->'RequestTimeoutSeconds') = 'number' "                              \
+    "UNION ALL SELECT 3, fleet_id, location, status, count(*)::float8 "                            \
+    "  FROM fleet.processes GROUP BY 2, 3, 4 "                                                     \
+    "UNION ALL SELECT 4, c.fleet_id, c.location, NULL, "                                           \
+    "  (SELECT count(*) FROM fleet.processes p WHERE p.fleet_id = c.fleet_id "                     \
+    "   AND p.location = c.location AND p.status = 'ACTIVE' "                                      \
+    "   AND p.game_session_id IS NULL)::float8 "                                                   \
+    "  FROM fleet.location_capacity c "                                                            \
+    "UNION ALL SELECT 5, fleet_id, location, status, count(*)::float8 "                            \
+    "  FROM fleet.game_sessions GROUP BY 2, 3, 4 "                                                 \
+    "UNION ALL SELECT 6, s.fleet_id, s.location, 'RESERVED', coalesce(r.n, 0)::float8 "            \
+    "  FROM seats s LEFT JOIN reserved r USING (fleet_id, location) "                              \
+    "UNION ALL SELECT 6, s.fleet_id, s.location, 'ACTIVE', (s.taken - coalesce(r.n, 0))::float8 "  \
+    "  FROM seats s LEFT JOIN reserved r USING (fleet_id, location) "                              \
+    "UNION ALL SELECT 7, fleet_id, location, s, v::float8 "                                        \
+    "  FROM fleet.location_capacity, LATERAL (VALUES ('desired', desired), "                       \
+    "  ('minimum', minimum), ('maximum', maximum)) AS x(s, v) "                                    \
+    "UNION ALL SELECT 8, NULL, NULL, NULL, count(*)::float8 FROM events.deliveries "               \
+    "UNION ALL SELECT 9, NULL, NULL, NULL, "                                                       \
+    "  coalesce(greatest(0, extract(epoch FROM now() - min(next_attempt_at))), 0)::float8 "        \
+    "  FROM events.deliveries "                                                                    \
+    "UNION ALL SELECT 10, NULL, NULL, NULL, count(*)::float8 FROM events.dead_letters "            \
+    "ORDER BY 1, 2, 3, 4"
+
 static const struct db_stmt stmts[] = {
-    [STATE] =
-        {"state",
-         "SELECT 0, configuration_name, status, NULL, count(*)::float8 "
-         "  FROM matchmaking.tickets GROUP BY 2, 3 "
-         "UNION ALL SELECT 1, configuration_name, NULL, NULL, "
-         "  extract(epoch FROM now() - min(created_at))::float8 "
-         "  FROM matchmaking.tickets WHERE status IN ('QUEUED', 'SEARCHING') GROUP BY 2 "
-         "UNION ALL SELECT 2, name, NULL, NULL, (body->>'RequestTimeoutSeconds')::float8 "
-         "  FROM matchmaking.configurations "
-         "  WHERE jsonb_typeof(body->'RequestTimeoutSeconds') = 'number' "
-         "UNION ALL SELECT 3, fleet_id, location, status, count(*)::float8 "
-         "  FROM fleet.processes GROUP BY 2, 3, 4 "
-         "UNION ALL SELECT 4, c.fleet_id, c.location, NULL, "
-         "  (SELECT count(*) FROM fleet.processes p WHERE p.fleet_id = c.fleet_id "
-         "   AND p.location = c.location AND p.status = 'ACTIVE' "
-         "   AND p.game_session_id IS NULL)::float8 "
-         "  FROM fleet.location_capacity c "
-         "UNION ALL SELECT 5, fleet_id, location, status, count(*)::float8 "
-         "  FROM fleet.game_sessions GROUP BY 2, 3, 4 "
-         "UNION ALL SELECT 6, g.fleet_id, g.location, p.status, count(*)::float8 "
-         "  FROM fleet.player_sessions p JOIN fleet.game_sessions g USING (game_session_id) "
-         "  GROUP BY 2, 3, 4 "
-         "UNION ALL SELECT 7, fleet_id, location, s, v::float8 "
-         "  FROM fleet.location_capacity, LATERAL (VALUES ('desired', desired), "
-         "  ('minimum', minimum), ('maximum', maximum)) AS x(s, v) "
-         "UNION ALL SELECT 8, NULL, NULL, NULL, count(*)::float8 FROM events.deliveries "
-         "UNION ALL SELECT 9, NULL, NULL, NULL, "
-         "  coalesce(greatest(0, extract(epoch FROM now() - min(next_attempt_at))), 0)::float8 "
-         "  FROM events.deliveries "
-         "UNION ALL SELECT 10, NULL, NULL, NULL, count(*)::float8 FROM events.dead_letters "
-         "ORDER BY 1, 2, 3, 4",
-         0, true},
+    [STATE] = {"state", STATE_SQL, 0, true},
 };
 
 /* Writes the statement's rows, family by family (they come ordered). */

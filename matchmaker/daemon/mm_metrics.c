@@ -86,35 +86,32 @@ void mm_metrics_commit(const char *configuration, const struct fm_ruleset *rs,
     if (!metrics_enabled())
         return;
     const char *c = configuration;
+    /* Every series of the configuration from its first tick, at 0 until
+     * counted: a counter's first sample is where rate() starts, so one
+     * born at 3 would hide its first 3. */
     for (int e = 0; e < MM_EVENT_TYPES; e++)
-        if (t->events[e] > 0)
-            metric_add(metric_series(events, "configuration", c, "type",
-                                     fm_event_type_name((enum fm_event_type)e), METRIC_END),
-                       t->events[e]);
+        metric_add(metric_series(events, "configuration", c, "type",
+                                 fm_event_type_name((enum fm_event_type)e), METRIC_END),
+                   t->events[e]);
     metric_add(metric_series(matches, "configuration", c, METRIC_END), t->matches);
-    if (t->expansions > 0)
-        metric_add(metric_series(expansions, "configuration", c, METRIC_END), t->expansions);
+    metric_add(metric_series(expansions, "configuration", c, METRIC_END), t->expansions);
     struct metric *h = metric_series(to_match, "configuration", c, METRIC_END);
     for (size_t i = 0; i < t->nto_match; i++)
         metric_observe(h, t->to_match[i]);
-    h = t->nto_place > 0 ? metric_series(to_place, "configuration", c, METRIC_END) : NULL;
+    h = metric_series(to_place, "configuration", c, METRIC_END);
     for (size_t i = 0; i < t->nto_place; i++)
         metric_observe(h, t->to_place[i]);
     static const char *const results[] = {"placed", "timed_out", "failed"};
     for (int r = 0; r < 3; r++)
-        if (t->placements[r] > 0)
-            metric_add(
-                metric_series(placements, "configuration", c, "result", results[r], METRIC_END),
-                t->placements[r]);
+        metric_add(metric_series(placements, "configuration", c, "result", results[r], METRIC_END),
+                   t->placements[r]);
     for (size_t i = 0; t->rules != NULL && rs != NULL && i < rs->nrules; i++) {
-        if (t->rules[i].passed > 0)
-            metric_add(metric_series(rules, "configuration", c, "rule", rs->rules[i].name, "result",
-                                     "pass", METRIC_END),
-                       t->rules[i].passed);
-        if (t->rules[i].failed > 0)
-            metric_add(metric_series(rules, "configuration", c, "rule", rs->rules[i].name, "result",
-                                     "fail", METRIC_END),
-                       t->rules[i].failed);
+        metric_add(metric_series(rules, "configuration", c, "rule", rs->rules[i].name, "result",
+                                 "pass", METRIC_END),
+                   t->rules[i].passed);
+        metric_add(metric_series(rules, "configuration", c, "rule", rs->rules[i].name, "result",
+                                 "fail", METRIC_END),
+                   t->rules[i].failed);
     }
 }
 

@@ -200,22 +200,27 @@ class Prometheus(unittest.TestCase):
         self.assertEqual(scalar(started) - before[started], n)
 
     def test_state_gauges_follow_the_database(self):
-        conf = "SampleFlexMatchConfiguration"
-        q = 'sum(rally_matchmaking_tickets{configuration="%s",status="CANCELLED"})' % conf
-        self.scraped_since(time.time(), "state-metrics")
-        before = scalar(q)
-        g = guest()
-        r = start_ticket(g["auth_token"], latency={"us-east-1": 5000, "eu-west-1": 5000})
-        self.assertEqual(r.status, 201, r)
-        r = request("DELETE", "/v1/matchmaking/" + r.json["TicketId"], token=g["auth_token"])
-        self.assertIn(r.status, (200, 204), r)
-        want = int(psql("SELECT count(*) FROM matchmaking.tickets WHERE configuration_name = :'p1' "
-                        "AND status = 'CANCELLED'", conf)[0])
-        self.assertGreater(want, before)
-        self.wait_for(q, lambda v: v == want)
+        conf = "MetricsState"
+        rally.load_config(configurations={conf: {
+            "Name": conf, "RuleSetName": "SampleRuleSet", "RequestTimeoutSeconds": 600,
+            "AcceptanceRequired": False, "FlexMatchMode": "STANDALONE"}})
+        q = ('sum(rally_matchmaking_tickets{configuration="%s",status="SEARCHING"}) or vector(0)'
+             % conf)
+        started = []
+        for _ in range(2):
+            tok = guest()["auth_token"]
+            r = start_ticket(tok, latency={"us-east-1": 5000, "eu-west-1": 5000}, configuration=conf)
+            self.assertEqual(r.status, 201, r)
+            started.append((tok, r.json["TicketId"]))
+        self.wait_for(q, lambda v: v == 2)
+        self.wait_for('rally_matchmaking_request_timeout_seconds{configuration="%s"}' % conf,
+                      lambda v: v == 600)
+        for tok, ticket in started:
+            r = request("DELETE", "/v1/matchmaking/" + ticket, token=tok)
+            self.assertIn(r.status, (200, 204), r)
+        self.wait_for(q, lambda v: v == 0)
         idle = self.wait_for('min(rally_fleet_idle_processes{fleet="fleet-local"})', lambda v: v > 0)
         self.assertGreater(idle, 0)
-
 
 if __name__ == "__main__":
     unittest.main()
