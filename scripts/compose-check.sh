@@ -13,7 +13,9 @@
 #   5. nginx/compose.conf, rendered as the nginx service does, passes `nginx -t`
 #      together with the shared nginx/*.conf (skipped when nginx is absent);
 #   6. the migrate job runs scripts/migrate.sh over the whole sql/ directory
-#      (the numbered migrations and sql/functions/), as `make run` does.
+#      (the numbered migrations and sql/functions/), as `make run` does;
+#   7. config/compose/prometheus.yml passes promtool (with its rules) and
+#      scrapes every function.
 # Prints one summary line; exits non-zero on any failure.
 set -euo pipefail
 
@@ -168,6 +170,30 @@ grep -Eq '^COPY scripts/migrate.sh /app/scripts/migrate.sh$' "$DOCKERFILE" ||
 grep -Eq '^[[:space:]]*/app/scripts/migrate.sh /app/sql$' "$COMPOSE" ||
     fail "the migrate job in $COMPOSE does not run /app/scripts/migrate.sh /app/sql"
 ls sql/functions/*.sql >/dev/null 2>&1 || fail "sql/functions/ has no schema file for migrate.sh to apply"
+
+# ---- 7. Prometheus -------------------------------------------------------------------
+# config/compose/prometheus.yml, with the container's paths pointed at the
+# repository's files, passes promtool; it scrapes every function nginx routes.
+if command -v promtool >/dev/null 2>&1; then
+    mkdir -p "$tmp/prom"
+    echo "compose-check-token-0123456789" >"$tmp/prom/token"
+    sed -e "s#/etc/prometheus/rally/#$TOP/config/prometheus/#" -e "s#/run/secrets/metrics_token#$tmp/prom/token#" \
+        config/compose/prometheus.yml >"$tmp/prom/prometheus.yml"
+    if promtool check config "$tmp/prom/prometheus.yml" >"$tmp/prom.log" 2>&1; then
+        echo "compose-check: config/compose/prometheus.yml passes promtool"
+    else
+        cat "$tmp/prom.log" >&2
+        fail "promtool rejects config/compose/prometheus.yml"
+    fi
+    for f in functions/*/; do
+        f=$(basename "$f")
+        [ "$f" = hello ] && continue
+        grep -q "__metrics_path__: /metrics/$f}" config/compose/prometheus.yml ||
+            fail "config/compose/prometheus.yml does not scrape $f"
+    done
+else
+    echo "compose-check: promtool not installed, skipping the Prometheus configuration"
+fi
 
 # ---- summary ------------------------------------------------------------------------
 if [ ${#failures[@]} -eq 0 ]; then
