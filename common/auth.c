@@ -94,10 +94,9 @@ static const struct {
     const char *name;
     unsigned bit;
 } scope_names[] = {
-    {"guest", AUTH_SCOPE_GUEST},
-    {"authenticated", AUTH_SCOPE_AUTHENTICATED},
-    {"server", AUTH_SCOPE_SERVER},
-    {"admin", AUTH_SCOPE_ADMIN},
+    {"guest", AUTH_SCOPE_GUEST},         {"authenticated", AUTH_SCOPE_AUTHENTICATED},
+    {"server", AUTH_SCOPE_SERVER},       {"admin", AUTH_SCOPE_ADMIN},
+    {"gamesession-log", AUTH_SCOPE_LOG},
 };
 
 unsigned auth_scope_bit(const char *scope)

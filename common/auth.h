@@ -33,6 +33,8 @@ enum {
      * not by token: a backend key, a fleet's key. */
     AUTH_SCOPE_AWS_BACKEND = 1u << 4,
     AUTH_SCOPE_AWS_FLEET = 1u << 5,
+    /* A URL's token for one game session's log (GetGameSessionLogUrl). */
+    AUTH_SCOPE_LOG = 1u << 6,
     AUTH_SCOPES_AWS = AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET,
 };
 

@@ -11,6 +11,8 @@
  *   DescribePlayerSessions      by PlayerSessionId, GameSessionId or PlayerId
  *   SearchGameSessions          a fleet's ACTIVE ones by FilterExpression and
  *                               SortExpression (common/glsearch.h), 20 a page
+ *   GetGameSessionLogUrl        a URL of the game session's log (game-session-logs),
+ *                               good for 15 minutes without other credentials
  *
  * The rules (seats, policies, idempotency, the creator limit, termination)
  * are the SQL functions of sql/functions/fleet.sql; this file checks input,
@@ -50,6 +52,7 @@ enum {
     PLAYER_SESSIONS_OF_GAME,
     PLAYER_SESSIONS_OF_PLAYER,
     SEARCHABLE,
+    LOG,
 };
 
 /* The largest page a describe answers (Limit lowers it). */
@@ -68,6 +71,12 @@ static const struct db_stmt stmts[] = {
                 "$3::integer, $4, $5::jsonb, $6, $7, $8, $9)",
                 9, false},
     [FLEET_EXISTS] = {"gl_fleet_exists", "SELECT 1 FROM fleet.fleets WHERE fleet_id = $1", 1, true},
+    /* The id of a game session (by ARN or id, $1) that has a log. */
+    [LOG] = {"gl_log",
+             "SELECT g.game_session_id FROM fleet.game_sessions g "
+             "JOIN fleet.game_session_logs l USING (game_session_id) "
+             "WHERE (g.game_session_arn = $1 OR g.game_session_id = $1) AND l.expires_at > now()",
+             1, true},
     /* One game session by ARN or rally's id ($1), within fleet $2. */
     [SESSION] = {"gl_session",
                  "SELECT " GAME_SESSION_COLUMNS " FROM fleet.game_sessions g "
@@ -495,6 +504,41 @@ static void handle_terminate(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "NotFoundException", "Game session %s not found", p[0]);
 }
 
+/* A URL's token lives as long as GameLift's pre-signed URL. */
+#define LOG_URL_TTL 900
+
+static const struct gl_member log_url_input[] = {
+    {"GameSessionId", GL_STRING, true, 1, 512, 0, gl_is_arn_string, NULL, 0},
+};
+
+/* GetGameSessionLogUrl: {"PreSignedUrl"}, the native log route with a token
+ * of scope gamesession-log for this game session alone, signed as access
+ * tokens are and good for 15 minutes. */
+static void handle_log_url(struct http_req *req, struct http_resp *resp)
+{
+    json_t *in = gl_input(req, resp, log_url_input, N(log_url_input));
+    if (in == NULL)
+        return;
+    const char *p[] = {str(in, "GameSessionId")};
+    PGresult *r = serve_exec(req, resp, &stmts[LOG], p);
+    if (r == NULL)
+        return;
+    if (PQntuples(r) == 0) {
+        http_error(req, resp, 400, "NotFoundException", "No log of game session %s", p[0]);
+        return;
+    }
+    const char *id = db_get(r, 0, 0);
+    char *token = auth_sign(req->arena, id, "gamesession-log", NULL, util_now(), LOG_URL_TTL);
+    if (token == NULL) {
+        http_error(req, resp, 500, "InternalServiceException", "cannot sign the URL");
+        return;
+    }
+    http_reply(req, resp, 200,
+               json_pack("{s:s}", "PreSignedUrl",
+                         arena_sprintf(req->arena, "%s/v1/game-sessions/%s/log?token=%s",
+                                       cfg->jwt_issuer, id, token)));
+}
+
 /* Seats for players (with their data, NULL for none) in a game session;
  * replies the player sessions under `key`, one object or a list. */
 static void create_players(struct http_req *req, struct http_resp *resp, const char *game_session,
@@ -715,6 +759,7 @@ static const struct http_route routes[] = {
     {"CreatePlayerSessions", "POST", &dialect_gamelift, BACKEND, handle_create_players},
     {"DescribePlayerSessions", "POST", &dialect_gamelift, ANY_KEY, handle_describe_players},
     {"SearchGameSessions", "POST", &dialect_gamelift, ANY_KEY, handle_search},
+    {"GetGameSessionLogUrl", "POST", &dialect_gamelift, BACKEND, handle_log_url},
     /* The server SDK's calls with a game server's token, of its own fleet,
      * in GameLift's shapes (POST /v1/fleet/...). */
     {"update_policy_server", "POST", &dialect_gamelift, AUTH_SCOPE_SERVER, handle_update_policy},
@@ -732,6 +777,7 @@ int main(void)
         .stmts = stmts,
         .nstmts = N(stmts),
         .verifies_tokens = true, /* the game servers' routes */
+        .signs_tokens = true,    /* GetGameSessionLogUrl's URLs */
     };
     serve_main(&svc);
 }

@@ -359,6 +359,11 @@ BEGIN
         LIMIT p_batch FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
+    DELETE FROM fleet.game_session_logs WHERE game_session_id IN (
+        SELECT game_session_id FROM fleet.game_session_logs WHERE expires_at <= now()
+        LIMIT p_batch FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
     RETURN total;
 END;
 $$;

@@ -1262,3 +1262,23 @@ BEGIN
            < cap;
 END;
 $$;
+
+-- A game session's log from its fleet's agent (fleet.game_session_logs):
+-- 'stored', or 'not_found' when the game session is not the fleet's. A log
+-- sent again replaces the one before (an agent sends the log so far while
+-- the game session runs, and the whole of it when it ends).
+CREATE OR REPLACE FUNCTION fleet.put_game_session_log(p_game_session text, p_fleet text,
+        p_process text, p_log bytea, p_truncated boolean, p_days integer) RETURNS text
+LANGUAGE sql AS $$
+    WITH g AS (SELECT game_session_id FROM fleet.game_sessions
+               WHERE game_session_id = p_game_session AND fleet_id = p_fleet),
+    w AS (INSERT INTO fleet.game_session_logs AS l
+              (game_session_id, fleet_id, process_id, log, truncated, expires_at)
+          SELECT game_session_id, p_fleet, p_process, p_log, p_truncated,
+                 now() + make_interval(days => p_days) FROM g
+          ON CONFLICT (game_session_id) DO UPDATE SET process_id = EXCLUDED.process_id,
+              log = EXCLUDED.log, truncated = EXCLUDED.truncated, uploaded_at = now(),
+              expires_at = EXCLUDED.expires_at
+          RETURNING 1)
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN 'stored' ELSE 'not_found' END;
+$$;
