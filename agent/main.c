@@ -6,7 +6,8 @@
  *               [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR]
  *               [--ready-timeout S] [--drain-seconds S] [--config-seconds S]
  *               [--state-dir DIR] [--sdk-url WS-URL] [--sidecar PATH]
- *               [--metrics SOCKET-PATH|HOST:PORT]
+ *               [--metrics SOCKET-PATH|HOST:PORT] [--log-dir DIR] [--log-max-bytes N]
+ *               [--log-days D] [--log-dir-max-bytes N]
  *
  * It registers its compute (--compute, the host name by default, in
  * --location at --ip), reads the fleet's RuntimeConfiguration from rally (and again every
@@ -33,6 +34,13 @@
  * RuntimeConfiguration has a "Sidecar", each process gets a rally-sidecar
  * (--sidecar, by default the one beside the agent's executable) and
  * RALLY_SIDECAR_URL and RALLY_SIDECAR_KEY to call it (sidecar.h).
+ *
+ * Each process's stdout and stderr go to a file in --log-dir (by default
+ * DIR/logs of --state-dir; neither: the agent's own), and what it wrote
+ * while hosting a game session is sent to rally as that game session's log,
+ * its last --log-max-bytes (1 MiB); the files stay --log-days (14), the
+ * oldest going first while the directory holds more than
+ * --log-dir-max-bytes (1 GiB) (logs.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +87,9 @@ static double now_s(void)
 struct options {
     const char *url, *fleet, *location, *compute, *game_dir, *ip, *state_dir, *sdk_url, *sidecar;
     const char *metrics; /* where its metrics are served (agent_metrics.h); NULL: nowhere */
+    const char *log_dir; /* the processes' output (logs.h); NULL: the agent's own */
+    long log_max;
+    double log_days, log_dir_max;
     int first_port, last_port;
     double ready_timeout, drain_s, config_s;
 };
@@ -89,7 +100,8 @@ static int usage(void)
                     "[--compute NAME] [--ip ADDRESS] [--ports FIRST-LAST] [--game-dir DIR] "
                     "[--ready-timeout S] [--drain-seconds S] [--state-dir DIR] "
                     "[--config-seconds S] [--sdk-url WS-URL] [--sidecar PATH] "
-                    "[--metrics SOCKET-PATH|HOST:PORT]\n"
+                    "[--metrics SOCKET-PATH|HOST:PORT] [--log-dir DIR] [--log-max-bytes N] "
+                    "[--log-days D] [--log-dir-max-bytes N]\n"
                     "  the fleet secret is read from the file RALLY_FLEET_SECRET_FILE names\n");
     return 2;
 }
@@ -130,7 +142,10 @@ static int parse(int argc, char **argv, struct options *o)
                           .ip = "127.0.0.1",
                           .ready_timeout = 60,
                           .drain_s = 300,
-                          .config_s = 10};
+                          .config_s = 10,
+                          .log_max = 1024 * 1024,
+                          .log_days = 14,
+                          .log_dir_max = 1024.0 * 1024 * 1024};
     bool ok = true;
     for (int i = 1; i < argc && ok; i += 2) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -154,6 +169,16 @@ static int parse(int argc, char **argv, struct options *o)
             o->sidecar = v;
         else if (strcmp(k, "--metrics") == 0)
             o->metrics = v;
+        else if (strcmp(k, "--log-dir") == 0)
+            o->log_dir = v;
+        else if (strcmp(k, "--log-max-bytes") == 0) {
+            double n = 0;
+            ok = seconds(v, 1024, 1024 * 1024, &n); /* a whole number in range */
+            o->log_max = (long)n;
+        } else if (strcmp(k, "--log-days") == 0)
+            ok = seconds(v, 0.01, 3650, &o->log_days);
+        else if (strcmp(k, "--log-dir-max-bytes") == 0)
+            ok = seconds(v, 1024 * 1024, 1e15, &o->log_dir_max);
         else if (strcmp(k, "--sdk-url") == 0) {
             o->sdk_url = v;
             ok = strncmp(v, "ws://", 5) == 0 || strncmp(v, "wss://", 6) == 0;
@@ -180,6 +205,11 @@ static int parse(int argc, char **argv, struct options *o)
         snprintf(sdk_url, sizeof(sdk_url), "%s://%.*s/v1/fleet/sdk5", tls ? "wss" : "ws", (int)len,
                  rest);
         o->sdk_url = sdk_url;
+    }
+    if (ok && o->log_dir == NULL && o->state_dir != NULL) {
+        static char logs[4096];
+        snprintf(logs, sizeof(logs), "%s/logs", o->state_dir);
+        o->log_dir = logs;
     }
     if (ok && o->sidecar == NULL) { /* beside the agent's own executable */
         static char beside[4096];
@@ -286,12 +316,17 @@ int main(int argc, char **argv)
         &(struct rally_server_params){.url = o.url, .fleet_id = o.fleet, .fleet_secret = secret});
     char **env = child_env(&o);
     struct slots *t = env != NULL ? slots_new(o.game_dir, env, o.ready_timeout) : NULL;
+    struct agent_logs *logs = NULL;
     free(env); /* copied */
+    /* logs_new says why when it fails. */
+    bool logs_ok = o.log_dir == NULL || (logs = logs_new(o.log_dir, (size_t)o.log_max, o.log_days,
+                                                         o.log_dir_max)) != NULL;
     bool locked = true;
     if (t != NULL) {
         t->first_port = o.first_port;
         t->last_port = o.last_port;
         t->sidecar_bin = o.sidecar;
+        t->logs = logs;
         if (o.state_dir != NULL) {
             size_t len = strlen(o.state_dir) + strlen(o.compute) + 8;
             if ((t->state_path = malloc(len)) != NULL)
@@ -299,10 +334,11 @@ int main(int argc, char **argv)
             locked = t->state_path != NULL && lock_state(t->state_path) == 0;
         }
     }
-    if (s == NULL || t == NULL || !locked) {
-        if (locked)
+    if (s == NULL || t == NULL || !locked || !logs_ok) {
+        if (locked && logs_ok)
             fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
         slots_free(t);
+        logs_free(logs);
         rally_server_free(s);
         return 1;
     }
@@ -382,6 +418,8 @@ int main(int argc, char **argv)
         slots_save(t);
         agent_metrics_update(t);
         agent_report_gone(s, t);
+        if (logs != NULL)
+            logs_send(logs, s, now);
         if (draining && slots_running(t) == 0)
             break;
         struct timespec nap = {0, 200 * 1000 * 1000};
@@ -391,10 +429,13 @@ int main(int argc, char **argv)
         agent_deregister_compute(s, o.compute);
     log_info("stopped: %u launches, %u exits, %u killed", t->launches, t->exits, t->kills);
     agent_metrics_stop();
+    if (logs != NULL)
+        logs_send(logs, s, now_s()); /* the last game sessions' logs, once more */
     memset(secret, 0, sizeof(secret));
     free(sdk_token);
     json_decref(config);
     slots_free(t);
+    logs_free(logs);
     rally_server_free(s);
     curl_global_cleanup();
     return 0;

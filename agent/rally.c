@@ -110,9 +110,12 @@ int agent_observe(rally_server *s, struct slots *t, double now)
     {
         const char *id = json_string_value(json_object_get(p, "processId"));
         const char *status = json_string_value(json_object_get(p, "status"));
+        const char *game_session = json_string_value(json_object_get(p, "gameSessionId"));
         if (id != NULL && status != NULL)
             slots_observe(t, id, status, json_string_value(json_object_get(p, "statusReason")),
-                          json_object_get(p, "gameSessionId") != NULL, now);
+                          game_session != NULL, now);
+        if (id != NULL && t->logs != NULL)
+            logs_hosting(t->logs, id, game_session, now);
     }
     json_decref(found);
     return 0;

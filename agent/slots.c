@@ -242,9 +242,14 @@ static void launch(struct slots *t, struct slot *s, double now)
         t->env[k++] = env_side_key;
     }
     t->env[k] = NULL;
+    int out = t->logs != NULL ? logs_open(t->logs, s->process_id) : -1;
     pid_t pid = fork();
     if (pid == 0) {
-        setpgid(0, 0); /* its own group: it outlives the agent */
+        setpgid(0, 0);  /* its own group: it outlives the agent */
+        if (out >= 0) { /* its stdout and stderr: its log file (logs.h) */
+            dup2(out, STDOUT_FILENO);
+            dup2(out, STDERR_FILENO);
+        }
         /* Nothing of the agent's: its descriptors (libcurl's connection
          * among them), its ignored signals, its mask. */
         close_range(3, ~0U, 0);
@@ -261,6 +266,8 @@ static void launch(struct slots *t, struct slot *s, double now)
     }
     for (size_t i = n; i < k; i++)
         t->env[i] = NULL;
+    if (out >= 0)
+        close(out);
     if (pid < 0) {
         log_error("cannot launch %s: %s", path, strerror(errno));
         sidecar_close(&s->side);
@@ -327,6 +334,8 @@ static void exited(struct slots *t, struct slot *s, int status, double now)
     else
         log_info("process %s (pid %d) exited with %d%s", s->process_id, (int)s->pid,
                  WEXITSTATUS(status), quick ? "; relaunch backs off" : "");
+    if (t->logs != NULL)
+        logs_ended(t->logs, s->process_id);
     s->pid = 0;
     s->ready = s->hosting = s->ended = s->adopted = s->termed = s->killed = false;
     s->kill_at = 0;

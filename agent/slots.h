@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "logs.h"
 #include "runtime.h"
 #include "sidecar.h"
 
@@ -56,9 +57,10 @@ struct slots {
     int first_port, last_port; /* the range slots' ports come from (0: none) */
     char *state_path;          /* where the running processes are written down (NULL: nowhere) */
     const char *sdk_token; /* GAMELIFT_SDK_AUTH_TOKEN of the next launches (borrowed; NULL: none) */
-    struct fm_sidecar sidecar;       /* the configuration's, for the next launches */
-    const char *sidecar_bin;         /* rally-sidecar's path (borrowed) */
-    bool dirty;                      /* they changed since */
+    struct fm_sidecar sidecar; /* the configuration's, for the next launches */
+    const char *sidecar_bin;   /* rally-sidecar's path (borrowed) */
+    struct agent_logs *logs;   /* where processes' output goes (borrowed; NULL: the agent's) */
+    bool dirty;                /* they changed since */
     unsigned launches, exits, kills; /* since start */
     unsigned quick_exits;            /* exits before ready within 10 s: relaunches back off */
     /* Processes that exited without rally having ended them: rally is to

@@ -36,9 +36,12 @@ set -e
 # process N exited on signal S") fails the run even if every request looked
 # right from outside.
 CRASHES="AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal|exited on signal"
-if grep -l -E "$CRASHES" "$RUN"/logs/*.log >/dev/null 2>&1; then
+# Game servers write to files of their own (agent/logs.h).
+LOGS=("$RUN"/logs/*.log)
+[ -d "$RUN/agents/logs" ] && LOGS+=("$RUN"/agents/logs/*.log)
+if grep -l -E "$CRASHES" "${LOGS[@]}" >/dev/null 2>&1; then
     echo "integration: sanitizer or crash reports found:" >&2
-    grep -n -E -A20 "$CRASHES" "$RUN"/logs/*.log | head -80 >&2
+    grep -n -E -A20 "$CRASHES" "${LOGS[@]}" | head -80 >&2
     rc=1
 fi
 if [ $rc -ne 0 ]; then

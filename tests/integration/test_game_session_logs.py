@@ -14,17 +14,37 @@ import urllib.request
 
 import botocore.exceptions
 
+import rally
 from rally import BIN, RUN, guest, psql, request, wait_until
 from test_fleet import server_token
 from test_gamelift import client, raw
 
+FLEET = "fleet-logs"
 CREATED = []
 LOG = b"starting\nplayer joined\n\xff\xfe not utf-8 \x00 and a NUL\nending\n"
 
 
+def setUpModule():
+    """fleet-logs: no agent runs it; each test's game session is hosted by a
+    process the test registers itself, so only the test sends its log."""
+    secret = os.path.join(RUN, "fleets", FLEET + ".secret")
+    with open(secret, "w") as f:
+        f.write("logs-secret-0123456789abcdef\n")
+    os.chmod(secret, 0o600)
+    rally.load_config(fleets={FLEET: {
+        "FleetId": FLEET, "Locations": [{"Location": "us-east-1"}],
+        "RuntimeConfiguration": {"ServerProcesses": [
+            {"LaunchPath": "rally-gameserver", "ConcurrentExecutions": 1}]},
+        "ProcessHeartbeatTimeoutSeconds": 600}})
+
+
 def game_session():
-    """A new game session of fleet-local: (its ARN, rally's id)."""
-    gs = client().create_game_session(FleetId="fleet-local", MaximumPlayerSessionCount=2)["GameSession"]
+    """A new game session of fleet-logs, on a process of its own: (its ARN,
+    rally's id)."""
+    r = request("POST", "/v1/fleet/processes", {"location": "us-east-1", "ipAddress": "127.0.0.1",
+                                                "port": 9, "maxPlayers": 2}, token=server_token(FLEET))
+    assert r.status == 201, r
+    gs = client().create_game_session(FleetId=FLEET, MaximumPlayerSessionCount=2)["GameSession"]
     arn = gs["GameSessionId"]
     CREATED.append(arn)
     return arn, psql("SELECT game_session_id FROM fleet.game_sessions WHERE game_session_arn = :'p1'", arn)[0]
@@ -33,7 +53,7 @@ def game_session():
 def put_log(gs_id, data, token=None, process="process-test-logs", **extra):
     body = dict({"processId": process, "log": base64.b64encode(data).decode()}, **extra)
     return request("PUT", "/v1/fleet/game-sessions/%s/log" % gs_id, body,
-                   token=token or server_token("fleet-local"))
+                   token=token or server_token(FLEET))
 
 
 def fetch(url):
@@ -51,9 +71,9 @@ def admin_token():
 
 
 def tearDownModule():
-    """The game servers the tests' game sessions took are fleet-local's again."""
     for arn in CREATED:  # (Debian's botocore predates TerminateGameSession)
         raw("TerminateGameSession", {"GameSessionId": arn, "TerminationMode": "FORCE_TERMINATE"})
+    os.remove(os.path.join(RUN, "fleets", FLEET + ".secret"))
 
 
 class GameSessionLogs(unittest.TestCase):
@@ -96,7 +116,7 @@ class GameSessionLogs(unittest.TestCase):
         path = "/v1/game-sessions/%s/log" % gs
         self.assertEqual(request("GET", path).status, 401)
         self.assertEqual(request("GET", path, token=guest()["auth_token"]).status, 403)
-        self.assertEqual(request("GET", path, token=server_token("fleet-local")).status, 403)
+        self.assertEqual(request("GET", path, token=server_token(FLEET)).status, 403)
         r = request("GET", path, token=admin_token())
         self.assertEqual((r.status, r.body), (200, LOG))
 
@@ -110,7 +130,7 @@ class GameSessionLogs(unittest.TestCase):
         # Bad bodies change nothing either.
         for body in ({"processId": "p"}, {"log": "aGk="}, {"processId": "p", "log": "***"},
                      {"processId": "p", "log": "aGk=", "truncated": "yes"}):
-            r = request("PUT", "/v1/fleet/game-sessions/%s/log" % gs, body, token=server_token("fleet-local"))
+            r = request("PUT", "/v1/fleet/game-sessions/%s/log" % gs, body, token=server_token(FLEET))
             self.assertEqual(r.status, 400, (body, r))
         r = put_log(gs, b"x" * (1024 * 1024 + 1))
         self.assertEqual(r.status, 413, r)
@@ -120,6 +140,33 @@ class GameSessionLogs(unittest.TestCase):
         with self.assertRaises(botocore.exceptions.ClientError) as e:
             client().get_game_session_log_url(GameSessionId=arn)
         self.assertEqual(e.exception.response["Error"]["Code"], "NotFoundException")
+
+    def test_the_agent_sends_what_its_game_server_wrote(self):
+        """A game session of fleet-local on one of the stack's sample game
+        servers: its agent sends what the server wrote while hosting it,
+        when the game session ends."""
+        gl = client()
+        arn = gl.create_game_session(FleetId="fleet-local", MaximumPlayerSessionCount=2)["GameSession"]["GameSessionId"]
+        gs = psql("SELECT game_session_id FROM fleet.game_sessions WHERE game_session_arn = :'p1'", arn)[0]
+        self.assertTrue(wait_until(lambda: gl.describe_game_sessions(GameSessionId=arn)["GameSessions"][0]["Status"]
+                                   == "ACTIVE", 20))
+        raw("TerminateGameSession", {"GameSessionId": arn, "TerminationMode": "TRIGGER_ON_PROCESS_TERMINATE"})
+        self.assertTrue(wait_until(lambda: psql(
+            "SELECT count(*) FROM fleet.game_session_logs WHERE game_session_id = :'p1'", gs)[0] == "1", 30))
+        status, body, _ = fetch(gl.get_game_session_log_url(GameSessionId=arn)["PreSignedUrl"])
+        self.assertEqual(status, 200)
+        self.assertIn(b"starting game session " + arn.encode(), body)
+        self.assertIn(b"termination asked", body)
+
+    def test_each_process_writes_to_a_file_of_its_own(self):
+        running = psql("SELECT process_id FROM fleet.processes WHERE compute_name = 'local-us-east-1' "
+                       "AND status = 'ACTIVE' LIMIT 3")
+        self.assertTrue(running)
+        for process in running:
+            path = os.path.join(RUN, "agents", "logs", process + ".log")
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            with open(path, "rb") as f:
+                self.assertIn(("process %s ready in us-east-1" % process).encode(), f.read())
 
     def test_logs_expire(self):
         arn, gs = game_session()
