@@ -20,8 +20,10 @@
 #define INTERIM_S 60.0
 /* A file emptied when it grows past this while its process hosts nothing. */
 #define FILE_CAP (64L * 1024 * 1024)
-/* Tries of one send before it is given up. */
-#define MAX_TRIES 5
+/* A send rally could not take (no answer, 429, 5xx) is tried again after
+ * 1, 2, 4, ... 300 s, this many times (about half an hour) in all. */
+#define MAX_TRIES 14
+#define MAX_BACKOFF_S 300.0
 /* Sends per logs_send call: the agent's loop goes on between them. */
 #define SENDS_PER_CALL 4
 
@@ -38,6 +40,7 @@ struct pending {
     char game_session[129];
     off_t from, to;
     int tries;
+    double next_try;
     bool final; /* the game session ended: its last send */
 };
 
@@ -45,6 +48,7 @@ struct agent_logs {
     char *dir;
     size_t max;
     double days, dir_cap; /* ended processes' files: how long, and all files' bytes at most */
+    bool adopted;         /* the processes of an earlier agent are known: pruning may start */
     double next_prune;
     struct entry *e;
     size_t n, cap;
@@ -79,17 +83,60 @@ void logs_free(struct agent_logs *l)
     free(l);
 }
 
-static void path_of(const struct agent_logs *l, const char *process_id, char *out, size_t size)
+/* DIR/<process id><suffix>: ".log" its output, ".session" the game session
+ * it hosts and where that one's log begins (for an agent started again). */
+static void path_of(const struct agent_logs *l, const char *process_id, const char *suffix,
+                    char *out, size_t size)
 {
-    snprintf(out, size, "%s/%s.log", l->dir, process_id);
+    snprintf(out, size, "%s/%s%s", l->dir, process_id, suffix);
 }
 
 static off_t size_of(const struct agent_logs *l, const char *process_id)
 {
     char path[4096];
-    path_of(l, process_id, path, sizeof(path));
+    path_of(l, process_id, ".log", path, sizeof(path));
     struct stat st;
     return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Writes (or, hosting nothing, removes) e's .session file. */
+static void save_session(const struct agent_logs *l, const struct entry *e)
+{
+    char path[4096], tmp[4200];
+    path_of(l, e->process_id, ".session", path, sizeof(path));
+    if (e->game_session[0] == '\0') {
+        unlink(path);
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL)
+        return;
+    fprintf(f, "%s %lld\n", e->game_session, (long long)e->from);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+/* What an earlier agent wrote of e's game session, if anything. */
+static void load_session(const struct agent_logs *l, struct entry *e)
+{
+    char path[4096], line[256];
+    path_of(l, e->process_id, ".session", path, sizeof(path));
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return;
+    if (fgets(line, sizeof(line), f) != NULL) {
+        char *space = strchr(line, ' ');
+        char *end = NULL;
+        long long from = space != NULL ? strtoll(space + 1, &end, 10) : -1;
+        if (space != NULL && (size_t)(space - line) < sizeof(e->game_session) && from >= 0 &&
+            end != space + 1) {
+            memcpy(e->game_session, line, (size_t)(space - line));
+            e->game_session[space - line] = '\0';
+            e->from = (off_t)from;
+        }
+    }
+    fclose(f);
 }
 
 static struct entry *find(struct agent_logs *l, const char *process_id, bool create)
@@ -111,14 +158,22 @@ static struct entry *find(struct agent_logs *l, const char *process_id, bool cre
     memset(e, 0, sizeof(*e));
     snprintf(e->process_id, sizeof(e->process_id), "%s", process_id);
     e->idle_mark = size_of(l, process_id);
+    load_session(l, e);
     return e;
 }
 
-/* Queues a send of e's game session's log up to the file's size now; an
- * interim send already queued for it is moved up instead. */
-static void queue(struct agent_logs *l, const struct entry *e, bool final)
+static bool has_pending(const struct agent_logs *l, const char *process_id)
 {
-    off_t to = size_of(l, e->process_id);
+    for (size_t i = 0; i < l->np; i++)
+        if (strcmp(l->p[i].process_id, process_id) == 0)
+            return true;
+    return false;
+}
+
+/* Queues a send of e's game session's log up to `to`; an interim send
+ * already queued for it is moved up instead. */
+static void queue(struct agent_logs *l, const struct entry *e, off_t to, bool final)
+{
     for (size_t i = 0; i < l->np; i++) {
         struct pending *q = &l->p[i];
         if (!q->final && strcmp(q->process_id, e->process_id) == 0 &&
@@ -148,7 +203,7 @@ static void queue(struct agent_logs *l, const struct entry *e, bool final)
 int logs_open(struct agent_logs *l, const char *process_id)
 {
     char path[4096];
-    path_of(l, process_id, path, sizeof(path));
+    path_of(l, process_id, ".log", path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
         log_warn("cannot open %s: %s; the process writes where the agent does", path,
@@ -159,6 +214,29 @@ int logs_open(struct agent_logs *l, const char *process_id)
     return fd;
 }
 
+void logs_adopt(struct agent_logs *l, const char *process_id)
+{
+    find(l, process_id, true);
+}
+
+void logs_adopted(struct agent_logs *l)
+{
+    l->adopted = true;
+}
+
+/* The process hosts nothing: its file is emptied once it is past the cap
+ * and nothing of it waits to be sent. */
+static void idle(struct agent_logs *l, struct entry *e)
+{
+    e->idle_mark = size_of(l, e->process_id);
+    if (e->idle_mark > FILE_CAP && !has_pending(l, e->process_id)) {
+        char path[4096];
+        path_of(l, e->process_id, ".log", path, sizeof(path));
+        if (truncate(path, 0) == 0)
+            e->idle_mark = 0;
+    }
+}
+
 void logs_hosting(struct agent_logs *l, const char *process_id, const char *game_session,
                   double now)
 {
@@ -167,29 +245,26 @@ void logs_hosting(struct agent_logs *l, const char *process_id, const char *game
         return;
     const char *now_hosting = game_session != NULL ? game_session : "";
     if (strcmp(e->game_session, now_hosting) == 0) {
-        if (e->game_session[0] != '\0' && now >= e->next_send) {
-            queue(l, e, false);
+        if (e->game_session[0] == '\0')
+            idle(l, e);
+        else if (now >= e->next_send) {
+            queue(l, e, size_of(l, process_id), false);
             e->next_send = now + INTERIM_S;
-        }
-        if (e->game_session[0] == '\0') {
-            e->idle_mark = size_of(l, process_id);
-            if (e->idle_mark > FILE_CAP) {
-                char path[4096];
-                path_of(l, process_id, path, sizeof(path));
-                if (truncate(path, 0) == 0)
-                    e->idle_mark = 0;
-            }
         }
         return;
     }
+    off_t size = size_of(l, process_id);
     if (e->game_session[0] != '\0')
-        queue(l, e, true);
+        queue(l, e, size, true);
+    /* From idle: what it wrote since last seen hosting nothing (its game
+     * session's start). Straight from another game session: from where
+     * that one's log ended, never into it. */
+    e->from = e->game_session[0] == '\0' ? e->idle_mark : size;
     snprintf(e->game_session, sizeof(e->game_session), "%s", now_hosting);
-    /* What it wrote since last seen idle: its game session's start. */
-    e->from = e->idle_mark;
     e->next_send = now + INTERIM_S;
+    save_session(l, e);
     if (now_hosting[0] == '\0')
-        e->idle_mark = size_of(l, process_id);
+        idle(l, e);
 }
 
 void logs_ended(struct agent_logs *l, const char *process_id)
@@ -197,26 +272,34 @@ void logs_ended(struct agent_logs *l, const char *process_id)
     struct entry *e = find(l, process_id, false);
     if (e == NULL)
         return;
-    if (e->game_session[0] != '\0')
-        queue(l, e, true);
+    if (e->game_session[0] != '\0') {
+        queue(l, e, size_of(l, process_id), true);
+        e->game_session[0] = '\0';
+        save_session(l, e);
+    }
     *e = l->e[--l->n];
 }
 
-/* The log's bytes [from, to), its last max of them, as base64 in the JSON
- * body of the send (malloc'd), or NULL. */
+/* The log's bytes [from, to), the last max of them, as base64 in the JSON
+ * body of the send (malloc'd), or NULL when the file is gone. */
 static char *body_of(struct agent_logs *l, const struct pending *q)
 {
     off_t from = q->from, to = q->to;
+    off_t size = size_of(l, q->process_id);
+    if (to > size) /* emptied meanwhile: what is left of it */
+        to = size;
+    if (from > to)
+        from = to;
     bool truncated = false;
     if (to - from > (off_t)l->max) {
         from = to - (off_t)l->max;
         truncated = true;
     }
-    size_t len = to > from ? (size_t)(to - from) : 0;
+    size_t len = (size_t)(to - from);
     unsigned char *bytes = malloc(len + 1);
     char *b64 = malloc(len / 3 * 4 + 8);
     char path[4096];
-    path_of(l, q->process_id, path, sizeof(path));
+    path_of(l, q->process_id, ".log", path, sizeof(path));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t got = fd >= 0 && bytes != NULL ? pread(fd, bytes, len, from) : -1;
     if (fd >= 0)
@@ -235,7 +318,7 @@ static char *body_of(struct agent_logs *l, const struct pending *q)
 }
 
 /* One send: true when it is done with (sent, or refused for good). */
-static bool send_one(struct agent_logs *l, rally_server *s, struct pending *q)
+static bool send_one(struct agent_logs *l, rally_server *s, struct pending *q, double now)
 {
     char *body = body_of(l, q);
     if (body == NULL)
@@ -246,8 +329,15 @@ static bool send_one(struct agent_logs *l, rally_server *s, struct pending *q)
     free(body);
     if (rc == RALLY_SERVER_OK)
         return true;
-    if (rc == RALLY_SERVER_E_TRANSPORT && ++q->tries < MAX_TRIES)
+    long status = rally_server_last_status(s);
+    bool again = status == 0 || status == 429 || status >= 500;
+    if (again && ++q->tries < MAX_TRIES) {
+        double wait = 1;
+        for (int i = 1; i < q->tries && wait < MAX_BACKOFF_S; i++)
+            wait *= 2;
+        q->next_try = now + (wait < MAX_BACKOFF_S ? wait : MAX_BACKOFF_S);
         return false;
+    }
     log_warn("the log of game session %s was not sent: %s", q->game_session,
              rally_server_message(s));
     return true;
@@ -266,7 +356,9 @@ static int by_age(const void *a, const void *b)
 }
 
 /* The files of ended processes past their days go, then the oldest of
- * them while the directory holds more than its cap. */
+ * them while the directory holds more than its cap. A file of a running
+ * process (an entry: launched, adopted or seen) is never removed, nor is
+ * one that waits to be sent. */
 static void prune(struct agent_logs *l)
 {
     DIR *d = opendir(l->dir);
@@ -279,14 +371,21 @@ static void prune(struct agent_logs *l)
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
         size_t len = strlen(de->d_name);
         struct stat st;
+        if (len > 8 && len < sizeof(old->name) && strcmp(de->d_name + len - 8, ".session") == 0) {
+            char id[128];
+            snprintf(id, sizeof(id), "%.*s", (int)(len - 8), de->d_name);
+            if (find(l, id, false) == NULL) /* a process that ended while no agent ran */
+                unlinkat(dirfd(d), de->d_name, 0);
+            continue;
+        }
         if (len < 5 || len >= sizeof(old->name) || strcmp(de->d_name + len - 4, ".log") != 0 ||
             fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue;
         total += (double)st.st_size;
         char id[128];
         snprintf(id, sizeof(id), "%.*s", (int)(len - 4), de->d_name);
-        if (find(l, id, false) != NULL)
-            continue; /* its process runs */
+        if (find(l, id, false) != NULL || has_pending(l, id))
+            continue;
         if ((double)(now - st.st_mtime) > l->days * 86400) {
             unlinkat(dirfd(d), de->d_name, 0);
             total -= (double)st.st_size;
@@ -318,15 +417,43 @@ static void prune(struct agent_logs *l)
 void logs_send(struct agent_logs *l, rally_server *s, double now)
 {
     size_t i = 0;
-    for (int sends = 0; i < l->np && sends < SENDS_PER_CALL; sends++) {
-        if (!send_one(l, s, &l->p[i])) {
+    for (int sends = 0; i < l->np && sends < SENDS_PER_CALL;) {
+        struct pending *q = &l->p[i];
+        if (q->next_try > now) {
+            i++;
+            continue;
+        }
+        sends++;
+        if (!send_one(l, s, q, now)) {
             i++;
             continue;
         }
         l->p[i] = l->p[--l->np];
     }
-    if (now >= l->next_prune) {
+    if (l->adopted && now >= l->next_prune) {
         prune(l);
         l->next_prune = now + 60;
     }
+}
+
+void logs_flush(struct agent_logs *l, rally_server *s, double seconds)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double elapsed = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        if (l->np == 0 || elapsed >= seconds)
+            break;
+        for (size_t i = 0; i < l->np; i++)
+            l->p[i].next_try = 0; /* no backoff now: this is the last chance */
+        size_t before = l->np;
+        logs_send(l, s, 0);
+        if (l->np == before) { /* none done: wait a little before the next round */
+            struct timespec nap = {0, 500 * 1000 * 1000};
+            nanosleep(&nap, NULL);
+        }
+    }
+    if (l->np > 0)
+        log_warn("%zu game-session log(s) not sent before stopping", l->np);
 }

@@ -12,8 +12,10 @@
  * more than `cap` bytes; a file that grows past 64 MiB while its process
  * hosts nothing is emptied.
  *
- * An agent started again does not know where its adopted processes' game
- * sessions began: their logs start where it first sees them hosting.
+ * Where a game session's log begins is written beside the file
+ * (DIR/<process id>.session), so an agent started again carries on the
+ * logs of the processes it adopts. A send rally cannot take (no answer,
+ * 429, 5xx) is tried again with a growing pause, for about half an hour.
  *
  * Ownership: the table owns its entries and strings; rally_server handles
  * are borrowed per call.
@@ -38,6 +40,12 @@ void logs_free(struct agent_logs *l);
  * closes it after the fork), or -1 (logged: it inherits the agent's). */
 int logs_open(struct agent_logs *l, const char *process_id);
 
+/* A process of an earlier agent, taken over (slots_adopt); then, once all
+ * are, logs_adopted: only from then on are ended processes' files pruned,
+ * so that no running process's file is taken for an ended one's. */
+void logs_adopt(struct agent_logs *l, const char *process_id);
+void logs_adopted(struct agent_logs *l);
+
 /* What rally says process_id hosts now: a game session's id, or NULL. */
 void logs_hosting(struct agent_logs *l, const char *process_id, const char *game_session,
                   double now);
@@ -48,5 +56,8 @@ void logs_ended(struct agent_logs *l, const char *process_id);
 /* Sends the logs that are due, at most a few per call; once a minute,
  * removes the files past their days or over the directory's cap. */
 void logs_send(struct agent_logs *l, rally_server *s, double now);
+
+/* Stopping: sends everything still queued, for up to `seconds`. */
+void logs_flush(struct agent_logs *l, rally_server *s, double seconds);
 
 #endif

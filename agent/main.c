@@ -396,8 +396,11 @@ int main(int argc, char **argv)
                     slots_configure(t, &rt, now);
                     running_total = rt.total;
                 }
-                if (config == NULL)
+                if (config == NULL) {
                     slots_adopt(t, now); /* once, before anything is launched */
+                    if (logs != NULL)
+                        logs_adopted(logs);
+                }
                 json_decref(config);
                 config = fresh;
             }
@@ -430,7 +433,7 @@ int main(int argc, char **argv)
     log_info("stopped: %u launches, %u exits, %u killed", t->launches, t->exits, t->kills);
     agent_metrics_stop();
     if (logs != NULL)
-        logs_send(logs, s, now_s()); /* the last game sessions' logs, once more */
+        logs_flush(logs, s, 10); /* the last game sessions' logs */
     memset(secret, 0, sizeof(secret));
     free(sdk_token);
     json_decref(config);

@@ -530,6 +530,8 @@ void slots_adopt(struct slots *t, double now)
         snprintf(s->process_id, sizeof(s->process_id), "%s", field[3]);
         take_port(t, s, (int)strtol(field[2], NULL, 10));
         log_info("adopted process %s (pid %d) from an earlier agent", s->process_id, (int)pid);
+        if (t->logs != NULL)
+            logs_adopt(t->logs, s->process_id);
     }
     fclose(f);
     t->dirty = true;

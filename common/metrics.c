@@ -88,6 +88,7 @@ int metrics_init(int slices)
     owner = getpid();
     mine = shared->cells[slices - 1];
     atomic_store(&shared->pids[slices - 1], owner);
+    used = 1; /* cell 0: the CPU of reaped workers, in microseconds */
     metrics_add_collector(process_collector, NULL);
     return 0;
 }
@@ -103,6 +104,16 @@ void metrics_enter(int i)
         return;
     mine = shared->cells[i];
     atomic_store(&shared->pids[i], getpid());
+}
+
+void metrics_reaped(int i, double cpu_seconds)
+{
+    if (shared == NULL || i < 0 || i >= nslices)
+        return;
+    atomic_store(&shared->pids[i], 0);
+    if (cpu_seconds > 0)
+        atomic_fetch_add_explicit(&mine[0], (uint64_t)llround(cpu_seconds * 1e6),
+                                  memory_order_relaxed);
 }
 
 int metrics_pids(pid_t *pids, int max)
@@ -191,6 +202,8 @@ static uint32_t cells_of(const struct metric_family *f)
     return f->type == METRIC_HISTOGRAM ? (uint32_t)f->nbounds + 2 : 1;
 }
 
+/* Label text of name, value pairs into buf. A label that does not fit is
+ * left out whole (the text stays well-formed), with the ones after it. */
 static void render_labels(char *buf, size_t size, va_list ap)
 {
     size_t n = 0;
@@ -199,6 +212,7 @@ static void render_labels(char *buf, size_t size, va_list ap)
         const char *v = va_arg(ap, const char *);
         if (v == NULL)
             v = "";
+        size_t start = n;
         int w = snprintf(buf + n, size - n, "%s%s=\"", n > 0 ? "," : "", k);
         if (w < 0 || (size_t)w >= size - n)
             goto cut;
@@ -206,17 +220,20 @@ static void render_labels(char *buf, size_t size, va_list ap)
         for (; *v != '\0'; v++) {
             const char *esc = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
             size_t len = esc != NULL ? 2 : 1;
-            if (n + len + 2 >= size)
+            if (n + len + 2 > size) /* the closing quote and NUL must fit after it */
                 goto cut;
             memcpy(buf + n, esc != NULL ? esc : v, len);
             n += len;
         }
+        if (n + 2 > size)
+            goto cut;
         buf[n++] = '"';
         buf[n] = '\0';
+        continue;
+    cut:
+        buf[start] = '\0';
+        return;
     }
-    return;
-cut:
-    buf[n] = '\0';
 }
 
 void metrics_labels(char *buf, size_t size, ...)
@@ -465,6 +482,7 @@ static void process_collector(struct metrics_text *out, void *arg)
     }
     if (alive == 0)
         return;
+    sum.cpu_seconds += (double)sum_cell(0) / 1e6; /* workers that ended */
     metrics_write_family(out, "process_cpu_seconds_total", METRIC_COUNTER,
                          "CPU time of the process and its workers, user and system, in seconds.");
     metrics_write_sample(out, "process_cpu_seconds_total", NULL, sum.cpu_seconds);

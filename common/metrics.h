@@ -108,6 +108,12 @@ char *metrics_render(size_t *len);
 /* The pids recorded by metrics_enter, and the initialising process's. */
 int metrics_pids(pid_t *pids, int max);
 
+/* A function's master reaped the worker of slice i, which had used
+ * cpu_seconds: the slice has no process until the next metrics_enter,
+ * and process_cpu_seconds_total keeps what it used (a counter never goes
+ * back when a worker is replaced). */
+void metrics_reaped(int i, double cpu_seconds);
+
 /* The content type of metrics_render's text. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

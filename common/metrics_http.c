@@ -154,10 +154,10 @@ int metrics_http_start(const char *addr)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                               on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-                               MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+                               on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, 16u,
+                               MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_THREAD_STACK_SIZE,
+                               (size_t)(256 * 1024), MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (daemon_ == NULL) {
         log_error("metrics: cannot serve on %s", addr);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -539,10 +540,14 @@ void serve_main(const struct service *svc)
         }
         int status;
         pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct rusage used;
+        while ((pid = wait4(-1, &status, WNOHANG, &used)) > 0) {
             int i = slot_of(slots, n, pid);
             if (i < 0)
                 continue;
+            metrics_reaped(i, (double)used.ru_utime.tv_sec + (double)used.ru_utime.tv_usec / 1e6 +
+                                  (double)used.ru_stime.tv_sec +
+                                  (double)used.ru_stime.tv_usec / 1e6);
             bool expected = slots[i].started == 0;
             if (!expected && !stop_requested) {
                 if (WIFSIGNALED(status))

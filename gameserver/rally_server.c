@@ -23,7 +23,8 @@ struct rally_server {
     char session_arn[1024]; /* its ARN */
     char *matchmaker_data;  /* its MatchmakerData as last heard (malloc'd), for update_reason */
     char message[512];
-    json_t *last; /* the last response body: what handed-out strings point into */
+    long last_status; /* of the last call's answer (0: none came) */
+    json_t *last;     /* the last response body: what handed-out strings point into */
     struct rally_game_session session;
     char *response; /* the last rally_server_request() answer, as text */
 };
@@ -187,6 +188,7 @@ static int call(rally_server *s, const char *method, const char *path, json_t *b
         s->token = NULL;
     }
     json_decref(body);
+    s->last_status = status;
     if (status == 0)
         return RALLY_SERVER_E_TRANSPORT;
     const char *why = json_string_value(json_object_get(s->last, "message"));
@@ -412,4 +414,9 @@ int rally_server_process_ending(rally_server *s)
 const char *rally_server_message(const rally_server *s)
 {
     return s != NULL ? s->message : "no handle";
+}
+
+long rally_server_last_status(const rally_server *s)
+{
+    return s != NULL ? s->last_status : 0;
 }

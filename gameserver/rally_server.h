@@ -154,6 +154,8 @@ int rally_server_request(rally_server *s, const char *method, const char *path,
 
 /* What the last call did, in words ("" after success). */
 const char *rally_server_message(const rally_server *s);
+/* The HTTP status of the last call's answer, 0 when none came. */
+long rally_server_last_status(const rally_server *s);
 
 #ifdef __cplusplus
 }

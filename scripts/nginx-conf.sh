@@ -34,6 +34,10 @@ LIMITS="map \"\" \$rally_limit_key { default $LIMIT_KEY; }
     limit_req_zone \$rally_token_key zone=token:32m rate=${RATE_MM}r/s;
     limit_req_zone \$rally_limit_key zone=address:10m rate=${RATE_AD}r/s;"
 
+# RALLY_ACCESS_LOG: a path, or off; in http.conf's "rally" format.
+ACCESS_LOG="${RALLY_ACCESS_LOG:-$LOGS/nginx-access.log} rally"
+[ "${RALLY_ACCESS_LOG:-}" = off ] && ACCESS_LOG=off
+
 cp "$TOP/nginx/rally-fastcgi.conf" "$RT/nginx/rally-fastcgi.conf"
 
 NCHAN=/usr/lib/nginx/modules/ngx_nchan_module.so
@@ -58,7 +62,6 @@ events {
 
 http {
     include /etc/nginx/mime.types;
-    access_log ${RALLY_ACCESS_LOG:-$LOGS/nginx-access.log};
     client_body_temp_path $RT/nginx/tmp/body;
     fastcgi_temp_path $RT/nginx/tmp/fastcgi;
     proxy_temp_path $RT/nginx/tmp/proxy;
@@ -69,6 +72,7 @@ http {
     limit_req_status 429;
     limit_req_log_level warn;
     include $TOP/nginx/http.conf;
+    access_log $ACCESS_LOG;
 
     # Functions are reached through unix sockets in \$rally_sock.
     map "" \$rally_sock { default "$RT/sock"; }
@@ -80,10 +84,11 @@ http {
         include $TOP/nginx/push.conf;
     }
 
-    # nginx's own counters for prometheus-nginx-exporter, on a socket beside
-    # the functions' (closed to other local users as theirs are).
+    # nginx's own counters for prometheus-nginx-exporter, on a socket of this
+    # nginx's own (made by its master: only root, or the stack's user, may
+    # connect to it).
     server {
-        listen unix:$RT/sock/nginx-status.sock;
+        listen unix:$RT/nginx/status.sock;
         location = /stub_status { stub_status; }
         location / { return 404; }
     }

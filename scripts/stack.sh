@@ -356,7 +356,8 @@ do_start() {
         nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log" -s reload
     else
         nginx -t -q -p "$RT/nginx" -c "$RT/nginx/nginx.conf" -e "$RUN/logs/nginx-error.log"
-        start_supervised nginx --unlink "$RT/push/push.sock" nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" \
+        start_supervised nginx --unlink "$RT/push/push.sock" --unlink "$RT/nginx/status.sock" \
+            nginx -p "$RT/nginx" -c "$RT/nginx/nginx.conf" \
             -e "$RUN/logs/nginx-error.log" -g "daemon off;"
     fi
 
@@ -423,7 +424,7 @@ print(crypt.crypt(sys.stdin.read().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH, 
     if command -v prometheus-nginx-exporter >/dev/null; then
         # 0770: nginx's workers come in through the directory's group.
         start_supervised nginx-exporter sh -c 'umask 007; exec "$@"' sh prometheus-nginx-exporter \
-            -nginx.scrape-uri "unix:$RT/sock/nginx-status.sock:/stub_status" \
+            -nginx.scrape-uri "unix:$RT/nginx/status.sock:/stub_status" \
             -web.listen-address "unix:$RT/sock/nginx-exporter.sock"
     fi
 }

@@ -142,6 +142,7 @@ static void handle_get(struct http_req *req, struct http_resp *resp)
     if (PQgetvalue(r, 0, 1)[0] != 0)
         http_add_header(resp, "X-Rally-Log-Truncated", "true");
     http_add_header(resp, "Cache-Control", "private, no-store");
+    http_add_header(resp, "X-Content-Type-Options", "nosniff");
     http_reply_bytes(req, resp, 200, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
                      "text/plain; charset=utf-8");
 }

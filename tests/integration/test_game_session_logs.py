@@ -109,6 +109,11 @@ class GameSessionLogs(unittest.TestCase):
         # A token changed by one character is refused.
         forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
         self.assertEqual(fetch(base % a + forged)[0], 401)
+        # nginx's access log keeps the requests, not the credential.
+        with open(os.path.join(RUN, "logs", "nginx-access.log")) as f:
+            seen = f.read()
+        self.assertIn("/v1/game-sessions/%s/log?token=-" % a, seen)
+        self.assertNotIn(token, seen)
 
     def test_who_may_read(self):
         _, gs = game_session()

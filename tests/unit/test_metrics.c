@@ -167,8 +167,16 @@ START_TEST(test_labels_helper_cuts_whole)
     char buf[16];
     metrics_labels(buf, sizeof(buf), "a", "1", "b", "22", METRIC_END);
     ck_assert_str_eq(buf, "a=\"1\",b=\"22\"");
-    metrics_labels(buf, sizeof(buf), "a", "0123456789abcdef", METRIC_END);
-    ck_assert_uint_lt(strlen(buf), sizeof(buf));
+    /* A label that does not fit is left out whole: the text stays valid. */
+    metrics_labels(buf, sizeof(buf), "a", "1", "b", "0123456789abcdef", METRIC_END);
+    ck_assert_str_eq(buf, "a=\"1\"");
+    /* Exactly full: b="" needs its closing quote and the NUL. */
+    metrics_labels(buf, 11, "a", "1", "b", "", METRIC_END);
+    ck_assert_str_eq(buf, "a=\"1\",b=\"\"");
+    metrics_labels(buf, 10, "a", "1", "b", "", METRIC_END);
+    ck_assert_str_eq(buf, "a=\"1\"");
+    metrics_labels(buf, 8, "k", "\"\"\"", METRIC_END); /* escaped: k="\"\"\"" is 11 */
+    ck_assert_str_eq(buf, "");
 }
 END_TEST
 
