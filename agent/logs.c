@@ -399,7 +399,7 @@ static void prune(struct agent_logs *l)
             old = grown;
             cap = grown_cap;
         }
-        snprintf(old[n].name, sizeof(old[n].name), "%s", de->d_name);
+        memcpy(old[n].name, de->d_name, len + 1); /* len < sizeof name: checked above */
         old[n].mtime = st.st_mtime;
         old[n++].size = st.st_size;
     }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -170,12 +171,15 @@ static void serve_dispatch(const struct service *svc, struct http_req *req, stru
         }
         return;
     }
-    /* A route may take both: an AWS signature by its Authorization's
-     * algorithm, a token otherwise. */
+    /* A route may take both, told apart by the Authorization's scheme. A
+     * GameLift API operation answers as AWS does (a missing or malformed
+     * signature is its 400) unless a bearer token is presented (an
+     * operator's); another route takes a token unless an AWS signature is. */
     unsigned aws = req->route->scopes & AUTH_SCOPES_AWS, tokens = req->route->scopes & ~aws;
     const char *authorization = http_param(req, "HTTP_AUTHORIZATION");
-    if (aws != 0 && tokens != 0 &&
-        (authorization == NULL || strncmp(authorization, "AWS4-HMAC-SHA256 ", 17) != 0))
+    bool bearer = authorization != NULL && strncasecmp(authorization, "Bearer ", 7) == 0;
+    bool signature = authorization != NULL && strncmp(authorization, "AWS4-HMAC-SHA256 ", 17) == 0;
+    if (aws != 0 && tokens != 0 && (req->route->dialect == &dialect_gamelift ? bearer : !signature))
         aws = 0;
     if (aws != 0) {
         if (!aws_authorized(req, resp))
@@ -272,6 +276,20 @@ static void serve_scrape(struct http_req *req, struct http_resp *resp, bool chec
     http_reply_bytes(req, resp, 200, text, len, METRICS_CONTENT_TYPE);
 }
 
+/* The built-in _admin_auth: nginx's auth_request check in front of what it
+ * proxies for operators alone (Prometheus's query API for the console):
+ * 204 for an admin token, else 401 or 403. */
+static void serve_admin_check(struct http_req *req, struct http_resp *resp)
+{
+    const char *why = NULL;
+    enum auth_result rc = auth_verify(req->arena, http_param(req, "HTTP_AUTHORIZATION"),
+                                      AUTH_SCOPE_ADMIN, util_now(), &req->claims, &why);
+    if (rc == AUTH_OK)
+        http_reply(req, resp, 204, NULL);
+    else
+        auth_error(req, resp, rc, why);
+}
+
 static struct metric *status_metric(const struct route_metrics *m, int status)
 {
     for (size_t i = 0; i < NCODES; i++)
@@ -366,6 +384,8 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     bool scrape = check_only || (route_name != NULL && strcmp(route_name, "_metrics") == 0);
     if (scrape)
         serve_scrape(&req, &resp, check_only);
+    else if (route_name != NULL && strcmp(route_name, "_admin_auth") == 0)
+        serve_admin_check(&req, &resp);
     else if (read_body(svc, fr, &req, &resp) == 0)
         serve_dispatch(svc, &req, &resp, route_name);
     if (resp.body == NULL && resp.text == NULL && resp.status >= 400)

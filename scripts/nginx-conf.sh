@@ -76,6 +76,8 @@ http {
 
     # Functions are reached through unix sockets in \$rally_sock.
     map "" \$rally_sock { default "$RT/sock"; }
+    # The stack's Prometheus (stack.sh), for operators (/v1/admin/prometheus/).
+    map "" \$rally_prometheus { default "127.0.0.1:${RALLY_PROMETHEUS_PORT:-$((PORT + 1010))}"; }
 
     # Ticket push, publishing side: functions and the matchmaker only (a unix socket in a
     # directory only the stack's user may enter).

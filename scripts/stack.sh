@@ -215,6 +215,7 @@ export RALLY_CONFIG_DIR='${RALLY_CONFIG_DIR:-$TOP/config}'
 export RALLY_LOG_LEVEL='${RALLY_LOG_LEVEL:-info}'
 export RALLY_METRICS='${RALLY_METRICS:-on}'
 export RALLY_METRICS_TOKEN_FILE='$RUN/secrets/metrics-token'
+export RALLY_ADMIN_FILE='$RUN/secrets/admins'
 export RALLY_PROMETHEUS_URL='http://127.0.0.1:$PROM_PORT'
 ENV
     if [ -n "${ASAN_OPTIONS:-}" ]; then echo "export ASAN_OPTIONS='$ASAN_OPTIONS'" >>"$RUN/env"; fi
@@ -222,6 +223,12 @@ ENV
 }
 
 make_secrets() {
+    # The console's operator: admin, with a random password kept in
+    # secrets/admin-password; auth-guest checks its digest (RALLY_ADMIN_FILE).
+    if [ ! -s "$RUN/secrets/admins" ]; then
+        [ -s "$RUN/secrets/admin-password" ] || (umask 077; openssl rand -hex 12 >"$RUN/secrets/admin-password")
+        "$BIN/rally-keys" admin-password "$RUN/secrets/admins" admin <"$RUN/secrets/admin-password"
+    fi
     # The scrape token: every metrics endpoint asks for it (metrics_auth.h),
     # Prometheus sends it (credentials_file).
     [ -s "$RUN/secrets/metrics-token" ] || (umask 077; openssl rand -hex 24 >"$RUN/secrets/metrics-token")

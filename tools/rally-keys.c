@@ -14,6 +14,12 @@
  *                                    API (common/awsauth.h): DIR/<id>.json,
  *                                    mode 0600; prints "id secret". Delete
  *                                    the file to revoke the key.
+ *   rally-keys admin-password FILE NAME
+ *                                    an operator's password, read from stdin
+ *                                    (its first line), into FILE (mode 0600)
+ *                                    as NAME's PBKDF2 digest (common/password.h),
+ *                                    replacing NAME's earlier one; auth-guest's
+ *                                    admin login (RALLY_ADMIN_FILE) checks it
  *
  * After `rotate`, send SIGHUP to each function master (or restart) so workers
  * load the new kid set; tokens signed with the previous key stay valid until
@@ -39,12 +45,14 @@
 #include "auth.h"
 #include "cfg.h"
 #include "log.h"
+#include "password.h"
 #include "util.h"
 
 static int usage(void)
 {
     fprintf(stderr, "usage: rally-keys init DIR | rotate DIR | jwks DIR OUTDIR | "
-                    "mint DIR SCOPE COUNT [TTL] | aws-key DIR PRINCIPAL backend|fleet:ID\n");
+                    "mint DIR SCOPE COUNT [TTL] | aws-key DIR PRINCIPAL backend|fleet:ID | "
+                    "admin-password FILE NAME\n");
     return 2;
 }
 
@@ -322,6 +330,44 @@ static int cmd_aws_key(const char *dir, const char *principal, const char *scope
     return rc;
 }
 
+/* FILE's lines, NAME's replaced by "NAME:<digest of the password on stdin>". */
+static int cmd_admin_password(const char *file, const char *name)
+{
+    if (!util_is_token(name, 64, "-_.@")) {
+        fprintf(stderr, "rally-keys: an admin's name is 1 to 64 of [A-Za-z0-9-_.@]\n");
+        return 2;
+    }
+    char password[1024];
+    if (fgets(password, sizeof(password), stdin) == NULL) {
+        fprintf(stderr, "rally-keys: admin-password reads the password from stdin\n");
+        return 2;
+    }
+    password[strcspn(password, "\r\n")] = '\0';
+    if (strlen(password) < 12) {
+        fprintf(stderr, "rally-keys: an admin's password is at least 12 characters\n");
+        return 2;
+    }
+    struct arena a = {0};
+    char *digest = password_hash(&a, password, PASSWORD_ITERATIONS);
+    OPENSSL_cleanse(password, sizeof(password));
+    /* The other admins' lines, kept. */
+    char *kept = arena_strdup(&a, "");
+    FILE *f = fopen(file, "re");
+    char line[1024];
+    size_t nlen = strlen(name);
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, name, nlen) != 0 || line[nlen] != ':')
+            kept = arena_sprintf(&a, "%s%s", kept, line);
+    if (f != NULL)
+        fclose(f);
+    int rc = 1;
+    if (digest != NULL &&
+        write_text(file, arena_sprintf(&a, "%s%s:%s\n", kept, name, digest), 0600) == 0)
+        rc = 0;
+    arena_destroy(&a);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     log_init("rally-keys");
@@ -340,5 +386,7 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && strcmp(argv[1], "aws-key") == 0)
         return cmd_aws_key(argv[2], argv[3], argv[4]);
+    if (argc == 4 && strcmp(argv[1], "admin-password") == 0)
+        return cmd_admin_password(argv[2], argv[3]);
     return usage();
 }

@@ -8,6 +8,7 @@
  *                              (tokenUse "sdk5": one for GameLift's server SDK 5,
  *                              GAMELIFT_SDK_AUTH_TOKEN, lasting RALLY_SDK_TOKEN_TTL,
  *                              3 h: the gateway renews it on open connections)
+ *   POST /v1/admin/login       {"username","password"} -> an operator's admin token (admin.h)
  *
  * Guest secrets and refresh tokens are 256-bit random values stored as
  * SHA-256 digests; the secret check compares digests in constant time.
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "arena.h"
 #include "cfg.h"
 #include "db.h"
@@ -229,7 +231,16 @@ static const struct http_route routes[] = {
     {.name = "guest", .method = "POST", .dialect = &dialect_native, .handle = handle_guest},
     {.name = "login_v2", .method = "GET", .dialect = &dialect_guidance, .handle = handle_login_v2},
     {.name = "server", .method = "POST", .dialect = &dialect_native, .handle = handle_server},
+    {.name = "admin_login",
+     .method = "POST",
+     .dialect = &dialect_native,
+     .handle = handle_admin_login},
 };
+
+static int worker_init(void)
+{
+    return admin_load();
+}
 
 int main(void)
 {
@@ -242,6 +253,7 @@ int main(void)
         .nstmts = sizeof(stmts) / sizeof(stmts[0]),
         .signs_tokens = true,
         .verifies_tokens = true,
+        .worker_init = worker_init,
     };
     serve_main(&svc);
 }

@@ -512,21 +512,20 @@ static void handle_validate(struct http_req *req, struct http_resp *resp)
     http_reply(req, resp, 200, json_pack("{s:b}", "Valid", 1));
 }
 
-#define ANY_KEY (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET)
+/* An operator's admin token may do what a backend's key does (the console). */
+#define BACKEND (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_ADMIN)
+#define ANY_KEY (BACKEND | AUTH_SCOPE_AWS_FLEET)
 
 static const struct http_route routes[] = {
     {"ListFleets", "POST", &dialect_gamelift, ANY_KEY, handle_list_fleets},
     {"DescribeFleetAttributes", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_attributes},
     {"DescribeFleetCapacity", "POST", &dialect_gamelift, ANY_KEY, handle_fleet_capacity},
-    {"UpdateFleetCapacity", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
-     handle_update_capacity},
-    {"DescribeGameSessionQueues", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND, handle_queues},
-    {"DescribeMatchmakingConfigurations", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
+    {"UpdateFleetCapacity", "POST", &dialect_gamelift, BACKEND, handle_update_capacity},
+    {"DescribeGameSessionQueues", "POST", &dialect_gamelift, BACKEND, handle_queues},
+    {"DescribeMatchmakingConfigurations", "POST", &dialect_gamelift, BACKEND,
      handle_configurations},
-    {"DescribeMatchmakingRuleSets", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
-     handle_rule_sets},
-    {"ValidateMatchmakingRuleSet", "POST", &dialect_gamelift, AUTH_SCOPE_AWS_BACKEND,
-     handle_validate},
+    {"DescribeMatchmakingRuleSets", "POST", &dialect_gamelift, BACKEND, handle_rule_sets},
+    {"ValidateMatchmakingRuleSet", "POST", &dialect_gamelift, BACKEND, handle_validate},
 };
 
 int main(void)
@@ -538,6 +537,7 @@ int main(void)
         .nroutes = N(routes),
         .stmts = stmts,
         .nstmts = N(stmts),
+        .verifies_tokens = true, /* operators' admin tokens */
     };
     serve_main(&svc);
 }

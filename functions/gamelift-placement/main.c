@@ -228,7 +228,8 @@ static void handle_stop(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 400, "NotFoundException", "Game session placement %s not found", id);
 }
 
-#define BACKEND AUTH_SCOPE_AWS_BACKEND
+/* An operator's admin token may do what a backend's key does (the console). */
+#define BACKEND (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_ADMIN)
 
 static const struct http_route routes[] = {
     {"StartGameSessionPlacement", "POST", &dialect_gamelift, BACKEND, handle_start},
@@ -245,6 +246,7 @@ int main(void)
         .nroutes = N(routes),
         .stmts = stmts,
         .nstmts = N(stmts),
+        .verifies_tokens = true, /* operators' admin tokens */
     };
     serve_main(&svc);
 }

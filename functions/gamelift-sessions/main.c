@@ -746,8 +746,9 @@ static void handle_search(struct http_req *req, struct http_resp *resp)
                                          : NULL);
 }
 
-#define BACKEND AUTH_SCOPE_AWS_BACKEND
-#define ANY_KEY (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_AWS_FLEET)
+/* An operator's admin token may do what a backend's key does (the console). */
+#define BACKEND (AUTH_SCOPE_AWS_BACKEND | AUTH_SCOPE_ADMIN)
+#define ANY_KEY (BACKEND | AUTH_SCOPE_AWS_FLEET)
 
 static const struct http_route routes[] = {
     {"CreateGameSession", "POST", &dialect_gamelift, BACKEND, handle_create},
