@@ -13,8 +13,8 @@
 #define DIGEST_BYTES 32
 #define PREFIX "pbkdf2-sha256$"
 
-static bool derive(const char *password, const unsigned char *salt, size_t salt_len,
-                   int iterations, unsigned char out[DIGEST_BYTES])
+static bool derive(const char *password, const unsigned char *salt, size_t salt_len, int iterations,
+                   unsigned char out[DIGEST_BYTES])
 {
     return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len, iterations,
                              EVP_sha256(), DIGEST_BYTES, out) == 1;

@@ -20,6 +20,8 @@ packages=(
     # Metrics (docs/observability.md): Prometheus and its exporters for
     # PostgreSQL and nginx, promtool for the alert rules.
     prometheus prometheus-postgres-exporter prometheus-nginx-exporter
+    # The console's tests drive Debian's Chromium, headless.
+    chromium
 )
 [ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)
 

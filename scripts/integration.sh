@@ -12,6 +12,8 @@ export RALLY_HTTP_PORT=${RALLY_HTTP_PORT:-18080} RALLY_GAMESERVER_PORT=${RALLY_G
 export RALLY_RATE_LIMIT=off RALLY_PG_FAST=1 RALLY_SWEEP_INTERVAL=1 RALLY_WORKERS=3
 export RALLY_OUTBOX_MAX_ATTEMPTS=3 RALLY_MATCHMAKER_TICK_MS=200 RALLY_ALERT_FOR=0s
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+# What tests keep for people to look at (the console's screenshots).
+export RALLY_ARTIFACT_DIR=${RALLY_ARTIFACT_DIR:-$TOP/$BUILD/artifacts}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 RUN=$(mktemp -d /tmp/rally-test.XXXXXX)
 chmod 755 "$RUN"

@@ -330,6 +330,10 @@ do_start() {
     make_runtime_dir
     mkdir -p "$RUN/logs" "$RUN/pids" "$RT/sock" "$RT/push" "$RT/www/.well-known" "$RT/nginx/tmp"
     chmod 755 "$RT/www" "$RT/www/.well-known"
+    # The console's static files (console/), as nginx serves them.
+    rm -rf "$RT/www/console"
+    cp -r "$TOP/console" "$RT/www/console"
+    chmod -R a+rX "$RT/www/console"
     # Closed to other local users: the FastCGI sockets to this user and
     # nginx's workers (www-data when we are root: the directory's group,
     # which setgid hands to every socket made in it; the functions make
@@ -389,6 +393,7 @@ do_start() {
     if [ "${RALLY_PROMETHEUS:-1}" != 0 ] && command -v prometheus >/dev/null; then
         echo "rally: Prometheus on http://127.0.0.1:$PROM_PORT (alerts: /alerts)"
     fi
+    echo "rally: console on http://127.0.0.1:$PORT/console/ (user admin, password in $RUN/secrets/admin-password)"
 }
 
 # The processes with metrics on every stack, as nginx routes them

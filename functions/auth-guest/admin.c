@@ -40,8 +40,8 @@ int admin_load(void)
             continue;
         char *colon = strchr(line, ':');
         if (colon == NULL || colon - line > 64 || nadmins == MAX_ADMINS) {
-            log_error("%s: a line is NAME:<digest> (rally-keys admin-password), at most %d",
-                      path, MAX_ADMINS);
+            log_error("%s: a line is NAME:<digest> (rally-keys admin-password), at most %d", path,
+                      MAX_ADMINS);
             rc = -1;
             break;
         }
