@@ -76,6 +76,8 @@ http {
 
     # Functions are reached through unix sockets in \$rally_sock.
     map "" \$rally_sock { default "$RT/sock"; }
+    # nginx's exporter (stack.sh), on a socket beside the functions'.
+    map "" \$rally_nginx_exporter { default "unix:$RT/sock/nginx-exporter.sock:"; }
     # The stack's Prometheus (stack.sh), for operators (/v1/admin/prometheus/).
     map "" \$rally_prometheus { default "127.0.0.1:${RALLY_PROMETHEUS_PORT:-$((PORT + 1010))}"; }
 
