@@ -7,7 +7,8 @@ stack (its env file sourced).
 1. poll-ticket with metrics on and off: the function started again with
    RALLY_METRICS=on or off between rounds, and measured as bench.sh measures
    it (wrk, bench/rally.lua's poll mode on POLL-TICKETS, after a warm-up), in
-   rounds on, off, on, off. The ratio of the best of each (target >= 0.97).
+   BENCH_METRICS_PAIRS (3) pairs of rounds on, off, with the matchmaker
+   paused. The ratio of the best of each (target >= 0.97).
 2. Scrapes with 10,000 game sessions and 100,000 tickets: tickets of ended
    statuses added until there are 100,000 (removed afterwards), then every
    target of the stack's Prometheus fetched 5 times with the scrape token:
@@ -33,6 +34,7 @@ THREADS = os.environ.get("BENCH_THREADS", "2")
 CONNS = os.environ.get("BENCH_CONNECTIONS", "32")
 PROMETHEUS = os.environ.get("RALLY_PROMETHEUS_URL")
 TICKETS = int(os.environ.get("BENCH_METRICS_TICKETS", "100000"))
+PAIRS = int(os.environ.get("BENCH_METRICS_PAIRS", "3"))
 
 
 def pid(name):
@@ -90,11 +92,21 @@ def wrk(tickets, seconds):
 
 
 def on_off(tickets, seconds):
+    """Alternating rounds, the matchmaker paused as bench.sh pauses it for
+    the routes (poll-ticket does not involve it, and its ticks would share
+    the cores with the rounds)."""
     rounds = []
-    for metrics in ("on", "off", "on", "off"):
-        restart_poll_ticket(metrics)
-        rounds.append((metrics, wrk(tickets, seconds)))
-    restart_poll_ticket("on")
+    mm = pid("matchmaker")
+    if mm:
+        os.kill(mm, signal.SIGSTOP)
+    try:
+        for metrics in ("on", "off") * PAIRS:
+            restart_poll_ticket(metrics)
+            rounds.append((metrics, wrk(tickets, seconds)))
+        restart_poll_ticket("on")
+    finally:
+        if mm:
+            os.kill(mm, signal.SIGCONT)
     best = {m: max(r for mm, r in rounds if mm == m) for m in ("on", "off")}
     return {"rounds": [{"metrics": m, "rps": r} for m, r in rounds],
             "best_on_rps": best["on"], "best_off_rps": best["off"],
@@ -138,7 +150,11 @@ def scrapes():
         per = {}
         for t in targets():
             auth = basic if t["labels"]["job"] == "postgres" else "Bearer " + token
-            times = [timed_scrape(t["scrapeUrl"], auth) for _ in range(5)]
+            try:
+                times = [timed_scrape(t["scrapeUrl"], auth) for _ in range(5)]
+            except OSError as e:  # urllib's HTTPError too: a target down is said, not fatal
+                per[t["labels"]["service"]] = {"error": str(e), "median_ms": 0, "worst_ms": 1e9, "bytes": 0}
+                continue
             per[t["labels"]["service"]] = {"median_ms": round(statistics.median(x for x, _ in times), 1),
                                            "worst_ms": round(max(x for x, _ in times), 1),
                                            "bytes": times[-1][1]}
