@@ -209,13 +209,24 @@ function ticketView() {
 async function eventsView() {
   const q = async (query) => { const r = await prom(query); return r.length ? num(r[0].value[1]) : "-"; };
   const deliveries = await prom("sum by (result) (increase(rally_events_deliveries_total[1h]))");
+  const dead = (await call("GET", "/v1/admin/dead-letters?limit=50")).DeadLetters || [];
   return [el("h2", {}, "Events outbox"),
     table(["Waiting deliveries", "Most overdue (s)", "Dead letters"],
       [[await q("sum(rally_events_outbox_backlog)"), await q("max(rally_events_outbox_oldest_due_seconds)"),
         await q("sum(rally_events_dead_letters)")]]),
     el("h3", {}, "Deliveries in the last hour"),
     table(["Result", "Count"], deliveries.map((d) => [d.metric.result || "", num(d.value[1])])),
-    ...chart(await promRange("sum(rally_events_outbox_backlog)", 60), "Waiting deliveries, last hour")];
+    ...chart(await promRange("sum(rally_events_outbox_backlog)", 60), "Waiting deliveries, last hour"),
+    el("h3", {}, "Dead letters (the newest 50)"),
+    dead.length ? table(["Failed", "Endpoint", "Topic", "Attempts", "Last error", "Message", ""], dead.map((d) =>
+      [d.FailedAt, d.Endpoint, d.TopicArn, d.Attempts, d.LastError || "", d.Message.slice(0, 160),
+        el("td", {}, el("button", {onclick: () => retry(d)}, "Retry"))]))
+      : el("p", {class: "note"}, "None.")];
+}
+
+async function retry(d) {
+  if (!confirm("Deliver message " + d.MessageId + " to " + d.Endpoint + " again?")) return;
+  await act(() => call("POST", "/v1/admin/dead-letters/retry", {MessageId: d.MessageId, SubscriptionId: d.SubscriptionId}));
 }
 
 async function errorsView() {

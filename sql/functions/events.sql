@@ -88,3 +88,32 @@ CREATE OR REPLACE TRIGGER subscriptions_drop_undeliverable
     AFTER DELETE ON events.subscriptions
     FOR EACH STATEMENT EXECUTE FUNCTION events.drop_undeliverable();
 
+
+-- An operator's retry of a dead letter (dead-letters, the console): the
+-- message back in the outbox (kept there while any delivery of it is) with
+-- one delivery to the same subscription, due now; the dead letter gone.
+-- 'retried', 'not_found', or 'unsubscribed' when the subscription is gone
+-- (the dead letter stays, for the record).
+CREATE OR REPLACE FUNCTION events.retry_dead_letter(p_message_id uuid, p_subscription_id bigint)
+    RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    d events.dead_letters;
+BEGIN
+    SELECT * INTO d FROM events.dead_letters
+        WHERE message_id = p_message_id AND subscription_id = p_subscription_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_found';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM events.subscriptions WHERE subscription_id = p_subscription_id) THEN
+        RETURN 'unsubscribed';
+    END IF;
+    INSERT INTO events.outbox (message_id, topic_arn, message)
+        VALUES (d.message_id, d.topic_arn, d.message) ON CONFLICT (message_id) DO NOTHING;
+    INSERT INTO events.deliveries (message_id, subscription_id)
+        VALUES (d.message_id, d.subscription_id) ON CONFLICT DO NOTHING;
+    DELETE FROM events.dead_letters WHERE message_id = p_message_id AND subscription_id = p_subscription_id;
+    PERFORM pg_notify('rally_outbox', '');
+    RETURN 'retried';
+END;
+$$;

@@ -15,7 +15,7 @@ import rally
 from rally import RUN, guest, psql, request, start_ticket, wait_until
 
 PROMETHEUS = os.environ.get("RALLY_PROMETHEUS_URL")
-FUNCTIONS = ["auth-guest", "auth-refresh", "event-ingest", "fleet-api", "game-session-logs", "gamelift-config",
+FUNCTIONS = ["auth-guest", "auth-refresh", "dead-letters", "event-ingest", "fleet-api", "game-session-logs", "gamelift-config",
              "gamelift-placement", "gamelift-sessions", "poll-ticket", "request-matchmaking",
              "state-metrics", "ticket-actions", "world-state"]
 DAEMONS = ["matchmaker", "gateway", "sweeper", "agent-us-east-1", "agent-eu-west-1",

@@ -7,7 +7,7 @@ import os
 import stat
 import unittest
 
-from rally import RUN, guest, request
+from rally import RUN, guest, request, wait_until
 from test_fleet import server_token
 
 
@@ -77,10 +77,14 @@ class AdminToken(unittest.TestCase):
             self.assertNotIn("FleetIds", r.json or {})
 
     def test_it_queries_prometheus(self):
-        r = request("GET", "/v1/admin/prometheus/api/v1/query?query=up", token=admin_token())
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json["status"], "success")
-        self.assertTrue(any(x["metric"].get("service") == "poll-ticket" for x in r.json["data"]["result"]))
+        token = admin_token()
+
+        def up():
+            r = request("GET", "/v1/admin/prometheus/api/v1/query?query=up", token=token)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["status"], "success")
+            return any(x["metric"].get("service") == "poll-ticket" for x in r.json["data"]["result"])
+        self.assertTrue(wait_until(up, 30, 1))
 
     def test_prometheus_is_for_admins_and_reads_only(self):
         path = "/v1/admin/prometheus/api/v1/query?query=up"
@@ -95,3 +99,56 @@ class AdminToken(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DeadLetters(unittest.TestCase):
+    """A delivery given up on, listed and sent again by an operator."""
+
+    def setUp(self):
+        from rally import psql
+        self.psql = psql
+        self.endpoint = "http://127.0.0.1:9/operators-test"
+        psql("INSERT INTO events.subscriptions (topic_arn, endpoint) VALUES ('arn:aws:sns:local:0:ops', :'p1') "
+             "ON CONFLICT DO NOTHING", self.endpoint)
+        self.addCleanup(psql, "DELETE FROM events.subscriptions WHERE endpoint = :'p1'", self.endpoint)
+        self.addCleanup(psql, "DELETE FROM events.dead_letters WHERE endpoint = :'p1'", self.endpoint)
+        self.sub = int(psql("SELECT subscription_id FROM events.subscriptions WHERE endpoint = :'p1'",
+                            self.endpoint)[0])
+        self.message = psql(
+            "INSERT INTO events.dead_letters (message_id, subscription_id, topic_arn, endpoint, message, "
+            "attempts, last_error) VALUES (gen_random_uuid(), :'p1', 'arn:aws:sns:local:0:ops', :'p2', "
+            "'{\"detail\": \"<b>hi</b>\"}', 3, 'connection refused') RETURNING message_id",
+            str(self.sub), self.endpoint)[0]
+
+    def test_listed_and_retried(self):
+        r = request("GET", "/v1/admin/dead-letters", token=admin_token())
+        self.assertEqual(r.status, 200, r)
+        mine = [d for d in r.json["DeadLetters"] if d["MessageId"] == self.message]
+        self.assertEqual(len(mine), 1, r.json)
+        self.assertEqual((mine[0]["SubscriptionId"], mine[0]["Endpoint"], mine[0]["Attempts"],
+                          mine[0]["LastError"]), (self.sub, self.endpoint, 3, "connection refused"))
+        r = request("POST", "/v1/admin/dead-letters/retry",
+                    {"MessageId": self.message, "SubscriptionId": self.sub}, token=admin_token())
+        self.assertEqual(r.status, 200, r)
+        # Back in the outbox, due again (and, nothing listening there, given up again later).
+        left = self.psql("SELECT count(*) FROM events.dead_letters WHERE message_id = :'p1'", self.message)[0]
+        due = self.psql("SELECT count(*) FROM events.outbox WHERE message_id = :'p1'", self.message)[0]
+        self.assertEqual((left, due) if left == "0" else ("0", "1"), ("0", "1"))
+        r = request("POST", "/v1/admin/dead-letters/retry",
+                    {"MessageId": "00000000-0000-0000-0000-000000000000", "SubscriptionId": self.sub},
+                    token=admin_token())
+        self.assertEqual(r.status, 404, r)
+
+    def test_for_admins_alone(self):
+        for token in (None, guest()["auth_token"], server_token("fleet-local")):
+            self.assertIn(request("GET", "/v1/admin/dead-letters", token=token).status, (401, 403))
+            r = request("POST", "/v1/admin/dead-letters/retry",
+                        {"MessageId": self.message, "SubscriptionId": self.sub}, token=token)
+            self.assertIn(r.status, (401, 403))
+        self.assertEqual(self.psql("SELECT count(*) FROM events.dead_letters WHERE message_id = :'p1'",
+                                   self.message)[0], "1")
+        for body in ({}, {"MessageId": "x", "SubscriptionId": 1}, {"MessageId": self.message},
+                     {"MessageId": self.message, "SubscriptionId": "1"}):
+            r = request("POST", "/v1/admin/dead-letters/retry", body, token=admin_token())
+            self.assertEqual(r.status, 400, (body, r))
+        self.assertEqual(request("GET", "/v1/admin/dead-letters?limit=0", token=admin_token()).status, 400)
