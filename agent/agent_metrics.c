@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "child_metrics.h"
+#include "logs.h"
 #include "metrics.h"
 #include "metrics_auth.h"
 #include "metrics_http.h"
@@ -26,6 +28,8 @@ static struct seen *seen; /* the last round's running processes, under lock */
 static size_t nseen, capseen;
 static int crash_looping;
 static char fleet[128], location[128];
+static const struct agent_logs
+    *logs; /* where processes serve their metrics (borrowed; NULL: none) */
 
 static struct metric *launches, *exits, *kills, *quick_exits;
 static unsigned last_launches, last_exits, last_kills, last_quick;
@@ -80,7 +84,28 @@ static void collect(struct metrics_text *out, void *arg)
     }
     free(st);
     free(alive);
+    /* The processes' own metrics, fetched with the lock released: a slow
+     * process holds up this scrape, never the agent's loop. */
+    size_t n = nseen;
+    char(*ids)[64] = logs != NULL && n > 0 ? calloc(n, sizeof(*ids)) : NULL;
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        memcpy(ids[i], seen[i].process_id, sizeof(ids[i]));
     pthread_mutex_unlock(&lock);
+    struct merged merged = {0};
+    for (size_t i = 0; ids != NULL && i < n; i++) {
+        char path[4096];
+        logs_metrics_socket(logs, ids[i], path, sizeof(path));
+        char *text = child_metrics_fetch(path, metrics_token());
+        if (text == NULL)
+            continue;
+        metrics_labels(labels, sizeof(labels), "fleet", fleet, "location", location, "process_id",
+                       ids[i], METRIC_END);
+        merged_add(&merged, text, labels);
+        free(text);
+    }
+    merged_write(&merged, out);
+    merged_free(&merged);
+    free(ids);
 }
 
 static struct metric *counter(const char *name, const char *help)
@@ -89,8 +114,10 @@ static struct metric *counter(const char *name, const char *help)
                          location, METRIC_END);
 }
 
-int agent_metrics_start(const char *addr, const char *fleet_id, const char *loc)
+int agent_metrics_start(const char *addr, const char *fleet_id, const char *loc,
+                        const struct agent_logs *process_logs)
 {
+    logs = process_logs;
     if (metrics_setup(1) < 0)
         return -1;
     if (!metrics_enabled())

@@ -11,11 +11,15 @@
 #ifndef RALLY_AGENT_METRICS_H
 #define RALLY_AGENT_METRICS_H
 
+#include "logs.h"
 #include "slots.h"
 
 /* Declares the families and starts the endpoint at addr (metrics_http.h;
- * NULL: no endpoint). 0, or -1 (logged). */
-int agent_metrics_start(const char *addr, const char *fleet, const char *location);
+ * NULL: no endpoint). With process_logs (borrowed), the metrics its
+ * processes serve in its directory are passed on too (child_metrics.h).
+ * 0, or -1 (logged). */
+int agent_metrics_start(const char *addr, const char *fleet, const char *location,
+                        const struct agent_logs *process_logs);
 
 void agent_metrics_update(const struct slots *t);
 

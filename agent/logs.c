@@ -214,6 +214,11 @@ int logs_open(struct agent_logs *l, const char *process_id)
     return fd;
 }
 
+void logs_metrics_socket(const struct agent_logs *l, const char *process_id, char *out, size_t size)
+{
+    path_of(l, process_id, ".metrics.sock", out, size);
+}
+
 void logs_adopt(struct agent_logs *l, const char *process_id)
 {
     find(l, process_id, true);
@@ -371,13 +376,23 @@ static void prune(struct agent_logs *l)
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
         size_t len = strlen(de->d_name);
         struct stat st;
-        if (len > 8 && len < sizeof(old->name) && strcmp(de->d_name + len - 8, ".session") == 0) {
-            char id[128];
-            snprintf(id, sizeof(id), "%.*s", (int)(len - 8), de->d_name);
-            if (find(l, id, false) == NULL) /* a process that ended while no agent ran */
-                unlinkat(dirfd(d), de->d_name, 0);
-            continue;
+        /* A session or metrics socket file of a process that ended (while
+         * no agent ran, or without removing its socket). */
+        static const char *const extra[] = {".session", ".metrics.sock"};
+        bool done = false;
+        for (int x = 0; x < 2 && !done; x++) {
+            size_t xl = strlen(extra[x]);
+            if (len > xl && len < sizeof(old->name) &&
+                strcmp(de->d_name + len - xl, extra[x]) == 0) {
+                char id[128];
+                snprintf(id, sizeof(id), "%.*s", (int)(len - xl), de->d_name);
+                if (find(l, id, false) == NULL)
+                    unlinkat(dirfd(d), de->d_name, 0);
+                done = true;
+            }
         }
+        if (done)
+            continue;
         if (len < 5 || len >= sizeof(old->name) || strcmp(de->d_name + len - 4, ".log") != 0 ||
             fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue;

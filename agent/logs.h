@@ -46,6 +46,11 @@ int logs_open(struct agent_logs *l, const char *process_id);
 void logs_adopt(struct agent_logs *l, const char *process_id);
 void logs_adopted(struct agent_logs *l);
 
+/* Where process_id may serve its metrics (DIR/<process id>.metrics.sock:
+ * RALLY_METRICS_LISTEN in its environment; child_metrics.h). */
+void logs_metrics_socket(const struct agent_logs *l, const char *process_id, char *out,
+                         size_t size);
+
 /* What rally says process_id hosts now: a game session's id, or NULL. */
 void logs_hosting(struct agent_logs *l, const char *process_id, const char *game_session,
                   double now);

@@ -36,7 +36,7 @@
  * RALLY_SIDECAR_URL and RALLY_SIDECAR_KEY to call it (sidecar.h).
  *
  * Each process's stdout and stderr go to a file in --log-dir (by default
- * DIR/logs of --state-dir; neither: the agent's own), and what it wrote
+ * <compute>.logs in --state-dir; neither: the agent's own), and what it wrote
  * while hosting a game session is sent to rally as that game session's log,
  * its last --log-max-bytes (1 MiB); the files stay --log-days (14), the
  * oldest going first while the directory holds more than
@@ -207,8 +207,10 @@ static int parse(int argc, char **argv, struct options *o)
         o->sdk_url = sdk_url;
     }
     if (ok && o->log_dir == NULL && o->state_dir != NULL) {
+        /* One directory per compute: agents may share a state directory,
+         * and each prunes what it does not run in its own. */
         static char logs[4096];
-        snprintf(logs, sizeof(logs), "%s/logs", o->state_dir);
+        snprintf(logs, sizeof(logs), "%s/%s.logs", o->state_dir, o->compute);
         o->log_dir = logs;
     }
     if (ok && o->sidecar == NULL) { /* beside the agent's own executable */
@@ -236,7 +238,8 @@ static char **child_env(const struct options *o)
                                       "GAMELIFT_SDK_WEBSOCKET_URL=",
                                       "GAMELIFT_SDK_PROCESS_ID=",
                                       "GAMELIFT_SDK_AUTH_TOKEN=",
-                                      "RALLY_PORT="};
+                                      "RALLY_PORT=",
+                                      "RALLY_METRICS_LISTEN="};
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
@@ -309,8 +312,6 @@ int main(int argc, char **argv)
     sigaction(SIGCHLD, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (agent_metrics_start(o.metrics, o.fleet, o.location) < 0)
-        return 1;
 
     rally_server *s = rally_server_new(
         &(struct rally_server_params){.url = o.url, .fleet_id = o.fleet, .fleet_secret = secret});
@@ -337,6 +338,12 @@ int main(int argc, char **argv)
     if (s == NULL || t == NULL || !locked || !logs_ok) {
         if (locked && logs_ok)
             fprintf(stderr, "rally-agent: cannot start (bad --url, or no memory)\n");
+        slots_free(t);
+        logs_free(logs);
+        rally_server_free(s);
+        return 1;
+    }
+    if (agent_metrics_start(o.metrics, o.fleet, o.location, logs) < 0) {
         slots_free(t);
         logs_free(logs);
         rally_server_free(s);

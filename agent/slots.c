@@ -26,7 +26,7 @@ struct slots *slots_new(const char *game_dir, char *const *env, double ready_tim
     size_t n = 0;
     while (env[n] != NULL)
         n++;
-    if (t == NULL || (t->env = calloc(n + 6, sizeof(char *))) == NULL ||
+    if (t == NULL || (t->env = calloc(n + 8, sizeof(char *))) == NULL ||
         (t->game_dir = strdup(game_dir)) == NULL) {
         slots_free(t);
         return NULL;
@@ -219,6 +219,7 @@ static void launch(struct slots *t, struct slot *s, double now)
     while (t->env[n] != NULL)
         n++;
     char env_id[96], env_port[32], env_token[4096], env_side_url[64], env_side_key[96];
+    char env_metrics[4200];
     if (t->sidecar.enabled && t->sidecar_bin != NULL) {
         if (sidecar_open(&s->side) < 0) {
             s->next_launch = now + 1;
@@ -240,6 +241,12 @@ static void launch(struct slots *t, struct slot *s, double now)
     if (s->side.listen_fd >= 0) {
         t->env[k++] = env_side_url;
         t->env[k++] = env_side_key;
+    }
+    if (t->logs != NULL) { /* where it may serve its metrics (child_metrics.h) */
+        char sock[4096];
+        logs_metrics_socket(t->logs, s->process_id, sock, sizeof(sock));
+        snprintf(env_metrics, sizeof(env_metrics), "RALLY_METRICS_LISTEN=%s", sock);
+        t->env[k++] = env_metrics;
     }
     t->env[k] = NULL;
     int out = t->logs != NULL ? logs_open(t->logs, s->process_id) : -1;

@@ -392,6 +392,11 @@ void metrics_write_family(struct metrics_text *out, const char *name, enum metri
                help);
 }
 
+void metrics_write_text(struct metrics_text *out, const char *text, size_t len)
+{
+    text_append(out, "%.*s", (int)len, text);
+}
+
 static void write_value(struct metrics_text *out, double v)
 {
     if (v == floor(v) && fabs(v) < 9e15)

@@ -97,6 +97,10 @@ void metrics_write_family(struct metrics_text *out, const char *name, enum metri
                           const char *help);
 void metrics_write_sample(struct metrics_text *out, const char *name, const char *labels,
                           double value);
+/* Appends text as it is (lines already in the format, a collector's
+ * pass-through of another process's). */
+void metrics_write_text(struct metrics_text *out, const char *text, size_t len);
+
 /* Renders name, value pairs (ended by METRIC_END) as label text into buf:
  * `a="x",b="y"`, escaped. Cut values end the text where they are cut. */
 void metrics_labels(char *buf, size_t size, ...) __attribute__((sentinel));

@@ -19,6 +19,7 @@
  * so the comparison takes the same time whatever the lengths. */
 static unsigned char token_digest[32];
 static bool have_token;
+static char token_text[TOKEN_MAX + 1];
 
 static void digest(const char *s, size_t len, unsigned char out[32])
 {
@@ -47,6 +48,8 @@ static int load_token(const char *path)
         return -1;
     }
     digest(buf, n, token_digest);
+    memcpy(token_text, buf, n);
+    token_text[n] = '\0';
     OPENSSL_cleanse(buf, sizeof(buf));
     have_token = true;
     return 0;
@@ -76,4 +79,9 @@ bool metrics_authorized(const char *authorization)
     unsigned char d[32];
     digest(t, strlen(t), d);
     return CRYPTO_memcmp(d, token_digest, sizeof(d)) == 0;
+}
+
+const char *metrics_token(void)
+{
+    return have_token ? token_text : NULL;
 }

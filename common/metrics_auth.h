@@ -20,4 +20,8 @@ int metrics_setup(int slices);
 /* Whether an Authorization header's value is "Bearer <the scrape token>". */
 bool metrics_authorized(const char *authorization);
 
+/* The scrape token itself, for a process that scrapes others (an agent its
+ * relays'); NULL without one. */
+const char *metrics_token(void);
+
 #endif

@@ -47,6 +47,9 @@
 
 #include "fleet.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_auth.h"
+#include "metrics_http.h"
 #include "rally_server.h"
 #include "relay.h"
 #include "session.h"
@@ -158,6 +161,74 @@ static void log_stats(void)
              (unsigned long long)(s->dropped_oversize + tcp_refused_too_big()),
              (unsigned long long)s->logins, (unsigned long long)s->logins_refused,
              (unsigned long long)s->reconnects, (unsigned long long)s->disconnects_flood);
+}
+
+/* The counters as metrics (common/metrics.h), copied from relay_stats by the
+ * loop (the only writer of both), so a scrape on libmicrohttpd's thread
+ * reads atomic cells only. Served at RALLY_METRICS_LISTEN when set: an
+ * agent gives each process one in its log directory and passes them on
+ * (agent/agent_metrics.h). */
+static struct {
+    struct metric *sessions, *players, *connections;
+    struct metric *in_tcp, *in_udp, *out_tcp, *out_udp;
+    struct metric *malformed, *spoofed, *rate, *oversize;
+    struct metric *logins, *refused, *reconnects, *floods;
+} m;
+
+static void metrics_start(void)
+{
+    const char *addr = getenv("RALLY_METRICS_LISTEN");
+    if (addr == NULL || addr[0] == '\0' || metrics_setup(1) < 0 || !metrics_enabled())
+        return;
+    m.sessions = metric_gauge("rally_relay_sessions", "Game sessions the relay runs now.");
+    m.players = metric_gauge("rally_relay_players", "Players logged in now.");
+    m.connections = metric_gauge("rally_relay_connections", "WebSocket connections open now.");
+    struct metric_family *in = metric_family("rally_relay_messages_received_total", METRIC_COUNTER,
+                                             "Messages received from players, by transport.");
+    m.in_tcp = metric_series(in, "transport", "tcp", METRIC_END);
+    m.in_udp = metric_series(in, "transport", "udp", METRIC_END);
+    struct metric_family *out = metric_family("rally_relay_deliveries_total", METRIC_COUNTER,
+                                              "Messages delivered to players, by transport.");
+    m.out_tcp = metric_series(out, "transport", "tcp", METRIC_END);
+    m.out_udp = metric_series(out, "transport", "udp", METRIC_END);
+    struct metric_family *drop = metric_family(
+        "rally_relay_drops_total", METRIC_COUNTER,
+        "Messages dropped, by reason: malformed, spoofed (an unbound UDP address), rate (over a "
+        "player's limit), oversize.");
+    m.malformed = metric_series(drop, "reason", "malformed", METRIC_END);
+    m.spoofed = metric_series(drop, "reason", "spoofed", METRIC_END);
+    m.rate = metric_series(drop, "reason", "rate", METRIC_END);
+    m.oversize = metric_series(drop, "reason", "oversize", METRIC_END);
+    struct metric_family *logins =
+        metric_family("rally_relay_logins_total", METRIC_COUNTER, "Player logins, by result.");
+    m.logins = metric_series(logins, "result", "accepted", METRIC_END);
+    m.refused = metric_series(logins, "result", "refused", METRIC_END);
+    m.reconnects = metric_series(logins, "result", "reconnected", METRIC_END);
+    m.floods =
+        metric_counter("rally_relay_flood_disconnects_total", "Players disconnected for flooding.");
+    metrics_http_start(addr);
+}
+
+static void metrics_publish(void)
+{
+    if (!metrics_enabled())
+        return;
+    const struct relay_stats *s = &relay_stats;
+    metric_set(m.sessions, (int64_t)session_running_count());
+    metric_set(m.players, (int64_t)session_player_count());
+    metric_set(m.connections, (int64_t)tcp_count());
+    metric_set(m.in_tcp, (int64_t)s->tcp_in);
+    metric_set(m.in_udp, (int64_t)s->udp_in);
+    metric_set(m.out_tcp, (int64_t)s->delivered_tcp);
+    metric_set(m.out_udp, (int64_t)s->delivered_udp);
+    metric_set(m.malformed, (int64_t)s->dropped_malformed);
+    metric_set(m.spoofed, (int64_t)s->dropped_spoofed);
+    metric_set(m.rate, (int64_t)s->dropped_rate);
+    metric_set(m.oversize, (int64_t)(s->dropped_oversize + tcp_refused_too_big()));
+    metric_set(m.logins, (int64_t)s->logins);
+    metric_set(m.refused, (int64_t)s->logins_refused);
+    metric_set(m.reconnects, (int64_t)s->reconnects);
+    metric_set(m.floods, (int64_t)s->disconnects_flood);
 }
 
 static const char *tls_cert, *tls_key;
@@ -307,6 +378,7 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &mask, NULL); /* before any thread: theirs too */
+    metrics_start();
     int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     relay_now_ms = util_mono_ms();
@@ -358,6 +430,7 @@ int main(int argc, char **argv)
         if (relay_now_ms >= next_housekeeping) {
             tcp_housekeeping(relay_now_ms, relay_cfg.handshake_s * 1000);
             session_housekeeping(relay_now_ms);
+            metrics_publish();
             next_housekeeping = relay_now_ms + 100;
         }
         tcp_flush_all();
@@ -370,5 +443,6 @@ int main(int argc, char **argv)
     udp_flush();
     fleet_stop(10);
     log_stats();
+    metrics_http_stop();
     return 0;
 }

@@ -40,7 +40,7 @@ set -e
 CRASHES="AddressSanitizer|LeakSanitizer|runtime error:|crashed with signal|exited on signal"
 # Game servers write to files of their own (agent/logs.h).
 LOGS=("$RUN"/logs/*.log)
-[ -d "$RUN/agents/logs" ] && LOGS+=("$RUN"/agents/logs/*.log)
+for d in "$RUN"/agents/*.logs; do [ -d "$d" ] && LOGS+=("$d"/*.log); done
 if grep -l -E "$CRASHES" "${LOGS[@]}" >/dev/null 2>&1; then
     echo "integration: sanitizer or crash reports found:" >&2
     grep -n -E -A20 "$CRASHES" "${LOGS[@]}" | head -80 >&2

@@ -168,7 +168,7 @@ class GameSessionLogs(unittest.TestCase):
                        "AND status = 'ACTIVE' LIMIT 3")
         self.assertTrue(running)
         for process in running:
-            path = os.path.join(RUN, "agents", "logs", process + ".log")
+            path = os.path.join(RUN, "agents", "local-us-east-1.logs", process + ".log")
             self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
             with open(path, "rb") as f:
                 self.assertIn(("process %s ready in us-east-1" % process).encode(), f.read())

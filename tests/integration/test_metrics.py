@@ -91,6 +91,26 @@ class Endpoints(unittest.TestCase):
             # Every process says what it costs.
             self.assertGreater(value(samples, "process_resident_memory_bytes"), 0, target)
 
+    def test_an_agent_passes_its_relays_metrics_on(self):
+        """fleet-realtime's relay serves its metrics on a socket of its agent's;
+        the agent's scrape carries them, labelled with the process."""
+        def relay_series():
+            samples = parse(scrape("agent-realtime").body.decode())
+            return [dict(ls) for (n, ls), v in samples.items() if n == "rally_relay_sessions"]
+        self.assertTrue(wait_until(lambda: relay_series(), 20))
+        running = set(psql("SELECT process_id FROM fleet.processes WHERE compute_name = 'local-realtime' "
+                           "AND status = 'ACTIVE' AND host_process IS NULL")) | set(psql(
+            "SELECT host_process FROM fleet.processes WHERE compute_name = 'local-realtime' "
+            "AND status = 'ACTIVE' AND host_process IS NOT NULL"))
+        for labels in relay_series():
+            self.assertEqual((labels["fleet"], labels["location"]), ("fleet-realtime", "us-east-1"))
+            self.assertIn(labels["process_id"], running)
+        samples = parse(scrape("agent-realtime").body.decode())
+        self.assertGreaterEqual(value(samples, "rally_relay_deliveries_total", transport="udp"), 0)
+        # The relay's own process_* are not passed on: the agent says them per process.
+        self.assertFalse([ls for (n, ls) in samples if n == "process_cpu_seconds_total" and
+                          dict(ls).get("process_id")])
+
     def test_a_scrape_takes_the_token(self):
         for target in ["poll-ticket", "matchmaker", "agent-us-east-1"]:
             for tok in ["", "wrong-token-of-enough-length", token() + "x", token()[:-1]]:
