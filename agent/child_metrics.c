@@ -43,8 +43,8 @@ char *child_metrics_fetch(const char *path, const char *token)
                      token);
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || n < 0 ||
-        (size_t)n >= sizeof(req) || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || n < 0 || (size_t)n >= sizeof(req) ||
+        send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
         goto fail;
     for (;;) {
         if (len + 65536 + 1 > cap) {
