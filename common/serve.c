@@ -521,8 +521,11 @@ void serve_main(const struct service *svc)
      * declared before the first fork. */
     if (metrics_setup(cfg->workers + 1) < 0)
         exit(1);
-    if (metrics_enabled())
+    if (metrics_enabled()) {
         declare_metrics(svc);
+        if (svc->declare_metrics != NULL)
+            svc->declare_metrics();
+    }
 
     /* Keep signals blocked except inside sigsuspend(), so no wake-up is lost. */
     sigset_t block, old;

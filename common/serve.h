@@ -28,6 +28,9 @@ struct service {
     bool verifies_tokens; /* load the public kid set */
     /* Per-worker start-up after the database and keys; 0 or -1 (exit). */
     int (*worker_init)(void);
+    /* The function's own metrics (metrics.h), declared by the master before
+     * it forks, when metrics are on; NULL: none. */
+    void (*declare_metrics)(void);
 };
 
 /* Never returns: exits 0 after a clean shutdown, 1 on a start-up failure. */

@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "chunklog.h"
 #include "jsonw.h"
+#include "metrics.h"
 #include "serve.h"
 #include "world.h"
 #include "worldblock.h"
@@ -88,6 +89,7 @@ void handle_write_blocks(struct http_req *req, struct http_resp *resp)
     PGresult *r = world_call(req, resp, W_WRITE_BLOCKS, p);
     if (r == NULL)
         return;
+    metric_add(world_metrics.blocks_written, json_array_size(blocks));
     json_t *chunks = json_array();
     for (int i = 0; i < PQntuples(r); i++)
         json_array_append_new(chunks,
@@ -190,6 +192,7 @@ void handle_read_chunks(struct http_req *req, struct http_resp *resp)
         serve_db_error(req, resp, rc);
         return;
     }
+    metric_add(world_metrics.chunks_read, (uint64_t)PQntuples(r));
     const struct jsonw *w = render_chunks(req, r);
     http_reply_text(req, resp, 200, w->text, w->len);
 }

@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "jsonw.h"
+#include "metrics.h"
 #include "serve.h"
 #include "util.h"
 #include "world.h"
@@ -168,8 +169,10 @@ void handle_items_put(struct http_req *req, struct http_resp *resp)
                    json_pack("{s:s, s:s, s:O}", "error", "version_conflict", "message",
                              "an item's version is not the one asked for: nothing was written",
                              "conflicts", conflicts));
-    else
+    else {
+        metric_add(world_metrics.items_written, json_array_size(json_object_get(out, "items")));
         http_reply(req, resp, 200, json_pack("{s:O}", "items", json_object_get(out, "items")));
+    }
     json_decref(out);
 }
 

@@ -48,6 +48,7 @@
 
 #include "arena.h"
 #include "db.h"
+#include "metrics.h"
 #include "serve.h"
 #include "util.h"
 #include "world.h"
@@ -207,6 +208,21 @@ const char *world_key(struct http_req *req, struct http_resp *resp)
     return key;
 }
 
+struct world_metrics world_metrics;
+
+void world_declare_metrics(void)
+{
+    world_metrics.blocks_written =
+        metric_counter("rally_world_blocks_written_total",
+                       "Blocks written to worlds (each in a committed batch).");
+    world_metrics.chunks_read =
+        metric_counter("rally_world_chunks_read_total", "Chunks read from worlds.");
+    world_metrics.items_written = metric_counter(
+        "rally_world_items_written_total", "Items written to worlds (each in a committed batch).");
+    world_metrics.save_bytes =
+        metric_counter("rally_world_save_bytes_total", "Bytes of saves' parts stored.");
+}
+
 static void handle_host(struct http_req *req, struct http_resp *resp)
 {
     const char *game_session = NULL;
@@ -274,6 +290,7 @@ int main(void)
         .stmts = stmts,
         .nstmts = sizeof(stmts) / sizeof(stmts[0]),
         .verifies_tokens = true,
+        .declare_metrics = world_declare_metrics,
     };
     serve_main(&svc);
 }

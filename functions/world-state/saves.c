@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "metrics.h"
 #include "serve.h"
 #include "util.h"
 #include "world.h"
@@ -98,11 +99,12 @@ void handle_save_put_part(struct http_req *req, struct http_resp *resp)
         return;
     }
     const char *outcome = db_get(r, 0, 0);
-    if (strcmp(outcome, "stored") == 0)
+    if (strcmp(outcome, "stored") == 0) {
+        metric_add(world_metrics.save_bytes, req->body_len);
         http_reply(req, resp, 200,
                    json_pack("{s:I, s:I, s:I}", "version", (json_int_t)version, "part",
                              (json_int_t)part, "size", (json_int_t)req->body_len));
-    else if (strcmp(outcome, "complete") == 0)
+    } else if (strcmp(outcome, "complete") == 0)
         http_error(req, resp, 409, "save_complete", "save %ld is complete: begin another", version);
     else
         http_error(req, resp, 404, "not_found", "no save %ld of this world", version);

@@ -14,6 +14,14 @@
 #include "db.h"
 #include "http.h"
 
+/* What the world state takes and gives (metrics.h), declared before the
+ * fork (world_declare_metrics); NULL while metrics are off. */
+struct world_metrics {
+    struct metric *blocks_written, *chunks_read, *items_written, *save_bytes;
+};
+extern struct world_metrics world_metrics;
+void world_declare_metrics(void);
+
 enum world_stmt {
     W_KEY,
     W_CREATE,

@@ -113,6 +113,21 @@ class Blocks(unittest.TestCase):
         self.assertEqual((c["version"], sorted(c["blocks"])), (2, [[0, 10, 0, 7], [5, 5, 5, 9]]))
         self.assertEqual(self.read(wid, [[0, 0]]).json["chunks"], [c])
 
+    def test_writes_and_reads_are_counted(self):
+        """world-state's metrics (docs/observability.md): blocks written and
+        chunks read, whichever worker answered."""
+        from test_metrics import parse, scrape, value
+        counts = lambda: [value(parse(scrape("world-state").body.decode()), name)
+                          for name in ("rally_world_blocks_written_total", "rally_world_chunks_read_total")]
+        before = counts()
+        wid = self.world()
+        for _ in range(3):
+            self.assertEqual(self.write(wid, [[i, 1, 0, 1] for i in range(10)]).status, 200)
+        self.assertEqual(self.write(wid, [[0, 0, 0, "x"]]).status, 400)  # refused: not counted
+        self.assertEqual(self.read(wid, [[0, 0], [1, 0], [2, 2]]).status, 200)
+        after = counts()
+        self.assertEqual([a - b for a, b in zip(after, before)], [30, 3])
+
     def test_a_chunk_written_over_and_over_reads_its_last_values(self):
         """A chunk's log: the last value of each block, air left out, in
         (x, y, z) order; past 16 parts or 64 KB it is rewritten as one, and
