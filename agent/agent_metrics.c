@@ -93,15 +93,19 @@ static void collect(struct metrics_text *out, void *arg)
     pthread_mutex_unlock(&lock);
     struct merged merged = {0};
     for (size_t i = 0; ids != NULL && i < n; i++) {
-        char path[4096];
-        logs_metrics_socket(logs, ids[i], path, sizeof(path));
-        char *text = child_metrics_fetch(path, metrics_token());
-        if (text == NULL)
-            continue;
         metrics_labels(labels, sizeof(labels), "fleet", fleet, "location", location, "process_id",
                        ids[i], METRIC_END);
-        merged_add(&merged, text, labels);
-        free(text);
+        for (int kind = 0; kind < 2; kind++) { /* the process's own, its sidecar's */
+            char path[4096];
+            if (kind == 0)
+                logs_metrics_socket(logs, ids[i], path, sizeof(path));
+            else
+                logs_sidecar_metrics_socket(logs, ids[i], path, sizeof(path));
+            char *text = child_metrics_fetch(path, metrics_token());
+            if (text != NULL)
+                merged_add(&merged, text, labels);
+            free(text);
+        }
     }
     merged_write(&merged, out);
     merged_free(&merged);

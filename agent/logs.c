@@ -219,6 +219,12 @@ void logs_metrics_socket(const struct agent_logs *l, const char *process_id, cha
     path_of(l, process_id, ".metrics.sock", out, size);
 }
 
+void logs_sidecar_metrics_socket(const struct agent_logs *l, const char *process_id, char *out,
+                                 size_t size)
+{
+    path_of(l, process_id, ".sidecar.metrics.sock", out, size);
+}
+
 void logs_adopt(struct agent_logs *l, const char *process_id)
 {
     find(l, process_id, true);
@@ -378,9 +384,9 @@ static void prune(struct agent_logs *l)
         struct stat st;
         /* A session or metrics socket file of a process that ended (while
          * no agent ran, or without removing its socket). */
-        static const char *const extra[] = {".session", ".metrics.sock"};
+        static const char *const extra[] = {".session", ".sidecar.metrics.sock", ".metrics.sock"};
         bool done = false;
-        for (int x = 0; x < 2 && !done; x++) {
+        for (int x = 0; x < 3 && !done; x++) {
             size_t xl = strlen(extra[x]);
             if (len > xl && len < sizeof(old->name) &&
                 strcmp(de->d_name + len - xl, extra[x]) == 0) {

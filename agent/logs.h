@@ -50,6 +50,10 @@ void logs_adopted(struct agent_logs *l);
  * RALLY_METRICS_LISTEN in its environment; child_metrics.h). */
 void logs_metrics_socket(const struct agent_logs *l, const char *process_id, char *out,
                          size_t size);
+/* Where process_id's rally-sidecar may serve its own
+ * (DIR/<process id>.sidecar.metrics.sock). */
+void logs_sidecar_metrics_socket(const struct agent_logs *l, const char *process_id, char *out,
+                                 size_t size);
 
 /* What rally says process_id hosts now: a game session's id, or NULL. */
 void logs_hosting(struct agent_logs *l, const char *process_id, const char *game_session,

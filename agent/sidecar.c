@@ -42,7 +42,7 @@ void sidecar_env(const struct sidecar *c, char url[64], char key[96])
     snprintf(key, 96, "RALLY_SIDECAR_KEY=%s", c->key);
 }
 
-void sidecar_launch(struct sidecar *c, const char *bin, char *const *env,
+void sidecar_launch(struct sidecar *c, const char *bin, char *const *env, const char *metrics_env,
                     const struct fm_sidecar *cfg, pid_t watch, const char *process_id, double now)
 {
     /* argv: the path, then words split from one line (no shell). */
@@ -65,13 +65,18 @@ void sidecar_launch(struct sidecar *c, const char *bin, char *const *env,
     size_t n = 0;
     while (env[n] != NULL)
         n++;
-    char **child_env = calloc(n + 2, sizeof(*child_env));
+    char **child_env = calloc(n + 3, sizeof(*child_env));
     if (child_env == NULL) {
         log_error("out of memory for a sidecar's environment");
         return;
     }
     memcpy(child_env, env, n * sizeof(*child_env));
     child_env[n] = e_key;
+    char e_metrics[4200];
+    if (metrics_env != NULL) {
+        snprintf(e_metrics, sizeof(e_metrics), "%s", metrics_env);
+        child_env[n + 1] = e_metrics;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0); /* like the process it serves, it outlives the agent */

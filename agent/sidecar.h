@@ -43,7 +43,8 @@ void sidecar_env(const struct sidecar *c, char url[64], char key[96]);
 /* Launches rally-sidecar (the executable at bin) on the open socket for
  * the process `watch`, rally's process_id, with env (the processes'
  * environment) plus its key. */
-void sidecar_launch(struct sidecar *c, const char *bin, char *const *env,
+/* metrics_env: "RALLY_METRICS_LISTEN=<socket>" for its metrics, or NULL. */
+void sidecar_launch(struct sidecar *c, const char *bin, char *const *env, const char *metrics_env,
                     const struct fm_sidecar *cfg, pid_t watch, const char *process_id, double now);
 
 /* The process is gone: asks its sidecar to write out and end (SIGTERM; the

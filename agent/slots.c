@@ -203,6 +203,19 @@ static unsigned long long start_time(pid_t pid)
     return p != NULL ? strtoull(p, NULL, 10) : 0;
 }
 
+/* RALLY_METRICS_LISTEN of s's sidecar (child_metrics.h), or NULL. The
+ * string lives until the next call. */
+static const char *sidecar_metrics_env(const struct slots *t, const struct slot *s)
+{
+    static char env[4200];
+    if (t->logs == NULL)
+        return NULL;
+    char sock[4096];
+    logs_sidecar_metrics_socket(t->logs, s->process_id, sock, sizeof(sock));
+    snprintf(env, sizeof(env), "RALLY_METRICS_LISTEN=%s", sock);
+    return env;
+}
+
 static void launch(struct slots *t, struct slot *s, double now)
 {
     char path[4096], words[1025], id[37];
@@ -282,7 +295,8 @@ static void launch(struct slots *t, struct slot *s, double now)
         return;
     }
     if (s->side.listen_fd >= 0)
-        sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, pid, s->process_id, now);
+        sidecar_launch(&s->side, t->sidecar_bin, t->env, sidecar_metrics_env(t, s), &t->sidecar,
+                       pid, s->process_id, now);
     s->pid = pid;
     s->start_time = start_time(pid);
     s->adopted = false;
@@ -383,8 +397,8 @@ void slots_run(struct slots *t, double now, bool draining)
     for (size_t i = 0; i < t->n; i++) {
         struct slot *s = &t->s[i];
         if (s->pid > 0 && s->side.listen_fd >= 0 && s->side.pid == 0 && now >= s->side.launched + 1)
-            sidecar_launch(&s->side, t->sidecar_bin, t->env, &t->sidecar, s->pid, s->process_id,
-                           now);
+            sidecar_launch(&s->side, t->sidecar_bin, t->env, sidecar_metrics_env(t, s), &t->sidecar,
+                           s->pid, s->process_id, now);
         if (s->pid > 0 && !s->killed && s->kill_at > 0 && now >= s->kill_at) {
             log_warn("process %s (pid %d) did not end in time: SIGKILL", s->process_id,
                      (int)s->pid);

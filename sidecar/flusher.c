@@ -5,6 +5,7 @@
 
 #include "lane.h"
 #include "log.h"
+#include "metrics.h"
 
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -121,6 +122,20 @@ static void send_clear(struct lane *ln, int world, size_t i)
              status != 0 && ln->conn.http.buf != NULL ? ln->conn.http.buf : "");
 }
 
+static struct metric *m_flushes, *m_entries, *m_wait;
+
+void lanes_declare_metrics(void)
+{
+    m_flushes = metric_counter("rally_sidecar_flushes_total", "Flushes of a lane to rally.");
+    m_entries = metric_counter("rally_sidecar_entries_flushed_total",
+                               "Blocks and clears taken into flushes.");
+    m_wait = metric_series(metric_histogram("rally_sidecar_flush_wait_seconds",
+                                            "How long a flush's oldest entry had waited in the "
+                                            "buffer: the write-behind's lag.",
+                                            metrics_latency_bounds, metrics_latency_nbounds),
+                           METRIC_END);
+}
+
 /* Writes n taken entries, world by world in the order each came, a clear
  * splitting its world's blocks into those before and those after it. */
 static void flush(struct lane *ln, size_t n)
@@ -192,7 +207,11 @@ static size_t take(struct lane *ln)
     ln->count -= n;
     ln->batch_first = ln->seq_taken + 1;
     ln->seq_taken += n;
-    ln->oldest_ms = lanes_now_ms();
+    double now = lanes_now_ms();
+    metric_inc(m_flushes);
+    metric_add(m_entries, n);
+    metric_observe(m_wait, (now - ln->oldest_ms) / 1000.0);
+    ln->oldest_ms = now;
     return n;
 }
 

@@ -36,6 +36,10 @@
 
 #include "upstream.h"
 
+/* The flushers' metrics (common/metrics.h): flushes, entries flushed, and
+ * how long a flush's oldest entry had waited. Before lanes_start. */
+void lanes_declare_metrics(void);
+
 #define LANES_MAX 16
 /* The worlds one sidecar writes to (a process hosts one at a time). */
 #define LANES_MAX_WORLDS 64

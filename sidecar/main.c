@@ -33,6 +33,9 @@
 #include "intake.h"
 #include "lanes.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_auth.h"
+#include "metrics_http.h"
 #include "rally_server.h"
 #include "upstream.h"
 
@@ -134,6 +137,12 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Its metrics at the socket its agent gives it (agent/child_metrics.h). */
+    const char *metrics_at = getenv("RALLY_METRICS_LISTEN");
+    if (metrics_at != NULL && metrics_at[0] != '\0' && metrics_setup(1) == 0 && metrics_enabled()) {
+        lanes_declare_metrics();
+        metrics_http_start(metrics_at);
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     struct upstream *u = upstream_new(url, fleet, secret, o.process_id);
@@ -164,6 +173,7 @@ int main(int argc, char **argv)
     intake_stop(in);
     lanes_free(lanes);
     upstream_free(u);
+    metrics_http_stop();
     curl_global_cleanup();
     if (left > 0) {
         log_error("stopped with %zu entries not written", left);

@@ -117,6 +117,39 @@ class SidecarCase(unittest.TestCase):
 
 class Writes(SidecarCase):
     args = ("--flush-ms", "200")
+    # Its metrics where an agent would have it serve them (agent/child_metrics.h).
+    env = {"RALLY_METRICS_LISTEN": os.path.join(RUN, "sidecar-test.metrics.sock")}
+
+    def metrics(self):
+        """The sidecar's metrics from its socket, with the scrape token."""
+        import socket
+        from test_metrics import parse, token
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.env["RALLY_METRICS_LISTEN"])
+        s.sendall(("GET /metrics HTTP/1.0\r\nAuthorization: Bearer %s\r\n\r\n" % token()).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        head, body = data.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head)
+        return parse(body.decode())
+
+    def test_its_metrics_say_how_long_writes_wait(self):
+        from test_metrics import value
+        wid = self.world()
+        before = self.metrics()
+        blocks = [[x, 1, 5, 2] for x in range(40)]
+        self.assertEqual(self.sidecar.write(wid, blocks).status, 202)
+        self.assertTrue(wait_until(lambda: value(self.metrics(), "rally_sidecar_entries_flushed_total") -
+                                   value(before, "rally_sidecar_entries_flushed_total") == 40, 5))
+        after = self.metrics()
+        self.assertGreater(value(after, "rally_sidecar_flushes_total"), value(before, "rally_sidecar_flushes_total"))
+        waited = value(after, "rally_sidecar_flush_wait_seconds_sum") - value(before, "rally_sidecar_flush_wait_seconds_sum")
+        self.assertGreater(waited, 0.1)  # a buffered write waits its --flush-ms (200) for company
 
     def test_buffered_writes_reach_rally_in_batches(self):
         wid = self.world()
