@@ -5,6 +5,9 @@
 --
 --   hello          GET  /bench/hello
 --   guest          POST /v1/identity/guest {}
+--   login          POST /v1/identity/guest {"user_id","guest_secret"}: a
+--                  returning guest; FILE has "user_id guest_secret" lines;
+--                  every thread rotates through all of them
 --   matchmaking    POST /v1/matchmaking, a new player per request: FILE has
 --                  "sub token" lines (rally-keys mint); lines FIRST..FIRST+COUNT-1
 --                  are split into one slice per thread, each token is used once,
@@ -103,6 +106,21 @@ function init(args)
          os.exit(1)
       end
       pos = (tid - 1) * math.floor(last / nthreads)
+   elseif mode == "login" then
+      for line in io.lines(args[3]) do
+         local user, secret = split2(line)
+         if user ~= nil then
+            local body = '{"user_id":"' .. user .. '","guest_secret":"' .. secret .. '"}'
+            canned[#canned + 1] = wrk.format("POST", "/v1/identity/guest",
+                                             { ["Content-Type"] = "application/json" }, body)
+         end
+      end
+      last = #canned
+      if last == 0 then
+         io.stderr:write("rally.lua: no guests in " .. args[3] .. "\n")
+         os.exit(1)
+      end
+      pos = (tid - 1) * math.floor(last / nthreads)
    elseif mode == "replay" then
       for line in io.lines(args[3]) do
          if #line > 0 then
@@ -145,7 +163,7 @@ function request()
       used = used + 1
       return mm_head .. tokens[pos] .. "\r\n\r\n" .. mm_body
    end
-   if mode == "replay" then
+   if mode == "replay" or mode == "login" then
       pos = pos % last + 1
       used = used + 1
       return canned[pos]

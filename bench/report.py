@@ -17,7 +17,9 @@ import time
 ROUTES = [
     ("hello", "hello-world", "GET /bench/hello", []),
     ("guest_login", "guest login", "POST /v1/identity/guest",
-     [("issue", 0.25), ("DESIGN §9", 0.10)]),
+     [("issue", 0.25), ("DESIGN §9", 0.10), ("issue 16", 0.20)]),
+    ("returning_login", "returning login", "POST /v1/identity/guest {user_id, guest_secret}",
+     [("issue 16", 0.35)]),
     ("request_matchmaking", "request-matchmaking", "POST /v1/matchmaking", [("issue", 0.30)]),
     ("poll_ticket", "poll-ticket", "GET /v1/matchmaking/{id}", [("issue", 0.50)]),
     ("describe_game_sessions", "DescribeGameSessions", "POST / GameLift.DescribeGameSessions, 100 a page",

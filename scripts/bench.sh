@@ -5,6 +5,9 @@
 #
 #   1. hello-world       GET  /bench/hello                       (the baseline)
 #   2. guest login       POST /v1/identity/guest {}              (new guest, RS256 signing)
+#  2b. returning login   POST /v1/identity/guest {user_id, guest_secret}
+#                        (BENCH_RETURNING_GUESTS, 400, made beforehand, each
+#                        logging in again and again)
 #   3. poll-ticket       GET  /v1/matchmaking/{ticketId}         (tickets made beforehand)
 #   4. request-matchmaking POST /v1/matchmaking                  (a new player per request,
 #                                                                 tokens from rally-keys mint)
@@ -135,7 +138,7 @@ cleanup() {
     elif [ "${BENCH_KEEP:-0}" != 1 ]; then
         # Tokens, keys and per-request logs are large and of no use any more;
         # the figures and wrk's own output stay.
-        rm -rf "$WORK"/tokens* "$WORK/poll-tickets" "$STACK"
+        rm -rf "$WORK"/tokens* "$WORK/poll-tickets" "$WORK/guests" "$STACK"
     fi
     exit "$rc"
 }
@@ -205,6 +208,20 @@ json_get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys
 run_wrk hello hello
 HELLO_RPS=$(json_get "$WORK/hello.json" rps)
 run_wrk guest_login guest
+
+# ---- 2b. returning login: guests made beforehand log in again ------------------------
+RETURNING=${BENCH_RETURNING_GUESTS:-400}
+say "creating $RETURNING guests for the returning login"
+make_guest() {
+    curl -sS -X POST "$URL/v1/identity/guest" -H 'Content-Type: application/json' -d '{}' |
+        python3 -c 'import json, sys; g = json.load(sys.stdin); print(g["user_id"], g["guest_secret"])'
+}
+export -f make_guest
+export URL
+seq 1 "$RETURNING" | xargs -P 4 -I{} bash -c make_guest >"$WORK/guests" ||
+    die "could not create the returning guests"
+[ "$(wc -l <"$WORK/guests")" -eq "$RETURNING" ] || die "created too few guests"
+run_wrk returning_login login "$WORK/guests"
 
 # ---- tokens ------------------------------------------------------------------------
 # rally-keys mint signs every token (RS256), so tokens cost about as much as a
