@@ -60,6 +60,17 @@ local function split2(line)
    return a, b
 end
 
+-- The modes that rotate through a file's n entries: every thread through
+-- all of them, each starting at its own share.
+local function rotate(n, nthreads, what, file)
+   last = n
+   if last == 0 then
+      io.stderr:write("rally.lua: no " .. what .. " in " .. file .. "\n")
+      os.exit(1)
+   end
+   pos = (tid - 1) * math.floor(last / nthreads)
+end
+
 function init(args)
    mode = args[1]
    local nthreads = tonumber(args[2])
@@ -100,12 +111,7 @@ function init(args)
             tokens[#tokens + 1] = tok
          end
       end
-      last = #ids
-      if last == 0 then
-         io.stderr:write("rally.lua: no tickets in " .. args[3] .. "\n")
-         os.exit(1)
-      end
-      pos = (tid - 1) * math.floor(last / nthreads)
+      rotate(#ids, nthreads, "tickets", args[3])
    elseif mode == "login" then
       for line in io.lines(args[3]) do
          local user, secret = split2(line)
@@ -115,24 +121,14 @@ function init(args)
                                              { ["Content-Type"] = "application/json" }, body)
          end
       end
-      last = #canned
-      if last == 0 then
-         io.stderr:write("rally.lua: no guests in " .. args[3] .. "\n")
-         os.exit(1)
-      end
-      pos = (tid - 1) * math.floor(last / nthreads)
+      rotate(#canned, nthreads, "guests", args[3])
    elseif mode == "replay" then
       for line in io.lines(args[3]) do
          if #line > 0 then
             canned[#canned + 1] = line:gsub("\t", "\r\n")
          end
       end
-      last = #canned
-      if last == 0 then
-         io.stderr:write("rally.lua: no requests in " .. args[3] .. "\n")
-         os.exit(1)
-      end
-      pos = (tid - 1) * math.floor(last / nthreads)
+      rotate(#canned, nthreads, "requests", args[3])
    else
       io.stderr:write("rally.lua: unknown mode " .. tostring(mode) .. "\n")
       os.exit(1)
