@@ -1,6 +1,8 @@
 /*
- * Access tokens: RS256 JWTs signed with the current key of a kid set and
- * verified against current + previous keys (DESIGN §3).
+ * Access tokens: ES256 or RS256 JWTs signed with the current key of a kid
+ * set and verified against current + previous keys (DESIGN §3). A key's
+ * type is its algorithm (EC P-256: ES256; RSA >= 2048 bits: RS256), so a
+ * rotation may change the algorithm and tokens of both keep verifying.
  *
  * Key directory layout (written by tools/rally-keys):
  *   <dir>/current            the kid that signs new tokens
@@ -12,8 +14,8 @@
  * once per worker; libjwt is not on this path (Debian 12's 1.10.2 checks
  * only the signature, skips even that for alg "none", and would verify an
  * HS256 token keyed with the public PEM). auth_verify() checks the header
- * (alg exactly RS256, a known kid, no crit) before the signature, and every
- * claim after it.
+ * (a known kid, alg exactly that key's, no crit) before the signature, and
+ * every claim after it.
  */
 #ifndef RALLY_COMMON_AUTH_H
 #define RALLY_COMMON_AUTH_H

@@ -23,6 +23,9 @@ packages=(
     # The console's tests drive Debian's Chromium, headless.
     chromium
 )
+# Node.js and npm for npm jose (tests/integration/jose), unless a Node.js
+# of another origin is already there.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 [ "${1:-}" = --dev ] && packages+=(clang-format clang-tidy cppcheck)
 
 missing=()

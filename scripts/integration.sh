@@ -28,6 +28,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# npm jose, the independent JOSE implementation test_tokens checks tokens
+# with, at the version package-lock.json pins.
+if [ ! -d "$TOP/tests/integration/jose/node_modules/jose" ]; then
+    (cd "$TOP/tests/integration/jose" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 "$TOP/scripts/stack.sh" start "$RUN"
 set +e
 (. "$RUN/env" && cd "$TOP/tests/integration" && /usr/bin/python3 -u "${RALLY_TEST_PROGRAM:-run.py}" "$@")

@@ -1,11 +1,16 @@
 /*
- * rally-keys: creates and rotates the RS256 signing keys, writes the JWKS and
- * OpenID configuration that nginx serves, and mints tokens for tests and
+ * rally-keys: creates and rotates the token signing keys, writes the JWKS
+ * and OpenID configuration that nginx serves, and mints tokens for tests and
  * benchmarks.
  *
- *   rally-keys init DIR              first key (no-op if DIR/current exists)
- *   rally-keys rotate DIR            new current key; old current -> previous;
+ *   rally-keys init DIR [ALG]        first key (no-op if DIR/current exists)
+ *   rally-keys rotate DIR [ALG]      new current key; old current -> previous;
  *                                    keys older than previous are deleted
+ *                                    ALG: ES256 (EC P-256, the default: a
+ *                                    tenth of RSA's signing cost) or RS256
+ *                                    (RSA-2048, for verifiers that take
+ *                                    nothing else). A rotation may change
+ *                                    it: tokens of both keys verify.
  *   rally-keys jwks DIR OUTDIR       OUTDIR/jwks.json + openid-configuration
  *   rally-keys mint DIR SCOPE COUNT [TTL]
  *                                    COUNT lines "sub token" (random subs)
@@ -50,7 +55,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: rally-keys init DIR | rotate DIR | jwks DIR OUTDIR | "
+    fprintf(stderr, "usage: rally-keys init DIR [ES256|RS256] | rotate DIR [ES256|RS256] | "
+                    "jwks DIR OUTDIR | "
                     "mint DIR SCOPE COUNT [TTL] | aws-key DIR PRINCIPAL backend|fleet:ID | "
                     "admin-password FILE NAME\n");
     return 2;
@@ -92,8 +98,9 @@ static int read_kid(const char *dir, const char *name, char *out, size_t cap)
     return ok && out[0] != '\0' ? 0 : -1;
 }
 
-/* Generates an RSA-2048 key under a new kid; writes DIR/keys/<kid>.{key,pub}. */
-static int new_key(const char *dir, char *kid, size_t cap)
+/* Generates a key for alg (ES256: EC P-256, RS256: RSA-2048) under a new
+ * kid; writes DIR/keys/<kid>.{key,pub}. */
+static int new_key(const char *dir, const char *alg, char *kid, size_t cap)
 {
     char path[1024];
     unsigned char rnd[3];
@@ -108,9 +115,9 @@ static int new_key(const char *dir, char *kid, size_t cap)
     mkdir(dir, 0700);
     mkdir(path, 0700);
 
-    EVP_PKEY *pkey = EVP_RSA_gen(2048);
+    EVP_PKEY *pkey = strcmp(alg, "RS256") == 0 ? EVP_RSA_gen(2048) : EVP_EC_gen("prime256v1");
     if (pkey == NULL) {
-        fprintf(stderr, "rally-keys: could not generate an RSA key\n");
+        fprintf(stderr, "rally-keys: could not generate an %s key\n", alg);
         return -1;
     }
     int rc = -1;
@@ -136,7 +143,7 @@ static int new_key(const char *dir, char *kid, size_t cap)
     return rc;
 }
 
-static int cmd_init(const char *dir)
+static int cmd_init(const char *dir, const char *alg)
 {
     char kid[128];
     char path[1024];
@@ -144,7 +151,7 @@ static int cmd_init(const char *dir)
         printf("%s\n", kid);
         return 0;
     }
-    if (new_key(dir, kid, sizeof(kid)) < 0)
+    if (new_key(dir, alg, kid, sizeof(kid)) < 0)
         return 1;
     snprintf(path, sizeof(path), "%s/current", dir);
     if (write_text(path, kid, 0600) < 0)
@@ -153,14 +160,14 @@ static int cmd_init(const char *dir)
     return 0;
 }
 
-static int cmd_rotate(const char *dir)
+static int cmd_rotate(const char *dir, const char *alg)
 {
     char cur[128], kid[128], path[1024], text[160];
     if (read_kid(dir, "current", cur, sizeof(cur)) < 0) {
         fprintf(stderr, "rally-keys: %s has no current key: run init first\n", dir);
         return 1;
     }
-    if (new_key(dir, kid, sizeof(kid)) < 0)
+    if (new_key(dir, alg, kid, sizeof(kid)) < 0)
         return 1;
     snprintf(path, sizeof(path), "%s/previous", dir);
     snprintf(text, sizeof(text), "%s\n", cur);
@@ -190,18 +197,31 @@ static int cmd_rotate(const char *dir)
     return 0;
 }
 
-static json_t *jwk_of(struct arena *a, const char *dir, const char *kid)
+/* An EC P-256 public key's JWK (RFC 7518 §6.2): x and y, 32 bytes each. */
+static json_t *ec_jwk(struct arena *a, EVP_PKEY *pkey, const char *kid)
 {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/keys/%s.pub", dir, kid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    EVP_PKEY *pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    fclose(f);
+    BIGNUM *x = NULL, *y = NULL;
+    json_t *jwk = NULL;
+    unsigned char xb[32], yb[32];
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1 &&
+        EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1 &&
+        BN_bn2binpad(x, xb, sizeof(xb)) == sizeof(xb) &&
+        BN_bn2binpad(y, yb, sizeof(yb)) == sizeof(yb))
+        jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "EC", "use", "sig", "alg",
+                        "ES256", "kid", kid, "crv", "P-256", "x",
+                        util_b64url_encode(a, xb, sizeof(xb)), "y",
+                        util_b64url_encode(a, yb, sizeof(yb)));
+    BN_free(x);
+    BN_free(y);
+    return jwk;
+}
+
+/* An RSA public key's JWK (RFC 7518 §6.3): n and e. */
+static json_t *rsa_jwk(struct arena *a, EVP_PKEY *pkey, const char *kid)
+{
     BIGNUM *n = NULL, *e = NULL;
     json_t *jwk = NULL;
-    if (pkey != NULL && EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
         EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1) {
         unsigned char nb[1024], eb[16];
         int nl = BN_bn2bin(n, nb);
@@ -212,6 +232,24 @@ static json_t *jwk_of(struct arena *a, const char *dir, const char *kid)
     }
     BN_free(n);
     BN_free(e);
+    return jwk;
+}
+
+/* The JWK of DIR's key kid, by its type (common/auth.h); NULL if unreadable. */
+static json_t *jwk_of(struct arena *a, const char *dir, const char *kid)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/keys/%s.pub", dir, kid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    EVP_PKEY *pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    json_t *jwk = NULL;
+    if (pkey != NULL && EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC)
+        jwk = ec_jwk(a, pkey, kid);
+    else if (pkey != NULL && EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA)
+        jwk = rsa_jwk(a, pkey, kid);
     EVP_PKEY_free(pkey);
     return jwk;
 }
@@ -235,18 +273,30 @@ static int cmd_jwks(const char *dir, const char *outdir)
         return 1;
     }
     json_t *keys = json_array();
-    json_array_append_new(keys, jwk_of(&a, dir, kid));
+    json_t *cur = jwk_of(&a, dir, kid);
+    if (cur == NULL) {
+        fprintf(stderr, "rally-keys: %s/keys/%s.pub is not a key\n", dir, kid);
+        json_decref(keys);
+        arena_destroy(&a);
+        return 1;
+    }
+    json_array_append_new(keys, cur);
+    /* The algorithms the set verifies, the current key's first. */
+    json_t *algs = json_pack("[O]", json_object_get(cur, "alg"));
     if (read_kid(dir, "previous", prev, sizeof(prev)) == 0 && strcmp(prev, kid) != 0) {
         json_t *p = jwk_of(&a, dir, prev);
-        if (p != NULL)
+        if (p != NULL) {
             json_array_append_new(keys, p);
+            if (!json_equal(json_object_get(p, "alg"), json_object_get(cur, "alg")))
+                json_array_append(algs, json_object_get(p, "alg"));
+        }
     }
     json_t *jwks = json_pack("{s:o}", "keys", keys);
     char jwks_uri[600];
     snprintf(jwks_uri, sizeof(jwks_uri), "%s/.well-known/jwks.json", cfg->jwt_issuer);
     json_t *oidc =
-        json_pack("{s:s, s:s, s:[s], s:[s], s:[s,s,s,s], s:[s]}", "issuer", cfg->jwt_issuer,
-                  "jwks_uri", jwks_uri, "id_token_signing_alg_values_supported", "RS256",
+        json_pack("{s:s, s:s, s:o, s:[s], s:[s,s,s,s], s:[s]}", "issuer", cfg->jwt_issuer,
+                  "jwks_uri", jwks_uri, "id_token_signing_alg_values_supported", algs,
                   "response_types_supported", "token", "scopes_supported", "guest", "authenticated",
                   "server", "admin", "subject_types_supported", "public");
     snprintf(path, sizeof(path), "%s/jwks.json", outdir);
@@ -371,10 +421,12 @@ static int cmd_admin_password(const char *file, const char *name)
 int main(int argc, char **argv)
 {
     log_init("rally-keys");
-    if (argc == 3 && strcmp(argv[1], "init") == 0)
-        return cmd_init(argv[2]);
-    if (argc == 3 && strcmp(argv[1], "rotate") == 0)
-        return cmd_rotate(argv[2]);
+    const char *alg = argc == 4 ? argv[3] : "ES256";
+    bool alg_ok = strcmp(alg, "ES256") == 0 || strcmp(alg, "RS256") == 0;
+    if ((argc == 3 || argc == 4) && alg_ok && strcmp(argv[1], "init") == 0)
+        return cmd_init(argv[2], alg);
+    if ((argc == 3 || argc == 4) && alg_ok && strcmp(argv[1], "rotate") == 0)
+        return cmd_rotate(argv[2], alg);
     if (argc == 4 && strcmp(argv[1], "jwks") == 0)
         return cmd_jwks(argv[2], argv[3]);
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "mint") == 0) {

@@ -147,10 +147,30 @@ def decode_part(part):
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-def rs256_sign(signing_input, key_path):
+def key_alg(key_path):
+    """The JWS algorithm a PEM key signs with: ES256 for EC P-256, else RS256."""
+    out = subprocess.run(["openssl", "pkey", "-in", key_path, "-noout", "-text_pub"],
+                         capture_output=True, check=True, text=True).stdout
+    return "ES256" if "prime256v1" in out else "RS256"
+
+
+def der_to_raw(der):
+    """An ECDSA signature's DER (SEQUENCE of INTEGER r, s) as JWS's R || S."""
+    assert der[0] == 0x30
+    i = 2 if der[1] < 0x80 else 3
+    halves = []
+    for _ in range(2):
+        assert der[i] == 0x02
+        n = der[i + 1]
+        halves.append(int.from_bytes(der[i + 2:i + 2 + n], "big").to_bytes(32, "big"))
+        i += 2 + n
+    return b"".join(halves)
+
+
+def jws_sign(signing_input, key_path, alg):
     out = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path], input=signing_input.encode(),
                          capture_output=True, check=True)
-    return b64url(out.stdout)
+    return b64url(der_to_raw(out.stdout) if alg == "ES256" else out.stdout)
 
 
 def current_kid():
@@ -158,19 +178,37 @@ def current_kid():
         return f.read().strip()
 
 
+def current_key_path():
+    return os.path.join(ENV["RALLY_JWT_KEY_DIR"], "keys", current_kid() + ".key")
+
+
 def forge(claims=None, header=None, key_path=None):
-    """An RS256 token with chosen header/claims, signed with key_path (default:
-    the real current key, so only the claims are wrong)."""
+    """A token with chosen header/claims, signed with key_path (default: the
+    real current key, so only the claims are wrong) in its key's algorithm."""
     kid = current_kid()
     now = int(time.time())
     c = {"iss": ENV["RALLY_JWT_ISSUER"], "sub": str(uuid.uuid4()), "aud": "gamebackend",
          "scope": "guest", "iat": now, "nbf": now, "exp": now + 600, "jti": str(uuid.uuid4())}
     c.update(claims or {})
-    h = {"alg": "RS256", "typ": "JWT", "kid": kid}
+    key = key_path or current_key_path()
+    alg = key_alg(key)
+    h = {"alg": alg, "typ": "JWT", "kid": kid}
     h.update(header or {})
     signing_input = b64url_json(h) + "." + b64url_json(c)
-    key = key_path or os.path.join(ENV["RALLY_JWT_KEY_DIR"], "keys", kid + ".key")
-    return signing_input + "." + rs256_sign(signing_input, key)
+    return signing_input + "." + jws_sign(signing_input, key, alg)
+
+
+def jose_verify(tokens):
+    """Each token checked by npm jose (tests/integration/jose) against the
+    JWKS nginx serves, with rally's issuer and audience: a list of its
+    answers ({"ok", "alg", "kid", "sub"} or {"ok": False, "code"})."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run(["node", os.path.join(here, "jose", "verify.mjs"),
+                          f"http://{URL_HOST}:{PORT}/.well-known/jwks.json", ENV["RALLY_JWT_ISSUER"],
+                          "gamebackend"],
+                         input="".join(t + "\n" for t in tokens), capture_output=True, text=True,
+                         timeout=60, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 def pids(name):

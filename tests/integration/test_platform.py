@@ -17,7 +17,7 @@ import unittest
 
 import rally
 from edge import SideNginx
-from rally import (ENV, PORT, RUN, URL_HOST, current_kid, decode_part, guest, pids, psql,
+from rally import (ENV, PORT, RUN, URL_HOST, current_kid, decode_part, guest, jose_verify, pids, psql,
                    request, start_ticket, wait_until)
 
 
@@ -58,8 +58,14 @@ class Edges(unittest.TestCase):
     def test_jwks_and_openid_configuration(self):
         jwks = request("GET", "/.well-known/jwks.json").json
         self.assertIn(current_kid(), [k["kid"] for k in jwks["keys"]])
-        self.assertTrue(all(k["alg"] == "RS256" and k["kty"] == "RSA" for k in jwks["keys"]))
+        for k in jwks["keys"]:
+            if k["kty"] == "EC":
+                self.assertEqual((k["alg"], k["crv"], len(k["x"]), len(k["y"])), ("ES256", "P-256", 43, 43))
+            else:
+                self.assertEqual((k["kty"], k["alg"]), ("RSA", "RS256"))
         oidc = request("GET", "/.well-known/openid-configuration").json
+        self.assertEqual(oidc["id_token_signing_alg_values_supported"][0],
+                         next(k["alg"] for k in jwks["keys"] if k["kid"] == current_kid()))
         self.assertEqual(oidc["issuer"], ENV["RALLY_JWT_ISSUER"])
         self.assertEqual(oidc["jwks_uri"], ENV["RALLY_JWT_ISSUER"] + "/.well-known/jwks.json")
 
@@ -559,32 +565,47 @@ class KeyRotation(unittest.TestCase):
     def works(self, token, n=12):
         return all(request("GET", "/v1/matchmaking/none", token=token).status == 404 for _ in range(n))
 
-    def test_rotation_keeps_old_tokens_until_they_expire(self):
-        bin_ = ENV["RALLY_BIN"]
-        keydir = ENV["RALLY_JWT_KEY_DIR"]
+    def rotate(self, alg):
+        bin_, keydir = ENV["RALLY_BIN"], ENV["RALLY_JWT_KEY_DIR"]
         wk = os.path.join(ENV["RALLY_RT_DIR"], "www", ".well-known")
-        old = guest()["auth_token"]
-        old_kid = decode_part(old.split(".")[0])["kid"]
-
-        subprocess.run([bin_ + "/rally-keys", "rotate", keydir], check=True, capture_output=True)
+        subprocess.run([bin_ + "/rally-keys", "rotate", keydir, alg], check=True, capture_output=True)
         subprocess.run([bin_ + "/rally-keys", "jwks", keydir, wk], check=True, capture_output=True)
         self.reload_functions()
-        new_kid = current_kid()
-        self.assertNotEqual(new_kid, old_kid)
-        self.assertTrue(wait_until(lambda: decode_part(guest()["auth_token"].split(".")[0])["kid"] == new_kid, 15, 0.3))
+        kid = current_kid()
+        self.assertTrue(wait_until(lambda: decode_part(guest()["auth_token"].split(".")[0])["kid"] == kid, 15, 0.3))
+        return kid
+
+    def test_rotation_keeps_old_tokens_until_they_expire(self):
+        old = guest()["auth_token"]
+        old_header = decode_part(old.split(".")[0])
+        self.assertEqual(old_header["alg"], "ES256")  # rally-keys' default
+
+        # ES256 -> RS256: the algorithm changes with the key.
+        new_kid = self.rotate("RS256")
+        self.assertNotEqual(new_kid, old_header["kid"])
         new = guest()["auth_token"]
+        self.assertEqual(decode_part(new.split(".")[0])["alg"], "RS256")
         self.assertTrue(wait_until(lambda: self.works(new), 15, 0.3))
         self.assertTrue(self.works(old), "a token of the previous key still verifies")
-        kids = [k["kid"] for k in request("GET", "/.well-known/jwks.json").json["keys"]]
-        self.assertEqual(kids, [new_kid, old_kid])
+        jwks = request("GET", "/.well-known/jwks.json").json["keys"]
+        self.assertEqual([(k["kid"], k["alg"]) for k in jwks], [(new_kid, "RS256"), (old_header["kid"], "ES256")])
+        oidc = request("GET", "/.well-known/openid-configuration").json
+        self.assertEqual(oidc["id_token_signing_alg_values_supported"], ["RS256", "ES256"])
+        # An independent verifier takes both kinds from the published set.
+        answers = jose_verify([old, new])
+        self.assertEqual([(a["ok"], a["alg"]) for a in answers], [(True, "ES256"), (True, "RS256")], answers)
 
-        # A second rotation retires the first key: its tokens stop working.
-        subprocess.run([bin_ + "/rally-keys", "rotate", keydir], check=True, capture_output=True)
-        subprocess.run([bin_ + "/rally-keys", "jwks", keydir, wk], check=True, capture_output=True)
-        self.reload_functions()
+        # RS256 -> ES256 retires the first key: its tokens stop working, in
+        # rally and in jose; the RS256 ones go on.
+        third_kid = self.rotate("ES256")
         gone = lambda: all(request("GET", "/v1/matchmaking/none", token=old).status == 401 for _ in range(12))
         self.assertTrue(wait_until(gone, 15, 0.3))
         # As patient as after the first rotation: workers are replaced one
         # at a time, and the token's own rate limit (10/s) counts these
         # dozens of reads.
         self.assertTrue(wait_until(lambda: self.works(new), 15, 0.3))
+        third = guest()["auth_token"]
+        answers = jose_verify([old, new, third])
+        self.assertEqual([(a["ok"], a["alg"]) for a in answers],
+                         [(False, "ES256"), (True, "RS256"), (True, "ES256")], answers)
+        self.assertEqual(answers[2]["kid"], third_kid)

@@ -8,7 +8,8 @@ import tempfile
 import time
 import unittest
 
-from rally import ENV, b64url, b64url_json, current_kid, decode_part, forge, guest, request
+from rally import (ENV, b64url, b64url_json, current_key_path, current_kid, decode_part, forge, guest,
+                   jose_verify, key_alg, request)
 
 
 def fleet_token():
@@ -16,6 +17,32 @@ def fleet_token():
         secret = f.read().strip()
     return request("POST", "/v1/identity/server",
                    {"fleetId": "fleet-local", "fleetSecret": secret}).json["auth_token"]
+
+
+class IndependentVerifier(unittest.TestCase):
+    """npm jose, which nobody at rally wrote, verifies every kind of token
+    rally issues against the JWKS nginx serves, as a studio's service would."""
+
+    def test_jose_verifies_issued_tokens(self):
+        g = guest()
+        again = request("POST", "/v1/identity/guest",
+                        {"user_id": g["user_id"], "guest_secret": g["guest_secret"]}).json
+        refreshed = request("POST", "/v1/identity/refresh", {"refresh_token": again["refresh_token"]}).json
+        tokens = [g["auth_token"], again["auth_token"], refreshed["auth_token"], fleet_token()]
+        answers = jose_verify(tokens)
+        kid = current_kid()
+        self.assertEqual([a["ok"] for a in answers], [True] * 4, answers)
+        self.assertEqual({(a["alg"], a["kid"]) for a in answers}, {(key_alg(current_key_path()), kid)})
+        self.assertEqual([a["sub"] for a in answers], [g["user_id"]] * 3 + ["fleet-local"])
+        # What rally's default keys are: ES256 (docs/bench.md, issue 16).
+        self.assertEqual(answers[0]["alg"], "ES256")
+
+    def test_jose_refuses_a_tampered_token(self):
+        h, p, s = guest()["auth_token"].split(".")
+        claims = dict(decode_part(p), sub="someone-else")
+        answers = jose_verify([h + "." + b64url_json(claims) + "." + s])
+        self.assertEqual(answers, [{"ok": False, "code": "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+                                    "alg": decode_part(h)["alg"]}])
 
 
 class TokenAttacks(unittest.TestCase):
@@ -68,10 +95,26 @@ class TokenAttacks(unittest.TestCase):
 
     def test_signed_by_another_key_with_a_known_kid(self):
         with tempfile.TemporaryDirectory() as d:
-            key = os.path.join(d, "k.pem")
-            subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-out", key,
+            ec, rsa = os.path.join(d, "ec.pem"), os.path.join(d, "rsa.pem")
+            subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-out", ec,
+                            "-pkeyopt", "ec_paramgen_curve:P-256"], check=True, capture_output=True)
+            subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-out", rsa,
                             "-pkeyopt", "rsa_keygen_bits:2048"], check=True, capture_output=True)
-            self.assert_rejected(forge(key_path=key))
+            # Another key of the current key's kind, and one of the other
+            # kind (its own alg in the header, the current kid).
+            self.assert_rejected(forge(key_path=ec))
+            self.assert_rejected(forge(key_path=rsa))
+            self.assertEqual(jose_verify([forge(key_path=ec), forge(key_path=rsa)]),
+                             [{"ok": False, "code": "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+                               "alg": "ES256"},
+                              {"ok": False, "code": "ERR_JWKS_NO_MATCHING_KEY", "alg": "RS256"}])
+
+    def test_alg_of_the_other_kind_under_the_current_kid(self):
+        # The current key's own signature, under the other algorithm's name.
+        h, p, s = forge().split(".")
+        other = "RS256" if key_alg(current_key_path()) == "ES256" else "ES256"
+        header = dict(decode_part(h), alg=other)
+        self.assert_rejected(b64url_json(header) + "." + p + "." + s)
 
     def test_expired_and_not_yet_valid(self):
         now = int(time.time())

@@ -1,9 +1,11 @@
-/* Unit tests for common/auth.c: RS256 access tokens, and every check that
- * libjwt 1.10.2 leaves to us. */
+/* Unit tests for common/auth.c: RS256 and ES256 access tokens, rotations
+ * between them, and every check that libjwt 1.10.2 leaves to us. */
 #include <check.h>
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -27,12 +29,15 @@
 static struct arena arena;
 static int64_t now;
 
-/* Three key directories:
- *   main:  current k1 (key 1)
- *   rot:   current k2 (key 2), previous k1 (public half of key 1 only)
- *   evil:  current k1, but holding key 3: same kid, different key */
-static char main_dir[64], rot_dir[64], evil_dir[64];
-static char *key1_priv_pem, *key1_pub_pem;
+/* Key directories:
+ *   main:  current k1 (key 1, RSA)
+ *   rot:   current k2 (key 2, RSA), previous k1 (public half of key 1 only)
+ *   evil:  current k1, but holding key 3: same kid, different key
+ *   ec:    current e1 (EC P-256), previous k1: a rotation RS256 -> ES256
+ *   back:  current k1, previous e1: a rotation ES256 -> RS256
+ *   p384:  current e1, an EC P-384 key (not ES256's curve) */
+static char main_dir[64], rot_dir[64], evil_dir[64], ec_dir[64], back_dir[64], p384_dir[64];
+static char *key1_priv_pem, *key1_pub_pem, *ec_priv_pem, *ec_pub_pem;
 
 static char *pem_of(EVP_PKEY *k, int private)
 {
@@ -95,8 +100,8 @@ static void put_key(const char *dir, const char *kid, EVP_PKEY *k, int with_priv
 
 static void remove_dir(const char *dir)
 {
-    static const char *const names[] = {"current",     "previous",    "keys/k1.pub",
-                                        "keys/k1.key", "keys/k2.pub", "keys/k2.key"};
+    static const char *const names[] = {"current",     "previous",    "keys/k1.pub", "keys/k1.key",
+                                        "keys/k2.pub", "keys/k2.key", "keys/e1.pub", "keys/e1.key"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         remove_file(dir, names[i]);
     char keys[80];
@@ -139,9 +144,33 @@ static void keys_setup(void)
     write_file(evil_dir, "current", "k1");
     put_key(evil_dir, "k1", k3, 1);
 
+    EVP_PKEY *e1 = EVP_EC_gen("prime256v1");
+    EVP_PKEY *e384 = EVP_EC_gen("secp384r1");
+    ck_assert(e1 != NULL && e384 != NULL);
+    ec_priv_pem = pem_of(e1, 1);
+    ec_pub_pem = pem_of(e1, 0);
+
+    make_dir(ec_dir);
+    write_file(ec_dir, "current", "e1\n");
+    write_file(ec_dir, "previous", "k1\n");
+    put_key(ec_dir, "e1", e1, 1);
+    put_key(ec_dir, "k1", k1, 0);
+
+    make_dir(back_dir);
+    write_file(back_dir, "current", "k1\n");
+    write_file(back_dir, "previous", "e1\n");
+    put_key(back_dir, "k1", k1, 1);
+    put_key(back_dir, "e1", e1, 0);
+
+    make_dir(p384_dir);
+    write_file(p384_dir, "current", "e1\n");
+    put_key(p384_dir, "e1", e384, 1);
+
     EVP_PKEY_free(k1);
     EVP_PKEY_free(k2);
     EVP_PKEY_free(k3);
+    EVP_PKEY_free(e1);
+    EVP_PKEY_free(e384);
     load_cfg(ISSUER, AUDIENCE);
 }
 
@@ -150,9 +179,14 @@ static void keys_teardown(void)
     remove_dir(main_dir);
     remove_dir(rot_dir);
     remove_dir(evil_dir);
+    remove_dir(ec_dir);
+    remove_dir(back_dir);
+    remove_dir(p384_dir);
     free(key1_priv_pem);
     free(key1_pub_pem);
-    key1_priv_pem = key1_pub_pem = NULL;
+    free(ec_priv_pem);
+    free(ec_pub_pem);
+    key1_priv_pem = key1_pub_pem = ec_priv_pem = ec_pub_pem = NULL;
     auth_keys_free();
 }
 
@@ -220,9 +254,10 @@ static json_t *decode_part(const char *part)
     return j;
 }
 
-/* A token signed with key 1 by libjwt directly, with any claims and header
- * fields: for shapes auth_sign never makes. */
-static char *sign_custom(const char *kid, json_t *grants, const char *hkey, const char *hval)
+/* A token signed by libjwt directly with alg and a private PEM, with any
+ * claims and header fields: for shapes auth_sign never makes. */
+static char *sign_with(jwt_alg_t alg, const char *pem, const char *kid, json_t *grants,
+                       const char *hkey, const char *hval)
 {
     jwt_t *jwt = NULL;
     ck_assert_int_eq(jwt_new(&jwt), 0);
@@ -233,15 +268,19 @@ static char *sign_custom(const char *kid, json_t *grants, const char *hkey, cons
     char *g = json_dumps(grants, JSON_COMPACT);
     ck_assert_int_eq(jwt_add_grants_json(jwt, g), 0);
     free(g);
-    ck_assert_int_eq(jwt_set_alg(jwt, JWT_ALG_RS256, (const unsigned char *)key1_priv_pem,
-                                 (int)strlen(key1_priv_pem)),
-                     0);
+    ck_assert_int_eq(jwt_set_alg(jwt, alg, (const unsigned char *)pem, (int)strlen(pem)), 0);
     char *s = jwt_encode_str(jwt);
     ck_assert_ptr_nonnull(s);
     char *out = arena_strdup(&arena, s);
     free(s);
     jwt_free(jwt);
     return out;
+}
+
+/* sign_with key 1 (RS256). */
+static char *sign_custom(const char *kid, json_t *grants, const char *hkey, const char *hval)
+{
+    return sign_with(JWT_ALG_RS256, key1_priv_pem, kid, grants, hkey, hval);
 }
 
 /* The claims auth_sign writes, for sign_custom. */
@@ -741,6 +780,179 @@ START_TEST(test_crit_header)
 }
 END_TEST
 
+/* ---- ES256, and rotations between the two algorithms --------------------- */
+
+static void ec_setup(void)
+{
+    memset(&arena, 0, sizeof(arena));
+    now = (int64_t)time(NULL);
+    ck_assert_int_eq(auth_keys_load(ec_dir, true), 0);
+}
+
+/* verify(), keeping why. */
+static enum auth_result verify_why(const char *token, const char **why)
+{
+    struct auth_claims c;
+    return auth_verify(&arena, token, AUTH_SCOPE_PLAYER, now, &c, why);
+}
+
+/* An EC key signs ES256: header alg ES256, a signature of exactly R || S. */
+START_TEST(test_es256_token)
+{
+    ck_assert_str_eq(auth_current_kid(), "e1");
+    char *t = auth_sign(&arena, "player-1", "guest", "family-1", now, 900);
+    ck_assert_ptr_nonnull(t);
+    char *h, *p, *s;
+    split(t, &h, &p, &s);
+    json_t *hj = decode_part(h);
+    ck_assert_str_eq(json_string_value(json_object_get(hj, "alg")), "ES256");
+    ck_assert_str_eq(json_string_value(json_object_get(hj, "kid")), "e1");
+    json_decref(hj);
+    size_t n = 0;
+    ck_assert_ptr_nonnull(util_b64url_decode(&arena, s, strlen(s), &n));
+    ck_assert_uint_eq(n, 64);
+    struct auth_claims c;
+    ck_assert_int_eq(verify(t, AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_str_eq(c.sub, "player-1");
+    ck_assert_str_eq(c.kid, "e1");
+    ck_assert_pstr_eq(c.sid, "family-1");
+    /* ECDSA signs with a fresh nonce: the same claims, another signature. */
+    ck_assert_str_ne(t, auth_sign(&arena, "player-1", "guest", "family-1", now, 900));
+}
+END_TEST
+
+/* RS256 -> ES256: the RS256 tokens issued before the rotation verify until
+ * they expire; the new key signs ES256; and back again. */
+START_TEST(test_rotation_across_algorithms)
+{
+    ck_assert_int_eq(auth_keys_load(main_dir, true), 0);
+    char *rs = sign("player-1", "guest", now, 900);
+    ck_assert_int_eq(auth_keys_load(ec_dir, true), 0);
+    char *es = sign("player-2", "guest", now, 900);
+    struct auth_claims c;
+    ck_assert_int_eq(verify(rs, AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_str_eq(c.kid, "k1");
+    ck_assert_int_eq(verify(es, AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_str_eq(c.kid, "e1");
+
+    ck_assert_int_eq(auth_keys_load(back_dir, true), 0);
+    ck_assert_str_eq(auth_current_kid(), "k1");
+    ck_assert_int_eq(verify(es, AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_str_eq(c.kid, "e1");
+    ck_assert_int_eq(verify(sign("player-3", "guest", now, 900), AUTH_SCOPE_PLAYER, &c), AUTH_OK);
+    ck_assert_str_eq(c.kid, "k1");
+    /* Once e1 is retired, its tokens stop. */
+    ck_assert_int_eq(auth_keys_load(main_dir, true), 0);
+    ck_assert_int_eq(verify(es, AUTH_SCOPE_PLAYER, NULL), AUTH_INVALID);
+}
+END_TEST
+
+/* A header must name its own key's algorithm: RS256 under the EC kid, or
+ * ES256 under the RSA kid, is refused before any signature is checked. */
+START_TEST(test_alg_must_match_key)
+{
+    json_t *g = good_grants();
+    const char *why = NULL;
+    /* Genuine RSA signatures by k1, claiming kid e1. */
+    char *t = sign_with(JWT_ALG_RS256, key1_priv_pem, "e1", g, NULL, NULL);
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    ck_assert_str_eq(why, "token algorithm is not its key's");
+    /* Genuine ECDSA signatures by e1, claiming kid k1. */
+    t = sign_with(JWT_ALG_ES256, ec_priv_pem, "k1", g, NULL, NULL);
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    ck_assert_str_eq(why, "token algorithm is not its key's");
+    /* An ES256 token whose header is rewritten to RS256, kid kept. */
+    char *h, *p, *s;
+    split(auth_sign(&arena, "player-1", "guest", NULL, now, 900), &h, &p, &s);
+    json_t *hdr = json_pack("{s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "kid", "e1");
+    t = arena_sprintf(&arena, "%s.%s.%s", b64url_json(hdr), p, s);
+    json_decref(hdr);
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    /* ES384 and ES512 are not ES256. */
+    hdr = json_pack("{s:s, s:s}", "alg", "ES384", "kid", "e1");
+    t = arena_sprintf(&arena, "%s.%s.%s", b64url_json(hdr), p, s);
+    json_decref(hdr);
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    ck_assert_str_eq(why, "token algorithm must be ES256 or RS256");
+    /* The right pairs pass: only the headers were wrong. */
+    ck_assert_int_eq(verify_why(sign_with(JWT_ALG_ES256, ec_priv_pem, "e1", g, NULL, NULL), &why),
+                     AUTH_OK);
+    ck_assert_int_eq(verify_why(sign_with(JWT_ALG_RS256, key1_priv_pem, "k1", g, NULL, NULL), &why),
+                     AUTH_OK);
+    json_decref(g);
+}
+END_TEST
+
+/* JWS's ES256 signature is R || S. The same signature in DER (which
+ * OpenSSL itself would take), or R || S one byte short or long, is refused. */
+START_TEST(test_es256_signature_form)
+{
+    char *h, *p, *s;
+    split(auth_sign(&arena, "player-1", "guest", NULL, now, 900), &h, &p, &s);
+    size_t n = 0;
+    unsigned char *raw = util_b64url_decode(&arena, s, strlen(s), &n);
+    ck_assert_uint_eq(n, 64);
+
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    ck_assert_int_eq(ECDSA_SIG_set0(sig, BN_bin2bn(raw, 32, NULL), BN_bin2bn(raw + 32, 32, NULL)),
+                     1);
+    unsigned char *der = NULL;
+    int dn = i2d_ECDSA_SIG(sig, &der);
+    ck_assert_int_gt(dn, 0);
+    const char *why = NULL;
+    char *t = arena_sprintf(&arena, "%s.%s.%s", h, p, util_b64url_encode(&arena, der, (size_t)dn));
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    ck_assert_str_eq(why, "token signature is invalid");
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+
+    t = arena_sprintf(&arena, "%s.%s.%s", h, p, util_b64url_encode(&arena, raw, 63));
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    unsigned char longer[65];
+    memcpy(longer, raw, 64);
+    longer[64] = 0;
+    t = arena_sprintf(&arena, "%s.%s.%s", h, p, util_b64url_encode(&arena, longer, 65));
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    /* R || S with S changed: a wrong signature. */
+    raw[40] ^= 1;
+    t = arena_sprintf(&arena, "%s.%s.%s", h, p, util_b64url_encode(&arena, raw, 64));
+    ck_assert_int_eq(verify_why(t, &why), AUTH_INVALID);
+    ck_assert_str_eq(why, "token signature is invalid");
+}
+END_TEST
+
+/* libjwt (a second implementation) verifies our ES256 tokens, and we
+ * verify its. */
+START_TEST(test_libjwt_es256_both_ways)
+{
+    char *t = auth_sign(&arena, "player-9", "authenticated", "family-9", now, 600);
+    jwt_t *jwt = NULL;
+    ck_assert_int_eq(
+        jwt_decode(&jwt, t, (const unsigned char *)ec_pub_pem, (int)strlen(ec_pub_pem)), 0);
+    ck_assert_int_eq(jwt_get_alg(jwt), JWT_ALG_ES256);
+    ck_assert_str_eq(jwt_get_header(jwt, "kid"), "e1");
+    ck_assert_str_eq(jwt_get_grant(jwt, "sub"), "player-9");
+    ck_assert_str_eq(jwt_get_grant(jwt, "sid"), "family-9");
+    jwt_free(jwt);
+
+    json_t *g = good_grants();
+    struct auth_claims c;
+    ck_assert_int_eq(
+        verify(sign_with(JWT_ALG_ES256, ec_priv_pem, "e1", g, NULL, NULL), AUTH_SCOPE_PLAYER, &c),
+        AUTH_OK);
+    ck_assert_str_eq(c.sub, "player-1");
+    json_decref(g);
+}
+END_TEST
+
+/* Only P-256 is ES256: a P-384 key is refused at load. */
+START_TEST(test_other_curve_refused)
+{
+    ck_assert_int_eq(auth_keys_load(p384_dir, false), -1);
+    ck_assert_ptr_null(auth_current_kid());
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -773,6 +985,18 @@ static Suite *auth_suite(void)
     tcase_add_loop_test(tc, test_claims, 0, NCLAIM);
     tcase_add_test(tc, test_crit_header);
     suite_add_tcase(s, tc);
+
+    TCase *ec = tcase_create("es256");
+    tcase_add_unchecked_fixture(ec, keys_setup, keys_teardown);
+    tcase_add_checked_fixture(ec, ec_setup, teardown);
+    tcase_set_timeout(ec, 30);
+    tcase_add_test(ec, test_es256_token);
+    tcase_add_test(ec, test_rotation_across_algorithms);
+    tcase_add_test(ec, test_alg_must_match_key);
+    tcase_add_test(ec, test_es256_signature_form);
+    tcase_add_test(ec, test_libjwt_es256_both_ways);
+    tcase_add_test(ec, test_other_curve_refused);
+    suite_add_tcase(s, ec);
     return s;
 }
 
