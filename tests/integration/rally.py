@@ -265,6 +265,19 @@ def stop_postgres():
     subprocess.run(cmd, check=True, capture_output=True)
 
 
+def crash_postgres():
+    """Crashes the stack's PostgreSQL: immediate mode ends every process at
+    once, with no checkpoint and nothing flushed, so the next start
+    recovers from the WAL as after a power cut of PostgreSQL alone (the
+    kernel keeps what was written to it: RALLY_PG_FAST's fsync=off does
+    not matter). start_postgres() brings it back."""
+    cmd = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(ENV["RALLY_RT_DIR"], "pg", "data"),
+           "-m", "immediate", "-w", "stop"]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
 def start_postgres():
     subprocess.run([os.path.join(TOP, "scripts", "stack.sh"), "pg-start", RUN], check=True, capture_output=True)
 
