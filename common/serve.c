@@ -353,6 +353,30 @@ static void declare_metrics(const struct service *svc)
     metric_set(workers, cfg->workers);
 }
 
+/* What finish_request reads of a body the handler left, at most. */
+#define DRAIN_MAX (64 * 1024)
+
+/* Ends the request, without libfcgi's lingering close where it is not
+ * needed. libfcgi closes a connection by shutting down its side and then
+ * waiting (poll) until nginx has closed first, so that request bytes still
+ * unread cannot turn into a reset that loses the response: one more sleep
+ * and wake-up of the worker per request (docs/bench.md, issue 16). Once the
+ * request's stdin has been read to its end nothing more can arrive (nginx
+ * sends a request whole and keeps no FastCGI connection), so the worker
+ * closes at once. A large body left unread keeps the lingering close. */
+static void finish_request(FCGX_Request *fr)
+{
+    char sink[4096];
+    size_t drained = 0;
+    int n;
+    while (drained <= DRAIN_MAX && (n = FCGX_GetStr(sink, sizeof(sink), fr->in)) > 0)
+        drained += (size_t)n;
+    if (FCGX_HasSeenEOF(fr->in) == EOF)
+        FCGX_Detach(fr); /* FCGX_Finish_r then closes without the wait */
+    FCGX_Finish_r(fr);
+    fr->detached = 0;
+}
+
 static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena *arena)
 {
     double t0 = util_mono_ms();
@@ -395,7 +419,7 @@ static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena 
     size_t len = 0;
     char *out = http_render(&req, &resp, &len);
     FCGX_PutStr(out, (int)len, fr->out);
-    FCGX_Finish_r(fr);
+    finish_request(fr);
     req.envp = NULL;
     double ms = util_mono_ms() - t0;
     if (scrape) { /* neither a request of the function's nor worth a log line */
