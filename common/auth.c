@@ -71,6 +71,12 @@ static size_t nkeys;
 static EVP_PKEY *signing_key; /* owned; private half of keys[0] */
 static EVP_PKEY_CTX *signer;  /* owned; signing_key's sign operation, set up once */
 
+/* Secrets derived from the private keys, for refresh tokens (refresh.h):
+ * [0] from the current key, [1] from the previous one where its private
+ * half is still in the directory. */
+static unsigned char refresh_secrets[AUTH_MAX_KEYS][AUTH_SECRET_LEN];
+static size_t nrefresh_secrets;
+
 /* A verified token's claims. Strings are owned by the entry (one malloc). */
 struct cached_token {
     unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -225,6 +231,8 @@ void auth_keys_free(void)
     nkeys = 0;
     EVP_PKEY_CTX_free(signer);
     signer = NULL;
+    OPENSSL_cleanse(refresh_secrets, sizeof(refresh_secrets));
+    nrefresh_secrets = 0;
     EVP_PKEY_free(signing_key);
     signing_key = NULL;
     EVP_MD_CTX_free(sha256_ctx);
@@ -248,6 +256,44 @@ static EVP_PKEY_CTX *digest_operation(EVP_PKEY *key, enum token_alg alg, bool si
         return NULL;
     }
     return ctx;
+}
+
+/* A secret of key's for refresh tokens: SHA-256 of a label and the key's
+ * DER. The label keeps it apart from anything else the key does. */
+static bool derive_refresh_secret(EVP_PKEY *key, unsigned char out[AUTH_SECRET_LEN])
+{
+    static const char label[] = "rally refresh-token mac v2";
+    unsigned char *der = NULL;
+    int n = i2d_PrivateKey(key, &der);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = n > 0 && ctx != NULL && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, label, sizeof(label)) == 1 &&
+              EVP_DigestUpdate(ctx, der, (size_t)n) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (n > 0)
+        OPENSSL_clear_free(der, (size_t)n);
+    return ok;
+}
+
+/* The previous key's refresh secret, if its private half is still there
+ * (rally-keys keeps it until the next rotation); quietly none otherwise. */
+static void load_previous_refresh_secret(const char *dir, const char *kid)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/keys/%s.key", dir, kid);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return;
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    if (k != NULL && key_alg(k) >= 0 && derive_refresh_secret(k, refresh_secrets[1]))
+        nrefresh_secrets = 2;
+    EVP_PKEY_free(k);
+}
+
+const unsigned char *auth_refresh_secret(size_t i)
+{
+    return i < nrefresh_secrets ? refresh_secrets[i] : NULL;
 }
 
 int auth_keys_load(const char *dir, bool with_signing_key)
@@ -297,8 +343,11 @@ int auth_keys_load(const char *dir, bool with_signing_key)
             return -1;
         }
         signer = digest_operation(signing_key, alg, true);
-        if (signer == NULL)
+        if (signer == NULL || !derive_refresh_secret(signing_key, refresh_secrets[0]))
             log_fatal("could not set up signing with key %s", path);
+        nrefresh_secrets = 1;
+        if (n == 2)
+            load_previous_refresh_secret(dir, kids[1]);
     }
     cache = calloc(AUTH_CACHE_SLOTS, sizeof(*cache));
     if (cache == NULL)

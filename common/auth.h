@@ -21,6 +21,7 @@
 #define RALLY_COMMON_AUTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct arena;
@@ -64,6 +65,15 @@ enum auth_result {
  * reload (keys are replaced). */
 int auth_keys_load(const char *dir, bool with_signing_key);
 void auth_keys_free(void);
+
+/* Length of auth_refresh_secret()'s secrets. */
+#define AUTH_SECRET_LEN 32
+
+/* The secrets refresh tokens are MAC'd with (refresh.h): 0, derived from the
+ * current private key; 1, from the previous key's where its private half is
+ * still in the directory. NULL when there is none (no signing key loaded).
+ * Borrowed until the next load. */
+const unsigned char *auth_refresh_secret(size_t i);
 
 /* The kid that signs new tokens (borrowed, valid until the next load). */
 const char *auth_current_kid(void);

@@ -10,10 +10,12 @@
  *                              3 h: the gateway renews it on open connections)
  *   POST /v1/admin/login       {"username","password"} -> an operator's admin token (admin.h)
  *
- * Guest secrets and refresh tokens are 256-bit random values stored as
- * SHA-256 digests; the secret check compares blinded digests, in the same
- * statement that starts the session (identity.login_guest).
+ * Guest secrets are 256-bit random values stored as SHA-256 digests; the
+ * secret check compares blinded digests (check_guest below). A session is
+ * a new family id in its tokens, stored nowhere (refresh.h): a returning
+ * login only reads.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,22 +24,26 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "refresh.h"
 #include "serve.h"
 #include "util.h"
 
-enum { CREATE_GUEST, LOGIN_GUEST };
+enum { CREATE_GUEST, CHECK_GUEST, TOUCH_GUEST };
 
+/* A session is its refresh token (refresh.h): no statement stores one. */
 static const struct db_stmt stmts[] = {
-    [CREATE_GUEST] = {"create_guest",
-                      "SELECT identity.create_guest($1::uuid, $2, $3::uuid, $4, $5::integer)", 5,
-                      false},
-    /* Checks the secret and starts the session in one round trip (see
-     * sql/functions/identity.sql for the blinded comparison and what is
-     * committed asynchronously). */
-    [LOGIN_GUEST] = {"login_guest",
-                     "SELECT identity.login_guest($1::uuid, $2, decode($3, 'hex'), $4::uuid, $5, "
-                     "$6::integer)",
-                     6, false},
+    [CREATE_GUEST] = {"create_guest", "SELECT identity.create_guest($1::uuid, $2)", 2, false},
+    /* A row when the secret is right; whether last_login_at is an hour old.
+     * The digests are compared blinded: each hashed again with the
+     * request's own random $3, so the comparison's timing can only tell
+     * about values no one can choose or reuse, never about the stored
+     * digest (a constant-time comparison, without one in SQL). */
+    [CHECK_GUEST] = {"check_guest",
+                     "SELECT u.last_login_at < now() - interval '1 hour' FROM identity.users u "
+                     "WHERE u.user_id = $1::uuid AND sha256(convert_to(u.secret_sha256, 'UTF8') || "
+                     "decode($3, 'hex')) = sha256(convert_to($2, 'UTF8') || decode($3, 'hex'))",
+                     3, true},
+    [TOUCH_GUEST] = {"touch_guest", "SELECT identity.touch_guest($1::uuid)", 1, false},
 };
 
 static bool is_uuid(const char *s)
@@ -54,15 +60,18 @@ static bool is_uuid(const char *s)
     return true;
 }
 
-/* Builds the login response; secret is NULL for returning guests, and comes
- * before user_id with secret_first (the GUIDANCE sample's key order). */
+/* Starts a session (a new family) and answers with its tokens; secret is
+ * NULL for returning guests, and comes before user_id with secret_first (the
+ * GUIDANCE sample's key order). */
 static void reply_tokens(struct http_req *req, struct http_resp *resp, const char *user_id,
-                         const char *secret, bool secret_first, const char *family_id,
-                         const char *refresh)
+                         const char *secret, bool secret_first)
 {
-    char *token =
-        auth_sign(req->arena, user_id, "guest", family_id, util_now(), cfg->access_token_ttl);
-    if (token == NULL) {
+    char family_id[37];
+    util_uuid(family_id);
+    int64_t now = util_now();
+    char *token = auth_sign(req->arena, user_id, "guest", family_id, now, cfg->access_token_ttl);
+    char *refresh = refresh_issue(req->arena, family_id, user_id, now + cfg->refresh_token_ttl);
+    if (token == NULL || refresh == NULL) {
         http_error(req, resp, 500, "internal", "could not sign token");
         return;
     }
@@ -82,29 +91,20 @@ static void reply_tokens(struct http_req *req, struct http_resp *resp, const cha
 static void login(struct http_req *req, struct http_resp *resp, const char *user_id,
                   const char *secret, bool secret_first)
 {
-    char family_id[37];
-    char refresh_hash[65];
-    char ttl[24];
     PGresult *r;
-    util_uuid(family_id);
-    char *refresh = util_random_token(req->arena, 32);
-    util_sha256_hex(refresh, strlen(refresh), refresh_hash);
-    snprintf(ttl, sizeof(ttl), "%ld", cfg->refresh_token_ttl);
-
     if (user_id == NULL) {
         char new_id[37];
         char secret_hash[65];
         util_uuid(new_id);
         char *new_secret = util_random_token(req->arena, 32);
         util_sha256_hex(new_secret, strlen(new_secret), secret_hash);
-        const char *p[] = {new_id, secret_hash, family_id, refresh_hash, ttl};
+        const char *p[] = {new_id, secret_hash};
         int rc = db_exec(req->arena, &stmts[CREATE_GUEST], p, &r);
         if (rc != DB_OK) {
             serve_db_error(req, resp, rc);
             return;
         }
-        reply_tokens(req, resp, arena_strdup(req->arena, new_id), new_secret, secret_first,
-                     family_id, refresh);
+        reply_tokens(req, resp, arena_strdup(req->arena, new_id), new_secret, secret_first);
         return;
     }
 
@@ -118,18 +118,26 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
     util_sha256_hex(secret, strlen(secret), given);
     util_random(raw_blind, sizeof(raw_blind));
     util_hex(raw_blind, sizeof(raw_blind), blind);
-    const char *p[] = {user_id, given, blind, family_id, refresh_hash, ttl};
-    int rc = db_exec(req->arena, &stmts[LOGIN_GUEST], p, &r);
+    const char *p[] = {user_id, given, blind};
+    int rc = db_exec(req->arena, &stmts[CHECK_GUEST], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
         return;
     }
-    const char *ok = db_get(r, 0, 0);
-    if (ok == NULL || strcmp(ok, "t") != 0) {
+    const char *stale = db_get(r, 0, 0);
+    if (stale == NULL) {
         http_error(req, resp, 401, "invalid_credentials", "unknown user_id or wrong guest_secret");
         return;
     }
-    reply_tokens(req, resp, user_id, NULL, false, family_id, refresh);
+    /* Once an hour: a lost write would only leave last_login_at older. */
+    const char *p2[] = {user_id};
+    if (strcmp(stale, "t") == 0 && db_exec(req->arena, &stmts[TOUCH_GUEST], p2, &r) != DB_OK)
+        log_warn("could not record the login of %s", user_id);
+    /* The refresh token's player is the uuid as the database keeps it. */
+    char canonical[37];
+    for (size_t i = 0; i < 37; i++)
+        canonical[i] = (char)tolower((unsigned char)user_id[i]);
+    reply_tokens(req, resp, arena_strdup(req->arena, canonical), NULL, false);
 }
 
 static void handle_guest(struct http_req *req, struct http_resp *resp)

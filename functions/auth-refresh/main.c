@@ -7,7 +7,9 @@
  *
  * Refresh tokens are single use. Presenting one a second time means it was
  * copied: the whole family (every token rotated from the same login) is
- * revoked, so both the thief and the victim must log in again.
+ * revoked, so both the thief and the victim must log in again. The tokens
+ * themselves are stored nowhere (refresh.h); the database keeps the used
+ * ones and the revoked families (sql/functions/identity.sql).
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "refresh.h"
 #include "serve.h"
 #include "util.h"
 
@@ -23,18 +26,15 @@ enum { ROTATE, LOGOUT };
 
 static const struct db_stmt stmts[] = {
     [ROTATE] = {"rotate",
-                "SELECT outcome, user_id, family_id, scope "
-                "FROM identity.rotate_refresh($1, $2, $3::integer)",
-                3, false},
-    [LOGOUT] = {"logout",
-                "UPDATE identity.refresh_families SET revoked_at = now(), "
-                "revoked_reason = 'logout' WHERE family_id = $1::uuid AND user_id = $2 "
-                "AND revoked_at IS NULL",
-                2, true},
+                "SELECT identity.rotate_refresh($1, $2::uuid, $3, to_timestamp($4::bigint), "
+                "to_timestamp($5::bigint))",
+                5, false},
+    [LOGOUT] = {"logout", "SELECT identity.logout($1::uuid, $2, $3::integer)", 3, false},
 };
 
 /* Rotates refresh token `old`; the answer names the user with with_user_id
- * (the GUIDANCE sample's answer does not). */
+ * (the GUIDANCE sample's answer does not). A token that is not ours or has
+ * expired is refused before the database is asked (refresh.h). */
 static void refresh(struct http_req *req, struct http_resp *resp, const char *old,
                     bool with_user_id)
 {
@@ -42,14 +42,20 @@ static void refresh(struct http_req *req, struct http_resp *resp, const char *ol
         http_error(req, resp, 400, "invalid_body", "refresh_token is required");
         return;
     }
-    char old_hash[65], new_hash[65], ttl[24];
+    int64_t now = util_now();
+    struct refresh_token t;
+    if (refresh_read(req->arena, old, now, &t) < 0) {
+        http_error(req, resp, 401, "invalid_refresh_token",
+                   "refresh token is unknown, expired or revoked");
+        return;
+    }
+    char old_hash[65], exp[24], new_exp[24];
     util_sha256_hex(old, strlen(old), old_hash);
-    char *fresh = util_random_token(req->arena, 32);
-    util_sha256_hex(fresh, strlen(fresh), new_hash);
-    snprintf(ttl, sizeof(ttl), "%ld", cfg->refresh_token_ttl);
+    snprintf(exp, sizeof(exp), "%lld", (long long)t.exp);
+    snprintf(new_exp, sizeof(new_exp), "%lld", (long long)(now + cfg->refresh_token_ttl));
 
     PGresult *r;
-    const char *p[] = {old_hash, new_hash, ttl};
+    const char *p[] = {old_hash, t.family, t.user, exp, new_exp};
     int rc = db_exec(req->arena, &stmts[ROTATE], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
@@ -58,7 +64,7 @@ static void refresh(struct http_req *req, struct http_resp *resp, const char *ol
     const char *outcome = db_get(r, 0, 0);
     if (outcome == NULL || strcmp(outcome, "ok") != 0) {
         if (outcome != NULL && strcmp(outcome, "reused") == 0) {
-            log_warn("refresh token reused: session family %s revoked", db_get(r, 0, 2));
+            log_warn("refresh token reused: session family %s revoked", t.family);
             http_error(req, resp, 401, "refresh_token_reused",
                        "refresh token was already used; the session is revoked");
         } else {
@@ -67,17 +73,15 @@ static void refresh(struct http_req *req, struct http_resp *resp, const char *ol
         }
         return;
     }
-    const char *user_id = db_get(r, 0, 1);
-    const char *family = db_get(r, 0, 2);
-    const char *scope = db_get(r, 0, 3);
-    char *token = auth_sign(req->arena, user_id, scope, family, util_now(), cfg->access_token_ttl);
-    if (token == NULL) {
+    char *token = auth_sign(req->arena, t.user, "guest", t.family, now, cfg->access_token_ttl);
+    char *fresh = refresh_issue(req->arena, t.family, t.user, now + cfg->refresh_token_ttl);
+    if (token == NULL || fresh == NULL) {
         http_error(req, resp, 500, "internal", "could not sign token");
         return;
     }
     json_t *body = json_object();
     if (with_user_id)
-        json_object_set_new(body, "user_id", json_string(user_id));
+        json_object_set_new(body, "user_id", json_string(t.user));
     json_object_set_new(body, "auth_token", json_string(token));
     json_object_set_new(body, "refresh_token", json_string(fresh));
     json_object_set_new(body, "auth_token_expires_in", json_integer(cfg->access_token_ttl));
@@ -111,7 +115,9 @@ static void handle_logout(struct http_req *req, struct http_resp *resp)
         return;
     }
     PGresult *r;
-    const char *p[] = {req->claims.sid, req->claims.sub};
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->refresh_token_ttl);
+    const char *p[] = {req->claims.sid, req->claims.sub, ttl};
     int rc = db_exec(req->arena, &stmts[LOGOUT], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);

@@ -354,23 +354,17 @@ BEGIN
         LIMIT p_batch FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
-    -- Expired refresh tokens, and the session families they leave with no
-    -- token at all (every login makes one; nothing else deletes them). The
-    -- outer statement does not see the CTE's deletions, hence the NOT IN.
-    WITH gone AS (
-        DELETE FROM identity.refresh_tokens WHERE token_sha256 IN (
-            SELECT token_sha256 FROM identity.refresh_tokens WHERE expires_at <= now()
-            LIMIT p_batch FOR UPDATE SKIP LOCKED)
-        RETURNING token_sha256, family_id
-    ), families AS (
-        DELETE FROM identity.refresh_families f
-         WHERE f.family_id IN (SELECT family_id FROM gone)
-           AND NOT EXISTS (SELECT 1 FROM identity.refresh_tokens t
-                            WHERE t.family_id = f.family_id
-                              AND t.token_sha256 NOT IN (SELECT token_sha256 FROM gone))
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM families) INTO n;
+    -- Used refresh tokens once they would have expired, and the session
+    -- families once every token they may have issued has (identity.sql).
+    DELETE FROM identity.refresh_tokens WHERE token_sha256 IN (
+        SELECT token_sha256 FROM identity.refresh_tokens WHERE expires_at <= now()
+        LIMIT p_batch FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    DELETE FROM identity.refresh_families WHERE family_id IN (
+        SELECT family_id FROM identity.refresh_families WHERE expires_at <= now()
+        LIMIT p_batch FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     DELETE FROM fleet.game_session_logs WHERE game_session_id IN (
         SELECT game_session_id FROM fleet.game_session_logs WHERE expires_at <= now()

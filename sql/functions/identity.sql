@@ -7,99 +7,95 @@
 -- REPLACE, and a changed signature or result type dropped first under a
 -- guard. Table changes go in a new numbered migration, never here.
 
--- New guest: the user, its first session family and refresh token, at once.
-CREATE OR REPLACE FUNCTION identity.create_guest(p_user_id uuid, p_secret_sha256 text, p_family_id uuid,
-                                      p_refresh_sha256 text, p_refresh_ttl integer)
+-- Sessions (common/refresh.h): a refresh token carries its family, its
+-- player and its expiry under a MAC, so logging in stores nothing. A family
+-- gets a row when one of its tokens is used (rotate_refresh) or when it is
+-- revoked (logout, reuse), and keeps it until the last token it may have
+-- issued expires (expires_at); a used token gets a row until it would have
+-- expired, so that presenting it again is seen as reuse.
+--
+-- Durability (docs/failures.md, "What a crash may lose"): an account, a
+-- reuse revocation and a logout commit synchronously, as every statement
+-- does by default. A rotation commits asynchronously (set_config(..., true)
+-- lasts until this statement's own commit): a crash may lose the last few
+-- hundred milliseconds of them, which only forgets that those tokens were
+-- used. Each function below is a statement of its own (auth-guest,
+-- auth-refresh), never part of a caller's larger transaction, whose commit
+-- it would make asynchronous too.
+
+-- The stored sessions of before migration 030.
+DROP FUNCTION IF EXISTS identity.start_session(uuid, uuid, text, integer);
+DROP FUNCTION IF EXISTS identity.login_guest(uuid, text, bytea, uuid, text, integer);
+DROP FUNCTION IF EXISTS identity.create_guest(uuid, text, uuid, text, integer);
+DROP FUNCTION IF EXISTS identity.rotate_refresh(text, text, integer);
+
+-- New guest: the user alone.
+CREATE OR REPLACE FUNCTION identity.create_guest(p_user_id uuid, p_secret_sha256 text)
 RETURNS void LANGUAGE sql AS $$
     INSERT INTO identity.users (user_id, secret_sha256) VALUES (p_user_id, p_secret_sha256);
-    INSERT INTO identity.refresh_families (family_id, user_id, scope)
-        VALUES (p_family_id, p_user_id::text, 'guest');
-    INSERT INTO identity.refresh_tokens (token_sha256, family_id, expires_at)
-        VALUES (p_refresh_sha256, p_family_id, now() + make_interval(secs => p_refresh_ttl));
 $$;
 
--- Durability (docs/failures.md, "What a crash may lose"): an account and a
--- revocation (reuse, logout) commit synchronously, as every statement does
--- by default. A new session and a refresh rotation commit asynchronously
--- (set_config(..., true) lasts until this statement's own commit): a crash
--- may lose the last few hundred milliseconds of them, which costs their
--- players one login with their guest secret and nothing else. Each function
--- below is a statement of its own (auth-guest, auth-refresh), never part of
--- a caller's larger transaction, whose commit it would make asynchronous too.
-
--- The old two-step login (the caller read the secret's digest, then called
--- this): replaced by identity.login_guest.
-DROP FUNCTION IF EXISTS identity.start_session(uuid, uuid, text, integer);
-
--- Returning guest, in one statement: checks the secret and, if it is right,
--- starts a new session family; false for an unknown user or a wrong secret.
--- The digests are compared blinded, each hashed again with the request's own
--- random p_blind, so the comparison's timing can only tell about values no
--- one can choose or reuse, never about the stored digest (a constant-time
--- comparison, without one in SQL). last_login_at is kept to the hour: a
--- player who starts the game ten times an hour costs one write to users.
-CREATE OR REPLACE FUNCTION identity.login_guest(p_user_id uuid, p_secret_sha256 text, p_blind bytea,
-                                                p_family_id uuid, p_refresh_sha256 text,
-                                                p_refresh_ttl integer)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    seen timestamptz;
+-- Returning guest: auth-guest's check_guest statement reads the user's row
+-- alone (the secret compared blinded there), and calls this only when the
+-- row's last_login_at is an hour old: a player who starts the game ten times
+-- an hour costs one write, committed asynchronously.
+DROP FUNCTION IF EXISTS identity.check_guest(uuid, text, bytea);
+CREATE OR REPLACE FUNCTION identity.touch_guest(p_user_id uuid)
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT u.last_login_at INTO seen FROM identity.users u
-     WHERE u.user_id = p_user_id
-       AND sha256(convert_to(u.secret_sha256, 'UTF8') || p_blind)
-           = sha256(convert_to(p_secret_sha256, 'UTF8') || p_blind);
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
     PERFORM set_config('synchronous_commit', 'off', true);
-    IF seen < now() - interval '1 hour' THEN
-        UPDATE identity.users SET last_login_at = now() WHERE user_id = p_user_id;
-    END IF;
-    INSERT INTO identity.refresh_families (family_id, user_id, scope)
-        VALUES (p_family_id, p_user_id::text, 'guest');
-    INSERT INTO identity.refresh_tokens (token_sha256, family_id, expires_at)
-        VALUES (p_refresh_sha256, p_family_id, now() + make_interval(secs => p_refresh_ttl));
-    RETURN true;
+    UPDATE identity.users SET last_login_at = now() WHERE user_id = p_user_id;
 END;
 $$;
 
--- Rotation. Outcomes: ok | unknown | expired | revoked | reused. A reused
--- token revokes its whole family, and that revocation commits (synchronously,
--- which also makes every earlier asynchronous commit durable) even though
--- the caller answers 401. Only an ok rotation commits asynchronously: lost in
--- a crash, its new token is unknown and the old one unused again.
-CREATE OR REPLACE FUNCTION identity.rotate_refresh(p_old_sha256 text, p_new_sha256 text, p_refresh_ttl integer,
-                                        OUT outcome text, OUT user_id text, OUT family_id uuid,
-                                        OUT scope text)
+-- Rotation of a token whose MAC and expiry the caller checked: its digest,
+-- what it carries, and the expiry of the token that replaces it. Outcomes:
+-- ok | revoked | reused. A reused token revokes its whole family, and that
+-- revocation commits (synchronously, which also makes every earlier
+-- asynchronous commit durable) even though the caller answers 401. Only an
+-- ok rotation commits asynchronously.
+CREATE OR REPLACE FUNCTION identity.rotate_refresh(p_token_sha256 text, p_family_id uuid, p_user_id text,
+                                                   p_expires_at timestamptz, p_new_expires_at timestamptz,
+                                                   OUT outcome text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    t identity.refresh_tokens%ROWTYPE;
-    f identity.refresh_families%ROWTYPE;
+    revoked timestamptz;
 BEGIN
-    SELECT * INTO t FROM identity.refresh_tokens WHERE token_sha256 = p_old_sha256 FOR UPDATE;
-    IF NOT FOUND THEN
-        outcome := 'unknown';
+    -- The family's row, locked: rotations of one family, and its logout,
+    -- take turns.
+    INSERT INTO identity.refresh_families AS f (family_id, user_id, scope, expires_at)
+        VALUES (p_family_id, p_user_id, 'guest', p_new_expires_at)
+        ON CONFLICT (family_id) DO UPDATE SET expires_at = greatest(f.expires_at, EXCLUDED.expires_at)
+        RETURNING f.revoked_at INTO revoked;
+    IF revoked IS NOT NULL THEN
+        outcome := 'revoked';
         RETURN;
     END IF;
-    SELECT * INTO f FROM identity.refresh_families rf WHERE rf.family_id = t.family_id FOR UPDATE;
-    user_id := f.user_id;
-    family_id := f.family_id;
-    scope := f.scope;
-    IF f.revoked_at IS NOT NULL THEN
-        outcome := 'revoked';
-    ELSIF t.used_at IS NOT NULL THEN
-        UPDATE identity.refresh_families rf SET revoked_at = now(), revoked_reason = 'reuse'
-            WHERE rf.family_id = f.family_id;
+    INSERT INTO identity.refresh_tokens (token_sha256, family_id, expires_at, used_at)
+        VALUES (p_token_sha256, p_family_id, p_expires_at, now())
+        ON CONFLICT (token_sha256) DO NOTHING;
+    IF NOT FOUND THEN
+        UPDATE identity.refresh_families SET revoked_at = now(), revoked_reason = 'reuse'
+         WHERE family_id = p_family_id;
         outcome := 'reused';
-    ELSIF t.expires_at <= now() THEN
-        outcome := 'expired';
-    ELSE
-        PERFORM set_config('synchronous_commit', 'off', true);
-        UPDATE identity.refresh_tokens SET used_at = now() WHERE token_sha256 = p_old_sha256;
-        INSERT INTO identity.refresh_tokens (token_sha256, family_id, expires_at)
-            VALUES (p_new_sha256, f.family_id, now() + make_interval(secs => p_refresh_ttl));
-        outcome := 'ok';
+        RETURN;
     END IF;
+    PERFORM set_config('synchronous_commit', 'off', true);
+    outcome := 'ok';
 END;
+$$;
+
+-- Logout: the caller's family revoked until every token it may have issued
+-- (the last one at most p_ttl seconds from now) has expired. Only the
+-- family's own player can: a family of someone else's is left alone.
+CREATE OR REPLACE FUNCTION identity.logout(p_family_id uuid, p_user_id text, p_ttl integer)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO identity.refresh_families AS f (family_id, user_id, scope, expires_at, revoked_at,
+                                                revoked_reason)
+        VALUES (p_family_id, p_user_id, 'guest', now() + make_interval(secs => p_ttl), now(), 'logout')
+        ON CONFLICT (family_id) DO UPDATE
+            SET revoked_at = coalesce(f.revoked_at, now()),
+                revoked_reason = coalesce(f.revoked_reason, 'logout'),
+                expires_at = greatest(f.expires_at, EXCLUDED.expires_at)
+            WHERE f.user_id = EXCLUDED.user_id;
 $$;
