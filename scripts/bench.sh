@@ -4,7 +4,7 @@
 # temporary directory on a free port, is measured in one run:
 #
 #   1. hello-world       GET  /bench/hello                       (the baseline)
-#   2. guest login       POST /v1/identity/guest {}              (new guest, RS256 signing)
+#   2. guest login       POST /v1/identity/guest {}              (new guest, ES256 signing)
 #  2b. returning login   POST /v1/identity/guest {user_id, guest_secret}
 #                        (BENCH_RETURNING_GUESTS, 400, made beforehand, each
 #                        logging in again and again)
@@ -224,7 +224,7 @@ seq 1 "$RETURNING" | xargs -P 4 -I{} bash -c make_guest >"$WORK/guests" ||
 run_wrk returning_login login "$WORK/guests"
 
 # ---- tokens ------------------------------------------------------------------------
-# rally-keys mint signs every token (RS256), so tokens cost about as much as a
+# rally-keys mint signs every token (ES256 by default), so tokens cost about as much as a
 # guest login: mint them on every core, and only as many as the run can use.
 NPROC=$(nproc)
 MINTED=0
