@@ -34,12 +34,12 @@ enum {
 static bool mac(const unsigned char *secret, const unsigned char *data, size_t len,
                 unsigned char out[MAC_LEN])
 {
-    static EVP_MAC *hmac;                        /* fetched once, never freed */
+    static EVP_MAC *hmac; /* fetched once, never freed */
     static struct {
         unsigned char secret[AUTH_SECRET_LEN];
-        EVP_MAC_CTX *keyed;                      /* owned */
+        EVP_MAC_CTX *keyed; /* owned */
     } keyed[2];
-    static size_t next;                          /* the slot a new secret takes */
+    static size_t next; /* the slot a new secret takes */
 
     if (hmac == NULL && (hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
         return false;
@@ -107,8 +107,8 @@ static bool uuid_bytes(const char *s, unsigned char out[UUID_LEN])
 static void uuid_text(const unsigned char b[UUID_LEN], char out[37])
 {
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 char *refresh_issue(struct arena *a, const char *family, const char *user, int64_t exp)
@@ -131,7 +131,8 @@ int refresh_read(struct arena *a, const char *token, int64_t now, struct refresh
     size_t n = 0;
     size_t len = strlen(token);
     /* 119 characters of base64url, nothing else. */
-    unsigned char *t = len == (TOKEN_LEN * 4 + 2) / 3 ? util_b64url_decode(a, token, len, &n) : NULL;
+    unsigned char *t =
+        len == (TOKEN_LEN * 4 + 2) / 3 ? util_b64url_decode(a, token, len, &n) : NULL;
     if (t == NULL || n != TOKEN_LEN || t[0] != VERSION)
         return -1;
     bool ours = false;

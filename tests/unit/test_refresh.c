@@ -125,7 +125,8 @@ START_TEST(test_issue_and_read)
     char *t = refresh_issue(&arena, FAMILY, USER, now + 600);
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(strlen(t), 119);
-    ck_assert_uint_eq(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 119);
+    ck_assert_uint_eq(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                      119);
     struct refresh_token r;
     ck_assert_int_eq(refresh_read(&arena, t, now, &r), 0);
     ck_assert_str_eq(r.family, FAMILY);
@@ -171,7 +172,10 @@ START_TEST(test_tampered)
 END_TEST
 
 static const char *const malformed[] = {
-    "", "x", "not a token at all", "r2.abc.def",
+    "",
+    "x",
+    "not a token at all",
+    "r2.abc.def",
     /* 119 characters, not base64url */
     "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
     "!!!!!!!!!!!!!!!!!!!!!!!!!!!",
