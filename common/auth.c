@@ -68,8 +68,9 @@ struct auth_key {
 
 static struct auth_key keys[AUTH_MAX_KEYS];
 static size_t nkeys;
-static EVP_PKEY *signing_key; /* owned; private half of keys[0] */
-static EVP_PKEY_CTX *signer;  /* owned; signing_key's sign operation, set up once */
+static EVP_PKEY *signing_key;    /* owned; private half of keys[0] */
+static EVP_PKEY_CTX *signer;     /* owned; signing_key's sign operation, set up once */
+static char signing_header[512]; /* base64url of its JOSE header, made at its first token */
 
 /* Secrets derived from the private keys, for refresh tokens (refresh.h):
  * [0] from the current key, [1] from the previous one where its private
@@ -231,6 +232,7 @@ void auth_keys_free(void)
     nkeys = 0;
     EVP_PKEY_CTX_free(signer);
     signer = NULL;
+    signing_header[0] = '\0';
     OPENSSL_cleanse(refresh_secrets, sizeof(refresh_secrets));
     nrefresh_secrets = 0;
     EVP_PKEY_free(signing_key);
@@ -679,18 +681,24 @@ char *auth_sign(struct arena *a, const char *sub, const char *scope, const char 
     char jti[37];
     util_uuid(jti);
 
-    json_t *header = json_pack("{s:s, s:s, s:s}", "alg", alg_names[keys[0].alg], "typ", "JWT",
-                               "kid", keys[0].kid);
+    /* The JOSE header is the signing key's: encoded once per key load. */
+    if (signing_header[0] == '\0') {
+        json_t *header = json_pack("{s:s, s:s, s:s}", "alg", alg_names[keys[0].alg], "typ", "JWT",
+                                   "kid", keys[0].kid);
+        if (header == NULL)
+            log_fatal("could not build a token header");
+        snprintf(signing_header, sizeof(signing_header), "%s", encode_segment(a, header));
+    }
     json_t *claims =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "iss", cfg->jwt_issuer, "sub", sub,
                   "aud", cfg->jwt_audience, "scope", scope, "jti", jti, "iat", (json_int_t)now,
                   "nbf", (json_int_t)now, "exp", (json_int_t)(now + ttl));
-    if (header == NULL || claims == NULL)
+    if (claims == NULL)
         log_fatal("could not build token for %s", sub);
     if (sid != NULL)
         json_object_set_new(claims, "sid", json_string(sid));
 
-    char *h = encode_segment(a, header);
+    const char *h = signing_header;
     char *p = encode_segment(a, claims);
     size_t hlen = strlen(h), plen = strlen(p);
     char *signing_input = arena_alloc(a, hlen + 1 + plen + 1);

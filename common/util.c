@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -122,11 +123,25 @@ char *util_random_token(struct arena *a, size_t nbytes)
     return util_b64url_encode(a, buf, nbytes);
 }
 
+/* SHA-256 fetched once per process: EVP_sha256() makes OpenSSL 3 look the
+ * algorithm up in its provider store on every digest (locks, hash tables),
+ * which cost more than hashing a token or a secret. */
+static EVP_MD *sha256_md; /* never freed */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void util_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    pthread_once(&sha256_once, fetch_sha256);
+    if (EVP_Digest(data, len, md, &mdlen, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL) !=
+            1 ||
+        mdlen != 32)
         log_fatal("could not compute sha256");
     util_hex(md, 32, out);
 }

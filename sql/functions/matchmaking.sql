@@ -137,6 +137,11 @@ BEGIN
         VALUES (p_player_id, defaults)
         ON CONFLICT (player_id) DO NOTHING;
 
+    -- A new ticket commits asynchronously (docs/failures.md, "What a crash
+    -- may lose"): lost in a crash, its player's next poll answers 404 and
+    -- the client asks again. No match can hold it: the matchmaker's own
+    -- commit is synchronous and makes every earlier one durable with it.
+    PERFORM set_config('synchronous_commit', 'off', true);
     ticket_id := coalesce(p_ticket_id, gen_random_uuid()::text);
     INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, expires_at)
         VALUES (ticket_id, conf.name, 'QUEUED', now() + make_interval(secs => p_ttl_seconds));
