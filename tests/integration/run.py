@@ -4,7 +4,7 @@ scripts/integration.sh) and ends with the line "N passed, N failed"."""
 import sys
 import unittest
 
-MODULES = ["test_identity", "test_tokens", "test_matchmaking", "test_events", "test_compat", "test_admin", "test_outbox", "test_matcher", "test_fleet", "test_gamelift", "test_placement", "test_backfill", "test_agent", "test_sdk5", "test_worlds", "test_sidecar",
+MODULES = ["test_identity", "test_durability", "test_tokens", "test_matchmaking", "test_events", "test_compat", "test_admin", "test_outbox", "test_matcher", "test_fleet", "test_gamelift", "test_placement", "test_backfill", "test_agent", "test_sdk5", "test_worlds", "test_sidecar",
            "test_world_lifecycle", "test_relay", "test_relay_script", "test_push", "test_sdk", "test_metrics", "test_alerts", "test_game_session_logs", "test_operators", "test_console",
            "test_migrations", "test_platform", "test_resilience"]
 

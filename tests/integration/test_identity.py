@@ -3,7 +3,6 @@ of them a crash of PostgreSQL may and may not lose."""
 
 import base64
 import unittest
-import uuid
 
 import rally
 from rally import guest, psql, request, wait_until
@@ -220,83 +219,3 @@ class Sweep(unittest.TestCase):
         self.assertTrue(wait_until(lambda: rows(g["user_id"]) == "0/0", 10),
                         "the sweeper deletes an expired family and its used tokens")
         self.assertEqual(rows(other["user_id"]), "1/1")
-
-
-class CommitModes(unittest.TestCase):
-    """What commits synchronously and what does not (docs/failures.md):
-    the setting in force when each identity statement's transaction
-    commits, read inside that transaction."""
-
-    def setting_after(self, sql, *args):
-        out = psql("BEGIN;\n" + sql + ";\nSELECT 'mode=' || current_setting('synchronous_commit');\nROLLBACK;",
-                   *args)
-        return [l for l in out if l.startswith("mode=")][0][5:]
-
-    def test_accounts_and_revocations_are_synchronous_rotations_not(self):
-        self.assertEqual(psql("SHOW synchronous_commit"), ["on"])
-        user, family = str(uuid.uuid4()), str(uuid.uuid4())
-        make = "SELECT identity.create_guest(:'p1'::uuid, md5('secret'))"
-        self.assertEqual(self.setting_after(make, user), "on")
-        psql(make, user)
-        # A login reads (auth-guest's check_guest); once an hour it records
-        # itself, asynchronously.
-        self.assertEqual(self.setting_after("SELECT identity.touch_guest(:'p1'::uuid)", user), "off")
-        rotate = ("SELECT identity.rotate_refresh(md5(:'p1'), :'p2'::uuid, :'p3', now() + interval '1 hour', "
-                  "now() + interval '2 hours')")
-        self.assertEqual(self.setting_after(rotate, "token-1", family, user), "off")
-        self.assertEqual(psql(rotate, "token-1", family, user), ["ok"])
-        self.assertEqual(self.setting_after(rotate, "token-1", family, user), "on")  # reused: the revocation
-        self.assertEqual(psql(rotate, "token-1", family, user), ["reused"])
-        self.assertEqual(psql(rotate, "token-2", family, user), ["revoked"])
-        logout = "SELECT identity.logout(:'p1'::uuid, :'p2', 3600)"
-        self.assertEqual(self.setting_after(logout, str(uuid.uuid4()), user), "on")
-
-
-class CrashDurability(unittest.TestCase):
-    """PostgreSQL crashes right after a request: what must survive does.
-    Each kept thing is the last write before its own crash, since any later
-    synchronous commit would also make the earlier writes durable. (The
-    stack's own writers, heartbeats and the sweeper, can do that too, so a
-    wrongly asynchronous revocation would only sometimes be lost here:
-    CommitModes is the exact check of which commits wait.)"""
-
-    def crash(self):
-        rally.crash_postgres()
-        rally.start_postgres()
-        self.assertTrue(wait_until(self.serving, 30, 0.2))
-
-    @staticmethod
-    def serving():
-        """A new guest, and a read with its token: both functions back."""
-        r = request("POST", "/v1/identity/guest", {})
-        return r.status == 200 and request("GET", "/v1/matchmaking/none",
-                                           token=r.json["auth_token"]).status == 404
-
-    def test_an_account_survives(self):
-        account = guest()
-        self.crash()
-        self.assertEqual(login(account).status, 200, "an account made just before the crash")
-
-    def test_reuse_detection_survives(self):
-        stolen = guest()
-        rotated = refresh(stolen["refresh_token"]).json
-        self.assertEqual(refresh(stolen["refresh_token"]).json["error"], "refresh_token_reused")
-        self.crash()
-        r = refresh(rotated["refresh_token"])
-        self.assertEqual((r.status, r.json["error"]), (401, "invalid_refresh_token"),
-                         "the family revoked for reuse stays revoked")
-
-    def test_logout_survives(self):
-        left = guest()
-        self.assertEqual(request("POST", "/v1/identity/logout", token=left["auth_token"]).status, 200)
-        self.crash()
-        self.assertEqual(refresh(left["refresh_token"]).status, 401, "a logout stays")
-
-    def test_a_rotation_lost_or_not_leaves_the_player_in(self):
-        player = guest()
-        renewed = refresh(player["refresh_token"]).json  # committed asynchronously
-        self.crash()
-        # The rotation may have been lost, which only forgets that the old
-        # token was used: the new one carries its session and works either way.
-        self.assertEqual(refresh(renewed["refresh_token"]).status, 200)
-        self.assertEqual(login(player).status, 200)
