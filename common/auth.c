@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -261,19 +262,25 @@ static EVP_PKEY_CTX *digest_operation(EVP_PKEY *key, enum token_alg alg, bool si
 }
 
 /* A secret of key's for refresh tokens: SHA-256 of a label and the key's
- * DER. The label keeps it apart from anything else the key does. */
+ * private number (the EC scalar, or RSA's d), which no encoding of the key
+ * can change. The label keeps it apart from anything else the key does. */
 static bool derive_refresh_secret(EVP_PKEY *key, unsigned char out[AUTH_SECRET_LEN])
 {
     static const char label[] = "rally refresh-token mac v2";
-    unsigned char *der = NULL;
-    int n = i2d_PrivateKey(key, &der);
+    BIGNUM *d = NULL;
+    const char *param =
+        EVP_PKEY_get_base_id(key) == EVP_PKEY_EC ? OSSL_PKEY_PARAM_PRIV_KEY : OSSL_PKEY_PARAM_RSA_D;
+    if (EVP_PKEY_get_bn_param(key, param, &d) != 1)
+        return false;
+    unsigned char raw[1024];
+    int n = BN_num_bytes(d) <= (int)sizeof(raw) ? BN_bn2bin(d, raw) : -1;
+    BN_clear_free(d);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     bool ok = n > 0 && ctx != NULL && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
               EVP_DigestUpdate(ctx, label, sizeof(label)) == 1 &&
-              EVP_DigestUpdate(ctx, der, (size_t)n) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+              EVP_DigestUpdate(ctx, raw, (size_t)n) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
     EVP_MD_CTX_free(ctx);
-    if (n > 0)
-        OPENSSL_clear_free(der, (size_t)n);
+    OPENSSL_cleanse(raw, sizeof(raw));
     return ok;
 }
 

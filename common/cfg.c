@@ -91,7 +91,8 @@ const struct cfg *cfg_load(const char *service)
     c->jwt_issuer = cfg_env_str("RALLY_JWT_ISSUER", "http://127.0.0.1:8080");
     c->jwt_audience = cfg_env_str("RALLY_JWT_AUDIENCE", "gamebackend");
     c->access_token_ttl = cfg_env_long("RALLY_ACCESS_TOKEN_TTL", 900, 10, 86400);
-    c->refresh_token_ttl = cfg_env_long("RALLY_REFRESH_TOKEN_TTL", 6 * 86400, 60, 90L * 86400);
+    c->refresh_token_ttl =
+        cfg_env_long("RALLY_REFRESH_TOKEN_TTL", 6 * 86400, 60, CFG_MAX_REFRESH_TTL);
     c->jwt_leeway = cfg_env_long("RALLY_JWT_LEEWAY", 60, 0, 600);
 
     c->ticket_ttl = cfg_env_long("RALLY_TICKET_TTL_SECONDS", 3 * 3600, 1, 30L * 86400);

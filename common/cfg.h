@@ -12,6 +12,9 @@
 #include <stddef.h>
 
 #define CFG_MAX_LIST 16
+/* The longest RALLY_REFRESH_TOKEN_TTL: no refresh token outlives it, however
+ * the setting changed since it was issued (a logout is kept this long). */
+#define CFG_MAX_REFRESH_TTL (90L * 86400)
 
 struct cfg_list {
     char *items[CFG_MAX_LIST];
@@ -33,7 +36,7 @@ struct cfg {
     const char *jwt_issuer;   /* iss of tokens we sign and accept */
     const char *jwt_audience; /* aud of access tokens */
     long access_token_ttl;    /* seconds */
-    long refresh_token_ttl;   /* seconds */
+    long refresh_token_ttl;   /* seconds, at most CFG_MAX_REFRESH_TTL */
     long jwt_leeway;          /* seconds of clock skew tolerated on exp/nbf */
 
     long ticket_ttl; /* seconds a ticket result stays readable */

@@ -135,6 +135,12 @@ int refresh_read(struct arena *a, const char *token, int64_t now, struct refresh
         len == (TOKEN_LEN * 4 + 2) / 3 ? util_b64url_decode(a, token, len, &n) : NULL;
     if (t == NULL || n != TOKEN_LEN || t[0] != VERSION)
         return -1;
+    /* Only the one encoding of these bytes: base64url leaves the last
+     * character's two low bits unused, and three other spellings of a token
+     * would otherwise pass as new tokens, each with a digest of its own, past
+     * reuse detection (which keys on the token's digest). */
+    if (strcmp(util_b64url_encode(a, t, n), token) != 0)
+        return -1;
     bool ours = false;
     unsigned char want[MAC_LEN];
     for (size_t i = 0; i < 2; i++) {

@@ -32,8 +32,9 @@ struct refresh_token {
 char *refresh_issue(struct arena *a, const char *family, const char *user, int64_t exp);
 
 /* Reads token: 0 and *out when it is ours (its MAC checks out under the
- * current or previous secret, in constant time) and not expired at now; -1
- * for anything else, which callers answer alike. */
+ * current or previous secret, in constant time), in its one canonical
+ * encoding (so its digest names it), and not expired at now; -1 for
+ * anything else, which callers answer alike. */
 int refresh_read(struct arena *a, const char *token, int64_t now, struct refresh_token *out);
 
 #endif

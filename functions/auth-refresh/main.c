@@ -115,8 +115,10 @@ static void handle_logout(struct http_req *req, struct http_resp *resp)
         return;
     }
     PGresult *r;
+    /* Kept as long as any token of the family can live, whatever the TTL
+     * was when it was issued. */
     char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%ld", cfg->refresh_token_ttl);
+    snprintf(ttl, sizeof(ttl), "%ld", CFG_MAX_REFRESH_TTL);
     const char *p[] = {req->claims.sid, req->claims.sub, ttl};
     int rc = db_exec(req->arena, &stmts[LOGOUT], p, &r);
     if (rc != DB_OK) {

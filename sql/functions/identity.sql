@@ -50,7 +50,7 @@ $$;
 
 -- Rotation of a token whose MAC and expiry the caller checked: its digest,
 -- what it carries, and the expiry of the token that replaces it. Outcomes:
--- ok | revoked | reused. A reused token revokes its whole family, and that
+-- ok | revoked | reused | unknown (no such player). A reused token revokes its whole family, and that
 -- revocation commits (synchronously, which also makes every earlier
 -- asynchronous commit durable) even though the caller answers 401. Only an
 -- ok rotation commits asynchronously.
@@ -61,10 +61,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
     revoked timestamptz;
 BEGIN
+    -- A player no longer there (a database restored from before the
+    -- account) has no session to go on with.
+    PERFORM 1 FROM identity.users u WHERE u.user_id = p_user_id::uuid;
+    IF NOT FOUND THEN
+        outcome := 'unknown';
+        RETURN;
+    END IF;
     -- The family's row, locked: rotations of one family, and its logout,
-    -- take turns.
+    -- take turns. It lasts as long as the token used and the new one.
     INSERT INTO identity.refresh_families AS f (family_id, user_id, scope, expires_at)
-        VALUES (p_family_id, p_user_id, 'guest', p_new_expires_at)
+        VALUES (p_family_id, p_user_id, 'guest', greatest(p_expires_at, p_new_expires_at))
         ON CONFLICT (family_id) DO UPDATE SET expires_at = greatest(f.expires_at, EXCLUDED.expires_at)
         RETURNING f.revoked_at INTO revoked;
     IF revoked IS NOT NULL THEN
@@ -86,7 +93,7 @@ END;
 $$;
 
 -- Logout: the caller's family revoked until every token it may have issued
--- (the last one at most p_ttl seconds from now) has expired. Only the
+-- has expired: p_ttl is the longest a token can live (CFG_MAX_REFRESH_TTL). Only the
 -- family's own player can: a family of someone else's is left alone.
 CREATE OR REPLACE FUNCTION identity.logout(p_family_id uuid, p_user_id text, p_ttl integer)
 RETURNS void LANGUAGE sql AS $$

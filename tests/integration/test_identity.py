@@ -1,5 +1,5 @@
-"""Guest identity, refresh rotation with reuse detection, logout, and what
-of them a crash of PostgreSQL may and may not lose."""
+"""Guest identity, refresh rotation with reuse detection, logout, and the
+sweep of sessions (what a crash may lose: test_durability)."""
 
 import base64
 import unittest
@@ -126,6 +126,18 @@ class Refresh(unittest.TestCase):
         me = request("POST", "/v1/matchmaking", {"latencyInMs": {"x": 1}}, token=r.json["auth_token"])
         self.assertEqual(me.status, 201)
 
+    def test_another_spelling_of_a_used_token_is_no_new_token(self):
+        # base64url's last character carries two unused bits: the same token
+        # spelled otherwise must not slip past reuse detection.
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        g = guest()
+        t = g["refresh_token"]
+        self.assertEqual(refresh(t).status, 200)
+        other = t[:-1] + alphabet[alphabet.index(t[-1]) | 1]
+        r = refresh(other)
+        self.assertEqual((r.status, r.json["error"]), (401, "invalid_refresh_token"))
+        self.assertEqual(refresh(t).json["error"], "refresh_token_reused")
+
     def test_reuse_revokes_the_whole_family(self):
         g = guest()
         first = request("POST", "/v1/identity/refresh", {"refresh_token": g["refresh_token"]})
@@ -219,3 +231,9 @@ class Sweep(unittest.TestCase):
         self.assertTrue(wait_until(lambda: rows(g["user_id"]) == "0/0", 10),
                         "the sweeper deletes an expired family and its used tokens")
         self.assertEqual(rows(other["user_id"]), "1/1")
+        # A used token whose own expiry passed goes; its family, whose newer
+        # token still lives, stays.
+        psql("UPDATE identity.refresh_tokens t SET expires_at = now() - interval '1 second' "
+             "FROM identity.refresh_families f WHERE f.family_id = t.family_id AND f.user_id = :'p1'",
+             other["user_id"])
+        self.assertTrue(wait_until(lambda: rows(other["user_id"]) == "1/0", 10))

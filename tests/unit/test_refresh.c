@@ -171,6 +171,30 @@ START_TEST(test_tampered)
 }
 END_TEST
 
+/* Base64url leaves the last character's two low bits unused: the three
+ * other spellings of a token decode to the same bytes, and must not pass as
+ * new tokens (reuse detection keys on the token's digest). */
+START_TEST(test_one_spelling)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *t = refresh_issue(&arena, FAMILY, USER, now + 600);
+    struct refresh_token r;
+    ck_assert_int_eq(refresh_read(&arena, t, now, &r), 0);
+    int v = (int)(strchr(alphabet, t[118]) - alphabet);
+    ck_assert_int_eq(v & 3, 0);
+    for (int low = 1; low < 4; low++) {
+        char *respelt = arena_strdup(&arena, t);
+        respelt[118] = alphabet[v | low];
+        size_t n = 0;
+        unsigned char *a = util_b64url_decode(&arena, t, 119, &n);
+        unsigned char *b = util_b64url_decode(&arena, respelt, 119, &n);
+        ck_assert_mem_eq(a, b, n);                                    /* the same bytes ... */
+        ck_assert_int_eq(refresh_read(&arena, respelt, now, &r), -1); /* ... refused */
+    }
+}
+END_TEST
+
 static const char *const malformed[] = {
     "",
     "x",
@@ -254,6 +278,7 @@ int main(void)
     tcase_add_test(tc, test_issue_and_read);
     tcase_add_test(tc, test_expiry);
     tcase_add_test(tc, test_tampered);
+    tcase_add_test(tc, test_one_spelling);
     tcase_add_loop_test(tc, test_malformed, 0, (int)(sizeof(malformed) / sizeof(malformed[0])));
     tcase_add_test(tc, test_ids_must_be_uuids);
     tcase_add_test(tc, test_other_key);
