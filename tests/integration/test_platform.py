@@ -576,8 +576,13 @@ class KeyRotation(unittest.TestCase):
         return kid
 
     def test_rotation_keeps_old_tokens_until_they_expire(self):
-        old = guest()["auth_token"]
+        first = guest()
+        old = first["auth_token"]
         old_header = decode_part(old.split(".")[0])
+        # A second session whose refresh token is used only after the
+        # second rotation.
+        later = request("POST", "/v1/identity/guest",
+                        {"user_id": first["user_id"], "guest_secret": first["guest_secret"]}).json
         self.assertEqual(old_header["alg"], "ES256")  # rally-keys' default
 
         # ES256 -> RS256: the algorithm changes with the key.
@@ -591,6 +596,11 @@ class KeyRotation(unittest.TestCase):
         self.assertEqual([(k["kid"], k["alg"]) for k in jwks], [(new_kid, "RS256"), (old_header["kid"], "ES256")])
         oidc = request("GET", "/.well-known/openid-configuration").json
         self.assertEqual(oidc["id_token_signing_alg_values_supported"], ["RS256", "ES256"])
+        # The previous key's refresh tokens still refresh (its private half
+        # is kept until the next rotation), into tokens of the new key.
+        refreshed = request("POST", "/v1/identity/refresh", {"refresh_token": first["refresh_token"]})
+        self.assertEqual(refreshed.status, 200, refreshed)
+        self.assertEqual(decode_part(refreshed.json["auth_token"].split(".")[0])["kid"], new_kid)
         # An independent verifier takes both kinds from the published set.
         answers = jose_verify([old, new])
         self.assertEqual([(a["ok"], a["alg"]) for a in answers], [(True, "ES256"), (True, "RS256")], answers)
@@ -605,6 +615,13 @@ class KeyRotation(unittest.TestCase):
         # dozens of reads.
         self.assertTrue(wait_until(lambda: self.works(new), 15, 0.3))
         third = guest()["auth_token"]
+        # Two rotations on, a refresh token of the first key is refused (its
+        # player logs in again with the guest secret); one of the second
+        # key's still refreshes.
+        self.assertEqual(request("POST", "/v1/identity/refresh",
+                                 {"refresh_token": later["refresh_token"]}).status, 401)
+        self.assertEqual(request("POST", "/v1/identity/refresh",
+                                 {"refresh_token": refreshed.json["refresh_token"]}).status, 200)
         answers = jose_verify([old, new, third])
         self.assertEqual([(a["ok"], a["alg"]) for a in answers],
                          [(False, "ES256"), (True, "RS256"), (True, "ES256")], answers)
