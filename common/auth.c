@@ -20,9 +20,12 @@
  * with in both directions.
  *
  * Verified tokens are remembered per worker (keyed by their SHA-256, so no
- * comparison ever runs on token bytes), which turns the RSA verify of a
+ * comparison ever runs on token bytes), which turns the signature check of a
  * client polling every second into a hash lookup. Time and scope are checked
  * on every use; a key reload forgets everything.
+ *
+ * The key set also gives refresh tokens their MAC secrets (refresh.h): one
+ * derived from each private key it holds, so they rotate with the keys.
  */
 #include "auth.h"
 
