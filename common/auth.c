@@ -106,24 +106,15 @@ void auth_declare_metrics(void)
                                   "Bearer tokens found in the verification cache.");
 }
 
-/* SHA-256 for cache keys and signing inputs. SHA256() looks the algorithm
- * up in OpenSSL 3's provider store on every call (locks, hash lookups),
- * which costs more than hashing a token; so it is fetched once per process. */
-static EVP_MD *sha256_md;      /* owned */
+/* SHA-256 for cache keys and signing inputs, through one context kept per
+ * process and util_util_sha256()'s fetched algorithm. */
 static EVP_MD_CTX *sha256_ctx; /* owned */
-
-static const EVP_MD *sha256(void)
-{
-    if (sha256_md == NULL)
-        sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    return sha256_md != NULL ? sha256_md : EVP_sha256();
-}
 
 static void sha256_of(const char *data, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
 {
     if (sha256_ctx == NULL)
         sha256_ctx = EVP_MD_CTX_new();
-    if (sha256_ctx == NULL || EVP_DigestInit_ex(sha256_ctx, sha256(), NULL) != 1 ||
+    if (sha256_ctx == NULL || EVP_DigestInit_ex(sha256_ctx, util_sha256(), NULL) != 1 ||
         EVP_DigestUpdate(sha256_ctx, data, len) != 1 ||
         EVP_DigestFinal_ex(sha256_ctx, out, NULL) != 1)
         SHA256((const unsigned char *)data, len, out);
@@ -243,8 +234,6 @@ void auth_keys_free(void)
     signing_key = NULL;
     EVP_MD_CTX_free(sha256_ctx);
     sha256_ctx = NULL;
-    EVP_MD_free(sha256_md);
-    sha256_md = NULL;
 }
 
 /* key's sign (or verify) operation over a SHA-256 digest, set up once:
@@ -255,7 +244,7 @@ static EVP_PKEY_CTX *digest_operation(EVP_PKEY *key, enum token_alg alg, bool si
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
     bool ok = ctx != NULL && (sign ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_verify_init(ctx)) == 1 &&
-              EVP_PKEY_CTX_set_signature_md(ctx, sha256()) == 1 &&
+              EVP_PKEY_CTX_set_signature_md(ctx, util_sha256()) == 1 &&
               (alg != ALG_RS256 || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1);
     if (!ok) {
         EVP_PKEY_CTX_free(ctx);
@@ -279,7 +268,7 @@ static bool derive_refresh_secret(EVP_PKEY *key, unsigned char out[AUTH_SECRET_L
     int n = BN_num_bytes(d) <= (int)sizeof(raw) ? BN_bn2bin(d, raw) : -1;
     BN_clear_free(d);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = n > 0 && ctx != NULL && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
+    bool ok = n > 0 && ctx != NULL && EVP_DigestInit_ex(ctx, util_sha256(), NULL) == 1 &&
               EVP_DigestUpdate(ctx, label, sizeof(label)) == 1 &&
               EVP_DigestUpdate(ctx, raw, (size_t)n) == 1 && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
     EVP_MD_CTX_free(ctx);

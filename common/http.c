@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "util.h"
 
 const struct dialect *http_dialect(const struct http_req *req)
 {
@@ -24,25 +25,14 @@ const char *http_param(const struct http_req *req, const char *name)
     return NULL;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *http_url_decode(struct arena *a, const char *s, size_t len, bool plus_is_space)
 {
     char *out = arena_alloc(a, len + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 &&
-            (lo = hex_value(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = util_hex_value(s[i + 1])) >= 0 &&
+            (lo = util_hex_value(s[i + 2])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else if (s[i] == '+' && plus_is_space) {

@@ -72,38 +72,6 @@ static bool mac(const unsigned char *secret, const unsigned char *data, size_t l
     return ok;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* A uuid's 16 bytes; false unless s is 8-4-4-4-12 hex digits. */
-static bool uuid_bytes(const char *s, unsigned char out[UUID_LEN])
-{
-    if (strlen(s) != 36)
-        return false;
-    size_t j = 0;
-    for (size_t i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-            continue;
-        }
-        int hi = hexval(s[i]), lo = i + 1 < 36 ? hexval(s[i + 1]) : -1;
-        if (hi < 0 || lo < 0)
-            return false;
-        out[j++] = (unsigned char)(hi << 4 | lo);
-        i++;
-    }
-    return j == UUID_LEN;
-}
-
 static void uuid_text(const unsigned char b[UUID_LEN], char out[37])
 {
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
@@ -115,7 +83,8 @@ char *refresh_issue(struct arena *a, const char *family, const char *user, int64
 {
     const unsigned char *secret = auth_refresh_secret(0);
     unsigned char t[TOKEN_LEN];
-    if (secret == NULL || !uuid_bytes(family, t + OFF_FAMILY) || !uuid_bytes(user, t + OFF_USER))
+    if (secret == NULL || !util_uuid_parse(family, t + OFF_FAMILY) ||
+        !util_uuid_parse(user, t + OFF_USER))
         return NULL;
     t[0] = VERSION;
     for (int i = 0; i < 8; i++)

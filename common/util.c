@@ -123,10 +123,7 @@ char *util_random_token(struct arena *a, size_t nbytes)
     return util_b64url_encode(a, buf, nbytes);
 }
 
-/* SHA-256 fetched once per process: EVP_sha256() makes OpenSSL 3 look the
- * algorithm up in its provider store on every digest (locks, hash tables),
- * which cost more than hashing a token or a secret. */
-static EVP_MD *sha256_md; /* never freed */
+static EVP_MD *sha256_md; /* util_sha256's; never freed */
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void fetch_sha256(void)
@@ -134,16 +131,52 @@ static void fetch_sha256(void)
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+const EVP_MD *util_sha256(void)
+{
+    pthread_once(&sha256_once, fetch_sha256);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
 void util_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    pthread_once(&sha256_once, fetch_sha256);
-    if (EVP_Digest(data, len, md, &mdlen, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL) !=
-            1 ||
-        mdlen != 32)
+    if (EVP_Digest(data, len, md, &mdlen, util_sha256(), NULL) != 1 || mdlen != 32)
         log_fatal("could not compute sha256");
     util_hex(md, 32, out);
+}
+
+int util_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool util_uuid_parse(const char *s, unsigned char out[16])
+{
+    unsigned char scratch[16];
+    unsigned char *b = out != NULL ? out : scratch;
+    if (s == NULL || strlen(s) != 36)
+        return false;
+    size_t j = 0;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+            continue;
+        }
+        int hi = util_hex_value(s[i]), lo = util_hex_value(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        b[j++] = (unsigned char)(hi << 4 | lo);
+        i++;
+    }
+    return j == 16;
 }
 
 void util_hex(const unsigned char *data, size_t len, char *out)

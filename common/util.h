@@ -2,6 +2,7 @@
 #ifndef RALLY_COMMON_UTIL_H
 #define RALLY_COMMON_UTIL_H
 
+#include <openssl/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,10 +24,19 @@ void util_uuid(char out[37]);
 /* Random token: `nbytes` random bytes as base64url, in the arena. */
 char *util_random_token(struct arena *a, size_t nbytes);
 
+/* SHA-256, fetched from OpenSSL's providers once per process: EVP_sha256()
+ * looks it up again on every use (locks, hash tables), which costs more
+ * than hashing a token. Never freed. */
+const EVP_MD *util_sha256(void);
 /* SHA-256 of data as 64 lower-case hex chars into out (65 bytes). */
 void util_sha256_hex(const void *data, size_t len, char out[65]);
 /* len bytes as 2*len lower-case hex chars and a NUL into out. */
 void util_hex(const unsigned char *data, size_t len, char *out);
+/* A hex digit's value, or -1. */
+int util_hex_value(char c);
+/* Whether s is a UUID (8-4-4-4-12 hex digits, either case); its 16 bytes
+ * into out unless out is NULL. */
+bool util_uuid_parse(const char *s, unsigned char out[16]);
 /* Constant-time equality of two equal-length buffers. */
 bool util_ct_equal(const void *a, const void *b, size_t len);
 

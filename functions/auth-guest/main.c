@@ -46,20 +46,6 @@ static const struct db_stmt stmts[] = {
     [TOUCH_GUEST] = {"touch_guest", "SELECT identity.touch_guest($1::uuid)", 1, false},
 };
 
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        if (dash ? c != '-' : !hex)
-            return false;
-    }
-    return true;
-}
-
 /* Starts a session (a new family) and answers with its tokens; secret is
  * NULL for returning guests, and comes before user_id with secret_first (the
  * GUIDANCE sample's key order). */
@@ -109,7 +95,7 @@ static void login(struct http_req *req, struct http_resp *resp, const char *user
     }
 
     /* Same answer for an unknown user and a wrong secret. */
-    if (!is_uuid(user_id) || secret == NULL || strlen(secret) > 256) {
+    if (!util_uuid_parse(user_id, NULL) || secret == NULL || strlen(secret) > 256) {
         http_error(req, resp, 401, "invalid_credentials", "unknown user_id or wrong guest_secret");
         return;
     }
