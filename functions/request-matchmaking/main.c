@@ -42,10 +42,24 @@ enum { START, VIEW, START_PARTY, VIEW_ANY, START_BACKFILL };
  * one seat it needs (GameLift's limit). */
 #define TICKET_MAX_BACKFILL 199
 
+/* START's columns: the ticket as TICKET_VIEW_SQL would read it back (the
+ * TICKET_COL_* order), then the outcome and its detail. They describe the
+ * ticket only when it was created by this call: what start_matchmaking
+ * inserted, its player's stored attributes, and start_time, which is now(),
+ * the same transaction's. Every other outcome names an earlier ticket, read
+ * with VIEW. test_matchmaking checks that a new ticket's answer is what a poll
+ * of it reads. */
+enum { START_COL_OUTCOME = TICKET_COL_MY_PLAYER_SESSION + 1, START_COL_DETAIL };
+
 static const struct db_stmt stmts[] = {
     [START] = {"start",
-               "SELECT outcome, ticket_id, detail FROM matchmaking.start_matchmaking("
-               "$1, $2, $3, $4::jsonb, $5::jsonb, $6::integer, $7::boolean)",
+               "SELECT s.ticket_id, $2::text, 'QUEUED', NULL, NULL, "
+               "(extract(epoch FROM now()) * 1000000)::bigint, NULL::bigint, NULL::integer, "
+               "NULL, NULL, NULL, NULL::integer, NULL, "
+               "json_build_array(json_build_object('PlayerId', $3::text, 'PlayerAttributes', "
+               "s.attributes, 'LatencyInMs', $4::jsonb, 'Team', NULL, 'PlayerSessionId', NULL)), "
+               "NULL, s.outcome, s.detail FROM matchmaking.start_matchmaking("
+               "$1, $2, $3, $4::jsonb, $5::jsonb, $6::integer, $7::boolean) s",
                7, false},
     [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
     [START_PARTY] = {"start_party",
@@ -92,12 +106,13 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
         serve_db_error(req, resp, rc);
         return;
     }
-    const char *outcome = db_get(r, 0, 0);
-    const char *id = db_get(r, 0, 1);
-    const char *detail = db_get(r, 0, 2);
-    int status = http_dialect(req)->created_status;
-    if (strcmp(outcome, "existing") == 0) {
-        status = 200;
+    const char *outcome = db_get(r, 0, START_COL_OUTCOME);
+    const char *id = db_get(r, 0, TICKET_COL_ID);
+    const char *detail = db_get(r, 0, START_COL_DETAIL);
+    if (strcmp(outcome, "created") == 0) {
+        http_reply(req, resp, http_dialect(req)->created_status,
+                   ticket_render(req->arena, r, 0, http_dialect(req)));
+        return;
     } else if (strcmp(outcome, "active") == 0) {
         http_reply(req, resp, 409,
                    json_pack("{s:s, s:s, s:s}", "error", "active_ticket", "message",
@@ -121,7 +136,7 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     } else if (strcmp(outcome, "attribute_missing") == 0) {
         attribute_missing(req, resp, detail);
         return;
-    } else if (strcmp(outcome, "created") != 0) {
+    } else if (strcmp(outcome, "existing") != 0) {
         http_error(req, resp, 500, "internal", "unexpected outcome %s", outcome);
         return;
     }
@@ -136,7 +151,8 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
         http_error(req, resp, 500, "internal", "ticket vanished");
         return;
     }
-    http_reply(req, resp, status, ticket_render(req->arena, r, 0, http_dialect(req)));
+    /* existing: the same ticket again, or the active one for a compatibility route */
+    http_reply(req, resp, 200, ticket_render(req->arena, r, 0, http_dialect(req)));
 }
 
 static void handle_start(struct http_req *req, struct http_resp *resp)

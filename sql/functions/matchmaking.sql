@@ -43,10 +43,17 @@ $$;
 -- A new ticket sends no NOTIFY: PostgreSQL takes one global lock at the
 -- commit of every notifying transaction, which made concurrent calls commit
 -- one at a time. The matchmaker finds new tickets on its own tick.
+--
+-- attributes: a created ticket's player attributes, as stored, so that the
+-- caller can answer with the ticket without reading it back (request-
+-- matchmaking's START statement); NULL for every other outcome. Before
+-- sql/031 the function had no attributes column.
+DROP FUNCTION IF EXISTS matchmaking.start_matchmaking(text, text, text, jsonb, jsonb, integer,
+                                                      boolean);
 CREATE OR REPLACE FUNCTION matchmaking.start_matchmaking(
     p_ticket_id text, p_configuration text, p_player_id text, p_latency jsonb,
     p_client_attributes jsonb, p_ttl_seconds integer, p_reuse_active boolean,
-    OUT outcome text, OUT ticket_id text, OUT detail text)
+    OUT outcome text, OUT ticket_id text, OUT detail text, OUT attributes jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
     conf matchmaking.configurations%ROWTYPE;
@@ -58,6 +65,7 @@ DECLARE
     decl jsonb;
     active_id text;
     missing text;
+    stored jsonb;
 BEGIN
     SELECT * INTO conf FROM matchmaking.configurations WHERE name = p_configuration;
     IF NOT FOUND THEN
@@ -121,9 +129,8 @@ BEGIN
 
     -- The players row is created with the defaults on first use, so this is
     -- the merge below it makes, known before it is written.
-    attrs := defaults || coalesce((SELECT p.attributes FROM backend.players p
-                                   WHERE p.player_id = p_player_id), '{}'::jsonb)
-             || p_client_attributes;
+    SELECT p.attributes INTO stored FROM backend.players p WHERE p.player_id = p_player_id;
+    attrs := defaults || coalesce(stored, '{}'::jsonb) || p_client_attributes;
     SELECT a->>'name' INTO missing
         FROM jsonb_array_elements(rules->'playerAttributes') WITH ORDINALITY AS x(a, i)
         WHERE NOT attrs ? (a->>'name') ORDER BY i LIMIT 1;
@@ -133,9 +140,12 @@ BEGIN
         RETURN;
     END IF;
 
-    INSERT INTO backend.players (player_id, attributes)
-        VALUES (p_player_id, defaults)
-        ON CONFLICT (player_id) DO NOTHING;
+    -- A returning player's row is there already: nothing to write.
+    IF stored IS NULL THEN
+        INSERT INTO backend.players (player_id, attributes)
+            VALUES (p_player_id, defaults)
+            ON CONFLICT (player_id) DO NOTHING;
+    END IF;
 
     -- A new ticket commits asynchronously (docs/failures.md, "What a crash
     -- may lose"): lost in a crash, its player's next poll answers 404 and
@@ -151,6 +161,7 @@ BEGIN
         VALUES (ticket_id, conf.name, jsonb_build_array(jsonb_build_object(
             'PlayerId', p_player_id, 'PlayerAttributes', attrs, 'LatencyInMs', p_latency)));
     outcome := 'created';
+    attributes := attrs;
 END;
 $$;
 

@@ -21,6 +21,13 @@ def count_tickets(player):
     return psql("SELECT count(*) FROM backend.ticket_players WHERE player_id = :'p1'", player)[0]
 
 
+def read_back(g, ticket):
+    """The ticket as a poll of its player reads it."""
+    r = request("GET", "/v1/matchmaking/" + ticket["TicketId"], token=g["auth_token"])
+    assert r.status == 200, r
+    return r.json
+
+
 class StartMatchmaking(unittest.TestCase):
     def test_new_ticket(self):
         g = guest()
@@ -41,6 +48,9 @@ class StartMatchmaking(unittest.TestCase):
                               g["user_id"]), ["10"])
         self.assertEqual(psql("SELECT status FROM matchmaking.tickets WHERE ticket_id = :'p1'",
                               t["TicketId"]), ["QUEUED"])
+        # The answer is rendered from the start call, not read back: it must
+        # be what a read of the stored ticket says.
+        self.assertEqual(read_back(g, t), t)
 
     def test_server_side_skill_is_used(self):
         g = guest()
@@ -48,6 +58,7 @@ class StartMatchmaking(unittest.TestCase):
              g["user_id"])
         r = start_ticket(g["auth_token"])
         self.assertEqual(r.json["Players"][0]["PlayerAttributes"], {"skill": {"N": 42}})
+        self.assertEqual(read_back(g, r.json), r.json)
 
     def test_same_ticket_id_is_idempotent(self):
         g = guest()
@@ -89,6 +100,7 @@ class StartMatchmaking(unittest.TestCase):
         self.assertEqual(attrs["gameMode"], {"S": "ctf"})
         self.assertEqual(attrs["skill"], {"N": 10})
         self.assertEqual(attrs["roles"], {"SDM": {"tank": 2.5}})
+        self.assertEqual(read_back(g, r.json), r.json)
 
     def test_bad_input_is_400_and_writes_nothing(self):
         g = guest()
