@@ -46,6 +46,9 @@ struct arena;
     "WHERE r.ticket_id = ANY ($1::text[]) AND r.expires_at > now() "                               \
     "ORDER BY array_position($1::text[], r.ticket_id)"
 
+/* A column added here and to TICKET_COLUMNS_SQL needs one in request-
+ * matchmaking's START statement too, which renders a new ticket from the
+ * start call without reading it back. */
 enum {
     TICKET_COL_ID,
     TICKET_COL_CONFIGURATION,

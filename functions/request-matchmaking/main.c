@@ -44,12 +44,13 @@ enum { START, VIEW, START_PARTY, VIEW_ANY, START_BACKFILL };
 
 /* START's columns: the ticket as TICKET_VIEW_SQL would read it back (the
  * TICKET_COL_* order), then the outcome and its detail. They describe the
- * ticket only when it was created by this call: what start_matchmaking
- * inserted, its player's stored attributes, and start_time, which is now(),
- * the same transaction's. Every other outcome names an earlier ticket, read
- * with VIEW. test_matchmaking checks that a new ticket's answer is what a poll
- * of it reads. */
-enum { START_COL_OUTCOME = TICKET_COL_MY_PLAYER_SESSION + 1, START_COL_DETAIL };
+ * ticket only when this call created it: what start_matchmaking inserted,
+ * the attributes it stored for the player, and start_time, which is now(),
+ * the same transaction's. For 'existing' the ticket is an earlier one, read
+ * with VIEW; the other outcomes are refusals. test_matchmaking checks that a
+ * new ticket's answer is what a poll of it reads; a column added to
+ * TICKET_COLUMNS_SQL without one here is a 500, not a wrong answer. */
+enum { START_COL_OUTCOME = TICKET_COL_MY_PLAYER_SESSION + 1, START_COL_DETAIL, START_NCOLS };
 
 static const struct db_stmt stmts[] = {
     [START] = {"start",
@@ -104,6 +105,10 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     int rc = db_exec(req->arena, &stmts[START], p, &r);
     if (rc != DB_OK) {
         serve_db_error(req, resp, rc);
+        return;
+    }
+    if (PQnfields(r) != START_NCOLS || PQntuples(r) != 1) {
+        http_error(req, resp, 500, "internal", "start returned %d columns", PQnfields(r));
         return;
     }
     const char *outcome = db_get(r, 0, START_COL_OUTCOME);

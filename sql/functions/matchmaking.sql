@@ -44,12 +44,23 @@ $$;
 -- commit of every notifying transaction, which made concurrent calls commit
 -- one at a time. The matchmaker finds new tickets on its own tick.
 --
--- attributes: a created ticket's player attributes, as stored, so that the
+-- attributes: a created ticket's player attributes as stored (the rule
+-- set's defaults, the player's row and the caller's, merged), so that the
 -- caller can answer with the ticket without reading it back (request-
--- matchmaking's START statement); NULL for every other outcome. Before
--- sql/031 the function had no attributes column.
-DROP FUNCTION IF EXISTS matchmaking.start_matchmaking(text, text, text, jsonb, jsonb, integer,
-                                                      boolean);
+-- matchmaking's START statement); NULL for every other outcome. It came with
+-- sql/031; CREATE OR REPLACE cannot add an OUT column, so a version without
+-- it is dropped first (in this file's transaction: callers never see it
+-- missing).
+DO $$
+BEGIN
+    IF NOT (SELECT 'attributes' = ANY (proargnames) FROM pg_proc
+            WHERE oid = to_regprocedure('matchmaking.start_matchmaking(text, text, text, jsonb, '
+                                        'jsonb, integer, boolean)')) THEN
+        DROP FUNCTION matchmaking.start_matchmaking(text, text, text, jsonb, jsonb, integer,
+                                                    boolean);
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION matchmaking.start_matchmaking(
     p_ticket_id text, p_configuration text, p_player_id text, p_latency jsonb,
     p_client_attributes jsonb, p_ttl_seconds integer, p_reuse_active boolean,
