@@ -51,6 +51,7 @@ struct http_req {
     struct http_query_pair *qpairs;
     size_t nqpairs;
     bool query_parsed;
+    bool deferred; /* left to the service's batch (serve_defer) */
 };
 
 #define HTTP_MAX_HEADERS 4

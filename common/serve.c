@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -58,6 +60,19 @@ static struct route_metrics *route_metrics;
 /* Bearer-token checks by their auth_result, negated: ok, missing, ... */
 static struct metric *token_results[5];
 static struct metric *worker_restarts;
+static struct metric *batched_reads, *batched_requests;
+
+/* A batching worker keeps a core busy while requests wait, so more workers
+ * than cores would only split the batches: at most one a core (and two, so
+ * that one can run while the other waits on the database). */
+static int worker_count(const struct service *svc)
+{
+    if (svc->batch == NULL)
+        return cfg->workers;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cores < 2 ? 2 : (int)(cores > MAX_WORKERS ? MAX_WORKERS : cores);
+    return n < cfg->workers ? n : cfg->workers;
+}
 
 static void on_stop(int sig)
 {
@@ -350,7 +365,13 @@ static void declare_metrics(const struct service *svc)
     worker_restarts = metric_counter("rally_worker_restarts_total",
                                      "Workers that ended unexpectedly and were started again.");
     struct metric *workers = metric_gauge("rally_workers", "Worker processes of the function.");
-    metric_set(workers, cfg->workers);
+    metric_set(workers, worker_count(svc));
+    if (svc->batch != NULL) {
+        batched_reads = metric_counter("rally_batched_reads_total",
+                                       "Batches of deferred requests answered together.");
+        batched_requests =
+            metric_counter("rally_batched_requests_total", "Requests answered in those batches.");
+    }
 }
 
 /* What finish_request reads of a body the handler left, at most. */
@@ -377,59 +398,167 @@ static void finish_request(FCGX_Request *fr)
     fr->detached = 0;
 }
 
-static void serve_one(const struct service *svc, FCGX_Request *fr, struct arena *arena)
-{
-    double t0 = util_mono_ms();
+/* One request between its acceptance and its answer. */
+struct served {
     struct http_req req;
     struct http_resp resp;
-    memset(&req, 0, sizeof(req));
-    memset(&resp, 0, sizeof(resp));
-    resp.status = 500; /* pessimistic until a handler says otherwise */
+    double t0;
+    const char *route_name; /* in the arena, or NULL */
+    bool scrape;            /* a built-in scrape: neither counted nor logged */
+};
+
+/* Reads the request and runs its route. The route's handler answers it,
+ * or defers it to the worker's batch (serve_defer). */
+static void serve_begin(const struct service *svc, FCGX_Request *fr, struct arena *arena,
+                        struct served *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->t0 = util_mono_ms();
+    struct http_req *req = &s->req;
+    struct http_resp *resp = &s->resp;
+    resp->status = 500; /* pessimistic until a handler says otherwise */
 
     /* FastCGI parameters die at FCGX_Finish_r(); what is logged after it
      * is copied into the arena first. */
     const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
     const char *request_id = FCGX_GetParam("REQUEST_ID", fr->envp);
     const char *route_name = FCGX_GetParam("RALLY_ROUTE", fr->envp);
-    req.arena = arena;
-    req.envp = fr->envp;
-    req.method = arena_strdup(arena, method != NULL ? method : "GET");
-    req.query = FCGX_GetParam("QUERY_STRING", fr->envp);
-    if (req.query == NULL)
-        req.query = "";
-    req.request_id = arena_strdup(arena, request_id != NULL ? request_id : "-");
-    route_name = route_name != NULL ? arena_strdup(arena, route_name) : NULL;
-    log_set_request_id(req.request_id);
+    req->arena = arena;
+    req->envp = fr->envp;
+    req->method = arena_strdup(arena, method != NULL ? method : "GET");
+    req->query = FCGX_GetParam("QUERY_STRING", fr->envp);
+    if (req->query == NULL)
+        req->query = "";
+    req->request_id = arena_strdup(arena, request_id != NULL ? request_id : "-");
+    s->route_name = route_name != NULL ? arena_strdup(arena, route_name) : NULL;
+    log_set_request_id(req->request_id);
     const char *path_id = FCGX_GetParam("RALLY_PATH_ID", fr->envp);
     if (path_id != NULL)
-        req.path_id = path_id; /* nginx already decoded the URI it matched */
+        req->path_id = path_id; /* nginx already decoded the URI it matched */
 
-    bool check_only = route_name != NULL && strcmp(route_name, "_scrape_auth") == 0;
-    bool scrape = check_only || (route_name != NULL && strcmp(route_name, "_metrics") == 0);
-    if (scrape)
-        serve_scrape(&req, &resp, check_only);
-    else if (route_name != NULL && strcmp(route_name, "_admin_auth") == 0)
-        serve_admin_check(&req, &resp);
-    else if (read_body(svc, fr, &req, &resp) == 0)
-        serve_dispatch(svc, &req, &resp, route_name);
-    if (resp.body == NULL && resp.text == NULL && resp.status >= 400)
-        http_error(&req, &resp, resp.status, "internal", "internal error");
-    arena_defer(arena, json_decref_hook, resp.body);
+    bool check_only = s->route_name != NULL && strcmp(s->route_name, "_scrape_auth") == 0;
+    s->scrape = check_only || (s->route_name != NULL && strcmp(s->route_name, "_metrics") == 0);
+    if (s->scrape)
+        serve_scrape(req, resp, check_only);
+    else if (s->route_name != NULL && strcmp(s->route_name, "_admin_auth") == 0)
+        serve_admin_check(req, resp);
+    else if (read_body(svc, fr, req, resp) == 0)
+        serve_dispatch(svc, req, resp, s->route_name);
+    log_set_request_id(NULL);
+}
+
+/* Writes the answer, ends the request, and counts and logs it. */
+static void serve_end(const struct service *svc, FCGX_Request *fr, struct served *s)
+{
+    struct http_req *req = &s->req;
+    struct http_resp *resp = &s->resp;
+    log_set_request_id(req->request_id);
+    if (req->deferred) /* a handler deferred it, and no batch answered */
+        resp->status = 500;
+    if (resp->body == NULL && resp->text == NULL && resp->status >= 400)
+        http_error(req, resp, resp->status, "internal", "internal error");
+    arena_defer(req->arena, json_decref_hook, resp->body);
 
     size_t len = 0;
-    char *out = http_render(&req, &resp, &len);
+    char *out = http_render(req, resp, &len);
     FCGX_PutStr(out, (int)len, fr->out);
     finish_request(fr);
-    req.envp = NULL;
-    double ms = util_mono_ms() - t0;
-    if (scrape) { /* neither a request of the function's nor worth a log line */
-        log_set_request_id(NULL);
-        return;
+    req->envp = NULL;
+    double ms = util_mono_ms() - s->t0;
+    if (!s->scrape) { /* a scrape is neither a request of the function's nor worth a log line */
+        count_request(svc, req, resp->status, ms);
+        log_request(req->method,
+                    req->route != NULL ? req->route->name : (s->route_name ? s->route_name : "-"),
+                    resp->status, ms);
     }
-    count_request(svc, &req, resp.status, ms);
-    log_request(req.method, req.route != NULL ? req.route->name : (route_name ? route_name : "-"),
-                resp.status, ms);
     log_set_request_id(NULL);
+}
+
+void serve_defer(struct http_req *req)
+{
+    req->deferred = true;
+}
+
+/* The plain worker loop: one connection at a time. */
+static void serve_one_by_one(const struct service *svc, int listen_fd)
+{
+    FCGX_Request fr;
+    struct arena arena = {0};
+    struct served s;
+    if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+        log_fatal("could not initialise fastcgi request");
+    while (!stop_requested) {
+        if (FCGX_Accept_r(&fr) < 0) {
+            if (stop_requested)
+                break;
+            continue; /* a signal we do not stop on, or a peer that went away */
+        }
+        serve_begin(svc, &fr, &arena, &s);
+        serve_end(svc, &fr, &s);
+        arena_reset(&arena);
+    }
+    arena_destroy(&arena);
+}
+
+/*
+ * Batches (struct serve_batch). A worker waits for its listening socket to
+ * be readable, then takes every connection already waiting there (the
+ * socket is non-blocking, so an empty backlog ends the batch: nothing waits
+ * for a batch to fill), up to batch->max. Each request runs its route as
+ * usual; those whose handler deferred are then answered together by one
+ * batch->run(). Each answer comes from work started after its request
+ * arrived, so a batch never serves anything older than a request would
+ * have read alone. EPOLLEXCLUSIVE wakes one worker per arrival rather than
+ * all of them, so that the others' batches are not split.
+ */
+static void serve_in_batches(const struct service *svc, int listen_fd)
+{
+    const struct serve_batch *b = svc->batch;
+    int max = b->max < 1 ? 1 : b->max > SERVE_BATCH_MAX ? SERVE_BATCH_MAX : b->max;
+    FCGX_Request fr[SERVE_BATCH_MAX];
+    struct arena arena[SERVE_BATCH_MAX] = {0};
+    struct served s[SERVE_BATCH_MAX];
+    struct http_req *dreq[SERVE_BATCH_MAX];
+    struct http_resp *dresp[SERVE_BATCH_MAX];
+    for (int i = 0; i < max; i++)
+        if (FCGX_InitRequest(&fr[i], listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+            log_fatal("could not initialise fastcgi request");
+    int flags = fcntl(listen_fd, F_GETFL);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event want = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 || ep < 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &want) < 0)
+        log_fatal("could not wait on the listening socket: %s", strerror(errno));
+    while (!stop_requested) {
+        struct epoll_event got;
+        if (epoll_wait(ep, &got, 1, -1) < 0)
+            continue; /* a signal: stop_requested says whether to go on */
+        int n = 0, ndeferred = 0;
+        /* Below 0: the backlog is empty (EAGAIN), another worker took the
+         * connection, or a peer went away before its request was read. */
+        while (n < max && !stop_requested && FCGX_Accept_r(&fr[n]) >= 0) {
+            serve_begin(svc, &fr[n], &arena[n], &s[n]);
+            if (s[n].req.deferred) {
+                dreq[ndeferred] = &s[n].req;
+                dresp[ndeferred++] = &s[n].resp;
+            }
+            n++;
+        }
+        if (ndeferred > 0) {
+            b->run(dreq, dresp, ndeferred);
+            for (int i = 0; i < ndeferred; i++)
+                dreq[i]->deferred = false;
+            metric_inc(batched_reads);
+            metric_add(batched_requests, ndeferred);
+        }
+        for (int i = 0; i < n; i++) {
+            serve_end(svc, &fr[i], &s[i]);
+            arena_reset(&arena[i]);
+        }
+    }
+    for (int i = 0; i < max; i++)
+        arena_destroy(&arena[i]);
+    close(ep);
 }
 
 __attribute__((noreturn)) static void worker_main(const struct service *svc, int listen_fd,
@@ -462,20 +591,10 @@ __attribute__((noreturn)) static void worker_main(const struct service *svc, int
     if (svc->worker_init != NULL && svc->worker_init() < 0)
         exit(1);
 
-    FCGX_Request fr;
-    struct arena arena = {0};
-    if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-        log_fatal("could not initialise fastcgi request");
-    while (!stop_requested) {
-        if (FCGX_Accept_r(&fr) < 0) {
-            if (stop_requested)
-                break;
-            continue; /* a signal we do not stop on, or a peer that went away */
-        }
-        serve_one(svc, &fr, &arena);
-        arena_reset(&arena);
-    }
-    arena_destroy(&arena);
+    if (svc->batch != NULL)
+        serve_in_batches(svc, listen_fd);
+    else
+        serve_one_by_one(svc, listen_fd);
     db_close();
     auth_keys_free();
     exit(0);
@@ -565,7 +684,7 @@ void serve_main(const struct service *svc)
     set_handler(SIGCHLD, on_child);
     signal(SIGPIPE, SIG_IGN);
 
-    int n = cfg->workers;
+    int n = worker_count(svc);
     struct worker_slot slots[MAX_WORKERS] = {0};
     for (int i = 0; i < n; i++) {
         slots[i].pid = spawn(svc, fd, i);

@@ -17,6 +17,17 @@
 
 struct db_stmt;
 
+/* Requests answered many at a time (serve.c, "Batches"): a route's handler
+ * that can wait calls serve_defer() instead of answering; once a worker has
+ * run every request waiting on its socket, it calls run() once with the
+ * deferred ones, in arrival order, and run() answers each (http_reply, or
+ * an error). The requests' arenas live until all of them are answered. */
+#define SERVE_BATCH_MAX 64
+struct serve_batch {
+    int max; /* requests a worker takes at once, 1..SERVE_BATCH_MAX */
+    void (*run)(struct http_req *const *reqs, struct http_resp *const *resps, int n);
+};
+
 struct service {
     const char *name;
     size_t max_body; /* larger bodies get 413 */
@@ -31,7 +42,15 @@ struct service {
     /* The function's own metrics (metrics.h), declared by the master before
      * it forks, when metrics are on; NULL: none. */
     void (*declare_metrics)(void);
+    /* NULL: one request at a time. Else this batch answers what handlers
+     * defer, with one worker a core. */
+    const struct serve_batch *batch;
 };
+
+/* Leaves the request to the service's batch (struct serve_batch); a
+ * handler returns right after. Only for a service that has one: elsewhere
+ * the request is answered 500. */
+void serve_defer(struct http_req *req);
 
 /* Never returns: exits 0 after a clean shutdown, 1 on a start-up failure. */
 __attribute__((noreturn)) void serve_main(const struct service *svc);

@@ -39,6 +39,18 @@ struct arena;
     "ON me.ticket_id = r.ticket_id AND me.player_id = $2 "                                         \
     "WHERE r.ticket_id = $1 AND r.expires_at > now()"
 
+/* TICKET_VIEW_SQL for many (ticket, player) pairs at once ($1 the tickets,
+ * $2 their players, text[] literals of the same length): its columns, then
+ * the pair's 1-based position; no row for a pair it would give none. Each
+ * pair is a probe of the primary keys (LATERAL ... LIMIT 1): a join would be
+ * planned for unnest's guess of 100 rows, as a scan of every ticket. */
+#define TICKET_VIEW_MANY_SQL                                                                       \
+    "SELECT v.*, q.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(t, pl, i) "          \
+    "CROSS JOIN LATERAL (SELECT " TICKET_COLUMNS_SQL ", me.player_session_id "                     \
+    "FROM backend.ticket_results r JOIN backend.ticket_players me "                                \
+    "ON me.ticket_id = r.ticket_id AND me.player_id = q.pl "                                       \
+    "WHERE r.ticket_id = q.t AND r.expires_at > now() LIMIT 1) v"
+
 /* Tickets by id, for a trusted backend ($1 a text[] literal of ids), in
  * the order asked; the last column is NULL. */
 #define TICKET_VIEW_ANY_SQL                                                                        \

@@ -18,41 +18,60 @@
 #include "ticket.h"
 #include "util.h"
 
-enum { VIEW, VIEW_ANY };
+enum { VIEW, VIEW_ANY, VIEW_MANY };
+
+/* The most polls one read answers (struct serve_batch). */
+#define POLL_BATCH_MAX 32
 
 static const struct db_stmt stmts[] = {
     [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
+    [VIEW_MANY] = {"view_many", TICKET_VIEW_MANY_SQL, 2, true},
     /* Tickets by id for a trusted backend. $1 is a text[] literal; ids are
      * [a-zA-Z0-9-.] only, so they need no quoting inside it. */
     [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, true},
 };
 
-/* Reads the caller's ticket; NULL after answering when there is none. */
-static PGresult *read_ticket(struct http_req *req, struct http_resp *resp, const char *id)
-{
-    PGresult *r;
-    if (!ticket_id_is_valid(id)) {
-        http_error(req, resp, 404, "not_found", "no such ticket");
-        return NULL;
-    }
-    const char *p[] = {id, req->claims.sub};
-    int rc = db_exec(req->arena, &stmts[VIEW], p, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return NULL;
-    }
-    if (PQntuples(r) == 0) {
-        http_error(req, resp, 404, "not_found", "no such ticket");
-        return NULL;
-    }
-    return r;
-}
-
+/* GET /v1/matchmaking/{id}, the poll every waiting client repeats: read
+ * with the other polls that arrived with it (poll_batch). */
 static void handle_ticket(struct http_req *req, struct http_resp *resp)
 {
-    PGresult *r = read_ticket(req, resp, req->path_id);
-    if (r != NULL)
-        http_reply(req, resp, 200, ticket_render(req->arena, r, 0, &dialect_native));
+    if (!ticket_id_is_valid(req->path_id)) {
+        http_error(req, resp, 404, "not_found", "no such ticket");
+        return;
+    }
+    serve_defer(req);
+}
+
+/* Answers deferred polls with one read (struct serve_batch): each its
+ * ticket, or 404 as alone. The result lives in the first request's arena,
+ * which outlives every answer rendered here. */
+static void poll_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
+{
+    struct arena *a = reqs[0]->arena;
+    const char *ids[POLL_BATCH_MAX] = {NULL}, *players[POLL_BATCH_MAX] = {NULL};
+    bool answered[POLL_BATCH_MAX] = {false};
+    for (int i = 0; i < n; i++) {
+        ids[i] = reqs[i]->path_id;
+        players[i] = reqs[i]->claims.sub;
+    }
+    const char *p[] = {util_pg_text_array(a, ids, (size_t)n),
+                       util_pg_text_array(a, players, (size_t)n)};
+    PGresult *r;
+    int rc = db_exec(a, &stmts[VIEW_MANY], p, &r);
+    for (int i = 0; i < n && rc != DB_OK; i++)
+        serve_db_error(reqs[i], resps[i], rc);
+    if (rc != DB_OK)
+        return;
+    for (int row = 0; row < PQntuples(r); row++) {
+        long i = strtol(db_get(r, row, TICKET_COL_MY_PLAYER_SESSION + 1), NULL, 10) - 1;
+        if (i < 0 || i >= n || answered[i])
+            continue;
+        answered[i] = true;
+        http_reply(reqs[i], resps[i], 200, ticket_render(reqs[i]->arena, r, row, &dialect_native));
+    }
+    for (int i = 0; i < n; i++)
+        if (!answered[i])
+            http_error(reqs[i], resps[i], 404, "not_found", "no such ticket");
 }
 
 /* The subscription check of GET /v1/matchmaking/{id}/events, run by nginx
@@ -234,6 +253,7 @@ static const struct http_route routes[] = {
 
 int main(void)
 {
+    static const struct serve_batch batch = {.max = POLL_BATCH_MAX, .run = poll_batch};
     static const struct service svc = {
         .name = "poll-ticket",
         .max_body = 4096,
@@ -242,6 +262,7 @@ int main(void)
         .stmts = stmts,
         .nstmts = sizeof(stmts) / sizeof(stmts[0]),
         .verifies_tokens = true,
+        .batch = &batch,
     };
     serve_main(&svc);
 }

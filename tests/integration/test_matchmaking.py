@@ -1,5 +1,6 @@
 """Starting, reading, cancelling and accepting tickets on the native routes."""
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -222,6 +223,52 @@ class ReadTicket(unittest.TestCase):
         self.assertEqual(psql("SELECT count(*) FROM backend.ticket_results WHERE ticket_id = :'p1'", t), ["1"])
         # ...and an expired ticket no longer blocks a new one.
         self.assertEqual(start_ticket(g["auth_token"]).status, 201)
+
+
+class PollsInBatches(unittest.TestCase):
+    """poll-ticket answers the polls waiting on its socket with one read
+    (serve.c, "Batches"). Under concurrency each answer must still be the
+    caller's own ticket, and 404 for one that is not theirs, as alone."""
+
+    def test_concurrent_polls_are_read_together_and_each_gets_its_own_answer(self):
+        from test_metrics import parse, scrape, value
+        players = [guest() for _ in range(6)]
+        tickets = [start_ticket(g["auth_token"]).json["TicketId"] for g in players]
+        cases = []
+        for k in range(240):
+            i = k % 6
+            if k % 3 == 0:  # one's own ticket
+                cases.append((tickets[i], players[i], tickets[i]))
+            elif k % 3 == 1:  # someone else's: as if it did not exist
+                cases.append((tickets[i], players[(i + 1) % 6], None))
+            else:  # no such ticket
+                cases.append(("nope-%d" % k, players[i], None))
+
+        def poll(case):
+            tid, g, want = case
+            r = request("GET", "/v1/matchmaking/" + tid, token=g["auth_token"])
+            if want is None:
+                return r.status == 404 and r.json["error"] == "not_found"
+            return (r.status == 200 and r.json["TicketId"] == want
+                    and [p["PlayerId"] for p in r.json["Players"]] == [g["user_id"]])
+
+        def counters():
+            m = parse(scrape("poll-ticket").body.decode())
+            return value(m, "rally_batched_reads_total"), value(m, "rally_batched_requests_total")
+
+        # Batches form when polls wait on the socket together, which 32 at
+        # once against a worker a core makes near certain; a few bursts
+        # leave nothing to chance.
+        for _ in range(5):
+            reads0, polls0 = counters()
+            with concurrent.futures.ThreadPoolExecutor(32) as pool:
+                results = list(pool.map(poll, cases))
+            reads1, polls1 = counters()
+            self.assertEqual([c for c, ok in zip(cases, results) if not ok], [])
+            self.assertGreaterEqual(polls1 - polls0, len(cases))  # every poll went through a batch
+            if reads1 - reads0 < polls1 - polls0:
+                break
+        self.assertLess(reads1 - reads0, polls1 - polls0, "no batch ever held two polls")
 
 
 class CancelAndAccept(unittest.TestCase):
