@@ -51,7 +51,8 @@ struct http_req {
     struct http_query_pair *qpairs;
     size_t nqpairs;
     bool query_parsed;
-    bool deferred; /* left to the service's batch (serve_defer) */
+    bool deferred;            /* left to the service's batch (serve_defer) */
+    const char *deferred_arg; /* what the handler gave serve_defer */
 };
 
 #define HTTP_MAX_HEADERS 4

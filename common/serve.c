@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,14 +64,16 @@ static struct metric *worker_restarts;
 static struct metric *batched_reads, *batched_requests;
 
 /* A batching worker keeps a core busy while requests wait, so more workers
- * than cores would only split the batches: at most one a core (and two, so
- * that one can run while the other waits on the database). */
+ * than cores would only split the batches (docs/bench.md, issue 16): one a
+ * core it may run on, two at least so that one runs while the other waits on
+ * the database, and never more than RALLY_WORKERS. */
 static int worker_count(const struct service *svc)
 {
     if (svc->batch == NULL)
         return cfg->workers;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int n = cores < 2 ? 2 : (int)(cores > MAX_WORKERS ? MAX_WORKERS : cores);
+    cpu_set_t cpus;
+    int cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 2;
+    int n = cores < 2 ? 2 : cores > MAX_WORKERS ? MAX_WORKERS : cores;
     return n < cfg->workers ? n : cfg->workers;
 }
 
@@ -474,9 +477,10 @@ static void serve_end(const struct service *svc, FCGX_Request *fr, struct served
     log_set_request_id(NULL);
 }
 
-void serve_defer(struct http_req *req)
+void serve_defer(struct http_req *req, const char *arg)
 {
     req->deferred = true;
+    req->deferred_arg = arg;
 }
 
 /* The plain worker loop: one connection at a time. */
@@ -502,14 +506,14 @@ static void serve_one_by_one(const struct service *svc, int listen_fd)
 
 /*
  * Batches (struct serve_batch). A worker waits for its listening socket to
- * be readable, then takes every connection already waiting there (the
- * socket is non-blocking, so an empty backlog ends the batch: nothing waits
- * for a batch to fill), up to batch->max. Each request runs its route as
- * usual; those whose handler deferred are then answered together by one
- * batch->run(). Each answer comes from work started after its request
- * arrived, so a batch never serves anything older than a request would
- * have read alone. EPOLLEXCLUSIVE wakes one worker per arrival rather than
- * all of them, so that the others' batches are not split.
+ * be readable, then takes the connections already waiting there (the socket
+ * is non-blocking, so an empty backlog ends the batch: nothing waits for a
+ * batch to fill), until batch->max requests are deferred or as many have
+ * been taken. A request whose handler answers is ended at once; those whose
+ * handler deferred are answered together by one batch->run(). Each answer
+ * comes from work started after its request arrived, so a batch never
+ * serves anything older than the request would have read alone.
+ * EPOLLEXCLUSIVE wakes one waiting worker per arrival, not all of them.
  */
 static void serve_in_batches(const struct service *svc, int listen_fd)
 {
@@ -529,33 +533,46 @@ static void serve_in_batches(const struct service *svc, int listen_fd)
     if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0 || ep < 0 ||
         epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &want) < 0)
         log_fatal("could not wait on the listening socket: %s", strerror(errno));
+    /* SIGTERM and SIGINT stay blocked but inside epoll_pwait, so that one
+     * arriving after the check of stop_requested still ends the wait. */
+    sigset_t stops, during_wait;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_BLOCK, &stops, &during_wait);
+    sigdelset(&during_wait, SIGTERM);
+    sigdelset(&during_wait, SIGINT);
     while (!stop_requested) {
         struct epoll_event got;
-        if (epoll_wait(ep, &got, 1, -1) < 0)
+        if (epoll_pwait(ep, &got, 1, -1, &during_wait) < 0)
             continue; /* a signal: stop_requested says whether to go on */
-        int n = 0, ndeferred = 0;
-        /* Below 0: the backlog is empty (EAGAIN), another worker took the
-         * connection, or a peer went away before its request was read. */
-        while (n < max && !stop_requested && FCGX_Accept_r(&fr[n]) >= 0) {
+        int n = 0;    /* deferred requests, in fr[0..n) */
+        /* FCGX_Accept_r is below 0 once the backlog is empty (EAGAIN). */
+        for (int taken = 0; n < max && taken < max && !stop_requested; taken++) {
+            if (FCGX_Accept_r(&fr[n]) < 0)
+                break;
             serve_begin(svc, &fr[n], &arena[n], &s[n]);
             if (s[n].req.deferred) {
-                dreq[ndeferred] = &s[n].req;
-                dresp[ndeferred++] = &s[n].resp;
+                dreq[n] = &s[n].req;
+                dresp[n] = &s[n].resp;
+                n++;
+            } else {
+                serve_end(svc, &fr[n], &s[n]);
+                arena_reset(&arena[n]);
             }
-            n++;
         }
-        if (ndeferred > 0) {
-            b->run(dreq, dresp, ndeferred);
-            for (int i = 0; i < ndeferred; i++)
-                dreq[i]->deferred = false;
-            metric_inc(batched_reads);
-            metric_add(batched_requests, ndeferred);
-        }
+        if (n == 0)
+            continue;
+        b->run(dreq, dresp, n);
+        metric_inc(batched_reads);
+        metric_add(batched_requests, (uint64_t)n);
         for (int i = 0; i < n; i++) {
+            dreq[i]->deferred = false;
             serve_end(svc, &fr[i], &s[i]);
             arena_reset(&arena[i]);
         }
     }
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
     for (int i = 0; i < max; i++)
         arena_destroy(&arena[i]);
     close(ep);

@@ -2,7 +2,8 @@
  * The FastCGI process model shared by every function binary.
  *
  * serve_main() opens the listening socket, forks cfg->workers worker
- * processes that each run the reentrant libfcgi accept loop, and supervises
+ * processes (fewer for a service with a batch: serve.c) that each run the
+ * reentrant libfcgi accept loop, and supervises
  * them: a worker that dies is restarted (with a pause if it keeps dying);
  * SIGTERM/SIGINT stop accepting, let every in-flight request finish, and
  * exit; SIGHUP replaces the workers one by one (they reload keys).
@@ -47,10 +48,11 @@ struct service {
     const struct serve_batch *batch;
 };
 
-/* Leaves the request to the service's batch (struct serve_batch); a
+/* Leaves the request to the service's batch (struct serve_batch), with
+ * arg for it (req->deferred_arg; it must live as long as the request); a
  * handler returns right after. Only for a service that has one: elsewhere
  * the request is answered 500. */
-void serve_defer(struct http_req *req);
+void serve_defer(struct http_req *req, const char *arg);
 
 /* Never returns: exits 0 after a clean shutdown, 1 on a start-up failure. */
 __attribute__((noreturn)) void serve_main(const struct service *svc);

@@ -31,28 +31,134 @@ static const struct db_stmt stmts[] = {
     [VIEW_ANY] = {"view_any", TICKET_VIEW_ANY_SQL, 1, true},
 };
 
-/* GET /v1/matchmaking/{id}, the poll every waiting client repeats: read
- * with the other polls that arrived with it (poll_batch). */
-static void handle_ticket(struct http_req *req, struct http_resp *resp)
+/*
+ * The polls: a client waiting for its match repeats one of these until the
+ * ticket ends. Each handler checks what it can alone, then defers the read
+ * (serve_defer, with the ticket id): poll_batch reads every deferred poll's
+ * ticket at once and calls the route's answer with its row, or -1 when the
+ * ticket is not the caller's, as one read alone would give.
+ */
+typedef void answer_fn(struct http_req *req, struct http_resp *resp, const PGresult *r, int row);
+
+/* Native: the MatchmakingTicket, or 404 (someone else's ticket and an
+ * unknown one alike). */
+static void answer_ticket(struct http_req *req, struct http_resp *resp, const PGresult *r, int row)
 {
-    if (!ticket_id_is_valid(req->path_id)) {
+    if (row < 0)
         http_error(req, resp, 404, "not_found", "no such ticket");
-        return;
-    }
-    serve_defer(req);
+    else
+        http_reply(req, resp, 200, ticket_render(req->arena, r, row, &dialect_native));
 }
 
-/* Answers deferred polls with one read (struct serve_batch): each its
- * ticket, or 404 as alone. The result lives in the first request's arena,
- * which outlives every answer rendered here. */
+/* GUIDANCE: {"MatchmakingStatus", then on success "Port" (a string), "IpAddress",
+ * "DnsName", "PlayerSessionId"}; 400 until the first event. */
+static void answer_status_v2(struct http_req *req, struct http_resp *resp, const PGresult *r,
+                             int row)
+{
+    const char *event = row >= 0 ? db_get(r, row, TICKET_COL_LAST_EVENT) : NULL;
+    if (event == NULL) {
+        http_error(req, resp, 400, "not_found", "TicketId not found in DynamoDB table");
+        return;
+    }
+    json_t *body = json_pack("{s:s}", "MatchmakingStatus", event);
+    if (strcmp(event, "MatchmakingSucceeded") == 0) {
+        const char *port = db_get(r, row, TICKET_COL_PORT);
+        const char *ip = db_get(r, row, TICKET_COL_IP);
+        const char *dns = db_get(r, row, TICKET_COL_DNS);
+        const char *psess = db_get(r, row, TICKET_COL_MY_PLAYER_SESSION);
+        if (port != NULL)
+            json_object_set_new(body, "Port", json_string(port));
+        if (ip != NULL)
+            json_object_set_new(body, "IpAddress", json_string(ip));
+        if (dns != NULL)
+            json_object_set_new(body, "DnsName", json_string(dns));
+        if (psess != NULL)
+            json_object_set_new(body, "PlayerSessionId", json_string(psess));
+    }
+    http_reply(req, resp, 200, body);
+}
+
+/* LEGACY: {"IpAddress","Port" (number),"PlayerSessionId","DnsName"} once placed,
+ * else the sentinel {"IpAddress":"","Port":0,"PlayerSessionId":"NotPlacedYet"}. */
+static void answer_status_v1(struct http_req *req, struct http_resp *resp, const PGresult *r,
+                             int row)
+{
+    const char *psess = row >= 0 ? db_get(r, row, TICKET_COL_MY_PLAYER_SESSION) : NULL;
+    const char *status = psess != NULL ? db_get(r, row, TICKET_COL_STATUS) : NULL;
+    if (status == NULL || strcmp(status, "COMPLETED") != 0) {
+        http_reply(req, resp, 200,
+                   json_pack("{s:s, s:i, s:s}", "IpAddress", "", "Port", 0, "PlayerSessionId",
+                             "NotPlacedYet"));
+        return;
+    }
+    const char *ip = db_get(r, row, TICKET_COL_IP);
+    const char *port = db_get(r, row, TICKET_COL_PORT);
+    const char *dns = db_get(r, row, TICKET_COL_DNS);
+    json_t *body = json_pack("{s:s, s:I, s:s}", "IpAddress", ip != NULL ? ip : "", "Port",
+                             (json_int_t)(port != NULL ? strtoll(port, NULL, 10) : 0),
+                             "PlayerSessionId", psess);
+    if (dns != NULL)
+        json_object_set_new(body, "DnsName", json_string(dns));
+    http_reply(req, resp, 200, body);
+}
+
+/* The answer of a deferred poll's route. */
+static answer_fn *answer_of(const struct http_req *req)
+{
+    const char *name = req->route->name;
+    return strcmp(name, "status_v2") == 0   ? answer_status_v2
+           : strcmp(name, "status_v1") == 0 ? answer_status_v1
+                                            : answer_ticket;
+}
+
+/* Defers the read of ticket `id` for the caller, or answers at once when no
+ * ticket could have that id. */
+static void read_later(struct http_req *req, struct http_resp *resp, const char *id)
+{
+    if (ticket_id_is_valid(id))
+        serve_defer(req, id);
+    else
+        answer_of(req)(req, resp, NULL, -1);
+}
+
+/* GET /v1/matchmaking/{id} */
+static void handle_ticket(struct http_req *req, struct http_resp *resp)
+{
+    read_later(req, resp, req->path_id);
+}
+
+/* GET /get-match-status?ticketId= (GUIDANCE) */
+static void handle_status_v2(struct http_req *req, struct http_resp *resp)
+{
+    const char *id = http_query(req, "ticketId");
+    if (id == NULL || *id == '\0')
+        http_error(req, resp, 400, "invalid_query", "ticketId not available in querystrings");
+    else
+        read_later(req, resp, id);
+}
+
+/* GET /requestmatchstatus?ticketId= (LEGACY) */
+static void handle_status_v1(struct http_req *req, struct http_resp *resp)
+{
+    const char *id = http_query(req, "ticketId");
+    if (id == NULL || *id == '\0')
+        http_error(req, resp, 400, "invalid_query", "ticketId query parameter is required");
+    else
+        read_later(req, resp, id);
+}
+
+/* Answers deferred polls with one read (struct serve_batch). The result
+ * lives in the first request's arena, which outlives every answer. */
 static void poll_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
 {
     struct arena *a = reqs[0]->arena;
     const char *ids[POLL_BATCH_MAX] = {NULL}, *players[POLL_BATCH_MAX] = {NULL};
-    bool answered[POLL_BATCH_MAX] = {false};
+    int rows[POLL_BATCH_MAX];
+    n = n < POLL_BATCH_MAX ? n : POLL_BATCH_MAX; /* serve.c gives at most .max */
     for (int i = 0; i < n; i++) {
-        ids[i] = reqs[i]->path_id;
+        ids[i] = reqs[i]->deferred_arg;
         players[i] = reqs[i]->claims.sub;
+        rows[i] = -1;
     }
     const char *p[] = {util_pg_text_array(a, ids, (size_t)n),
                        util_pg_text_array(a, players, (size_t)n)};
@@ -64,14 +170,11 @@ static void poll_batch(struct http_req *const *reqs, struct http_resp *const *re
         return;
     for (int row = 0; row < PQntuples(r); row++) {
         long i = strtol(db_get(r, row, TICKET_COL_MY_PLAYER_SESSION + 1), NULL, 10) - 1;
-        if (i < 0 || i >= n || answered[i])
-            continue;
-        answered[i] = true;
-        http_reply(reqs[i], resps[i], 200, ticket_render(reqs[i]->arena, r, row, &dialect_native));
+        if (i >= 0 && i < n && rows[i] < 0)
+            rows[i] = row;
     }
     for (int i = 0; i < n; i++)
-        if (!answered[i])
-            http_error(reqs[i], resps[i], 404, "not_found", "no such ticket");
+        answer_of(reqs[i])(reqs[i], resps[i], r, rows[i]);
 }
 
 /* The subscription check of GET /v1/matchmaking/{id}/events, run by nginx
@@ -96,84 +199,6 @@ static void handle_events_auth(struct http_req *req, struct http_resp *resp)
         http_error(req, resp, 403, "forbidden", "no such ticket of yours");
     else
         http_reply(req, resp, 204, NULL);
-}
-
-/* The caller's ticket named by ?ticketId= for the compat routes: 0 with *r
- * (NULL for an id that cannot exist, else the VIEW rows), or -1 after
- * answering (no id: 400 with `missing`; database: 503/500). */
-static int view_by_query(struct http_req *req, struct http_resp *resp, const char *missing,
-                         PGresult **r)
-{
-    const char *id = http_query(req, "ticketId");
-    *r = NULL;
-    if (id == NULL || *id == '\0') {
-        http_error(req, resp, 400, "invalid_query", "%s", missing);
-        return -1;
-    }
-    const char *p[] = {id, req->claims.sub};
-    int rc = ticket_id_is_valid(id) ? db_exec(req->arena, &stmts[VIEW], p, r) : DB_OK;
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return -1;
-    }
-    return 0;
-}
-
-/* GUIDANCE: {"MatchmakingStatus", then on success "Port" (a string), "IpAddress",
- * "DnsName", "PlayerSessionId"}; 400 until the first event. */
-static void handle_status_v2(struct http_req *req, struct http_resp *resp)
-{
-    PGresult *r;
-    if (view_by_query(req, resp, "ticketId not available in querystrings", &r) < 0)
-        return;
-    const char *event = r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_LAST_EVENT) : NULL;
-    if (event == NULL) {
-        http_error(req, resp, 400, "not_found", "TicketId not found in DynamoDB table");
-        return;
-    }
-    json_t *body = json_pack("{s:s}", "MatchmakingStatus", event);
-    if (strcmp(event, "MatchmakingSucceeded") == 0) {
-        const char *port = db_get(r, 0, TICKET_COL_PORT);
-        const char *ip = db_get(r, 0, TICKET_COL_IP);
-        const char *dns = db_get(r, 0, TICKET_COL_DNS);
-        const char *psess = db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION);
-        if (port != NULL)
-            json_object_set_new(body, "Port", json_string(port));
-        if (ip != NULL)
-            json_object_set_new(body, "IpAddress", json_string(ip));
-        if (dns != NULL)
-            json_object_set_new(body, "DnsName", json_string(dns));
-        if (psess != NULL)
-            json_object_set_new(body, "PlayerSessionId", json_string(psess));
-    }
-    http_reply(req, resp, 200, body);
-}
-
-/* LEGACY: {"IpAddress","Port" (number),"PlayerSessionId","DnsName"} once placed,
- * else the sentinel {"IpAddress":"","Port":0,"PlayerSessionId":"NotPlacedYet"}. */
-static void handle_status_v1(struct http_req *req, struct http_resp *resp)
-{
-    PGresult *r;
-    if (view_by_query(req, resp, "ticketId query parameter is required", &r) < 0)
-        return;
-    const char *psess =
-        r != NULL && PQntuples(r) == 1 ? db_get(r, 0, TICKET_COL_MY_PLAYER_SESSION) : NULL;
-    const char *status = psess != NULL ? db_get(r, 0, TICKET_COL_STATUS) : NULL;
-    if (status == NULL || strcmp(status, "COMPLETED") != 0) {
-        http_reply(req, resp, 200,
-                   json_pack("{s:s, s:i, s:s}", "IpAddress", "", "Port", 0, "PlayerSessionId",
-                             "NotPlacedYet"));
-        return;
-    }
-    const char *ip = db_get(r, 0, TICKET_COL_IP);
-    const char *port = db_get(r, 0, TICKET_COL_PORT);
-    const char *dns = db_get(r, 0, TICKET_COL_DNS);
-    json_t *body = json_pack("{s:s, s:I, s:s}", "IpAddress", ip != NULL ? ip : "", "Port",
-                             (json_int_t)(port != NULL ? strtoll(port, NULL, 10) : 0),
-                             "PlayerSessionId", psess);
-    if (dns != NULL)
-        json_object_set_new(body, "DnsName", json_string(dns));
-    http_reply(req, resp, 200, body);
 }
 
 /* DescribeMatchmaking for trusted backends: up to 10 ids; unknown ones are

@@ -231,26 +231,48 @@ class PollsInBatches(unittest.TestCase):
     caller's own ticket, and 404 for one that is not theirs, as alone."""
 
     def test_concurrent_polls_are_read_together_and_each_gets_its_own_answer(self):
+        from rally import deliver, sign
+        from test_events import succeeded
         from test_metrics import parse, scrape, value
         players = [guest() for _ in range(6)]
         tickets = [start_ticket(g["auth_token"]).json["TicketId"] for g in players]
-        cases = []
+        # Half of them matched, each with its own player session and port.
+        for i in range(0, 6, 2):
+            deliver(sign(succeeded([(tickets[i], players[i]["user_id"], "psess-%d" % i)],
+                                   ip="10.0.0.%d" % i, port=7000 + i)))
+        native = "/v1/matchmaking/%s"
+        guidance = "/get-match-status?ticketId=%s"
+        legacy = "/requestmatchstatus?ticketId=%s"
+        cases = []  # (path, player, what the answer must be)
         for k in range(240):
-            i = k % 6
-            if k % 3 == 0:  # one's own ticket
-                cases.append((tickets[i], players[i], tickets[i]))
-            elif k % 3 == 1:  # someone else's: as if it did not exist
-                cases.append((tickets[i], players[(i + 1) % 6], None))
-            else:  # no such ticket
-                cases.append(("nope-%d" % k, players[i], None))
+            i, kind, route = k % 6, (k // 6) % 3, k % 3
+            tid = [tickets[i], tickets[i], "nope-%d" % k][kind]
+            g = players[i] if kind == 0 else players[(i + 1) % 6]
+            path = [native, guidance, legacy][route] % tid
+            mine, matched = kind == 0, i % 2 == 0
+            if route == 0:
+                want = ("ticket", tickets[i]) if mine else ("404",)
+            elif route == 1:
+                want = ("succeeded", 7000 + i) if mine and matched else ("400",)
+            else:
+                want = ("placed", "psess-%d" % i) if mine and matched else ("not placed",)
+            cases.append((path, g, want))
 
         def poll(case):
-            tid, g, want = case
-            r = request("GET", "/v1/matchmaking/" + tid, token=g["auth_token"])
-            if want is None:
+            path, g, want = case
+            r = request("GET", path, token=g["auth_token"], bare=True)
+            if want[0] == "ticket":
+                return (r.status == 200 and r.json["TicketId"] == want[1]
+                        and [p["PlayerId"] for p in r.json["Players"]] == [g["user_id"]])
+            if want[0] == "404":
                 return r.status == 404 and r.json["error"] == "not_found"
-            return (r.status == 200 and r.json["TicketId"] == want
-                    and [p["PlayerId"] for p in r.json["Players"]] == [g["user_id"]])
+            if want[0] == "succeeded":
+                return r.status == 200 and r.json["Port"] == str(want[1])
+            if want[0] == "400":
+                return r.status == 400 and r.json == "TicketId not found in DynamoDB table"
+            if want[0] == "placed":
+                return r.status == 200 and r.json["PlayerSessionId"] == want[1]
+            return r.status == 200 and r.json["PlayerSessionId"] == "NotPlacedYet"
 
         def counters():
             m = parse(scrape("poll-ticket").body.decode())
