@@ -127,24 +127,27 @@ static void handle_ticket(struct http_req *req, struct http_resp *resp)
     read_later(req, resp, req->path_id);
 }
 
-/* GET /get-match-status?ticketId= (GUIDANCE) */
-static void handle_status_v2(struct http_req *req, struct http_resp *resp)
+/* The samples' polls name the ticket in ?ticketId=; without one, 400 with
+ * the sample's own message. */
+static void read_later_by_query(struct http_req *req, struct http_resp *resp, const char *missing)
 {
     const char *id = http_query(req, "ticketId");
     if (id == NULL || *id == '\0')
-        http_error(req, resp, 400, "invalid_query", "ticketId not available in querystrings");
+        http_error(req, resp, 400, "invalid_query", "%s", missing);
     else
         read_later(req, resp, id);
+}
+
+/* GET /get-match-status?ticketId= (GUIDANCE) */
+static void handle_status_v2(struct http_req *req, struct http_resp *resp)
+{
+    read_later_by_query(req, resp, "ticketId not available in querystrings");
 }
 
 /* GET /requestmatchstatus?ticketId= (LEGACY) */
 static void handle_status_v1(struct http_req *req, struct http_resp *resp)
 {
-    const char *id = http_query(req, "ticketId");
-    if (id == NULL || *id == '\0')
-        http_error(req, resp, 400, "invalid_query", "ticketId query parameter is required");
-    else
-        read_later(req, resp, id);
+    read_later_by_query(req, resp, "ticketId query parameter is required");
 }
 
 /* Answers deferred polls with one read (struct serve_batch). The result
