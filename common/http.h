@@ -52,7 +52,7 @@ struct http_req {
     size_t nqpairs;
     bool query_parsed;
     bool deferred;            /* left to the service's batch (serve_defer) */
-    const char *deferred_arg; /* what the handler gave serve_defer */
+    const void *deferred_arg; /* what the handler gave serve_defer */
 };
 
 #define HTTP_MAX_HEADERS 4

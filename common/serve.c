@@ -477,7 +477,7 @@ static void serve_end(const struct service *svc, FCGX_Request *fr, struct served
     log_set_request_id(NULL);
 }
 
-void serve_defer(struct http_req *req, const char *arg)
+void serve_defer(struct http_req *req, const void *arg)
 {
     req->deferred = true;
     req->deferred_arg = arg;

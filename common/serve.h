@@ -52,7 +52,7 @@ struct service {
  * arg for it (req->deferred_arg; it must live as long as the request); a
  * handler returns right after. Only for a service that has one: elsewhere
  * the request is answered 500. */
-void serve_defer(struct http_req *req, const char *arg);
+void serve_defer(struct http_req *req, const void *arg);
 
 /* Never returns: exits 0 after a clean shutdown, 1 on a start-up failure. */
 __attribute__((noreturn)) void serve_main(const struct service *svc);

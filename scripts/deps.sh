@@ -22,6 +22,8 @@ packages=(
     prometheus prometheus-postgres-exporter prometheus-nginx-exporter
     # The console's tests drive Debian's Chromium, headless.
     chromium
+    # ss, for a test that waits for requests queued on a function's socket.
+    iproute2
 )
 # Node.js and npm for npm jose (tests/integration/jose), unless a Node.js
 # of another origin is already there.

@@ -42,25 +42,40 @@ enum { START, VIEW, START_PARTY, VIEW_ANY, START_BACKFILL };
  * one seat it needs (GameLift's limit). */
 #define TICKET_MAX_BACKFILL 199
 
-/* START's columns: the ticket as TICKET_VIEW_SQL would read it back (the
- * TICKET_COL_* order), then the outcome and its detail. They describe the
- * ticket only when this call created it: what start_matchmaking inserted,
- * the attributes it stored for the player, and start_time, which is now(),
- * the same transaction's. For 'existing' the ticket is an earlier one, read
- * with VIEW; the other outcomes are refusals. test_matchmaking checks that a
- * new ticket's answer is what a poll of it reads; a column added to
- * TICKET_COLUMNS_SQL without one here is a 500, not a wrong answer. */
-enum { START_COL_OUTCOME = TICKET_COL_MY_PLAYER_SESSION + 1, START_COL_DETAIL, START_NCOLS };
+/* START answers the player routes' requests waiting on the socket together
+ * (start_batch), in one call of start_matchmaking_many: request k's
+ * arguments are element k of each array parameter, its answer the row whose
+ * last column is k. The columns: the ticket as TICKET_VIEW_SQL would read
+ * it back (the TICKET_COL_* order), then the outcome, its detail and k.
+ * They describe the ticket only when the call created it: what
+ * start_matchmaking inserted, the attributes it stored for the player, and
+ * start_time, which is now(), the same transaction's. For 'existing' the
+ * ticket is an earlier one, read with VIEW; the other outcomes are
+ * refusals. test_matchmaking checks that a new ticket's answer is what a
+ * poll of it reads; a column added to TICKET_COLUMNS_SQL without one here
+ * is a 500, not a wrong answer. */
+enum {
+    START_COL_OUTCOME = TICKET_COL_MY_PLAYER_SESSION + 1,
+    START_COL_DETAIL,
+    START_COL_REQUEST,
+    START_NCOLS
+};
+
+/* Player starts one worker answers at once; each holds its player's lock
+ * until the batch commits. */
+#define START_BATCH_MAX 32
 
 static const struct db_stmt stmts[] = {
     [START] = {"start",
-               "SELECT s.ticket_id, $2::text, 'QUEUED', NULL, NULL, "
+               "SELECT s.ticket_id, ($2::text[])[s.i], 'QUEUED', NULL, NULL, "
                "(extract(epoch FROM now()) * 1000000)::bigint, NULL::bigint, NULL::integer, "
                "NULL, NULL, NULL, NULL::integer, NULL, "
-               "json_build_array(json_build_object('PlayerId', $3::text, 'PlayerAttributes', "
-               "s.attributes, 'LatencyInMs', $4::jsonb, 'Team', NULL, 'PlayerSessionId', NULL)), "
-               "NULL, s.outcome, s.detail FROM matchmaking.start_matchmaking("
-               "$1, $2, $3, $4::jsonb, $5::jsonb, $6::integer, $7::boolean) s",
+               "json_build_array(json_build_object('PlayerId', ($3::text[])[s.i], "
+               "'PlayerAttributes', s.attributes, 'LatencyInMs', ($4::jsonb[])[s.i], "
+               "'Team', NULL, 'PlayerSessionId', NULL)), "
+               "NULL, s.outcome, s.detail, s.i FROM matchmaking.start_matchmaking_many("
+               "$1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::integer, "
+               "$7::boolean[]) s",
                7, false},
     [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
     [START_PARTY] = {"start_party",
@@ -88,35 +103,44 @@ static void attribute_missing(struct http_req *req, struct http_resp *resp, cons
                "attribute %s is required: the rule set declares it without a default", name);
 }
 
-/* Runs StartMatchmaking and answers with the ticket. Takes no ownership. */
-static void start(struct http_req *req, struct http_resp *resp, const char *configuration,
-                  json_t *latency, json_t *attributes, const char *ticket_id)
+/* A player route's StartMatchmaking, waiting for start_batch: the
+ * arguments of start_matchmaking (JSON as text). Lives in the request's
+ * arena. */
+struct start_request {
+    const char *ticket_id, *configuration, *latency, *attributes;
+    bool reuse_active;
+};
+
+/* Leaves StartMatchmaking for the caller to start_batch. Takes no
+ * ownership; the strings it keeps live as long as the request (its body,
+ * or the configuration). */
+static void start(struct http_req *req, const char *configuration, json_t *latency,
+                  json_t *attributes, const char *ticket_id)
 {
+    struct start_request *s = arena_alloc(req->arena, sizeof(*s));
     char *lat = json_dumps(latency, JSON_COMPACT);
     char *attrs = json_dumps(attributes, JSON_COMPACT);
     arena_defer(req->arena, free, lat);
     arena_defer(req->arena, free, attrs);
-    char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
-    const char *reuse = http_dialect(req)->reuse_active_ticket ? "true" : "false";
+    *s = (struct start_request){
+        .ticket_id = ticket_id,
+        .configuration = configuration,
+        .latency = lat,
+        .attributes = attrs,
+        .reuse_active = http_dialect(req)->reuse_active_ticket,
+    };
+    serve_defer(req, s);
+}
 
-    PGresult *r;
-    const char *p[] = {ticket_id, configuration, req->claims.sub, lat, attrs, ttl, reuse};
-    int rc = db_exec(req->arena, &stmts[START], p, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return;
-    }
-    if (PQnfields(r) != START_NCOLS || PQntuples(r) != 1) {
-        http_error(req, resp, 500, "internal", "start returned %d columns", PQnfields(r));
-        return;
-    }
-    const char *outcome = db_get(r, 0, START_COL_OUTCOME);
-    const char *id = db_get(r, 0, TICKET_COL_ID);
-    const char *detail = db_get(r, 0, START_COL_DETAIL);
+/* Answers a start from row `row` of START's result. */
+static void answer_start(struct http_req *req, struct http_resp *resp, PGresult *r, int row)
+{
+    const char *outcome = db_get(r, row, START_COL_OUTCOME);
+    const char *id = db_get(r, row, TICKET_COL_ID);
+    const char *detail = db_get(r, row, START_COL_DETAIL);
     if (strcmp(outcome, "created") == 0) {
         http_reply(req, resp, http_dialect(req)->created_status,
-                   ticket_render(req->arena, r, 0, http_dialect(req)));
+                   ticket_render(req->arena, r, row, http_dialect(req)));
         return;
     } else if (strcmp(outcome, "active") == 0) {
         http_reply(req, resp, 409,
@@ -147,17 +171,87 @@ static void start(struct http_req *req, struct http_resp *resp, const char *conf
     }
 
     const char *pv[] = {id, req->claims.sub};
-    rc = db_exec(req->arena, &stmts[VIEW], pv, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
+    PGresult *view = serve_exec(req, resp, &stmts[VIEW], pv);
+    if (view == NULL)
         return;
-    }
-    if (PQntuples(r) != 1) {
+    if (PQntuples(view) != 1) {
         http_error(req, resp, 500, "internal", "ticket vanished");
         return;
     }
     /* existing: the same ticket again, or the active one for a compatibility route */
-    http_reply(req, resp, 200, ticket_render(req->arena, r, 0, http_dialect(req)));
+    http_reply(req, resp, 200, ticket_render(req->arena, view, 0, http_dialect(req)));
+}
+
+/* Whether a failed start may succeed when run again alone: a constraint
+ * one request broke (class 23: two players raced for one client-chosen
+ * ticketId, and the other committed first, which a new run sees), or a
+ * deadlock or serialization failure (class 40). Anything else (a timeout,
+ * the database going away) would fail again. */
+static bool worth_running_alone(void)
+{
+    const char *state = db_sqlstate();
+    return state != NULL && (strncmp(state, "23", 2) == 0 || strncmp(state, "40", 2) == 0);
+}
+
+/* Runs starts in one transaction and answers each from its row; when that
+ * fails in a way one request may have caused, and may_run_alone, each runs
+ * again by itself. The result lives in the first request's arena, which
+ * outlives every answer. */
+static void start_together(struct http_req *const *reqs, struct http_resp *const *resps, int n,
+                           bool may_run_alone)
+{
+    struct arena *a = reqs[0]->arena;
+    const char *ids[START_BATCH_MAX], *confs[START_BATCH_MAX], *players[START_BATCH_MAX],
+        *lats[START_BATCH_MAX], *attrs[START_BATCH_MAX], *reuse[START_BATCH_MAX];
+    int rows[START_BATCH_MAX];
+    n = n < START_BATCH_MAX ? n : START_BATCH_MAX; /* serve.c gives at most .max */
+    for (int i = 0; i < n; i++) {
+        const struct start_request *s = reqs[i]->deferred_arg;
+        ids[i] = s->ticket_id;
+        confs[i] = s->configuration;
+        players[i] = reqs[i]->claims.sub;
+        lats[i] = s->latency;
+        attrs[i] = s->attributes;
+        reuse[i] = s->reuse_active ? "true" : "false";
+        rows[i] = -1;
+    }
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
+    const char *p[] = {
+        util_pg_text_array(a, ids, (size_t)n),     util_pg_text_array(a, confs, (size_t)n),
+        util_pg_text_array(a, players, (size_t)n), util_pg_text_array(a, lats, (size_t)n),
+        util_pg_text_array(a, attrs, (size_t)n),   ttl,
+        util_pg_text_array(a, reuse, (size_t)n)};
+    PGresult *r;
+    int rc = db_exec(a, &stmts[START], p, &r);
+    if (rc == DB_ERROR && may_run_alone && worth_running_alone()) {
+        log_warn("%d starts failed together (%s): each runs again alone", n, db_sqlstate());
+        for (int i = 0; i < n; i++)
+            start_together(&reqs[i], &resps[i], 1, false);
+        return;
+    }
+    for (int i = 0; i < n && rc != DB_OK; i++)
+        serve_db_error(reqs[i], resps[i], rc);
+    if (rc != DB_OK)
+        return;
+    for (int row = 0; row < PQntuples(r) && PQnfields(r) == START_NCOLS; row++) {
+        long i = strtol(db_get(r, row, START_COL_REQUEST), NULL, 10) - 1;
+        if (i >= 0 && i < n && rows[i] < 0)
+            rows[i] = row;
+    }
+    for (int i = 0; i < n; i++) {
+        if (rows[i] < 0)
+            http_error(reqs[i], resps[i], 500, "internal", "start returned no answer (%d columns)",
+                       PQnfields(r));
+        else
+            answer_start(reqs[i], resps[i], r, rows[i]);
+    }
+}
+
+/* The deferred starts (struct serve_batch). */
+static void start_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
+{
+    start_together(reqs, resps, n, true);
 }
 
 static void handle_start(struct http_req *req, struct http_resp *resp)
@@ -196,7 +290,7 @@ static void handle_start(struct http_req *req, struct http_resp *resp)
     }
     json_t *none = json_object();
     arena_defer(req->arena, json_decref_hook, none);
-    start(req, resp, configuration != NULL ? configuration : cfg->default_configuration, latency,
+    start(req, configuration != NULL ? configuration : cfg->default_configuration, latency,
           attributes != NULL ? attributes : none, ticket_id);
 }
 
@@ -220,7 +314,7 @@ static void handle_start_v2(struct http_req *req, struct http_resp *resp)
     arena_defer(req->arena, json_decref_hook, latency);
     json_t *none = json_object();
     arena_defer(req->arena, json_decref_hook, none);
-    start(req, resp, cfg->default_configuration, latency, none, NULL);
+    start(req, cfg->default_configuration, latency, none, NULL);
 }
 
 static void handle_start_v1(struct http_req *req, struct http_resp *resp)
@@ -239,7 +333,7 @@ static void handle_start_v1(struct http_req *req, struct http_resp *resp)
     arena_defer(req->arena, json_decref_hook, latency);
     json_t *none = json_object();
     arena_defer(req->arena, json_decref_hook, none);
-    start(req, resp, cfg->default_configuration, latency, none, NULL);
+    start(req, cfg->default_configuration, latency, none, NULL);
 }
 
 /* One entry of Players, checked and normalised into out (new keys only).
@@ -486,6 +580,7 @@ static const struct http_route routes[] = {
 
 int main(void)
 {
+    static const struct serve_batch batch = {.max = START_BATCH_MAX, .run = start_batch};
     static const struct service svc = {
         .name = "request-matchmaking",
         .max_body = 256 * 1024, /* a backfill names up to 199 players */
@@ -494,6 +589,7 @@ int main(void)
         .stmts = stmts,
         .nstmts = sizeof(stmts) / sizeof(stmts[0]),
         .verifies_tokens = true,
+        .batch = &batch,
     };
     serve_main(&svc);
 }

@@ -176,6 +176,40 @@ BEGIN
 END;
 $$;
 
+-- start_matchmaking for many requests in one transaction (request-
+-- matchmaking answers the player starts waiting on its socket together:
+-- docs/bench.md, issue 16). Element k of each array is request k's
+-- argument; row k of the result is its answer, in order. Each player's
+-- lock is taken first, every one in the order start_party and the event
+-- applier take theirs, so two batches cannot wait on each other; a player
+-- named twice is served in array order, as two requests one after the
+-- other would be. Every outcome is start_matchmaking's. A request that
+-- raises (two players racing for one client-chosen ticketId) fails the
+-- whole batch, which the caller then runs one request at a time.
+CREATE OR REPLACE FUNCTION matchmaking.start_matchmaking_many(
+    p_ticket_ids text[], p_configurations text[], p_player_ids text[], p_latencies jsonb[],
+    p_client_attributes jsonb[], p_ttl_seconds integer, p_reuse_active boolean[])
+RETURNS TABLE (i integer, outcome text, ticket_id text, detail text, attributes jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    pid text;
+BEGIN
+    FOR pid IN SELECT DISTINCT x FROM unnest(p_player_ids) x ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
+    END LOOP;
+    FOR k IN 1 .. coalesce(cardinality(p_player_ids), 0) LOOP
+        i := k;
+        SELECT s.outcome, s.ticket_id, s.detail, s.attributes
+            INTO outcome, ticket_id, detail, attributes
+            FROM matchmaking.start_matchmaking(p_ticket_ids[k], p_configurations[k],
+                                               p_player_ids[k], p_latencies[k],
+                                               p_client_attributes[k], p_ttl_seconds,
+                                               p_reuse_active[k]) s;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
 -- What keeps a party's players ([{"PlayerId", "PlayerAttributes"?}]) from
 -- matching under a rule set: an attribute it declares given with another
 -- type (attribute_type), or one it declares without a default that a

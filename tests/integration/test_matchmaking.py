@@ -4,10 +4,13 @@ import concurrent.futures
 import json
 import os
 import signal
+import subprocess
 import unittest
 
 import rally
-from rally import RUN, guest, psql, publish, request, start_ticket
+from rally import ENV, RUN, guest, psql, publish, request, start_ticket, wait_until
+
+ENV_SOCKETS = ENV["RALLY_SOCKET_DIR"]
 
 
 def setUpModule():
@@ -291,6 +294,152 @@ class PollsInBatches(unittest.TestCase):
             if reads1 - reads0 < polls1 - polls0:
                 break
         self.assertLess(reads1 - reads0, polls1 - polls0, "no batch ever held two polls")
+
+
+class StartsInBatches(unittest.TestCase):
+    """request-matchmaking runs the player starts waiting on its socket in
+    one transaction (start_matchmaking_many). Under concurrency each must
+    still get the answer it would get alone."""
+
+    def batch_counters(self):
+        from test_metrics import parse, scrape, value
+        m = parse(scrape("request-matchmaking").body.decode())
+        return value(m, "rally_batched_reads_total"), value(m, "rally_batched_requests_total")
+
+    def burst(self):
+        """36 new players start at once, two requests each: a native route
+        pair (one 201, one 409 naming it), a GUIDANCE pair (the same ticket
+        twice: those clients restart blindly), and pairs of players racing
+        for one client-chosen ticketId (one wins it)."""
+        players = [guest() for _ in range(36)]
+        race = ["race-%s-%d" % (os.urandom(6).hex(), k) for k in range(6)]
+        calls = []  # (player index, path, body)
+        for i, g in enumerate(players):
+            lat = {"us-east-1": 10 + i}
+            if i < 12:
+                calls += [(i, "/v1/matchmaking", {"latencyInMs": lat})] * 2
+            elif i < 24:
+                calls += [(i, "/request-matchmaking", {"latencyInMs": lat})] * 2
+            else:
+                calls.append((i, "/v1/matchmaking", {"latencyInMs": lat, "ticketId": race[(i - 24) // 2]}))
+
+        def call(c):
+            i, path, body = c
+            return i, request("POST", path, body, token=players[i]["auth_token"], bare=True)
+
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            got = list(pool.map(call, calls))
+        by_player = {}
+        for i, r in got:
+            by_player.setdefault(i, []).append(r)
+        for i, g in enumerate(players):
+            rs = by_player[i]
+            if i < 12:
+                rs.sort(key=lambda r: r.status)
+                self.assertEqual([r.status for r in rs], [201, 409], rs)
+                self.assertEqual(rs[1].json["TicketId"], rs[0].json["TicketId"])
+                self.assertEqual(read_back(g, rs[0].json), rs[0].json)
+                self.assertEqual(rs[0].json["Players"][0]["LatencyInMs"], {"us-east-1": 10 + i})
+            elif i < 24:
+                self.assertEqual([r.status for r in rs], [200, 200], rs)
+                self.assertEqual(rs[0].json["TicketId"], rs[1].json["TicketId"])
+                self.assertEqual(rs[0].json["Players"][0]["PlayerId"], g["user_id"])
+            if i < 24:
+                self.assertEqual(count_tickets(g["user_id"]), "1")
+        for k, tid in enumerate(race):
+            a, b = by_player[24 + 2 * k][0], by_player[25 + 2 * k][0]
+            won, lost = (a, b) if a.status == 201 else (b, a)
+            self.assertEqual((won.status, won.json["TicketId"]), (201, tid), (a, b))
+            self.assertEqual((lost.status, lost.json["error"]), (409, "ticket_id_taken"), (a, b))
+
+    def test_concurrent_starts_each_get_their_own_answer(self):
+        # Batches form when starts wait on the socket together, which 32 at
+        # once against a worker a core makes near certain; a few bursts
+        # leave nothing to chance.
+        for _ in range(5):
+            batches0, starts0 = self.batch_counters()
+            self.burst()
+            batches1, starts1 = self.batch_counters()
+            self.assertGreaterEqual(starts1 - starts0, 60)  # every player start went through a batch
+            if batches1 - batches0 < starts1 - starts0:
+                break
+        self.assertLess(batches1 - batches0, starts1 - starts0, "no batch ever held two starts")
+
+    def test_a_batch_that_loses_a_race_runs_each_start_again_alone(self):
+        """Both workers are held on players' locks while five starts wait on
+        the socket, one of them for a ticketId another transaction has
+        written and not committed. When the workers are let go, those five
+        run together and wait for that transaction; it commits, the batch
+        fails on the unique index, and each start runs again alone: the
+        loser is told the ticketId is taken, the others get their tickets."""
+        import threading
+        held = [guest() for _ in range(2)]
+        loser, *others = [guest() for _ in range(5)]  # five queued starts
+        tid = "race-" + os.urandom(6).hex()
+
+        def session(sql):
+            h = subprocess.Popen(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+            h.stdin.write("BEGIN;\n" + sql + "\n\\echo ready\n")
+            h.stdin.flush()
+            for line in h.stdout:  # BEGIN and each SELECT print a line first
+                if line.strip() == "ready":
+                    break
+            else:
+                self.fail("psql ended before its transaction was open")
+            return h
+
+        def commit(h):
+            h.stdin.write("COMMIT;\n")
+            h.stdin.close()
+            self.assertEqual(h.wait(10), 0)
+
+        def waiting():
+            return int(psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                            "'request-matchmaking' AND wait_event_type = 'Lock'")[0])
+
+        def backlog():
+            out = subprocess.run(["ss", "-xlnH", "src", os.path.join(ENV_SOCKETS, "request-matchmaking.sock")],
+                                 capture_output=True, text=True, check=True).stdout.split()
+            return int(out[2]) if len(out) > 2 else 0
+
+        locks = session("".join("SELECT pg_advisory_xact_lock(hashtextextended('%s', 0));\n" % g["user_id"]
+                                for g in held))
+        taken = session("INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, "
+                        "expires_at) VALUES ('%s', 'SampleFlexMatchConfiguration', 'QUEUED', "
+                        "now() + interval '1 hour');" % tid)
+        answers, threads = {}, []
+
+        def start(g, **body):
+            t = threading.Thread(target=lambda: answers.update(
+                {g["user_id"]: start_ticket(g["auth_token"], **body)}))
+            t.start()
+            threads.append(t)
+
+        try:
+            for k, g in enumerate(held):  # one worker each
+                start(g)
+                self.assertTrue(wait_until(lambda: waiting() == k + 1, 10), "worker %d not held" % k)
+            start(loser, ticketId=tid)
+            for g in others:
+                start(g)
+            self.assertTrue(wait_until(lambda: backlog() == 5, 10), "the starts did not queue")
+            commit(locks)
+            self.assertTrue(wait_until(lambda: waiting() == 1, 10), "the batch did not wait for the ticketId")
+        finally:
+            if locks.returncode is None:
+                commit(locks)
+            commit(taken)
+            for t in threads:
+                t.join(10)
+        self.assertEqual((answers[loser["user_id"]].status, answers[loser["user_id"]].json["error"]),
+                         (409, "ticket_id_taken"))
+        for g in held + others:
+            r = answers[g["user_id"]]
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(read_back(g, r.json), r.json)
+        with open(os.path.join(RUN, "logs", "request-matchmaking.log")) as f:
+            self.assertIn("failed together (23505): each runs again alone", f.read())
 
 
 class CancelAndAccept(unittest.TestCase):
