@@ -313,7 +313,7 @@ cat >"$WORK/config.json" <<JSON
   "cores": $NPROC,
   "cores_busy_before": $BUSY_BEFORE,
   "rally_workers": $RALLY_WORKERS,
-  "poll_ticket_workers": $(( (NPROC < 2 ? 2 : NPROC) < RALLY_WORKERS ? (NPROC < 2 ? 2 : NPROC) : RALLY_WORKERS )),
+  "batching_workers": $(( (NPROC < 2 ? 2 : NPROC) < RALLY_WORKERS ? (NPROC < 2 ? 2 : NPROC) : RALLY_WORKERS )),
   "nginx_workers": ${NGINX_WORKERS:-0},
   "rate_limit": "off",
   "access_log": "off",

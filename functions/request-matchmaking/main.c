@@ -23,6 +23,10 @@
  * declares without a default is refused (400 attribute_missing, as GameLift
  * refuses it): no ticket is written that could never match
  * (sql/012_required_attributes.sql).
+ *
+ * The player routes' starts waiting on the socket run together, in one
+ * transaction (start_batch, serve.c's batches), each answered as it would
+ * be alone; the server routes run one by one.
  */
 #include <stdio.h>
 #include <stdlib.h>
