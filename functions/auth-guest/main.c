@@ -11,12 +11,15 @@
  *   POST /v1/admin/login       {"username","password"} -> an operator's admin token (admin.h)
  *
  * Guest secrets are 256-bit random values stored as SHA-256 digests; the
- * secret check compares blinded digests (check_guest below). A session is
+ * secret check compares blinded digests (CHECK_GUESTS below). A session is
  * a new family id in its tokens, stored nowhere (refresh.h): a returning
- * login only reads.
+ * login only reads. The guest logins waiting on the socket are answered
+ * together (login_batch, serve.c's batches): one read for the returning
+ * guests, one transaction for the new ones.
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
@@ -28,21 +31,30 @@
 #include "serve.h"
 #include "util.h"
 
-enum { CREATE_GUEST, CHECK_GUEST, TOUCH_GUEST };
+enum { CREATE_GUESTS, CHECK_GUESTS, TOUCH_GUEST };
+
+/* Guest logins one worker answers at once (login_batch). */
+#define LOGIN_BATCH_MAX 32
 
 /* A session is its refresh token (refresh.h): no statement stores one. */
 static const struct db_stmt stmts[] = {
-    [CREATE_GUEST] = {"create_guest", "SELECT identity.create_guest($1::uuid, $2)", 2, false},
-    /* A row when the secret is right; whether last_login_at is an hour old.
-     * The digests are compared blinded: each hashed again with the
-     * request's own random $3, so the comparison's timing can only tell
-     * about values no one can choose or reuse, never about the stored
-     * digest (a constant-time comparison, without one in SQL). */
-    [CHECK_GUEST] = {"check_guest",
-                     "SELECT u.last_login_at < now() - interval '1 hour' FROM identity.users u "
-                     "WHERE u.user_id = $1::uuid AND sha256(convert_to(u.secret_sha256, 'UTF8') || "
-                     "decode($3, 'hex')) = sha256(convert_to($2, 'UTF8') || decode($3, 'hex'))",
-                     3, true},
+    [CREATE_GUESTS] = {"create_guests", "SELECT identity.create_guests($1::uuid[], $2::text[])", 2,
+                       false},
+    /* Returning guests, element k of each array one login's: a row (k, and
+     * whether last_login_at is an hour old) when the secret is right. The
+     * digests are compared blinded: each hashed again with the login's own
+     * random blind, so the comparison's timing can only tell about values
+     * no one can choose or reuse, never about the stored digest. One
+     * primary-key probe a login: LATERAL ... LIMIT 1 keeps the planner from
+     * joining unnest's guess of 100 rows with a scan of every user. */
+    [CHECK_GUESTS] = {"check_guests",
+                      "SELECT x.i, u.stale FROM unnest($1::uuid[], $2::text[], $3::text[]) "
+                      "WITH ORDINALITY AS x(user_id, given, blind, i) "
+                      "CROSS JOIN LATERAL (SELECT u.last_login_at < now() - interval '1 hour' "
+                      "AS stale FROM identity.users u WHERE u.user_id = x.user_id AND "
+                      "sha256(convert_to(u.secret_sha256, 'UTF8') || decode(x.blind, 'hex')) = "
+                      "sha256(convert_to(x.given, 'UTF8') || decode(x.blind, 'hex')) LIMIT 1) u",
+                      3, true},
     [TOUCH_GUEST] = {"touch_guest", "SELECT identity.touch_guest($1::uuid)", 1, false},
 };
 
@@ -74,56 +86,142 @@ static void reply_tokens(struct http_req *req, struct http_resp *resp, const cha
     http_reply(req, resp, 200, body);
 }
 
+/* A guest login waiting for login_batch. A new guest: user_id and the
+ * secret it is given, digest the secret's SHA-256. A returning one: the
+ * user_id and secret it gave, digest the given secret's SHA-256, blind the
+ * random salt of its comparison. Lives in the request's arena. */
+struct guest_login {
+    const char *user_id, *secret, *digest, *blind;
+    bool is_new, secret_first;
+};
+
+/* Leaves the login to login_batch; answers at once what needs no database:
+ * a returning guest whose user_id or secret could not be anyone's. */
 static void login(struct http_req *req, struct http_resp *resp, const char *user_id,
                   const char *secret, bool secret_first)
 {
-    PGresult *r;
-    if (user_id == NULL) {
-        char new_id[37];
-        char secret_hash[65];
+    struct guest_login *g = arena_alloc(req->arena, sizeof(*g));
+    char *digest = arena_alloc(req->arena, 65);
+    *g = (struct guest_login){
+        .digest = digest, .is_new = user_id == NULL, .secret_first = secret_first};
+    if (g->is_new) {
+        char *new_id = arena_alloc(req->arena, 37);
         util_uuid(new_id);
-        char *new_secret = util_random_token(req->arena, 32);
-        util_sha256_hex(new_secret, strlen(new_secret), secret_hash);
-        const char *p[] = {new_id, secret_hash};
-        int rc = db_exec(req->arena, &stmts[CREATE_GUEST], p, &r);
-        if (rc != DB_OK) {
-            serve_db_error(req, resp, rc);
-            return;
-        }
-        reply_tokens(req, resp, arena_strdup(req->arena, new_id), new_secret, secret_first);
+        g->user_id = new_id;
+        g->secret = util_random_token(req->arena, 32);
+        util_sha256_hex(g->secret, strlen(g->secret), digest);
+        serve_defer(req, g);
         return;
     }
-
     /* Same answer for an unknown user and a wrong secret. */
     if (!util_uuid_parse(user_id, NULL) || secret == NULL || strlen(secret) > 256) {
         http_error(req, resp, 401, "invalid_credentials", "unknown user_id or wrong guest_secret");
         return;
     }
-    char given[65], blind[33];
+    char *blind = arena_alloc(req->arena, 33);
     unsigned char raw_blind[16];
-    util_sha256_hex(secret, strlen(secret), given);
+    util_sha256_hex(secret, strlen(secret), digest);
     util_random(raw_blind, sizeof(raw_blind));
     util_hex(raw_blind, sizeof(raw_blind), blind);
-    const char *p[] = {user_id, given, blind};
-    int rc = db_exec(req->arena, &stmts[CHECK_GUEST], p, &r);
-    if (rc != DB_OK) {
-        serve_db_error(req, resp, rc);
-        return;
+    g->user_id = user_id;
+    g->blind = blind;
+    serve_defer(req, g);
+}
+
+/* Makes the batch's new guests, one transaction and one synchronous commit
+ * for all of them (an account is never answered before it is durable), and
+ * answers each. */
+static void create_guests(struct http_req *const *reqs, struct http_resp *const *resps, int n)
+{
+    struct arena *a = reqs[0]->arena;
+    const char *ids[LOGIN_BATCH_MAX], *digests[LOGIN_BATCH_MAX];
+    for (int i = 0; i < n; i++) {
+        const struct guest_login *g = reqs[i]->deferred_arg;
+        ids[i] = g->user_id;
+        digests[i] = g->digest;
     }
-    const char *stale = db_get(r, 0, 0);
-    if (stale == NULL) {
-        http_error(req, resp, 401, "invalid_credentials", "unknown user_id or wrong guest_secret");
-        return;
+    const char *p[] = {util_pg_text_array(a, ids, (size_t)n),
+                       util_pg_text_array(a, digests, (size_t)n)};
+    PGresult *r;
+    int rc = db_exec(a, &stmts[CREATE_GUESTS], p, &r);
+    for (int i = 0; i < n; i++) {
+        const struct guest_login *g = reqs[i]->deferred_arg;
+        if (rc != DB_OK)
+            serve_db_error(reqs[i], resps[i], rc);
+        else
+            reply_tokens(reqs[i], resps[i], g->user_id, g->secret, g->secret_first);
     }
-    /* Once an hour: a lost write would only leave last_login_at older. */
-    const char *p2[] = {user_id};
-    if (strcmp(stale, "t") == 0 && db_exec(req->arena, &stmts[TOUCH_GUEST], p2, &r) != DB_OK)
-        log_warn("could not record the login of %s", user_id);
-    /* The refresh token's player is the uuid as the database keeps it. */
-    char canonical[37];
-    for (size_t i = 0; i < 37; i++)
-        canonical[i] = (char)tolower((unsigned char)user_id[i]);
-    reply_tokens(req, resp, arena_strdup(req->arena, canonical), NULL, false);
+}
+
+/* Checks the batch's returning guests with one read and answers each. */
+static void check_guests(struct http_req *const *reqs, struct http_resp *const *resps, int n)
+{
+    struct arena *a = reqs[0]->arena;
+    const char *ids[LOGIN_BATCH_MAX], *digests[LOGIN_BATCH_MAX], *blinds[LOGIN_BATCH_MAX];
+    const char *stale[LOGIN_BATCH_MAX] = {NULL};
+    for (int i = 0; i < n; i++) {
+        const struct guest_login *g = reqs[i]->deferred_arg;
+        ids[i] = g->user_id;
+        digests[i] = g->digest;
+        blinds[i] = g->blind;
+    }
+    const char *p[] = {util_pg_text_array(a, ids, (size_t)n),
+                       util_pg_text_array(a, digests, (size_t)n),
+                       util_pg_text_array(a, blinds, (size_t)n)};
+    PGresult *r;
+    int rc = db_exec(a, &stmts[CHECK_GUESTS], p, &r);
+    for (int row = 0; rc == DB_OK && row < PQntuples(r); row++) {
+        long i = strtol(db_get(r, row, 0), NULL, 10) - 1;
+        if (i >= 0 && i < n)
+            stale[i] = db_get(r, row, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        const struct guest_login *g = reqs[i]->deferred_arg;
+        if (rc != DB_OK) {
+            serve_db_error(reqs[i], resps[i], rc);
+            continue;
+        }
+        if (stale[i] == NULL) { /* same answer for an unknown user and a wrong secret */
+            http_error(reqs[i], resps[i], 401, "invalid_credentials",
+                       "unknown user_id or wrong guest_secret");
+            continue;
+        }
+        /* Once an hour: a lost write would only leave last_login_at older. */
+        const char *p2[] = {g->user_id};
+        PGresult *t;
+        if (strcmp(stale[i], "t") == 0 &&
+            db_exec(reqs[i]->arena, &stmts[TOUCH_GUEST], p2, &t) != DB_OK)
+            log_warn("could not record the login of %s", g->user_id);
+        /* The refresh token's player is the uuid as the database keeps it. */
+        char *canonical = arena_strdup(reqs[i]->arena, g->user_id);
+        for (char *c = canonical; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        reply_tokens(reqs[i], resps[i], canonical, NULL, false);
+    }
+}
+
+/* The deferred logins (struct serve_batch): the new guests made together,
+ * the returning ones checked together. */
+static void login_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
+{
+    struct http_req *made[LOGIN_BATCH_MAX], *checked[LOGIN_BATCH_MAX];
+    struct http_resp *made_resp[LOGIN_BATCH_MAX], *checked_resp[LOGIN_BATCH_MAX];
+    int nmade = 0, nchecked = 0;
+    n = n < LOGIN_BATCH_MAX ? n : LOGIN_BATCH_MAX; /* serve.c gives at most .max */
+    for (int i = 0; i < n; i++) {
+        const struct guest_login *g = reqs[i]->deferred_arg;
+        if (g->is_new) {
+            made[nmade] = reqs[i];
+            made_resp[nmade++] = resps[i];
+        } else {
+            checked[nchecked] = reqs[i];
+            checked_resp[nchecked++] = resps[i];
+        }
+    }
+    if (nchecked > 0)
+        check_guests(checked, checked_resp, nchecked);
+    if (nmade > 0)
+        create_guests(made, made_resp, nmade);
 }
 
 static void handle_guest(struct http_req *req, struct http_resp *resp)
@@ -238,6 +336,7 @@ static int worker_init(void)
 
 int main(void)
 {
+    static const struct serve_batch batch = {.max = LOGIN_BATCH_MAX, .run = login_batch};
     static const struct service svc = {
         .name = "auth-guest",
         .max_body = 4096,
@@ -248,6 +347,7 @@ int main(void)
         .signs_tokens = true,
         .verifies_tokens = true,
         .worker_init = worker_init,
+        .batch = &batch,
     };
     serve_main(&svc);
 }

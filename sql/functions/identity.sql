@@ -29,10 +29,15 @@ DROP FUNCTION IF EXISTS identity.login_guest(uuid, text, bytea, uuid, text, inte
 DROP FUNCTION IF EXISTS identity.create_guest(uuid, text, uuid, text, integer);
 DROP FUNCTION IF EXISTS identity.rotate_refresh(text, text, integer);
 
--- New guest: the user alone.
-CREATE OR REPLACE FUNCTION identity.create_guest(p_user_id uuid, p_secret_sha256 text)
+-- New guests: the users alone, element k of each array one guest's.
+-- auth-guest makes the new guests waiting on its socket together (one
+-- synchronous commit for all of them, each answered after it); one alone
+-- is an array of one.
+DROP FUNCTION IF EXISTS identity.create_guest(uuid, text);
+CREATE OR REPLACE FUNCTION identity.create_guests(p_user_ids uuid[], p_secret_sha256s text[])
 RETURNS void LANGUAGE sql AS $$
-    INSERT INTO identity.users (user_id, secret_sha256) VALUES (p_user_id, p_secret_sha256);
+    INSERT INTO identity.users (user_id, secret_sha256)
+        SELECT * FROM unnest(p_user_ids, p_secret_sha256s);
 $$;
 
 -- Returning guest: auth-guest's check_guest statement reads the user's row

@@ -31,7 +31,7 @@ class CommitModes(unittest.TestCase):
     def test_accounts_and_revocations_are_synchronous_rotations_not(self):
         self.assertEqual(psql("SHOW synchronous_commit"), ["on"])
         user, family = str(uuid.uuid4()), str(uuid.uuid4())
-        make = "SELECT identity.create_guest(:'p1'::uuid, md5('secret'))"
+        make = "SELECT identity.create_guests(ARRAY[:'p1'::uuid], ARRAY[md5('secret')])"
         self.assertEqual(self.setting_after(make, user), "on")
         psql(make, user)
         # A login reads (auth-guest's check_guest); once an hour it records

@@ -115,6 +115,67 @@ class GuestLogin(unittest.TestCase):
         self.assertEqual(r.json["error"], "method_not_allowed")
 
 
+class LoginsInBatches(unittest.TestCase):
+    """auth-guest answers the guest logins waiting on its socket together:
+    one read for the returning guests, one transaction for the new ones.
+    Under concurrency each must still get its own answer."""
+
+    def test_concurrent_logins_each_get_their_own_answer(self):
+        import concurrent.futures
+        import json
+        import urllib.parse
+        from test_metrics import parse, scrape, value
+
+        def sub(token):
+            part = token.split(".")[1]
+            return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))["sub"]
+
+        known = [guest() for _ in range(8)]
+        cases = []  # (kind, guest or None, route)
+        for k in range(160):
+            g = known[k % 8]
+            cases.append((["new", "right", "wrong", "unknown"][k % 4], g, k % 2))
+
+        def call(case):
+            kind, g, guidance = case
+            who = {"new": {}, "right": {"user_id": g["user_id"], "guest_secret": g["guest_secret"]},
+                   "wrong": {"user_id": g["user_id"], "guest_secret": g["guest_secret"][::-1]},
+                   "unknown": {"user_id": "00000000-0000-4000-8000-%012d" % len(cases),
+                               "guest_secret": g["guest_secret"]}}[kind]
+            if guidance:
+                return request("GET", "/login-as-guest?" + urllib.parse.urlencode(who), bare=True)
+            return request("POST", "/v1/identity/guest", who, bare=True)
+
+        def counters():
+            m = parse(scrape("auth-guest").body.decode())
+            return value(m, "rally_batched_reads_total"), value(m, "rally_batched_requests_total")
+
+        for _ in range(5):
+            batches0, logins0 = counters()
+            with concurrent.futures.ThreadPoolExecutor(32) as pool:
+                got = list(pool.map(call, cases))
+            batches1, logins1 = counters()
+            made = set()
+            for (kind, g, guidance), r in zip(cases, got):
+                if kind in ("wrong", "unknown"):
+                    self.assertEqual(r.status, 401, (kind, r))
+                    continue
+                self.assertEqual(r.status, 200, (kind, r))
+                self.assertEqual(sub(r.json["auth_token"]), r.json["user_id"])
+                if kind == "right":
+                    self.assertEqual((r.json["user_id"], "guest_secret" in r.json), (g["user_id"], False))
+                    continue
+                made.add(r.json["user_id"])
+                # A new guest is there, durable, before its answer: its
+                # secret logs in at once.
+                self.assertEqual(login(r.json).json["user_id"], r.json["user_id"])
+            self.assertEqual(len(made), 40)  # each new guest its own user
+            self.assertGreaterEqual(logins1 - logins0, len(cases))  # every login went through a batch
+            if batches1 - batches0 < logins1 - logins0:
+                break
+        self.assertLess(batches1 - batches0, logins1 - logins0, "no batch ever held two logins")
+
+
 class Refresh(unittest.TestCase):
     def test_rotation_returns_a_new_pair(self):
         g = guest()
