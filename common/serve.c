@@ -63,10 +63,11 @@ static struct metric *token_results[5];
 static struct metric *worker_restarts;
 static struct metric *batched_reads, *batched_requests;
 
-/* A batching worker keeps a core busy while requests wait, so more workers
- * than cores would only split the batches (docs/bench.md, issue 16): one a
- * core it may run on, two at least so that one runs while the other waits on
- * the database, and never more than RALLY_WORKERS. */
+/* A batching worker takes everything waiting whenever it is free, so it
+ * keeps a core busy while requests wait, and more workers than cores would
+ * only split the batches (docs/bench.md, issue 16): one a core it may run
+ * on, two at least so that one runs while the other waits on the database,
+ * and never more than RALLY_WORKERS. */
 static int worker_count(const struct service *svc)
 {
     if (svc->batch == NULL)
@@ -510,9 +511,11 @@ static void serve_one_by_one(const struct service *svc, int listen_fd)
  * is non-blocking, so an empty backlog ends the batch: nothing waits for a
  * batch to fill), until batch->max requests are deferred or as many have
  * been taken. A request whose handler answers is ended at once; those whose
- * handler deferred are answered together by one batch->run(). Each answer
- * comes from work started after its request arrived, so a batch never
- * serves anything older than the request would have read alone.
+ * handler deferred are answered together by one batch->run(), which may
+ * defer some of them again: those are run again together once the others'
+ * answers are sent (at most SERVE_BATCH_RUNS runs). Each answer comes from
+ * work started after its request arrived, so a batch never serves anything
+ * older than the request would have read alone.
  * EPOLLEXCLUSIVE wakes one waiting worker per arrival, not all of them.
  */
 static void serve_in_batches(const struct service *svc, int listen_fd)
@@ -561,15 +564,29 @@ static void serve_in_batches(const struct service *svc, int listen_fd)
                 arena_reset(&arena[n]);
             }
         }
-        if (n == 0)
-            continue;
-        b->run(dreq, dresp, n);
-        metric_inc(batched_reads);
-        metric_add(batched_requests, (uint64_t)n);
-        for (int i = 0; i < n; i++) {
-            dreq[i]->deferred = false;
-            serve_end(svc, &fr[i], &s[i]);
-            arena_reset(&arena[i]);
+        /* run() answers each, or defers one again: that one waits for
+         * another run(), after the others' answers are sent. */
+        int slot[SERVE_BATCH_MAX];
+        for (int i = 0; i < n; i++)
+            slot[i] = i;
+        for (int pass = 1; n > 0; pass++) {
+            for (int i = 0; i < n; i++)
+                dreq[i]->deferred = false;
+            b->run(dreq, dresp, n);
+            metric_inc(batched_reads);
+            metric_add(batched_requests, (uint64_t)n);
+            int kept = 0;
+            for (int i = 0; i < n; i++) {
+                if (dreq[i]->deferred && pass < SERVE_BATCH_RUNS) {
+                    dreq[kept] = dreq[i];
+                    dresp[kept] = dresp[i];
+                    slot[kept++] = slot[i];
+                    continue;
+                }
+                serve_end(svc, &fr[slot[i]], &s[slot[i]]); /* 500 if still deferred */
+                arena_reset(&arena[slot[i]]);
+            }
+            n = kept;
         }
     }
     sigprocmask(SIG_UNBLOCK, &stops, NULL);

@@ -22,8 +22,15 @@ struct db_stmt;
  * that can wait calls serve_defer() instead of answering; once a worker has
  * run every request waiting on its socket, it calls run() once with the
  * deferred ones, in arrival order, and run() answers each (http_reply, or
- * an error). The requests' arenas live until all of them are answered. */
+ * an error), or defers it again (serve_defer) to be run again with the
+ * others it deferred, after the answered ones are sent: one that must wait
+ * for something need not hold the others' answers. A request still
+ * deferred after SERVE_BATCH_RUNS runs is answered 500. Every request's
+ * arena lives until run() returns; an answered one's is released after its
+ * answer is sent, so what an answer holds must be its own (http_reply's
+ * JSON). */
 #define SERVE_BATCH_MAX 64
+#define SERVE_BATCH_RUNS 2
 struct serve_batch {
     int max; /* requests a worker takes at once, 1..SERVE_BATCH_MAX */
     void (*run)(struct http_req *const *reqs, struct http_resp *const *resps, int n);

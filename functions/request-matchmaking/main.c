@@ -79,8 +79,8 @@ static const struct db_stmt stmts[] = {
                "'Team', NULL, 'PlayerSessionId', NULL)), "
                "NULL, s.outcome, s.detail, s.i FROM matchmaking.start_matchmaking_many("
                "$1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::integer, "
-               "$7::boolean[]) s",
-               7, false},
+               "$7::boolean[], $8::boolean) s",
+               8, false},
     [VIEW] = {"view", TICKET_VIEW_SQL, 2, true},
     [START_PARTY] = {"start_party",
                      "SELECT outcome, ticket_id, detail FROM matchmaking.start_party($1, $2, "
@@ -108,11 +108,11 @@ static void attribute_missing(struct http_req *req, struct http_resp *resp, cons
 }
 
 /* A player route's StartMatchmaking, waiting for start_batch: the
- * arguments of start_matchmaking (JSON as text). Lives in the request's
- * arena. */
+ * arguments of start_matchmaking (JSON as text), and whether it runs alone
+ * (it could not run with the others). Lives in the request's arena. */
 struct start_request {
     const char *ticket_id, *configuration, *latency, *attributes;
-    bool reuse_active;
+    bool reuse_active, alone;
 };
 
 /* Leaves StartMatchmaking for the caller to start_batch. Takes no
@@ -186,29 +186,29 @@ static void answer_start(struct http_req *req, struct http_resp *resp, PGresult 
     http_reply(req, resp, 200, ticket_render(req->arena, view, 0, http_dialect(req)));
 }
 
-/* Whether a failed start may succeed when run again alone: a constraint
- * one request broke (class 23: two players raced for one client-chosen
- * ticketId, and the other committed first, which a new run sees), or a
- * deadlock or serialization failure (class 40). Anything else (a timeout,
- * the database going away) would fail again. */
-static bool worth_running_alone(void)
+/* Leaves a start that could not run with the others to run alone, after
+ * their answers are sent (serve.c's batches). */
+static void run_alone_later(struct http_req *req)
 {
-    const char *state = db_sqlstate();
-    return state != NULL && (strncmp(state, "23", 2) == 0 || strncmp(state, "40", 2) == 0);
+    struct start_request *again = arena_alloc(req->arena, sizeof(*again));
+    *again = *(const struct start_request *)req->deferred_arg;
+    again->alone = true;
+    serve_defer(req, again);
 }
 
-/* Runs starts in one transaction and answers each from its row; when that
- * fails in a way one request may have caused, and may_run_alone, each runs
- * again by itself. The result lives in the first request's arena, which
- * outlives every answer. */
+/* Runs starts in one transaction (START) and answers each from its row.
+ * Together (not alone), no lock is waited for: a start whose player is
+ * busy, or all of them when the transaction fails (a lock wait cut short,
+ * or a statement one of them made fail), are left to run alone. The result
+ * lives in the first request's arena until run() returns; each answer
+ * copies what it needs. */
 static void start_together(struct http_req *const *reqs, struct http_resp *const *resps, int n,
-                           bool may_run_alone)
+                           bool alone)
 {
     struct arena *a = reqs[0]->arena;
     const char *ids[START_BATCH_MAX], *confs[START_BATCH_MAX], *players[START_BATCH_MAX],
         *lats[START_BATCH_MAX], *attrs[START_BATCH_MAX], *reuse[START_BATCH_MAX];
     int rows[START_BATCH_MAX];
-    n = n < START_BATCH_MAX ? n : START_BATCH_MAX; /* serve.c gives at most .max */
     for (int i = 0; i < n; i++) {
         const struct start_request *s = reqs[i]->deferred_arg;
         ids[i] = s->ticket_id;
@@ -225,13 +225,13 @@ static void start_together(struct http_req *const *reqs, struct http_resp *const
         util_pg_text_array(a, ids, (size_t)n),     util_pg_text_array(a, confs, (size_t)n),
         util_pg_text_array(a, players, (size_t)n), util_pg_text_array(a, lats, (size_t)n),
         util_pg_text_array(a, attrs, (size_t)n),   ttl,
-        util_pg_text_array(a, reuse, (size_t)n)};
+        util_pg_text_array(a, reuse, (size_t)n),   alone ? "true" : "false"};
     PGresult *r;
     int rc = db_exec(a, &stmts[START], p, &r);
-    if (rc == DB_ERROR && may_run_alone && worth_running_alone()) {
+    if (rc == DB_ERROR && !alone) {
         log_warn("%d starts failed together (%s): each runs again alone", n, db_sqlstate());
         for (int i = 0; i < n; i++)
-            start_together(&reqs[i], &resps[i], 1, false);
+            run_alone_later(reqs[i]);
         return;
     }
     for (int i = 0; i < n && rc != DB_OK; i++)
@@ -247,15 +247,32 @@ static void start_together(struct http_req *const *reqs, struct http_resp *const
         if (rows[i] < 0)
             http_error(reqs[i], resps[i], 500, "internal", "start returned no answer (%d columns)",
                        PQnfields(r));
+        else if (!alone && strcmp(db_get(r, rows[i], START_COL_OUTCOME), "later") == 0)
+            run_alone_later(reqs[i]);
         else
             answer_start(reqs[i], resps[i], r, rows[i]);
     }
 }
 
-/* The deferred starts (struct serve_batch). */
+/* The deferred starts (struct serve_batch): together, except those left
+ * to run alone by an earlier run. */
 static void start_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
 {
-    start_together(reqs, resps, n, true);
+    struct http_req *together[START_BATCH_MAX];
+    struct http_resp *together_resp[START_BATCH_MAX];
+    int m = 0;
+    n = n < START_BATCH_MAX ? n : START_BATCH_MAX; /* serve.c gives at most .max */
+    for (int i = 0; i < n; i++) {
+        const struct start_request *s = reqs[i]->deferred_arg;
+        if (s->alone) {
+            start_together(&reqs[i], &resps[i], 1, true);
+        } else {
+            together[m] = reqs[i];
+            together_resp[m++] = resps[i];
+        }
+    }
+    if (m > 0)
+        start_together(together, together_resp, m, false);
 }
 
 static void handle_start(struct http_req *req, struct http_resp *resp)

@@ -164,8 +164,15 @@ BEGIN
     -- commit is synchronous and makes every earlier one durable with it.
     PERFORM set_config('synchronous_commit', 'off', true);
     ticket_id := coalesce(p_ticket_id, gen_random_uuid()::text);
+    -- A client-chosen ticketId another player's start inserted after the
+    -- check above: taken, once that one commits (it is waited for).
     INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, expires_at)
-        VALUES (ticket_id, conf.name, 'QUEUED', now() + make_interval(secs => p_ttl_seconds));
+        VALUES (ticket_id, conf.name, 'QUEUED', now() + make_interval(secs => p_ttl_seconds))
+        ON CONFLICT ON CONSTRAINT ticket_results_pkey DO NOTHING;
+    IF NOT FOUND THEN
+        outcome := 'ticket_id_taken';
+        RETURN;
+    END IF;
     INSERT INTO backend.ticket_players (ticket_id, player_id, attributes, latency, active)
         VALUES (ticket_id, p_player_id, attrs, p_latency, true);
     INSERT INTO matchmaking.tickets (ticket_id, configuration_name, players)
@@ -177,34 +184,56 @@ END;
 $$;
 
 -- start_matchmaking for many requests in one transaction (request-
--- matchmaking answers the player starts waiting on its socket together:
+-- matchmaking runs the player starts waiting on its socket together:
 -- docs/bench.md, issue 16). Element k of each array is request k's
--- argument; row k of the result is its answer, in order. Each player's
--- lock is taken first, every one in the order start_party and the event
--- applier take theirs, so two batches cannot wait on each other; a player
--- named twice is served in array order, as two requests one after the
--- other would be. Every outcome is start_matchmaking's. A request that
--- raises (two players racing for one client-chosen ticketId) fails the
--- whole batch, which the caller then runs one request at a time.
+-- argument; row k of the result is its answer, in order, with
+-- start_matchmaking's outcomes and one more:
+--   later: the player's lock is held elsewhere (a request of theirs in
+--   another batch, a party start waiting on the matchmaker): nothing was
+--   done, and the caller runs the request again alone, with p_wait.
+-- Each player's lock is taken first, without waiting unless p_wait (one
+-- request alone), so that one busy player never holds up a batch. Lock
+-- waits that remain (a row the event applier holds, a client-chosen
+-- ticketId another transaction is inserting) are cut at 200 ms when not
+-- p_wait: the batch then fails as a whole, and the caller runs each
+-- request again alone. A player named twice is served in array order, as
+-- two requests one after the other would be.
+DROP FUNCTION IF EXISTS matchmaking.start_matchmaking_many(text[], text[], text[], jsonb[], jsonb[],
+                                                           integer, boolean[]);
 CREATE OR REPLACE FUNCTION matchmaking.start_matchmaking_many(
     p_ticket_ids text[], p_configurations text[], p_player_ids text[], p_latencies jsonb[],
-    p_client_attributes jsonb[], p_ttl_seconds integer, p_reuse_active boolean[])
+    p_client_attributes jsonb[], p_ttl_seconds integer, p_reuse_active boolean[], p_wait boolean)
 RETURNS TABLE (i integer, outcome text, ticket_id text, detail text, attributes jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
     pid text;
+    busy text[] := '{}';
 BEGIN
+    IF NOT p_wait THEN
+        PERFORM set_config('lock_timeout', '200ms', true);
+    END IF;
     FOR pid IN SELECT DISTINCT x FROM unnest(p_player_ids) x ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
+        IF p_wait THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(pid, 0));
+        ELSIF NOT pg_try_advisory_xact_lock(hashtextextended(pid, 0)) THEN
+            busy := busy || pid;
+        END IF;
     END LOOP;
     FOR k IN 1 .. coalesce(cardinality(p_player_ids), 0) LOOP
         i := k;
-        SELECT s.outcome, s.ticket_id, s.detail, s.attributes
-            INTO outcome, ticket_id, detail, attributes
-            FROM matchmaking.start_matchmaking(p_ticket_ids[k], p_configurations[k],
-                                               p_player_ids[k], p_latencies[k],
-                                               p_client_attributes[k], p_ttl_seconds,
-                                               p_reuse_active[k]) s;
+        IF p_player_ids[k] = ANY (busy) THEN
+            outcome := 'later';
+            ticket_id := NULL;
+            detail := NULL;
+            attributes := NULL;
+        ELSE
+            SELECT s.outcome, s.ticket_id, s.detail, s.attributes
+                INTO outcome, ticket_id, detail, attributes
+                FROM matchmaking.start_matchmaking(p_ticket_ids[k], p_configurations[k],
+                                                   p_player_ids[k], p_latencies[k],
+                                                   p_client_attributes[k], p_ttl_seconds,
+                                                   p_reuse_active[k]) s;
+        END IF;
         RETURN NEXT;
     END LOOP;
 END;

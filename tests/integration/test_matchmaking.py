@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import unittest
 
 import rally
@@ -365,71 +366,115 @@ class StartsInBatches(unittest.TestCase):
                 break
         self.assertLess(batches1 - batches0, starts1 - starts0, "no batch ever held two starts")
 
-    def test_a_batch_that_loses_a_race_runs_each_start_again_alone(self):
-        """Both workers are held on players' locks while five starts wait on
-        the socket, one of them for a ticketId another transaction has
-        written and not committed. When the workers are let go, those five
-        run together and wait for that transaction; it commits, the batch
-        fails on the unique index, and each start runs again alone: the
-        loser is told the ticketId is taken, the others get their tickets."""
-        import threading
-        held = [guest() for _ in range(2)]
-        loser, *others = [guest() for _ in range(5)]  # five queued starts
-        tid = "race-" + os.urandom(6).hex()
+    def session(self, sql):
+        """A psql session holding a transaction open after running sql."""
+        h = subprocess.Popen(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        h.stdin.write("BEGIN;\n" + sql + "\nSELECT 'ready', pg_backend_pid();\n")
+        h.stdin.flush()
+        for line in h.stdout:  # BEGIN and each SELECT print a line first
+            if line.startswith("ready|"):
+                h.backend = int(line.split("|")[1])
+                return h
+        self.fail("psql ended before its transaction was open")
 
-        def session(sql):
-            h = subprocess.Popen(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-            h.stdin.write("BEGIN;\n" + sql + "\n\\echo ready\n")
-            h.stdin.flush()
-            for line in h.stdout:  # BEGIN and each SELECT print a line first
-                if line.strip() == "ready":
-                    break
-            else:
-                self.fail("psql ended before its transaction was open")
-            return h
-
-        def commit(h):
+    def end(self, h):
+        if h.returncode is None:
             h.stdin.write("COMMIT;\n")
             h.stdin.close()
             self.assertEqual(h.wait(10), 0)
 
-        def waiting():
-            return int(psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                            "'request-matchmaking' AND wait_event_type = 'Lock'")[0])
+    def blocked_by(self, h):
+        """request-matchmaking's backends waiting for h's transaction."""
+        return int(psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                        "'request-matchmaking' AND :'p1'::integer = ANY (pg_blocking_pids(pid))", h.backend)[0])
+
+    def hold(self, players):
+        """A transaction holding these players' locks, as a start of theirs
+        would."""
+        return self.session("".join("SELECT pg_advisory_xact_lock(hashtextextended('%s', 0));\n" % g["user_id"]
+                                    for g in players))
+
+    def start_later(self, answers, g, **body):
+        t = threading.Thread(target=lambda: answers.update({g["user_id"]: start_ticket(g["auth_token"], **body)}))
+        t.start()
+        return t
+
+    def queue_then_run(self, answers, starts):
+        """Holds every worker with a busy player's start, queues starts
+        ([(player, body)]) on the socket behind them, and lets the workers
+        go, which then take the queued starts together. Returns the held
+        players and the threads of every start."""
+        master = rally.pids("request-matchmaking")
+        with open("/proc/%d/task/%d/children" % (master, master)) as f:
+            held = [guest() for _ in f.read().split()]
+        sock = os.path.join(ENV_SOCKETS, "request-matchmaking.sock")
 
         def backlog():
-            out = subprocess.run(["ss", "-xlnH", "src", os.path.join(ENV_SOCKETS, "request-matchmaking.sock")],
-                                 capture_output=True, text=True, check=True).stdout.split()
+            out = subprocess.run(["ss", "-xlnH", "src", sock], capture_output=True, text=True,
+                                 check=True).stdout.split()
             return int(out[2]) if len(out) > 2 else 0
 
-        locks = session("".join("SELECT pg_advisory_xact_lock(hashtextextended('%s', 0));\n" % g["user_id"]
-                                for g in held))
-        taken = session("INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, "
-                        "expires_at) VALUES ('%s', 'SampleFlexMatchConfiguration', 'QUEUED', "
-                        "now() + interval '1 hour');" % tid)
-        answers, threads = {}, []
-
-        def start(g, **body):
-            t = threading.Thread(target=lambda: answers.update(
-                {g["user_id"]: start_ticket(g["auth_token"], **body)}))
-            t.start()
-            threads.append(t)
-
+        locks, threads = self.hold(held), []
         try:
             for k, g in enumerate(held):  # one worker each
-                start(g)
-                self.assertTrue(wait_until(lambda: waiting() == k + 1, 10), "worker %d not held" % k)
-            start(loser, ticketId=tid)
-            for g in others:
-                start(g)
-            self.assertTrue(wait_until(lambda: backlog() == 5, 10), "the starts did not queue")
-            commit(locks)
-            self.assertTrue(wait_until(lambda: waiting() == 1, 10), "the batch did not wait for the ticketId")
+                threads.append(self.start_later(answers, g))
+                self.assertTrue(wait_until(lambda: self.blocked_by(locks) == k + 1, 10), "worker %d not held" % k)
+            threads += [self.start_later(answers, g, **body) for g, body in starts]
+            self.assertTrue(wait_until(lambda: backlog() == len(starts), 10), "the starts did not queue")
         finally:
-            if locks.returncode is None:
-                commit(locks)
-            commit(taken)
+            self.end(locks)
+        return held, threads
+
+    def test_a_busy_player_holds_up_no_one_else(self):
+        """A player whose lock is held elsewhere (a start of theirs, a party
+        start waiting on the matchmaker) is left out of the batch and run
+        alone after the others are answered."""
+        busy, *others = [guest() for _ in range(6)]
+        answers = {}
+        locks = self.hold([busy])
+        try:
+            held, threads = self.queue_then_run(answers, [(g, {}) for g in [busy] + others])
+            for t in threads[:len(held)] + threads[len(held) + 1:]:
+                t.join(10)
+            self.assertTrue(threads[len(held)].is_alive(), "the busy start did not wait")
+            self.assertEqual(self.blocked_by(locks), 1)
+            for g in held + others:
+                self.assertEqual(answers[g["user_id"]].status, 201, answers[g["user_id"]])
+        finally:
+            self.end(locks)
+        threads[len(held)].join(10)
+        r = answers[busy["user_id"]]
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(read_back(busy, r.json), r.json)
+
+    def test_a_batch_that_fails_runs_each_start_again_alone(self):
+        """Five starts queue behind the workers, one of them for a ticketId
+        another transaction has written and not committed. The batch that
+        has it waits for that transaction no more than 200 ms, fails, and
+        each of its starts runs again alone. The transaction commits while
+        the alone run waits: the loser is told the ticketId is taken, every
+        other start gets its ticket."""
+        loser, *others = [guest() for _ in range(5)]
+        tid = "race-" + os.urandom(6).hex()
+        log = os.path.join(RUN, "logs", "request-matchmaking.log")
+        log_from = os.path.getsize(log)
+
+        def failed_together():
+            with open(log) as f:
+                f.seek(log_from)
+                return "failed together (55P03): each runs again alone" in f.read()
+
+        answers, threads = {}, []
+        taken = self.session("INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, "
+                             "expires_at) VALUES ('%s', 'SampleFlexMatchConfiguration', 'QUEUED', "
+                             "now() + interval '1 hour');" % tid)
+        try:
+            held, threads = self.queue_then_run(answers, [(loser, {"ticketId": tid})] + [(g, {}) for g in others])
+            self.assertTrue(wait_until(failed_together, 10), "no batch failed on the ticketId")
+            self.assertTrue(wait_until(lambda: self.blocked_by(taken) == 1, 10), "the loser did not run alone")
+        finally:
+            self.end(taken)
             for t in threads:
                 t.join(10)
         self.assertEqual((answers[loser["user_id"]].status, answers[loser["user_id"]].json["error"]),
@@ -438,8 +483,6 @@ class StartsInBatches(unittest.TestCase):
             r = answers[g["user_id"]]
             self.assertEqual(r.status, 201, r)
             self.assertEqual(read_back(g, r.json), r.json)
-        with open(os.path.join(RUN, "logs", "request-matchmaking.log")) as f:
-            self.assertIn("failed together (23505): each runs again alone", f.read())
 
 
 class CancelAndAccept(unittest.TestCase):
