@@ -573,8 +573,10 @@ static void serve_in_batches(const struct service *svc, int listen_fd)
             for (int i = 0; i < n; i++)
                 dreq[i]->deferred = false;
             b->run(dreq, dresp, n);
-            metric_inc(batched_reads);
-            metric_add(batched_requests, (uint64_t)n);
+            if (pass == 1) { /* a batch and its requests, counted once */
+                metric_inc(batched_reads);
+                metric_add(batched_requests, (uint64_t)n);
+            }
             int kept = 0;
             for (int i = 0; i < n; i++) {
                 if (dreq[i]->deferred && pass < SERVE_BATCH_RUNS) {

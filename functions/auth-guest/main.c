@@ -200,8 +200,10 @@ static void check_guests(struct http_req *const *reqs, struct http_resp *const *
     }
 }
 
-/* The deferred logins (struct serve_batch): the new guests made together,
- * the returning ones checked together. */
+/* The deferred logins (struct serve_batch): the returning guests checked
+ * together, then the new ones made together, in a second run when both
+ * came, so that the returning guests' answers do not wait for the new
+ * ones' commit to reach the disk. */
 static void login_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
 {
     struct http_req *made[LOGIN_BATCH_MAX], *checked[LOGIN_BATCH_MAX];
@@ -220,7 +222,9 @@ static void login_batch(struct http_req *const *reqs, struct http_resp *const *r
     }
     if (nchecked > 0)
         check_guests(checked, checked_resp, nchecked);
-    if (nmade > 0)
+    for (int i = 0; i < nmade && nchecked > 0; i++)
+        serve_defer(made[i], made[i]->deferred_arg); /* the second run has only these */
+    if (nchecked == 0 && nmade > 0)
         create_guests(made, made_resp, nmade);
 }
 

@@ -151,7 +151,8 @@ static void handle_status_v1(struct http_req *req, struct http_resp *resp)
 }
 
 /* Answers deferred polls with one read (struct serve_batch). The result
- * lives in the first request's arena, which outlives every answer. */
+ * lives in the first request's arena until run() returns; each answer
+ * copies what it needs. */
 static void poll_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
 {
     struct arena *a = reqs[0]->arena;

@@ -108,11 +108,12 @@ static void attribute_missing(struct http_req *req, struct http_resp *resp, cons
 }
 
 /* A player route's StartMatchmaking, waiting for start_batch: the
- * arguments of start_matchmaking (JSON as text), and whether it runs alone
- * (it could not run with the others). Lives in the request's arena. */
+ * arguments of start_matchmaking (JSON as text), and whether this is its
+ * second run (the first could not do it without waiting). Lives in the
+ * request's arena. */
 struct start_request {
     const char *ticket_id, *configuration, *latency, *attributes;
-    bool reuse_active, alone;
+    bool reuse_active, again;
 };
 
 /* Leaves StartMatchmaking for the caller to start_batch. Takes no
@@ -186,24 +187,25 @@ static void answer_start(struct http_req *req, struct http_resp *resp, PGresult 
     http_reply(req, resp, 200, ticket_render(req->arena, view, 0, http_dialect(req)));
 }
 
-/* Leaves a start that could not run with the others to run alone, after
- * their answers are sent (serve.c's batches). */
-static void run_alone_later(struct http_req *req)
+/* Leaves a start its first run could not do without waiting to a second
+ * run, which waits, after the others' answers are sent (serve.c's
+ * batches). */
+static void run_again(struct http_req *req)
 {
     struct start_request *again = arena_alloc(req->arena, sizeof(*again));
     *again = *(const struct start_request *)req->deferred_arg;
-    again->alone = true;
+    again->again = true;
     serve_defer(req, again);
 }
 
 /* Runs starts in one transaction (START) and answers each from its row.
- * Together (not alone), no lock is waited for: a start whose player is
- * busy, or all of them when the transaction fails (a lock wait cut short,
- * or a statement one of them made fail), are left to run alone. The result
- * lives in the first request's arena until run() returns; each answer
- * copies what it needs. */
+ * A first run waits for no lock: a start that would (a busy player), or
+ * every start when the transaction fails, is left to the second run
+ * (again), which waits, for all of its starts together. The result lives
+ * in the first request's arena until run() returns; each answer copies
+ * what it needs. */
 static void start_together(struct http_req *const *reqs, struct http_resp *const *resps, int n,
-                           bool alone)
+                           bool again)
 {
     struct arena *a = reqs[0]->arena;
     const char *ids[START_BATCH_MAX], *confs[START_BATCH_MAX], *players[START_BATCH_MAX],
@@ -225,13 +227,13 @@ static void start_together(struct http_req *const *reqs, struct http_resp *const
         util_pg_text_array(a, ids, (size_t)n),     util_pg_text_array(a, confs, (size_t)n),
         util_pg_text_array(a, players, (size_t)n), util_pg_text_array(a, lats, (size_t)n),
         util_pg_text_array(a, attrs, (size_t)n),   ttl,
-        util_pg_text_array(a, reuse, (size_t)n),   alone ? "true" : "false"};
+        util_pg_text_array(a, reuse, (size_t)n),   again ? "true" : "false"};
     PGresult *r;
     int rc = db_exec(a, &stmts[START], p, &r);
-    if (rc == DB_ERROR && !alone) {
-        log_warn("%d starts failed together (%s): each runs again alone", n, db_sqlstate());
+    if (rc == DB_ERROR && !again) {
+        log_warn("%d starts failed together (%s): they run again", n, db_sqlstate());
         for (int i = 0; i < n; i++)
-            run_alone_later(reqs[i]);
+            run_again(reqs[i]);
         return;
     }
     for (int i = 0; i < n && rc != DB_OK; i++)
@@ -244,35 +246,29 @@ static void start_together(struct http_req *const *reqs, struct http_resp *const
             rows[i] = row;
     }
     for (int i = 0; i < n; i++) {
-        if (rows[i] < 0)
+        bool later = rows[i] >= 0 && strcmp(db_get(r, rows[i], START_COL_OUTCOME), "later") == 0;
+        if (rows[i] < 0) {
             http_error(reqs[i], resps[i], 500, "internal", "start returned no answer (%d columns)",
                        PQnfields(r));
-        else if (!alone && strcmp(db_get(r, rows[i], START_COL_OUTCOME), "later") == 0)
-            run_alone_later(reqs[i]);
-        else
+        } else if (later && !again) {
+            run_again(reqs[i]);
+        } else if (later) { /* a deadlock, even waiting: rare, and worth one retry */
+            http_add_header(resps[i], "Retry-After", "1");
+            http_error(reqs[i], resps[i], 503, "busy",
+                       "the player's tickets are busy, retry shortly");
+        } else {
             answer_start(reqs[i], resps[i], r, rows[i]);
+        }
     }
 }
 
-/* The deferred starts (struct serve_batch): together, except those left
- * to run alone by an earlier run. */
+/* The deferred starts (struct serve_batch): a first run of those that
+ * arrived, or the second run of those it left. */
 static void start_batch(struct http_req *const *reqs, struct http_resp *const *resps, int n)
 {
-    struct http_req *together[START_BATCH_MAX];
-    struct http_resp *together_resp[START_BATCH_MAX];
-    int m = 0;
     n = n < START_BATCH_MAX ? n : START_BATCH_MAX; /* serve.c gives at most .max */
-    for (int i = 0; i < n; i++) {
-        const struct start_request *s = reqs[i]->deferred_arg;
-        if (s->alone) {
-            start_together(&reqs[i], &resps[i], 1, true);
-        } else {
-            together[m] = reqs[i];
-            together_resp[m++] = resps[i];
-        }
-    }
-    if (m > 0)
-        start_together(together, together_resp, m, false);
+    const struct start_request *first = reqs[0]->deferred_arg;
+    start_together(reqs, resps, n, first->again);
 }
 
 static void handle_start(struct http_req *req, struct http_resp *resp)

@@ -40,8 +40,8 @@ RETURNS void LANGUAGE sql AS $$
         SELECT * FROM unnest(p_user_ids, p_secret_sha256s);
 $$;
 
--- Returning guest: auth-guest's check_guest statement reads the user's row
--- alone (the secret compared blinded there), and calls this only when the
+-- Returning guest: auth-guest's check_guests statement reads the users'
+-- rows (the secrets compared blinded there), and calls this only when the
 -- row's last_login_at is an hour old: a player who starts the game ten times
 -- an hour costs one write, committed asynchronously.
 DROP FUNCTION IF EXISTS identity.check_guest(uuid, text, bytea);

@@ -151,13 +151,6 @@ BEGIN
         RETURN;
     END IF;
 
-    -- A returning player's row is there already: nothing to write.
-    IF stored IS NULL THEN
-        INSERT INTO backend.players (player_id, attributes)
-            VALUES (p_player_id, defaults)
-            ON CONFLICT (player_id) DO NOTHING;
-    END IF;
-
     -- A new ticket commits asynchronously (docs/failures.md, "What a crash
     -- may lose"): lost in a crash, its player's next poll answers 404 and
     -- the client asks again. No match can hold it: the matchmaker's own
@@ -172,6 +165,12 @@ BEGIN
     IF NOT FOUND THEN
         outcome := 'ticket_id_taken';
         RETURN;
+    END IF;
+    -- A returning player's row is there already: nothing to write.
+    IF stored IS NULL THEN
+        INSERT INTO backend.players (player_id, attributes)
+            VALUES (p_player_id, defaults)
+            ON CONFLICT (player_id) DO NOTHING;
     END IF;
     INSERT INTO backend.ticket_players (ticket_id, player_id, attributes, latency, active)
         VALUES (ticket_id, p_player_id, attrs, p_latency, true);
@@ -188,16 +187,21 @@ $$;
 -- docs/bench.md, issue 16). Element k of each array is request k's
 -- argument; row k of the result is its answer, in order, with
 -- start_matchmaking's outcomes and one more:
---   later: the player's lock is held elsewhere (a request of theirs in
---   another batch, a party start waiting on the matchmaker): nothing was
---   done, and the caller runs the request again alone, with p_wait.
--- Each player's lock is taken first, without waiting unless p_wait (one
--- request alone), so that one busy player never holds up a batch. Lock
--- waits that remain (a row the event applier holds, a client-chosen
--- ticketId another transaction is inserting) are cut at 200 ms when not
--- p_wait: the batch then fails as a whole, and the caller runs each
--- request again alone. A player named twice is served in array order, as
--- two requests one after the other would be.
+--   later: nothing was done; the caller runs the request again, waiting.
+-- Without p_wait (a first run), no one waits for a busy player: each
+-- player's lock is tried, and the start of one whose lock is held
+-- elsewhere (a request of theirs in another batch, a party start waiting
+-- on the matchmaker) is later. Any other lock wait (a row the event
+-- applier holds, a client-chosen ticketId another transaction is
+-- inserting) is cut at 200 ms; the start that waited is undone (its own
+-- subtransaction) and later, and so is every start after it, since what
+-- held it may hold them too. With p_wait (the second run), locks are
+-- waited for, taken in the order start_party and the event applier take
+-- theirs; a start that still fails (a deadlock) is later, alone. A player
+-- named twice is served in array order, as two requests one after the
+-- other would be. Each start is its own subtransaction: at most 32 a call
+-- (request-matchmaking's batch), under PostgreSQL's 64 cached per
+-- transaction.
 DROP FUNCTION IF EXISTS matchmaking.start_matchmaking_many(text[], text[], text[], jsonb[], jsonb[],
                                                            integer, boolean[]);
 CREATE OR REPLACE FUNCTION matchmaking.start_matchmaking_many(
@@ -208,6 +212,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     pid text;
     busy text[] := '{}';
+    stalled boolean := false;
 BEGIN
     IF NOT p_wait THEN
         PERFORM set_config('lock_timeout', '200ms', true);
@@ -221,18 +226,25 @@ BEGIN
     END LOOP;
     FOR k IN 1 .. coalesce(cardinality(p_player_ids), 0) LOOP
         i := k;
-        IF p_player_ids[k] = ANY (busy) THEN
-            outcome := 'later';
-            ticket_id := NULL;
-            detail := NULL;
-            attributes := NULL;
-        ELSE
-            SELECT s.outcome, s.ticket_id, s.detail, s.attributes
-                INTO outcome, ticket_id, detail, attributes
-                FROM matchmaking.start_matchmaking(p_ticket_ids[k], p_configurations[k],
-                                                   p_player_ids[k], p_latencies[k],
-                                                   p_client_attributes[k], p_ttl_seconds,
-                                                   p_reuse_active[k]) s;
+        outcome := 'later';
+        ticket_id := NULL;
+        detail := NULL;
+        attributes := NULL;
+        IF NOT stalled AND NOT p_player_ids[k] = ANY (busy) THEN
+            BEGIN
+                SELECT s.outcome, s.ticket_id, s.detail, s.attributes
+                    INTO outcome, ticket_id, detail, attributes
+                    FROM matchmaking.start_matchmaking(p_ticket_ids[k], p_configurations[k],
+                                                       p_player_ids[k], p_latencies[k],
+                                                       p_client_attributes[k], p_ttl_seconds,
+                                                       p_reuse_active[k]) s;
+            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+                outcome := 'later';
+                ticket_id := NULL;
+                detail := NULL;
+                attributes := NULL;
+                stalled := NOT p_wait;
+            END;
         END IF;
         RETURN NEXT;
     END LOOP;

@@ -34,7 +34,7 @@ class CommitModes(unittest.TestCase):
         make = "SELECT identity.create_guests(ARRAY[:'p1'::uuid], ARRAY[md5('secret')])"
         self.assertEqual(self.setting_after(make, user), "on")
         psql(make, user)
-        # A login reads (auth-guest's check_guest); once an hour it records
+        # A login reads (auth-guest's check_guests); once an hour it records
         # itself, asynchronously.
         self.assertEqual(self.setting_after("SELECT identity.touch_guest(:'p1'::uuid)", user), "off")
         rotate = ("SELECT identity.rotate_refresh(md5(:'p1'), :'p2'::uuid, :'p3', now() + interval '1 hour', "

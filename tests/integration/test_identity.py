@@ -132,15 +132,14 @@ class LoginsInBatches(unittest.TestCase):
 
         known = [guest() for _ in range(8)]
         cases = []  # (kind, guest or None, route)
-        for k in range(160):
-            g = known[k % 8]
-            cases.append((["new", "right", "wrong", "unknown"][k % 4], g, k % 2))
+        for k in range(160):  # every kind on both routes, every known guest in each
+            cases.append((["new", "right", "wrong", "unknown"][k % 4], known[(k // 4) % 8], (k // 32) % 2))
 
         def call(case):
             kind, g, guidance = case
             who = {"new": {}, "right": {"user_id": g["user_id"], "guest_secret": g["guest_secret"]},
                    "wrong": {"user_id": g["user_id"], "guest_secret": g["guest_secret"][::-1]},
-                   "unknown": {"user_id": "00000000-0000-4000-8000-%012d" % len(cases),
+                   "unknown": {"user_id": "00000000-0000-4000-8000-%012d" % cases.index(case),
                                "guest_secret": g["guest_secret"]}}[kind]
             if guidance:
                 return request("GET", "/login-as-guest?" + urllib.parse.urlencode(who), bare=True)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import unittest
 
 import rally
@@ -402,9 +403,9 @@ class StartsInBatches(unittest.TestCase):
 
     def queue_then_run(self, answers, starts):
         """Holds every worker with a busy player's start, queues starts
-        ([(player, body)]) on the socket behind them, and lets the workers
-        go, which then take the queued starts together. Returns the held
-        players and the threads of every start."""
+        ([(player, body)]) on the socket behind them in that order, and lets
+        the workers go, which then take the queued starts together. Returns
+        the held players and the threads of every start."""
         master = rally.pids("request-matchmaking")
         with open("/proc/%d/task/%d/children" % (master, master)) as f:
             held = [guest() for _ in f.read().split()]
@@ -420,8 +421,9 @@ class StartsInBatches(unittest.TestCase):
             for k, g in enumerate(held):  # one worker each
                 threads.append(self.start_later(answers, g))
                 self.assertTrue(wait_until(lambda: self.blocked_by(locks) == k + 1, 10), "worker %d not held" % k)
-            threads += [self.start_later(answers, g, **body) for g, body in starts]
-            self.assertTrue(wait_until(lambda: backlog() == len(starts), 10), "the starts did not queue")
+            for k, (g, body) in enumerate(starts):  # queued in this order
+                threads.append(self.start_later(answers, g, **body))
+                self.assertTrue(wait_until(lambda: backlog() == k + 1, 10), "start %d did not queue" % k)
         finally:
             self.end(locks)
         return held, threads
@@ -429,60 +431,57 @@ class StartsInBatches(unittest.TestCase):
     def test_a_busy_player_holds_up_no_one_else(self):
         """A player whose lock is held elsewhere (a start of theirs, a party
         start waiting on the matchmaker) is left out of the batch and run
-        alone after the others are answered."""
+        again, waiting, once the others, queued after it, are answered."""
         busy, *others = [guest() for _ in range(6)]
         answers = {}
         locks = self.hold([busy])
         try:
             held, threads = self.queue_then_run(answers, [(g, {}) for g in [busy] + others])
-            for t in threads[:len(held)] + threads[len(held) + 1:]:
-                t.join(10)
-            self.assertTrue(threads[len(held)].is_alive(), "the busy start did not wait")
+            waiting = threads[len(held)]
+            for t in threads:
+                if t is not waiting:
+                    t.join(10)
+            self.assertTrue(waiting.is_alive(), "the busy start did not wait")
             self.assertEqual(self.blocked_by(locks), 1)
             for g in held + others:
                 self.assertEqual(answers[g["user_id"]].status, 201, answers[g["user_id"]])
         finally:
             self.end(locks)
-        threads[len(held)].join(10)
+        waiting.join(10)
         r = answers[busy["user_id"]]
         self.assertEqual(r.status, 201, r)
         self.assertEqual(read_back(busy, r.json), r.json)
 
-    def test_a_batch_that_fails_runs_each_start_again_alone(self):
-        """Five starts queue behind the workers, one of them for a ticketId
-        another transaction has written and not committed. The batch that
-        has it waits for that transaction no more than 200 ms, fails, and
-        each of its starts runs again alone. The transaction commits while
-        the alone run waits: the loser is told the ticketId is taken, every
-        other start gets its ticket."""
-        loser, *others = [guest() for _ in range(5)]
+    def test_a_start_kept_waiting_runs_again_and_holds_up_no_one_before_it(self):
+        """Five starts queue behind the workers, the last for a ticketId
+        another transaction has written and not committed. The four are
+        answered; the fifth waits for that transaction no more than 200 ms
+        in its batch, is undone, and runs again, waiting. It is told the
+        ticketId is taken once that transaction commits."""
+        *others, loser = [guest() for _ in range(5)]
         tid = "race-" + os.urandom(6).hex()
-        log = os.path.join(RUN, "logs", "request-matchmaking.log")
-        log_from = os.path.getsize(log)
-
-        def failed_together():
-            with open(log) as f:
-                f.seek(log_from)
-                return "failed together (55P03): each runs again alone" in f.read()
-
         answers, threads = {}, []
         taken = self.session("INSERT INTO backend.ticket_results (ticket_id, configuration_name, status, "
                              "expires_at) VALUES ('%s', 'SampleFlexMatchConfiguration', 'QUEUED', "
                              "now() + interval '1 hour');" % tid)
         try:
-            held, threads = self.queue_then_run(answers, [(loser, {"ticketId": tid})] + [(g, {}) for g in others])
-            self.assertTrue(wait_until(failed_together, 10), "no batch failed on the ticketId")
-            self.assertTrue(wait_until(lambda: self.blocked_by(taken) == 1, 10), "the loser did not run alone")
+            held, threads = self.queue_then_run(answers, [(g, {}) for g in others] + [(loser, {"ticketId": tid})])
+            waiting = threads[-1]
+            for t in threads[:-1]:
+                t.join(10)
+            self.assertTrue(waiting.is_alive(), "the loser did not wait")
+            for g in held + others:
+                r = answers[g["user_id"]]
+                self.assertEqual(r.status, 201, r)
+                self.assertEqual(read_back(g, r.json), r.json)
+            time.sleep(0.5)  # past the first run's 200 ms: only the second run waits now
+            self.assertTrue(wait_until(lambda: self.blocked_by(taken) == 1, 10), "the loser did not run again")
         finally:
             self.end(taken)
             for t in threads:
                 t.join(10)
         self.assertEqual((answers[loser["user_id"]].status, answers[loser["user_id"]].json["error"]),
                          (409, "ticket_id_taken"))
-        for g in held + others:
-            r = answers[g["user_id"]]
-            self.assertEqual(r.status, 201, r)
-            self.assertEqual(read_back(g, r.json), r.json)
 
 
 class CancelAndAccept(unittest.TestCase):
