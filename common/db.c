@@ -373,3 +373,15 @@ const char *db_get(const PGresult *r, int row, int col)
         return NULL;
     return PQgetvalue(r, row, col);
 }
+
+void db_rows_by_request(const PGresult *r, int col, int *rows, int n)
+{
+    for (int k = 0; k < n; k++)
+        rows[k] = -1;
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *v = db_get(r, row, col);
+        long k = v != NULL ? strtol(v, NULL, 10) - 1 : -1;
+        if (k >= 0 && k < n && rows[k] < 0)
+            rows[k] = (int)row;
+    }
+}

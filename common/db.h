@@ -90,4 +90,9 @@ const char *db_message(void);
 /* Field helpers: NULL for SQL NULL. */
 const char *db_get(const PGresult *r, int row, int col);
 
+/* For a batch's result whose column col numbers its rows by request, 1..n
+ * (WITH ORDINALITY): rows[k] = the first row of request k + 1, or -1 when
+ * it has none. */
+void db_rows_by_request(const PGresult *r, int col, int *rows, int n);
+
 #endif

@@ -19,7 +19,6 @@
  */
 #include <ctype.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
@@ -158,7 +157,7 @@ static void check_guests(struct http_req *const *reqs, struct http_resp *const *
 {
     struct arena *a = reqs[0]->arena;
     const char *ids[LOGIN_BATCH_MAX], *digests[LOGIN_BATCH_MAX], *blinds[LOGIN_BATCH_MAX];
-    const char *stale[LOGIN_BATCH_MAX] = {NULL};
+    int rows[LOGIN_BATCH_MAX];
     for (int i = 0; i < n; i++) {
         const struct guest_login *g = reqs[i]->deferred_arg;
         ids[i] = g->user_id;
@@ -170,18 +169,15 @@ static void check_guests(struct http_req *const *reqs, struct http_resp *const *
                        util_pg_text_array(a, blinds, (size_t)n)};
     PGresult *r;
     int rc = db_exec(a, &stmts[CHECK_GUESTS], p, &r);
-    for (int row = 0; rc == DB_OK && row < PQntuples(r); row++) {
-        long i = strtol(db_get(r, row, 0), NULL, 10) - 1;
-        if (i >= 0 && i < n)
-            stale[i] = db_get(r, row, 1);
-    }
+    if (rc == DB_OK)
+        db_rows_by_request(r, 0, rows, n);
     for (int i = 0; i < n; i++) {
         const struct guest_login *g = reqs[i]->deferred_arg;
         if (rc != DB_OK) {
             serve_db_error(reqs[i], resps[i], rc);
             continue;
         }
-        if (stale[i] == NULL) { /* same answer for an unknown user and a wrong secret */
+        if (rows[i] < 0) { /* same answer for an unknown user and a wrong secret */
             http_error(reqs[i], resps[i], 401, "invalid_credentials",
                        "unknown user_id or wrong guest_secret");
             continue;
@@ -189,7 +185,7 @@ static void check_guests(struct http_req *const *reqs, struct http_resp *const *
         /* Once an hour: a lost write would only leave last_login_at older. */
         const char *p2[] = {g->user_id};
         PGresult *t;
-        if (strcmp(stale[i], "t") == 0 &&
+        if (strcmp(db_get(r, rows[i], 1), "t") == 0 &&
             db_exec(reqs[i]->arena, &stmts[TOUCH_GUEST], p2, &t) != DB_OK)
             log_warn("could not record the login of %s", g->user_id);
         /* The refresh token's player is the uuid as the database keeps it. */

@@ -162,7 +162,6 @@ static void poll_batch(struct http_req *const *reqs, struct http_resp *const *re
     for (int i = 0; i < n; i++) {
         ids[i] = reqs[i]->deferred_arg;
         players[i] = reqs[i]->claims.sub;
-        rows[i] = -1;
     }
     const char *p[] = {util_pg_text_array(a, ids, (size_t)n),
                        util_pg_text_array(a, players, (size_t)n)};
@@ -172,11 +171,7 @@ static void poll_batch(struct http_req *const *reqs, struct http_resp *const *re
         serve_db_error(reqs[i], resps[i], rc);
     if (rc != DB_OK)
         return;
-    for (int row = 0; row < PQntuples(r); row++) {
-        long i = strtol(db_get(r, row, TICKET_COL_MY_PLAYER_SESSION + 1), NULL, 10) - 1;
-        if (i >= 0 && i < n && rows[i] < 0)
-            rows[i] = row;
-    }
+    db_rows_by_request(r, TICKET_COL_MY_PLAYER_SESSION + 1, rows, n);
     for (int i = 0; i < n; i++)
         answer_of(reqs[i])(reqs[i], resps[i], r, rows[i]);
 }

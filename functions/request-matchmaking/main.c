@@ -219,7 +219,6 @@ static void start_together(struct http_req *const *reqs, struct http_resp *const
         lats[i] = s->latency;
         attrs[i] = s->attributes;
         reuse[i] = s->reuse_active ? "true" : "false";
-        rows[i] = -1;
     }
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%ld", cfg->ticket_ttl);
@@ -240,11 +239,9 @@ static void start_together(struct http_req *const *reqs, struct http_resp *const
         serve_db_error(reqs[i], resps[i], rc);
     if (rc != DB_OK)
         return;
-    for (int row = 0; row < PQntuples(r) && PQnfields(r) == START_NCOLS; row++) {
-        long i = strtol(db_get(r, row, START_COL_REQUEST), NULL, 10) - 1;
-        if (i >= 0 && i < n && rows[i] < 0)
-            rows[i] = row;
-    }
+    db_rows_by_request(r, START_COL_REQUEST, rows, n);
+    for (int i = 0; i < n && PQnfields(r) != START_NCOLS; i++)
+        rows[i] = -1; /* not START's columns: a 500 below, not a wrong answer */
     for (int i = 0; i < n; i++) {
         bool later = rows[i] >= 0 && strcmp(db_get(r, rows[i], START_COL_OUTCOME), "later") == 0;
         if (rows[i] < 0) {

@@ -238,7 +238,7 @@ class PollsInBatches(unittest.TestCase):
     def test_concurrent_polls_are_read_together_and_each_gets_its_own_answer(self):
         from rally import deliver, sign
         from test_events import succeeded
-        from test_metrics import parse, scrape, value
+        from test_metrics import until_batched
         players = [guest() for _ in range(6)]
         tickets = [start_ticket(g["auth_token"]).json["TicketId"] for g in players]
         # Half of them matched, each with its own player session and port.
@@ -279,34 +279,18 @@ class PollsInBatches(unittest.TestCase):
                 return r.status == 200 and r.json["PlayerSessionId"] == want[1]
             return r.status == 200 and r.json["PlayerSessionId"] == "NotPlacedYet"
 
-        def counters():
-            m = parse(scrape("poll-ticket").body.decode())
-            return value(m, "rally_batched_reads_total"), value(m, "rally_batched_requests_total")
-
-        # Batches form when polls wait on the socket together, which 32 at
-        # once against a worker a core makes near certain; a few bursts
-        # leave nothing to chance.
-        for _ in range(5):
-            reads0, polls0 = counters()
+        def burst():
             with concurrent.futures.ThreadPoolExecutor(32) as pool:
                 results = list(pool.map(poll, cases))
-            reads1, polls1 = counters()
             self.assertEqual([c for c, ok in zip(cases, results) if not ok], [])
-            self.assertGreaterEqual(polls1 - polls0, len(cases))  # every poll went through a batch
-            if reads1 - reads0 < polls1 - polls0:
-                break
-        self.assertLess(reads1 - reads0, polls1 - polls0, "no batch ever held two polls")
+
+        until_batched(self, "poll-ticket", burst, len(cases))
 
 
 class StartsInBatches(unittest.TestCase):
     """request-matchmaking runs the player starts waiting on its socket in
     one transaction (start_matchmaking_many). Under concurrency each must
     still get the answer it would get alone."""
-
-    def batch_counters(self):
-        from test_metrics import parse, scrape, value
-        m = parse(scrape("request-matchmaking").body.decode())
-        return value(m, "rally_batched_reads_total"), value(m, "rally_batched_requests_total")
 
     def burst(self):
         """36 new players start at once, two requests each: a native route
@@ -355,17 +339,8 @@ class StartsInBatches(unittest.TestCase):
             self.assertEqual((lost.status, lost.json["error"]), (409, "ticket_id_taken"), (a, b))
 
     def test_concurrent_starts_each_get_their_own_answer(self):
-        # Batches form when starts wait on the socket together, which 32 at
-        # once against a worker a core makes near certain; a few bursts
-        # leave nothing to chance.
-        for _ in range(5):
-            batches0, starts0 = self.batch_counters()
-            self.burst()
-            batches1, starts1 = self.batch_counters()
-            self.assertGreaterEqual(starts1 - starts0, 60)  # every player start went through a batch
-            if batches1 - batches0 < starts1 - starts0:
-                break
-        self.assertLess(batches1 - batches0, starts1 - starts0, "no batch ever held two starts")
+        from test_metrics import until_batched
+        until_batched(self, "request-matchmaking", self.burst, 60)  # the player starts of a burst
 
     def session(self, sql):
         """A psql session holding a transaction open after running sql."""

@@ -68,6 +68,26 @@ def value(samples, name, **labels):
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
+def until_batched(test, service, burst, requests):
+    """Runs burst() until a batch of the service (serve.c, "Batches") held
+    two requests, five times at most: batches form when requests wait on the
+    socket together, which 32 at once against a worker a core makes near
+    certain, and a few bursts leave nothing to chance. Each burst must send
+    at least `requests` requests through batches."""
+    def counters():
+        m = parse(scrape(service).body.decode())
+        return value(m, "rally_batched_reads_total"), value(m, "rally_batched_requests_total")
+
+    for _ in range(5):
+        batches0, sent0 = counters()
+        burst()
+        batches1, sent1 = counters()
+        test.assertGreaterEqual(sent1 - sent0, requests)  # every one went through a batch
+        if batches1 - batches0 < sent1 - sent0:
+            return
+    test.fail("no batch of %s ever held two requests" % service)
+
+
 def promql(query):
     url = PROMETHEUS + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(url, timeout=10) as r:
